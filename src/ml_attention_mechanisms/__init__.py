@@ -1,0 +1,42 @@
+"""ml-attention-mechanisms: attention mechanisms, market-time encodings, transformer blocks and ready models
+for crypto market data.
+
+Public names are exported lazily from their modules (see ``_EXPORTS``), so that ``import
+ml_attention_mechanisms`` imports torch and nothing heavy: no pandas, lightning, matplotlib, plotly or onnx
+(they are imported by the layers that need them, when those are used).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ._version import __version__
+
+# public name -> module (relative to this package) that defines it. One line per name; the README's API
+# reference lists the same names.
+_EXPORTS: dict[str, str] = {
+    # configs
+    "AttentionConfig": "config",
+    # attention
+    "MultiHeadAttention": "attention.multi_head_attention",
+    "attend": "attention._dispatch",
+    "attention_backend": "attention._dispatch",
+    "explain_dispatch": "attention._dispatch",
+    "reference_attention": "attention.reference",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ml_attention_mechanisms' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # cache: the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,0 +1,3 @@
+"""The ``mlattn`` command-line tool."""
+
+__all__: list[str] = []

@@ -1,0 +1,49 @@
+"""What every ``mlattn`` subcommand shares: the base class and the error type.
+
+Exit codes (every command): 0 success; 1 the command ran and found a problem it was asked to find;
+2 a usage or input error. Errors are one line on stderr; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import ClassVar
+
+__all__ = ["EXIT_FOUND_PROBLEM", "EXIT_OK", "EXIT_USAGE", "CLIError", "Subcommand"]
+
+EXIT_OK = 0
+EXIT_FOUND_PROBLEM = 1
+EXIT_USAGE = 2
+
+
+class CLIError(Exception):
+    """An error reported as one line on stderr with an exit code (default 2: usage or input error)."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Subcommand:
+    """One ``mlattn`` subcommand: ``name``, ``help`` and ``add_arguments``/``run``.
+
+    ``run`` returns the exit code. Subclasses are listed in :data:`cli.main.SUBCOMMANDS`.
+    """
+
+    name: ClassVar[str] = ""
+    help: ClassVar[str] = ""
+
+    @classmethod
+    def create(cls, subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+        parser = subparsers.add_parser(cls.name, help=cls.help, description=cls.help)
+        cls.add_arguments(parser)
+        parser.set_defaults(_command=cls)
+        return parser
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """Add this command's arguments."""
+
+    @classmethod
+    def run(cls, args: argparse.Namespace) -> int:
+        raise NotImplementedError

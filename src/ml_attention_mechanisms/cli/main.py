@@ -1,0 +1,62 @@
+"""``mlattn``: the command-line tool. It parses arguments and calls public library functions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+
+from .._version import __version__
+from ._base import EXIT_USAGE, CLIError, Subcommand
+from .demo import Demo
+
+__all__ = ["SUBCOMMANDS", "build_parser", "main"]
+
+SUBCOMMANDS: list[type[Subcommand]] = [Demo]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # One line, exit 2 (argparse prints the whole usage block by default).
+        sys.stderr.write(f"mlattn: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mlattn", description="Attention models for crypto market data.")
+    parser.add_argument("--version", action="version", version=f"mlattn {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
+    for cmd in SUBCOMMANDS:
+        cmd.create(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = getattr(args, "_command", None)
+    if command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(command.run(args))
+    except CLIError as exc:
+        if args.debug:
+            traceback.print_exc()
+        sys.stderr.write(f"mlattn {command.name}: error: {exc}\n")
+        return exc.exit_code
+    except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError, TypeError) as exc:
+        if args.debug:
+            traceback.print_exc()
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        sys.stderr.write(f"mlattn {command.name}: error: {msg}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("mlattn: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""data layer (see ARCHITECTURE.md)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""encodings layer (see ARCHITECTURE.md)."""
+
+__all__: list[str] = []

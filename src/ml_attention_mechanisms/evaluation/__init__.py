@@ -1,0 +1,3 @@
+"""evaluation layer (see ARCHITECTURE.md)."""
+
+__all__: list[str] = []

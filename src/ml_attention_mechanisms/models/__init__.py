@@ -1,0 +1,3 @@
+"""models layer (see ARCHITECTURE.md)."""
+
+__all__: list[str] = []

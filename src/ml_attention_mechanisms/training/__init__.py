@@ -1,0 +1,3 @@
+"""training layer (see ARCHITECTURE.md)."""
+
+__all__: list[str] = []

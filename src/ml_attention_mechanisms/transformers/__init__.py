@@ -1,0 +1,3 @@
+"""transformers layer (see ARCHITECTURE.md)."""
+
+__all__: list[str] = []

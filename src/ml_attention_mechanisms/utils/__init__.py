@@ -1,0 +1,3 @@
+"""utils layer (see ARCHITECTURE.md)."""
+
+__all__: list[str] = []

@@ -1,0 +1,43 @@
+"""Shared test set-up: seeding, the ``--gpu`` and ``--benchmark`` switches, tiny fixtures."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+
+# Two cores: keep each test process to one intra-op thread (pytest-xdist runs two processes).
+torch.set_num_threads(int(os.environ.get("MLATTN_TEST_THREADS", "1")))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--gpu", action="store_true", default=False, help="run CUDA test cases")
+    parser.addoption(
+        "--benchmark",
+        action="store_true",
+        default=False,
+        help="run speed-ratio assertions (marked benchmark)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    run_bench = config.getoption("--benchmark") or "benchmark" in (config.getoption("-m") or "")
+    run_gpu = config.getoption("--gpu")
+    for item in items:
+        if "benchmark" in item.keywords and not run_bench:
+            item.add_marker(pytest.mark.skip(reason="speed-ratio test: run with --benchmark or -m benchmark"))
+        if "gpu" in item.keywords:
+            if not run_gpu:
+                item.add_marker(pytest.mark.skip(reason="CUDA case: run with --gpu"))
+            elif not torch.cuda.is_available():
+                item.add_marker(pytest.mark.skip(reason="CUDA is not available on this machine"))
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything() -> None:
+    random.seed(16)
+    np.random.seed(16)  # noqa: NPY002 - legacy global state is what library code may use
+    torch.manual_seed(16)
