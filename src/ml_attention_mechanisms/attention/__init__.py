@@ -1,7 +1,28 @@
 """Attention mechanisms; every kernel call goes through :mod:`._dispatch`."""
 
 from ._dispatch import attend, attention_backend, explain_dispatch
+from .causal_attention import CausalAttention, KVCache
 from .multi_head_attention import MultiHeadAttention
 from .reference import reference_attention
+from .self_attention import (
+    ChunkedAttention,
+    CryptoMultiHeadAttention,
+    LinearAttention,
+    SelfAttention,
+    choose_chunk_size,
+)
 
-__all__ = ["MultiHeadAttention", "attend", "attention_backend", "explain_dispatch", "reference_attention"]
+__all__ = [
+    "CausalAttention",
+    "ChunkedAttention",
+    "CryptoMultiHeadAttention",
+    "KVCache",
+    "LinearAttention",
+    "MultiHeadAttention",
+    "SelfAttention",
+    "attend",
+    "attention_backend",
+    "choose_chunk_size",
+    "explain_dispatch",
+    "reference_attention",
+]

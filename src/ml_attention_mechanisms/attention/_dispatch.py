@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ._chunking import DEFAULT_MAX_MEMORY_MB, choose_chunk_size
 from ._masks import causal_mask, is_tracing
 
 __all__ = [
@@ -69,6 +70,7 @@ class AttentionInputs:
     window: int | None
     dropout_p: float
     need_weights: bool
+    chunk_size: int | None = None  # tile side for the chunked backend (None = from the default budget)
 
 
 class Backend:
@@ -231,9 +233,170 @@ class FlashAttnBackend(Backend):
         return out.transpose(1, 2), None
 
 
-BACKENDS: dict[str, Backend] = {b.name: b for b in (FlashAttnBackend(), SDPABackend(), MathBackend())}
-# Priority for "auto": the first exact backend that can run wins.
-PRIORITY: list[str] = ["flash_attn", "sdpa", "math"]
+def _narrow(t: Tensor, dim: int, start: int, stop: int) -> Tensor:
+    """Slice a broadcastable mask along ``dim`` unless it broadcasts there (size 1)."""
+    return t if t.shape[dim] == 1 else t.narrow(dim, start, stop - start)
+
+
+def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+class ChunkedBackend(Backend):
+    """Exact softmax attention tile by tile with an online softmax: the score working set is one tile.
+
+    Queries are taken in blocks and keys in chunks of ``chunk_size`` (``choose_chunk_size`` from a memory
+    budget when not given); a running row maximum, denominator and weighted sum are rescaled as each key
+    chunk arrives (Rabe & Staats 2021, https://arxiv.org/abs/2112.05682). Tiles entirely outside a causal
+    or sliding-window mask are skipped. Dropout drops the unnormalised weights, which equals dropping the
+    normalised ones.
+    """
+
+    name = "chunked"
+
+    def run(self, inp: AttentionInputs, scale: float) -> tuple[Tensor, Tensor | None]:
+        q, k, v, mask = inp.q, inp.k, inp.v, inp.mask
+        b, heads, tq, tk = q.shape[0], q.shape[1], q.shape[-2], k.shape[-2]
+        c = inp.chunk_size or choose_chunk_size(
+            tq, tk, batch=b, num_heads=heads, dtype=q.dtype, max_memory_mb=DEFAULT_MAX_MEMORY_MB
+        )
+        acc_t = _acc_dtype(q.dtype)
+        offset, structured = tk - tq, inp.is_causal or inp.window is not None
+        blocks: list[Tensor] = []
+        for qs in range(0, tq, c):
+            qe = min(qs + c, tq)
+            qb = q[..., qs:qe, :]  # (B, H, c, D)
+            row_max = q.new_full((b, heads, qe - qs, 1), float("-inf"), dtype=acc_t)
+            denom = q.new_zeros((b, heads, qe - qs, 1), dtype=acc_t)
+            acc = q.new_zeros((b, heads, qe - qs, v.shape[-1]), dtype=acc_t)
+            for ks in range(0, tk, c):
+                ke = min(ks + c, tk)
+                if structured and ks > offset + qe - 1:
+                    break  # every later key is in the future of every query of the block
+                if inp.window is not None and ke - 1 <= offset + qs - inp.window:
+                    continue  # the whole chunk has slid out of every query's window
+                kb = _expand_kv(k[..., ks:ke, :], heads)  # (B, H, c, D)
+                vb = _expand_kv(v[..., ks:ke, :], heads)
+                scores = torch.matmul(qb, kb.transpose(-2, -1)).to(acc_t) * scale  # (B, H, c, c)
+                allowed: Tensor | None = None
+                if mask is not None:
+                    mb = _narrow(_narrow(mask, -2, qs, qe), -1, ks, ke)
+                    if mb.dtype == torch.bool:
+                        allowed = mb
+                    else:
+                        scores = scores + mb.to(acc_t)
+                if structured:
+                    qi = torch.arange(qs, qe, device=q.device).unsqueeze(-1) + offset  # (c, 1)
+                    kj = torch.arange(ks, ke, device=q.device).unsqueeze(0)  # (1, c)
+                    cm = kj <= qi if inp.is_causal else torch.ones_like(kj <= qi)
+                    if inp.window is not None:
+                        cm = cm & (qi - kj < inp.window)
+                    allowed = cm if allowed is None else allowed & cm
+                if allowed is not None:
+                    scores = scores.masked_fill(~allowed, float("-inf"))
+                # The running maximum only stabilises exp(); it cancels, so it carries no gradient.
+                new_max = torch.maximum(row_max, scores.detach().amax(dim=-1, keepdim=True))
+                safe = torch.where(torch.isinf(new_max), torch.zeros_like(new_max), new_max)
+                p = torch.exp(scores - safe)  # masked -> exactly 0
+                alpha = torch.exp(row_max - safe)
+                denom = denom * alpha + p.sum(dim=-1, keepdim=True)
+                if inp.dropout_p > 0:
+                    p = F.dropout(p, p=inp.dropout_p)
+                acc = acc * alpha + torch.matmul(p.to(v.dtype), vb).to(acc_t)
+                row_max = new_max
+            # Rows that saw no allowed key have denom 0: zeros, with zero gradient.
+            out = torch.where(
+                denom > 0, acc / denom.clamp_min(torch.finfo(acc_t).tiny), torch.zeros_like(acc)
+            )
+            blocks.append(out.to(q.dtype))
+        return torch.cat(blocks, dim=-2), None  # (B, H, Tq, Dv)
+
+
+def elu_feature_map(x: Tensor) -> Tensor:
+    """``elu(x) + 1``: the positive feature map of Katharopoulos et al. 2020."""
+    return F.elu(x) + 1.0
+
+
+class LinearBackend(Backend):
+    """Linear attention (Katharopoulos et al. 2020, https://arxiv.org/abs/2006.16236); **not** softmax.
+
+    ``out_i = phi(q_i) S / phi(q_i) z`` with ``S = sum_j phi(k_j) v_j^T`` and ``z = sum_j phi(k_j)``,
+    ``phi = elu + 1``. The causal form is exact: ``S`` and ``z`` are cumulative sums over keys ``j <= i``,
+    computed block by block (a prefix state carried between blocks plus a masked product inside a block),
+    so memory stays ``O(T * D + D * Dv)``. Keys may be dropped by a key mask ``[B, 1, 1, Tk]``; other masks,
+    windows and dropout are refused. Being non-exact, it is never chosen by ``"auto"``.
+    """
+
+    name = "linear"
+    EXACT = False
+    SUPPORTS_DROPOUT = False
+    BLOCK = 64  # block of the exact causal cumulative sum
+
+    def not_supported_reasons(self, inp: AttentionInputs) -> list[str]:
+        reasons = super().not_supported_reasons(inp)
+        if inp.window is not None:
+            reasons.append("sliding windows not supported")
+        m = inp.mask
+        if m is not None and not (
+            m.dtype == torch.bool and m.dim() == 4 and m.shape[1] == 1 and m.shape[2] == 1
+        ):
+            reasons.append(f"only a bool key mask [B, 1, 1, Tk] is supported, got {tuple(m.shape)} {m.dtype}")
+        return reasons
+
+    def run(self, inp: AttentionInputs, scale: float) -> tuple[Tensor, Tensor | None]:
+        acc_t = _acc_dtype(inp.q.dtype)
+        heads = inp.q.shape[1]
+        fq = elu_feature_map(inp.q.to(acc_t))  # (B, H, Tq, D)
+        fk = elu_feature_map(inp.k.to(acc_t))  # (B, Hkv, Tk, D)
+        vv = inp.v.to(acc_t)
+        if inp.mask is not None:
+            fk = fk * inp.mask.transpose(-1, -2).to(acc_t)  # absent keys contribute nothing
+        if inp.is_causal:
+            num, den = self._causal(fq, _expand_kv(fk, heads), _expand_kv(vv, heads))
+        else:
+            kv = _expand_kv(torch.matmul(fk.transpose(-2, -1), vv), heads)  # (B, H, D, Dv)
+            z = _expand_kv(fk.sum(dim=-2, keepdim=True), heads)  # (B, H, 1, D)
+            num = torch.matmul(fq, kv)  # (B, H, Tq, Dv)
+            den = (fq * z).sum(dim=-1, keepdim=True)  # (B, H, Tq, 1)
+        out = torch.where(den > 0, num / den.clamp_min(torch.finfo(acc_t).tiny), torch.zeros_like(num))
+        return out.to(inp.q.dtype), None
+
+    def _causal(self, fq: Tensor, fk: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        b, h, tq, d = fq.shape
+        tk, dv = fk.shape[-2], v.shape[-1]
+        offset = tk - tq  # bottom-right: query i sits at key position offset + i
+        kv = fq.new_zeros((b, h, d, dv))
+        z = fq.new_zeros((b, h, 1, d))
+        nums: list[Tensor] = []
+        dens: list[Tensor] = []
+        if offset > 0:  # keys before the first query: visible to all queries
+            kv = torch.matmul(fk[..., :offset, :].transpose(-2, -1), v[..., :offset, :])
+            z = fk[..., :offset, :].sum(dim=-2, keepdim=True)
+            fk, v = fk[..., offset:, :], v[..., offset:, :]
+        elif offset < 0:  # queries before the first key see nothing
+            nums.append(fq.new_zeros((b, h, -offset, dv)))
+            dens.append(fq.new_zeros((b, h, -offset, 1)))
+            fq = fq[..., -offset:, :]
+        n, blk = fq.shape[-2], self.BLOCK
+        tri = torch.ones(blk, blk, dtype=torch.bool, device=fq.device).tril()
+        for s in range(0, n, blk):
+            e = min(s + blk, n)
+            qc, kc, vc = fq[..., s:e, :], fk[..., s:e, :], v[..., s:e, :]
+            a = torch.matmul(qc, kc.transpose(-2, -1)).masked_fill(
+                ~tri[: e - s, : e - s], 0.0
+            )  # (B, H, c, c)
+            nums.append(torch.matmul(qc, kv) + torch.matmul(a, vc))
+            dens.append((qc * z).sum(dim=-1, keepdim=True) + a.sum(dim=-1, keepdim=True))
+            kv = kv + torch.matmul(kc.transpose(-2, -1), vc)
+            z = z + kc.sum(dim=-2, keepdim=True)
+        return torch.cat(nums, dim=-2), torch.cat(dens, dim=-2)
+
+
+BACKENDS: dict[str, Backend] = {
+    b.name: b for b in (FlashAttnBackend(), SDPABackend(), ChunkedBackend(), MathBackend(), LinearBackend())
+}
+# Priority for "auto": the first exact backend that can run wins (linear is not exact: never listed).
+PRIORITY: list[str] = ["flash_attn", "sdpa", "chunked", "math"]
 
 
 def register_backend(backend: Backend, *, priority: int | None = None) -> None:
@@ -292,6 +455,8 @@ def _decide(inp: AttentionInputs, backend: str, allow_fused: bool) -> tuple[str 
         lines.append(f"restricted to {restrict!r} by override")
     for name in candidates:
         reasons = BACKENDS[name].not_supported_reasons(inp)
+        if not BACKENDS[name].EXACT:
+            reasons.append("not exact softmax attention: used only when forced with backend=")
         if not reasons:
             lines.append(f"{name}: chosen")
             return name, lines
@@ -308,8 +473,9 @@ def _inputs(
     window: int | None,
     dropout_p: float,
     need_weights: bool,
+    chunk_size: int | None = None,
 ) -> AttentionInputs:
-    return AttentionInputs(q, k, v, mask, is_causal, window, dropout_p, need_weights)
+    return AttentionInputs(q, k, v, mask, is_causal, window, dropout_p, need_weights, chunk_size)
 
 
 def choose_backend(
@@ -378,6 +544,7 @@ def attend(
     need_weights: bool = False,
     backend: str = "auto",
     allow_fused: bool = True,
+    chunk_size: int | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """Scaled dot-product attention through the chosen backend.
 
@@ -393,6 +560,7 @@ def attend(
         need_weights: also return the weights ``[B, H, Tq, Tk]`` (forces the math backend).
         backend: ``"auto"`` or a backend name to force.
         allow_fused: False restricts to the math backend (the spec's ``use_flash_attn=False``).
+        chunk_size: tile side of the ``chunked`` backend. Default: from a 256 MiB budget.
 
     Returns:
         ``(output [B, H, Tq, Dv], weights or None)``.
@@ -402,7 +570,7 @@ def attend(
     """
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
-    inp = _inputs(q, k, v, mask, is_causal, window, dropout_p, need_weights)
+    inp = _inputs(q, k, v, mask, is_causal, window, dropout_p, need_weights, chunk_size)
     name, lines = _decide(inp, backend, allow_fused)
     if name is None:
         raise RuntimeError(_no_backend_message(inp, lines))

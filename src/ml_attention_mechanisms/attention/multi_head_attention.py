@@ -165,12 +165,44 @@ class MultiHeadAttention(nn.Module):
         Raises:
             ValueError: wrong ranks, d_model mismatch, bad masks (eager mode only).
         """
+        return self._forward(
+            query,
+            key,
+            value,
+            attention_mask,
+            need_weights,
+            key_mask=key_mask,
+            is_causal=is_causal,
+            positions=positions,
+            key_positions=key_positions,
+            attn_bias=attn_bias,
+        )
+
+    def _forward(
+        self,
+        query: Tensor,
+        key: Tensor | None,
+        value: Tensor | None,
+        attention_mask: Tensor | None,
+        need_weights: bool,
+        *,
+        key_mask: Tensor | None,
+        is_causal: bool | None,
+        positions: Tensor | None,
+        key_positions: Tensor | None,
+        attn_bias: Tensor | None,
+        query_scale: Tensor | None = None,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """:meth:`forward` plus ``query_scale`` ``[B|1, H|1, Tq, 1]`` multiplying the projected queries
+        (a per-query softmax temperature, used by ``CryptoMultiHeadAttention``)."""
         key = query if key is None else key
         value = key if value is None else value
         if not is_tracing():
             self._check_inputs(query, key, value)
         causal = self.config.causal if is_causal is None else is_causal
         q, k, v = self.project_qkv(query, key, value)
+        if query_scale is not None:
+            q = q * query_scale.to(q.dtype)  # (B, H, Tq, D): scores / temperature
         if self.rotary is not None:
             q_pos = positions if positions is not None else torch.arange(q.shape[-2], device=q.device)
             k_pos = key_positions if key_positions is not None else q_pos
@@ -218,6 +250,20 @@ class MultiHeadAttention(nn.Module):
             else:
                 mask = mask + bias
         window = self.config.sliding_window if is_causal else None
+        return self._kernel(q, k, v, mask=mask, is_causal=is_causal, window=window, need_weights=need_weights)
+
+    def _kernel(
+        self,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        *,
+        mask: Tensor | None,
+        is_causal: bool,
+        window: int | None,
+        need_weights: bool,
+    ) -> tuple[Tensor, Tensor | None]:
+        """The dispatch call; variants (chunked, linear) override it to pick their backend."""
         return attend(
             q,
             k,
