@@ -24,6 +24,13 @@ _EXPORTS: dict[str, str] = {
     "attention_backend": "attention._dispatch",
     "explain_dispatch": "attention._dispatch",
     "reference_attention": "attention.reference",
+    "SelfAttention": "attention.self_attention",
+    "LinearAttention": "attention.self_attention",
+    "ChunkedAttention": "attention.self_attention",
+    "CryptoMultiHeadAttention": "attention.self_attention",
+    "choose_chunk_size": "attention.self_attention",
+    "CausalAttention": "attention.causal_attention",
+    "KVCache": "attention.causal_attention",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
