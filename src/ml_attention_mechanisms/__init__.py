@@ -31,6 +31,26 @@ _EXPORTS: dict[str, str] = {
     "choose_chunk_size": "attention.self_attention",
     "CausalAttention": "attention.causal_attention",
     "KVCache": "attention.causal_attention",
+    "CrossAttentionConfig": "attention.cross_attention",
+    "CrossAttention": "attention.cross_attention",
+    "MultiModalCrossAttention": "attention.cross_attention",
+    "CrossAssetAttention": "attention.cross_attention",
+    # encodings
+    "PositionalEncoding": "encodings._base",
+    "create_positional_encoding": "encodings._factory",
+    "to_unix_seconds": "encodings._time",
+    "detect_time_unit": "encodings._time",
+    "SinusoidalPositionalEncoding": "encodings.positional_encoding",
+    "LearnedPositionalEncoding": "encodings.positional_encoding",
+    "RotaryPositionalEncoding": "encodings.positional_encoding",
+    "ALiBi": "encodings.positional_encoding",
+    "RoPEEncoding": "encodings.positional_encoding",
+    "ALiBiEncoding": "encodings.positional_encoding",
+    "MarketTimeEncoding": "encodings.temporal_encoding",
+    "MarketTimeConfig": "encodings.temporal_encoding",
+    "CryptoPositionalEncoding": "encodings.temporal_encoding",
+    "LearnablePositionalEncoding": "encodings.learnable_encoding",
+    "AdaptivePositionalEncoding": "encodings.learnable_encoding",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

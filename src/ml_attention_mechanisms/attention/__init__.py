@@ -2,6 +2,12 @@
 
 from ._dispatch import attend, attention_backend, explain_dispatch
 from .causal_attention import CausalAttention, KVCache
+from .cross_attention import (
+    CrossAssetAttention,
+    CrossAttention,
+    CrossAttentionConfig,
+    MultiModalCrossAttention,
+)
 from .multi_head_attention import MultiHeadAttention
 from .reference import reference_attention
 from .self_attention import (
@@ -15,10 +21,14 @@ from .self_attention import (
 __all__ = [
     "CausalAttention",
     "ChunkedAttention",
+    "CrossAssetAttention",
+    "CrossAttention",
+    "CrossAttentionConfig",
     "CryptoMultiHeadAttention",
     "KVCache",
     "LinearAttention",
     "MultiHeadAttention",
+    "MultiModalCrossAttention",
     "SelfAttention",
     "attend",
     "attention_backend",
