@@ -62,6 +62,13 @@ _EXPORTS: dict[str, str] = {
     "CryptoPositionalEncoding": "encodings.temporal_encoding",
     "LearnablePositionalEncoding": "encodings.learnable_encoding",
     "AdaptivePositionalEncoding": "encodings.learnable_encoding",
+    # utils (issue 9)
+    "AttentionAnalyzer": "utils.attention_utils",
+    "AttentionDebugger": "utils.attention_utils",
+    "AttentionMemoryOptimizer": "utils.attention_utils",
+    "benchmark_attention_implementations": "utils.attention_utils",
+    "AttentionHeatmapVisualizer": "utils.visualization",
+    "VisualizationConfig": "utils.visualization",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

@@ -9,11 +9,12 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ._base import EXIT_USAGE, CLIError, Subcommand
+from .benchmark import Benchmark
 from .demo import Demo
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
-SUBCOMMANDS: list[type[Subcommand]] = [Demo]
+SUBCOMMANDS: list[type[Subcommand]] = [Demo, Benchmark]
 
 
 class _Parser(argparse.ArgumentParser):
