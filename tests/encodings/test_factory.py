@@ -51,9 +51,9 @@ def test_unknown_kind_lists_the_valid_names() -> None:
 
 
 def test_unknown_argument_lists_the_valid_ones() -> None:
-    with pytest.raises(TypeError, match="unknown argument.*bogus.*valid: .*time_aware"):
+    with pytest.raises(TypeError, match=r"unknown argument.*bogus.*valid: .*time_aware"):
         create_positional_encoding("rope", d_model=D, num_heads=H, bogus=1)
-    with pytest.raises(TypeError, match="unknown field.*bogus"):
+    with pytest.raises(TypeError, match=r"unknown field.*bogus"):
         create_positional_encoding("crypto", d_model=D, num_heads=H, bogus=1)
 
 
