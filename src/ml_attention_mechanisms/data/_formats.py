@@ -1,0 +1,245 @@
+"""File formats: read a market-data file into a raw table of strings with file line numbers.
+
+Recognised (detected from the content, never from the file name):
+
+- CryptoDataDownload exports: ``unix,date,symbol,open,high,low,close,Volume <BASE>,Volume <QUOTE>,tradecount``
+  (format A) or with a separate ``time`` column (format B); an optional banner line above the header
+  (``Timestamps are UTC timezone,https://www.CryptoDataDownload.com``); ``Unix Timestamp``/``Date``/``Symbol``
+  headers; any capitalisation.
+- Binance's kline CSVs without a header: open time (s, ms or us), open, high, low, close, volume, close time,
+  quote volume, trades, taker buy base, taker buy quote, ignore.
+- Any CSV or Parquet file with recognisable column names (``timestamp``/``open_time``/``date``/``datetime``,
+  ``open``, ``high``, ``low``, ``close``, ``volume``, ``quote_volume``, ``trades``, ...).
+- Any of them gzip-compressed (detected by the magic bytes).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .validation import DataValidationError
+
+__all__ = ["RawTable", "read_table"]
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_PARQUET_MAGIC = b"PAR1"
+_BINANCE_KLINE_COLUMNS = (
+    "unix", "open", "high", "low", "close", "volume", "close_time", "quote_volume", "trades",
+    "taker_buy_base", "taker_buy_quote", "ignore",
+)  # fmt: skip
+
+# normalised header (lower case, '_' and spaces collapsed) -> canonical name
+_ALIASES: dict[str, str] = {
+    "unix": "unix", "unix timestamp": "unix", "unixtimestamp": "unix", "open time": "unix", "opentime": "unix",
+    "ts": "unix", "epoch": "unix",
+    "timestamp": "timestamp", "time": "time", "date": "date", "datetime": "date", "date time": "date",
+    "symbol": "symbol", "pair": "symbol", "ticker": "symbol",
+    "open": "open", "high": "high", "low": "low", "close": "close",
+    "volume": "volume", "vol": "volume", "base volume": "volume", "base asset volume": "volume",
+    "quote volume": "quote_volume", "quote asset volume": "quote_volume", "quote_volume": "quote_volume",
+    "tradecount": "trades", "trade count": "trades", "trades": "trades", "number of trades": "trades",
+    "count": "trades",
+}  # fmt: skip
+_VOLUME_RE = re.compile(r"^volume ([a-z0-9]+)$")
+
+
+@dataclass
+class RawTable:
+    """A file's rows as strings, by canonical column, with their 1-based file lines."""
+
+    path: str
+    format: str
+    columns: dict[str, np.ndarray]  # canonical name -> object array (strings, or values for Parquet)
+    source_names: dict[str, str]  # canonical name -> the column's name in the file (for messages)
+    lines: np.ndarray  # int64 [rows]
+    banner_lines: int = 0
+    symbol: str | None = None
+    dropped: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.lines.size)
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[\s_]+", " ", str(name).strip().lower())
+
+
+def _read_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    if data[:2] == _GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise DataValidationError(
+                f"damaged gzip file ({exc}); expected a complete .gz", path=str(path)
+            ) from None
+    return data
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _map_columns(header: list[str], path: str, symbol_hint: str | None) -> dict[str, int]:
+    """canonical name -> column index, for a header row."""
+    mapping: dict[str, int] = {}
+    volumes: list[tuple[str, int]] = []
+    for i, name in enumerate(header):
+        key = _norm(name)
+        canon = _ALIASES.get(key) or _ALIASES.get(key.replace(" ", ""))
+        if canon is None and (m := _VOLUME_RE.match(key)):
+            volumes.append((m.group(1).upper(), i))
+            continue
+        if canon is not None and canon not in mapping:
+            mapping[canon] = i
+    if volumes:
+        # CryptoDataDownload: "Volume <BASE>", "Volume <QUOTE>" (base first). The base is the currency the
+        # symbol starts with; without a symbol, the first one.
+        base_first = sorted(volumes, key=lambda cv: 0 if symbol_hint and symbol_hint.startswith(cv[0]) else 1)
+        if "volume" not in mapping:
+            mapping["volume"] = base_first[0][1]
+            rest = [i for _, i in base_first[1:]]
+        else:
+            rest = [i for _, i in base_first]
+        if rest and "quote_volume" not in mapping:
+            mapping["quote_volume"] = rest[0]
+    return mapping
+
+
+def _parquet_table(path: Path) -> RawTable:
+    import pandas as pd
+
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for damaged files
+        raise DataValidationError(f"unreadable Parquet file ({exc})", path=str(path)) from None
+    if isinstance(frame.index, pd.DatetimeIndex):
+        frame = frame.reset_index(names="timestamp" if frame.index.name is None else frame.index.name)
+    header = [str(c) for c in frame.columns]
+    mapping = _map_columns(header, str(path), None)
+    columns = {canon: frame.iloc[:, i].to_numpy(dtype=object) for canon, i in mapping.items()}
+    return RawTable(
+        path=str(path),
+        format="parquet",
+        columns=columns,
+        source_names={canon: header[i] for canon, i in mapping.items()},
+        lines=np.arange(1, len(frame) + 1, dtype=np.int64),
+    )
+
+
+def read_table(path: str | Path, *, errors: str = "raise") -> RawTable:
+    """Read ``path`` into a :class:`RawTable` (no interpretation of values yet).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        DataValidationError: the file is empty, not text, truncated (a row with too few fields), or has no
+            recognisable columns.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataValidationError("is a directory; expected a CSV or Parquet file", path=str(path))
+    data = _read_bytes(path)
+    if data[:4] == _PARQUET_MAGIC:
+        return _parquet_table(path)
+    if not data.strip():
+        raise DataValidationError("file is empty; expected a header and OHLCV rows", path=str(path))
+    if b"\x00" in data[:65536]:
+        raise DataValidationError("not a text file (binary content); expected CSV text", path=str(path))
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataValidationError(
+            f"not UTF-8 text ({exc.reason} at byte {exc.start}); expected CSV text", path=str(path)
+        ) from None
+
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    reader = csv.reader(io.StringIO(text))
+    start_line = 1
+    try:
+        for row in reader:
+            if row and any(cell.strip() for cell in row):
+                rows.append([cell.strip() for cell in row])
+                lines.append(start_line)
+            start_line = reader.line_num + 1
+    except csv.Error as exc:
+        raise DataValidationError(f"malformed CSV ({exc})", path=str(path), line=reader.line_num) from None
+    if not rows:
+        raise DataValidationError("file is empty; expected a header and OHLCV rows", path=str(path))
+
+    banner = 0
+    while banner < len(rows) - 1 and (
+        len(rows[banner]) < 5
+        or any("cryptodatadownload" in c.lower() or "http" in c.lower() for c in rows[banner])
+    ):
+        banner += 1
+    first = rows[banner]
+    has_header = not _looks_numeric(first[0])
+    if has_header:
+        header = first
+        body, body_lines = rows[banner + 1 :], lines[banner + 1 :]
+        fmt = "cryptodatadownload" if any(_norm(h) in ("unix", "unix timestamp") for h in header) else "csv"
+    else:
+        if len(first) < 6:
+            raise DataValidationError(
+                f"first row has {len(first)} fields and no header; expected a header row or Binance kline "
+                "rows (open time, open, high, low, close, volume, ...)",
+                path=str(path),
+                line=lines[banner],
+            )
+        header = list(_BINANCE_KLINE_COLUMNS[: len(first)]) + [f"extra_{i}" for i in range(len(first) - 12)]
+        body, body_lines = rows[banner:], lines[banner:]
+        fmt = "binance-klines"
+    if not body:
+        raise DataValidationError("no data rows after the header; expected OHLCV rows", path=str(path))
+
+    symbol_hint = None
+    sym_idx = next((i for i, h in enumerate(header) if _ALIASES.get(_norm(h)) == "symbol"), None)
+    if sym_idx is not None and len(body[0]) > sym_idx:
+        symbol_hint = body[0][sym_idx].replace("/", "").replace("-", "").upper()
+    mapping = _map_columns(header, str(path), symbol_hint)
+    width = len(header)
+    dropped: list[str] = []
+    keep_rows: list[list[str]] = []
+    keep_lines: list[int] = []
+    for row, line in zip(body, body_lines):
+        if len(row) == width:
+            keep_rows.append(row)
+            keep_lines.append(line)
+            continue
+        last = line == body_lines[-1]
+        reason = f"has {len(row)} fields, expected {width} as in the header" + (
+            " (truncated file?)" if last else ""
+        )
+        if errors == "drop":
+            dropped.append(f"line {line}: {reason}")
+            continue
+        raise DataValidationError(reason, path=str(path), line=line)
+    if not keep_rows:
+        raise DataValidationError("no complete data rows; expected OHLCV rows", path=str(path))
+    matrix = np.array(keep_rows, dtype=object)
+    columns = {canon: matrix[:, i] for canon, i in mapping.items()}
+    table = RawTable(
+        path=str(path),
+        format=fmt,
+        columns=columns,
+        source_names={canon: header[i] for canon, i in mapping.items()},
+        lines=np.asarray(keep_lines, dtype=np.int64),
+        banner_lines=banner,
+        symbol=rows[banner + 1][sym_idx] if sym_idx is not None and has_header else None,
+        dropped=dropped,
+    )
+    return table

@@ -1,0 +1,224 @@
+"""Row timestamps from the most reliable source in each row: an intact unix value over a date string.
+
+- Unix values in seconds, milliseconds, microseconds or nanoseconds (told apart by magnitude) are exact.
+- A unix value a spreadsheet wrote in scientific notation with too few digits (``1.62E+12``: the time to
+  within ~116 days) is *damaged*: the row's time comes from its date (and time) columns, checked to lie
+  within one unit of the damaged value's last digit.
+- Date strings are read in the formats CryptoDataDownload has used (``2021-06-10 00:00:00``,
+  ``2017-08-17 04-AM``, ``10-06-21`` + ``00:00:00``, ``2017-08-17``) and ISO 8601, as UTC.
+- Where both are present the unix value wins; rows whose date column disagrees (a local clock, a 12-hour
+  clock that lost its AM/PM) are counted, not used.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["TimestampResult", "resolve_timestamps"]
+
+_SCI_RE = re.compile(r"^[+-]?(\d+)(?:\.(\d*))?[eE]([+-]?\d+)$")
+_FORMATS: dict[str, str] = {
+    "9999-99-99 99:99:99": "%Y-%m-%d %H:%M:%S",
+    "9999-99-99 99:99": "%Y-%m-%d %H:%M",
+    "9999-99-99 99-AM": "%Y-%m-%d %I-%p",
+    "9999-99-99 99 AM": "%Y-%m-%d %I %p",
+    "9999-99-99 99:99:99 AM": "%Y-%m-%d %I:%M:%S %p",
+    "9999-99-99 99:99 AM": "%Y-%m-%d %I:%M %p",
+    "9999-99-99": "%Y-%m-%d",
+    "9999/99/99 99:99:99": "%Y/%m/%d %H:%M:%S",
+    "9999/99/99 99:99": "%Y/%m/%d %H:%M",
+    "9999/99/99": "%Y/%m/%d",
+}
+_UNIT_LIMITS = ((1e17, 1e9), (1e14, 1e6), (1e11, 1e3))  # value >= limit -> divide by
+
+
+@dataclass
+class TimestampResult:
+    seconds: np.ndarray  # int64 [rows]; undefined where invalid
+    invalid: dict[int, tuple[str, str]] = field(default_factory=dict)  # row -> (canonical column, reason)
+    from_date: int = 0
+    disagreements: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def _unit_divisor(values: np.ndarray) -> np.ndarray:
+    div = np.ones_like(values)
+    for limit, d in reversed(_UNIT_LIMITS):
+        div = np.where(np.abs(values) >= limit, d, div)
+    return div
+
+
+def _pattern(text: str) -> str:
+    key = re.sub(r"\d", "9", text)
+    return key.replace("PM", "AM").replace("pm", "AM").replace("am", "AM")
+
+
+def _parse_dates(strings: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Seconds (float, NaN where unparseable) and warnings, for date strings (object array)."""
+    import pandas as pd
+
+    out = np.full(strings.size, np.nan)
+    warnings: list[str] = []
+    series = pd.Series(strings, dtype=object).astype(str)
+    patterns = series.map(_pattern)
+    for pat in patterns.unique():
+        idx = np.flatnonzero((patterns == pat).to_numpy())
+        values = series.iloc[idx]
+        fmt = _FORMATS.get(pat)
+        if fmt is None and re.fullmatch(r"99([-/.])99\1(99|9999)( .*)?", pat):
+            # day-first or month-first: decided by the data (CryptoDataDownload's "DD-MM-YY" is day-first).
+            parts = values.str.extract(r"^(\d+)\D(\d+)")
+            first, second = parts[0].astype(int), parts[1].astype(int)
+            day_first = not (second > 12).any()
+            if not (first > 12).any() and not (second > 12).any():
+                warnings.append(f"dates like {values.iloc[0]!r} are ambiguous; read as day-first")
+            sep = pat[2]
+            year = "%y" if pat[6:8] == "99" and (len(pat) == 8 or pat[8] == " ") else "%Y"
+            fmt = f"%d{sep}%m{sep}{year}" if day_first else f"%m{sep}%d{sep}{year}"
+            rest = pat[8 if year == "%y" else 10 :]
+            fmt += {
+                "": "",
+                " 99:99:99": " %H:%M:%S",
+                " 99:99": " %H:%M",
+                " 99-AM": " %I-%p",
+                " 99:99:99 AM": " %I:%M:%S %p",
+            }.get(rest, "\0")
+            if "\0" in fmt:
+                fmt = None
+        if fmt is not None:
+            parsed = pd.to_datetime(values, format=fmt, utc=True, errors="coerce")
+        else:
+            parsed = pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce")
+        ok = parsed.notna().to_numpy()
+        out[idx[ok]] = _to_seconds(parsed[ok])
+    return out, warnings
+
+
+def resolve_timestamps(columns: dict[str, np.ndarray]) -> TimestampResult:
+    """Row timestamps in Unix seconds from a raw table's ``unix``/``timestamp``/``date``/``time`` columns."""
+    import pandas as pd
+
+    n = next(iter(columns.values())).size
+    unix_key = "unix" if "unix" in columns else None
+    date_key = "date" if "date" in columns else None
+    time_key: str | None = None
+    for key in ("timestamp", "time"):
+        if key not in columns:
+            continue
+        sample = [str(v) for v in columns[key][:50]]
+        if unix_key is None and all(_is_number(s) for s in sample):
+            unix_key = key
+        elif date_key is None and not all(re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", s) for s in sample):
+            date_key = key
+        elif key == "time" and date_key == "date":
+            time_key = key
+    if unix_key is None and date_key is None:
+        raise KeyError("timestamp")
+    result = TimestampResult(seconds=np.zeros(n, dtype=np.int64))
+    need_date = np.ones(n, dtype=bool)
+    unix_seconds = np.full(n, np.nan)
+    damaged_value = np.full(n, np.nan)
+    damaged_res = np.full(n, np.nan)
+    if unix_key is not None:
+        raw = columns[unix_key]
+        if (raw.size and isinstance(raw[0], (pd.Timestamp, np.datetime64))) or (
+            raw.size and hasattr(raw[0], "tzinfo")
+        ):
+            unix_seconds = _to_seconds(pd.to_datetime(pd.Series(raw), utc=True)).astype(np.float64)
+            need_date[:] = False
+        else:
+            text = pd.Series(raw, dtype=object).astype(str).str.strip()
+            values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+            div = _unit_divisor(values)
+            unix_seconds = np.round(values / div)
+            sci = text.str.extract(_SCI_RE.pattern)
+            is_sci = sci[2].notna().to_numpy()
+            if is_sci.any():
+                frac_len = sci.loc[is_sci, 1].fillna("").str.len().to_numpy()
+                exp = sci.loc[is_sci, 2].astype(int).to_numpy()
+                res = 10.0 ** (exp - frac_len) / div[is_sci]
+                bad = res > 1.0
+                rows = np.flatnonzero(is_sci)[bad]
+                damaged_value[rows] = values[rows] / div[rows]
+                damaged_res[rows] = res[bad]
+                unix_seconds[rows] = np.nan
+            need_date = ~np.isfinite(unix_seconds)
+            unparseable = (
+                need_date & np.isnan(values) & ~text.str.lower().isin(["", "nan", "null", "none"]).to_numpy()
+            )
+            if date_key is None:
+                for r in np.flatnonzero(need_date):
+                    why = (
+                        f"damaged unix value {text.iloc[r]!r} (scientific notation, time known only to within "
+                        f"{damaged_res[r]:.0f} s) and no date column to recover it"
+                        if np.isfinite(damaged_value[r])
+                        else f"{text.iloc[r]!r} is not a unix timestamp (expected seconds or milliseconds)"
+                    )
+                    result.invalid[int(r)] = (unix_key, why)
+            else:
+                for r in np.flatnonzero(unparseable):
+                    result.invalid[int(r)] = (
+                        unix_key,
+                        f"{text.iloc[r]!r} is not a unix timestamp (expected a number)",
+                    )
+    date_seconds = np.full(n, np.nan)
+    if date_key is not None:
+        strings = columns[date_key].astype(str)
+        if time_key is not None:
+            strings = np.char.add(
+                np.char.add(strings.astype(str), " "), columns[time_key].astype(str)
+            ).astype(object)
+        if strings.size and isinstance(columns[date_key][0], (pd.Timestamp, np.datetime64)):
+            date_seconds = _to_seconds(pd.to_datetime(pd.Series(columns[date_key]), utc=True)).astype(
+                np.float64
+            )
+        else:
+            date_seconds, warns = _parse_dates(strings)
+            result.warnings += warns
+        for r in np.flatnonzero(need_date & np.isnan(date_seconds)):
+            if int(r) not in result.invalid:
+                result.invalid[int(r)] = (
+                    date_key,
+                    f"{strings[r]!r} is not a recognised date (expected e.g. 2021-06-10 00:00:00)",
+                )
+        # a damaged unix value still bounds the time: the date must agree with it to its last digit
+        check = np.isfinite(damaged_value) & np.isfinite(date_seconds)
+        for r in np.flatnonzero(check & (np.abs(date_seconds - damaged_value) > damaged_res)):
+            result.invalid[int(r)] = (
+                date_key,
+                f"{strings[r]!r} disagrees with the row's damaged unix value {columns[unix_key][r]!r}"  # type: ignore[index]
+                " (expected the same time)",
+            )
+        both = ~need_date & np.isfinite(date_seconds)
+        result.disagreements = int(np.count_nonzero(both & (date_seconds != unix_seconds)))
+        from_date = need_date & np.isfinite(date_seconds)
+        result.from_date = int(np.count_nonzero(from_date))
+        if result.from_date >= 48:
+            hours = (date_seconds[from_date].astype(np.int64) % 86400) // 3600
+            if hours.max() <= 12 and len(np.unique(hours)) > 2:
+                result.warnings.append(
+                    f"{result.from_date} rows take their time from the date column, whose hours never exceed "
+                    "12: a 12-hour clock without AM/PM? Check those rows"
+                )
+    chosen = np.where(need_date, date_seconds, unix_seconds)
+    ok = np.isfinite(chosen)
+    result.seconds[ok] = chosen[ok].astype(np.int64)
+    for r in np.flatnonzero(~ok):
+        result.invalid.setdefault(int(r), (unix_key or date_key or "timestamp", "missing timestamp"))  # type: ignore[arg-type]
+    return result
+
+
+def _to_seconds(parsed: object) -> np.ndarray:
+    """int64 Unix seconds of a tz-aware datetime Series (any resolution)."""
+    return parsed.dt.tz_convert(None).to_numpy().astype("datetime64[s]").astype(np.int64)  # type: ignore[attr-defined]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,285 @@
+"""Data quality: the error raised for invalid input and the report every load produces.
+
+``load_ohlcv`` never drops or changes a row silently: every fix (duplicates resolved, rows reordered, rows
+dropped under ``errors="drop"``, timestamps taken from the date column) is counted in a
+:class:`QualityReport`, attached to the frame as ``df.attrs["quality_report"]``. :func:`validate_ohlcv`
+computes the frame-level part of the report (gaps, zero-volume placeholders, suspicious candles, a
+possibly unfinished newest candle) for any frame with the loader's layout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "OPEN_CANDLE_RATIO",
+    "SUSPICIOUS_MOVE",
+    "DataValidationError",
+    "QualityReport",
+    "validate_ohlcv",
+]
+
+logger = logging.getLogger(__name__)
+
+# A candle is suspicious when its high is more than 50% above both open and close (or its low 50% below
+# both), when it opens 50% away from the previous bar's close, or when it is the first candle (a listing)
+# and moves 50% from open to close (BTC's first hourly candle opens at 16,199.91 and closes at 4,308.83).
+SUSPICIOUS_MOVE = 1.5
+# The newest candle is flagged as possibly unfinished when its trade count (or, without trade counts, its
+# volume) is below this fraction of the median of the 24 bars before it. On the shared files no complete
+# hour falls below it more than ~0.05% of the time; the unfinished last hours are at 0.10-0.21.
+OPEN_CANDLE_RATIO = 0.25
+_OPEN_CANDLE_LOOKBACK = 24
+
+
+class DataValidationError(ValueError):
+    """A market-data file (or frame) breaks a rule the library relies on.
+
+    The message names the file, the line, the column, what was found and what was expected, e.g.
+    ``"prices.csv, line 12, column 'high': 99.5 is below low 100.0 (expected high >= low)"``.
+
+    Attributes:
+        path: the file (or ``"<frame>"``).
+        line: 1-based line of the file (``None`` when the problem is the whole file).
+        column: the column as named in the file (``None`` when not tied to one column).
+    """
+
+    def __init__(self, message: str, *, path: str = "", line: int | None = None, column: str | None = None):
+        where = ", ".join(
+            p
+            for p in (
+                path,
+                f"line {line}" if line is not None else "",
+                f"column {column!r}" if column else "",
+            )
+            if p
+        )
+        super().__init__(f"{where}: {message}" if where else message)
+        self.path = path
+        self.line = line
+        self.column = column
+
+
+@dataclass
+class QualityReport:
+    """What a load found and what it did, counted. Printed by ``mlattn data-check``.
+
+    Attributes:
+        path: the file read.
+        format: the detected format (``"cryptodatadownload"``, ``"binance-klines"``, ``"csv"``, ``"parquet"``).
+        symbol: the symbol (from the file's symbol column or name), or ``None``.
+        timeframe: the bar interval (``"1h"``, ``"1d"``, ...), inferred from the timestamps.
+        rows_read: data rows in the file (header and banner lines excluded).
+        rows_kept: rows in the returned frame.
+        banner_lines: lines above the header that are not data (CryptoDataDownload's banner).
+        reordered: the rows were not in ascending time order (e.g. newest first) and were sorted.
+        timestamps_from_date: rows whose time came from the date column because the unix column was
+            damaged (spreadsheet scientific notation) or missing.
+        date_column_disagreements: rows whose date column disagrees with their intact unix value (a local
+            clock or a 12-hour clock without AM/PM); the unix value was used.
+        duplicates: extra rows for an already-seen timestamp, removed (the complete candle was kept: the
+            one with a trade count, else the larger volume).
+        conflicts: timestamps whose duplicate rows disagree beyond rounding (a price by more than 0.5% or the
+            volume by more than 1%).
+        conflict_times: the first conflicting timestamps (ISO strings, at most 10).
+        dropped: rows dropped under ``errors="drop"``, as ``"line N, column 'c': reason"`` strings.
+        missing_bars: bars absent between the first and the last timestamp.
+        gaps: runs of missing bars.
+        longest_gap: the longest run of missing bars, in bars.
+        longest_gap_start: the first missing bar of the longest run (ISO), or ``None``.
+        zero_volume_bars: zero-volume flat candles (exchange downtime placeholders); kept in the frame,
+            treated as missing by the panel layer.
+        suspicious: suspicious candles (see ``SUSPICIOUS_MOVE``), as ISO timestamps; kept, flagged in the
+            frame's ``suspicious`` column, masked by the panel layer.
+        possibly_open: the newest candle's timestamp (ISO) when it looks unfinished, else ``None``; flagged
+            in the frame's ``possibly_open`` column and masked by the panel layer.
+        off_grid: rows whose timestamp is not a multiple of the timeframe.
+        warnings: anything else worth a look.
+    """
+
+    path: str = ""
+    format: str = ""
+    symbol: str | None = None
+    timeframe: str | None = None
+    rows_read: int = 0
+    rows_kept: int = 0
+    banner_lines: int = 0
+    reordered: bool = False
+    timestamps_from_date: int = 0
+    date_column_disagreements: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    conflict_times: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    first: str | None = None
+    last: str | None = None
+    missing_bars: int = 0
+    gaps: int = 0
+    longest_gap: int = 0
+    longest_gap_start: str | None = None
+    zero_volume_bars: int = 0
+    suspicious: list[str] = field(default_factory=list)
+    possibly_open: str | None = None
+    off_grid: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON-serialisable)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> QualityReport:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def format_text(self) -> str:
+        """A short human-readable summary, one fact a line."""
+        lines = [
+            f"{self.path}: {self.format}, {self.symbol or 'unknown symbol'}, {self.timeframe or '?'} bars",
+            f"  span              {self.first} .. {self.last}",
+            f"  rows read / kept  {self.rows_read} / {self.rows_kept}"
+            + (f" ({self.banner_lines} banner line)" if self.banner_lines else ""),
+            f"  order             {'reversed or unsorted, sorted ascending' if self.reordered else 'ascending'}",
+            f"  duplicates        {self.duplicates} removed, {self.conflicts} conflicting"
+            + (f" (first: {', '.join(self.conflict_times[:3])})" if self.conflict_times else ""),
+            f"  time from date    {self.timestamps_from_date} rows (damaged or missing unix)",
+            f"  date disagrees    {self.date_column_disagreements} rows (unix used)",
+            f"  missing bars      {self.missing_bars} in {self.gaps} gaps, longest {self.longest_gap}"
+            + (f" from {self.longest_gap_start}" if self.longest_gap_start else ""),
+            f"  zero-volume bars  {self.zero_volume_bars}",
+            f"  suspicious        {len(self.suspicious)}"
+            + (f" ({', '.join(self.suspicious[:3])})" if self.suspicious else ""),
+            f"  newest candle     {'possibly unfinished: ' + self.possibly_open if self.possibly_open else 'complete'}",
+        ]
+        if self.off_grid:
+            lines.append(f"  off-grid rows     {self.off_grid}")
+        if self.dropped:
+            lines.append(f"  dropped           {len(self.dropped)}: {'; '.join(self.dropped[:3])}")
+        lines += [f"  warning           {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.format_text()
+
+
+_UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
+
+
+def timeframe_name(seconds: int) -> str:
+    """``3600 -> "1h"``, ``14400 -> "4h"``, ``86400 -> "1d"``, ``300 -> "5min"``."""
+    for name, size in _UNITS:
+        if seconds % size == 0:
+            return f"{seconds // size}{name}"
+    return f"{seconds}s"  # pragma: no cover - unreachable (size 1 divides everything)
+
+
+def infer_step(seconds: np.ndarray) -> int | None:
+    """The bar interval: the most common positive difference of sorted unique timestamps."""
+    if seconds.size < 2:
+        return None
+    diffs = np.diff(np.unique(seconds))
+    values, counts = np.unique(diffs, return_counts=True)
+    return int(values[np.argmax(counts)])
+
+
+def index_seconds(index: pd.Index) -> np.ndarray:
+    """int64 Unix seconds of a ``DatetimeIndex`` (tz-aware or naive UTC, any resolution)."""
+    values = index.tz_convert("UTC").tz_localize(None) if getattr(index, "tz", None) is not None else index
+    return np.asarray(values.to_numpy().astype("datetime64[s]").astype(np.int64))
+
+
+def _iso(seconds: int | np.integer) -> str:
+    import pandas as pd
+
+    return pd.Timestamp(int(seconds), unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M")
+
+
+def flag_candles(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean arrays ``(suspicious, possibly_open)`` for a frame with the loader's columns."""
+    o, h, lo, c = (df[k].to_numpy(dtype=np.float64) for k in ("open", "high", "low", "close"))
+    seconds = index_seconds(df.index)
+    step = infer_step(seconds)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        top, bottom = np.maximum(o, c), np.minimum(o, c)
+        # a wick 50% beyond the body
+        suspicious = (h > SUSPICIOUS_MOVE * top) | (lo * SUSPICIOUS_MOVE < bottom)
+        # an open 50% away from the previous bar's close
+        if step is not None and len(df) > 1:
+            adjacent = np.diff(seconds) == step
+            jump = np.maximum(o[1:], c[:-1]) > SUSPICIOUS_MOVE * np.minimum(o[1:], c[:-1])
+            suspicious[1:] |= adjacent & jump
+        # the first candle (listing) moving 50% from open to close: BTC's opens at 16,199.91, closes at 4,308.83
+        if len(df):
+            suspicious[0] |= top[0] > SUSPICIOUS_MOVE * bottom[0]
+    possibly_open = np.zeros(len(df), dtype=bool)
+    if len(df) > _OPEN_CANDLE_LOOKBACK // 2:
+        trades = df["trades"].to_numpy(dtype=np.float64) if "trades" in df else np.full(len(df), np.nan)
+        volume = df["volume"].to_numpy(dtype=np.float64)
+        prev = slice(max(0, len(df) - 1 - _OPEN_CANDLE_LOOKBACK), len(df) - 1)
+        for activity in (trades, volume):
+            recent = activity[prev]
+            recent = recent[np.isfinite(recent) & (recent > 0)]
+            if np.isfinite(activity[-1]) and recent.size >= _OPEN_CANDLE_LOOKBACK // 2:
+                possibly_open[-1] = activity[-1] < OPEN_CANDLE_RATIO * float(np.median(recent))
+                break
+    return suspicious, possibly_open
+
+
+def validate_ohlcv(df: pd.DataFrame, report: QualityReport | None = None) -> QualityReport:
+    """Fill the frame-level facts of a quality report for a loaded frame.
+
+    Args:
+        df: a frame with a UTC ``DatetimeIndex`` (ascending, unique) and float ``open, high, low, close,
+            volume`` columns (``load_ohlcv``'s layout).
+        report: a report to complete (the loader's, which already holds the row-level counts); a new one
+            when ``None``.
+
+    Returns:
+        The report: span, missing bars and gaps, zero-volume bars, suspicious candles, a possibly unfinished
+        newest candle, off-grid rows.
+
+    Raises:
+        DataValidationError: the index is not ascending and unique, or a required column is missing.
+    """
+    report = report if report is not None else QualityReport(path="<frame>")
+    for col in ("open", "high", "low", "close", "volume"):
+        if col not in df.columns:
+            raise DataValidationError(
+                f"required column missing (have {list(df.columns)})", path=report.path, column=col
+            )
+    seconds = index_seconds(df.index)
+    if seconds.size and not np.all(np.diff(seconds) > 0):
+        raise DataValidationError("index must be ascending and unique", path=report.path)
+    report.rows_kept = len(df)
+    if not len(df):
+        return report
+    report.first, report.last = _iso(seconds[0]), _iso(seconds[-1])
+    step = infer_step(seconds)
+    if step:
+        report.timeframe = timeframe_name(step)
+        report.off_grid = int(np.count_nonzero(seconds % step)) if step <= 86400 else 0
+        missing = np.diff(seconds) // step - 1
+        gap_idx = np.flatnonzero(missing > 0)
+        report.missing_bars = int(missing[gap_idx].sum())
+        report.gaps = int(gap_idx.size)
+        if gap_idx.size:
+            worst = gap_idx[np.argmax(missing[gap_idx])]
+            report.longest_gap = int(missing[worst])
+            report.longest_gap_start = _iso(seconds[worst] + step)
+    o, h, lo, c, v = (df[k].to_numpy(dtype=np.float64) for k in ("open", "high", "low", "close", "volume"))
+    flat = (o == h) & (h == lo) & (lo == c)
+    report.zero_volume_bars = int(np.count_nonzero((v == 0) & flat))
+    if np.count_nonzero(v == 0) > report.zero_volume_bars:
+        report.warnings.append(f"{int(np.count_nonzero((v == 0) & ~flat))} zero-volume bars are not flat")
+    suspicious, possibly_open = flag_candles(df)
+    report.suspicious = [_iso(s) for s in seconds[suspicious]]
+    report.possibly_open = _iso(seconds[-1]) if possibly_open[-1] else None
+    return report
