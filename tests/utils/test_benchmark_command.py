@@ -1,0 +1,59 @@
+"""``mlattn benchmark`` (cli/benchmark.py): the table, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from ml_attention_mechanisms.cli.main import main
+from ml_attention_mechanisms.utils._bench_suite import ATTENTION_IMPLEMENTATIONS, format_table
+
+
+def test_quick_benchmark_prints_a_table_of_every_layer(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["benchmark", "--quick"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    header = out[1].split()
+    assert header == ["name", "backend", "time_ms", "std_ms", "memory_mb", "estimate_mb", "speedup"]
+    rows = {line.split()[0]: line.split() for line in out[3 : 3 + len(ATTENTION_IMPLEMENTATIONS)]}
+    assert list(rows) == list(ATTENTION_IMPLEMENTATIONS)
+    assert rows["standard"][1] == "math" and rows["standard"][-1] == "1.00"
+    assert rows["chunked"][1] == "chunked" and rows["linear"][1] == "linear"
+
+
+def test_subset_of_implementations(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["benchmark", "--quick", "--implementations", "flash", "linear"]) == 0
+    out = capsys.readouterr().out
+    assert "flash" in out and "standard" not in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--implementations", "nope"], "unknown implementation 'nope'; available: standard"),
+        (["--device", "cuda:0"], None),
+        (["--device", "tpu"], "--device 'tpu'"),
+        (["--d-model", "30", "--num-heads", "4"], "--num-heads 4 must divide --d-model 30"),
+        (["--runs", "0"], "expected a positive int"),
+    ],
+)
+def test_errors_are_one_line_with_exit_2(
+    argv: list[str], message: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    if argv[:2] == ["--device", "cuda:0"]:
+        if torch.cuda.is_available():
+            return  # a CUDA machine runs it: nothing to refuse
+        message = "CUDA is not available"
+    try:
+        code = main(["benchmark", *argv])
+    except SystemExit as exc:  # argparse-level errors exit from the parser
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err
+    assert "Traceback" not in err
+
+
+def test_format_table_shows_nan_as_dash() -> None:
+    text = format_table([{"name": "a", "x": float("nan"), "y": 1.234}])
+    assert text.splitlines()[2].split() == ["a", "-", "1.23"]
