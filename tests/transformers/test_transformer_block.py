@@ -35,11 +35,17 @@ def _copy_encoder(ours: TransformerEncoderBlock, ref: nn.TransformerEncoderLayer
 @pytest.mark.parametrize("norm_first", [True, False])
 @pytest.mark.parametrize("causal", [True, False])
 def test_encoder_block_matches_torch_layer(norm_first: bool, causal: bool) -> None:
-    cfg = TransformerBlockConfig(d_model=D, num_heads=H, d_ff=FF, dropout=0.0, norm_first=norm_first, causal=causal)
+    cfg = TransformerBlockConfig(
+        d_model=D, num_heads=H, d_ff=FF, dropout=0.0, norm_first=norm_first, causal=causal
+    )
     ours = TransformerEncoderBlock(cfg).double().eval()
-    ref = nn.TransformerEncoderLayer(
-        D, H, FF, dropout=0.0, activation="gelu", batch_first=True, norm_first=norm_first
-    ).double().eval()
+    ref = (
+        nn.TransformerEncoderLayer(
+            D, H, FF, dropout=0.0, activation="gelu", batch_first=True, norm_first=norm_first
+        )
+        .double()
+        .eval()
+    )
     _copy_encoder(ours, ref)
     x = torch.randn(2, 9, D, dtype=torch.float64)
     key_mask = torch.ones(2, 9, dtype=torch.bool)
@@ -54,7 +60,9 @@ def test_encoder_block_matches_torch_layer(norm_first: bool, causal: bool) -> No
 def test_decoder_block_matches_torch_layer() -> None:
     cfg = TransformerBlockConfig(d_model=D, num_heads=H, d_ff=FF, dropout=0.0, causal=True)
     ours = TransformerDecoderBlock(cfg).double().eval()
-    ref = nn.TransformerDecoderLayer(D, H, FF, dropout=0.0, activation="gelu", batch_first=True, norm_first=True)
+    ref = nn.TransformerDecoderLayer(
+        D, H, FF, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+    )
     ref = ref.double().eval()
     with torch.no_grad():
         for mine, theirs in ((ours.self_attn, ref.self_attn), (ours.cross_attn, ref.multihead_attn)):
@@ -104,8 +112,12 @@ def test_feedforward_variants_match_formula(activation: str) -> None:
 
 def test_block_options_change_structure() -> None:
     base = TransformerEncoderBlock(TransformerBlockConfig(d_model=D, num_heads=H, d_ff=FF))
-    rms = TransformerEncoderBlock(TransformerBlockConfig(d_model=D, num_heads=H, d_ff=FF, norm_type="rmsnorm"))
-    glu = TransformerEncoderBlock(TransformerBlockConfig(d_model=D, num_heads=H, d_ff=FF, activation="swiglu"))
+    rms = TransformerEncoderBlock(
+        TransformerBlockConfig(d_model=D, num_heads=H, d_ff=FF, norm_type="rmsnorm")
+    )
+    glu = TransformerEncoderBlock(
+        TransformerBlockConfig(d_model=D, num_heads=H, d_ff=FF, activation="swiglu")
+    )
     assert isinstance(base.attn_res.norm, nn.LayerNorm) and isinstance(rms.attn_res.norm, RMSNorm)
     assert glu.mlp.w_in.out_features == 2 * FF and base.mlp.w_in.out_features == FF
     assert TransformerBlockConfig(d_model=D, num_heads=H).hidden_dim == 4 * D
@@ -128,7 +140,9 @@ def test_drop_path_drops_whole_samples_in_training_only() -> None:
 
 
 def test_block_with_stochastic_depth_skips_branches() -> None:
-    block = TransformerEncoderBlock(TransformerBlockConfig(d_model=D, num_heads=H, dropout=0.0, drop_path_rate=0.9))
+    block = TransformerEncoderBlock(
+        TransformerBlockConfig(d_model=D, num_heads=H, dropout=0.0, drop_path_rate=0.9)
+    )
     block.train()
     x = torch.randn(64, 5, D)
     y = block(x)
@@ -155,7 +169,13 @@ def test_gradient_checkpointing_gives_identical_gradients(decoder: bool) -> None
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("num_heads", 5), ("dropout", -0.1), ("drop_path_rate", 1.0), ("norm_type", "batchnorm"), ("activation", "relu")],
+    [
+        ("num_heads", 5),
+        ("dropout", -0.1),
+        ("drop_path_rate", 1.0),
+        ("norm_type", "batchnorm"),
+        ("activation", "relu"),
+    ],
 )
 def test_bad_block_config_names_field(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=f"TransformerBlockConfig.{field}="):

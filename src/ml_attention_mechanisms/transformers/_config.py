@@ -59,7 +59,8 @@ class TradingTransformerConfig:
         use_risk_management: risk head (``risk_score``, predicted realised volatility). Default: False.
         use_temporal_attention: a temporal-attention block (multi-timeframe + cyclical) before the encoder.
             Default: False.
-        temporal_windows: its windows in bars. Default: (1, 5, 15, 60, 240).
+        temporal_windows: its windows in bars, with ``use_multi_timeframe`` (else window 1 only). Default:
+            (1, 5, 15, 60, 240).
         use_cross_modal_attention: fuse ``modality_data`` by cross-modal attention (``False`` here,
             ``True`` in ``create_trading_transformer``). Default: False.
         modalities: the declared modality names. Default: ("price", "volume", "news", "orderbook").

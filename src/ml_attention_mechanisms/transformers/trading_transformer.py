@@ -31,6 +31,7 @@ from ..attention._masks import is_tracing
 from ..attention.multi_head_attention import MultiHeadAttention
 from ..attention.temporal_attention import TemporalAttention, TemporalAttentionConfig
 from ..config import AttentionConfig, replace_config
+from ..encodings import create_positional_encoding
 from ._config import TradingTransformerConfig
 from ._fusion import CrossModalFusion, TimeframeFusion
 from ._heads import MultiHorizonHead, RegimeHead, RiskHead
@@ -57,8 +58,6 @@ class TradingTransformer(nn.Module):
         super().__init__()
         if not isinstance(config, TradingTransformerConfig):
             raise TypeError(f"config must be a TradingTransformerConfig, got {type(config).__name__}")
-        from ..encodings._factory import create_positional_encoding
-
         self.config = c = config
         self.input_proj = nn.Linear(c.input_features, c.d_model)
         self.asset_embedding = nn.Embedding(c.num_assets, c.d_model) if c.use_multi_asset else None
