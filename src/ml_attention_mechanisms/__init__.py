@@ -18,6 +18,10 @@ from ._version import __version__
 _EXPORTS: dict[str, str] = {
     # configs
     "AttentionConfig": "config",
+    # training (issue 7; Lightning is imported only when train/tune run)
+    "TrainingConfig": "training.config",
+    "train": "training.run",
+    "load_checkpoint": "training.checkpoint",
     # attention
     "MultiHeadAttention": "attention.multi_head_attention",
     "attend": "attention._dispatch",

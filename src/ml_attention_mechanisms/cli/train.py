@@ -1,0 +1,111 @@
+"""``mlattn train``: train a registry model on market data (see ``ml_attention_mechanisms.training.train``)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ._base import EXIT_OK, CLIError, Subcommand
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}")
+    return value
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--model``, ``--data``, ``--config``, ``--max-epochs``, ``--seed``, ``--out`` (shared with ``tune``)."""
+    parser.add_argument("--model", help="registry name, e.g. price_predictor_small (mlattn list-models)")
+    parser.add_argument(
+        "--data",
+        nargs="+",
+        metavar="binance-1h|FILE",
+        help="the bundled dataset 'binance-1h' or OHLCV files (CSV/Parquet, one asset per file)",
+    )
+    parser.add_argument("--config", type=Path, help="YAML run config (sections model, data, training)")
+    parser.add_argument("--max-epochs", type=positive_int, help="epochs (overrides training.max_epochs)")
+    parser.add_argument("--seed", type=int, help="random seed (overrides training.seed)")
+    parser.add_argument("--out", type=Path, help="output directory (default runs/<model>-<UTC time>)")
+    parser.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors"
+    )
+
+
+def data_argument(values: list[str] | None) -> str | list[str]:
+    """``--data`` as ``train`` takes it: the dataset name alone, or the list of files."""
+    if not values:
+        raise CLIError("--data: required (binance-1h or OHLCV files)")
+    if len(values) == 1 and not Path(values[0]).exists() and "/" not in values[0] and "." not in values[0]:
+        return values[0]  # a dataset name such as binance-1h
+    missing = [v for v in values if not Path(v).exists()]
+    if missing:
+        raise CLIError(f"--data: file not found: {missing[0]}")
+    return list(values)
+
+
+class Train(Subcommand):
+    name = "train"
+    help = "train a model (checkpoints best/last, resumable, DDP with --devices/--num-nodes)"
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        add_data_arguments(parser)
+        parser.add_argument("--devices", type=positive_int, help="processes (GPUs or CPU processes) per node")
+        parser.add_argument("--num-nodes", type=positive_int, help="machines")
+        parser.add_argument("--strategy", choices=["auto", "ddp", "ddp_spawn"], help="distribution strategy")
+        parser.add_argument("--accelerator", choices=["auto", "cpu", "cuda", "gpu"], help="device kind")
+        parser.add_argument(
+            "--precision",
+            choices=["32", "bf16-mixed"],
+            help="float32 or bfloat16 mixed precision (sets the model's use_mixed_precision too)",
+        )
+        parser.add_argument("--batch-size", type=positive_int, help="windows per step and process")
+        parser.add_argument(
+            "--resume", type=Path, metavar="RUN_DIR", help="continue a run from its last checkpoint"
+        )
+        parser.add_argument(
+            "--deterministic", action="store_true", default=None, help="deterministic algorithms (slower)"
+        )
+
+    @classmethod
+    def run(cls, args: argparse.Namespace) -> int:
+        from ..training.checkpoint import UnsafeCheckpointError
+        from ..training.run import train
+
+        if args.resume is None and not args.model:
+            raise CLIError("--model: required (or --resume RUN_DIR)")
+        if args.resume is not None and not args.resume.is_dir():
+            raise CLIError(f"--resume: run directory not found: {args.resume}")
+        if args.config is not None and not args.config.is_file():
+            raise CLIError(f"--config: file not found: {args.config}")
+        data = data_argument(args.data) if (args.data or args.resume is None) else None
+        try:
+            result = train(
+                args.model,
+                data,
+                config=args.config,
+                max_epochs=args.max_epochs,
+                batch_size=args.batch_size,
+                devices=args.devices,
+                num_nodes=args.num_nodes,
+                strategy=args.strategy,
+                precision=args.precision,
+                accelerator=args.accelerator,
+                seed=args.seed,
+                deterministic=args.deterministic,
+                resume=args.resume,
+                out=args.out,
+            )
+        except UnsafeCheckpointError as exc:
+            raise CLIError(str(exc)) from exc
+        loss = "n/a" if result.best_val_loss is None else f"{result.best_val_loss:.6g}"
+        print(f"run: {result.run_dir}")
+        print(f"best checkpoint: {result.best_checkpoint} (val_loss {loss}); last: {result.last_checkpoint}")
+        print(f"epochs: {result.epochs}; {result.windows_per_second:.1f} windows/s")
+        return EXIT_OK

@@ -1,0 +1,43 @@
+"""``mlattn tune``: hyperparameter search on the validation split (see ``ml_attention_mechanisms.training.tune``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._base import EXIT_OK, CLIError, Subcommand
+from .train import add_data_arguments, data_argument, positive_int
+
+
+class Tune(Subcommand):
+    name = "tune"
+    help = "search hyperparameters on the validation split (Optuna); writes the best config as YAML"
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        add_data_arguments(parser)
+        parser.add_argument("--trials", type=positive_int, default=20, help="number of trials (default 20)")
+        parser.add_argument(
+            "--timeout", type=float, metavar="SECONDS", help="stop starting trials after this"
+        )
+
+    @classmethod
+    def run(cls, args: argparse.Namespace) -> int:
+        from ..training.tune import tune
+
+        if not args.model:
+            raise CLIError("--model: required")
+        if args.config is not None and not args.config.is_file():
+            raise CLIError(f"--config: file not found: {args.config}")
+        result = tune(
+            args.model,
+            data_argument(args.data),
+            config=args.config,
+            trials=args.trials,
+            out=args.out,
+            max_epochs=args.max_epochs,
+            seed=args.seed,
+            timeout_s=args.timeout,
+        )
+        print(f"best val_loss {result.best_val_loss:.6g} after {result.trials} trials: {result.best_params}")
+        print(f"best config: {result.config_path}")
+        return EXIT_OK

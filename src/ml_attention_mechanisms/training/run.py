@@ -1,0 +1,433 @@
+"""``train(...)``: the Python entry point of ``mlattn train``.
+
+A run directory holds everything about one run::
+
+    RUN_DIR/
+      config.yaml          the resolved configuration (model kwargs incl. input_features, data, training)
+      run.json             model, data given, sha256 of every data file read, library/torch/Lightning/Python
+                           versions, git commit (when available), command line, status, best validation loss
+      checkpoints/
+        best.ckpt          lowest validation loss so far   (atomic writes; torch.load(weights_only=True))
+        last.ckpt          end of the latest epoch         (what --resume continues from)
+      logs/version_N/metrics.csv   CSV metrics (TensorBoard events too when tensorboard is installed)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, Logger
+from torch import nn
+
+from ..config import replace_config
+from ..utils._import_guard import has_module
+from . import _models, _record
+from ._callbacks import AtomicCheckpointIO, ThroughputMeter
+from .config import RunConfig, TrainingConfig, dump_run_config, load_run_config, run_config_from_dict
+from .datamodule import PreparedData, WindowDataModule
+from .module import ForecastModule
+
+__all__ = ["TrainResult", "build_model", "early_stopping", "make_trainer", "prepare_run_data", "train"]
+
+logger = logging.getLogger(__name__)
+
+RUN_DIR_ENV = "MLATTN_RUN_DIR"  # carries the run directory to the processes a DDP launch starts
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a finished run left behind.
+
+    Args:
+        run_dir: the run directory.
+        best_checkpoint: ``checkpoints/best.ckpt`` (``None`` if no epoch completed).
+        last_checkpoint: ``checkpoints/last.ckpt`` (``None`` if no epoch completed).
+        best_val_loss: the lowest validation loss.
+        epochs: epochs completed (over all resumes).
+        windows_per_second: measured training throughput of this process (data time included).
+        data_share: share of the measured step time spent waiting for batches.
+        model: the trained module (weights of the last epoch).
+    """
+
+    run_dir: Path
+    best_checkpoint: Path | None
+    last_checkpoint: Path | None
+    best_val_loss: float | None
+    epochs: int
+    windows_per_second: float
+    data_share: float
+    model: nn.Module
+
+
+def _load_config(config: str | os.PathLike[str] | RunConfig | dict[str, Any] | None) -> RunConfig:
+    if config is None:
+        return RunConfig()
+    if isinstance(config, RunConfig):
+        return config
+    if isinstance(config, dict):
+        return run_config_from_dict(config, where="config")
+    return load_run_config(config)
+
+
+def _apply_overrides(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if not given:
+        return cfg
+    return dataclasses.replace(cfg, training=replace_config(cfg.training, **given))
+
+
+def prepare_run_data(
+    model_type: str,
+    data: str | Sequence[str | os.PathLike[str]] | PreparedData,
+    cfg: RunConfig,
+    *,
+    include_test: bool,
+) -> PreparedData:
+    """The splits a run trains on, checked before any training starts.
+
+    Args:
+        model_type: registry name (its ``DATA_KIND`` and ``prediction_horizon`` shape the windows).
+        data: ``"binance-1h"`` (the bundled dataset), data files, or already prepared splits.
+        cfg: the run configuration (its ``data`` section cuts the windows).
+        include_test: build the test split too (tuning passes ``False``: it never reads it).
+
+    Raises:
+        FileNotFoundError: a data file does not exist (named).
+        ValueError: an empty training split, a horizon longer than the data, too few bars for the window.
+    """
+    if isinstance(data, PreparedData):
+        return data
+    from ._data import prepare_data
+
+    cls = _models.model_class(model_type)
+    probe = _models.create_model(model_type, **cfg.model)
+    horizon = int(getattr(getattr(probe, "config", None), "prediction_horizon", 1))
+    del probe
+    return prepare_data(
+        data,
+        cfg.data,
+        data_kind=str(getattr(cls, "DATA_KIND", "single_asset")),
+        horizon=horizon,
+        include_test=include_test,
+    )
+
+
+def build_model(model_type: str, cfg: RunConfig, data: PreparedData) -> tuple[nn.Module, dict[str, Any]]:
+    """Create the model with ``input_features`` (and what else the data decide) taken from the data.
+
+    Returns:
+        ``(model, kwargs)``: the model and the keyword arguments it was built with.
+
+    Raises:
+        ValueError: the config sets ``input_features`` to another width than the data's, or sets the model's
+            ``use_mixed_precision`` against ``training.precision``.
+    """
+    kwargs = dict(cfg.model)
+    width = len(data.feature_names)
+    if "input_features" in kwargs and kwargs["input_features"] != width:
+        raise ValueError(
+            f"model.input_features={kwargs['input_features']!r}: the data have {width} features; "
+            "leave input_features out, it comes from the data"
+        )
+    kwargs["input_features"] = width
+    mixed = cfg.training.precision == "bf16-mixed"
+    if "use_mixed_precision" in kwargs and bool(kwargs["use_mixed_precision"]) != mixed:
+        raise ValueError(
+            f"model.use_mixed_precision={kwargs['use_mixed_precision']!r} contradicts "
+            f"training.precision={cfg.training.precision!r}; set only --precision"
+        )
+    probe = _models.create_model(model_type, **kwargs)
+    fields = _models.config_fields(probe)
+    extra: dict[str, Any] = {}
+    if "use_mixed_precision" in fields:
+        extra["use_mixed_precision"] = mixed  # one switch: --precision decides both
+    if "num_assets" in fields and data.symbols:
+        needed = len(data.symbols) if data.data_kind == "multi_asset" else max(data.symbols.values()) + 1
+        if needed > probe.config.num_assets and "num_assets" not in kwargs:  # type: ignore[union-attr,operator]
+            extra["num_assets"] = needed
+    if "time_unit_seconds" in fields and data.bar_seconds and "time_unit_seconds" not in kwargs:
+        extra["time_unit_seconds"] = float(data.bar_seconds)
+    extra = {k: v for k, v in extra.items() if getattr(probe.config, k) != v}
+    if not extra:
+        return probe, kwargs
+    kwargs.update(extra)
+    return _models.create_model(model_type, **kwargs), kwargs
+
+
+def _plain_config(net: nn.Module) -> dict[str, Any]:
+    config = getattr(net, "config", None)
+    if config is None or not dataclasses.is_dataclass(config) or isinstance(config, type):
+        return {}
+    return dataclasses.asdict(config)
+
+
+def _loggers(run_dir: Path) -> list[Logger]:
+    loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="logs")]
+    if has_module("tensorboard") or has_module("tensorboardX"):
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard"))
+    return loggers
+
+
+def _strategy(cfg: TrainingConfig) -> Any:
+    if cfg.strategy == "auto":
+        return "auto"
+    from lightning.pytorch.strategies import DDPStrategy
+
+    gpu = cfg.accelerator in ("cuda", "gpu") or (cfg.accelerator == "auto" and _cuda())
+    return DDPStrategy(
+        process_group_backend="nccl" if gpu else "gloo",
+        timeout=timedelta(seconds=cfg.ddp_timeout_s),
+        start_method="spawn" if cfg.strategy == "ddp_spawn" else "popen",
+    )
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _run_dir(model_type: str, out: str | os.PathLike[str] | None) -> Path:
+    inherited = os.environ.get(RUN_DIR_ENV)
+    if inherited:
+        return Path(inherited)
+    if out is not None:
+        return Path(out)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError(
+            "--out: a distributed launch (torchrun, SLURM) needs an explicit --out run directory"
+        )
+    return Path("runs") / f"{model_type}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def make_trainer(
+    tcfg: TrainingConfig,
+    *,
+    callbacks: list[Callback],
+    logger: list[Logger] | bool,
+    root_dir: Path,
+    enable_checkpointing: bool = True,
+    enable_progress_bar: bool | None = None,
+) -> L.Trainer:
+    """The Lightning ``Trainer`` of a run (or of a tuning trial) for the settings ``tcfg``."""
+    return L.Trainer(
+        accelerator="gpu" if tcfg.accelerator == "cuda" else tcfg.accelerator,
+        devices=tcfg.devices,
+        num_nodes=tcfg.num_nodes,
+        strategy=_strategy(tcfg),
+        precision="bf16-mixed" if tcfg.precision == "bf16-mixed" else "32-true",
+        max_epochs=tcfg.max_epochs,
+        gradient_clip_val=tcfg.gradient_clip_val,
+        deterministic=tcfg.deterministic,
+        callbacks=callbacks,
+        logger=logger,
+        plugins=[AtomicCheckpointIO()],
+        default_root_dir=str(root_dir),
+        use_distributed_sampler=False,  # WindowDataModule builds the samplers (see its docstring)
+        num_sanity_val_steps=0,  # a sanity pass would draw from the random streams before a resumed epoch
+        limit_train_batches=tcfg.limit_train_batches,
+        limit_val_batches=tcfg.limit_val_batches,
+        log_every_n_steps=tcfg.log_every_n_steps,
+        enable_progress_bar=tcfg.enable_progress_bar if enable_progress_bar is None else enable_progress_bar,
+        enable_model_summary=False,
+        enable_checkpointing=enable_checkpointing,
+    )
+
+
+def early_stopping(tcfg: TrainingConfig) -> list[Callback]:
+    """``[EarlyStopping on val_loss]`` when ``tcfg.early_stopping_patience`` is set, else ``[]``."""
+    if tcfg.early_stopping_patience is None:
+        return []
+    return [
+        EarlyStopping(
+            monitor="val_loss",
+            mode="min",
+            patience=tcfg.early_stopping_patience,
+            min_delta=tcfg.early_stopping_min_delta,
+        )
+    ]
+
+
+def train(
+    model: str | None = None,
+    data: str | Sequence[str | os.PathLike[str]] | PreparedData | None = None,
+    *,
+    config: str | os.PathLike[str] | RunConfig | dict[str, Any] | None = None,
+    max_epochs: int | None = None,
+    batch_size: int | None = None,
+    devices: int | None = None,
+    num_nodes: int | None = None,
+    strategy: str | None = None,
+    precision: str | None = None,
+    accelerator: str | None = None,
+    seed: int | None = None,
+    deterministic: bool | None = None,
+    resume: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> TrainResult:
+    """Train a registry model on market data; what ``mlattn train`` runs.
+
+    Args:
+        model: registry name (``"price_predictor_small"``, ...). With ``resume``: taken from the run.
+        data: ``"binance-1h"`` (bundled), data files, or :class:`PreparedData`. With ``resume``: taken from
+            the run (pass it again only for in-memory data).
+        config: YAML file, :class:`RunConfig` or its dict form; ``None`` = defaults. With ``resume``: the run's.
+        max_epochs, batch_size, devices, num_nodes, strategy, precision, accelerator, seed, deterministic:
+            override the config's ``training`` section (``None`` = keep it).
+        resume: a run directory to continue from its ``last.ckpt`` (after a crash or a kill at any moment).
+        out: the run directory to create. Default: ``runs/<model>-<UTC time>``.
+        callbacks: extra Lightning callbacks.
+
+    Returns:
+        A :class:`TrainResult` (run directory, checkpoints, best validation loss, throughput).
+
+    Raises:
+        FileNotFoundError: a missing data file, config file, or run directory.
+        ValueError: a bad config value, empty training split, horizon longer than the data, too few bars for
+            the window; each is raised before training starts.
+
+    >>> # train("price_predictor_small", "binance-1h", config="run.yaml", max_epochs=3)  # doctest: +SKIP
+    """
+    overrides = {
+        "max_epochs": max_epochs,
+        "batch_size": batch_size,
+        "devices": devices,
+        "num_nodes": num_nodes,
+        "strategy": strategy,
+        "precision": precision,
+        "accelerator": accelerator,
+        "seed": seed,
+        "deterministic": deterministic,
+    }
+    ckpt_path: Path | None = None
+    if resume is not None:
+        run_dir = Path(resume)
+        record = _record.read_record(run_dir)
+        if model is not None and model != record["model"]:
+            raise ValueError(f"--model {model!r}: the run in {run_dir} trains {record['model']!r}")
+        model = str(record["model"])
+        if data is None:
+            if record.get("data") == ["<in-memory>"]:
+                raise ValueError(f"--resume {run_dir}: the run was given in-memory data; pass data= again")
+            data = list(record["data"])
+        cfg = _apply_overrides(load_run_config(run_dir / _record.CONFIG_FILE), overrides)
+        last = run_dir / _record.CHECKPOINT_DIR / "last.ckpt"
+        ckpt_path = last if last.is_file() else None
+        if ckpt_path is None:
+            logger.warning("%s has no last.ckpt yet: starting the run again from the beginning", run_dir)
+    else:
+        if model is None or data is None:
+            raise ValueError("train() needs model= and data= (or resume=)")
+        cfg = _apply_overrides(_load_config(config), overrides)
+        run_dir = _run_dir(model, out)
+    assert model is not None and data is not None
+    tcfg = cfg.training
+    L.seed_everything(tcfg.seed, workers=True, verbose=False)
+    if tcfg.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it for determinism
+
+    prepared = prepare_run_data(model, data, cfg, include_test=True)
+    L.seed_everything(tcfg.seed, workers=True, verbose=False)  # the same initial weights however data loads
+    net, model_kwargs = build_model(model, cfg, prepared)
+    resolved = dataclasses.replace(cfg, model=model_kwargs)
+
+    if _record.is_global_zero_process() and RUN_DIR_ENV not in os.environ:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        dump_run_config(resolved, run_dir / _record.CONFIG_FILE)
+        record = (
+            _record.read_record(run_dir)
+            if resume is not None
+            else _record.new_record(
+                model=model,
+                data=["<in-memory>"]
+                if isinstance(data, PreparedData)
+                else ([data] if isinstance(data, str) else [str(p) for p in data]),
+                data_files={str(p): _record.file_sha256(p) for p in prepared.files},
+            )
+        )
+        record["model_config"] = _plain_config(net)
+        record["status"] = "running"
+        _record.write_record(run_dir, record)
+    inherited = RUN_DIR_ENV in os.environ
+    os.environ[RUN_DIR_ENV] = str(run_dir.resolve())  # DDP processes started from here use the same dir
+    try:
+        return _fit(model, net, tcfg, prepared, run_dir, ckpt_path, callbacks)
+    finally:
+        if not inherited:
+            os.environ.pop(RUN_DIR_ENV, None)
+
+
+def _fit(
+    model: str,
+    net: nn.Module,
+    tcfg: TrainingConfig,
+    prepared: PreparedData,
+    run_dir: Path,
+    ckpt_path: Path | None,
+    callbacks: Sequence[Callback],
+) -> TrainResult:
+    module = ForecastModule(
+        net,
+        training=tcfg,
+        model_type=model,
+        feature_names=prepared.feature_names,
+        scaler=prepared.scaler,
+        symbols=prepared.symbols,
+    )
+    datamodule = WindowDataModule(
+        prepared, batch_size=tcfg.batch_size, num_workers=tcfg.num_workers, seed=tcfg.seed
+    )
+    checkpoint = ModelCheckpoint(
+        dirpath=str(run_dir / _record.CHECKPOINT_DIR),
+        filename="best",
+        monitor="val_loss",
+        mode="min",
+        save_top_k=1,
+        save_last=True,
+        enable_version_counter=False,
+        every_n_epochs=1,
+    )
+    meter = ThroughputMeter()
+    cbs: list[Callback] = [checkpoint, meter, LearningRateMonitor(logging_interval="step"), *callbacks]
+    cbs.extend(early_stopping(tcfg))
+    trainer = make_trainer(tcfg, callbacks=cbs, logger=_loggers(run_dir), root_dir=run_dir)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt_path) if ckpt_path else None)
+
+    best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else None
+    last_file = run_dir / _record.CHECKPOINT_DIR / "last.ckpt"
+    score = checkpoint.best_model_score
+    best_loss = float(score) if score is not None else None
+    if trainer.is_global_zero:
+        record = _record.read_record(run_dir)
+        record.update(
+            status="finished",
+            finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            epochs=int(trainer.current_epoch),
+            best_val_loss=best_loss,
+            windows_per_second=meter.windows_per_second,
+            data_loading_share=meter.data_share,
+        )
+        _record.write_record(run_dir, record)
+    return TrainResult(
+        run_dir=run_dir,
+        best_checkpoint=best,
+        last_checkpoint=last_file if last_file.is_file() else None,
+        best_val_loss=best_loss,
+        epochs=int(trainer.current_epoch),
+        windows_per_second=meter.windows_per_second,
+        data_share=meter.data_share,
+        model=net,
+    )
