@@ -9,13 +9,16 @@ Design (why it earns its name):
    :class:`~ml_attention_mechanisms.encodings.positional_encoding.ALiBi` ``(time_aware=True)``. By default
    ``unit`` is the row's median bar spacing, so the bias counts bars of the typical interval: a candle 3
    hours back in hourly data is 3 bars away even if 2 candles are missing in between, where an index
-   distance would say 1. The unit cancels the seconds/milliseconds ambiguity. Heads keep the paper's
+   distance would say 1. The unit cancels the seconds/milliseconds ambiguity. The median is a property of
+   the whole window's sampling grid; for strictly causal live use (each bar's output independent of later
+   timestamps, as the KV-cache path needs) pass ``time_unit_seconds`` (e.g. the bar interval). Heads keep the paper's
    geometric slopes, so some heads look far back and some stay local.
 2. **Volatility-adaptive temperature.** With ``volatility`` (``[B]`` or ``[B, Tq]``, e.g. the realised
    volatility of :meth:`CryptoMultiHeadAttention.realized_volatility`), the scores of head ``h`` at query ``i``
    are divided by ``tau = (vol_i / vol_ref) ** gamma_h``, ``gamma_h = softplus(g_h)`` learned per head
    (initialised at 0.5), clamped to ``[1/max_temperature, max_temperature]``. ``vol_ref`` is
-   ``reference_volatility`` or, by default, the mean volatility of the row. In turbulent bars attention
+   ``reference_volatility`` or, by default, the expanding mean of the row's volatility over bars ``<= t``
+   (never the future: the layer stays causal). In turbulent bars attention
    flattens (single noisy bars are trusted less); in calm bars it sharpens. The temperature scales the
    queries, so the fused kernels still apply.
 3. Without ``timestamps`` and ``volatility`` the layer *is* :class:`MultiHeadAttention` (same weights,
@@ -46,7 +49,8 @@ class CryptoMultiHeadAttention(MultiHeadAttention):
         use_flash_attn: as in :class:`MultiHeadAttention`.
         rotary: optional rotary encoding.
         time_unit_seconds: unit of the time distance; ``None`` = the row's median bar spacing. Default: None.
-        reference_volatility: ``vol_ref``; ``None`` = mean of the row's volatility. Default: None.
+        reference_volatility: ``vol_ref``; ``None`` = expanding mean of the row's volatility (then a
+            ``[B]`` volatility is refused). Default: None.
         max_temperature: clamp of the temperature (and of its inverse). Default: 4.0.
 
     Shapes:
@@ -119,11 +123,14 @@ class CryptoMultiHeadAttention(MultiHeadAttention):
 
     def temperature(self, volatility: Tensor, q_len: int) -> Tensor:
         """Per-head temperature ``[B, H, Tq, 1]`` from volatility ``[B]`` or ``[B, Tq]``."""
-        vol = volatility.to(torch.float32)
+        vol = volatility.to(torch.float32).clamp_min(0.0)
         vol = vol[:, None].expand(-1, q_len) if vol.dim() == 1 else vol  # (B, Tq)
-        ref = self.reference_volatility
-        vref = vol.mean(dim=-1, keepdim=True) if ref is None else torch.full_like(vol[:, :1], ref)
-        rel = (vol.clamp_min(0.0) + 1e-12) / (vref + 1e-12)
+        if self.reference_volatility is not None:
+            vref = torch.full_like(vol, self.reference_volatility)
+        else:  # expanding mean over bars <= t: no look-ahead
+            steps = torch.arange(1, q_len + 1, device=vol.device, dtype=vol.dtype)
+            vref = vol.cumsum(dim=-1) / steps
+        rel = (vol + 1e-12) / (vref + 1e-12)
         gamma = F.softplus(self.volatility_gain).view(1, -1, 1)  # (1, H, 1)
         log_t = (gamma * torch.log(rel)[:, None, :]).clamp(
             -math.log(self.max_temperature), math.log(self.max_temperature)
@@ -142,6 +149,11 @@ class CryptoMultiHeadAttention(MultiHeadAttention):
         if vol is not None and tuple(vol.shape) not in ((b,), (b, tq)):
             raise ValueError(
                 f"volatility must be [batch] or [batch, q_len] = {(b, tq)}, got {tuple(vol.shape)}"
+            )
+        if vol is not None and vol.dim() == 1 and self.reference_volatility is None:
+            raise ValueError(
+                "volatility of shape [batch] needs CryptoMultiHeadAttention(reference_volatility=...): "
+                "a per-bar [batch, q_len] volatility is compared with its own expanding mean"
             )
 
     def forward(  # type: ignore[override]

@@ -21,6 +21,7 @@ A query row that may attend to nothing yields zeros (never NaN) in values and gr
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import math
 import os
@@ -37,6 +38,7 @@ from ._masks import causal_mask, is_tracing
 
 __all__ = [
     "BACKENDS",
+    "TOLERANCES",
     "AttentionInputs",
     "Backend",
     "attend",
@@ -48,8 +50,18 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ENV_VAR = "MLATTN_ATTN_BACKEND"
+# Expected agreement (atol, rtol) of any exact backend with the float64 reference, per input dtype: float32
+# accumulates in float32; bfloat16 keeps 8 mantissa bits in q k^T and in the weights fed to p @ v.
+TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
+    torch.float64: (1e-10, 1e-8),
+    torch.float32: (2e-5, 1e-4),
+    torch.float16: (2e-3, 2e-3),
+    torch.bfloat16: (3e-2, 2e-2),
+}
 _override: list[str | None] = [None]  # context-manager stack top; None = no restriction
 _logged: set[str] = set()
+# Looked up once (without importing it): an import inside the dispatch would break torch.compile graphs.
+_HAS_FLASH_ATTN = importlib.util.find_spec("flash_attn") is not None
 
 
 def _log_once(msg: str) -> None:
@@ -126,6 +138,10 @@ def _allowed(mask: Tensor) -> Tensor:
     return mask if mask.dtype == torch.bool else mask > float("-inf")
 
 
+def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 def _expand_kv(x: Tensor, heads: int) -> Tensor:
     rep = heads // x.shape[1]
     return x if rep == 1 else x.repeat_interleave(rep, dim=1)  # (B, H, Tk, D)
@@ -140,14 +156,15 @@ class MathBackend(Backend):
     def run(self, inp: AttentionInputs, scale: float) -> tuple[Tensor, Tensor | None]:
         q, heads = inp.q, inp.q.shape[1]
         k, v = _expand_kv(inp.k, heads), _expand_kv(inp.v, heads)
-        scores = torch.matmul(q, k.transpose(-2, -1)).float() * scale  # (B, H, Tq, Tk)
+        acc_t = _acc_dtype(q.dtype)  # float32 softmax for half types; float64 stays float64
+        scores = torch.matmul(q, k.transpose(-2, -1)).to(acc_t) * scale  # (B, H, Tq, Tk)
         mask = _full_mask(inp)
         row_ok: Tensor | None = None
         if mask is not None:
             if mask.dtype == torch.bool:
                 allowed = mask
             else:
-                scores = scores + mask.float()
+                scores = scores + mask.to(acc_t)
                 allowed = scores > float("-inf")
             # A finite floor instead of -inf keeps softmax and its gradient finite on empty rows;
             # those rows are then zeroed explicitly.
@@ -209,9 +226,7 @@ class FlashAttnBackend(Backend):
         reasons = super().not_supported_reasons(inp)
         if inp.mask is not None:
             reasons.append("arbitrary masks not supported")
-        try:
-            import flash_attn  # noqa: F401
-        except ImportError:
+        if not _HAS_FLASH_ATTN:
             reasons.append("package flash-attn not installed")
         return reasons
 
@@ -236,10 +251,6 @@ class FlashAttnBackend(Backend):
 def _narrow(t: Tensor, dim: int, start: int, stop: int) -> Tensor:
     """Slice a broadcastable mask along ``dim`` unless it broadcasts there (size 1)."""
     return t if t.shape[dim] == 1 else t.narrow(dim, start, stop - start)
-
-
-def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 class ChunkedBackend(Backend):

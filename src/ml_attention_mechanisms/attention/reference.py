@@ -12,7 +12,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["reference_attention"]
+__all__ = ["reference_attention", "reference_linear_attention"]
 
 
 def reference_attention(
@@ -67,3 +67,41 @@ def reference_attention(
     denom = exp.sum(-1, keepdim=True)
     weights = torch.where(denom > 0, exp / denom.clamp_min(1e-300), torch.zeros_like(exp))
     return weights @ v, weights
+
+
+def reference_linear_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    *,
+    key_mask: Tensor | None = None,
+    is_causal: bool = False,
+) -> Tensor:
+    """Linear attention (Katharopoulos et al. 2020) written as its quadratic form, in float64.
+
+    ``A = phi(q) phi(k)^T`` with ``phi = elu + 1``; masked entries (absent keys, and ``j > Tk - Tq + i`` when
+    causal) are zeroed; ``out = A v / A.sum(-1)``, rows with nothing to attend give zeros.
+
+    Args:
+        q: ``[B, H, Tq, D]``; k: ``[B, Hkv, Tk, D]``; v: ``[B, Hkv, Tk, Dv]``.
+        key_mask: bool ``[B, Tk]``, True = the key is present.
+        is_causal: bottom-right causal masking.
+
+    Returns:
+        ``[B, H, Tq, Dv]`` in float64.
+    """
+    q, k, v = q.double(), k.double(), v.double()
+    heads, tq, tk = q.shape[1], q.shape[-2], k.shape[-2]
+    rep = heads // k.shape[1]
+    k = k.repeat_interleave(rep, dim=1)
+    v = v.repeat_interleave(rep, dim=1)
+    phi_q = torch.where(q > 0, q + 1.0, torch.exp(q))  # elu(x) + 1
+    phi_k = torch.where(k > 0, k + 1.0, torch.exp(k))
+    a = phi_q @ phi_k.transpose(-2, -1)  # (B, H, Tq, Tk)
+    if key_mask is not None:
+        a = a * key_mask[:, None, None, :].double()
+    if is_causal:
+        pos = torch.arange(tq).unsqueeze(-1) + (tk - tq)
+        a = a * (torch.arange(tk).unsqueeze(0) <= pos).double()
+    den = a.sum(-1, keepdim=True)
+    return torch.where(den > 0, (a @ v) / den.clamp_min(1e-300), torch.zeros(()).double())
