@@ -50,6 +50,14 @@ _EXPORTS: dict[str, str] = {
     "CrossAttention": "attention.cross_attention",
     "MultiModalCrossAttention": "attention.cross_attention",
     "CrossAssetAttention": "attention.cross_attention",
+    # models (issue 6)
+    "CryptoPredictionModelConfig": "models.config",
+    "CryptoPricePredictionModel": "models.price_predictor",
+    "CryptoSignalGeneratorModel": "models.signal_generator",
+    "CryptoRiskAssessorModel": "models.risk_assessor",
+    "CryptoPortfolioOptimizerModel": "models.portfolio_optimizer",
+    "create_crypto_model": "models._factory",
+    "list_models": "models._registry",
     # encodings
     "PositionalEncoding": "encodings._base",
     "create_positional_encoding": "encodings._factory",

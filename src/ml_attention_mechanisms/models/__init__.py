@@ -1,3 +1,28 @@
-"""models layer (see ARCHITECTURE.md)."""
+"""Ready crypto models: price, signals, risk and portfolio; their config, registry and factory.
 
-__all__: list[str] = []
+See ``attention_models.py`` (the spec's module) and the README section "models".
+"""
+
+from ._factory import create_crypto_model, model_from_config
+from ._registry import ModelEntry, get_model_entry, is_model, list_models, register_model
+from .config import CryptoPredictionModelConfig
+from .portfolio_optimizer import CryptoPortfolioOptimizerModel
+from .price_predictor import CryptoPricePredictionModel
+from .risk_assessor import CryptoRiskAssessorModel
+from .signal_generator import SIGNAL_CLASSES, CryptoSignalGeneratorModel
+
+__all__ = [
+    "SIGNAL_CLASSES",
+    "CryptoPortfolioOptimizerModel",
+    "CryptoPredictionModelConfig",
+    "CryptoPricePredictionModel",
+    "CryptoRiskAssessorModel",
+    "CryptoSignalGeneratorModel",
+    "ModelEntry",
+    "create_crypto_model",
+    "get_model_entry",
+    "is_model",
+    "list_models",
+    "model_from_config",
+    "register_model",
+]

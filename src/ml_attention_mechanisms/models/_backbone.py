@@ -1,0 +1,152 @@
+"""The causal, streamable temporal encoder shared by the crypto models.
+
+Why this shape (issue 6, "Live use"): the price, signal and risk models must stream one candle at a time
+forever. So the encoder has
+
+- **no learned absolute positions**: order enters only through a relative, time-aware ALiBi bias (Press et
+  al. 2022, https://arxiv.org/abs/2108.12409) whose distance is the elapsed time between two bars in
+  ``time_unit_seconds`` (the index distance when no timestamps are given), so a gap in the data weakens
+  attention across it;
+- **causal sliding-window attention** (window ``W = attention_window``): every attention layer is a
+  :class:`~ml_attention_mechanisms.attention.MultiHeadAttention` whose config says ``causal=True,
+  sliding_window=W``, i.e. the weights and semantics of ``CausalAttention(config, sliding_window=W)`` with
+  a rolling ``KVCache`` of ``W`` bars; memory per step is bounded;
+- **per-bar features only**: the input projection, the asset embedding and the market-time encoding
+  (calendar, sessions, funding clock, ...) of each bar depend on that bar alone.
+
+Hence the state at bar ``t`` depends only on bars ``t - W' .. t`` (``W'`` grows with depth) and never on later
+bars (tested bit for bit).
+
+The blocks are the transformer layer's :class:`TransformerEncoderBlock` (pre-norm, GELU MLP).
+
+Shapes:
+    ``B`` batch, ``T`` bars, ``F`` features, ``H`` heads, ``d`` = ``d_model``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import Tensor, nn
+
+from ..encodings.positional_encoding import ALiBiEncoding
+from ..encodings.temporal_encoding import MarketTimeEncoding
+from ..transformers.transformer_block import TransformerBlockConfig, TransformerEncoderBlock
+from ._inputs import zero_masked
+from .config import CryptoPredictionModelConfig
+
+__all__ = ["TemporalEncoder", "last_present"]
+
+
+def last_present(h: Tensor, mask: Tensor | None) -> Tensor:
+    """The state ``[B, d]`` at each row's last present bar (the last bar when ``mask`` is None).
+
+    Args:
+        h: ``[B, T, d]``.
+        mask: bool ``[B, T]`` (True = present) or None.
+    """
+    if mask is None:
+        return h[:, -1]
+    t = h.shape[1]
+    position = torch.arange(1, t + 1, device=mask.device).unsqueeze(0)  # (1, T)
+    idx = (mask.long() * position).argmax(dim=1)  # (B,): last present bar (0 when none)
+    return h.gather(1, idx.view(-1, 1, 1).expand(-1, 1, h.shape[-1])).squeeze(1)
+
+
+class TemporalEncoder(nn.Module):
+    """Input projection + market time + asset embedding + causal windowed ALiBi transformer blocks.
+
+    Args:
+        config: :class:`CryptoPredictionModelConfig` (``d_model``, ``num_heads``, ``num_encoder_layers``,
+            ``d_ff``, ``dropout``, ``input_features``, ``attention_window``, ``time_unit_seconds``,
+            ``use_market_time``, ``num_assets``).
+        use_asset_ids: build the asset embedding (``num_assets`` rows, row 0 = unknown asset, kept at zero).
+            Default: True.
+
+    Attributes:
+        attention_window: the sliding window ``W`` of every attention layer.
+        layer_names: names of the attention layers, as used in ``attention_weights``.
+    """
+
+    def __init__(self, config: CryptoPredictionModelConfig, *, use_asset_ids: bool = True) -> None:
+        super().__init__()
+        c = config
+        self.attention_window = c.attention_window
+        self.input_proj = nn.Linear(c.input_features, c.d_model)
+        self.asset_embedding = nn.Embedding(c.num_assets, c.d_model, padding_idx=0) if use_asset_ids else None
+        self.market_time = MarketTimeEncoding(c.d_model) if c.use_market_time else None
+        self.alibi = ALiBiEncoding(
+            c.d_model, c.num_heads, time_aware=True, time_unit_seconds=c.time_unit_seconds
+        )
+        block_config = TransformerBlockConfig(
+            d_model=c.d_model, num_heads=c.num_heads, d_ff=c.hidden_dim, dropout=c.dropout, causal=True
+        )
+        self.blocks = nn.ModuleList()
+        for _ in range(c.num_encoder_layers):
+            block = TransformerEncoderBlock(block_config)
+            # Declare the window on the attention layer itself (MultiHeadAttention reads
+            # config.sliding_window when causal): same weights as CausalAttention(sliding_window=W).
+            block.attn.config = dataclasses.replace(block.attn.config, sliding_window=c.attention_window)
+            self.blocks.append(block)
+        self.norm = nn.LayerNorm(c.d_model)
+        self.layer_names = [f"temporal_layer{i}" for i in range(c.num_encoder_layers)]
+
+    def embed(
+        self,
+        x: Tensor,
+        *,
+        timestamps: Tensor | None = None,
+        asset_ids: Tensor | None = None,
+        mask: Tensor | None = None,
+        extra: Tensor | None = None,
+    ) -> Tensor:
+        """Per-bar embedding ``[B, T, d]`` of features ``x [B, T, F]`` (absent bars read as zeros)."""
+        h = self.input_proj(zero_masked(x, mask))  # (B, T, d)
+        if extra is not None:
+            h = h + extra
+        if self.asset_embedding is not None and asset_ids is not None:
+            emb = self.asset_embedding(asset_ids)  # (B, d) or (B, T, d)
+            h = h + (emb.unsqueeze(1) if emb.dim() == 2 else emb)
+        if self.market_time is not None and timestamps is not None:
+            h = self.market_time(h, timestamps)
+        return h
+
+    def forward(
+        self,
+        x: Tensor,
+        *,
+        timestamps: Tensor | None = None,
+        asset_ids: Tensor | None = None,
+        mask: Tensor | None = None,
+        extra: Tensor | None = None,
+        need_weights: bool = False,
+        name_prefix: str = "",
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Encode ``x [B, T, F]`` into per-bar states ``[B, T, d]``.
+
+        Args:
+            x: features ``[B, T, F]``.
+            timestamps: int64 Unix seconds ``[B, T]`` (time-aware ALiBi and market time), or None (index
+                distance, no market time).
+            asset_ids: ``[B]`` or ``[B, T]`` ids (0 = unknown).
+            mask: bool ``[B, T]``, True = the bar exists; absent bars are never attended and their values
+                have no effect.
+            extra: an additive per-bar embedding ``[B, T, d]`` (e.g. the projected order book).
+            need_weights: also return each layer's weights ``[B, H, T, T]``.
+            name_prefix: prefix of the weight names.
+
+        Returns:
+            ``(states [B, T, d], {layer name: weights})``.
+        """
+        h = self.embed(x, timestamps=timestamps, asset_ids=asset_ids, mask=mask, extra=extra)
+        t = h.shape[1]
+        bias = self.alibi.attention_bias(t, t, timestamps)  # (B|1, H, T, T)
+        weights: dict[str, Tensor] = {}
+        for name, block in zip(self.layer_names, self.blocks):
+            out = block(h, key_mask=mask, attn_bias=bias, need_weights=need_weights)
+            if isinstance(out, tuple):
+                h, weights[name_prefix + name] = out
+            else:
+                h = out
+        return self.norm(h), weights
