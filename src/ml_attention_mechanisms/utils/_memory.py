@@ -8,7 +8,10 @@ Shapes:
 The per-score cost ``s = tile_bytes_per_score(dtype)`` is the chunked backend's (float32 scores and their
 exponentials, a bool mask element, the weights cast back to the value dtype: ``3 * 4 + 1 + e`` bytes for
 an input of ``e`` bytes per element, ``3 * 8 + 1 + 8`` for float64). The math backend builds the same
-tensors for the whole ``Tq x Tk`` matrix at once, so both are priced with ``s``.
+tensors for the whole ``Tq x Tk`` matrix at once, so both are priced with ``s``. Measured on CPU (peak
+RSS rise, ``B = 1``, ``H = 8``, ``T = 1024``, output included) the math path takes 8-14 bytes per score in
+float32, 10-16 in bfloat16 and 16-26 in float64, depending on the mask (none, bool, additive, causal): ``s``
+(17, 15, 33) is an estimate, on the high side without a mask.
 """
 
 from __future__ import annotations
