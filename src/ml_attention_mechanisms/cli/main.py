@@ -11,12 +11,13 @@ from .._version import __version__
 from ._base import EXIT_USAGE, CLIError, Subcommand
 from .benchmark import Benchmark
 from .demo import Demo
+from .list_models import ListModels
 from .train import Train
 from .tune import Tune
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
-SUBCOMMANDS: list[type[Subcommand]] = [Demo, Benchmark, Train, Tune]
+SUBCOMMANDS: list[type[Subcommand]] = [Demo, ListModels, Benchmark, Train, Tune]
 
 
 class _Parser(argparse.ArgumentParser):
