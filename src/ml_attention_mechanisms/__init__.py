@@ -81,6 +81,14 @@ _EXPORTS: dict[str, str] = {
     "benchmark_attention_implementations": "utils.attention_utils",
     "AttentionHeatmapVisualizer": "utils.visualization",
     "VisualizationConfig": "utils.visualization",
+    # evaluation (issue 8; numpy-only on import, scipy/sklearn/arch/plotly/matplotlib inside functions)
+    "BacktestConfig": "evaluation.backtest",
+    "run_backtest": "evaluation.backtest",
+    "run_portfolio_backtest": "evaluation.backtest_portfolio",
+    "evaluate_bar": "evaluation.criteria",
+    "diebold_mariano": "evaluation.significance",
+    "write_metrics_json": "evaluation.metrics_io",
+    "write_report": "evaluation.report",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

@@ -1,0 +1,113 @@
+"""Interval and risk baselines: rolling empirical quantiles, historical-simulation VaR/ES, GARCH-normal VaR.
+
+Conventions: forecasts are indexed by decision time ``t`` and use ``returns[:t+1]`` only. VaR and ES are
+reported as positive losses: the bar ``t+1`` is an exceedance when ``r[t+1] < -VaR[t]``; ``level`` is the
+confidence (0.95 -> the 5% left tail).
+
+Shapes:
+    T: bars; Q: quantile levels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ._checks import as_array, check_int, check_prob
+from .baselines_volatility import garch_forecast
+from .targets import trailing_sum
+
+__all__ = ["garch_normal_var_es", "historical_var_es", "rolling_quantile_forecast"]
+
+
+def _windows(x: np.ndarray, window: int) -> np.ndarray:
+    """Trailing windows ending at each t >= window-1: shape (T - window + 1, window), a strided view."""
+    return np.lib.stride_tricks.sliding_window_view(x, window)
+
+
+def rolling_quantile_forecast(
+    returns: Any, quantiles: Sequence[float], *, window: int = 720, horizon: int = 1
+) -> np.ndarray:
+    """Empirical quantiles of the past ``horizon``-bar returns as the forecast of the next ``horizon`` bars.
+
+    ``forecast[t, j]`` is the ``quantiles[j]`` quantile (linear interpolation) of the ``window`` most recent
+    ``horizon``-bar log returns fully known at ``t`` (those ending at ``t-window+1 .. t``).
+
+    Args:
+        returns: hourly log returns, shape ``(T,)``, finite.
+        quantiles: levels in (0, 1), increasing.
+        window: past ``horizon``-bar returns used. Default: 720 (30 days).
+        horizon: bars ahead. Default: 1.
+
+    Returns:
+        Shape ``(T, Q)``; rows before ``window + horizon - 2`` are NaN.
+    """
+    r = as_array(returns, "returns", allow_nan=False)
+    window, horizon = check_int(window, "window", minimum=2), check_int(horizon, "horizon")
+    levels = np.array([check_prob(q, "quantiles") for q in quantiles])
+    if levels.size == 0 or np.any(np.diff(levels) <= 0):
+        raise ValueError(f"quantiles={list(quantiles)!r}: expected a non-empty increasing sequence")
+    sums = trailing_sum(r, horizon)
+    out = np.full((r.shape[0], levels.size), np.nan)
+    first = window + horizon - 2  # first t with `window` complete h-bar sums
+    if r.shape[0] > first:
+        out[first:] = np.quantile(_windows(sums[horizon - 1 :], window), levels, axis=1).T
+    return out
+
+
+def historical_var_es(
+    returns: Any, levels: Sequence[float] = (0.95, 0.99), *, window: int = 720
+) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+    """Historical-simulation one-bar VaR and ES from the last ``window`` returns.
+
+    ``VaR[t] = -quantile(r[t-window+1 .. t], 1 - level)``; ``ES[t]`` is minus the mean of the returns in
+    the window at or below ``-VaR[t]``.
+
+    Returns:
+        ``{level: (var, es)}``, each shape ``(T,)``, NaN for ``t < window - 1``.
+    """
+    r = as_array(returns, "returns", allow_nan=False)
+    window = check_int(window, "window", minimum=2)
+    out: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+    if r.shape[0] < window:
+        raise ValueError(f"returns: {r.shape[0]} bars, fewer than window={window}")
+    win = _windows(r, window)
+    for level in levels:
+        level = check_prob(level, "levels")
+        q = np.quantile(win, 1.0 - level, axis=1)
+        tail = np.where(win <= q[:, None], win, np.nan)
+        var, es = np.full(r.shape[0], np.nan), np.full(r.shape[0], np.nan)
+        var[window - 1 :] = -q
+        es[window - 1 :] = -np.nanmean(tail, axis=1)
+        out[level] = (var, es)
+    return out
+
+
+def garch_normal_var_es(
+    returns: Any, levels: Sequence[float] = (0.95, 0.99), **garch_kwargs: Any
+) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+    """One-bar VaR and ES from GARCH(1,1)-normal (:func:`garch_forecast`, rolling refits).
+
+    With the one-bar mean ``mu[t]`` and standard deviation ``sigma[t]`` and ``z = Phi^-1(1 - level)``:
+    ``VaR = -(mu + sigma z)`` and ``ES = -(mu - sigma phi(z) / (1 - level))``.
+
+    Args:
+        returns: hourly log returns, shape ``(T,)``.
+        levels: confidence levels. Default: (0.95, 0.99).
+        **garch_kwargs: passed to :func:`garch_forecast` (``min_train``, ``refit_every``, ``window``,
+            ``start``, ``mean``).
+
+    Returns:
+        ``{level: (var, es)}``, each shape ``(T,)``.
+    """
+    from scipy.stats import norm
+
+    fc = garch_forecast(returns, horizon=1, **garch_kwargs)
+    out: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+    for level in levels:
+        tail = 1.0 - check_prob(level, "levels")
+        z = float(norm.ppf(tail))
+        out[level] = (-(fc.mean + fc.sigma * z), -(fc.mean - fc.sigma * float(norm.pdf(z)) / tail))
+    return out

@@ -1,0 +1,83 @@
+"""Forecast targets indexed by decision time, built from hourly log returns.
+
+Every forecast in :mod:`ml_attention_mechanisms.evaluation` is indexed by its *decision time* ``t``: it is
+made with the returns up to and including bar ``t`` and it targets bars ``t+1 .. t+h``. The targets below
+use the same index, so a forecast array and its target array line up element by element (the last ``h``
+targets are NaN: their future is not in the sample).
+
+Shapes:
+    T: bars. ``returns[t] = log(close[t] / close[t-1])``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._checks import as_array, check_int
+
+__all__ = ["finite_rows", "future_return_target", "realized_variance_target", "trailing_sum"]
+
+
+def trailing_sum(x: np.ndarray, window: int) -> np.ndarray:
+    """``out[t] = x[t-window+1] + ... + x[t]``; NaN for ``t < window-1``. Shape ``(T,)``."""
+    window = check_int(window, "window")
+    out = np.full(x.shape[0], np.nan)
+    if x.shape[0] >= window:
+        c = np.concatenate([[0.0], np.cumsum(x)])
+        out[window - 1 :] = c[window:] - c[:-window]
+    return out
+
+
+def _forward_sum(x: np.ndarray, horizon: int) -> np.ndarray:
+    # out[t] = x[t+1] + ... + x[t+h]: the trailing sum ending at t+h, moved back by h bars.
+    trailing = trailing_sum(x, horizon)
+    out = np.full(x.shape[0], np.nan)
+    out[: x.shape[0] - horizon] = trailing[horizon:]
+    return out
+
+
+def future_return_target(returns: Any, horizon: int = 1) -> np.ndarray:
+    """The log return over the next ``horizon`` bars, ``r[t+1] + ... + r[t+h]``, at decision time ``t``.
+
+    Args:
+        returns: hourly log returns, shape ``(T,)``.
+        horizon: bars ahead. Default: 1.
+
+    Returns:
+        Shape ``(T,)``; the last ``horizon`` entries are NaN.
+    """
+    r = as_array(returns, "returns")
+    return _forward_sum(r, check_int(horizon, "horizon"))
+
+
+def realized_variance_target(returns: Any, horizon: int = 24) -> np.ndarray:
+    """Next-``horizon``-bar realised variance ``r[t+1]^2 + ... + r[t+h]^2`` at decision time ``t``.
+
+    The issue's volatility target: with ``horizon=24`` it is the square of the price model's
+    ``volatility`` target at horizon 24.
+
+    Returns:
+        Shape ``(T,)``; the last ``horizon`` entries are NaN.
+    """
+    r = as_array(returns, "returns")
+    return _forward_sum(r * r, check_int(horizon, "horizon"))
+
+
+def finite_rows(*arrays: Any) -> np.ndarray:
+    """Boolean mask of the rows where every array is finite (2-D arrays: every column).
+
+    Use it to drop the warm-up and the end of sample before scoring:
+    ``ok = finite_rows(y, f); mae(y[ok], f[ok])``.
+    """
+    mask: np.ndarray | None = None
+    for i, a in enumerate(arrays):
+        arr = np.asarray(getattr(a, "to_numpy", lambda a=a: a)(), dtype=np.float64)
+        row_ok = np.asarray(np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1), dtype=bool)
+        if mask is not None and row_ok.shape[0] != mask.shape[0]:
+            raise ValueError(f"finite_rows: array {i} has {row_ok.shape[0]} rows, expected {mask.shape[0]}")
+        mask = row_ok if mask is None else mask & row_ok
+    if mask is None:
+        raise ValueError("finite_rows: expected at least one array")
+    return mask
