@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ml_attention_mechanisms.cli.main import main
@@ -57,3 +59,48 @@ def test_errors_are_one_line_with_exit_2(
 def test_format_table_shows_nan_as_dash() -> None:
     text = format_table([{"name": "a", "x": float("nan"), "y": 1.234}])
     assert text.splitlines()[2].split() == ["a", "-", "1.23"]
+
+
+def _fake_scripts(folder: Path, code: int = 0) -> Path:
+    """Stand-ins for benchmarks/attention_bench.py and run_all.py that echo their arguments."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("attention_bench.py", "run_all.py"):
+        (folder / name).write_text(
+            f"import sys\nprint('{name} args:', ' '.join(sys.argv[1:]))\nsys.exit({code})\n", encoding="utf-8"
+        )
+    return folder
+
+
+def test_attention_suite_runs_the_script_with_forwarded_flags(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    folder = _fake_scripts(tmp_path / "benchmarks")
+    argv = ["benchmark", "--suite", "attention", "--benchmarks-dir", str(folder), "--quick", "--runs", "3"]
+    assert main([*argv, "--no-memory", "--json", str(tmp_path / "o.json")]) == 0
+    out = capfd.readouterr().out
+    assert f"attention_bench.py args: --quick --runs 3 --no-memory --json {tmp_path / 'o.json'}" in out
+    assert "name" not in out.split("$")[0]  # the layers table is not part of this suite
+
+
+def test_all_suite_prints_the_layer_table_then_runs_every_script(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    folder = _fake_scripts(tmp_path / "b")
+    assert main(["benchmark", "--suite", "all", "--benchmarks-dir", str(folder), "--quick"]) == 0
+    out = capfd.readouterr().out
+    assert out.index("standard") < out.index("run_all.py args: --quick")
+
+
+def test_default_scripts_folder_is_the_source_trees_benchmarks() -> None:
+    from ml_attention_mechanisms.cli import benchmark
+
+    assert benchmark._DEFAULT_DIR == Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def test_script_failures_and_missing_scripts(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    folder = _fake_scripts(tmp_path / "bad", code=3)
+    assert main(["benchmark", "--suite", "attention", "--benchmarks-dir", str(folder)]) == 1
+    assert "attention_bench.py failed with exit code 3" in capfd.readouterr().err
+    assert main(["benchmark", "--suite", "attention", "--benchmarks-dir", str(tmp_path / "none")]) == 2
+    err = capfd.readouterr().err
+    assert "attention_bench.py not found" in err and len(err.strip().splitlines()) == 1

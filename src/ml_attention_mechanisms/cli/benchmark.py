@@ -1,20 +1,36 @@
-"""``mlattn benchmark``: time and memory of the library's attention layers, printed as a table.
+"""``mlattn benchmark``: time and memory of the library's attention layers, printed as tables.
 
-The figures come from :func:`ml_attention_mechanisms.utils.attention_utils.benchmark_attention_implementations`
-(warm-up, synchronisation, peak memory: see its module); the ``backend`` column is the kernel the dispatch
-chose, as ``explain_dispatch`` reports it.
+Suites (``--suite``):
+
+* ``layers`` (default): every attention layer of the library on one input, side by side, small sizes.
+  The figures come from :func:`ml_attention_mechanisms.utils.attention_utils.benchmark_attention_implementations`
+  (warm-up, synchronisation, peak memory: see its module); the ``backend`` column is the kernel the dispatch
+  chose, as ``explain_dispatch`` reports it.
+* ``attention``: the attention benchmark protocol of the source tree, ``benchmarks/attention_bench.py``
+  (interleaved timing, per-case peak RSS in fresh processes, the issue's targets), run in a subprocess with
+  ``--quick`` / ``--runs`` / ``--no-memory`` / ``--json`` forwarded.
+* ``all``: ``layers``, then every script of ``benchmarks/`` through ``benchmarks/run_all.py``.
+
+The scripts live next to the package in a source checkout (``<repo>/benchmarks``), not in an installed
+wheel; ``--benchmarks-dir`` points elsewhere.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
+from pathlib import Path
 
 import torch
 
-from ._base import EXIT_OK, CLIError, Subcommand
+from ._base import EXIT_FOUND_PROBLEM, EXIT_OK, CLIError, Subcommand
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _QUICK = {"batch": 1, "seq_len": 32, "d_model": 32, "num_heads": 4, "runs": 2, "warmup": 1}
+_SCRIPTS = {"attention": "attention_bench.py", "all": "run_all.py"}
+# src/ml_attention_mechanisms/cli/benchmark.py -> <repo>/benchmarks in a source checkout
+_DEFAULT_DIR = Path(__file__).resolve().parents[3] / "benchmarks"
 
 
 def _positive(text: str) -> int:
@@ -33,12 +49,19 @@ class Benchmark(Subcommand):
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--suite",
+            choices=["layers", "attention", "all"],
+            default="layers",
+            help="layers: the library's attention layers side by side (default); attention: "
+            "benchmarks/attention_bench.py; all: layers, then every script of benchmarks/",
+        )
         parser.add_argument("--quick", action="store_true", help="tiny sizes and 2 runs (a smoke test)")
         parser.add_argument("--batch", type=_positive, default=2, help="batch size (default 2)")
         parser.add_argument("--seq-len", type=_positive, default=256, help="sequence length (default 256)")
         parser.add_argument("--d-model", type=_positive, default=128, help="model width (default 128)")
         parser.add_argument("--num-heads", type=_positive, default=4, help="attention heads (default 4)")
-        parser.add_argument("--runs", type=_positive, default=10, help="timed runs per layer (default 10)")
+        parser.add_argument("--runs", type=_positive, default=None, help="timed runs per case (default 10)")
         parser.add_argument("--warmup", type=int, default=2, help="untimed warm-up runs (default 2)")
         parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
         parser.add_argument("--dtype", choices=sorted(_DTYPES), default="float32", help="input dtype")
@@ -49,9 +72,45 @@ class Benchmark(Subcommand):
             metavar="NAME",
             help="layers to run (default: all; an unknown name is reported with the valid ones)",
         )
+        parser.add_argument(
+            "--no-memory", action="store_true", help="scripts: skip the peak-RSS subprocesses"
+        )
+        parser.add_argument("--json", type=Path, default=None, help="scripts: also write the figures here")
+        parser.add_argument(
+            "--benchmarks-dir",
+            type=Path,
+            default=None,
+            help=f"folder of the benchmark scripts (default: {_DEFAULT_DIR})",
+        )
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
+        script: Path | None = None
+        if args.suite != "layers":  # find the script before spending time on anything else
+            folder = args.benchmarks_dir or _DEFAULT_DIR
+            script = folder / _SCRIPTS[args.suite]
+            if not script.is_file():
+                raise CLIError(
+                    f"--suite {args.suite}: {script} not found (the benchmark scripts ship with the source "
+                    "tree; pass --benchmarks-dir)"
+                )
+        if args.suite in ("layers", "all"):
+            cls._layers(args)
+        if script is None:
+            return EXIT_OK
+        forward = ["--quick"] if args.quick else []
+        if args.suite == "attention":
+            forward += ["--runs", str(args.runs)] if args.runs is not None else []
+            forward += ["--no-memory"] if args.no_memory else []
+            forward += ["--json", str(args.json)] if args.json is not None else []
+        print(f"\n$ {Path(sys.executable).name} {script} {' '.join(forward)}".rstrip(), flush=True)
+        code = subprocess.run([sys.executable, str(script), *forward], check=False).returncode
+        if code != 0:
+            raise CLIError(f"{script.name} failed with exit code {code}", exit_code=EXIT_FOUND_PROBLEM)
+        return EXIT_OK
+
+    @classmethod
+    def _layers(cls, args: argparse.Namespace) -> None:
         from ..utils._bench_suite import attention_benchmark, format_table
 
         sizes = dict(
@@ -59,7 +118,7 @@ class Benchmark(Subcommand):
             seq_len=args.seq_len,
             d_model=args.d_model,
             num_heads=args.num_heads,
-            runs=args.runs,
+            runs=10 if args.runs is None else args.runs,
             warmup=args.warmup,
         )
         if args.quick:
@@ -96,4 +155,3 @@ class Benchmark(Subcommand):
         print(
             "time in ms (mean, std); memory in MiB (measured peak of one call; estimate: AttentionMemoryOptimizer)"
         )
-        return EXIT_OK
