@@ -131,8 +131,10 @@ class CryptoPortfolioOptimizerModel(CryptoModel):
         tc = self.config.transaction_cost
         if volume_data is None:
             return torch.full(present.shape, tc, dtype=torch.float32, device=present.device)
-        v = volume_data[:, -self.config.risk_lookback :].clamp_min(0.0)
-        m = bar_mask[:, -self.config.risk_lookback :].to(v.dtype)
+        keep = bar_mask[:, -self.config.risk_lookback :]
+        v = volume_data[:, -self.config.risk_lookback :]
+        v = torch.where(keep, v, torch.zeros((), dtype=v.dtype, device=v.device)).clamp_min(0.0)  # NaN-safe
+        m = keep.to(v.dtype)
         mean_v = (v * m).sum(1) / m.sum(1).clamp_min(1.0)  # (B, A)
         p = present.to(v.dtype)
         vbar = (mean_v * p).sum(1, keepdim=True) / p.sum(1, keepdim=True).clamp_min(1.0)
