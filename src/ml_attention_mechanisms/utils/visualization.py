@@ -136,6 +136,22 @@ def _time_labels(timestamps: Any, length: int, name: str, *, compact: bool = Fal
     return [datetime.fromtimestamp(s, tz=timezone.utc).strftime(fmt) for s in secs]
 
 
+def _figure(config: VisualizationConfig, *, right: float = 0.88) -> Any:
+    """A pyplot-free figure with fixed margins (a layout engine would cost more than the drawing)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=config.figsize, dpi=config.dpi)
+    fig.subplots_adjust(left=0.1, right=right, bottom=0.14, top=0.88, wspace=0.35, hspace=0.45)
+    return fig
+
+
+def _shared_colorbar(fig: Any, image: Any) -> None:
+    """One colour scale for every panel, in a strip right of the grid."""
+    if image is not None:  # at least one panel was drawn
+        cax = fig.add_axes((0.91, 0.16, 0.015, 0.7))
+        fig.colorbar(image, cax=cax, label="weight")
+
+
 def _slug(title: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", title).strip("_") or "attention"
 
@@ -215,8 +231,6 @@ class AttentionHeatmapVisualizer:
             ValueError: weights not ``[q, k]``/``[heads, q, k]`` or not finite, timestamps of the wrong
                 length, or no ``save_path`` with ``save_dir=None``.
         """
-        from matplotlib.figure import Figure
-
         arr = _as_array(weights)
         heads, tq, tk = arr.shape
         names = list(head_names) if head_names is not None else [f"head {h}" for h in range(heads)]
@@ -228,7 +242,7 @@ class AttentionHeatmapVisualizer:
             y_labels = x_labels[tk - tq :] if tq <= tk else None
         cols = min(heads, 4)
         rows = math.ceil(heads / cols)
-        fig = Figure(figsize=self.config.figsize, dpi=self.config.dpi, layout="constrained")
+        fig = _figure(self.config)
         axes = fig.subplots(rows, cols, squeeze=False)
         vmax = float(arr.max()) if arr.max() > 0 else 1.0
         image = None
@@ -251,8 +265,7 @@ class AttentionHeatmapVisualizer:
                 self._ticks(ax, y_labels, "y")
             elif y_labels:
                 ax.set_yticks([])
-        if image is not None:  # at least one panel was drawn
-            fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="weight")
+        _shared_colorbar(fig, image)
         if heads > 1:
             fig.suptitle(title)
         path = self._path(save_path, title, ".png")
@@ -275,8 +288,6 @@ class AttentionHeatmapVisualizer:
             ValueError: no layer has weights, a layer is not ``[B, H, Tq, Tk]``, or ``batch_index`` is out
                 of range.
         """
-        from matplotlib.figure import Figure
-
         layers: list[tuple[str, np.ndarray]] = []
         for name, w in attention_weights.items():
             if w is None:
@@ -289,7 +300,7 @@ class AttentionHeatmapVisualizer:
         if not layers:
             raise ValueError("attention_weights has no layer with weights (all None or empty)")
         cols = max(a.shape[0] for _, a in layers)
-        fig = Figure(figsize=self.config.figsize, dpi=self.config.dpi, layout="constrained")
+        fig = _figure(self.config)
         axes = fig.subplots(len(layers), cols, squeeze=False)
         vmax = max(float(a.max()) for _, a in layers) or 1.0
         image = None
@@ -308,8 +319,7 @@ class AttentionHeatmapVisualizer:
                     ax.set_title(f"head {h}", fontsize=8)
                 if h == 0:
                     ax.set_ylabel(name, fontsize=8)
-        if image is not None:  # at least one panel was drawn
-            fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="weight")
+        _shared_colorbar(fig, image)
         fig.suptitle(title)
         path = self._path(save_path, title, ".png")
         fig.savefig(path, format="png")
@@ -326,8 +336,6 @@ class AttentionHeatmapVisualizer:
     ) -> Path:
         """Layers x heads panels of entropy, attention distance (seconds with timestamps, else bars),
         sparsity and head redundancy, computed by :class:`AttentionAnalyzer`; saves a PNG."""
-        from matplotlib.figure import Figure
-
         stats = (analyzer or AttentionAnalyzer()).analyze(attention_weights, timestamps)
         if not stats:
             raise ValueError("attention_weights has no layer with weights (all None or empty)")
@@ -352,7 +360,7 @@ class AttentionHeatmapVisualizer:
             ("sparsity", table(lambda s: s.sparsity)),
             ("redundancy (max cosine)", table(lambda s: s.head_redundancy)),
         ]
-        fig = Figure(figsize=self.config.figsize, dpi=self.config.dpi, layout="constrained")
+        fig = _figure(self.config, right=0.95)
         axes = fig.subplots(2, 2, squeeze=False).ravel()
         for ax, (label, data) in zip(axes, panels):
             im = ax.imshow(data, cmap=self.config.cmap, aspect="auto", interpolation="nearest")
