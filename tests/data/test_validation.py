@@ -155,3 +155,15 @@ def test_validate_ohlcv_on_a_frame() -> None:
         validate_ohlcv(df.iloc[::-1])
     assert QualityReport.from_dict(rep.to_dict()) == rep
     assert "missing bars      2 in 1 gaps" in rep.format_text()
+
+
+def test_data_layer_imports_pandas_only_when_used() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ml_attention_mechanisms as m; m.load_ohlcv; m.prepare_panel; m.load_dataset; "
+        "print('pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

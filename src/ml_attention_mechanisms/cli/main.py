@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from .._version import __version__
 from ._base import EXIT_USAGE, CLIError, Subcommand
 from .benchmark import Benchmark
+from .data_check import DataCheck
 from .demo import Demo
 from .list_models import ListModels
 from .train import Train
@@ -17,7 +18,7 @@ from .tune import Tune
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
-SUBCOMMANDS: list[type[Subcommand]] = [Demo, ListModels, Benchmark, Train, Tune]
+SUBCOMMANDS: list[type[Subcommand]] = [Demo, ListModels, Benchmark, Train, Tune, DataCheck]
 
 
 class _Parser(argparse.ArgumentParser):

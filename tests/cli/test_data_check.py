@@ -1,0 +1,66 @@
+"""``mlattn data-check``: a report per file, exit 0; an invalid file: one stderr line, exit 1."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ml_attention_mechanisms.cli.main import main
+
+GOOD = """unix,date,symbol,open,high,low,close,Volume BTC,Volume USDT,tradecount
+1623283200000,2021-06-10 00:00:00,BTC/USDT,10,12,9,11,5,55,3
+1623279600000,2021-06-09 23:00:00,BTC/USDT,10,12,9,10,5,50,3
+"""
+BAD = GOOD.replace("10,12,9,10,5,50,3", "10,8,9,10,5,50,3")  # high < low on line 3
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_valid_files_print_reports_and_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = _write(tmp_path, "a.csv", GOOD), _write(tmp_path, "b.csv", GOOD)
+    assert main(["data-check", str(a), str(b)]) == 0
+    out = capsys.readouterr()
+    assert out.err == "" and out.out.count("rows read / kept  2 / 2") == 2 and "BTC/USDT" in out.out
+
+
+def test_invalid_file_one_line_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good, bad = _write(tmp_path, "good.csv", GOOD), _write(tmp_path, "bad.csv", BAD)
+    assert main(["data-check", str(bad), str(good)]) == 1
+    out = capsys.readouterr()
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"mlattn data-check: invalid: {bad}, line 3, column 'high'"
+    )
+    assert "expected high >= low" in lines[0]
+    assert "rows read / kept  2 / 2" in out.out  # the good file is still checked
+
+
+def test_drop_json_and_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = _write(tmp_path, "bad.csv", BAD)
+    assert main(["data-check", "--drop", "--json", str(bad)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["rows_kept"] == 1 and report["dropped"][0].startswith("line 3, column 'high'")
+    assert main(["data-check", str(tmp_path / "nope.csv")]) == 2
+    assert (
+        capsys.readouterr().err.strip() == f"mlattn data-check: error: {tmp_path / 'nope.csv'}: no such file"
+    )
+
+
+def test_real_process_has_no_traceback(tmp_path: Path) -> None:
+    bad = _write(tmp_path, "bad.csv", BAD)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ml_attention_mechanisms.cli.main", "data-check", str(bad)],
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        proc.returncode == 1 and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    )
