@@ -11,6 +11,10 @@ from ml_attention_mechanisms.evaluation import (
     garch_forecast,
     garch_normal_var_es,
     historical_var_es,
+    max_drawdown_of_returns,
+    realized_correlation_target,
+    rolling_correlation_forecast,
+    rolling_drawdown_forecast,
     rolling_quantile_forecast,
 )
 
@@ -67,3 +71,24 @@ def test_quantile_baselines_reject_bad_levels() -> None:
         rolling_quantile_forecast(np.zeros(100), [0.5, 1.5])
     with pytest.raises(ValueError, match="fewer than window=720"):
         historical_var_es(np.zeros(100))
+
+
+def test_rolling_correlation_and_its_target_match_corrcoef() -> None:
+    r = np.random.default_rng(3).normal(0, 0.01, (300, 3))
+    forecast = rolling_correlation_forecast(r, window=50)
+    assert np.isnan(forecast[48]).all()
+    np.testing.assert_allclose(forecast[99], np.corrcoef(r[50:100].T))
+    target = realized_correlation_target(r, 24)
+    np.testing.assert_allclose(target[10], np.corrcoef(r[11:35].T))
+    assert np.isnan(target[-24:]).all() and np.isfinite(target[-25]).all()
+
+
+def test_rolling_drawdown_forecast_is_the_mean_of_past_window_drawdowns() -> None:
+    r = np.random.default_rng(4).normal(0, 0.01, 200)
+    window, h = 30, 5
+    f = rolling_drawdown_forecast(r, window=window, horizon=h)
+    first = window + h - 2
+    assert np.isnan(f[first - 1]) and np.isfinite(f[first])
+    for t in (first, 150):
+        past = [max_drawdown_of_returns(r[u - h + 1 : u + 1]) for u in range(t - window + 1, t + 1)]
+        assert f[t] == pytest.approx(np.mean(past))

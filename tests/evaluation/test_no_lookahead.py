@@ -17,6 +17,8 @@ from ml_attention_mechanisms.evaluation import (
     min_variance_weights,
     momentum_positions,
     ridge_forecast,
+    rolling_correlation_forecast,
+    rolling_drawdown_forecast,
     rolling_quantile_forecast,
 )
 
@@ -31,6 +33,10 @@ ONE_ASSET: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "rolling_quantiles": lambda r: rolling_quantile_forecast(r, [0.05, 0.5, 0.95], window=100, horizon=4),
     "historical_var": lambda r: historical_var_es(r, [0.95], window=200)[0.95][1],
     "momentum": lambda r: momentum_positions(r, long_short=True),
+    "rolling_drawdown": lambda r: rolling_drawdown_forecast(r, window=100, horizon=24),
+    "rolling_correlation": lambda r: rolling_correlation_forecast(
+        np.column_stack([r, np.r_[0.0, r[:-1]]]), window=50
+    )[:, 0, 1],
 }
 
 

@@ -11,7 +11,13 @@ from .backtest import BacktestConfig, BacktestResult, performance_metrics, run_b
 from .backtest_portfolio import rebalance_mask, run_portfolio_backtest
 from .baselines_learner import fit_predict_learner
 from .baselines_returns import mean_forecast, ridge_forecast, zero_forecast
-from .baselines_risk import garch_normal_var_es, historical_var_es, rolling_quantile_forecast
+from .baselines_risk import (
+    garch_normal_var_es,
+    historical_var_es,
+    rolling_correlation_forecast,
+    rolling_drawdown_forecast,
+    rolling_quantile_forecast,
+)
 from .baselines_trading import (
     buy_and_hold_positions,
     equal_weight_weights,
@@ -60,6 +66,15 @@ from .report_figures import (
     weights_figure,
 )
 from .risk_tests import acerbi_szekely_z2, christoffersen_independence, exceedances, kupiec_pof, var_backtest
+from .scorecards import (
+    dm_table,
+    loss_series,
+    point_scores,
+    quantile_scores,
+    strategy_scores,
+    var_es_scores,
+    variance_scores,
+)
 from .significance import (
     block_bootstrap_sharpe_ci,
     deflated_sharpe_ratio,
@@ -68,7 +83,7 @@ from .significance import (
     sharpe_ratio,
     sharpe_summary,
 )
-from .targets import finite_rows, future_return_target, realized_variance_target
+from .targets import finite_rows, future_return_target, realized_correlation_target, realized_variance_target
 from .walk_forward import Fold, WalkForwardResult, expanding_window_folds, walk_forward
 
 __all__ = [
@@ -92,6 +107,7 @@ __all__ = [
     "deflated_sharpe_ratio",
     "diebold_mariano",
     "directional_accuracy",
+    "dm_table",
     "drawdown_forecast_error",
     "equal_weight_weights",
     "equity_curves_figure",
@@ -112,6 +128,7 @@ __all__ = [
     "inverse_volatility_weights",
     "kupiec_pof",
     "last_window_variance_forecast",
+    "loss_series",
     "mae",
     "max_drawdown_of_returns",
     "mean_forecast",
@@ -120,12 +137,17 @@ __all__ = [
     "performance_metrics",
     "pinball_loss",
     "pit_from_quantiles",
+    "point_scores",
     "probabilistic_sharpe_ratio",
     "qlike",
+    "quantile_scores",
+    "realized_correlation_target",
     "realized_variance_target",
     "rebalance_mask",
     "ridge_forecast",
     "rmse",
+    "rolling_correlation_forecast",
+    "rolling_drawdown_forecast",
     "rolling_quantile_forecast",
     "run_backtest",
     "run_portfolio_backtest",
@@ -133,11 +155,14 @@ __all__ = [
     "sharpe_summary",
     "signals_to_positions",
     "strategy_criterion",
+    "strategy_scores",
     "to_jsonable",
     "training_curves_figure",
     "var_backtest",
     "var_criterion",
+    "var_es_scores",
     "var_exceedance_figure",
+    "variance_scores",
     "volatility_criterion",
     "walk_forward",
     "weights_figure",

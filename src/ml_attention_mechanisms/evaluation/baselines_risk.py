@@ -17,9 +17,15 @@ import numpy as np
 
 from ._checks import as_array, check_int, check_prob
 from .baselines_volatility import garch_forecast
-from .targets import trailing_sum
+from .targets import _window_correlations, trailing_sum
 
-__all__ = ["garch_normal_var_es", "historical_var_es", "rolling_quantile_forecast"]
+__all__ = [
+    "garch_normal_var_es",
+    "historical_var_es",
+    "rolling_correlation_forecast",
+    "rolling_drawdown_forecast",
+    "rolling_quantile_forecast",
+]
 
 
 def _windows(x: np.ndarray, window: int) -> np.ndarray:
@@ -110,4 +116,47 @@ def garch_normal_var_es(
         tail = 1.0 - check_prob(level, "levels")
         z = float(norm.ppf(tail))
         out[level] = (-(fc.mean + fc.sigma * z), -(fc.mean - fc.sigma * float(norm.pdf(z)) / tail))
+    return out
+
+
+def rolling_correlation_forecast(returns: Any, *, window: int = 720) -> np.ndarray:
+    """The correlation matrix of the last ``window`` bars (``<= t``) as the forecast of the next ones.
+
+    Args:
+        returns: log returns, shape ``(T, A)``, finite.
+        window: bars. Default: 720 (30 days of hours).
+
+    Returns:
+        Shape ``(T, A, A)``; NaN for ``t < window - 1``.
+    """
+    r = as_array(returns, "returns", ndim=2, allow_nan=False)
+    window = check_int(window, "window", minimum=3)
+    out = np.full((r.shape[0], r.shape[1], r.shape[1]), np.nan)
+    if r.shape[0] >= window:
+        out[window - 1 :] = _window_correlations(np.lib.stride_tricks.sliding_window_view(r, window, axis=0))
+    return out
+
+
+def rolling_drawdown_forecast(returns: Any, *, window: int = 720, horizon: int = 24) -> np.ndarray:
+    """Mean maximum drawdown of the past ``horizon``-bar windows fully known at ``t`` (those ending in the
+    last ``window`` bars), as the forecast of the next ``horizon`` bars' maximum drawdown.
+
+    Returns:
+        Shape ``(T,)`` (positive fractions); NaN for ``t < window + horizon - 2``.
+    """
+    r = as_array(returns, "returns", allow_nan=False)
+    window, horizon = check_int(window, "window"), check_int(horizon, "horizon")
+    if r.shape[0] < horizon:
+        raise ValueError(f"returns: {r.shape[0]} bars, fewer than horizon={horizon}")
+    paths = np.cumsum(_windows(r, horizon), axis=1)  # row u: the path over bars u .. u+h-1
+    paths = np.concatenate([np.zeros((paths.shape[0], 1)), paths], axis=1)
+    dd = np.max(1.0 - np.exp(paths - np.maximum.accumulate(paths, axis=1)), axis=1)  # ends at u+h-1
+    ending = np.full(r.shape[0], np.nan)
+    ending[horizon - 1 :] = dd
+    out = np.full(r.shape[0], np.nan)
+    first = window + horizon - 2
+    if r.shape[0] > first:
+        c = np.concatenate([[0.0], np.cumsum(ending[horizon - 1 :])])
+        means = (c[window:] - c[:-window]) / window  # windows of `window` drawdowns ending at t
+        out[first:] = means
     return out

@@ -17,7 +17,13 @@ import numpy as np
 
 from ._checks import as_array, check_int
 
-__all__ = ["finite_rows", "future_return_target", "realized_variance_target", "trailing_sum"]
+__all__ = [
+    "finite_rows",
+    "future_return_target",
+    "realized_correlation_target",
+    "realized_variance_target",
+    "trailing_sum",
+]
 
 
 def trailing_sum(x: np.ndarray, window: int) -> np.ndarray:
@@ -81,3 +87,31 @@ def finite_rows(*arrays: Any) -> np.ndarray:
     if mask is None:
         raise ValueError("finite_rows: expected at least one array")
     return mask
+
+
+def realized_correlation_target(returns: Any, horizon: int = 24) -> np.ndarray:
+    """Correlation matrix of the next ``horizon`` bars' returns across assets, at decision time ``t``.
+
+    Args:
+        returns: log returns, shape ``(T, A)``, finite.
+        horizon: bars in each window (>= 3). Default: 24.
+
+    Returns:
+        Shape ``(T, A, A)``; the last ``horizon`` entries are NaN.
+    """
+    r = as_array(returns, "returns", ndim=2, allow_nan=False)
+    horizon = check_int(horizon, "horizon", minimum=3)
+    out = np.full((r.shape[0], r.shape[1], r.shape[1]), np.nan)
+    n = r.shape[0] - horizon
+    if n > 0:
+        out[:n] = _window_correlations(np.lib.stride_tricks.sliding_window_view(r[1:], horizon, axis=0)[:n])
+    return out
+
+
+def _window_correlations(windows: np.ndarray) -> np.ndarray:
+    """Correlations of windows shaped ``(N, A, W)`` -> ``(N, A, A)`` (zero-variance assets give NaN)."""
+    centred = windows - windows.mean(axis=2, keepdims=True)
+    cov = centred @ centred.transpose(0, 2, 1)
+    std = np.sqrt(np.einsum("nii->ni", cov))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return cov / (std[:, :, None] * std[:, None, :])
