@@ -239,3 +239,30 @@ def test_normalise_symbol() -> None:
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_other_exchange_quotes_and_month_first_dates(tmp_path: Path) -> None:
+    # e.g. a Coinbase-style export quoted in BTC, with US month-first dates (13th day disambiguates)
+    text = """Unix Timestamp,Date,Symbol,Open,High,Low,Close,Volume ETH,Volume BTC
+,01/13/2021 02:00,ETHBTC,0.031,0.032,0.030,0.031,10,0.31
+,01/13/2021 01:00,ETHBTC,0.030,0.031,0.029,0.031,12,0.36
+"""
+    df = load_ohlcv(_write(tmp_path / "Coinbase_ETHBTC_1h.csv", text))
+    rep = df.attrs["quality_report"]
+    assert df.attrs["symbol"] == "ETH/BTC" and df["volume"].tolist() == [12, 10]
+    assert df.index[0] == _ts("2021-01-13 01:00") and rep.timestamps_from_date == 2
+
+
+def test_twelve_hour_clock_in_date_rows_is_warned(tmp_path: Path) -> None:
+    rows = [
+        f"1.61E+12,{d:02d}-03-21,{h:02d}:00:00,LTC/USDT,1,2,0.5,1.5,5,7.5,3"
+        for d in range(2, 6)
+        for h in range(1, 13)
+    ]
+    df = load_ohlcv(
+        _write(
+            tmp_path / "b12.csv",
+            "unix,date,time,symbol,open,high,low,close,Volume LTC,Volume USDT,tradecount\n" + "\n".join(rows),
+        )
+    )
+    assert any("12-hour clock" in w for w in df.attrs["quality_report"].warnings)
