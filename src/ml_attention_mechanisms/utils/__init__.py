@@ -1,3 +1,33 @@
-"""utils layer (see ARCHITECTURE.md)."""
+"""Analysis, benchmarking, debugging, memory planning and visualisation of attention.
 
-__all__: list[str] = []
+matplotlib and plotly are imported only when a plot is drawn.
+"""
+
+from .attention_utils import (
+    AttentionAnalyzer,
+    AttentionDebugger,
+    AttentionMemoryEstimate,
+    AttentionMemoryOptimizer,
+    LayerAttentionStats,
+    ModuleRecord,
+    benchmark_attention_implementations,
+    explain_dispatch,
+    is_attention_module,
+    peak_rss_supported,
+)
+from .visualization import AttentionHeatmapVisualizer, VisualizationConfig
+
+__all__ = [
+    "AttentionAnalyzer",
+    "AttentionDebugger",
+    "AttentionHeatmapVisualizer",
+    "AttentionMemoryEstimate",
+    "AttentionMemoryOptimizer",
+    "LayerAttentionStats",
+    "ModuleRecord",
+    "VisualizationConfig",
+    "benchmark_attention_implementations",
+    "explain_dispatch",
+    "is_attention_module",
+    "peak_rss_supported",
+]
