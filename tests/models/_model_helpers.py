@@ -69,9 +69,10 @@ def train(
     lr: float = 3e-3,
     seed: int = 0,
 ) -> None:
-    """Adam on ``model.loss`` over freshly drawn synthetic batches."""
+    """Adam on ``model.loss`` over freshly drawn synthetic batches, learning rate decaying linearly to 0."""
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1.0 - i / steps)
     model.train()
     for _ in range(steps):
         batch = make_batch(gen)
@@ -80,4 +81,5 @@ def train(
         opt.zero_grad()
         loss.backward()
         opt.step()
+        sched.step()
     model.eval()
