@@ -21,3 +21,13 @@ def shared_dir() -> Path:
         if cand and (Path(cand) / "Binance_BTCUSDT_1h.csv").exists():
             return Path(cand)
     pytest.skip("the shared real exports are not on this machine (set MLATTN_SHARED_DATA to their folder)")
+
+
+@pytest.fixture(scope="session")
+def load_real(shared_dir: Path):  # type: ignore[no-untyped-def]
+    """``load_real(name)``: a shared export loaded once per session (tests must not modify the frame)."""
+    from functools import cache
+
+    from ml_attention_mechanisms.data import load_ohlcv
+
+    return cache(lambda name: load_ohlcv(shared_dir / name))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ import pytest
 
 from ml_attention_mechanisms.data import load_ohlcv
 from ml_attention_mechanisms.data.loader import normalise_symbol
+
+LoadReal = Callable[[str], pd.DataFrame]
 
 # file -> (rows, distinct hours, first, last) as the shared README's table states them
 REAL = {
@@ -29,9 +32,9 @@ def _ts(text: str) -> pd.Timestamp:
 
 
 @pytest.mark.parametrize("name", sorted(REAL))
-def test_real_file_rows_and_span(shared_dir: Path, name: str) -> None:
+def test_real_file_rows_and_span(load_real: LoadReal, name: str) -> None:
     rows, distinct, first, last = REAL[name]
-    df = load_ohlcv(shared_dir / name)
+    df = load_real(name)
     rep = df.attrs["quality_report"]
     assert rep.rows_read == rows
     assert len(df) == distinct == rep.rows_kept
@@ -55,8 +58,8 @@ def test_real_file_rows_and_span(shared_dir: Path, name: str) -> None:
 @pytest.mark.parametrize(
     "name", ["Binance_BTCUSDT_1h.csv", "Binance_ETHUSDT_1h.csv", "Binance_LTCUSDT_1h.csv"]
 )
-def test_real_overlap_keeps_complete_candle(shared_dir: Path, name: str) -> None:
-    df = load_ohlcv(shared_dir / name)
+def test_real_overlap_keeps_complete_candle(load_real: LoadReal, name: str) -> None:
+    df = load_real(name)
     rep = df.attrs["quality_report"]
     assert rep.duplicates == 2649
     overlap = df.loc["2020-08-01 23:00":"2020-11-20 07:00"]
@@ -66,8 +69,8 @@ def test_real_overlap_keeps_complete_candle(shared_dir: Path, name: str) -> None
     assert rep.conflicts == 1 and rep.conflict_times == ["2020-11-20 07:00"]
 
 
-def test_real_btc_facts(shared_dir: Path) -> None:
-    df = load_ohlcv(shared_dir / "Binance_BTCUSDT_1h.csv")
+def test_real_btc_facts(load_real: LoadReal) -> None:
+    df = load_real("Binance_BTCUSDT_1h.csv")
     rep = df.attrs["quality_report"]
     last = df.iloc[-1]
     assert last["trades"] == 10796 and last["close"] == 37584.76
@@ -80,19 +83,19 @@ def test_real_btc_facts(shared_dir: Path) -> None:
     assert df.loc["2017-09-26 18:00", "close"] > 0  # a local-clock row sits at its unix hour
 
 
-def test_real_zero_volume_counts(shared_dir: Path) -> None:
+def test_real_zero_volume_counts(load_real: LoadReal) -> None:
     for name in ("Binance_BNBUSDT_1h.csv", "Binance_ADAUSDT_1h.csv"):
-        assert load_ohlcv(shared_dir / name).attrs["quality_report"].zero_volume_bars == 2
+        assert load_real(name).attrs["quality_report"].zero_volume_bars == 2
     for name in ("Binance_ETHUSDT_1h.csv", "Binance_LTCUSDT_1h.csv"):
-        df = load_ohlcv(shared_dir / name)
+        df = load_real(name)
         zero = df[(df["volume"] == 0)]
         assert 117 <= len(zero) <= 132
         assert (zero["open"] == zero["close"]).all() and (zero["high"] == zero["low"]).all()
         assert df.attrs["quality_report"].zero_volume_bars == len(zero)
 
 
-def test_real_ltc_damaged_unix_and_orphan(shared_dir: Path) -> None:
-    df = load_ohlcv(shared_dir / "Binance_LTCUSDT_1h.csv")
+def test_real_ltc_damaged_unix_and_orphan(load_real: LoadReal) -> None:
+    df = load_real("Binance_LTCUSDT_1h.csv")
     rep = df.attrs["quality_report"]
     # recent rows: unix damaged (1.62E+12), time from date+time (24-hour); old rows: 12-hour clock, unix used
     assert rep.timestamps_from_date > 7000 and rep.date_column_disagreements > 10000
