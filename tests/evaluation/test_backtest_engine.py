@@ -169,3 +169,12 @@ def test_rebalance_mask_is_daily_at_midnight_utc() -> None:
     seconds = (idx.as_unit("s").asi8).astype(np.int64)
     np.testing.assert_array_equal(rebalance_mask(seconds), mask)
     assert rebalance_mask(idx, BacktestConfig(rebalance_hour_utc=None)).all()
+
+
+def test_pandas_inputs_must_share_their_index() -> None:
+    idx = pd.date_range("2024-01-01", periods=5, freq="h", tz="UTC")
+    r = pd.Series(np.zeros(5), index=idx)
+    res = run_backtest(pd.Series(np.ones(5), index=idx), r)
+    assert res.index.equals(idx)
+    with pytest.raises(ValueError, match="pandas indexes differ"):
+        run_backtest(pd.Series(np.ones(5), index=idx + pd.Timedelta(hours=1)), r)

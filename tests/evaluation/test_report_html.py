@@ -21,6 +21,7 @@ from ml_attention_mechanisms.evaluation import (
     equity_curves_figure,
     evaluate_bar,
     fan_chart_figure,
+    pit_histogram_figure,
     run_backtest,
     training_curves_figure,
     var_exceedance_figure,
@@ -79,6 +80,12 @@ def _figures() -> list[ReportFigure]:
         attention_heatmap_figure(rng.dirichlet(np.ones(16), 16), name="attention_window_1"),
         attention_heatmap_figure(rng.dirichlet(np.ones(16), 16), name="attention_window_2"),
         training_curves_figure({"train": [1.0, 0.7, 0.6], "validation": [1.1, 0.8, 0.75]}),
+        pit_histogram_figure(
+            {
+                "model": [0.12, 0.1, 0.09, 0.1, 0.09, 0.1, 0.1, 0.1, 0.1, 0.1],
+                "baseline": [0.2] + [0.1] * 8 + [0.0],
+            }
+        ),
     ]
 
 
@@ -112,7 +119,7 @@ def test_report_is_self_contained_with_pngs(report: Path) -> None:
     page = report.read_text(encoding="utf-8")
     assert "<script src" not in page.replace(" ", "") and "<link" not in page
     assert re.search(r"<script[^>]*src=", page) is None
-    assert page.count("Plotly.newPlot(") == 8
+    assert page.count("Plotly.newPlot(") == 9
     assert "Planted figures &lt;test&gt;." in page  # notes are escaped
     # 3 assets x (interval at 87%, VaR99 Kupiec at 0.01) and both strategy kinds missing: 8 of 14 fail
     assert page.count("class='fail'") == 8 and page.count("class='pass'") == 6
@@ -125,6 +132,7 @@ def test_report_is_self_contained_with_pngs(report: Path) -> None:
         "attention_window_1",
         "attention_window_2",
         "training_curves",
+        "pit_histogram",
     ):
         png = report.parent / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
@@ -132,7 +140,7 @@ def test_report_is_self_contained_with_pngs(report: Path) -> None:
 
 def test_duplicate_figure_names_are_refused(tmp_path: Path) -> None:
     figs = _figures()
-    with pytest.raises(ValueError, match=r"duplicate names \['training_curves'\]"):
+    with pytest.raises(ValueError, match=r"duplicate names \['pit_histogram'\]"):
         write_report({}, [figs[-1], figs[-1]], tmp_path / "r.html")
 
 
@@ -154,7 +162,7 @@ def test_every_plot_renders_in_headless_chromium(report: Path, tmp_path: Path) -
         r'id="render-check" data-plots="(\d+)" data-rendered="(\d+)" data-errors="([^"]*)"', dom.stdout
     )
     assert match, f"render check missing; stderr tail: {dom.stderr[-2000:]}"
-    assert int(match.group(1)) == 8 and int(match.group(2)) == 8
+    assert int(match.group(1)) == 9 and int(match.group(2)) == 9
     assert json.loads(html.unescape(match.group(3))) == []
     console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
     assert console == [], console

@@ -180,6 +180,15 @@ class BacktestResult:
     index: Any = None
 
 
+def _common_index(positions: Any, returns: Any) -> Any:
+    """The returns' pandas index; if both inputs carry one they must be equal (no silent realignment)."""
+    index = getattr(returns, "index", None)
+    other = getattr(positions, "index", None)
+    if index is not None and other is not None and not index.equals(other):
+        raise ValueError("positions and returns: pandas indexes differ; align them (decision time) first")
+    return index
+
+
 def run_backtest(positions: Any, returns: Any, config: BacktestConfig | None = None) -> BacktestResult:
     """Backtest one asset's positions, filled at the next bar.
 
@@ -197,7 +206,7 @@ def run_backtest(positions: Any, returns: Any, config: BacktestConfig | None = N
         :class:`BacktestResult`; ``metrics`` carries the config.
 
     Raises:
-        ValueError: lengths differ, or a non-zero position faces a NaN return.
+        ValueError: lengths differ, pandas indexes differ, or a non-zero position faces a NaN return.
 
     >>> import numpy as np
     >>> res = run_backtest(np.array([1.0, 1.0, 0.0]), np.log([1.0, 1.1, 1.2]), BacktestConfig(fee_bps=0))
@@ -205,7 +214,7 @@ def run_backtest(positions: Any, returns: Any, config: BacktestConfig | None = N
     [0.1, 0.2]
     """
     cfg = config or BacktestConfig()
-    index = getattr(returns, "index", None)
+    index = _common_index(positions, returns)
     pos = as_array(positions, "positions")
     r = as_array(returns, "returns")
     check_same_length(positions=pos, returns=r)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import as_array
-from .backtest import BacktestConfig, BacktestResult, performance_metrics
+from .backtest import BacktestConfig, BacktestResult, _common_index, performance_metrics
 
 __all__ = ["rebalance_mask", "run_portfolio_backtest"]
 
@@ -61,7 +61,7 @@ def run_portfolio_backtest(
         ValueError: shapes differ, a partly-NaN weight row, or a held asset with a NaN return.
     """
     cfg = config or BacktestConfig()
-    index = getattr(returns, "index", None)
+    index = _common_index(weights, returns)
     w_dec = as_array(weights, "weights", ndim=2)
     r = as_array(returns, "returns", ndim=2)
     if w_dec.shape != r.shape:

@@ -25,6 +25,7 @@ __all__ = [
     "calibration_figure",
     "equity_curves_figure",
     "fan_chart_figure",
+    "pit_histogram_figure",
     "training_curves_figure",
     "var_exceedance_figure",
     "weights_figure",
@@ -281,3 +282,28 @@ def training_curves_figure(
         ax.plot(np.arange(1, y.size + 1), y, marker="o", lw=1, label=str(label))
     ax.legend(fontsize=8)
     return ReportFigure(name, title, fig, mfig, "")
+
+
+def pit_histogram_figure(
+    shares: Mapping[str, Sequence[float]], *, title: str = "PIT histogram", name: str = "pit_histogram"
+) -> ReportFigure:
+    """Share of PIT values per equal-width bin, one bar series per model (flat at ``1/bins`` when
+    calibrated); ``shares`` model -> shares per bin (e.g. ``quantile_scores(...)["pit_histogram"]``)."""
+    import plotly.graph_objects as go
+
+    fig, mfig, ax = _new(title, "PIT bin", "share")
+    items = list(shares.items())
+    for k, (label, values) in enumerate(items):
+        v = as_array(values, f"shares[{label!r}]")
+        centres = (np.arange(v.size) + 0.5) / v.size
+        fig.add_trace(go.Bar(x=centres, y=v, name=str(label)))
+        width = 1.0 / v.size / max(1, len(items))
+        ax.bar(centres - 0.5 / v.size + (k + 0.5) * width, v, width=width, label=str(label))
+    if items:
+        n_bins = len(items[0][1])
+        fig.add_hline(y=1.0 / n_bins, line_dash="dash", line_color="grey")
+        ax.axhline(1.0 / n_bins, ls="--", color="grey", lw=1)
+    ax.legend(fontsize=8)
+    return ReportFigure(
+        name, title, fig, mfig, "Uniform (flat) when the forecast distribution is calibrated."
+    )
