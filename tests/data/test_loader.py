@@ -203,6 +203,9 @@ def test_parquet_with_datetime_index_and_with_int_column(tmp_path: Path) -> None
     df = load_ohlcv(tmp_path / "a.parquet", symbol="SOLUSDT")
     assert (df.index == idx).all() and df.attrs["timeframe"] == "4h" and df.attrs["symbol"] == "SOL/USDT"
     assert df.attrs["quality_report"].format == "parquet"
+    gz = tmp_path / "a.parquet.gz"
+    gz.write_bytes(gzip.compress((tmp_path / "a.parquet").read_bytes()))
+    assert (load_ohlcv(gz).index == idx).all()
     ints = frame.reset_index(drop=True).assign(open_time=(idx.asi8 // 10**6))  # ms
     ints.to_parquet(tmp_path / "b.parquet")
     assert (load_ohlcv(tmp_path / "b.parquet").index == idx).all()

@@ -72,6 +72,7 @@ def test_multi_asset_contract() -> None:
     ok = s["next_returns_mask"].numpy()
     np.testing.assert_allclose(got[ok], expected[ok], rtol=1e-5)
     assert (got[~ok] == 0).all()
+    np.testing.assert_array_equal(prep.close.T, panel.close)  # closes for backtests, NaN where missing
     # before its listing, asset C is masked and its features are zero
     early = ds[0]
     assert not early["asset_mask"][:, 2].any() and (early["asset_features"][:, 2] == 0).all()

@@ -117,11 +117,11 @@ def _map_columns(header: list[str], path: str, symbol_hint: str | None) -> dict[
     return mapping
 
 
-def _parquet_table(path: Path) -> RawTable:
+def _parquet_table(path: Path, data: bytes) -> RawTable:
     import pandas as pd
 
     try:
-        frame = pd.read_parquet(path)
+        frame = pd.read_parquet(io.BytesIO(data))
     except Exception as exc:  # pyarrow raises several types for damaged files
         raise DataValidationError(f"unreadable Parquet file ({exc})", path=str(path)) from None
     if isinstance(frame.index, pd.DatetimeIndex):
@@ -153,7 +153,7 @@ def read_table(path: str | Path, *, errors: str = "raise") -> RawTable:
         raise DataValidationError("is a directory; expected a CSV or Parquet file", path=str(path))
     data = _read_bytes(path)
     if data[:4] == _PARQUET_MAGIC:
-        return _parquet_table(path)
+        return _parquet_table(path, data)
     if not data.strip():
         raise DataValidationError("file is empty; expected a header and OHLCV rows", path=str(path))
     if b"\x00" in data[:65536]:

@@ -71,6 +71,7 @@ class PreparedPanel:
             ``signal``/``regime`` int64, ``drawdown`` float32).
         target_valid: bool ``[A, T]``: every target defined.
         next_returns: float32 ``[A, T]`` and ``next_returns_valid`` bool ``[A, T]``.
+        close: float64 ``[A, T]`` closes, NaN where missing (for backtests and evaluation).
         feature_names, horizons, max_horizon: what the arrays mean.
         scaler: the fitted :class:`FeatureScaler` (``scaler.to_dict()`` goes into checkpoints).
     """
@@ -85,6 +86,7 @@ class PreparedPanel:
     target_valid: np.ndarray
     next_returns: np.ndarray
     next_returns_valid: np.ndarray
+    close: np.ndarray
     feature_names: list[str]
     horizons: tuple[int, ...]
     max_horizon: int
@@ -190,6 +192,7 @@ def prepare_panel(
         target_valid=np.ascontiguousarray((target_valid & valid).T),
         next_returns=asset_major(nxt, np.float32),
         next_returns_valid=np.ascontiguousarray((np.isfinite(nxt) & valid).T),
+        close=np.ascontiguousarray(close.T),
         feature_names=names,
         horizons=hs,
         max_horizon=max(*hs, signal_horizon, rebalance_horizon),
@@ -220,7 +223,8 @@ class SingleAssetWindows(Dataset[dict[str, Any]]):
         symbols: assets to draw from; ``None`` = all.
         stride: keep every ``stride``-th end bar. Default: 1.
 
-    A sample exists for each asset and end bar ``t`` with the bar present and every target defined.
+    A sample exists for each asset and end bar ``t`` with the bar present and every target defined;
+    ``index[i]`` is sample ``i``'s ``(asset column, end position t)``.
     """
 
     def __init__(
@@ -273,7 +277,8 @@ class MultiAssetWindows(Dataset[dict[str, Any]]):
         positions: grid positions of the window end bars allowed; ``None`` = all.
         stride: keep every ``stride``-th end bar. Default: 1.
 
-    A sample exists for each end bar ``t`` at which at least one asset has a defined next return.
+    A sample exists for each end bar ``t`` at which at least one asset has a defined next return;
+    ``index[i]`` is sample ``i``'s end position ``t``.
     """
 
     def __init__(
