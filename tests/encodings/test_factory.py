@@ -46,7 +46,9 @@ def test_every_kind_follows_the_interface_inside_attention(kind: str) -> None:
 
 
 def test_unknown_kind_lists_the_valid_names() -> None:
-    with pytest.raises(ValueError, match="Unknown positional encoding kind 'nope'; valid: sinusoidal, learned"):
+    with pytest.raises(
+        ValueError, match="Unknown positional encoding kind 'nope'; valid: sinusoidal, learned"
+    ):
         create_positional_encoding("nope", d_model=D, num_heads=H)
 
 

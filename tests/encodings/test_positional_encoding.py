@@ -56,7 +56,10 @@ def test_learned_adds_its_rows_and_trains() -> None:
 def test_absolute_encodings_check_x(cls: type) -> None:
     with pytest.raises(ValueError, match=r"x must be \[batch, seq_len, d_model=8\], got shape \(2, 3, 5\)"):
         cls(8)(torch.zeros(2, 3, 5))
-    with pytest.raises(ValueError, match=r"SinusoidalPositionalEncoding.max_seq_len=0|LearnedPositionalEncoding.max_seq_len=0"):
+    with pytest.raises(
+        ValueError,
+        match=r"SinusoidalPositionalEncoding.max_seq_len=0|LearnedPositionalEncoding.max_seq_len=0",
+    ):
         cls(8, max_seq_len=0)
 
 
@@ -86,7 +89,9 @@ def test_rope_score_depends_only_on_the_offset(shift: float) -> None:
     base_scores = []
     for off in offsets:
         qp = torch.tensor([10.0], dtype=torch.float64) + off
-        base_scores.append((rope.rotate(q, qp) * rope.rotate(k, torch.tensor([10.0], dtype=torch.float64))).sum())
+        base_scores.append(
+            (rope.rotate(q, qp) * rope.rotate(k, torch.tensor([10.0], dtype=torch.float64))).sum()
+        )
     for off, want in zip(offsets, base_scores):
         kp = torch.tensor([shift], dtype=torch.float64)
         got = (rope.rotate(q, kp + off) * rope.rotate(k, kp)).sum()
@@ -104,7 +109,9 @@ def test_time_aware_rope_positions_are_elapsed_time_and_see_gaps() -> None:
     assert pos.dtype == torch.float64 and pos.shape == (1, 6)
     # int64 -> float64 is exact: consecutive minute bars are exactly 1 unit apart even at 2021.
     assert torch.equal(pos.diff(), torch.ones(1, 5, dtype=torch.float64))
-    assert torch.equal(time_rope.rotary_positions(6, gap).diff()[0, 2], torch.tensor(61.0, dtype=torch.float64))
+    assert torch.equal(
+        time_rope.rotary_positions(6, gap).diff()[0, 2], torch.tensor(61.0, dtype=torch.float64)
+    )
     assert torch.equal(time_rope.rotary_positions(6, ts * 1000), pos)  # ms give the same positions
     assert torch.equal(index_rope.rotary_positions(3, offset=4), torch.arange(4, 7))
 
@@ -120,7 +127,9 @@ def test_rope_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="must divide d_model"):
         RoPEEncoding(30, 4)
     with pytest.raises(ValueError, match="NaN"):
-        RoPEEncoding(16, 2, time_aware=True).rotary_positions(1, torch.tensor([[float("nan")]], dtype=torch.float64))
+        RoPEEncoding(16, 2, time_aware=True).rotary_positions(
+            1, torch.tensor([[float("nan")]], dtype=torch.float64)
+        )
 
 
 # -- ALiBi ---------------------------------------------------------------------------------------------

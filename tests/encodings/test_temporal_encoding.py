@@ -45,7 +45,11 @@ def test_calendar_at_a_monday_midnight_and_random_instants() -> None:
     monday = _ts(2021, 1, 4)
     assert dt.datetime.fromtimestamp(monday, UTC).weekday() == 0
     g = torch.Generator().manual_seed(0)
-    instants = [monday, _ts(2024, 2, 29, 23, 59), *torch.randint(0, 4_102_444_800, (200,), generator=g).tolist()]
+    instants = [
+        monday,
+        _ts(2024, 2, 29, 23, 59),
+        *torch.randint(0, 4_102_444_800, (200,), generator=g).tolist(),
+    ]
     enc = MarketTimeEncoding(8)
     got = _features(enc, instants)
     for i, t in enumerate(instants):
@@ -62,7 +66,10 @@ def test_integer_calendar_matches_datetime() -> None:
     for i, t in enumerate(s.tolist()):
         d = dt.datetime.fromtimestamp(t, UTC)
         assert (int(f["year"][i]), int(f["month"][i]), int(f["day"][i])) == (d.year, d.month, d.day)
-        assert int(f["weekday"][i]) == d.weekday() and int(f["days_in_month"][i]) == calendar.monthrange(d.year, d.month)[1]
+        assert (
+            int(f["weekday"][i]) == d.weekday()
+            and int(f["days_in_month"][i]) == calendar.monthrange(d.year, d.month)[1]
+        )
 
 
 def _session_reference(t: int) -> list[float]:
@@ -109,7 +116,9 @@ def test_sessions_on_random_instants_and_an_overlap() -> None:
 
 def test_funding_clock_at_each_funding_time() -> None:
     day = _ts(2022, 6, 1)
-    enc = MarketTimeEncoding(8, MarketTimeConfig(calendar=False, sessions=False, halving=False, seasonality_periods=()))
+    enc = MarketTimeEncoding(
+        8, MarketTimeConfig(calendar=False, sessions=False, halving=False, seasonality_periods=())
+    )
     assert enc.feature_names == ["funding_sin", "funding_cos", "funding_phase"]
     got = _features(enc, [day, day + 8 * 3600, day + 16 * 3600, day + 4 * 3600, day + 8 * 3600 - 1])
     assert got["funding_phase"][:3].tolist() == [0.0, 0.0, 0.0]
@@ -132,7 +141,9 @@ def test_halving_phase_at_each_halving_date_and_extrapolated() -> None:
     last_len = dates[3] - dates[2]
     next_one = dates[3] + last_len
     assert next_one.date() == dt.date(2028, 3, 30)
-    after = cal.halving_phase(torch.tensor([int(next_one.timestamp()), int((dates[3] + last_len / 4).timestamp())]))
+    after = cal.halving_phase(
+        torch.tensor([int(next_one.timestamp()), int((dates[3] + last_len / 4).timestamp())])
+    )
     assert after[0] == 0.0 and abs(float(after[1]) - 0.25) < 1e-6
     # Before the first halving: from the genesis block (2009-01-03).
     genesis = int(dt.datetime(2009, 1, 3, tzinfo=UTC).timestamp())
@@ -142,8 +153,15 @@ def test_halving_phase_at_each_halving_date_and_extrapolated() -> None:
 def test_seasonality_terms_match_the_fourier_formula() -> None:
     periods = (86_400, 604_800)
     enc = MarketTimeEncoding(
-        8, MarketTimeConfig(calendar=False, sessions=False, funding=False, halving=False,
-                            seasonality_periods=periods, seasonality_harmonics=3)  # fmt: skip
+        8,
+        MarketTimeConfig(
+            calendar=False,
+            sessions=False,
+            funding=False,
+            halving=False,
+            seasonality_periods=periods,
+            seasonality_harmonics=3,
+        ),
     )
     instants = [_ts(2021, 2, 3, 4, 5), _ts(2023, 9, 9, 21, 17)]
     got = _features(enc, instants)
@@ -211,7 +229,7 @@ def test_bad_timestamps_raise() -> None:
         enc(x, torch.full((1, 4), 1_640_995_200))
     with pytest.raises(ValueError, match="timestamps contains a negative value"):
         enc(x, torch.tensor([[-1, 0, 1]]))
-    with pytest.raises(ValueError, match="timestamps has dtype torch.float32"):
+    with pytest.raises(ValueError, match=r"timestamps has dtype torch\.float32"):
         enc(x, torch.full((1, 3), 1.6e9))
     with pytest.raises(ValueError, match="timestamps contains NaN"):
         enc(x, torch.full((1, 3), float("nan"), dtype=torch.float64))

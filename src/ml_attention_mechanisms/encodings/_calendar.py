@@ -1,7 +1,7 @@
 """UTC calendar, trading sessions and crypto cycles in integer torch arithmetic.
 
-Everything here takes int64 Unix seconds and uses only integer ``+ - * // %`` and comparisons (floor
-division and floor modulo), so that it runs identically in eager mode, TorchScript, ``torch.export`` /
+Everything here takes int64 Unix seconds and uses only integer ``+ - *``, floor modulo, comparisons and
+exact floor division (:func:`~._time.floor_div`, which survives ONNX export), so that it runs identically in eager mode, TorchScript, ``torch.export`` /
 ONNX and streaming; no pandas or ``datetime`` is involved (the tests check it against ``datetime``).
 
 Civil dates follow H. Hinnant's ``days_from_civil`` / ``civil_from_days`` algorithms
@@ -48,6 +48,8 @@ import math
 import torch
 from torch import Tensor
 
+from ._time import floor_div
+
 __all__ = [
     "FUNDING_PERIOD_SECONDS",
     "HALVING_DATES",
@@ -78,8 +80,7 @@ def _date_seconds(date: str) -> int:
 _ANCHORS = tuple(_date_seconds(d) for d in (GENESIS_DATE, *HALVING_DATES))  # genesis + halvings
 
 
-def _fdiv(a: Tensor, b: int) -> Tensor:
-    return torch.div(a, b, rounding_mode="floor")
+_fdiv = floor_div  # exact floor division, also in exported ONNX graphs (see _time.floor_div)
 
 
 def days_from_civil(year: Tensor, month: Tensor, day: Tensor) -> Tensor:

@@ -32,6 +32,7 @@ __all__ = [
     "MAX_UNIX_SECONDS",
     "detect_time_unit",
     "elapsed_seconds",
+    "floor_div",
     "to_unix_seconds",
 ]
 
@@ -52,6 +53,17 @@ def is_tracing() -> bool:
     if torch.jit.is_scripting() or torch.jit.is_tracing():
         return True
     return bool(torch.compiler.is_compiling())
+
+
+def floor_div(a: Tensor, b: int) -> Tensor:
+    """Exact ``a // b`` (floor) of an int64 tensor by a positive int, also after ONNX export.
+
+    Why not ``torch.div(a, b, rounding_mode="floor")``: torch 2.13's dynamo ONNX exporter lowers integer
+    division to a float32 ``Div`` (``Cast -> Div -> Floor -> Cast``), which is off by up to 128 s at 2021
+    Unix times. Going through float64 explicitly is exact for ``|a| < 2**52``: the true quotient is at
+    least ``1/b`` away from the next integer, far more than float64's rounding at these magnitudes.
+    """
+    return torch.floor(a.to(torch.float64) / b).to(torch.int64)
 
 
 @functools.lru_cache(maxsize=4)
@@ -146,9 +158,9 @@ def to_unix_seconds(
         if unit == "s":
             return ts
         if unit == "ms":
-            return torch.div(ts, 1000, rounding_mode="floor")
+            return floor_div(ts, 1000)
         is_ms = ts.max() > MAX_UNIX_SECONDS  # whole-tensor choice, no Python branch
-        return torch.where(is_ms, torch.div(ts, 1000, rounding_mode="floor"), ts)
+        return torch.where(is_ms, floor_div(ts, 1000), ts)
     _check_dtype_and_shape(timestamps, name, ndim)
     ts = timestamps.to(torch.int64)
     if unit == "auto":
@@ -165,7 +177,7 @@ def to_unix_seconds(
             hint = " (milliseconds? pass unit='ms' or 'auto')" if unit == "s" and hi <= _MAX_UNIX_MS else ""
             raise ValueError(f"{name} contains {hi}, after 2100-01-01 in unit {unit!r} (max {limit}){hint}")
     if unit == "ms":
-        return torch.div(ts, 1000, rounding_mode="floor")
+        return floor_div(ts, 1000)
     return ts
 
 
