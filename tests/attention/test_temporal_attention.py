@@ -84,7 +84,8 @@ def _dense_reference(
                     if len(hits) and present[bi, hits[0, 0]]:
                         allowed[bi, ti, hits[0, 0]] = True
                         bias[bi, :, ti, hits[0, 0]] = m.lag_bias[:, li]
-        branches.append(attn(m.cyclical_attn, x, x, allowed, bias))
+        xc = m.market_time(x, ts)  # the branch's input carries the market-time encoding
+        branches.append(attn(m.cyclical_attn, xc, xc, allowed, bias))
     gate = torch.softmax(m.gate(x), -1)
     return sum(br * gate[..., i : i + 1] for i, br in enumerate(branches))  # type: ignore[return-value]
 
@@ -202,9 +203,9 @@ def test_options_have_effects() -> None:
     ts_gap = ts.clone()
     ts_gap[0, 5:] += 30  # bars off the exact 10-minute phase: only the tolerant one matches
     assert not torch.allclose(c(x, ts_gap), d(x, ts_gap))
-    # No timestamps: bars spaced by bar_seconds.
+    # No timestamps: bars spaced by bar_seconds from the epoch.
     e = _small(bar_seconds=60)
-    torch.testing.assert_close(e(x), e(x, ts))
+    torch.testing.assert_close(e(x), e(x, 60 * torch.arange(40).unsqueeze(0)))
     ms = ts * 1000  # milliseconds are detected
     torch.testing.assert_close(e(x, ms), e(x, ts))
 

@@ -17,7 +17,9 @@ leak bars after ``t``; the in-progress block is covered by the finer windows (wi
 Cyclical attention (``use_cyclical_attention``): bar ``t`` attends to itself and to the bars at the same
 market-time phase ``cycles_back`` days and weeks earlier (timestamps ``t - n * period``, looked up in the
 timestamps, so missing bars and irregular grids are handled by time, not by index), with a learned bias per
-head and lag. The per-timeframe and cyclical outputs are fused by a per-bar softmax gate.
+head and lag; the branch's input carries the market-time encoding
+(:class:`~ml_attention_mechanisms.encodings.MarketTimeEncoding`: calendar, sessions, seasonality), so its
+scores can tell, e.g., a weekend key from a weekday one. The per-timeframe and cyclical outputs are fused by a per-bar softmax gate.
 
 Shapes:
     ``B`` batch, ``T`` bars, ``H`` heads, ``D`` head dim, ``K`` keys per timeframe, ``N`` cyclical keys.
@@ -32,12 +34,11 @@ import torch
 from torch import Tensor, nn
 
 from ..config import AttentionConfig, check_field
+from ..encodings import MarketTimeEncoding, to_unix_seconds
 from ._masks import is_tracing
 from .multi_head_attention import MultiHeadAttention
 
 __all__ = ["TemporalAttention", "TemporalAttentionConfig"]
-
-_MS_THRESHOLD = 100_000_000_000  # above this an epoch value is in milliseconds (1e11 s is year 5138)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,14 +127,6 @@ class TemporalAttentionConfig:
         return 1 + self.cycles_back * len(self.cycle_periods_seconds)
 
 
-def to_seconds(timestamps: Tensor) -> Tensor:
-    """int64 Unix seconds; millisecond stamps (values above 1e11) are divided by 1000."""
-    ts = timestamps.to(torch.int64)
-    if ts.numel() and int(ts.abs().max()) > _MS_THRESHOLD:
-        ts = torch.div(ts, 1000, rounding_mode="floor")
-    return ts
-
-
 class TemporalAttention(nn.Module):
     """Multi-timeframe and cyclical attention over a bar series (see the module docstring).
 
@@ -164,6 +157,9 @@ class TemporalAttention(nn.Module):
         self.cyclical_attn: MultiHeadAttention | None = None
         if config.use_cyclical_attention:
             self.cyclical_attn = MultiHeadAttention(attn_cfg)
+            # Market time (calendar, sessions, seasonality) added to the cyclical branch's input, so that its
+            # queries and keys know the phase they stand at (weekday vs weekend, session, hour).
+            self.market_time = MarketTimeEncoding(config.d_model)
             # One learned bias per head and lag (lag 0 = the bar itself), added to the scores.
             self.lag_bias = nn.Parameter(torch.zeros(config.num_heads, config.num_cyclical_keys))
             num_branches += 1
@@ -243,6 +239,7 @@ class TemporalAttention(nn.Module):
             self.lag_bias if self.config.causal else torch.cat([self.lag_bias, self.lag_bias[:, 1:]], dim=-1)
         )
         bias = bias.view(1, -1, 1, n)  # (1, H, 1, N)
+        x = self.market_time(x, ts)  # + market-time encoding of each bar
         q, k, v = attn.project_qkv(x, x, x)  # (B, H, T, D)
         h, dh = q.shape[1], q.shape[-1]
         outs = []
@@ -269,7 +266,7 @@ class TemporalAttention(nn.Module):
         Args:
             x: ``[B, T, d_model]``.
             timestamps: int64 Unix seconds (or milliseconds) ``[B, T]``, increasing along ``T``. Default:
-                bars spaced by ``bar_seconds``.
+                bars spaced by ``bar_seconds`` from the epoch.
             key_mask: bool ``[B, T]``, True = the bar exists; missing bars are never attended to and do not
                 enter the pooled blocks.
 
@@ -297,7 +294,7 @@ class TemporalAttention(nn.Module):
             if timestamps is None:
                 ts = (torch.arange(t, device=x.device) * self.config.bar_seconds).expand(b, t)
             else:
-                ts = to_seconds(timestamps)
+                ts = to_unix_seconds(timestamps)  # milliseconds are detected
             branches.append(self._cyclical(self.cyclical_attn, x, ts, present))
         gate = torch.softmax(self.gate(x).float(), dim=-1).to(x.dtype)  # (B, T, branches)
         out = branches[0] * gate[..., 0:1]
