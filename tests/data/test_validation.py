@@ -94,6 +94,9 @@ def test_missing_required_column(tmp_path: Path) -> None:
     path = _file(tmp_path, ["1623283200,10,12,9,5"], header="unix,open,high,low,volume")
     with pytest.raises(DataValidationError, match=r"column 'close': required column missing"):
         load_ohlcv(path)
+    two = _file(tmp_path, ["2021-01-01,5"], header="date,close", name="two.csv")
+    with pytest.raises(DataValidationError, match=r"two\.csv, column 'open': required column missing"):
+        load_ohlcv(two)
     no_time = _file(
         tmp_path, ["10,12,9,11,5"], header="foo,open,high,low,close,volume".replace("foo,", ""), name="t.csv"
     )

@@ -181,9 +181,11 @@ def read_table(path: str | Path, *, errors: str = "raise") -> RawTable:
         raise DataValidationError("file is empty; expected a header and OHLCV rows", path=str(path))
 
     banner = 0
+    # banner lines above the header: CryptoDataDownload's ("Timestamps are UTC timezone,https://...") or a
+    # lone title cell
     while banner < len(rows) - 1 and (
-        len(rows[banner]) < 5
-        or any("cryptodatadownload" in c.lower() or "http" in c.lower() for c in rows[banner])
+        any(k in c.lower() for c in rows[banner] for k in ("cryptodatadownload", "http", "timestamps are"))
+        or (len(rows[banner]) == 1 and len(rows[banner + 1]) > 1)
     ):
         banner += 1
     first = rows[banner]
