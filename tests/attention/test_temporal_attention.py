@@ -263,3 +263,24 @@ def test_bad_inputs_raise() -> None:
         m(torch.randn(1, 5, D), torch.zeros(1, 4, dtype=torch.long))
     with pytest.raises(ValueError, match="key_mask"):
         m(torch.randn(1, 5, D), key_mask=torch.ones(1, 5))
+
+
+def test_dropout_and_flash_switch_have_effects(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ml_attention_mechanisms.attention.multi_head_attention as mha
+
+    x, ts = torch.randn(1, 20, D), _minutes(1, 20)
+    torch.manual_seed(0)
+    a = _small().train()
+    torch.manual_seed(0)
+    b = _small(dropout=0.5).train()
+    assert not torch.equal(a(x, ts), b(x, ts))
+    seen: list[bool] = []
+    original = mha.attend
+
+    def spy(*args: object, **kw: object) -> object:
+        seen.append(bool(kw["allow_fused"]))
+        return original(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mha, "attend", spy)
+    _small(use_flash_attn=False)(x, ts)
+    assert seen and not any(seen)

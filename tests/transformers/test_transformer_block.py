@@ -180,3 +180,34 @@ def test_gradient_checkpointing_gives_identical_gradients(decoder: bool) -> None
 def test_bad_block_config_names_field(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=f"TransformerBlockConfig.{field}="):
         TransformerBlockConfig(d_model=D, **{field: value})  # type: ignore[arg-type]
+
+
+def _allow_fused_seen(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    import ml_attention_mechanisms.attention.multi_head_attention as mha
+
+    seen: list[bool] = []
+    original = mha.attend
+
+    def spy(*a: object, **k: object) -> object:
+        seen.append(bool(k["allow_fused"]))
+        return original(*a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mha, "attend", spy)
+    return seen
+
+
+def test_remaining_block_fields_have_effects(monkeypatch: pytest.MonkeyPatch) -> None:
+    x = torch.randn(2, 6, D)
+    seen = _allow_fused_seen(monkeypatch)
+    TransformerEncoderBlock(TransformerBlockConfig(d_model=D, num_heads=H, use_flash_attn=False))(x)
+    TransformerEncoderBlock(TransformerBlockConfig(d_model=D, num_heads=H))(x)
+    assert seen == [False, True]
+    outs = []
+    for kw in ({}, {"attn_dropout": 0.5}, {"norm_eps": 10.0}):
+        torch.manual_seed(0)
+        block = TransformerEncoderBlock(
+            TransformerBlockConfig(d_model=D, num_heads=H, dropout=0.0, **kw)
+        ).train()
+        torch.manual_seed(1)
+        outs.append(block(x))
+    assert not torch.equal(outs[0], outs[1]) and not torch.equal(outs[0], outs[2])

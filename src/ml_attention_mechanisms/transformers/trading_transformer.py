@@ -306,7 +306,9 @@ class TradingTransformer(nn.Module):
             timestamps: int64 Unix seconds ``[B, T]`` (increasing for the cyclical and time-aware parts).
             asset_ids: ``[B]`` or ``[B, T]`` ids in ``[0, num_assets)``; 0 = unknown asset.
             modality_data: name -> ``[B, T, d_model]``, names among ``config.modalities``.
-            need_attention_weights: add ``attention_weights``: layer name -> ``[B, H, T, Tk]``.
+            need_attention_weights: add ``attention_weights``: layer name -> ``[B, H, T, Tk]`` for the
+                cross-modal layer and every encoder layer (the temporal-attention block attends to per-bar
+                key sets, not to a ``[T, Tk]`` grid, so it has no map).
             mask: bool ``[B, T]``, True = the bar exists.
 
         Returns:
