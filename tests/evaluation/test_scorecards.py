@@ -92,3 +92,9 @@ def test_strategy_scores_put_configurations_beside_the_sharpe() -> None:
     assert out["sharpe"] == res.metrics["sharpe"] and out["n_configs_tried"] == 7
     assert out["sharpe_ci_low"] < out["sharpe"] < out["sharpe_ci_high"]
     assert out["config"]["fee_bps"] == 5
+
+
+def test_dm_table_marks_identical_forecasts_instead_of_failing() -> None:
+    loss = np.random.default_rng(5).uniform(size=50)
+    row = dm_table({"model": loss}, {"zero": loss.copy()})[0]
+    assert np.isnan(row["dm_statistic"]) and np.isnan(row["p_value"]) and row["mean_loss_difference"] == 0

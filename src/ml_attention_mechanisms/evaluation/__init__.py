@@ -84,6 +84,7 @@ from .significance import (
     sharpe_ratio,
     sharpe_summary,
 )
+from .suite import evaluate_asset_forecasts, evaluate_portfolio_strategy, evaluate_signal_strategy
 from .targets import finite_rows, future_return_target, realized_correlation_target, realized_variance_target
 from .walk_forward import Fold, WalkForwardResult, expanding_window_folds, walk_forward
 
@@ -112,7 +113,10 @@ __all__ = [
     "drawdown_forecast_error",
     "equal_weight_weights",
     "equity_curves_figure",
+    "evaluate_asset_forecasts",
     "evaluate_bar",
+    "evaluate_portfolio_strategy",
+    "evaluate_signal_strategy",
     "exceedances",
     "expanding_window_folds",
     "fan_chart_figure",

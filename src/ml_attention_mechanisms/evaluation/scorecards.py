@@ -141,13 +141,22 @@ def dm_table(
 
     Returns:
         One row per pair: ``{"model", "baseline", "dm_statistic", "p_value", "mean_loss_difference", "n",
-        "model_better"}`` (negative statistic = the model's loss is lower).
+        "model_better"}`` (negative statistic = the model's loss is lower; NaN statistic and p-value when
+        the two loss series are identical).
     """
     rows: list[dict[str, Any]] = []
     for model, lm in model_losses.items():
         for base, lb in baseline_losses.items():
             a, b = _finite(lm, lb)
-            res = diebold_mariano(a, b, horizon=horizon)
+            if np.array_equal(a, b):  # the same forecast (e.g. a zero model against the zero baseline)
+                res = {
+                    "statistic": float("nan"),
+                    "p_value": float("nan"),
+                    "mean_difference": 0.0,
+                    "n": float(a.size),
+                }
+            else:
+                res = diebold_mariano(a, b, horizon=horizon)
             rows.append(
                 {
                     "model": model,

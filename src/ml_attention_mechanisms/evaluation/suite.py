@@ -1,0 +1,259 @@
+"""Models against baselines in one call per asset and per strategy kind, in the schema that
+:func:`.criteria.evaluate_bar` reads.
+
+The caller gives the full return series (so that baselines and rolling refits see the history before the
+test split) and the model's outputs on the same decision-time index (NaN outside the test split); the
+baselines are computed here, without look-ahead, and everything is scored on the test rows only.
+
+Shapes:
+    T: bars of the full series; Q: quantile levels; A: assets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._checks import as_array, check_int
+from .backtest import BacktestConfig, run_backtest
+from .backtest_portfolio import rebalance_mask, run_portfolio_backtest
+from .baselines_returns import mean_forecast, ridge_forecast, zero_forecast
+from .baselines_risk import garch_normal_var_es, historical_var_es, rolling_quantile_forecast
+from .baselines_trading import (
+    buy_and_hold_positions,
+    equal_weight_weights,
+    inverse_volatility_weights,
+    min_variance_weights,
+    momentum_positions,
+)
+from .baselines_volatility import garch_forecast, har_rv_forecast, last_window_variance_forecast
+from .conformal import ConformalQuantileCalibrator
+from .scorecards import (
+    dm_table,
+    loss_series,
+    point_scores,
+    quantile_scores,
+    strategy_scores,
+    var_es_scores,
+    variance_scores,
+)
+from .targets import future_return_target, realized_variance_target
+
+__all__ = ["evaluate_asset_forecasts", "evaluate_portfolio_strategy", "evaluate_signal_strategy"]
+
+
+def _in_test(n: int, test_start: int, test_end: int | None) -> np.ndarray:
+    rows = np.zeros(n, dtype=bool)
+    rows[test_start : n if test_end is None else test_end] = True
+    return rows
+
+
+def _only(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    out = np.array(x, dtype=np.float64, copy=True)
+    out[~rows] = np.nan
+    return out
+
+
+def evaluate_asset_forecasts(
+    returns: Any,
+    *,
+    test_start: int,
+    test_end: int | None = None,
+    train_end: int | None = None,
+    return_forecast: Any = None,
+    variance_forecast: Any = None,
+    quantile_forecast: Any = None,
+    quantile_levels: Sequence[float] | None = None,
+    calibration_start: int | None = None,
+    var_forecasts: Mapping[float, tuple[Any, Any]] | None = None,
+    horizon: int = 24,
+    refit_every: int = 168,
+    n_sims: int = 1000,
+) -> dict[str, Any]:
+    """One asset's forecasts scored against every baseline on the test rows ``[test_start, test_end)``.
+
+    Args:
+        returns: the asset's hourly log returns over the whole sample, shape ``(T,)``, finite.
+        test_start: first decision time of the test split.
+        test_end: end (exclusive) of the test split. Default: T.
+        train_end: end of the training split, for the training-mean baseline. Default: ``test_start``.
+        return_forecast: model's next-bar return forecasts, shape ``(T,)``.
+        variance_forecast: model's next-``horizon``-bar realised-variance forecasts, shape ``(T,)``.
+        quantile_forecast: model's next-bar return quantiles, shape ``(T, Q)``, with ``quantile_levels``
+            (symmetric pairs; 0.05 and 0.95 give the 90% interval).
+        calibration_start: if given, the quantiles are calibrated by CQR on the validation rows
+            ``[calibration_start, test_start)`` before scoring (``"model"``: calibrated, ``"model_raw"``).
+        var_forecasts: ``{level: (var, es or None)}`` one-bar VaR/ES of the model, each shape ``(T,)``.
+        horizon: bars of the variance target. Default: 24.
+        refit_every: refit interval of the rolling baselines. Default: 168.
+        n_sims: simulations of the Acerbi-Szekely p-value. Default: 1000.
+
+    Returns:
+        ``{"returns": {name: point scores}, "volatility": {name: variance scores}, "interval90":
+        {name: quantile scores}, "var95"/"var99": the model's VaR backtest, "var_baselines":
+        {"historical": {...}, "garch_normal": {...}}, "dm": Diebold-Mariano rows}``, each part present
+        when the model output it needs is given (baselines of that part included).
+    """
+    r = as_array(returns, "returns", allow_nan=False)
+    n = r.shape[0]
+    test_start = check_int(test_start, "test_start", minimum=1)
+    if test_start >= n or (test_end is not None and not test_start < test_end <= n):
+        raise ValueError(f"test_start={test_start}, test_end={test_end}: expected 0 < start < end <= {n}")
+    rows = _in_test(n, test_start, test_end)
+    out: dict[str, Any] = {}
+    dm_rows: list[dict[str, Any]] = []
+    min_train = min(720, test_start)
+    if return_forecast is not None:
+        y = _only(future_return_target(r, 1), rows)
+        forecasts = {
+            "model": as_array(return_forecast, "return_forecast"),
+            "zero": zero_forecast(r),
+            "training_mean": mean_forecast(r, train_size=train_end or test_start),
+            "ridge": ridge_forecast(
+                r, min_train=max(min_train, 64), refit_every=refit_every, start=test_start
+            ),
+        }
+        out["returns"] = {k: point_scores(y, _only(f, rows)) for k, f in forecasts.items()}
+        losses = {k: loss_series("squared", y, f) for k, f in forecasts.items()}
+        dm_rows += [{"target": "return", **d} for d in dm_table({"model": losses.pop("model")}, losses)]
+    if variance_forecast is not None:
+        y = _only(realized_variance_target(r, horizon), rows)
+        forecasts = {
+            "model": as_array(variance_forecast, "variance_forecast"),
+            "har_rv": har_rv_forecast(
+                r, horizon=horizon, min_train=min(2160, test_start), refit_every=refit_every, start=test_start
+            ),
+            "garch": garch_forecast(
+                r, horizon=horizon, min_train=min_train, refit_every=refit_every, start=test_start
+            ).variance,
+            "last_window": last_window_variance_forecast(r, window=24, horizon=horizon),
+        }
+        out["volatility"] = {k: variance_scores(y, _only(f, rows)) for k, f in forecasts.items()}
+        losses = {k: loss_series("qlike", y, f) for k, f in forecasts.items()}
+        dm_rows += [
+            {"target": "variance", **d}
+            for d in dm_table({"model": losses.pop("model")}, losses, horizon=horizon)
+        ]
+    if quantile_forecast is not None:
+        if quantile_levels is None:
+            raise ValueError("quantile_levels: required with quantile_forecast")
+        levels = list(quantile_levels)
+        q = as_array(quantile_forecast, "quantile_forecast", ndim=2)
+        y_all = future_return_target(r, 1)
+        y = _only(y_all, rows)
+        block: dict[str, Any] = {}
+        if calibration_start is not None:
+            cal_rows = _in_test(n, check_int(calibration_start, "calibration_start", minimum=0), test_start)
+            ok = cal_rows & np.isfinite(y_all) & np.isfinite(q).all(axis=1)
+            calibrator = ConformalQuantileCalibrator.fit(y_all[ok], q[ok], levels)
+            block["model_raw"] = quantile_scores(y, _only(q, rows), levels)
+            given = np.isfinite(q).all(axis=1)
+            q = q.copy()
+            q[given] = calibrator.transform(q[given])
+        block["model"] = quantile_scores(y, _only(q, rows), levels)
+        block["empirical_quantile"] = quantile_scores(
+            y, _only(rolling_quantile_forecast(r, levels), rows), levels
+        )
+        out["interval90"] = block
+    if var_forecasts:
+        x = _only(future_return_target(r, 1), rows)
+        hist = historical_var_es(r, list(var_forecasts))
+        garch = garch_normal_var_es(
+            r, list(var_forecasts), min_train=min_train, refit_every=refit_every, start=test_start
+        )
+        baselines: dict[str, dict[str, Any]] = {"historical": {}, "garch_normal": {}}
+        for level, (var, es) in var_forecasts.items():
+            key = f"var{round(level * 100):d}"
+            out[key] = var_es_scores(x, _only(as_array(var, "var"), rows), level, es=es, n_sims=n_sims)
+            for name, table in (("historical", hist), ("garch_normal", garch)):
+                b_var, b_es = table[level]
+                baselines[name][key] = var_es_scores(x, _only(b_var, rows), level, es=b_es, n_sims=n_sims)
+        out["var_baselines"] = baselines
+    out["dm"] = dm_rows
+    return out
+
+
+def evaluate_signal_strategy(
+    returns: Any,
+    positions: Any,
+    *,
+    test_start: int,
+    test_end: int | None = None,
+    config: BacktestConfig | None = None,
+    n_configs: int = 1,
+    n_boot: int = 1000,
+) -> dict[str, Any]:
+    """A single-asset strategy against buy-and-hold and 24-bar momentum, backtested on the test span.
+
+    Returns:
+        ``{"model": strategy scores, "baselines": {"buy_and_hold": ..., "momentum_24": ...}}`` plus the
+        equity curves under ``"equity"`` (arrays, for the report).
+    """
+    r = as_array(returns, "returns", allow_nan=False)
+    end = r.shape[0] if test_end is None else test_end
+    span = slice(check_int(test_start, "test_start", minimum=0), end)
+    candidates = {
+        "model": as_array(positions, "positions"),
+        "buy_and_hold": buy_and_hold_positions(r),
+        "momentum_24": momentum_positions(r, lookback=24),
+    }
+    results = {k: run_backtest(p[span], r[span], config) for k, p in candidates.items()}
+    return {
+        "model": strategy_scores(results["model"], n_configs=n_configs, n_boot=n_boot),
+        "baselines": {
+            k: strategy_scores(v, n_configs=1, n_boot=n_boot) for k, v in results.items() if k != "model"
+        },
+        "equity": {k: v.equity for k, v in results.items()},
+    }
+
+
+def evaluate_portfolio_strategy(
+    returns: Any,
+    weights: Any,
+    timestamps: Any,
+    *,
+    test_start: int,
+    test_end: int | None = None,
+    config: BacktestConfig | None = None,
+    n_configs: int = 1,
+    n_boot: int = 1000,
+    cov_window: int = 720,
+) -> dict[str, Any]:
+    """Portfolio weights against equal-weight, inverse-volatility and minimum-variance portfolios, all
+    rebalanced on the config's schedule (daily at 00:00 UTC by default), backtested on the test span.
+
+    Args:
+        returns: log returns, shape ``(T, A)``, finite.
+        weights: the model's target weights, shape ``(T, A)``; only rebalance bars are used.
+        timestamps: DatetimeIndex or int64 Unix seconds, shape ``(T,)``.
+
+    Returns:
+        ``{"model": ..., "baselines": {"equal_weight", "inverse_volatility", "min_variance"}, "equity",
+        "weights"}``.
+    """
+    cfg = config or BacktestConfig()
+    r = as_array(returns, "returns", ndim=2, allow_nan=False)
+    end = r.shape[0] if test_end is None else test_end
+    span = slice(check_int(test_start, "test_start", minimum=0), end)
+    mask = rebalance_mask(timestamps, cfg) & _in_test(
+        r.shape[0], span.start, end
+    )  # weights needed in span only
+    model = as_array(weights, "weights", ndim=2).copy()
+    model[~mask] = np.nan
+    candidates = {
+        "model": model,
+        "equal_weight": equal_weight_weights(r, mask),
+        "inverse_volatility": inverse_volatility_weights(r, mask, window=cov_window),
+        "min_variance": min_variance_weights(r, mask, window=cov_window),
+    }
+    results = {k: run_portfolio_backtest(w[span], r[span], cfg) for k, w in candidates.items()}
+    return {
+        "model": strategy_scores(results["model"], n_configs=n_configs, n_boot=n_boot),
+        "baselines": {
+            k: strategy_scores(v, n_configs=1, n_boot=n_boot) for k, v in results.items() if k != "model"
+        },
+        "equity": {k: v.equity for k, v in results.items()},
+        "weights": {k: w[span] for k, w in candidates.items()},
+    }

@@ -1,0 +1,106 @@
+"""Models against baselines per asset and per strategy kind: the schema of the bar, figures equal to the
+single functions, baselines only on the test rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml_attention_mechanisms.evaluation import (
+    BacktestConfig,
+    evaluate_asset_forecasts,
+    evaluate_bar,
+    evaluate_portfolio_strategy,
+    evaluate_signal_strategy,
+    garch_forecast,
+    momentum_positions,
+    realized_variance_target,
+    run_backtest,
+    variance_scores,
+)
+
+N, TEST = 2600, 2000
+
+
+def _garch_series(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    omega, alpha, beta = 2e-7, 0.05, 0.93
+    r, s2 = np.empty(N), np.empty(N + 1)
+    s2[0] = omega / (1 - alpha - beta)
+    for t in range(N):
+        r[t] = np.sqrt(s2[t]) * rng.standard_normal()
+        s2[t + 1] = omega + alpha * r[t] ** 2 + beta * s2[t]
+    return r, s2[1:]  # s2[1:][t] = variance of r[t+1], known at t
+
+
+def test_asset_forecasts_scored_against_every_baseline() -> None:
+    r, sigma2_next = _garch_series(0)
+    p = 0.98
+    vbar = 2e-7 / (1 - p)
+    oracle = 24 * vbar + (sigma2_next - vbar) * (1 - p**24) / (1 - p)  # true E_t[next-24-bar variance]
+    z = np.array([-1.645, 0.0, 1.645])
+    quantiles = np.sqrt(sigma2_next)[:, None] * z[None, :] * 0.8  # too narrow: CQR must widen it
+    var95 = 1.645 * np.sqrt(sigma2_next)
+    es95 = np.sqrt(sigma2_next) * 2.0627
+    out = evaluate_asset_forecasts(
+        r,
+        test_start=TEST,
+        return_forecast=np.zeros(N),
+        variance_forecast=oracle,
+        quantile_forecast=quantiles,
+        quantile_levels=[0.05, 0.5, 0.95],
+        calibration_start=1000,
+        var_forecasts={0.95: (var95, es95)},
+        refit_every=300,
+        n_sims=200,
+    )
+    assert set(out["returns"]) == {"model", "zero", "training_mean", "ridge"}
+    assert set(out["volatility"]) == {"model", "har_rv", "garch", "last_window"}
+    y = realized_variance_target(r)
+    garch = garch_forecast(r, min_train=720, refit_every=300, start=TEST).variance
+    rows = np.arange(N) >= TEST
+    assert out["volatility"]["garch"]["qlike"] == pytest.approx(
+        variance_scores(y[rows], garch[rows])["qlike"]
+    )
+    assert out["volatility"]["model"]["n"] == N - TEST - 24
+    assert out["volatility"]["model"]["qlike"] < out["volatility"]["last_window"]["qlike"]
+    cov_raw = out["interval90"]["model_raw"]["coverage"]
+    assert cov_raw < 0.86 < out["interval90"]["model"]["coverage"]
+    assert out["var95"]["n"] == N - TEST - 1 and "es_p_value" in out["var95"]
+    assert set(out["var_baselines"]) == {"historical", "garch_normal"}
+    assert {row["target"] for row in out["dm"]} == {"return", "variance"}
+    bar = evaluate_bar({"assets": {"BTC": out}}, assets=["BTC"], strategy_kinds=[])
+    assert {c["criterion"] for c in bar["criteria"]} == {"volatility", "interval90", "var95", "var99"}
+    assert "missing figure" in next(c for c in bar["criteria"] if c["criterion"] == "var99")["rule"]
+
+
+def test_signal_strategy_against_its_baselines() -> None:
+    r, _ = _garch_series(1)
+    cfg = BacktestConfig(fee_bps=5)
+    model = momentum_positions(r, lookback=12)
+    out = evaluate_signal_strategy(r, model, test_start=TEST, config=cfg, n_configs=3, n_boot=50)
+    direct = run_backtest(model[TEST:], r[TEST:], cfg)
+    assert out["model"]["sharpe"] == pytest.approx(direct.metrics["sharpe"])
+    assert out["model"]["n_configs_tried"] == 3 and out["model"]["config"]["fee_bps"] == 5
+    assert set(out["baselines"]) == {"buy_and_hold", "momentum_24"}
+    assert out["equity"]["model"].shape == (N - TEST,)
+
+
+def test_portfolio_strategy_against_its_baselines() -> None:
+    rng = np.random.default_rng(2)
+    r = rng.normal(0, 0.01, (N, 3)) * [1.0, 1.5, 2.0]
+    idx = pd.date_range("2024-01-01", periods=N, freq="h", tz="UTC")
+    weights = np.tile([0.6, 0.3, 0.1], (N, 1))
+    out = evaluate_portfolio_strategy(r, weights, idx, test_start=TEST, n_boot=50)
+    assert set(out["baselines"]) == {"equal_weight", "inverse_volatility", "min_variance"}
+    w = out["weights"]["model"]
+    decided = ~np.isnan(w).all(axis=1)
+    assert all(ts.hour == 0 for ts in idx[TEST:][decided]) and decided.sum() == 25
+    bar = evaluate_bar(
+        {"strategies": {"portfolio": {"model": out["model"], "baselines": out["baselines"]}}},
+        assets=[],
+        strategy_kinds=["portfolio"],
+    )
+    best = max(v["sharpe"] for v in out["baselines"].values())
+    assert bar["criteria"][0]["passed"] == (out["model"]["sharpe"] > best)
