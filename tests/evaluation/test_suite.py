@@ -9,6 +9,7 @@ import pytest
 
 from ml_attention_mechanisms.evaluation import (
     BacktestConfig,
+    comparison_tables,
     evaluate_asset_forecasts,
     evaluate_bar,
     evaluate_portfolio_strategy,
@@ -74,6 +75,12 @@ def test_asset_forecasts_scored_against_every_baseline() -> None:
     assert {c["criterion"] for c in bar["criteria"]} == {"volatility", "interval90", "var95", "var99"}
     assert "missing figure" in next(c for c in bar["criteria"] if c["criterion"] == "var99")["rule"]
 
+    tables = comparison_tables({"BTC": out})
+    assert len(tables["Volatility (QLIKE)"]) == 4 and len(tables["Returns (RMSE)"]) == 4
+    assert [r["forecast"] for r in tables["90% intervals"]] == ["model_raw", "model", "empirical_quantile"]
+    assert [r["forecast"] for r in tables["VaR backtests"]] == ["model", "historical", "garch_normal"]
+    assert len(tables["Diebold-Mariano: model vs baselines"]) == len(out["dm"]) == 6
+
 
 def test_signal_strategy_against_its_baselines() -> None:
     r, _ = _garch_series(1)
@@ -97,6 +104,9 @@ def test_portfolio_strategy_against_its_baselines() -> None:
     w = out["weights"]["model"]
     decided = ~np.isnan(w).all(axis=1)
     assert all(ts.hour == 0 for ts in idx[TEST:][decided]) and decided.sum() == 25
+    rows = comparison_tables({}, {"portfolio": out})["Strategies (net of costs)"]
+    assert [r["strategy"] for r in rows] == ["model", "equal_weight", "inverse_volatility", "min_variance"]
+    assert all(r["n_configs_tried"] == 1 and r["sharpe_ci_low"] <= r["sharpe"] for r in rows)
     bar = evaluate_bar(
         {"strategies": {"portfolio": {"model": out["model"], "baselines": out["baselines"]}}},
         assets=[],

@@ -66,6 +66,7 @@ from .report_figures import (
     var_exceedance_figure,
     weights_figure,
 )
+from .report_tables import comparison_tables
 from .risk_tests import acerbi_szekely_z2, christoffersen_independence, exceedances, kupiec_pof, var_backtest
 from .scorecards import (
     dm_table,
@@ -102,6 +103,7 @@ __all__ = [
     "buy_and_hold_positions",
     "calibration_figure",
     "christoffersen_independence",
+    "comparison_tables",
     "correlation_forecast_error",
     "cqr_apply",
     "cqr_offset",

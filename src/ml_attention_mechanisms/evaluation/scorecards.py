@@ -99,15 +99,19 @@ def variance_scores(realized: Any, forecast: Any) -> dict[str, float]:
 
 def var_es_scores(
     realized: Any, var: Any, level: float, *, es: Any = None, n_sims: int = 2000, seed: int = 0
-) -> dict[str, float]:
-    """:func:`.risk_tests.var_backtest` plus, with ``es``, the Acerbi-Szekely ``es_z2`` and ``es_p_value``."""
+) -> dict[str, Any]:
+    """:func:`.risk_tests.var_backtest` plus, with ``es``, the Acerbi-Szekely ``es_z2`` and ``es_p_value``
+    (NaN with an ``es_note`` when the test is undefined for these forecasts, e.g. ES not above VaR)."""
     if es is None:
         x, v = _finite(realized, var)
         return var_backtest(x, v, level)
     x, v, e = _finite(realized, var, es)
-    out = var_backtest(x, v, level)
-    z2 = acerbi_szekely_z2(x, v, e, level, n_sims=n_sims, seed=seed)
-    out.update({"es_z2": z2["z2"], "es_p_value": z2["p_value"]})
+    out: dict[str, Any] = var_backtest(x, v, level)
+    try:
+        z2 = acerbi_szekely_z2(x, v, e, level, n_sims=n_sims, seed=seed)
+        out.update({"es_z2": z2["z2"], "es_p_value": z2["p_value"]})
+    except ValueError as exc:  # e.g. ES not above VaR somewhere: the implied-normal test is undefined
+        out.update({"es_z2": float("nan"), "es_p_value": float("nan"), "es_note": str(exc)})
     return out
 
 

@@ -1,0 +1,117 @@
+"""Tables for the report from the results of :mod:`.suite`: models beside baselines, the tests of
+significance, and every Sharpe ratio with its interval, the configurations tried and the deflated Sharpe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["comparison_tables"]
+
+
+def _get(d: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(d, Mapping) or key not in d:
+            return None
+        d = d[key]
+    return d
+
+
+def comparison_tables(
+    assets: Mapping[str, Mapping[str, Any]], strategies: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Rows for :func:`.report.write_report`'s ``tables`` argument.
+
+    Args:
+        assets: asset -> the result of :func:`.suite.evaluate_asset_forecasts`.
+        strategies: kind (``"signal"``, ``"portfolio"``) -> the result of
+            :func:`.suite.evaluate_signal_strategy` / :func:`.suite.evaluate_portfolio_strategy`.
+
+    Returns:
+        Title -> rows, for the parts present: "Returns (RMSE)", "Volatility (QLIKE)", "90% intervals",
+        "VaR backtests", "Diebold-Mariano: model vs baselines", "Strategies (net of costs)".
+    """
+    tables: dict[str, list[dict[str, Any]]] = {}
+
+    def add(title: str, row: dict[str, Any]) -> None:
+        tables.setdefault(title, []).append(row)
+
+    for asset, res in assets.items():
+        for name, scores in (_get(res, "returns") or {}).items():
+            add(
+                "Returns (RMSE)",
+                {
+                    "asset": asset,
+                    "forecast": name,
+                    "rmse": scores.get("rmse"),
+                    "mae": scores.get("mae"),
+                    "directional_accuracy": scores.get("directional_accuracy"),
+                },
+            )
+        for name, scores in (_get(res, "volatility") or {}).items():
+            add(
+                "Volatility (QLIKE)",
+                {
+                    "asset": asset,
+                    "forecast": name,
+                    "qlike": scores.get("qlike"),
+                    "rmse": scores.get("rmse"),
+                    "n": scores.get("n"),
+                },
+            )
+        for name, scores in (_get(res, "interval90") or {}).items():
+            add(
+                "90% intervals",
+                {
+                    "asset": asset,
+                    "forecast": name,
+                    "coverage": scores.get("coverage"),
+                    "width": scores.get("width"),
+                    "crps": scores.get("crps"),
+                    "pinball": scores.get("pinball"),
+                },
+            )
+        var_sources = {"model": res, **(_get(res, "var_baselines") or {})}
+        for source, block in var_sources.items():
+            for key in sorted(k for k in block if k.startswith("var") and k != "var_baselines"):
+                v = block[key]
+                add(
+                    "VaR backtests",
+                    {
+                        "asset": asset,
+                        "forecast": source,
+                        "var": key,
+                        "exceedance_rate": v.get("exceedance_rate"),
+                        "expected_rate": v.get("expected_rate"),
+                        "kupiec_p": v.get("kupiec_p"),
+                        "christoffersen_p": v.get("christoffersen_p"),
+                        "es_p_value": v.get("es_p_value"),
+                    },
+                )
+        for row in _get(res, "dm") or []:
+            add("Diebold-Mariano: model vs baselines", {"asset": asset, **row})
+    for kind, res in (strategies or {}).items():
+        entries = {"model": _get(res, "model"), **(_get(res, "baselines") or {})}
+        for name, m in entries.items():
+            if m is None:
+                continue
+            add(
+                "Strategies (net of costs)",
+                {
+                    "kind": kind,
+                    "strategy": name,
+                    "sharpe": m.get("sharpe"),
+                    "sharpe_ci_low": m.get("sharpe_ci_low"),
+                    "sharpe_ci_high": m.get("sharpe_ci_high"),
+                    "n_configs_tried": m.get("n_configs_tried"),
+                    "deflated_sharpe": m.get("deflated_sharpe"),
+                    "net_return": m.get("net_return"),
+                    "sortino": m.get("sortino"),
+                    "max_drawdown": m.get("max_drawdown"),
+                    "calmar": m.get("calmar"),
+                    "turnover": m.get("turnover"),
+                    "hit_rate": m.get("hit_rate"),
+                },
+            )
+    return tables
