@@ -272,3 +272,12 @@ def test_twelve_hour_clock_in_date_rows_is_warned(tmp_path: Path) -> None:
         )
     )
     assert any("12-hour clock" in w for w in df.attrs["quality_report"].warnings)
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_other_field_separators(tmp_path: Path, sep: str) -> None:
+    rows = ["timestamp,open,high,low,close,volume"] + [
+        f"{1_600_000_000 + 3600 * i},1,2,0.5,1.5,3" for i in range(3)
+    ]
+    df = load_ohlcv(_write(tmp_path / "s.csv", "\n".join(r.replace(",", sep) for r in rows)))
+    assert len(df) == 3 and df["high"].tolist() == [2, 2, 2]

@@ -48,6 +48,7 @@ BAD_ROWS = {
         "outside [low, high]",
     ),
     "volume": ("1623279600000,2021-06-09 23:00:00,BTC/USDT,10,12,9,10,-5,50,3", "Volume BTC", "negative"),
+    "implausible_time": ("-5,2021-06-09 23:00:00,BTC/USDT,10,12,9,10,5,50,3", "unix", "outside 1990..2100"),
     "damaged_disagrees": ("1.50E+12,2021-06-09 23:00:00,BTC/USDT,10,12,9,10,5,50,3", "date", "disagrees"),
 }
 

@@ -58,6 +58,7 @@ class RawTable:
     format: str
     columns: dict[str, np.ndarray]  # canonical name -> object array (strings, or values for Parquet)
     source_names: dict[str, str]  # canonical name -> the column's name in the file (for messages)
+    header: list[str]  # the file's column names, as written
     lines: np.ndarray  # int64 [rows]
     banner_lines: int = 0
     symbol: str | None = None
@@ -134,8 +135,20 @@ def _parquet_table(path: Path, data: bytes) -> RawTable:
         format="parquet",
         columns=columns,
         source_names={canon: header[i] for canon, i in mapping.items()},
+        header=header,
         lines=np.arange(1, len(frame) + 1, dtype=np.int64),
     )
+
+
+def _delimiter(text: str) -> str:
+    """The field separator: the one of , ; tab | found most consistently in the first lines."""
+    head = [ln for ln in text.splitlines()[:6] if ln.strip()]
+    best, best_count = ",", 0
+    for cand in (",", ";", "\t", "|"):
+        count = min(ln.count(cand) for ln in head[1:] or head)  # the first line may be a banner
+        if count > best_count:
+            best, best_count = cand, count
+    return best
 
 
 def read_table(path: str | Path, *, errors: str = "raise") -> RawTable:
@@ -167,7 +180,7 @@ def read_table(path: str | Path, *, errors: str = "raise") -> RawTable:
 
     rows: list[list[str]] = []
     lines: list[int] = []
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text), delimiter=_delimiter(text))
     start_line = 1
     try:
         for row in reader:
@@ -239,6 +252,7 @@ def read_table(path: str | Path, *, errors: str = "raise") -> RawTable:
         format=fmt,
         columns=columns,
         source_names={canon: header[i] for canon, i in mapping.items()},
+        header=list(header),
         lines=np.asarray(keep_lines, dtype=np.int64),
         banner_lines=banner,
         symbol=rows[banner + 1][sym_idx] if sym_idx is not None and has_header else None,

@@ -32,6 +32,10 @@ _FORMATS: dict[str, str] = {
     "9999/99/99 99:99": "%Y/%m/%d %H:%M",
     "9999/99/99": "%Y/%m/%d",
 }
+_EARLIEST, _LATEST = (
+    631_152_000,
+    4_102_444_800,
+)  # 1990-01-01, 2100-01-01: anything else is a unit or parse error
 _UNIT_LIMITS = ((1e17, 1e9), (1e14, 1e6), (1e11, 1e3))  # value >= limit -> divide by
 
 
@@ -153,8 +157,10 @@ def resolve_timestamps(columns: dict[str, np.ndarray]) -> TimestampResult:
                 for r in np.flatnonzero(need_date):
                     why = (
                         f"damaged unix value {text.iloc[r]!r} (scientific notation, time known only to within "
-                        f"{damaged_res[r]:.0f} s) and no date column to recover it"
+                        f"{damaged_res[r]:.3g} s) and no date column to recover it"
                         if np.isfinite(damaged_value[r])
+                        else "missing value (expected a unix timestamp)"
+                        if text.iloc[r].lower() in ("", "nan", "null", "none")
                         else f"{text.iloc[r]!r} is not a unix timestamp (expected seconds or milliseconds)"
                     )
                     result.invalid[int(r)] = (unix_key, why)
@@ -182,14 +188,14 @@ def resolve_timestamps(columns: dict[str, np.ndarray]) -> TimestampResult:
             if int(r) not in result.invalid:
                 result.invalid[int(r)] = (
                     date_key,
-                    f"{strings[r]!r} is not a recognised date (expected e.g. 2021-06-10 00:00:00)",
+                    f"{str(strings[r])!r} is not a recognised date (expected e.g. 2021-06-10 00:00:00)",
                 )
         # a damaged unix value still bounds the time: the date must agree with it to its last digit
         check = np.isfinite(damaged_value) & np.isfinite(date_seconds)
         for r in np.flatnonzero(check & (np.abs(date_seconds - damaged_value) > damaged_res)):
             result.invalid[int(r)] = (
                 date_key,
-                f"{strings[r]!r} disagrees with the row's damaged unix value {columns[unix_key][r]!r}"  # type: ignore[index]
+                f"{str(strings[r])!r} disagrees with the row's damaged unix value {columns[unix_key][r]!r}"  # type: ignore[index]
                 " (expected the same time)",
             )
         both = ~need_date & np.isfinite(date_seconds)
@@ -205,6 +211,14 @@ def resolve_timestamps(columns: dict[str, np.ndarray]) -> TimestampResult:
                 )
     chosen = np.where(need_date, date_seconds, unix_seconds)
     ok = np.isfinite(chosen)
+    implausible = ok & ((chosen < _EARLIEST) | (chosen > _LATEST))
+    for r in np.flatnonzero(implausible):
+        col = date_key if need_date[r] else unix_key
+        raw = columns[col][r]  # type: ignore[index]
+        result.invalid.setdefault(
+            int(r), (col, f"{str(raw)!r} is outside 1990..2100 (expected a market-data time)")
+        )  # type: ignore[arg-type]
+    ok &= ~implausible
     result.seconds[ok] = chosen[ok].astype(np.int64)
     for r in np.flatnonzero(~ok):
         result.invalid.setdefault(int(r), (unix_key or date_key or "timestamp", "missing timestamp"))  # type: ignore[arg-type]

@@ -164,7 +164,7 @@ def load_ohlcv(path: str | Path, *, errors: str = "raise", symbol: str | None = 
     for col in _REQUIRED:
         if col not in table.columns:
             raise DataValidationError(
-                f"required column missing (found {sorted(table.source_names.values())}; expected "
+                f"required column missing (found {table.header}; expected "
                 "open, high, low, close, volume and a timestamp)",
                 path=str(path),
                 column=col,
