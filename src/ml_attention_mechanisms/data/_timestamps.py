@@ -213,11 +213,9 @@ def resolve_timestamps(columns: dict[str, np.ndarray]) -> TimestampResult:
     ok = np.isfinite(chosen)
     implausible = ok & ((chosen < _EARLIEST) | (chosen > _LATEST))
     for r in np.flatnonzero(implausible):
-        col = date_key if need_date[r] else unix_key
-        raw = columns[col][r]  # type: ignore[index]
-        result.invalid.setdefault(
-            int(r), (col, f"{str(raw)!r} is outside 1990..2100 (expected a market-data time)")
-        )  # type: ignore[arg-type]
+        col = str(date_key if need_date[r] else unix_key)
+        why = f"{str(columns[col][r])!r} is outside 1990..2100 (expected a market-data time)"
+        result.invalid.setdefault(int(r), (col, why))
     ok &= ~implausible
     result.seconds[ok] = chosen[ok].astype(np.int64)
     for r in np.flatnonzero(~ok):
