@@ -138,31 +138,43 @@ def calendar_fields(seconds: Tensor) -> dict[str, Tensor]:
     }
 
 
-def _last_sunday(year: Tensor, month: int) -> Tensor:
-    # Last day of `month` = first of the next month minus one; step back to Sunday (weekday 6).
-    last = days_from_civil(year, torch.full_like(year, month + 1), torch.ones_like(year)) - 1
-    return last - torch.remainder(weekday(last) + 1, 7)
+def _sunday_on_or_before(days: Tensor) -> Tensor:
+    return days - torch.remainder(weekday(days) + 1, 7)  # Sunday = weekday 6
 
 
-def _nth_sunday(year: Tensor, month: int, n: int) -> Tensor:
-    first = days_from_civil(year, torch.full_like(year, month), torch.ones_like(year))
-    return first + torch.remainder(6 - weekday(first), 7) + 7 * (n - 1)
+def _march_first(year: Tensor) -> Tensor:
+    # Days since 1970 of March 1 of `year`; the DST rules' other dates are fixed offsets from it.
+    return days_from_civil(year, torch.full_like(year, 3), torch.ones_like(year))
+
+
+_APRIL_1, _NOVEMBER_1 = 31, 245  # days after March 1 (Mar 31 + Apr 30 + ... + Oct 31 = 245)
+
+
+def _summer_time(seconds: Tensor, year: Tensor) -> tuple[Tensor, Tensor]:
+    mar1 = _march_first(year)
+    # EU: last Sunday of March and of October, 01:00 UTC.
+    eu_start = _sunday_on_or_before(mar1 + _APRIL_1 - 1) * SECONDS_PER_DAY + 3600
+    eu_end = _sunday_on_or_before(mar1 + _NOVEMBER_1 - 1) * SECONDS_PER_DAY + 3600
+    # US: second Sunday of March 02:00 EST (07:00 UTC), first Sunday of November 02:00 EDT (06:00 UTC).
+    us_start = _sunday_on_or_before(mar1 + 13) * SECONDS_PER_DAY + 7 * 3600
+    us_end = _sunday_on_or_before(mar1 + _NOVEMBER_1 + 6) * SECONDS_PER_DAY + 6 * 3600
+    eu = (seconds >= eu_start) & (seconds < eu_end)
+    us = (seconds >= us_start) & (seconds < us_end)
+    return eu, us
+
+
+def _utc_year(seconds: Tensor) -> Tensor:
+    return civil_from_days(_fdiv(seconds, SECONDS_PER_DAY))[0]
 
 
 def eu_summer_time(seconds: Tensor) -> Tensor:
     """True where EU summer time is in force (last Sunday of March to last Sunday of October, 01:00 UTC)."""
-    year, _, _ = civil_from_days(_fdiv(seconds, SECONDS_PER_DAY))
-    start = _last_sunday(year, 3) * SECONDS_PER_DAY + 3600
-    end = _last_sunday(year, 10) * SECONDS_PER_DAY + 3600
-    return (seconds >= start) & (seconds < end)
+    return _summer_time(seconds, _utc_year(seconds))[0]
 
 
 def us_summer_time(seconds: Tensor) -> Tensor:
     """True where US daylight time is in force (2nd Sunday of March 07:00 UTC to 1st Sunday of Nov 06:00 UTC)."""
-    year, _, _ = civil_from_days(_fdiv(seconds, SECONDS_PER_DAY))
-    start = _nth_sunday(year, 3, 2) * SECONDS_PER_DAY + 7 * 3600  # 02:00 EST
-    end = _nth_sunday(year, 11, 1) * SECONDS_PER_DAY + 6 * 3600  # 02:00 EDT
-    return (seconds >= start) & (seconds < end)
+    return _summer_time(seconds, _utc_year(seconds))[1]
 
 
 def _open(local: Tensor, open_hour: int, close_hour: int) -> Tensor:
@@ -175,12 +187,16 @@ def _open(local: Tensor, open_hour: int, close_hour: int) -> Tensor:
 SESSION_NAMES = ("asia", "europe", "us", "asia_europe", "europe_us", "weekend")
 
 
-def session_flags(seconds: Tensor) -> Tensor:
-    """Session flags ``S + [6]`` (0/1 float32) in the order of ``SESSION_NAMES`` (see the module table)."""
+def session_flags(seconds: Tensor, year: Tensor | None = None) -> Tensor:
+    """Session flags ``S + [6]`` (0/1 float32) in the order of ``SESSION_NAMES`` (see the module table).
+
+    ``year`` (the UTC year of ``seconds``) may be passed when already computed.
+    """
+    eu_summer, us_summer = _summer_time(seconds, _utc_year(seconds) if year is None else year)
     asia = _open(seconds + 9 * 3600, 9, 18)
-    london = seconds + eu_summer_time(seconds).to(torch.int64) * 3600
+    london = seconds + eu_summer.to(torch.int64) * 3600
     europe = _open(london, 8, 17)
-    new_york = seconds - 5 * 3600 + us_summer_time(seconds).to(torch.int64) * 3600
+    new_york = seconds - 5 * 3600 + us_summer.to(torch.int64) * 3600
     us = _open(new_york, 8, 17)
     weekend = weekday(_fdiv(seconds, SECONDS_PER_DAY)) >= 5
     flags = (asia, europe, us, asia & europe, europe & us, weekend)

@@ -151,8 +151,8 @@ class MarketTimeEncoding(PositionalEncoding):
         s = self._seconds(timestamps)
         c = self.config
         parts: list[Tensor] = []
+        f = cal.calendar_fields(s) if (c.calendar or c.sessions) else {}  # civil date computed once
         if c.calendar:
-            f = cal.calendar_fields(s)
             phases = (
                 f["minute"].to(torch.float32) / 60.0,
                 f["hour"].to(torch.float32) / 24.0,
@@ -163,7 +163,7 @@ class MarketTimeEncoding(PositionalEncoding):
             for ph in phases:
                 parts += list(cal.cyclical(ph))
         if c.sessions:
-            parts += list(cal.session_flags(s).unbind(-1))
+            parts += list(cal.session_flags(s, f["year"]).unbind(-1))
         if c.funding:
             ph = cal.funding_phase(s)
             parts += [*cal.cyclical(ph), ph]
