@@ -12,6 +12,7 @@ from ml_attention_mechanisms.evaluation import (
     garch_normal_var_es,
     historical_var_es,
     max_drawdown_of_returns,
+    normal_var_es,
     realized_correlation_target,
     rolling_correlation_forecast,
     rolling_drawdown_forecast,
@@ -92,3 +93,12 @@ def test_rolling_drawdown_forecast_is_the_mean_of_past_window_drawdowns() -> Non
     for t in (first, 150):
         past = [max_drawdown_of_returns(r[u - h + 1 : u + 1]) for u in range(t - window + 1, t + 1)]
         assert f[t] == pytest.approx(np.mean(past))
+
+
+def test_one_garch_fit_serves_volatility_and_var() -> None:
+    r = np.random.default_rng(5).normal(0, 0.01, 900)
+    kwargs = {"min_train": 600, "refit_every": 150}
+    direct = garch_normal_var_es(r, (0.95,), **kwargs)[0.95]
+    shared = normal_var_es(garch_forecast(r, horizon=24, **kwargs), (0.95,))[0.95]
+    np.testing.assert_allclose(shared[0], direct[0], equal_nan=True)
+    np.testing.assert_allclose(shared[1], direct[1], equal_nan=True)

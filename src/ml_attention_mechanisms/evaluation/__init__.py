@@ -14,6 +14,7 @@ from .baselines_returns import mean_forecast, ridge_forecast, zero_forecast
 from .baselines_risk import (
     garch_normal_var_es,
     historical_var_es,
+    normal_var_es,
     rolling_correlation_forecast,
     rolling_drawdown_forecast,
     rolling_quantile_forecast,
@@ -141,6 +142,7 @@ __all__ = [
     "mean_forecast",
     "min_variance_weights",
     "momentum_positions",
+    "normal_var_es",
     "performance_metrics",
     "pinball_loss",
     "pit_from_quantiles",

@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 
 from ._checks import as_array, check_int, check_prob
-from .baselines_volatility import garch_forecast
+from .baselines_volatility import GarchForecast, garch_forecast
 from .targets import _window_correlations, trailing_sum
 
 __all__ = [
     "garch_normal_var_es",
     "historical_var_es",
+    "normal_var_es",
     "rolling_correlation_forecast",
     "rolling_drawdown_forecast",
     "rolling_quantile_forecast",
@@ -108,9 +109,17 @@ def garch_normal_var_es(
     Returns:
         ``{level: (var, es)}``, each shape ``(T,)``.
     """
+    return normal_var_es(garch_forecast(returns, horizon=1, **garch_kwargs), levels)
+
+
+def normal_var_es(
+    forecast: GarchForecast, levels: Sequence[float] = (0.95, 0.99)
+) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+    """One-bar normal VaR and ES from a :class:`GarchForecast`'s one-bar ``mean`` and ``sigma`` (any
+    ``horizon`` of the variance part), so that one set of GARCH fits serves volatility and risk."""
     from scipy.stats import norm
 
-    fc = garch_forecast(returns, horizon=1, **garch_kwargs)
+    fc = forecast
     out: dict[float, tuple[np.ndarray, np.ndarray]] = {}
     for level in levels:
         tail = 1.0 - check_prob(level, "levels")

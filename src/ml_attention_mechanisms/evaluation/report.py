@@ -29,7 +29,7 @@ h1{font-size:1.6em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #d
 table{border-collapse:collapse;margin:8px 0;font-size:0.85em}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}th{background:#f4f4f4}
 td.l,th.l{text-align:left}.pass{color:#0a7d28;font-weight:600}.fail{color:#b00020;font-weight:600}
-.caption{color:#555;font-size:0.9em}pre{background:#f8f8f8;padding:8px;overflow:auto;font-size:0.8em}
+.caption{color:#555;font-size:0.9em}.wide{overflow-x:auto}pre{background:#f8f8f8;padding:8px;overflow:auto;font-size:0.8em}
 """
 
 
@@ -64,7 +64,9 @@ def _table(rows: Sequence[Mapping[str, Any]]) -> str:
             text = html.escape(_fmt(row.get(c)))
             cells.append(f"<td class='l'>{text}</td>" if i == 0 else f"<td>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (
+        f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def _bar_table(bar: Mapping[str, Any]) -> str:

@@ -20,7 +20,7 @@ from ._checks import as_array, check_int
 from .backtest import BacktestConfig, run_backtest
 from .backtest_portfolio import rebalance_mask, run_portfolio_backtest
 from .baselines_returns import mean_forecast, ridge_forecast, zero_forecast
-from .baselines_risk import garch_normal_var_es, historical_var_es, rolling_quantile_forecast
+from .baselines_risk import historical_var_es, normal_var_es, rolling_quantile_forecast
 from .baselines_trading import (
     buy_and_hold_positions,
     equal_weight_weights,
@@ -118,16 +118,19 @@ def evaluate_asset_forecasts(
         out["returns"] = {k: point_scores(y, _only(f, rows)) for k, f in forecasts.items()}
         losses = {k: loss_series("squared", y, f) for k, f in forecasts.items()}
         dm_rows += [{"target": "return", **d} for d in dm_table({"model": losses.pop("model")}, losses)]
-    if variance_forecast is not None:
+    garch_fit = None  # one set of rolling GARCH fits serves the variance and the VaR baselines
+    if variance_forecast is not None or var_forecasts:
+        garch_fit = garch_forecast(
+            r, horizon=horizon, min_train=min_train, refit_every=refit_every, start=test_start
+        )
+    if variance_forecast is not None and garch_fit is not None:
         y = _only(realized_variance_target(r, horizon), rows)
         forecasts = {
             "model": as_array(variance_forecast, "variance_forecast"),
             "har_rv": har_rv_forecast(
                 r, horizon=horizon, min_train=min(2160, test_start), refit_every=refit_every, start=test_start
             ),
-            "garch": garch_forecast(
-                r, horizon=horizon, min_train=min_train, refit_every=refit_every, start=test_start
-            ).variance,
+            "garch": garch_fit.variance,
             "last_window": last_window_variance_forecast(r, window=24, horizon=horizon),
         }
         out["volatility"] = {k: variance_scores(y, _only(f, rows)) for k, f in forecasts.items()}
@@ -157,12 +160,10 @@ def evaluate_asset_forecasts(
             y, _only(rolling_quantile_forecast(r, levels), rows), levels
         )
         out["interval90"] = block
-    if var_forecasts:
+    if var_forecasts and garch_fit is not None:
         x = _only(future_return_target(r, 1), rows)
         hist = historical_var_es(r, list(var_forecasts))
-        garch = garch_normal_var_es(
-            r, list(var_forecasts), min_train=min_train, refit_every=refit_every, start=test_start
-        )
+        garch = normal_var_es(garch_fit, list(var_forecasts))
         baselines: dict[str, dict[str, Any]] = {"historical": {}, "garch_normal": {}}
         for level, (var, es) in var_forecasts.items():
             key = f"var{round(level * 100):d}"
