@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_attention_mechanisms.data import load_ohlcv
+from ml_attention_mechanisms.data import DataValidationError, load_ohlcv
 from ml_attention_mechanisms.data.loader import normalise_symbol
 
 LoadReal = Callable[[str], pd.DataFrame]
@@ -209,6 +209,11 @@ def test_parquet_with_datetime_index_and_with_int_column(tmp_path: Path) -> None
     ints = frame.reset_index(drop=True).assign(open_time=(idx.asi8 // 10**6))  # ms
     ints.to_parquet(tmp_path / "b.parquet")
     assert (load_ohlcv(tmp_path / "b.parquet").index == idx).all()
+    frame.assign(high=0.1).to_parquet(tmp_path / "c.parquet")
+    with pytest.raises(
+        DataValidationError, match=r"c\.parquet, row 1, column 'high': high 0\.1 is below low"
+    ):
+        load_ohlcv(tmp_path / "c.parquet")
 
 
 def test_duplicates_prefer_trade_count_then_volume(tmp_path: Path) -> None:

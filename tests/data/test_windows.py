@@ -122,6 +122,10 @@ def test_multi_timeframe_inputs_and_errors() -> None:
     panel = align(_frames(24 * 16))
     prep = prepare_panel(panel, timeframes=("4h",), **SMALL)
     assert prep.num_features == 34 and prep.feature_names[17] == "4h:log_return_1"
+    only_b = SingleAssetWindows(prep, 32, symbols=["b-usdt"])
+    assert len(only_b) > 0 and set(only_b.index[:, 0].tolist()) == {1}
+    with pytest.raises(ValueError, match=r"symbols \['X/USDT'\]: not in the data"):
+        SingleAssetWindows(prep, 32, symbols=["X/USDT"])
     with pytest.raises(ValueError, match="seq_len=0"):
         SingleAssetWindows(prep, 0)
     with pytest.raises(ValueError, match="differ from"):

@@ -186,17 +186,22 @@ def load_ohlcv(path: str | Path, *, errors: str = "raise", symbol: str | None = 
     keep = np.ones(len(table), dtype=bool)
     if invalid:
         rows = sorted(invalid, key=lambda r: table.lines[r])
+        line_word = "row" if table.format == "parquet" else "line"
         if errors == "raise":
             r = rows[0]
             col, why = invalid[r]
             more = f" ({len(rows) - 1} more invalid rows; errors='drop' drops them)" if len(rows) > 1 else ""
             raise DataValidationError(
-                why + more, path=str(path), line=int(table.lines[r]), column=table.source_names.get(col, col)
+                why + more,
+                path=str(path),
+                line=int(table.lines[r]),
+                column=table.source_names.get(col, col),
+                line_word=line_word,
             )
         for r in rows:
             col, why = invalid[r]
             report.dropped.append(
-                f"line {table.lines[r]}, column {table.source_names.get(col, col)!r}: {why}"
+                f"{line_word} {table.lines[r]}, column {table.source_names.get(col, col)!r}: {why}"
             )
         keep[rows] = False
         if not keep.any():

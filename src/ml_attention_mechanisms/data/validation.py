@@ -52,12 +52,20 @@ class DataValidationError(ValueError):
         column: the column as named in the file (``None`` when not tied to one column).
     """
 
-    def __init__(self, message: str, *, path: str = "", line: int | None = None, column: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str = "",
+        line: int | None = None,
+        column: str | None = None,
+        line_word: str = "line",  # "row" for Parquet files
+    ) -> None:
         where = ", ".join(
             p
             for p in (
                 path,
-                f"line {line}" if line is not None else "",
+                f"{line_word} {line}" if line is not None else "",
                 f"column {column!r}" if column else "",
             )
             if p

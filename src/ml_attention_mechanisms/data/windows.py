@@ -41,6 +41,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .features import compute_features, feature_names, multi_timeframe_features
+from .loader import normalise_symbol
 from .panel import MarketPanel
 from .scaling import FeatureScaler, rolling_standardize
 from .targets import (
@@ -239,9 +240,16 @@ class SingleAssetWindows(Dataset[dict[str, Any]]):
         self.prepared = prepared
         self.seq_len = seq_len
         ends = _positions(prepared, positions, seq_len, stride)
-        cols = (
-            range(len(prepared.symbols)) if symbols is None else [prepared.symbols.index(s) for s in symbols]
+        if symbols is not None:
+            unknown = [s for s in symbols if normalise_symbol(s) not in prepared.symbols]
+            if unknown:
+                raise ValueError(
+                    f"symbols {unknown}: not in the data; available: {', '.join(prepared.symbols)}"
+                )
+        wanted = (
+            [prepared.symbols.index(normalise_symbol(s)) for s in symbols] if symbols is not None else None
         )
+        cols = range(len(prepared.symbols)) if wanted is None else wanted
         pairs = [
             np.stack([np.full(ends.size, a), ends], axis=1)[prepared.target_valid[a, ends]] for a in cols
         ]
