@@ -131,7 +131,8 @@ class AdaptivePositionalEncoding(PositionalEncoding):
 
     def gate(self, x: Tensor) -> Tensor:
         """The gate ``[B, T, 1]`` (or ``[B, T, d_model]`` per channel), in (0, 1)."""
-        return torch.sigmoid(self.gate_proj(x))
+        w = self.gate_proj.weight
+        return torch.sigmoid(self.gate_proj(x.to(w.dtype))).to(x.dtype)  # x may be wider than the weights
 
     def forward(self, x: Tensor, timestamps: Tensor | None = None) -> Tensor:
         """``x [B, T, d_model] + gate(x) * pe`` where ``pe`` is the inner encoding's contribution."""
