@@ -1,4 +1,9 @@
-"""DDP: two CPU processes (gloo) with batch b end where one process with batch 2b ends."""
+"""DDP: two CPU processes (gloo) with batch b end where one process with batch 2b ends.
+
+The tiny model's loss is a plain mean over the windows, so the two runs are the same computation up to float
+rounding. (The registry models normalise their losses per batch, e.g. the price model divides the pinball
+loss by the batch's mean |y|: for them a DDP run is the same *procedure*, not bit-for-bit the same numbers.)
+"""
 
 from __future__ import annotations
 

@@ -144,3 +144,32 @@ def tiny_prepared(
         scaler={"kind": "synthetic", "mean": [0.0] * 4},
         description="synthetic",
     )
+
+
+def write_ohlcv_csv(path: Any, *, bars: int = 480, seed: int = 0, start: int = 1_600_000_000) -> Any:
+    """A generic OHLCV CSV (unix seconds, hourly) of a random walk; returns ``path``."""
+    g = torch.Generator().manual_seed(seed)
+    t0 = start // 3600 * 3600
+    close = 100.0 * torch.exp(torch.cumsum(0.01 * torch.randn(bars, generator=g, dtype=torch.float64), 0))
+    open_ = torch.cat([close[:1], close[:-1]])
+    high = torch.maximum(open_, close) * (1 + 0.004 * torch.rand(bars, generator=g, dtype=torch.float64))
+    low = torch.minimum(open_, close) * (1 - 0.004 * torch.rand(bars, generator=g, dtype=torch.float64))
+    volume = 10 + 10 * torch.rand(bars, generator=g, dtype=torch.float64)
+    rows = [
+        f"{t0 + 3600 * i},{open_[i]:.6f},{high[i]:.6f},{low[i]:.6f},{close[i]:.6f},{volume[i]:.4f}"
+        for i in range(bars)
+    ]
+    path.write_text("timestamp,open,high,low,close,volume\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+# A real registry preset, shrunk: trains in well under a second per epoch on write_ohlcv_csv data.
+SMALL_MODEL = "price_predictor_small"
+SMALL_MODEL_CONFIG: dict[str, Any] = {
+    "d_model": 16,
+    "num_heads": 2,
+    "num_encoder_layers": 1,
+    "d_ff": 32,
+    "attention_window": 16,
+    "prediction_horizon": 2,
+}

@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import os
 import pickle
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -135,12 +136,10 @@ def read_checkpoint(path: str | os.PathLike[str], *, map_location: Any = "cpu") 
     try:
         obj = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = next(
-            (line for line in str(exc).splitlines() if "GLOBAL" in line or "Unsupported" in line), ""
-        )
+        found = re.search(r"GLOBAL [\w.]+", str(exc)) or re.search(r"Unsupported [\w ]+", str(exc))
         raise UnsafeCheckpointError(
             f"{p}: refused to load: the checkpoint carries pickled code or objects, not plain weights"
-            + (f" ({first.strip()})" if first else "")
+            + (f" ({found.group(0)})" if found else "")
             + "; only load checkpoints you trust, written by ml_attention_mechanisms.training"
         ) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:

@@ -100,6 +100,8 @@ class ForecastModule(L.LightningModule):
             sync_dist=sync,
         )
         for name, value in dict(parts).items():
+            if name in ("loss", f"{stage}_loss"):
+                continue  # already logged as {stage}_loss
             value = value.detach() if isinstance(value, Tensor) else value
             self.log(
                 f"{stage}_{name}",

@@ -33,6 +33,7 @@ from ..config import replace_config
 from ..utils._import_guard import has_module
 from . import _models, _record
 from ._callbacks import AtomicCheckpointIO, ThroughputMeter
+from .checkpoint import read_checkpoint
 from .config import RunConfig, TrainingConfig, dump_run_config, load_run_config, run_config_from_dict
 from .datamodule import PreparedData, WindowDataModule
 from .module import ForecastModule
@@ -118,6 +119,7 @@ def prepare_run_data(
         cfg.data,
         data_kind=str(getattr(cls, "DATA_KIND", "single_asset")),
         horizon=horizon,
+        output_kind=str(getattr(cls, "OUTPUT_KIND", "")),
         include_test=include_test,
     )
 
@@ -326,6 +328,8 @@ def train(
         cfg = _apply_overrides(load_run_config(run_dir / _record.CONFIG_FILE), overrides)
         last = run_dir / _record.CHECKPOINT_DIR / "last.ckpt"
         ckpt_path = last if last.is_file() else None
+        if ckpt_path is not None:
+            read_checkpoint(ckpt_path)  # refuse an unreadable or unsafe checkpoint before anything starts
         if ckpt_path is None:
             logger.warning("%s has no last.ckpt yet: starting the run again from the beginning", run_dir)
     else:

@@ -1,0 +1,160 @@
+"""From ``--data`` to :class:`PreparedData`: the data layer's panel, features, walk-forward split and windows.
+
+Every problem that would stop a run is found here, before any training starts: a missing file, a horizon
+longer than the data, too few bars for the window, an empty training or validation split.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import DataOptions
+from .datamodule import PreparedData
+
+__all__ = ["prepare_data"]
+
+logger = logging.getLogger(__name__)
+
+# Files given without explicit split dates: the first 70% of the bars train, the next 15% validate.
+_TRAIN_SHARE, _VAL_SHARE = 0.70, 0.15
+
+
+def _is_dataset_name(data: str) -> bool:
+    from ..data import available_datasets
+
+    return data in available_datasets() or (not Path(data).exists() and not any(c in data for c in "/\\."))
+
+
+def _load_panel(
+    data: str | Sequence[str | os.PathLike[str]], options: DataOptions
+) -> tuple[Any, list[Path], str]:
+    """(panel, files read, description)."""
+    from ..data import align, load_dataset, load_ohlcv
+
+    if isinstance(data, str) and _is_dataset_name(data):
+        from ..data.bundled import BUNDLED_DIR
+
+        panel = load_dataset(data, symbols=options.symbols)
+        manifest = BUNDLED_DIR / f"{data}.json"
+        assets = json.loads(manifest.read_text(encoding="utf-8"))["assets"]
+        files = [manifest, *(BUNDLED_DIR / assets[s]["file"] for s in panel.symbols)]
+        return panel, files, data
+    paths = [Path(data)] if isinstance(data, str | os.PathLike) else [Path(p) for p in data]
+    if not paths:
+        raise ValueError("--data: no data files given")
+    for path in paths:
+        if not path.exists():
+            raise FileNotFoundError(f"--data: file not found: {path}")
+        if not path.is_file():
+            raise IsADirectoryError(f"--data: not a file: {path}")
+    panel = align([load_ohlcv(p) for p in paths])
+    if options.symbols is not None:
+        panel = panel.select(list(options.symbols))
+    return panel, paths, " ".join(str(p) for p in paths)
+
+
+def _split(panel: Any, options: DataOptions, *, bundled: bool, horizon: int) -> Any:
+    from ..data.splits import default_split, split_by_time
+
+    ts = panel.timestamps
+    if options.train_end is not None or options.val_end is not None:
+        if options.train_end is None or options.val_end is None:
+            raise ValueError("data.train_end and data.val_end: set both or neither")
+        return split_by_time(
+            ts, train_end=options.train_end, val_end=options.val_end, horizon=horizon, embargo=options.embargo
+        )
+    if bundled:
+        return default_split(ts, horizon=horizon, embargo=options.embargo)
+    n = int(ts.size)
+    train_end = int(ts[max(int(n * _TRAIN_SHARE) - 1, 0)])
+    val_end = int(ts[min(max(int(n * (_TRAIN_SHARE + _VAL_SHARE)) - 1, 1), n - 1)])
+    return split_by_time(ts, train_end=train_end, val_end=val_end, horizon=horizon, embargo=options.embargo)
+
+
+def prepare_data(
+    data: str | Sequence[str | os.PathLike[str]],
+    options: DataOptions,
+    *,
+    data_kind: str,
+    horizon: int,
+    output_kind: str = "",
+    include_test: bool = True,
+) -> PreparedData:
+    """Load, split and window the data of a run.
+
+    Args:
+        data: a bundled dataset name (``"binance-1h"``) or OHLCV files (one asset each).
+        options: window length, stride, symbols, timeframe, split dates, embargo.
+        data_kind: ``"single_asset"`` or ``"multi_asset"`` (the model's ``DATA_KIND``).
+        horizon: the model's ``prediction_horizon`` ``H``: return and volatility targets for ``h = 1..H``.
+        output_kind: the model's ``OUTPUT_KIND``; a ``"signal"`` model keeps the data layer's label horizon.
+        include_test: also build the test windows (``False`` for tuning: the test split is never read).
+
+    Returns:
+        The splits with the feature names, fitted statistics, symbol map and the files read.
+
+    Raises:
+        FileNotFoundError: a data file does not exist (named).
+        ValueError: the horizon is longer than the data, too few bars for the window, or an empty split.
+    """
+    from ..data.windows import MultiAssetWindows, SingleAssetWindows, prepare_panel
+
+    if (
+        not isinstance(data, str)
+        and len(data) == 1
+        and isinstance(data[0], str)
+        and _is_dataset_name(data[0])
+    ):
+        data = data[0]  # a resumed run's record lists the dataset name
+    panel, files, description = _load_panel(data, options)
+    if options.timeframe is not None:
+        panel = panel.resample(options.timeframe)
+    bars = int(panel.num_bars)
+    signal_horizon = 24 if output_kind == "signal" else horizon  # the labels' horizon (data layer default)
+    longest = max(horizon, signal_horizon)
+    if longest >= bars:
+        raise ValueError(
+            f"--data {description}: the horizon ({longest} bars) is longer than the data ({bars} bars)"
+        )
+    if options.window + longest > bars:
+        raise ValueError(
+            f"--data {description}: too few bars ({bars}) for data.window={options.window} "
+            f"plus the {longest}-bar horizon; use more data or a shorter window"
+        )
+    split = _split(panel, options, bundled=isinstance(data, str) and _is_dataset_name(data), horizon=longest)
+    if split.train.size == 0 or int(split.train[-1]) < options.window - 1:
+        raise ValueError(
+            f"--data {description}: the training split is empty: its {split.train.size} bars hold no complete "
+            f"window of data.window={options.window} bars; use more data, a shorter window, or later split dates"
+        )
+    prepared = prepare_panel(
+        panel,
+        horizons=tuple(range(1, horizon + 1)),
+        signal_horizon=signal_horizon,
+        fit_end=split.train_end,
+    )
+
+    def windows(positions: Any, stride: int) -> Any:
+        if data_kind == "multi_asset":
+            return MultiAssetWindows(prepared, options.window, positions=positions, stride=stride)
+        return SingleAssetWindows(prepared, options.window, positions=positions, stride=stride)
+
+    test = windows(split.test, 1) if include_test else None
+    logger.info("data %s: %s", description, split.describe(panel.timestamps))
+    return PreparedData(
+        train=windows(split.train, options.stride),
+        val=windows(split.val, 1),
+        test=test,
+        feature_names=list(prepared.feature_names),
+        data_kind=data_kind,
+        symbols=dict(prepared.symbol_to_id),
+        scaler=prepared.scaler.to_dict(),
+        files=files,
+        bar_seconds=int(panel.step_seconds),
+        description=description,
+    )
