@@ -1,8 +1,10 @@
 """UTC calendar, trading sessions and crypto cycles in integer torch arithmetic.
 
 Everything here takes int64 Unix seconds and uses only integer ``+ - *``, floor modulo, comparisons and
-exact floor division (:func:`~._time.floor_div`, which survives ONNX export), so that it runs identically in eager mode, TorchScript, ``torch.export`` /
-ONNX and streaming; no pandas or ``datetime`` is involved (the tests check it against ``datetime``).
+exact floor division (:func:`~._time.floor_div`, which survives ONNX export), so that it runs identically
+in eager mode, ``torch.export`` / ONNX (tested against eager at DST, midnight, funding and halving
+boundaries) and streaming; no pandas or ``datetime`` is involved (the tests check it against ``datetime``
+and ``zoneinfo``). TorchScript scripting is not supported (the module uses plain Python helpers).
 
 Civil dates follow H. Hinnant's ``days_from_civil`` / ``civil_from_days`` algorithms
 (http://howardhinnant.github.io/date_algorithms.html), proleptic Gregorian, valid for any Unix time.
