@@ -12,6 +12,7 @@ from ml_attention_mechanisms.evaluation import (
     comparison_tables,
     evaluate_asset_forecasts,
     evaluate_bar,
+    evaluate_correlation_forecasts,
     evaluate_portfolio_strategy,
     evaluate_signal_strategy,
     garch_forecast,
@@ -114,3 +115,21 @@ def test_portfolio_strategy_against_its_baselines() -> None:
     )
     best = max(v["sharpe"] for v in out["baselines"].values())
     assert bar["criteria"][0]["passed"] == (out["model"]["sharpe"] > best)
+
+
+def test_drawdown_and_correlation_forecasts_against_rolling_baselines() -> None:
+    r, _ = _garch_series(3)
+    out = evaluate_asset_forecasts(r, test_start=TEST, drawdown_forecast=np.full(N, 0.02))
+    assert set(out["drawdown"]) == {"model", "rolling_mean"}
+    assert out["drawdown"]["model"]["n"] == N - TEST - 24
+    assert [row["forecast"] for row in comparison_tables({"BTC": out})["Drawdown forecasts"]] == [
+        "model",
+        "rolling_mean",
+    ]
+    rng = np.random.default_rng(4)
+    common = rng.normal(0, 0.01, (N, 1))
+    returns = np.hstack([common + rng.normal(0, 0.01, (N, 1)), common + rng.normal(0, 0.01, (N, 1))])
+    truth = np.tile(np.array([[1.0, 0.5], [0.5, 1.0]]), (N, 1, 1))  # the true correlation is 0.5
+    corr = evaluate_correlation_forecasts(returns, truth, test_start=TEST)
+    assert corr["model"]["n"] == N - TEST - 24 and corr["model"]["mae"] < 0.25
+    assert set(corr) == {"model", "rolling"}

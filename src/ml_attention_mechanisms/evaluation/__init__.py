@@ -86,7 +86,12 @@ from .significance import (
     sharpe_ratio,
     sharpe_summary,
 )
-from .suite import evaluate_asset_forecasts, evaluate_portfolio_strategy, evaluate_signal_strategy
+from .suite import (
+    evaluate_asset_forecasts,
+    evaluate_correlation_forecasts,
+    evaluate_portfolio_strategy,
+    evaluate_signal_strategy,
+)
 from .targets import finite_rows, future_return_target, realized_correlation_target, realized_variance_target
 from .walk_forward import Fold, WalkForwardResult, expanding_window_folds, walk_forward
 
@@ -118,6 +123,7 @@ __all__ = [
     "equity_curves_figure",
     "evaluate_asset_forecasts",
     "evaluate_bar",
+    "evaluate_correlation_forecasts",
     "evaluate_portfolio_strategy",
     "evaluate_signal_strategy",
     "exceedances",

@@ -30,7 +30,7 @@ def comparison_tables(
 
     Returns:
         Title -> rows, for the parts present: "Returns (RMSE)", "Volatility (QLIKE)", "90% intervals",
-        "VaR backtests", "Diebold-Mariano: model vs baselines", "Strategies (net of costs)".
+        "VaR backtests", "Drawdown forecasts", "Diebold-Mariano: model vs baselines", "Strategies (net of costs)".
     """
     tables: dict[str, list[dict[str, Any]]] = {}
 
@@ -89,6 +89,8 @@ def comparison_tables(
                         "es_p_value": v.get("es_p_value"),
                     },
                 )
+        for name, scores in (_get(res, "drawdown") or {}).items():
+            add("Drawdown forecasts", {"asset": asset, "forecast": name, **scores})
         for row in _get(res, "dm") or []:
             add("Diebold-Mariano: model vs baselines", {"asset": asset, **row})
     for kind, res in (strategies or {}).items():

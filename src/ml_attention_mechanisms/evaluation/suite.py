@@ -20,7 +20,13 @@ from ._checks import as_array, check_int
 from .backtest import BacktestConfig, run_backtest
 from .backtest_portfolio import rebalance_mask, run_portfolio_backtest
 from .baselines_returns import mean_forecast, ridge_forecast, zero_forecast
-from .baselines_risk import historical_var_es, normal_var_es, rolling_quantile_forecast
+from .baselines_risk import (
+    historical_var_es,
+    normal_var_es,
+    rolling_correlation_forecast,
+    rolling_drawdown_forecast,
+    rolling_quantile_forecast,
+)
 from .baselines_trading import (
     buy_and_hold_positions,
     equal_weight_weights,
@@ -30,6 +36,7 @@ from .baselines_trading import (
 )
 from .baselines_volatility import garch_forecast, har_rv_forecast, last_window_variance_forecast
 from .conformal import ConformalQuantileCalibrator
+from .metrics import correlation_forecast_error, drawdown_forecast_error
 from .scorecards import (
     dm_table,
     loss_series,
@@ -39,9 +46,14 @@ from .scorecards import (
     var_es_scores,
     variance_scores,
 )
-from .targets import future_return_target, realized_variance_target
+from .targets import future_return_target, realized_correlation_target, realized_variance_target
 
-__all__ = ["evaluate_asset_forecasts", "evaluate_portfolio_strategy", "evaluate_signal_strategy"]
+__all__ = [
+    "evaluate_asset_forecasts",
+    "evaluate_correlation_forecasts",
+    "evaluate_portfolio_strategy",
+    "evaluate_signal_strategy",
+]
 
 
 def _in_test(n: int, test_start: int, test_end: int | None) -> np.ndarray:
@@ -68,6 +80,7 @@ def evaluate_asset_forecasts(
     quantile_levels: Sequence[float] | None = None,
     calibration_start: int | None = None,
     var_forecasts: Mapping[float, tuple[Any, Any]] | None = None,
+    drawdown_forecast: Any = None,
     horizon: int = 24,
     refit_every: int = 168,
     n_sims: int = 1000,
@@ -86,6 +99,8 @@ def evaluate_asset_forecasts(
         calibration_start: if given, the quantiles are calibrated by CQR on the validation rows
             ``[calibration_start, test_start)`` before scoring (``"model"``: calibrated, ``"model_raw"``).
         var_forecasts: ``{level: (var, es or None)}`` one-bar VaR/ES of the model, each shape ``(T,)``.
+        drawdown_forecast: model's forecast of the next-``horizon``-bar maximum drawdown, shape ``(T,)``
+            (scored against the rolling mean of past drawdowns under ``"drawdown"``).
         horizon: bars of the variance target. Default: 24.
         refit_every: refit interval of the rolling baselines. Default: 168.
         n_sims: simulations of the Acerbi-Szekely p-value. Default: 1000.
@@ -172,6 +187,14 @@ def evaluate_asset_forecasts(
                 b_var, b_es = table[level]
                 baselines[name][key] = var_es_scores(x, _only(b_var, rows), level, es=b_es, n_sims=n_sims)
         out["var_baselines"] = baselines
+    if drawdown_forecast is not None:
+        given = {
+            "model": as_array(drawdown_forecast, "drawdown_forecast"),
+            "rolling_mean": rolling_drawdown_forecast(r, horizon=horizon),
+        }
+        out["drawdown"] = {
+            k: drawdown_forecast_error(r, _only(f, rows), horizon=horizon) for k, f in given.items()
+        }
     out["dm"] = dm_rows
     return out
 
@@ -258,3 +281,36 @@ def evaluate_portfolio_strategy(
         "equity": {k: v.equity for k, v in results.items()},
         "weights": {k: w[span] for k, w in candidates.items()},
     }
+
+
+def evaluate_correlation_forecasts(
+    returns: Any,
+    forecast: Any,
+    *,
+    test_start: int,
+    test_end: int | None = None,
+    horizon: int = 24,
+    window: int = 720,
+) -> dict[str, dict[str, float]]:
+    """Correlation-matrix forecasts of the next ``horizon`` bars against the rolling ``window``-bar
+    correlation, on the test rows.
+
+    Args:
+        returns: log returns, shape ``(T, A)``, finite.
+        forecast: the model's correlation matrices, shape ``(T, A, A)`` (NaN outside the test split).
+
+    Returns:
+        ``{"model": {...}, "rolling": {...}}`` of :func:`.metrics.correlation_forecast_error` figures plus
+        ``"n"``.
+    """
+    r = as_array(returns, "returns", ndim=2, allow_nan=False)
+    f = as_array(forecast, "forecast", ndim=3)
+    rows = _in_test(r.shape[0], check_int(test_start, "test_start", minimum=0), test_end)
+    target = realized_correlation_target(r, horizon)
+    out: dict[str, dict[str, float]] = {}
+    for name, pred in (("model", f), ("rolling", rolling_correlation_forecast(r, window=window))):
+        ok = rows & np.isfinite(target).all(axis=(1, 2)) & np.isfinite(pred).all(axis=(1, 2))
+        if not ok.any():
+            raise ValueError(f"{name}: no test row with a finite forecast and target")
+        out[name] = {**correlation_forecast_error(target[ok], pred[ok]), "n": float(ok.sum())}
+    return out
