@@ -122,3 +122,26 @@ def test_same_seed_same_weights(tmp_path: Path) -> None:
     for key, value in a.model.state_dict().items():
         torch.testing.assert_close(b.model.state_dict()[key], value, rtol=0, atol=0)
     assert not torch.equal(c.model.head.weight, a.model.head.weight)
+
+
+def test_resume_extends_a_run_and_refuses_changed_data(tmp_path: Path) -> None:
+    from tiny_parts import SMALL_MODEL, SMALL_MODEL_CONFIG, write_ohlcv_csv
+
+    from ml_attention_mechanisms.training import resume_run as resume
+
+    files = [write_ohlcv_csv(tmp_path / "BTCUSDT_1h.csv", seed=0)]
+    config = {
+        "model": SMALL_MODEL_CONFIG,
+        "data": {"window": 16},
+        "training": {"max_epochs": 1, "batch_size": 32},
+    }
+    run = tmp_path / "run"
+    assert train(SMALL_MODEL, files, config=config, out=run).epochs == 1
+    extended = resume(run, max_epochs=2)  # the model and the files come from the run's record
+    assert extended.epochs == 2 and json.loads((run / "run.json").read_text())["epochs"] == 2
+    with open(files[0], "a", encoding="utf-8") as fh:
+        fh.write("\n")  # same bars, different bytes: the run's record no longer matches
+    with pytest.raises(ValueError, match=r"data file .*BTCUSDT_1h\.csv changed since the run started"):
+        resume(run, max_epochs=3)
+    with pytest.raises(ValueError, match=r"--model 'other': the run in .* trains 'price_predictor_small'"):
+        train("other", resume=run)

@@ -33,10 +33,10 @@ from ..config import replace_config
 from ..utils._import_guard import has_module
 from . import _models, _record
 from ._callbacks import AtomicCheckpointIO, ThroughputMeter
-from .checkpoint import read_checkpoint
 from .config import RunConfig, TrainingConfig, dump_run_config, load_run_config, run_config_from_dict
 from .datamodule import PreparedData, WindowDataModule
 from .module import ForecastModule
+from .resume import IN_MEMORY, check_data_unchanged, resume_point
 
 __all__ = ["TrainResult", "build_model", "early_stopping", "make_trainer", "prepare_run_data", "train"]
 
@@ -315,23 +315,12 @@ def train(
         "deterministic": deterministic,
     }
     ckpt_path: Path | None = None
+    record: dict[str, Any] | None = None
     if resume is not None:
-        run_dir = Path(resume)
-        record = _record.read_record(run_dir)
-        if model is not None and model != record["model"]:
-            raise ValueError(f"--model {model!r}: the run in {run_dir} trains {record['model']!r}")
-        model = str(record["model"])
-        if data is None:
-            if record.get("data") == ["<in-memory>"]:
-                raise ValueError(f"--resume {run_dir}: the run was given in-memory data; pass data= again")
-            data = list(record["data"])
-        cfg = _apply_overrides(load_run_config(run_dir / _record.CONFIG_FILE), overrides)
-        last = run_dir / _record.CHECKPOINT_DIR / "last.ckpt"
-        ckpt_path = last if last.is_file() else None
-        if ckpt_path is not None:
-            read_checkpoint(ckpt_path)  # refuse an unreadable or unsafe checkpoint before anything starts
-        if ckpt_path is None:
-            logger.warning("%s has no last.ckpt yet: starting the run again from the beginning", run_dir)
+        point = resume_point(resume, model=model, data=data)
+        run_dir, model, data, record = point.run_dir, point.model, point.data, point.record
+        cfg = _apply_overrides(point.config, overrides)
+        ckpt_path = point.checkpoint
     else:
         if model is None or data is None:
             raise ValueError("train() needs model= and data= (or resume=)")
@@ -344,6 +333,8 @@ def train(
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it for determinism
 
     prepared = prepare_run_data(model, data, cfg, include_test=True)
+    if record is not None:
+        check_data_unchanged(record, prepared.files)
     L.seed_everything(tcfg.seed, workers=True, verbose=False)  # the same initial weights however data loads
     net, model_kwargs = build_model(model, cfg, prepared)
     resolved = dataclasses.replace(cfg, model=model_kwargs)
@@ -351,17 +342,17 @@ def train(
     if _record.is_global_zero_process() and RUN_DIR_ENV not in os.environ:
         run_dir.mkdir(parents=True, exist_ok=True)
         dump_run_config(resolved, run_dir / _record.CONFIG_FILE)
-        record = (
-            _record.read_record(run_dir)
-            if resume is not None
-            else _record.new_record(
-                model=model,
-                data=["<in-memory>"]
+        if record is None:
+            given = (
+                [IN_MEMORY]
                 if isinstance(data, PreparedData)
-                else ([data] if isinstance(data, str) else [str(p) for p in data]),
-                data_files={str(p): _record.file_sha256(p) for p in prepared.files},
+                else [str(data)]
+                if isinstance(data, str)
+                else [str(p) for p in data]
             )
-        )
+            record = _record.new_record(
+                model=model, data=given, data_files={str(p): _record.file_sha256(p) for p in prepared.files}
+            )
         record["model_config"] = _plain_config(net)
         record["status"] = "running"
         _record.write_record(run_dir, record)

@@ -31,7 +31,7 @@ from .datamodule import PreparedData, WindowDataModule
 from .module import ForecastModule
 from .run import _apply_overrides, _load_config, build_model, early_stopping, make_trainer, prepare_run_data
 
-__all__ = ["TuneResult", "default_search_space", "tune"]
+__all__ = ["TuneResult", "default_search_space", "tune", "tune_hyperparameters"]
 
 logger = logging.getLogger(__name__)
 
@@ -227,3 +227,7 @@ def _write_trials(study: Any, path: Path) -> None:
         writer.writerow(["number", "state", "val_loss", *names])
         for t in study.trials:
             writer.writerow([t.number, t.state.name, t.value, *(t.params.get(k) for k in names)])
+
+
+# The package exports the function under this name: ``training.tune`` is this module.
+tune_hyperparameters = tune

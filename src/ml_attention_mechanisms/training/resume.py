@@ -1,0 +1,115 @@
+"""Resuming a run: where it stopped, with what, and whether its data are still the same.
+
+A run killed at any moment (SIGKILL included) leaves a run directory whose ``checkpoints/last.ckpt`` is the
+state at the end of its latest completed epoch (checkpoints are written atomically: never half a file).
+``mlattn train --resume RUN_DIR`` (:func:`resume_run`) reads the run's record and resolved config, checks that
+the data files still have the sha256 the run recorded, and continues from ``last.ckpt``: the optimiser,
+scheduler, loop counters, early-stopping and best-checkpoint state are restored, the epoch in progress is
+redone with the same batches (the sampler's order depends only on the seed and the epoch) and the same
+dropout draws (re-seeded from seed, epoch and rank at every epoch start). So a killed-and-resumed run ends
+with the weights of an uninterrupted one. A run killed before its first checkpoint starts over.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import _record
+from .checkpoint import read_checkpoint
+from .config import RunConfig, load_run_config
+
+__all__ = ["ResumePoint", "check_data_unchanged", "resume_point", "resume_run"]
+
+logger = logging.getLogger(__name__)
+
+IN_MEMORY = "<in-memory>"
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a run continues.
+
+    Args:
+        run_dir: the run directory.
+        model: the registry name it trains.
+        data: its data as given (dataset name or files), or what the caller passed again.
+        config: its resolved configuration.
+        checkpoint: ``last.ckpt``, or ``None`` when the run was killed before its first checkpoint.
+        record: its ``run.json``.
+    """
+
+    run_dir: Path
+    model: str
+    data: Any
+    config: RunConfig
+    checkpoint: Path | None
+    record: dict[str, Any]
+
+
+def resume_point(
+    run_dir: str | os.PathLike[str], *, model: str | None = None, data: Any = None
+) -> ResumePoint:
+    """Read what a run needs to continue, refusing an unsafe or unreadable ``last.ckpt`` up front.
+
+    Args:
+        run_dir: the run directory.
+        model: when given, must be the run's model.
+        data: the data again (required for runs given in-memory data); ``None`` = the run's.
+
+    Raises:
+        FileNotFoundError: not a run directory.
+        ValueError: another model than the run's, in-memory data not passed again, an unreadable checkpoint.
+        UnsafeCheckpointError: ``last.ckpt`` carries pickled code (named).
+    """
+    directory = Path(run_dir)
+    record = _record.read_record(directory)
+    if model is not None and model != record["model"]:
+        raise ValueError(f"--model {model!r}: the run in {directory} trains {record['model']!r}")
+    if data is None:
+        if record.get("data") == [IN_MEMORY]:
+            raise ValueError(f"--resume {directory}: the run was given in-memory data; pass data= again")
+        data = list(record["data"])
+    config = load_run_config(directory / _record.CONFIG_FILE)
+    last = directory / _record.CHECKPOINT_DIR / "last.ckpt"
+    checkpoint = last if last.is_file() else None
+    if checkpoint is not None:
+        read_checkpoint(checkpoint)  # weights_only: refuses pickled code before anything starts
+    else:
+        logger.warning("%s has no last.ckpt yet: the run starts again from the beginning", directory)
+    return ResumePoint(directory, str(record["model"]), data, config, checkpoint, record)
+
+
+def check_data_unchanged(record: dict[str, Any], files: list[Path]) -> None:
+    """Refuse to resume on data files whose bytes changed since the run started.
+
+    Raises:
+        ValueError: a file's sha256 differs from the one in ``run.json`` (named).
+    """
+    recorded: dict[str, str] = record.get("data_files_sha256") or {}
+    for path in files:
+        expected = recorded.get(str(path))
+        if expected is not None and _record.file_sha256(path) != expected:
+            raise ValueError(
+                f"--resume: data file {path} changed since the run started (sha256 differs from run.json); "
+                "start a new run instead"
+            )
+
+
+def resume_run(run_dir: str | os.PathLike[str], **overrides: Any) -> Any:
+    """Continue a run from its last checkpoint: ``train(resume=run_dir, **overrides)``.
+
+    Args:
+        run_dir: the run directory.
+        **overrides: ``train`` keyword arguments (e.g. ``max_epochs`` to extend the run, ``data`` for
+            in-memory data).
+
+    Returns:
+        The :class:`~ml_attention_mechanisms.training.run.TrainResult`.
+    """
+    from .run import train
+
+    return train(resume=run_dir, **overrides)
