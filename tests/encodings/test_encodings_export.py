@@ -44,6 +44,7 @@ class _Tiny(nn.Module):
         return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", POSITIONAL_ENCODING_KINDS)
 def test_encoding_exports_to_onnx_and_matches_eager(kind: str, tmp_path: Path) -> None:
     import onnxruntime as ort  # a dev dependency (imported here: the package never imports it)

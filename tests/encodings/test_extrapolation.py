@@ -8,6 +8,7 @@ twice that at 128. Tiny and fast: d_model 32, 120 Adam steps, ~10 s on one core.
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import Tensor, nn
 
@@ -60,6 +61,7 @@ def _fit_and_eval(kind: str, **pe_kwargs: float) -> tuple[float, float]:
         return float((model(x128) - y128).pow(2).mean()), float((model(x512) - y512).pow(2).mean())
 
 
+@pytest.mark.slow
 def test_alibi_extrapolates_from_128_to_512_and_learned_positions_do_not() -> None:
     alibi_128, alibi_512 = _fit_and_eval("alibi")
     # init_std=1: the table's rows are on the scale of the inputs, so 120 steps suffice to learn the task
