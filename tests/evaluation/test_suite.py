@@ -15,9 +15,11 @@ from ml_attention_mechanisms.evaluation import (
     evaluate_correlation_forecasts,
     evaluate_portfolio_strategy,
     evaluate_signal_strategy,
+    future_return_target,
     garch_forecast,
     momentum_positions,
     realized_variance_target,
+    rolling_quantile_forecast,
     run_backtest,
     variance_scores,
 )
@@ -133,3 +135,19 @@ def test_drawdown_and_correlation_forecasts_against_rolling_baselines() -> None:
     corr = evaluate_correlation_forecasts(returns, truth, test_start=TEST)
     assert corr["model"]["n"] == N - TEST - 24 and corr["model"]["mae"] < 0.25
     assert set(corr) == {"model", "rolling"}
+
+
+def test_multi_bar_quantiles_use_the_matching_target_and_baseline() -> None:
+    r, _ = _garch_series(5)
+    h = 6
+    sigma = np.sqrt(h) * r[:TEST].std()
+    q = np.tile([-1.645 * sigma, 0.0, 1.645 * sigma], (N, 1))
+    out = evaluate_asset_forecasts(
+        r, test_start=TEST, quantile_forecast=q, quantile_levels=[0.05, 0.5, 0.95], quantile_horizon=h
+    )
+    y = future_return_target(r, h)[TEST:]
+    ok = np.isfinite(y)
+    assert out["interval90"]["model"]["n"] == ok.sum() == N - TEST - h
+    assert out["interval90"]["model"]["coverage"] == pytest.approx(np.mean(np.abs(y[ok]) <= 1.645 * sigma))
+    base = rolling_quantile_forecast(r, [0.05, 0.5, 0.95], horizon=h)[TEST:][ok]
+    assert out["interval90"]["empirical_quantile"]["width"] == pytest.approx(np.mean(base[:, 2] - base[:, 0]))

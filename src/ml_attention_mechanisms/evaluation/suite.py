@@ -78,6 +78,7 @@ def evaluate_asset_forecasts(
     variance_forecast: Any = None,
     quantile_forecast: Any = None,
     quantile_levels: Sequence[float] | None = None,
+    quantile_horizon: int = 1,
     calibration_start: int | None = None,
     var_forecasts: Mapping[float, tuple[Any, Any]] | None = None,
     drawdown_forecast: Any = None,
@@ -94,10 +95,13 @@ def evaluate_asset_forecasts(
         train_end: end of the training split, for the training-mean baseline. Default: ``test_start``.
         return_forecast: model's next-bar return forecasts, shape ``(T,)``.
         variance_forecast: model's next-``horizon``-bar realised-variance forecasts, shape ``(T,)``.
-        quantile_forecast: model's next-bar return quantiles, shape ``(T, Q)``, with ``quantile_levels``
+        quantile_forecast: model's quantiles of the next-``quantile_horizon``-bar log return, shape
+            ``(T, Q)``, with ``quantile_levels``
             (symmetric pairs; 0.05 and 0.95 give the 90% interval).
         calibration_start: if given, the quantiles are calibrated by CQR on the validation rows
-            ``[calibration_start, test_start)`` before scoring (``"model"``: calibrated, ``"model_raw"``).
+            ``[calibration_start, test_start - quantile_horizon + 1)`` (targets ending before the test
+            split) before scoring (``"model"``: calibrated, ``"model_raw"``: as given).
+        quantile_horizon: bars of the quantiles' target. Default: 1.
         var_forecasts: ``{level: (var, es or None)}`` one-bar VaR/ES of the model, each shape ``(T,)``.
         drawdown_forecast: model's forecast of the next-``horizon``-bar maximum drawdown, shape ``(T,)``
             (scored against the rolling mean of past drawdowns under ``"drawdown"``).
@@ -159,11 +163,13 @@ def evaluate_asset_forecasts(
             raise ValueError("quantile_levels: required with quantile_forecast")
         levels = list(quantile_levels)
         q = as_array(quantile_forecast, "quantile_forecast", ndim=2)
-        y_all = future_return_target(r, 1)
+        y_all = future_return_target(r, check_int(quantile_horizon, "quantile_horizon"))
         y = _only(y_all, rows)
         block: dict[str, Any] = {}
         if calibration_start is not None:
-            cal_rows = _in_test(n, check_int(calibration_start, "calibration_start", minimum=0), test_start)
+            # validation rows whose targets end before the test split's first bar (no shared bars)
+            cal_end = test_start - (quantile_horizon - 1)
+            cal_rows = _in_test(n, check_int(calibration_start, "calibration_start", minimum=0), cal_end)
             ok = cal_rows & np.isfinite(y_all) & np.isfinite(q).all(axis=1)
             calibrator = ConformalQuantileCalibrator.fit(y_all[ok], q[ok], levels)
             block["model_raw"] = quantile_scores(y, _only(q, rows), levels)
@@ -172,7 +178,7 @@ def evaluate_asset_forecasts(
             q[given] = calibrator.transform(q[given])
         block["model"] = quantile_scores(y, _only(q, rows), levels)
         block["empirical_quantile"] = quantile_scores(
-            y, _only(rolling_quantile_forecast(r, levels), rows), levels
+            y, _only(rolling_quantile_forecast(r, levels, horizon=quantile_horizon), rows), levels
         )
         out["interval90"] = block
     if var_forecasts and garch_fit is not None:
