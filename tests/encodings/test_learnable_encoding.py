@@ -123,3 +123,23 @@ def test_the_gate_decides_per_token_from_the_content() -> None:
         g = enc.gate(x)
     on, off = float(g[flag].mean()), float(g[~flag].mean())
     assert on > 0.5 and off < 0.1, (on, off)
+
+
+def test_streaming_one_bar_at_a_time_gives_the_full_encoding() -> None:
+    # Index positions continue with offset=; time positions with origin= (the stream's first bar).
+    ts = torch.tensor([[1_620_000_000 + 60 * i for i in (0, 1, 3, 4, 9)]] * 2)
+    x = torch.zeros(2, 5, 16)
+    for enc, kwargs in (
+        (LearnablePositionalEncoding(16), lambda i: {"offset": i}),
+        (
+            LearnablePositionalEncoding(16, time_aware=True, time_unit_seconds=60),
+            lambda i: {"origin": ts[:, 0]},
+        ),
+    ):
+        full = enc(x, ts)
+        steps = torch.cat([enc(x[:, i : i + 1], ts[:, i : i + 1], **kwargs(i)) for i in range(5)], dim=1)
+        torch.testing.assert_close(steps, full)
+    adaptive = AdaptivePositionalEncoding(16, position=SinusoidalPositionalEncoding(16, max_seq_len=8))
+    y = torch.randn(2, 5, 16)
+    steps = torch.cat([adaptive(y[:, i : i + 1], offset=i) for i in range(5)], dim=1)
+    torch.testing.assert_close(steps, adaptive(y))

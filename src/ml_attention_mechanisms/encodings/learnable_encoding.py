@@ -20,6 +20,7 @@ Shapes:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -75,11 +76,23 @@ class LearnablePositionalEncoding(PositionalEncoding):
         )
         self._scale = 1.0 / math.sqrt(num_frequencies)
 
-    def positions(self, seq_len: int, timestamps: Tensor | None = None, *, offset: int = 0) -> Tensor:
-        """``[1, T]`` indices from ``offset``, or ``[B, T]`` elapsed time since the row's first bar."""
+    def positions(
+        self,
+        seq_len: int,
+        timestamps: Tensor | None = None,
+        *,
+        offset: int = 0,
+        origin: Tensor | None = None,
+    ) -> Tensor:
+        """``[1, T]`` indices from ``offset``, or ``[B, T]`` elapsed time since ``origin``.
+
+        ``origin`` (int64 Unix time ``[B]`` or ``[B, 1]``, same unit as ``timestamps``) defaults to each row's
+        first bar; pass the stream's first bar when encoding new bars one at a time (cached decoding).
+        """
         if self.time_aware and timestamps is not None:
             ts = self._seconds(timestamps)
-            dt = elapsed_seconds(ts, ts[:, :1])  # (B, T) int64, exact; signed (unsorted allowed)
+            start = ts[:, :1] if origin is None else self._seconds(origin.reshape(-1, 1), name="origin")
+            dt = elapsed_seconds(ts, start)  # (B, T) int64, exact; signed (unsorted allowed)
             return dt.to(torch.float32) / self.time_unit_seconds
         idx = torch.arange(offset, offset + seq_len, device=self.device, dtype=torch.float32)
         return idx.unsqueeze(0)  # (1, T)
@@ -90,12 +103,19 @@ class LearnablePositionalEncoding(PositionalEncoding):
         feats = torch.cat((torch.cos(angles), torch.sin(angles)), dim=-1) * self._scale  # (B, T, F)
         return self.mlp(feats)
 
-    def forward(self, x: Tensor, timestamps: Tensor | None = None, *, offset: int = 0) -> Tensor:
-        """``x [B, T, d_model]`` plus the encoding of its positions (or elapsed times)."""
+    def forward(
+        self,
+        x: Tensor,
+        timestamps: Tensor | None = None,
+        *,
+        offset: int = 0,
+        origin: Tensor | None = None,
+    ) -> Tensor:
+        """``x [B, T, d_model]`` plus the encoding of its positions (or elapsed times; see :meth:`positions`)."""
         self._check_x(x)
         if timestamps is not None and self.time_aware and not is_tracing():
             self._seconds(timestamps, x)
-        pos = self.positions(x.shape[1], timestamps, offset=offset).to(x.device)
+        pos = self.positions(x.shape[1], timestamps, offset=offset, origin=origin).to(x.device)
         return x + self.encoding(pos).to(x.dtype)
 
 
@@ -134,8 +154,11 @@ class AdaptivePositionalEncoding(PositionalEncoding):
         w = self.gate_proj.weight
         return torch.sigmoid(self.gate_proj(x.to(w.dtype))).to(x.dtype)  # x may be wider than the weights
 
-    def forward(self, x: Tensor, timestamps: Tensor | None = None) -> Tensor:
-        """``x [B, T, d_model] + gate(x) * pe`` where ``pe`` is the inner encoding's contribution."""
+    def forward(self, x: Tensor, timestamps: Tensor | None = None, **position_kwargs: Any) -> Tensor:
+        """``x [B, T, d_model] + gate(x) * pe`` where ``pe`` is the inner encoding's contribution.
+
+        ``position_kwargs`` (e.g. ``offset=`` for cached decoding) go to the inner encoding.
+        """
         self._check_x(x)
-        pe = self.position(torch.zeros_like(x), timestamps)  # (B, T, d_model): the additive part alone
+        pe = self.position(torch.zeros_like(x), timestamps, **position_kwargs)  # (B, T, d_model)
         return x + self.gate(x) * pe
