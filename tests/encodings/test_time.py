@@ -41,6 +41,7 @@ def test_the_detected_unit_is_reported(caplog: pytest.LogCaptureFixture) -> None
         (torch.tensor([[True]]), {}, "dtype torch.bool"),
         (torch.tensor([[-5, T2021]]), {}, "negative value \\(-5\\)"),
         (torch.tensor([[10**13]]), {}, "beyond 2100-01-01"),
+        (torch.tensor([[T2021 * 10**9]]), {}, "beyond 2100-01-01.*nanoseconds"),
         (torch.tensor([[T2021, T2021 * 1000]]), {}, "mixes units"),
         (torch.tensor([[T2021 * 1000]]), {"unit": "s"}, "after 2100-01-01 in unit 's'.*milliseconds\\?"),
         (torch.tensor([T2021]), {}, "must be \\[batch, seq_len\\], got shape \\(1,\\)"),

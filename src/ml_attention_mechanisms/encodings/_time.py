@@ -111,9 +111,12 @@ def detect_time_unit(timestamps: Tensor, *, name: str = "timestamps") -> Literal
     if hi <= MAX_UNIX_SECONDS:
         return "s"
     if hi > _MAX_UNIX_MS:
+        finer = (
+            " (microseconds or nanoseconds, e.g. pandas' int64? convert to seconds)" if hi > 10**14 else ""
+        )
         raise ValueError(
             f"{name} contains {hi}, beyond 2100-01-01 both as seconds (max {MAX_UNIX_SECONDS}) "
-            f"and as milliseconds (max {_MAX_UNIX_MS})"
+            f"and as milliseconds (max {_MAX_UNIX_MS}){finer}"
         )
     if lo <= MAX_UNIX_SECONDS:
         # Largest only valid as ms, smallest valid as seconds (as ms: before 1970-02-17): a mix of units.
