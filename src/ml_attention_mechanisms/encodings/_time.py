@@ -1,13 +1,14 @@
 """Timestamps as data: validation, unit detection and exact elapsed times.
 
 Timestamps travel through the library as int64 Unix seconds ``[B, T]`` (ARCHITECTURE.md). This module is
-the one place that checks them and converts milliseconds; the data, transformer and encoding layers all
-call :func:`to_unix_seconds` rather than writing their own.
+the one place that checks timestamp *tensors* and converts milliseconds: the encodings, attention and
+transformer layers call :func:`to_unix_seconds` rather than writing their own (reading raw file columns
+into seconds is the data loader's job, before tensors exist).
 
 Unit detection (``unit="auto"``): seconds are accepted from 1970-01-01 to 2100-01-01
 (``0 <= t <= MAX_UNIX_SECONDS``); a tensor whose largest value lies above that range and within the same
 range in milliseconds is read as milliseconds. The rule is by magnitude of the whole tensor, never per
-element, and the choice is logged (INFO, once per unit) and returned by :func:`detect_time_unit`. The one
+element, and the choice is logged (INFO, once per unit and argument name) and returned by :func:`detect_time_unit`. The one
 ambiguity is millisecond data that lies entirely before 1970-02-17 (it looks like seconds); pass
 ``unit="ms"`` for such data.
 
