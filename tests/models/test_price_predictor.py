@@ -175,7 +175,7 @@ def test_loss_is_pinball_plus_qlike() -> None:
     ref_price = pinball_loss(out["quantiles"][:, :, 0], y, levels) / y.abs().mean()
     assert parts["pinball_price"] == pytest.approx(float(ref_price.detach()), rel=1e-5)
     assert parts["qlike"] == pytest.approx(
-        float(qlike_loss(out["predictions"][:, :, 1], v).detach()), rel=1e-5
+        float(qlike_loss(out["volatility_forecast"], v).detach()), rel=1e-5
     )
     assert {"fz0", "pinball_volatility", "loss"} <= set(parts)
     bad = {**batch, "targets": {**batch["targets"], "returns": y[:, :2]}}

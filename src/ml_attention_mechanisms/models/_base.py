@@ -98,6 +98,13 @@ class CryptoModel(nn.Module):
             "num_assets": 8,
         }
 
+    def __prepare_scriptable__(self) -> nn.Module:
+        """The form ``torch.jit.script(model)`` compiles: the model traced (eval mode) behind a scriptable
+        ``forward(features) -> Dict[str, Tensor]`` (see ``inference/_scriptable.py``, imported lazily)."""
+        from ..inference._scriptable import scriptable_form
+
+        return scriptable_form(self)
+
     def num_parameters(self) -> int:
         """Number of trainable parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

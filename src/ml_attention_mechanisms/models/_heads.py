@@ -2,7 +2,7 @@
 
 - :class:`MonotoneQuantileHead`: quantiles that cannot cross (median plus cumulative positive increments).
 - :class:`TailRiskHead`: VaR/ES as positive losses with ``es >= var`` and VaR growing as the tail
-  probability shrinks.
+  probability shrinks; optionally volatility times learned multipliers (location-scale).
 - :class:`PositiveHead`: positive scalars (volatility, drawdown) in log space.
 - :func:`unit_correlation`: symmetric, unit-diagonal, positive semi-definite matrices from unit vectors.
 
@@ -16,6 +16,7 @@ Shapes:
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import torch
 import torch.nn.functional as F
@@ -31,11 +32,13 @@ def _inv_softplus(y: float) -> float:
 
 
 class MonotoneQuantileHead(nn.Module):
-    """Quantiles ``[B, *shape, Q]`` non-decreasing along ``Q`` by construction.
+    """Quantiles ``[B, *shape, Q]`` non-decreasing along ``Q`` by construction (location-scale form).
 
-    ``q_median = a``; above it ``q_median + cumsum(softplus(b))``, below ``q_median - cumsum(softplus(c))``.
-    With ``log_space`` the construction is done on log values and exponentiated (positive targets such as
-    volatility), which keeps the order.
+    ``q = loc(h) + exp(log_scale(h)) * o`` with offsets ``o`` that are 0 at the median and cumulative sums of
+    positive steps ``softplus(w_k)`` above and below it: the state sets where and how wide the distribution
+    is, the learned steps its (shared) shape. Few conditional outputs, so it trains quickly and does not
+    overfit the tails. With ``log_space`` the construction is done on log values and exponentiated (positive
+    targets such as volatility), which keeps the order.
 
     Args:
         d_model: input width.
@@ -62,26 +65,31 @@ class MonotoneQuantileHead(nn.Module):
         self.register_buffer("levels", torch.tensor(quantiles, dtype=torch.float32), persistent=False)
         flags = log_space if log_space is not None else (False,) * shape[-1]
         self.register_buffer("log_space", torch.tensor(flags, dtype=torch.bool), persistent=False)
-        self.proj = nn.Linear(d_model, math.prod(shape) * self.num_quantiles)
+        self.proj = nn.Linear(d_model, 2 * math.prod(shape))  # location and log-scale per entry
         nn.init.normal_(self.proj.weight, std=0.01)
+        # Shape: Gaussian-like spacing of the levels (in units of the scale).
+        normal = NormalDist()
+        z = [normal.inv_cdf(q) for q in quantiles]
+        gaps = [max(abs(z[i + 1] - z[i]), 1e-3) for i in range(len(z) - 1)]
+        self.steps = nn.Parameter(torch.tensor([_inv_softplus(g) for g in gaps]).repeat(*shape, 1))
         with torch.no_grad():
-            bias = self.proj.bias.view(*shape, self.num_quantiles)
-            log_flags = self.log_space.view(*([1] * (len(shape) - 1)), -1)
-            # Steps of ~1% (returns) or ~e^0.3 (log volatility); the log-space median starts at 1%.
-            bias.copy_(
-                torch.where(log_flags.unsqueeze(-1), _inv_softplus(0.3), _inv_softplus(0.01)).expand_as(bias)
-            )
-            bias[..., self.median_index] = torch.where(log_flags, _LOG_SCALE, 0.0).expand_as(bias[..., 0])
+            bias = self.proj.bias.view(2, *shape)
+            log_flags = self.log_space.view(*([1] * (len(shape) - 1)), -1).expand(*shape)
+            # Returns: location 0, scale 1%. Log volatility: location log(1%), scale 0.3 (a factor e^0.3).
+            bias[0] = torch.where(log_flags, _LOG_SCALE, 0.0)
+            bias[1] = torch.where(log_flags, math.log(0.3), _LOG_SCALE)
 
     def forward(self, h: Tensor) -> Tensor:
         """Quantiles ``[B, *shape, Q]`` from states ``[B, d]``."""
-        raw = self.proj(h).view(h.shape[0], *self.shape, self.num_quantiles)
+        raw = self.proj(h).view(h.shape[0], 2, *self.shape)
+        loc, scale = raw[:, 0].unsqueeze(-1), torch.exp(raw[:, 1].clamp(-30.0, 10.0)).unsqueeze(-1)
+        steps = F.softplus(self.steps)  # (*shape, Q-1), positive
         m = self.median_index
-        mid = raw[..., m : m + 1]
-        up = mid + torch.cumsum(F.softplus(raw[..., m + 1 :]), dim=-1)
-        down = mid - torch.cumsum(F.softplus(raw[..., :m].flip(-1)), dim=-1).flip(-1)
-        q = torch.cat((down, mid, up), dim=-1)  # (B, *shape, Q), increasing
-        return torch.where(self.log_space.unsqueeze(-1), torch.exp(q.clamp(max=20.0)), q)
+        up = torch.cumsum(steps[..., m:], dim=-1)
+        down = -torch.cumsum(steps[..., :m].flip(-1), dim=-1).flip(-1)
+        offsets = torch.cat((down, torch.zeros_like(steps[..., :1]), up), dim=-1)  # (*shape, Q), increasing
+        q = loc + scale * offsets
+        return torch.where(self.log_space.unsqueeze(-1), torch.exp(q.clamp(-40.0, 20.0)), q)
 
 
 class PositiveHead(nn.Module):
@@ -107,42 +115,57 @@ class PositiveHead(nn.Module):
 class TailRiskHead(nn.Module):
     """VaR and ES ``[B, *shape, L]`` as positive losses for tail probabilities ``levels``.
 
-    Sorted from the widest tail (largest probability) inward: ``var_1 = exp(a)``,
-    ``var_k = var_{k-1} (1 + softplus(b_k))`` and ``es_k = var_k (1 + softplus(c_k))``; so ``es >= var > 0``
-    and a smaller tail probability never has a smaller VaR. Outputs come back in the order of ``levels``.
+    Sorted from the widest tail (largest probability) inward: ``m_1 = exp(a_1)``,
+    ``m_k = m_{k-1} (1 + softplus(a_k))`` and ``es_k = var_k (1 + softplus(c_k))``; so ``es >= var > 0`` and a
+    smaller tail probability never has a smaller VaR. Outputs come back in the order of ``levels``.
+
+    Location-scale form (the idea of filtered historical simulation, Barone-Adesi et al. 1999): with a
+    ``scale`` (a volatility forecast) ``var_k = scale * m_k``, so the multipliers ``m`` only learn the shape of
+    the tail, starting at the Gaussian values ``z_alpha`` and ``phi(z_alpha) / alpha``; without one
+    ``var_k = m_k`` starts at 2%.
 
     Args:
         d_model: input width.
         levels: tail probabilities in (0, 0.5).
         shape: leading output shape. Default: ``()``.
+        scaled: ``forward`` receives a ``scale``. Default: False.
     """
 
-    order: Tensor
     inverse: Tensor
     levels: Tensor
 
-    def __init__(self, d_model: int, levels: tuple[float, ...], shape: tuple[int, ...] = ()) -> None:
+    def __init__(
+        self, d_model: int, levels: tuple[float, ...], shape: tuple[int, ...] = (), *, scaled: bool = False
+    ) -> None:
         super().__init__()
         self.shape = shape
+        self.scaled = scaled
         self.num_levels = len(levels)
         order = sorted(range(len(levels)), key=lambda i: -levels[i])  # widest tail first
-        self.register_buffer("order", torch.tensor(order, dtype=torch.long), persistent=False)
         self.register_buffer("inverse", torch.argsort(torch.tensor(order)), persistent=False)
         self.register_buffer("levels", torch.tensor(levels, dtype=torch.float32), persistent=False)
         n = max(math.prod(shape), 1)
         self.proj = nn.Linear(d_model, n * 2 * self.num_levels)
         nn.init.normal_(self.proj.weight, std=0.01)
+        normal = NormalDist()
+        z = [-normal.inv_cdf(levels[i]) for i in order]  # Gaussian VaR multipliers, increasing
+        es = [normal.pdf(normal.inv_cdf(levels[i])) / levels[i] for i in order]
         with torch.no_grad():
             bias = self.proj.bias.view(n, 2, self.num_levels)
-            bias.fill_(_inv_softplus(0.3))
-            bias[:, 0, 0] = math.log(0.02)
+            bias[:, 0, 0] = math.log(z[0]) if scaled else math.log(0.02)
+            for k in range(1, self.num_levels):
+                bias[:, 0, k] = _inv_softplus(max(z[k] / z[k - 1] - 1.0, 1e-3))
+            for k in range(self.num_levels):
+                bias[:, 1, k] = _inv_softplus(max(es[k] / z[k] - 1.0, 1e-3))
 
-    def forward(self, h: Tensor) -> tuple[Tensor, Tensor]:
-        """``(var, es)``, each ``[B, *shape, L]``, from states ``[B, d]``."""
+    def forward(self, h: Tensor, scale: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(var, es)``, each ``[B, *shape, L]``, from states ``[B, d]`` (and ``scale [B, *shape]``)."""
         raw = self.proj(h).view(h.shape[0], *self.shape, 2, self.num_levels)
         a, b = raw[..., 0, :], raw[..., 1, :]
         log_steps = torch.cat((a[..., :1].clamp(-30.0, 20.0), torch.log1p(F.softplus(a[..., 1:]))), dim=-1)
         var_sorted = torch.exp(torch.cumsum(log_steps, dim=-1))
+        if scale is not None:
+            var_sorted = var_sorted * scale.unsqueeze(-1)
         es_sorted = var_sorted * (1.0 + F.softplus(b))
         return var_sorted[..., self.inverse], es_sorted[..., self.inverse]
 

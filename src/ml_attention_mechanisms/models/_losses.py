@@ -95,12 +95,11 @@ def sharpe_with_costs(
 ) -> tuple[Tensor, dict[str, float]]:
     """Negative Sharpe ratio over the batch of the net portfolio returns.
 
-    ``r_b = sum_a w_ba R_ba - sum_a c_ba |w_ba - w0_ba|`` (simple returns ``R = exp(log return) - 1``),
-    loss ``= -mean(r) / std(r)``.
+    ``r_b = sum_a w_ba R_ba - sum_a c_ba |w_ba - w0_ba|`` with simple returns ``R``, loss ``= -mean(r) / std(r)``.
 
     Args:
         weights: new weights ``[B, A]``.
-        next_returns: next-period log returns ``[B, A]`` (masked assets: any finite value; their weight is 0).
+        next_returns: next-period simple returns ``[B, A]`` (masked assets: any finite value; their weight is 0).
         current_weights: weights held before trading ``[B, A]``.
         cost_rate: proportional cost per unit traded, scalar or ``[B, A]``.
         eps: added to the standard deviation.
@@ -108,9 +107,8 @@ def sharpe_with_costs(
     Returns:
         ``(loss, {"sharpe", "mean_return", "turnover"})``.
     """
-    simple = torch.expm1(next_returns)
     turnover = (weights - current_weights).abs()
-    net = (weights * simple).sum(-1) - (cost_rate * turnover).sum(-1)  # (B,)
+    net = (weights * next_returns).sum(-1) - (cost_rate * turnover).sum(-1)  # (B,)
     mean = net.mean()
     std = net.std(unbiased=False)
     sharpe = mean / (std + eps)

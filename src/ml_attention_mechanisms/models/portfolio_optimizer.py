@@ -4,7 +4,7 @@ Pipeline (no weight depends on the asset axis, so any ``A <= num_assets`` works)
 
 1. each asset's bars go through the same causal sliding-window encoder (time-aware ALiBi, market time);
 2. attention across the assets (non-causal, absent assets masked) mixes their last states;
-3. heads give per-asset expected next-period log returns ``mu``, volatilities ``sigma`` and allocation scores;
+3. heads give per-asset expected next-period (simple) returns ``mu``, volatilities ``sigma`` and allocation scores;
    target weights are the softmax of the scores over present assets (long-only, on the simplex) or
    ``tanh`` scores capped at ``gross_exposure`` in ``sum |w|`` (long-short);
 4. liquidity: the cost of trading asset ``a`` is ``transaction_cost * sqrt(vbar / v_a)`` (square-root
@@ -262,8 +262,10 @@ class CryptoPortfolioOptimizerModel(CryptoModel):
     def loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> tuple[Tensor, dict[str, float]]:
         """Negative net Sharpe over the batch + 0.1 x Gaussian NLL of ``next_returns`` under (mu, sigma).
 
-        Reads ``batch["next_returns"]`` or ``batch["targets"]["next_returns"]`` ``[B, A]`` (log returns;
-        entries of absent assets are ignored, NaN allowed there).
+        Reads ``batch["next_returns"]`` (or ``batch["targets"]["next_returns"]``) ``[B, A]``: simple returns
+        over the next rebalance period, as the data layer's ``MultiAssetWindows`` give them; entries that are
+        absent (``asset_mask`` of the last bar, ``batch["next_returns_mask"]`` False, or non-finite) count as
+        0 and are left out of the likelihood.
         """
         y = batch.get("next_returns")
         if y is None and isinstance(batch.get("targets"), dict):
@@ -277,12 +279,14 @@ class CryptoPortfolioOptimizerModel(CryptoModel):
             raise ValueError(
                 f"next_returns has shape {tuple(y.shape)}, expected [batch, assets] = {tuple(w.shape)}"
             )
-        finite = torch.isfinite(y)
-        y = torch.where(finite, y.to(w.dtype), torch.zeros((), dtype=w.dtype, device=w.device))
+        used = torch.isfinite(y) & outputs["asset_mask"]
+        if batch.get("next_returns_mask") is not None:
+            used = used & batch["next_returns_mask"].to(torch.bool)
+        y = torch.where(used, y.to(w.dtype), torch.zeros((), dtype=w.dtype, device=w.device))
         sharpe_loss, parts = sharpe_with_costs(w, y, outputs["current_weights"], outputs["cost_rate"])
         mu, sigma = outputs["expected_returns"], outputs["volatility"]
-        used = finite & outputs["asset_mask"]
-        nll = (torch.log(sigma) + 0.5 * ((y - mu) / sigma).square())[used].mean()
+        nll_all = torch.log(sigma) + 0.5 * ((y - mu) / sigma).square()
+        nll = (nll_all * used).sum() / used.sum().clamp_min(1)
         total = sharpe_loss + 0.1 * nll
         parts.update({"loss": float(total.detach()), "nll": float(nll.detach())})
         return total, parts

@@ -3,8 +3,9 @@
 Targets (from the data layer): ``"price"`` is the log return from bar ``t`` to ``t + h``; ``"volatility"`` is
 the realised volatility from ``t + 1`` to ``t + h`` (square root of the sum of squared log returns), for
 ``h = 1..H``. The point forecast is the median. Loss: pinball over the quantiles (each target scaled by
-its batch mean absolute value, so targets of different scale weigh alike) plus QLIKE on the volatility
-median, plus FZ0 on VaR/ES with ``use_risk_metrics``.
+its batch mean absolute value, so targets of different scale weigh alike) plus QLIKE on
+``volatility_forecast`` (a separate output: QLIKE is minimised by the expected variance, not the median),
+plus FZ0 on VaR/ES with ``use_risk_metrics``.
 
 Shapes:
     ``B`` batch, ``T`` bars, ``F`` features, ``F_ob`` order-book features, ``H`` horizon,
@@ -20,7 +21,7 @@ from torch import Tensor, nn
 from ..attention._masks import is_tracing
 from ._backbone import TemporalEncoder, last_present
 from ._base import COMMON_FIELDS, CryptoModel, require_targets
-from ._heads import MonotoneQuantileHead, TailRiskHead
+from ._heads import MonotoneQuantileHead, PositiveHead, TailRiskHead
 from ._inputs import (
     check_asset_ids,
     check_finite,
@@ -80,6 +81,10 @@ class CryptoPricePredictionModel(CryptoModel):
             (c.prediction_horizon, len(c.prediction_targets)),
             c.quantiles,
             log_space=tuple(t == "volatility" for t in c.prediction_targets),
+        )
+        # QLIKE's minimiser is the conditional mean of the variance, not the median: a separate output.
+        self.volatility_head = (
+            PositiveHead(c.d_model, (c.prediction_horizon,)) if "volatility" in c.prediction_targets else None
         )
         self.risk_head = (
             TailRiskHead(c.d_model, (c.var_alpha,), shape=(c.prediction_horizon,))
@@ -159,6 +164,8 @@ class CryptoPricePredictionModel(CryptoModel):
             "lower": q[..., 0],
             "upper": q[..., -1],
         }
+        if self.volatility_head is not None:
+            out["volatility_forecast"] = self.volatility_head(h)  # (B, H), root of the expected variance
         if self.risk_head is not None:
             var, es = self.risk_head(h)  # (B, H, 1)
             out["var"], out["es"] = var.squeeze(-1), es.squeeze(-1)
@@ -188,7 +195,8 @@ class CryptoPricePredictionModel(CryptoModel):
 
         Returns:
             dict: ``predictions [B, H, N]`` (median; ``N`` follows ``prediction_targets``), ``quantiles
-            [B, H, N, Q]``, ``lower``/``upper [B, H, N]`` (outermost quantiles: 90% by default), with
+            [B, H, N, Q]``, ``lower``/``upper [B, H, N]`` (outermost quantiles: 90% by default), with a
+            ``"volatility"`` target ``volatility_forecast [B, H]`` (root of the expected realised variance), with
             ``use_risk_metrics`` ``var``/``es [B, H]`` (positive losses of the ``h``-bar log return at tail
             probability ``var_confidence``), and ``attention_weights`` on request.
 
@@ -211,7 +219,7 @@ class CryptoPricePredictionModel(CryptoModel):
         return inputs
 
     def loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> tuple[Tensor, dict[str, float]]:
-        """Scaled pinball per target + QLIKE on the volatility median (+ FZ0 with ``use_risk_metrics``).
+        """Scaled pinball per target + QLIKE on ``volatility_forecast`` (+ FZ0 with ``use_risk_metrics``).
 
         Reads ``batch["targets"]["returns"]`` and/or ``["volatility"]`` ``[B, H]``.
         """
@@ -233,7 +241,7 @@ class CryptoPricePredictionModel(CryptoModel):
             total = total + pin
             parts[f"pinball_{name}"] = float(pin.detach())
             if name == "volatility":
-                ql = qlike_loss(quantiles[:, :, i, self.median_index], y)
+                ql = qlike_loss(outputs["volatility_forecast"], y)
                 total = total + ql
                 parts["qlike"] = float(ql.detach())
         if "var" in outputs and "returns" in targets:

@@ -3,8 +3,9 @@
 Risk is measured over the next ``H = prediction_horizon`` bars: ``var``/``es`` refer to the ``H``-bar log
 return (``targets["returns"][:, H-1]``), ``volatility`` to the realised volatility over bars ``t+1..t+H``
 (``targets["volatility"][:, H-1]``) and ``drawdown`` to the maximum drawdown over the same bars
-(``targets["drawdown"]``). VaR and ES are trained jointly with the FZ0 loss (Patton, Ziegel and Chen 2019),
-volatility with QLIKE, drawdown with the absolute error (its median).
+(``targets["drawdown"]``). Volatility is trained with QLIKE; VaR and ES are the volatility forecast times
+learned tail multipliers (a location-scale model, as filtered historical simulation), trained jointly with
+the FZ0 loss (Patton, Ziegel and Chen 2019); drawdown with the absolute error (its median).
 
 With several assets (``price_data [B, T, A, F]``) each asset is encoded by the same causal encoder; the
 risk metrics describe the equally weighted basket of the present assets (for one asset: that asset) and
@@ -58,7 +59,7 @@ class CryptoRiskAssessorModel(CryptoModel):
         self.var_levels = c.risk_levels
         self.register_buffer("levels", torch.tensor(self.var_levels, dtype=torch.float32), persistent=False)
         self.encoder = TemporalEncoder(c)
-        self.tail_head = TailRiskHead(c.d_model, self.var_levels)
+        self.tail_head = TailRiskHead(c.d_model, self.var_levels, scaled=True)
         self.volatility_head = PositiveHead(c.d_model)
         self.drawdown_head = PositiveHead(c.d_model)
         self.correlation_proj = nn.Linear(c.d_model, max(c.d_model // 2, 2))
@@ -141,7 +142,9 @@ class CryptoRiskAssessorModel(CryptoModel):
         present = torch.ones(b, a, dtype=torch.bool, device=h.device) if bar_mask is None else bar_mask.any(1)
         w = present.to(h.dtype)
         pooled = (h * w.unsqueeze(-1)).sum(1) / w.sum(1, keepdim=True).clamp_min(1.0)  # (B, d)
-        var, es = self.tail_head(pooled)  # (B, L)
+        volatility = self.volatility_head(pooled)  # (B,), trained by QLIKE
+        # VaR/ES = volatility x learned tail multipliers; FZ0 shapes the tail, QLIKE alone sets the scale.
+        var, es = self.tail_head(pooled, volatility.detach())  # (B, L)
         corr = unit_correlation(self.correlation_proj(h))  # (B, A, A)
         both = present.unsqueeze(-1) & present.unsqueeze(-2)
         eye = torch.eye(a, dtype=torch.bool, device=h.device)
@@ -149,7 +152,7 @@ class CryptoRiskAssessorModel(CryptoModel):
         out: dict[str, Any] = {
             "var": var,
             "es": es,
-            "volatility": self.volatility_head(pooled),
+            "volatility": volatility,
             "drawdown": self.drawdown_head(pooled),
             "correlation": corr,
         }
