@@ -118,6 +118,7 @@ def test_input_features_come_from_the_data(tmp_path: Path) -> None:
 def test_same_seed_same_weights(tmp_path: Path) -> None:
     a = train(TINY, tiny_prepared(), config=_cfg(), seed=3, deterministic=True, out=tmp_path / "a")
     b = train(TINY, tiny_prepared(), config=_cfg(), seed=3, deterministic=True, out=tmp_path / "b")
+    assert not torch.are_deterministic_algorithms_enabled()  # the process setting is restored
     c = train(TINY, tiny_prepared(), config=_cfg(), seed=4, out=tmp_path / "c")
     for key, value in a.model.state_dict().items():
         torch.testing.assert_close(b.model.state_dict()[key], value, rtol=0, atol=0)

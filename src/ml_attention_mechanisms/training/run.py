@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
 from torch import nn
@@ -196,8 +197,6 @@ def _strategy(cfg: TrainingConfig) -> Any:
 
 
 def _cuda() -> bool:
-    import torch
-
     return torch.cuda.is_available()
 
 
@@ -207,7 +206,7 @@ def _run_dir(model_type: str, out: str | os.PathLike[str] | None) -> Path:
         return Path(inherited)
     if out is not None:
         return Path(out)
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 or int(os.environ.get("SLURM_NTASKS", "1")) > 1:
         raise ValueError(
             "--out: a distributed launch (torchrun, SLURM) needs an explicit --out run directory"
         )
@@ -358,11 +357,14 @@ def train(
         _record.write_record(run_dir, record)
     inherited = RUN_DIR_ENV in os.environ
     os.environ[RUN_DIR_ENV] = str(run_dir.resolve())  # DDP processes started from here use the same dir
+    deterministic_before = torch.are_deterministic_algorithms_enabled()
     try:
         return _fit(model, net, tcfg, prepared, run_dir, ckpt_path, callbacks)
     finally:
         if not inherited:
             os.environ.pop(RUN_DIR_ENV, None)
+        # Lightning switches deterministic algorithms on for the process; leave the caller's setting as it was.
+        torch.use_deterministic_algorithms(deterministic_before)
 
 
 def _fit(
