@@ -137,7 +137,7 @@ def test_resume_extends_a_run_and_refuses_changed_data(tmp_path: Path) -> None:
         "training": {"max_epochs": 1, "batch_size": 32},
     }
     run = tmp_path / "run"
-    assert train(SMALL_MODEL, files, config=config, out=run).epochs == 1
+    assert train(SMALL_MODEL, files[0], config=config, out=run).epochs == 1  # one file as a Path
     extended = resume(run, max_epochs=2)  # the model and the files come from the run's record
     assert extended.epochs == 2 and json.loads((run / "run.json").read_text())["epochs"] == 2
     with open(files[0], "a", encoding="utf-8") as fh:

@@ -31,7 +31,7 @@ def _is_dataset_name(data: str) -> bool:
 
 
 def _load_panel(
-    data: str | Sequence[str | os.PathLike[str]], options: DataOptions
+    data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], options: DataOptions
 ) -> tuple[Any, list[Path], str]:
     """(panel, files read, description)."""
     from ..data import align, load_dataset, load_ohlcv
@@ -77,7 +77,7 @@ def _split(panel: Any, options: DataOptions, *, bundled: bool, horizon: int) -> 
 
 
 def prepare_data(
-    data: str | Sequence[str | os.PathLike[str]],
+    data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     options: DataOptions,
     *,
     data_kind: str,
@@ -105,7 +105,7 @@ def prepare_data(
     from ..data.windows import MultiAssetWindows, SingleAssetWindows, prepare_panel
 
     if (
-        not isinstance(data, str)
+        isinstance(data, list | tuple)
         and len(data) == 1
         and isinstance(data[0], str)
         and _is_dataset_name(data[0])

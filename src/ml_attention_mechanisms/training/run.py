@@ -90,7 +90,7 @@ def _apply_overrides(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
 
 def prepare_run_data(
     model_type: str,
-    data: str | Sequence[str | os.PathLike[str]] | PreparedData,
+    data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | PreparedData,
     cfg: RunConfig,
     *,
     include_test: bool,
@@ -263,7 +263,7 @@ def early_stopping(tcfg: TrainingConfig) -> list[Callback]:
 
 def train(
     model: str | None = None,
-    data: str | Sequence[str | os.PathLike[str]] | PreparedData | None = None,
+    data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | PreparedData | None = None,
     *,
     config: str | os.PathLike[str] | RunConfig | dict[str, Any] | None = None,
     max_epochs: int | None = None,
@@ -346,7 +346,7 @@ def train(
                 [IN_MEMORY]
                 if isinstance(data, PreparedData)
                 else [str(data)]
-                if isinstance(data, str)
+                if isinstance(data, str | os.PathLike)
                 else [str(p) for p in data]
             )
             record = _record.new_record(

@@ -100,7 +100,7 @@ class _Report(L.Callback):
 
 def tune(
     model: str,
-    data: str | Sequence[str | os.PathLike[str]] | PreparedData,
+    data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | PreparedData,
     *,
     config: str | os.PathLike[str] | RunConfig | dict[str, Any] | None = None,
     trials: int = 20,
