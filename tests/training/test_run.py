@@ -15,6 +15,7 @@ from tiny_parts import TINY, TinyForecaster, install_tiny_registry, tiny_prepare
 
 from ml_attention_mechanisms.training import load_checkpoint
 from ml_attention_mechanisms.training.run import train
+from ml_attention_mechanisms.utils._import_guard import has_module
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +51,8 @@ def test_run_directory_and_checkpoints(tmp_path: Path) -> None:
     rows = list(csv.DictReader(open(next((run / "logs").glob("version_*/metrics.csv")))))
     val = [float(r["val_loss"]) for r in rows if r.get("val_loss")]
     assert len(val) == 2 and result.best_val_loss == pytest.approx(min(val))
-    assert any(r.get("windows_per_s") for r in rows)
+    assert any(r.get("windows_per_s") for r in rows)  # the throughput shown on the progress bar
+    assert (run / "tensorboard").is_dir() == (has_module("tensorboard") or has_module("tensorboardX"))
 
 
 class _Recorder(L.Callback):
