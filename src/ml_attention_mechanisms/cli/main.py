@@ -9,16 +9,29 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ._base import EXIT_USAGE, CLIError, Subcommand
+from .backtest import Backtest
 from .benchmark import Benchmark
 from .data_check import DataCheck
 from .demo import Demo
+from .evaluate import Evaluate
 from .list_models import ListModels
+from .predict import Predict
 from .train import Train
 from .tune import Tune
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
-SUBCOMMANDS: list[type[Subcommand]] = [Demo, ListModels, Benchmark, Train, Tune, DataCheck]
+SUBCOMMANDS: list[type[Subcommand]] = [
+    Demo,
+    ListModels,
+    Benchmark,
+    Train,
+    Tune,
+    DataCheck,
+    Evaluate,
+    Predict,
+    Backtest,
+]
 
 
 class _Parser(argparse.ArgumentParser):

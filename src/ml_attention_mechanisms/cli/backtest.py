@@ -1,0 +1,88 @@
+"""``mlattn backtest``: the backtest alone, on positions/signals from a file or on a run's outputs."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._base import EXIT_OK, CLIError, Subcommand
+
+
+class Backtest(Subcommand):
+    name = "backtest"
+    help = "backtest positions or signals (a file) or a run's outputs on data, after fees"
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        src = parser.add_mutually_exclusive_group(required=True)
+        src.add_argument(
+            "--signals",
+            metavar="FILE",
+            help="CSV/Parquet: timestamp, [symbol], position|signal, close|return, [portfolio_weight]",
+        )
+        src.add_argument("--run", metavar="DIR", help="a `mlattn demo` run directory (needs --data)")
+        parser.add_argument(
+            "--data", nargs="+", default=None, metavar="FILE", help="OHLCV files (with --run)"
+        )
+        parser.add_argument("--start", default=None, help="first decision time (ISO UTC; with --run)")
+        parser.add_argument("--end", default=None, help="last bar (ISO UTC; with --run)")
+        parser.add_argument(
+            "--fee-bps", type=float, default=10.0, help="fee per unit of turnover (default 10)"
+        )
+        parser.add_argument(
+            "--slippage-bps", type=float, default=0.0, help="slippage per unit turnover (default 0)"
+        )
+        parser.add_argument(
+            "--position-mode",
+            choices=("long_flat", "long_short", "confidence"),
+            default="long_flat",
+            help="how signals map to positions (default long_flat: buy=1, sell=0, hold keeps)",
+        )
+        parser.add_argument(
+            "--configs-tried", type=int, default=1, help="configurations tried (deflated Sharpe)"
+        )
+        parser.add_argument("--out", default=None, help="write the figures as JSON to this file")
+
+    @classmethod
+    def run(cls, args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        from ..evaluation._pipeline_backtest import backtest_table, read_table
+        from ..evaluation.backtest import BacktestConfig
+        from ..evaluation.metrics_io import write_metrics_json
+        from ..evaluation.pipeline import prediction_table
+
+        if args.configs_tried < 1:
+            raise CLIError(f"--configs-tried {args.configs_tried}: expected an integer >= 1")
+        cfg = BacktestConfig(
+            fee_bps=args.fee_bps, slippage_bps=args.slippage_bps, position_mode=args.position_mode
+        )
+        if args.run is not None:
+            if not args.data:
+                raise CLIError("--run needs --data FILE... (the bars to backtest on)")
+            frame = prediction_table(args.run, args.data, start=args.start, end=args.end)
+        else:
+            frame = read_table(args.signals)
+        result = backtest_table(frame, cfg, n_configs=args.configs_tried)
+        rows = [*result["assets"].items()]
+        if "portfolio" in result:
+            rows.append(("portfolio", result["portfolio"]))
+        print(
+            f"{'strategy':<14} {'net return':>11} {'Sharpe':>8} {'95% CI':>17} {'max DD':>8} {'turnover':>9}"
+        )
+        for name, m in rows:
+            ci = f"[{_f(m.get('sharpe_ci_low'))}, {_f(m.get('sharpe_ci_high'))}]"
+            print(
+                f"{name:<14} {_f(m.get('net_return'), '.2%'):>11} {_f(m.get('sharpe')):>8} {ci:>17} "
+                f"{_f(m.get('max_drawdown'), '.2%'):>8} {_f(m.get('turnover'), '.1f'):>9}"
+            )
+        print(
+            f"fees {cfg.fee_bps:g} bps + slippage {cfg.slippage_bps:g} bps; configurations tried: {args.configs_tried}"
+        )
+        if args.out:
+            write_metrics_json(result, Path(args.out))
+            print(f"wrote {args.out}")
+        return EXIT_OK
+
+
+def _f(value: object, spec: str = ".2f") -> str:
+    return format(value, spec) if isinstance(value, int | float) and value == value else "—"

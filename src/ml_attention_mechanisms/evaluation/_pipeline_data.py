@@ -1,0 +1,220 @@
+"""The data side of the demo pipeline: one prepared panel, its split, and the arrays the scorers read.
+
+Everything comes from the data layer's public functions (``load_dataset``/``load_ohlcv``, ``align``,
+``prepare_panel``, ``default_split``/``split_by_time``, the window Datasets); this module only decides which
+bars each step sees.
+
+Shapes:
+    T: bars of the grid; A: assets; F: features.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Subset
+
+__all__ = [
+    "DemoData",
+    "asset_column",
+    "base_symbol",
+    "load_demo_data",
+    "load_files_panel",
+    "log_returns",
+    "subsample",
+]
+
+logger = logging.getLogger(__name__)
+
+HORIZON = 24  # the bar's variance horizon, the signal labels' horizon and the daily rebalance period
+
+
+def base_symbol(symbol: str) -> str:
+    """``"BTC/USDT"`` -> ``"BTC"`` (the name the bar and the report use)."""
+    return symbol.split("/")[0].split("-")[0].upper()
+
+
+@dataclass(eq=False)
+class DemoData:
+    """The prepared panel of a run and where its periods start.
+
+    Attributes:
+        prepared: the data layer's :class:`~ml_attention_mechanisms.data.PreparedPanel` (features scaled
+            with statistics fitted on the training period only).
+        split: the data layer's :class:`~ml_attention_mechanisms.data.Split` (purged and embargoed).
+        returns: float64 ``[T, A]`` hourly log returns, 0 where a bar is missing (finite everywhere).
+        val_start, test_start, test_end: grid positions (``test_end`` exclusive).
+    """
+
+    prepared: Any
+    split: Any
+    returns: np.ndarray
+    val_start: int
+    test_start: int
+    test_end: int
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return tuple(self.prepared.symbols)
+
+    @property
+    def timestamps(self) -> np.ndarray:
+        return np.asarray(self.prepared.timestamps, dtype=np.int64)
+
+
+def log_returns(close: np.ndarray) -> np.ndarray:
+    """``[A, T]`` closes (NaN = missing) -> ``[T, A]`` log returns, 0 where undefined."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.diff(np.log(close), axis=1, prepend=np.nan)
+    return np.nan_to_num(r, nan=0.0, posinf=0.0, neginf=0.0).T.copy()
+
+
+def asset_column(data: DemoData, asset: str) -> int:
+    """Column of ``asset`` (``"BTC"`` or ``"BTC/USDT"``) in the panel.
+
+    Raises:
+        ValueError: the asset is not in the data (the available ones named).
+    """
+    names = [base_symbol(s) for s in data.symbols]
+    key = base_symbol(asset)
+    if key not in names:
+        raise ValueError(f"asset {asset!r}: not in the data; available: {', '.join(names)}")
+    return names.index(key)
+
+
+def _periods(split: Any, n: int) -> tuple[int, int, int]:
+    if split.val.size == 0 or split.test.size == 0:
+        raise ValueError("the data leave an empty validation or test period; use more data or other dates")
+    return int(split.val[0]), int(split.test[0]), min(int(split.test[-1]) + 1, n)
+
+
+def load_demo_data(
+    *,
+    dataset: str = "binance-1h",
+    start: str | None = None,
+    end: str | None = None,
+    train_end: str | None = None,
+    val_end: str | None = None,
+) -> DemoData:
+    """The bundled dataset, prepared once for every model of the demo.
+
+    Args:
+        dataset: bundled dataset name. Default: ``"binance-1h"``.
+        start, end: keep bars in ``[start, end]`` (ISO UTC); ``None`` = all.
+        train_end, val_end: split dates; ``None`` = the dataset's default split.
+
+    Raises:
+        ValueError: an empty period, or only one of ``train_end``/``val_end``.
+    """
+    from ..data import default_split, load_dataset, prepare_panel, split_by_time
+
+    panel = load_dataset(dataset)
+    if start is not None or end is not None:
+        panel = panel.between(start, end)
+    ts = panel.timestamps
+    if (train_end is None) != (val_end is None):
+        raise ValueError("train_end and val_end: give both or neither")
+    if train_end is None or val_end is None:
+        split = default_split(ts, horizon=HORIZON)
+    else:
+        split = split_by_time(ts, train_end=train_end, val_end=val_end, horizon=HORIZON)
+    return _prepare(panel, split, prepare_panel)
+
+
+def _prepare(panel: Any, split: Any, prepare_panel: Any, scaler: Any = None) -> DemoData:
+    prepared = prepare_panel(
+        panel,
+        horizons=tuple(range(1, HORIZON + 1)),
+        signal_horizon=HORIZON,
+        rebalance_horizon=HORIZON,
+        fit_end=split.train_end if scaler is None else None,
+        scaler=scaler,
+    )
+    val_start, test_start, test_end = _periods(split, int(prepared.timestamps.size))
+    return DemoData(
+        prepared=prepared,
+        split=split,
+        returns=log_returns(prepared.close),
+        val_start=val_start,
+        test_start=test_start,
+        test_end=test_end,
+    )
+
+
+def load_files_panel(
+    files: Sequence[str | os.PathLike[str]],
+    *,
+    scaler: dict[str, Any],
+    window: int,
+    start: str | None = None,
+    end: str | None = None,
+) -> DemoData:
+    """Other data (any export ``load_ohlcv`` reads) prepared with a run's fitted statistics.
+
+    The whole loaded period is history for the features and the rolling baselines; the evaluated period
+    is ``[start, end]`` (default: everything after the first quarter of the bars, at least ``window + 720``
+    bars in), so the causal per-asset scaling and the baselines have a warm-up. Nothing is fitted here: the
+    run's scaler is reused, and assets the run never saw get the unknown-asset id downstream.
+
+    Raises:
+        FileNotFoundError: a missing file (named).
+        ValueError: start after end, or fewer bars than the window plus the horizon.
+    """
+    from ..data import Split, align, load_ohlcv, prepare_panel
+
+    for f in files:
+        if not Path(f).is_file():
+            raise FileNotFoundError(f"--data: file not found: {f}")
+    lo = _to_seconds(start) if start is not None else None
+    hi = _to_seconds(end) if end is not None else None
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError(f"--start {start} is after --end {end}")
+    panel = align([load_ohlcv(Path(f)) for f in files])
+    if hi is not None:
+        panel = panel.between(None, hi)
+    n = int(panel.num_bars)
+    if n < window + HORIZON + 2:
+        raise ValueError(
+            f"--data: {n} bars, fewer than the window ({window}) plus the {HORIZON}-bar horizon; give more data"
+        )
+    ts = panel.timestamps
+    first = int(np.searchsorted(ts, lo)) if lo is not None else max(window + 720, n // 4)
+    first = max(first, window, 1)
+    if first >= n - 1:
+        raise ValueError(f"--start {start}: no bars of the data after it (the data end at bar {n})")
+    empty = np.zeros(0, dtype=np.int64)
+    positions = np.arange(first, n, dtype=np.int64)
+    val_pos = np.arange(max(first - 1, 0), first, dtype=np.int64)
+    split = Split(empty, val_pos, positions, HORIZON, 0)
+    return _prepare(panel, split, prepare_panel, scaler=scaler)
+
+
+def _to_seconds(value: str) -> int:
+    import pandas as pd
+
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"{value!r}: not a date/time (expected ISO 8601, e.g. 2021-06-01 or 2021-06-01T12:00)"
+        ) from exc
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return int(ts.value // 10**9)
+
+
+def subsample(dataset: Dataset[Any], size: int | None, seed: int) -> Dataset[Any]:
+    """At most ``size`` samples of ``dataset`` drawn without replacement with a fixed seed (sorted, so that
+    the subset stays in time order); ``None`` or a larger ``size`` keeps everything."""
+    n = len(dataset)  # type: ignore[arg-type]
+    if size is None or size >= n:
+        return dataset
+    g = torch.Generator().manual_seed(seed)
+    keep = torch.randperm(n, generator=g)[:size].sort().values.tolist()
+    return Subset(dataset, keep)

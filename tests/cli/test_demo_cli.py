@@ -1,0 +1,103 @@
+"""``mlattn demo --quick``: every artefact of the main job, models and baselines side by side, the bar
+computed (not hard-coded), checkpoints that rebuild the models, and one-line errors."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ml_attention_mechanisms.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, int]:
+    out = tmp_path_factory.mktemp("demo") / "run"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(["demo", "--quick", "--out", str(out), "--no-progress"])
+    return out, buf.getvalue(), rc
+
+
+def _metrics(run: Path) -> dict[str, Any]:
+    return json.loads((run / "metrics.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def test_demo_quick_writes_every_artefact(demo_run: tuple[Path, str, int]) -> None:
+    out, stdout, rc = demo_run
+    assert rc == 0
+    for name in ("metrics.json", "report.html", "calibration.json", "demo_config.json"):
+        assert (out / name).is_file(), name
+    pngs = {p.stem for p in out.glob("*.png")}
+    for stem in ("equity_portfolio", "fan_chart_BTC", "calibration", "pit_histogram", "var_exceedances_BTC",
+                 "portfolio_weights", "attention_heatmap", "training_curves"):  # fmt: skip
+        assert stem in pngs, stem
+    ckpts = sorted(p.name for p in (out / "checkpoints").glob("*.ckpt"))
+    assert len(ckpts) == 4
+    for model in ("price_predictor_small", "risk_assessor_small", "signal_generator_small",
+                  "portfolio_optimizer_small"):  # fmt: skip
+        assert (out / "models" / model / "config.yaml").is_file()
+    assert "the bar:" in stdout and "QLIKE 24h variance" in stdout
+
+
+def test_metrics_hold_models_and_every_baseline(demo_run: tuple[Path, str, int]) -> None:
+    from ml_attention_mechanisms.evaluation import BacktestConfig, to_jsonable
+
+    m = _metrics(demo_run[0])
+    assert m["backtest_config"] == to_jsonable(dataclasses.asdict(BacktestConfig()))
+    btc = m["assets"]["BTC"]
+    assert {"model", "zero", "training_mean", "ridge", "learner_hgb"} <= set(btc["returns"])
+    assert {"model", "har_rv", "garch", "last_window", "learner_hgb"} <= set(btc["volatility"])
+    assert {"model", "model_raw", "empirical_quantile", "learner_hgb"} <= set(btc["interval90"])
+    assert {"historical", "garch_normal"} <= set(btc["var_baselines"])
+    for key in ("var95", "var99"):
+        assert {"kupiec_p", "christoffersen_p", "exceedance_rate"} <= set(btc[key])
+    baselines_in_dm = {row["baseline"] for row in btc["dm"]}
+    assert {"zero", "ridge", "har_rv", "garch", "learner_hgb"} <= baselines_in_dm
+    sig = m["strategies"]["signal_BTC"]
+    assert set(sig["baselines"]) == {"buy_and_hold", "momentum_24"}
+    assert sig["model"]["n_configs_tried"] == 1 and "deflated_sharpe" in sig["model"]
+    assert set(m["strategies"]["portfolio"]["baselines"]) == {
+        "equal_weight",
+        "inverse_volatility",
+        "min_variance",
+    }
+    assert "equity" not in sig  # per-bar arrays go to the plots, not the JSON
+
+
+def test_the_bar_is_computed_from_the_figures(demo_run: tuple[Path, str, int]) -> None:
+    from ml_attention_mechanisms.evaluation import evaluate_bar
+
+    m = _metrics(demo_run[0])
+    kinds = [c["criterion"].removeprefix("strategy_") for c in m["bar"]["criteria"] if c["asset"] == "all"]
+    again = evaluate_bar(m, assets=("BTC", "ETH", "LTC"), strategy_kinds=kinds)
+    assert json.loads(json.dumps(again)) == m["bar"]
+    assert {c["asset"] for c in m["bar"]["criteria"]} == {"BTC", "ETH", "LTC", "all"}
+    assert {"signal_BTC", "signal_ETH", "signal_LTC", "portfolio"} == set(kinds)
+    failed = [c for c in m["bar"]["criteria"] if not c["passed"]]
+    assert len(m["shortfalls"]) == len(failed)
+    html = (demo_run[0] / "report.html").read_text(encoding="utf-8")
+    assert "The bar the models aim for" in html
+    assert ("Where the models fall short" in html) == bool(failed)
+
+
+def test_checkpoints_rebuild_the_calibrated_models(demo_run: tuple[Path, str, int]) -> None:
+    from ml_attention_mechanisms.training import load_checkpoint
+
+    out = demo_run[0]
+    cal = json.loads((out / "calibration.json").read_text(encoding="utf-8"))
+    model, payload = load_checkpoint(out / "checkpoints" / "signal_generator_small.ckpt")
+    assert float(model.temperature) == pytest.approx(cal["signal_temperature"], rel=1e-6)
+    assert payload["feature_names"] and payload["symbols"]
+    assert {"cqr_offsets", "variance_scale", "var_scale"} <= set(cal)
+
+
+def test_demo_bad_model_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    rc = main(["demo", "--quick", "--models", "nope_small", "--out", str(tmp_path / "x"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "models" in err
