@@ -115,3 +115,31 @@ def test_forward_backward_smoke(name: str) -> None:
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert any(g is not None and g.abs().sum() > 0 for g in grads)
     assert all(g is None or torch.isfinite(g).all() for g in grads)
+
+
+def test_spec_module_reexports() -> None:
+    import ml_attention_mechanisms as root
+    from ml_attention_mechanisms.models import attention_models
+
+    for name in (
+        "CryptoPredictionModelConfig",
+        "CryptoPricePredictionModel",
+        "CryptoSignalGeneratorModel",
+        "CryptoRiskAssessorModel",
+        "CryptoPortfolioOptimizerModel",
+        "create_crypto_model",
+        "list_models",
+    ):
+        assert getattr(attention_models, name) is getattr(root, name)
+
+
+@pytest.mark.parametrize("name", ["price_predictor_small", "signal_generator_small", "risk_assessor_small"])
+def test_streamable_attention_layers(name: str) -> None:
+    # The streaming contract: every temporal attention layer is causal with the model's sliding window and
+    # there is no learned absolute position table.
+    model = create_crypto_model(name)
+    assert get_model_entry(name).streamable
+    for block in model.encoder.blocks:
+        assert block.attn.config.causal and block.attn.config.sliding_window == model.config.attention_window
+    names = [n for n, _ in model.named_parameters()]
+    assert not any("position" in n or "pos_emb" in n for n in names)
