@@ -98,6 +98,13 @@ _EXPORTS: dict[str, str] = {
     "benchmark_attention_implementations": "utils.attention_utils",
     "AttentionHeatmapVisualizer": "utils.visualization",
     "VisualizationConfig": "utils.visualization",
+    # inference (issue 9: export and live inference; onnx/onnxruntime imported only when exporting)
+    "StreamingPredictor": "inference.streaming",
+    "StreamingConfig": "inference.streaming",
+    "export_model": "inference.export",
+    "export_onnx": "inference.export",
+    "export_program": "inference.export",
+    "export_torchscript": "inference.export",
     # evaluation (issue 8; numpy-only on import, scipy/sklearn/arch/plotly/matplotlib inside functions)
     "BacktestConfig": "evaluation.backtest",
     "run_backtest": "evaluation.backtest",

@@ -14,6 +14,7 @@ from .benchmark import Benchmark
 from .data_check import DataCheck
 from .demo import Demo
 from .evaluate import Evaluate
+from .export import Export
 from .list_models import ListModels
 from .predict import Predict
 from .train import Train
@@ -31,6 +32,7 @@ SUBCOMMANDS: list[type[Subcommand]] = [
     Evaluate,
     Predict,
     Backtest,
+    Export,
 ]
 
 

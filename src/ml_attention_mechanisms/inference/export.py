@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,9 @@ class ExportResult:
         output_names: graph outputs, in order.
         opset: the ONNX opset the file holds (None for the other formats).
         max_abs_diff: the check's largest absolute difference from eager mode (None when not checked).
+        program: the in-memory ``torch.export.ExportedProgram`` (``"torch-export"`` only); hand the
+            result to :func:`export_onnx` (``program=``) to translate it without exporting again.
+        num_assets: the fixed asset count of a multi-asset export (None: dynamic or single-asset).
     """
 
     path: Path
@@ -79,6 +82,8 @@ class ExportResult:
     output_names: tuple[str, ...]
     opset: int | None = None
     max_abs_diff: float | None = None
+    program: Any = field(default=None, repr=False, compare=False)
+    num_assets: int | None = None
 
 
 class _TupleOutputs(nn.Module):
@@ -170,6 +175,7 @@ def export_program(
     path: str | os.PathLike[str],
     *,
     with_timestamps: bool = True,
+    num_assets: int | None = None,
     verify: bool = True,
     atol: float = DEFAULT_ATOL,
 ) -> ExportResult:
@@ -179,6 +185,8 @@ def export_program(
         model: a registered crypto model (put in eval mode).
         path: the file to write.
         with_timestamps: add the ``timestamps`` input. Default: True.
+        num_assets: fix the portfolio model's asset axis at this size (as ONNX needs). Default: None
+            (dynamic).
         verify: reload the file and compare with eager mode on other shapes. Default: True.
         atol: the largest absolute difference allowed. Default: 1e-4.
 
@@ -188,20 +196,21 @@ def export_program(
     Raises:
         ExportCheckError: the reloaded program differs from eager mode by more than ``atol``.
     """
-    program, inputs, keys = _exported(model, with_timestamps, None)
+    assets = num_assets if is_multi_asset(model) else None
+    program, inputs, keys = _exported(model, with_timestamps, assets)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     torch.export.save(program, target)
     diff = None
     if verify:
-        args = _check_inputs(model, with_timestamps)
+        args = _check_inputs(model, with_timestamps, assets)
         loaded = torch.export.load(target).module()
         with torch.no_grad():
             got = loaded(*args)
         diff = _check(
             f"torch.export program {target}", max_abs_diff(_eager(model, args, keys), list(got)), atol
         )
-    return ExportResult(target, "torch-export", tuple(inputs), tuple(keys), None, diff)
+    return ExportResult(target, "torch-export", tuple(inputs), tuple(keys), None, diff, program, assets)
 
 
 def export_onnx(
@@ -211,6 +220,7 @@ def export_onnx(
     opset_version: int = ONNX_MIN_OPSET,
     with_timestamps: bool = True,
     num_assets: int | None = None,
+    program: ExportResult | None = None,
     verify: bool = True,
     atol: float = DEFAULT_ATOL,
 ) -> ExportResult:
@@ -224,6 +234,8 @@ def export_onnx(
         with_timestamps: add the int64 ``timestamps`` input. Default: True.
         num_assets: the portfolio model's asset count, fixed in the ONNX graph (ONNX Runtime mis-broadcasts
             the per-asset ``repeat_interleave`` over a symbolic asset axis). Default: 3.
+        program: a :func:`export_program` result of the same model to translate (its inputs and asset
+            count win over ``with_timestamps``/``num_assets``). Default: None (export now).
         verify: run the file in ONNX Runtime on other shapes and compare with eager mode. Default: True.
         atol: the largest absolute difference allowed. Default: 1e-4.
 
@@ -233,8 +245,18 @@ def export_onnx(
     Raises:
         ExportCheckError: ONNX Runtime's outputs differ from eager mode by more than ``atol``.
     """
-    assets = (num_assets or _ONNX_ASSETS) if is_multi_asset(model) else None
-    program, inputs, keys = _exported(model, with_timestamps, assets)
+    if program is not None:
+        if program.program is None or program.format != "torch-export":
+            raise ValueError("program= must be the ExportResult of export_program (format 'torch-export')")
+        if is_multi_asset(model) and program.num_assets is None:
+            raise ValueError("program= has a dynamic asset axis; export it with num_assets=N for ONNX")
+        assets = program.num_assets
+        exported = program.program
+        inputs, keys = list(program.input_names), list(program.output_names)
+        with_timestamps = "timestamps" in inputs
+    else:
+        assets = (num_assets or _ONNX_ASSETS) if is_multi_asset(model) else None
+        exported, inputs, keys = _exported(model, with_timestamps, assets)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     opset = max(int(opset_version), ONNX_MIN_OPSET)
@@ -243,7 +265,7 @@ def export_onnx(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         onnx_program = torch.onnx.export(
-            program, (), None, input_names=inputs, output_names=keys, opset_version=opset, verbose=False
+            exported, (), None, input_names=inputs, output_names=keys, opset_version=opset, verbose=False
         )
     assert onnx_program is not None
     onnx_program.save(str(target))

@@ -1,0 +1,65 @@
+"""``mlattn export``: write a model as ONNX, TorchScript or a ``torch.export`` program, checked against eager."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ._base import EXIT_FOUND_PROBLEM, EXIT_OK, CLIError, Subcommand
+
+
+class Export(Subcommand):
+    name = "export"
+    help = "export a checkpoint or a registered model to ONNX, TorchScript or torch.export, and check it"
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument("--checkpoint", type=Path, help="a checkpoint written by `mlattn train`")
+        source.add_argument(
+            "--model", help="a registered model name (default config; see `mlattn list-models`)"
+        )
+        parser.add_argument(
+            "--format", default="onnx", choices=("onnx", "torchscript", "torch-export"), help="default: onnx"
+        )
+        parser.add_argument("--output", "-o", type=Path, required=True, help="the file to write")
+        parser.add_argument("--opset", type=int, default=18, help="ONNX opset (below 18 is written at 18)")
+        parser.add_argument(
+            "--no-timestamps",
+            action="store_true",
+            help="export features as the only input (onnx, torch-export)",
+        )
+        parser.add_argument(
+            "--num-assets", type=int, default=None, help="portfolio model: asset count (onnx)"
+        )
+        parser.add_argument("--atol", type=float, default=1e-4, help="check tolerance (default 1e-4)")
+        parser.add_argument("--no-verify", action="store_true", help="skip the check against eager mode")
+
+    @classmethod
+    def run(cls, args: argparse.Namespace) -> int:
+        from ..inference.export import ExportCheckError, export_model
+
+        source = args.checkpoint if args.checkpoint is not None else args.model
+        if args.checkpoint is not None and not args.checkpoint.is_file():
+            raise CLIError(f"--checkpoint {args.checkpoint}: no such file")
+        if args.num_assets is not None and args.num_assets < 1:
+            raise CLIError(f"--num-assets {args.num_assets}: must be a positive int")
+        kwargs: dict[str, object] = {"verify": not args.no_verify, "atol": args.atol}
+        if args.format != "torchscript":
+            kwargs["with_timestamps"] = not args.no_timestamps
+        if args.format == "onnx":
+            kwargs["opset_version"] = args.opset
+            kwargs["num_assets"] = args.num_assets
+        try:
+            result = export_model(source, args.output, format=args.format, **kwargs)
+        except ExportCheckError as exc:
+            raise CLIError(str(exc), EXIT_FOUND_PROBLEM) from exc
+        check = (
+            "not checked" if result.max_abs_diff is None else f"max |diff| vs eager {result.max_abs_diff:.2e}"
+        )
+        opset = f", opset {result.opset}" if result.opset is not None else ""
+        print(
+            f"wrote {result.path} ({result.format}{opset}); inputs {', '.join(result.input_names)}; "
+            f"outputs {', '.join(result.output_names)}; {check}"
+        )
+        return EXIT_OK

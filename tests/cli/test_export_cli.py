@@ -1,0 +1,94 @@
+"""``mlattn export``: from a registry name or a checkpoint, each format, one-line errors and exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from ml_attention_mechanisms.cli.main import main
+from ml_attention_mechanisms.models import create_crypto_model, get_model_entry
+from ml_attention_mechanisms.training.checkpoint import atomic_save, build_payload
+
+
+def _checkpoint(path: Path) -> torch.nn.Module:
+    kwargs = get_model_entry("price_predictor_small").model_cls.test_kwargs()
+    model = create_crypto_model("price_predictor_small", **kwargs).eval()
+    payload = build_payload(
+        model,
+        model_type="price_predictor_small",
+        feature_names=[f"f{i}" for i in range(6)],
+        scaler=None,
+        symbols=None,
+    )
+    atomic_save(payload, path)
+    return model
+
+
+def test_export_checkpoint_to_torchscript(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = _checkpoint(tmp_path / "best.ckpt")
+    out_file = tmp_path / "out" / "model.pt"
+    assert (
+        main(
+            [
+                "export",
+                "--checkpoint",
+                str(tmp_path / "best.ckpt"),
+                "--format",
+                "torchscript",
+                "-o",
+                str(out_file),
+            ]
+        )
+        == 0
+    )
+    line = capsys.readouterr().out
+    assert "torchscript" in line and "outputs predictions" in line and "max |diff| vs eager" in line
+    x = torch.randn(2, 10, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.jit.load(str(out_file))(x)["predictions"], model(x)["predictions"])
+
+
+def test_export_registry_name_to_torch_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_file = tmp_path / "sig.pt2"
+    code = main(
+        ["export", "--model", "signal_generator_small", "--format", "torch-export", "-o", str(out_file)]
+    )
+    assert code == 0 and out_file.is_file()
+    assert "inputs features, timestamps" in capsys.readouterr().out
+
+
+def test_missing_checkpoint_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", "--checkpoint", str(tmp_path / "nope.ckpt"), "-o", str(tmp_path / "x.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "nope.ckpt" in err
+
+
+def test_unknown_model_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", "--model", "nope", "-o", str(tmp_path / "x.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Unknown model_type 'nope'" in err
+
+
+def test_bad_format_and_missing_source_exit_2(tmp_path: Path) -> None:
+    for argv in (
+        ["export", "--model", "price_predictor", "--format", "tflite", "-o", "x"],
+        ["export", "-o", str(tmp_path / "x")],
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+
+
+def test_failed_check_exits_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import ml_attention_mechanisms.inference.export as export_module
+
+    monkeypatch.setattr(export_module, "max_abs_diff", lambda ref, got: 0.5)
+    code = main(
+        ["export", "--model", "risk_assessor_small", "--format", "torchscript", "-o", str(tmp_path / "r.pt")]
+    )
+    assert code == 1
+    assert "differs from the eager model by 0.5" in capsys.readouterr().err
