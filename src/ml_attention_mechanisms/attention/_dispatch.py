@@ -16,6 +16,11 @@ Shapes:
     Output ``[B, H, Tq, D]``; weights ``[B, H, Tq, Tk]`` from the math backend only.
 
 A query row that may attend to nothing yields zeros (never NaN) in values and gradients, on every backend.
+
+Backends: ``flash_attn`` (CUDA package), ``sdpa`` (PyTorch fused kernels), ``chunked`` (exact online softmax
+in bounded memory, tile side from ``_chunking.choose_chunk_size``), ``math`` (explicit softmax; weights) and
+``linear`` (Katharopoulos et al. 2020: not softmax, used only when forced). ``TOLERANCES`` holds the expected
+agreement of the exact backends with the float64 reference per dtype (the tests use it).
 """
 
 from __future__ import annotations

@@ -75,6 +75,11 @@ class KVCache:
         return len(self)
 
     @property
+    def capacity(self) -> int:
+        """Positions the allocated buffer can hold (bounded by ``2 * (max_len + n)`` when rolling)."""
+        return 0 if self._k is None else self._k.shape[2]
+
+    @property
     def keys(self) -> Tensor | None:
         """Cached keys ``[B, Hkv, L, D]`` (a view), or None when empty."""
         return None if self._k is None else self._k[:, :, self._start : self._end]
