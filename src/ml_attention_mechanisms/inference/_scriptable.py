@@ -25,6 +25,7 @@ Shapes:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -60,7 +61,7 @@ class ScriptableInferenceForm(nn.Module):
     def __init__(self, traced: torch.jit.ScriptModule, output_names: list[str]) -> None:
         super().__init__()
         self.traced = traced
-        self.output_names: list[str] = list(output_names)
+        self.output_names = list(output_names)
 
     def forward(self, features: Tensor) -> dict[str, Tensor]:
         return self.traced(features)  # type: ignore[no-any-return]
@@ -78,7 +79,9 @@ def trace_model(model: nn.Module, features: Tensor | None = None) -> tuple[torch
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), attention_backend("math"):
+        with torch.no_grad(), attention_backend("math"), warnings.catch_warnings():
+            # Python scalars read from shapes (the head dim, the GQA ratio) are constants of the model.
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
             out = model(features)
             keys = [k for k, v in out.items() if isinstance(v, Tensor)]
             traced = torch.jit.trace(OutputDict(model, keys), (features,), strict=False, check_trace=False)

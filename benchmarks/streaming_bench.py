@@ -1,0 +1,95 @@
+"""Live inference: one candle through ``StreamingPredictor`` against recomputing the window (CPU, batch 1).
+
+For each streamed default model (price, signal, risk; d_model 256, 4 layers, 50 features) and each
+attention window ``W`` (128 and 512) the stream is first filled with ``W + 8`` bars (the caches are full and
+rolling), then three ways of getting the newest bar's outputs are timed, interleaved, median of ``runs``:
+
+- ``update``: ``StreamingPredictor.update`` with a new candle (cached mode: one query per layer against a
+  rolling KV cache of ``W`` bars);
+- ``window fwd``: the batch model over the last ``W`` bars (the usual "recompute the window");
+- ``exact fwd``: the batch model over the ``num_layers * (W - 1) + 1`` bars the newest output depends on
+  (what the recompute mode runs; only this one equals the whole-history output).
+
+The target (issue 9): ``update`` at least 10x faster than ``window fwd`` at ``W = 512``. Not a test: nothing
+is asserted. Usage: ``python benchmarks/streaming_bench.py [--quick] [--threads N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import Case, time_interleaved
+
+from ml_attention_mechanisms.inference import StreamingPredictor
+from ml_attention_mechanisms.models import create_crypto_model
+
+T0 = 1_700_000_000
+HOUR = 3600
+
+
+def bench(name: str, window: int, runs: int, exact: bool) -> dict[str, Any]:
+    model = create_crypto_model(name, attention_window=window).eval()
+    f = model.config.input_features
+    reach = model.config.num_encoder_layers * (window - 1) + 1
+    history = torch.randn(reach + runs * 8 + 64, f)
+    live = StreamingPredictor(model)
+    start = window + 8
+    for i in range(start):
+        live.update(T0 + i * HOUR, history[i].numpy())
+    state = {"i": start}
+
+    def update() -> None:
+        i = state["i"]
+        live.update(T0 + i * HOUR, history[i].numpy())
+        state["i"] = i + 1
+
+    def forward(bars: int) -> None:
+        x = history[:bars].unsqueeze(0)
+        ts = (T0 + HOUR * torch.arange(bars)).unsqueeze(0)
+        with torch.no_grad():
+            model(x, timestamps=ts)
+
+    cases = {"update": Case(update), "window fwd": Case(lambda: forward(window))}
+    if exact:
+        cases["exact fwd"] = Case(lambda: forward(reach))
+    timings = time_interleaved(cases, runs=runs, warmup=2)
+    assert max(live.cache_lengths) <= window
+    return {"model": name, "W": window, **timings}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="price model only, fewer runs")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--no-exact", action="store_true", help="skip the (slow) exact-reach forward")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    names = ["price_predictor"] if args.quick else ["price_predictor", "signal_generator", "risk_assessor"]
+    runs = 5 if args.quick else 9
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), batch 1, median of {runs} runs")
+    header = f"{'model':<17} {'W':>4}  {'update':>10}  {'window fwd':>11}  {'speed-up':>8}  {'exact fwd':>10}  {'speed-up':>8}"
+    print(header)
+    started = time.perf_counter()
+    for name in names:
+        for window in (128, 512):
+            r = bench(name, window, runs, exact=not args.no_exact)
+            up, win = r["update"].median_ms, r["window fwd"].median_ms
+            line = f"{name:<17} {window:>4}  {up:>7.2f} ms  {win:>8.2f} ms  {win / up:>7.1f}x"
+            if "exact fwd" in r:
+                ex = r["exact fwd"].median_ms
+                line += f"  {ex:>7.1f} ms  {ex / up:>7.1f}x"
+            print(line, flush=True)
+    print(f"({time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
