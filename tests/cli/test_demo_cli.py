@@ -1,4 +1,4 @@
-"""``mlattn demo --quick``: every artefact of the main job, models and baselines side by side, the bar
+"""``mlattn demo --quick --full``: every artefact of the main job, models and baselines side by side, the bar
 computed (not hard-coded), checkpoints that rebuild the models, and one-line errors."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, int]:
     out = tmp_path_factory.mktemp("demo") / "run"
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        rc = main(["demo", "--quick", "--out", str(out), "--no-progress"])
+        rc = main(["demo", "--quick", "--full", "--out", str(out), "--no-progress"])
     return out, buf.getvalue(), rc
 
 
@@ -101,3 +101,18 @@ def test_demo_bad_model_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], t
     rc = main(["demo", "--quick", "--models", "nope_small", "--out", str(tmp_path / "x"), "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "models" in err
+
+
+def test_full_adds_walk_forward_folds_and_ablations(demo_run: tuple[Path, str, int]) -> None:
+    m = _metrics(demo_run[0])
+    folds = m["walk_forward"]["folds"]
+    assert len({row["fold"] for row in folds}) >= 4
+    assert {row["asset"] for row in folds} == {"BTC", "ETH", "LTC"}
+    starts = sorted({row["test"] for row in folds})
+    assert len(starts) == len({row["fold"] for row in folds})  # one test block per fold, in time order
+    assert all({"qlike_model", "qlike_har_rv", "qlike_garch"} <= set(row) for row in folds)
+    variants = {row["ablation"] for row in m["ablations"]["rows"]}
+    assert variants == {"market-time encoding (demo model)", "no market-time encoding"}
+    assert m["configurations_tried"]["price"] == 2
+    html = (demo_run[0] / "report.html").read_text(encoding="utf-8")
+    assert "Walk-forward folds" in html and "Ablations" in html

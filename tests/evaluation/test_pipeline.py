@@ -158,11 +158,13 @@ def test_load_files_panel_refuses_bad_ranges(tmp_path: object) -> None:
     from ml_attention_mechanisms.evaluation._pipeline_data import load_files_panel
 
     path = Path(str(tmp_path)) / "BTCUSDT_1h.csv"
-    t = 1_600_000_000 // 3600 * 3600 + 3600 * np.arange(40)
-    close = 100 + np.arange(40.0)
+    t = 1_600_000_000 // 3600 * 3600 + 3600 * np.arange(60)
+    close = 100 + np.arange(60.0)
     rows = [f"{a},{c},{c + 1},{c - 1},{c},10" for a, c in zip(t, close)]
     path.write_text("timestamp,open,high,low,close,volume\n" + "\n".join(rows) + "\n", encoding="utf-8")
     with pytest.raises(ValueError, match="after --end"):
         load_files_panel([path], scaler={}, window=16, start="2021-01-02", end="2021-01-01")
     with pytest.raises(ValueError, match="fewer than the window"):
         load_files_panel([path], scaler={}, window=64)
+    with pytest.raises(ValueError, match="HAR-RV"):
+        load_files_panel([path], scaler={}, window=16)

@@ -21,14 +21,13 @@ class Demo(Subcommand):
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
-        size = parser.add_mutually_exclusive_group()
-        size.add_argument(
+        parser.add_argument(
             "--full", action="store_true", help="add the walk-forward folds and the ablations (takes longer)"
         )
-        size.add_argument(
+        parser.add_argument(
             "--quick",
             action="store_true",
-            help="a tiny run of seconds on a short slice (tests), every artefact",
+            help="a tiny run of seconds on a short slice (tests), every artefact (with --full: tiny folds too)",
         )
         parser.add_argument(
             "--models",

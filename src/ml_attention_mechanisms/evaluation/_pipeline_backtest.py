@@ -43,7 +43,7 @@ def read_table(path: str | Path) -> Any:
             f"--signals {p}: no 'timestamp' column (columns: {', '.join(map(str, frame.columns))})"
         )
     ts = frame["timestamp"]
-    if np.issubdtype(ts.dtype, np.number):
+    if pd.api.types.is_numeric_dtype(ts):
         frame["timestamp"] = pd.to_datetime(ts, unit="s", utc=True)
     else:
         frame["timestamp"] = pd.to_datetime(ts, utc=True)
@@ -78,9 +78,16 @@ def backtest_table(
     Raises:
         ValueError: no position/signal column, no close/return, NaN return under a held position.
     """
+    import warnings
+
     from .backtest import BacktestConfig, run_backtest, signals_to_positions
     from .backtest_portfolio import run_portfolio_backtest
-    from .scorecards import strategy_scores
+    from .scorecards import strategy_scores as _scores
+
+    def strategy_scores(res: Any, **kwargs: Any) -> dict[str, Any]:
+        with warnings.catch_warnings():  # a flat strategy: no Sharpe, its interval is NaN (reported as null)
+            warnings.filterwarnings("ignore", message="All-NaN slice", category=RuntimeWarning)
+            return _scores(res, **kwargs)
 
     cfg = config or BacktestConfig()
     if (
@@ -102,7 +109,7 @@ def backtest_table(
             pos = np.asarray(group["position"], dtype=np.float64)
         elif "signal" in group.columns:
             sig = group["signal"]
-            if np.issubdtype(sig.dtype, np.number):
+            if sig.dtype.kind in "biuf":
                 sig = np.nan_to_num(np.asarray(sig, dtype=np.float64), nan=0.0).astype(np.int64)
             conf = (
                 np.asarray(group["confidence"], dtype=np.float64) if "confidence" in group.columns else None

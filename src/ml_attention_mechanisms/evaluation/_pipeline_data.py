@@ -34,6 +34,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 HORIZON = 24  # the bar's variance horizon, the signal labels' horizon and the daily rebalance period
+MIN_HISTORY = 30 * 24 + HORIZON + 11  # bars before the first scored one: HAR-RV's monthly term needs them
 
 
 def base_symbol(symbol: str) -> str:
@@ -159,8 +160,8 @@ def load_files_panel(
     """Other data (any export ``load_ohlcv`` reads) prepared with a run's fitted statistics.
 
     The whole loaded period is history for the features and the rolling baselines; the evaluated period
-    is ``[start, end]`` (default: everything after the first quarter of the bars, at least ``window + 720``
-    bars in), so the causal per-asset scaling and the baselines have a warm-up. Nothing is fitted here: the
+    is ``[start, end]`` (default: everything after the first quarter of the bars, at least
+    :data:`MIN_HISTORY` bars in), so the causal per-asset scaling and the baselines have a warm-up. Nothing is fitted here: the
     run's scaler is reused, and assets the run never saw get the unknown-asset id downstream.
 
     Raises:
@@ -184,11 +185,20 @@ def load_files_panel(
         raise ValueError(
             f"--data: {n} bars, fewer than the window ({window}) plus the {HORIZON}-bar horizon; give more data"
         )
+    if n < MIN_HISTORY + 2 * HORIZON:
+        raise ValueError(
+            f"--data: {n} bars; the baselines need {MIN_HISTORY} bars of history before the scored period "
+            f"(30 days of hourly bars for HAR-RV) plus at least {2 * HORIZON} scored bars; give more data"
+        )
     ts = panel.timestamps
-    first = int(np.searchsorted(ts, lo)) if lo is not None else max(window + 720, n // 4)
-    first = max(first, window, 1)
-    if first >= n - 1:
-        raise ValueError(f"--start {start}: no bars of the data after it (the data end at bar {n})")
+    first = int(np.searchsorted(ts, lo)) if lo is not None else max(MIN_HISTORY, n // 4)
+    if first < MIN_HISTORY:
+        raise ValueError(
+            f"--start {start}: only {first} bars of the data before it; the baselines need {MIN_HISTORY} "
+            "(30 days of hourly bars for HAR-RV); start later or give earlier data"
+        )
+    if first >= n - HORIZON:
+        raise ValueError(f"--start {start}: fewer than {HORIZON} bars of the data after it")
     empty = np.zeros(0, dtype=np.int64)
     positions = np.arange(first, n, dtype=np.int64)
     val_pos = np.arange(max(first - 1, 0), first, dtype=np.int64)

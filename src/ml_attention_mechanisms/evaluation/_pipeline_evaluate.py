@@ -136,14 +136,17 @@ def score_and_write(
 
         _say("--full: walk-forward folds and ablations", progress)
         t2 = time.perf_counter()
-        full = run_full(data, cfg, root, progress=progress)
+        full = run_full(data, cfg, root, assets_scores, progress=progress)
         timings["full"] = time.perf_counter() - t2
         for kind, n in full.get("configs_tried", {}).items():
             n_configs[kind] = n_configs.get(kind, 1) + int(n)
-    strategies = score_strategies(
-        data, {a: s for a, s in fc["signals"].items()}, fc["weights"], config=backtest_config,
-        n_configs=n_configs, n_boot=cfg.n_boot,
-    )  # fmt: skip
+    with warnings.catch_warnings():
+        # a strategy that never trades has no Sharpe ratio: its bootstrap interval is NaN (reported as null)
+        warnings.filterwarnings("ignore", message="All-NaN slice", category=RuntimeWarning)
+        strategies = score_strategies(
+            data, {a: s for a, s in fc["signals"].items()}, fc["weights"], config=backtest_config,
+            n_configs=n_configs, n_boot=cfg.n_boot,
+        )  # fmt: skip
     timings["scoring"] = time.perf_counter() - t1
     kinds = [k for k in strategies if k == "portfolio" or k.split("_", 1)[1] in bar_assets]
     metrics: dict[str, Any] = {
@@ -195,7 +198,7 @@ def score_and_write(
     if full.get("walk_forward"):
         extra["Walk-forward folds (price model, retrained per fold)"] = full["walk_forward"]["folds"]
     if full.get("ablations"):
-        extra["Ablations (test split)"] = full["ablations"]["rows"]
+        extra["Ablations (test split)"] = full["ablations"]["rows"] + full["ablations"]["not_run"]
     timings["report"] = time.perf_counter() - t1
     timings["total"] = time.perf_counter() - t0
     metrics["timings_s"] = dict(timings)

@@ -150,7 +150,15 @@ def train_model(
         ),
     )
     logger.info("training %s on %d windows (val %d)", name or model_type, len(train_ds), len(val_ds))  # type: ignore[arg-type]
-    result = train(model_type, prepared, config=config, out=out)
+    noisy = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
+    levels = [lg.level for lg in noisy]
+    for lg in noisy:  # Lightning's INFO banners (GPU/TPU, tips) on every fit: noise in a 4-model job
+        lg.setLevel(logging.WARNING)
+    try:
+        result = train(model_type, prepared, config=config, out=out)
+    finally:
+        for lg, level in zip(noisy, levels):
+            lg.setLevel(level)
     ckpt = result.best_checkpoint or result.last_checkpoint
     if ckpt is None:
         raise ValueError(f"{model_type}: training finished no epoch (no checkpoint in {out})")

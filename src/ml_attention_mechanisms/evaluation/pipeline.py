@@ -154,6 +154,14 @@ class DemoConfig:
         return cls(**base)
 
 
+def _batch(cfg: DemoConfig, model_type: str) -> int:
+    """Windows per step: the portfolio model reads every asset of a window (5 series per sample), so it takes
+    a quarter of the batch to keep its step cost near the single-asset models' (measured: 1.2 s vs 0.2 s)."""
+    if _kind_of(model_type) == "portfolio":
+        return max(4, cfg.batch_size // 4)
+    return cfg.batch_size
+
+
 @dataclass
 class RunOutputs:
     """Paths and figures of a finished run."""
@@ -216,7 +224,7 @@ def _run_demo(cfg: DemoConfig, root: Path, progress: bool) -> RunOutputs:
         trained[_kind_of(model_type)] = train_model(
             model_type, data, root / "models" / model_type, window=cfg.window, train_windows=cfg.train_windows,
             val_windows=cfg.val_windows, max_epochs=cfg.max_epochs, steps_per_epoch=cfg.steps_per_epoch,
-            batch_size=cfg.batch_size, patience=cfg.patience, learning_rate=cfg.learning_rate, seed=cfg.seed,
+            batch_size=_batch(cfg, model_type), patience=cfg.patience, learning_rate=cfg.learning_rate, seed=cfg.seed,
             overrides=cfg.model_overrides, progress=progress,
         )  # fmt: skip
         timings[f"train_{model_type}"] = time.perf_counter() - t1
