@@ -282,6 +282,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--runs", type=int, default=None, help="timed runs per case (default 10, quick 3)")
     parser.add_argument("--no-memory", action="store_true", help="skip the per-case peak-RSS subprocesses")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
+    parser.add_argument("--only", default=None, help="run only the groups with a case name containing this")
     parser.add_argument("--peak", default=None, help=argparse.SUPPRESS)  # child mode: one case's peak RSS
     args = parser.parse_args(argv)
     torch.set_num_threads(THREADS)
@@ -290,6 +291,9 @@ def main(argv: list[str]) -> int:
     if args.peak is not None:
         print(json.dumps(run_peak_case(cases[args.peak]())))
         return 0
+    if args.only is not None:
+        groups = [g for g in groups if any(args.only in name for name in g)]
+        cases = {name: cases[name] for g in groups for name in g}
     runs = args.runs or (3 if args.quick else 10)
     print(
         f"# attention benchmarks: CPU float32, {THREADS} threads, batch {BATCH}, {HEADS} heads, d_model {D_MODEL}"
@@ -323,6 +327,8 @@ def main(argv: list[str]) -> int:
     print(format_table(["case", "median ms", "spread", "peak RSS MB"], rows))
     trows, missed = [], 0
     for desc, num, den, op, thr in targets(sizes):
+        if num not in timings or den not in timings:
+            continue
         if op == "<=mem":
             if num not in peaks:
                 continue
