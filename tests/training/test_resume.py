@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 from tiny_parts import SMALL_MODEL, SMALL_MODEL_CONFIG, write_ohlcv_csv
@@ -27,6 +28,7 @@ def _mlattn(*args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
 
 
+@pytest.mark.slow
 def test_killed_and_resumed_run_matches_uninterrupted(tmp_path: Path) -> None:
     files = [
         write_ohlcv_csv(tmp_path / "BTCUSDT_1h.csv", seed=0),
