@@ -148,3 +148,12 @@ def test_resume_extends_a_run_and_refuses_changed_data(tmp_path: Path) -> None:
         resume(run, max_epochs=3)
     with pytest.raises(ValueError, match=r"--model 'other': the run in .* trains 'price_predictor_small'"):
         train("other", resume=run)
+
+
+@pytest.mark.gpu
+def test_cuda_bf16_training(tmp_path: Path) -> None:
+    cfg = _cfg(max_epochs=1, accelerator="cuda", precision="bf16-mixed")
+    result = train(TINY, tiny_prepared(), config=cfg, out=tmp_path / "run")
+    assert result.best_val_loss is not None and math.isfinite(result.best_val_loss)
+    model, _ = load_checkpoint(result.last_checkpoint)  # type: ignore[arg-type]
+    assert next(model.parameters()).device.type == "cpu"  # checkpoints load onto the CPU by default
