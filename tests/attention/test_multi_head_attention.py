@@ -195,3 +195,15 @@ def test_checks_step_aside_under_torch_export() -> None:
     x = torch.randn(2, 5, D)
     exported = torch.export.export(layer, (x,))
     torch.testing.assert_close(exported.module()(x), layer(x))
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+@pytest.mark.parametrize("num_kv_heads", [None, 2])
+def test_checks_step_aside_under_tracing(num_kv_heads: int | None) -> None:
+    layer = MultiHeadAttention(
+        AttentionConfig(d_model=D, num_heads=H, num_kv_heads=num_kv_heads, causal=True)
+    )
+    x = torch.randn(2, 5, D)
+    with torch.no_grad():
+        traced = torch.jit.trace(layer.eval(), (x,))
+        torch.testing.assert_close(traced(x), layer(x))

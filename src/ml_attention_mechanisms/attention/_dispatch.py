@@ -191,7 +191,7 @@ class SDPABackend(Backend):
 
     def run(self, inp: AttentionInputs, scale: float) -> tuple[Tensor, Tensor | None]:
         q, k, v = inp.q, inp.k, inp.v
-        gqa = q.shape[1] != k.shape[1]
+        gqa = bool(q.shape[1] != k.shape[1])  # a Python bool also under tracing (shapes are tensors there)
         tq, tk = q.shape[-2], k.shape[-2]
         if inp.mask is None and inp.window is None and inp.is_causal and tq == tk:
             # The fused causal kernel skips the upper triangle: the fast path for training and prefill.
