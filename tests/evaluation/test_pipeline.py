@@ -168,3 +168,49 @@ def test_load_files_panel_refuses_bad_ranges(tmp_path: object) -> None:
         load_files_panel([path], scaler={}, window=64)
     with pytest.raises(ValueError, match="HAR-RV"):
         load_files_panel([path], scaler={}, window=16)
+
+
+def _regime_shift(seed: int = 6) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, object]]:
+    rng = np.random.default_rng(seed)
+    n = 4000
+    sigma = np.where(np.arange(n) < 2000, 0.01, 0.025)  # volatility jumps at bar 2000
+    r = rng.normal(0, 1, n) * sigma
+    base = np.array([-1.645, -0.674, 0.0, 0.674, 1.645]) * 0.01  # right for the first regime only
+    forecast = {"quantiles": np.tile(base, (n, 1)), "variance": np.full(n, 24 * 1e-4),
+                "var": np.tile([1.645e-2, 2.326e-2], (n, 1)), "es": np.tile([2.06e-2, 2.67e-2], (n, 1))}  # fmt: skip
+    cal = {"quantile_levels": [0.05, 0.25, 0.5, 0.75, 0.95], "cqr_offsets": {"0.05": 0.0, "0.25": 0.0},
+           "variance_scale": 1.0, "var_scale": {"0.05": 1.0, "0.01": 1.0}, "var_levels": [0.05, 0.01]}  # fmt: skip
+    return r, forecast, cal
+
+
+def test_rolling_calibration_follows_a_regime_change() -> None:
+    from ml_attention_mechanisms.evaluation._pipeline_forecasts import rolling_calibration
+
+    r, forecast, cal = _regime_shift()
+    out = rolling_calibration(forecast, r, cal, window=720, min_rows=168)
+    y = np.r_[r[1:], np.nan]
+    late = np.arange(3000, 3999)  # a month after the change
+    cover = np.mean((y[late] >= out["quantiles"][late, 0]) & (y[late] <= out["quantiles"][late, -1]))
+    static = np.mean(
+        (y[late] >= forecast["quantiles"][late, 0]) & (y[late] <= forecast["quantiles"][late, -1])
+    )
+    assert static < 0.6 and abs(cover - 0.9) < 0.04
+    assert abs(np.mean(-y[late] > out["var"][late, 0]) - 0.05) < 0.025
+    rv = np.array([np.sum(r[t + 1 : t + 25] ** 2) for t in late])
+    assert np.mean(out["variance"][late]) == pytest.approx(np.mean(rv), rel=0.15)
+
+
+def test_rolling_calibration_is_causal() -> None:
+    from ml_attention_mechanisms.evaluation._pipeline_forecasts import rolling_calibration
+
+    r, forecast, cal = _regime_shift()
+    k = 2500
+    moved = r.copy()
+    moved[k + 1 :] = np.random.default_rng(9).normal(0, 0.05, r.size - k - 1)
+    a = rolling_calibration(forecast, r, cal, window=720, min_rows=168)
+    b = rolling_calibration(forecast, moved, cal, window=720, min_rows=168)
+    for key in ("quantiles", "var", "es"):  # these read outcomes up to bar t
+        np.testing.assert_array_equal(a[key][: k + 1], b[key][: k + 1])
+    np.testing.assert_array_equal(
+        a["variance"][: k + 1], b["variance"][: k + 1]
+    )  # 24-bar targets resolved by t

@@ -20,11 +20,13 @@ import torch
 from torch import nn
 
 __all__ = [
+    "apply_calibration",
     "asset_ids_for",
     "attention_map",
     "fit_calibration",
     "forecast_portfolio",
     "forecast_single",
+    "rolling_calibration",
     "var_scale",
     "variance_scale",
 ]
@@ -271,4 +273,103 @@ def apply_calibration(
         scales = np.array([float(v) for v in calibration["var_scale"].values()])
         out["var"] = out["var"] * scales
         out["es"] = out["es"] * scales
+    return out
+
+
+def _trailing(
+    values: np.ndarray, known_lag: int, window: int, min_rows: int, stat: Any, at: np.ndarray
+) -> np.ndarray:
+    """``out[t] = stat(values[s])`` for ``t`` in ``at``, over the finite ``values[s]`` with ``t - known_lag -
+    window < s <= t - known_lag`` (only outcomes realised by bar ``t``); NaN where fewer than ``min_rows``."""
+    n = values.shape[0]
+    out = np.full(n, np.nan)
+    finite = np.flatnonzero(np.isfinite(values))
+    if finite.size < min_rows:
+        return out
+    for t in at.tolist():
+        hi = t - known_lag
+        if hi < 0:
+            continue
+        a, b = np.searchsorted(finite, hi - window, side="right"), np.searchsorted(finite, hi, side="right")
+        if b - a >= min_rows:
+            out[t] = stat(values[finite[a:b]])
+    return out
+
+
+def _conformal_quantile(scores: np.ndarray, alpha: float) -> float:
+    """The split-conformal quantile: the ``ceil((n + 1)(1 - alpha))``-th smallest of ``n`` scores."""
+    n = scores.shape[0]
+    k = min(n, int(np.ceil((n + 1) * (1.0 - alpha))))
+    return float(np.partition(scores, k - 1)[k - 1])
+
+
+def rolling_calibration(
+    forecast: Mapping[str, np.ndarray],
+    returns: np.ndarray,
+    calibration: Mapping[str, Any],
+    *,
+    window: int = 720,
+    min_rows: int = 168,
+    horizon: int = 24,
+) -> dict[str, np.ndarray]:
+    """Causal rolling split-conformal calibration: at each decision time ``t`` the calibration set is the
+    model's own forecasts of the last ``window`` bars whose outcomes are known at ``t`` (the validation
+    forecasts first, then the test ones as they resolve), so the scales follow a change of regime without
+    looking ahead. Where fewer than ``min_rows`` are known, the stored (validation) calibration applies.
+
+    Intervals: each symmetric quantile pair is widened by the split-conformal quantile of
+    the CQR conformity scores ``max(lo - y, y - hi)`` (its ``ceil((n + 1)(1 - 2 tau))``-th smallest of
+    the ``n`` known; Romano et al. 2019); the ``horizon``-bar variance by
+    the mean of ``target / forecast`` (QLIKE's optimal scale); VaR/ES by the ``1 - level`` quantile of
+    ``loss / VaR``.
+
+    Args:
+        forecast: raw outputs of :func:`forecast_single` (price and/or risk keys), ``[T, ...]``.
+        returns: the asset's log returns ``[T]``.
+        calibration: the stored calibration (fallback; its ``quantile_levels``, ``var_levels``).
+
+    Returns:
+        The forecasts with calibrated ``quantiles``/``variance``/``var``/``es`` and the raw ones kept as
+        ``quantiles_raw``/``variance_raw``.
+    """
+    from .targets import future_return_target, realized_variance_target
+
+    static = apply_calibration(forecast, calibration)
+    out = dict(static)
+    y = future_return_target(returns, 1)
+    first = next(iter(forecast.values()))
+    at = np.flatnonzero(np.isfinite(first.reshape(first.shape[0], -1)).all(axis=1))  # rows forecast
+    if "quantiles" in forecast:
+        q = np.array(forecast["quantiles"], dtype=np.float64)
+        levels = [float(v) for v in calibration.get("quantile_levels", ())] or [0.05, 0.25, 0.5, 0.75, 0.95]
+        cal = q.copy()
+        for i in range(len(levels) // 2):
+            j = len(levels) - 1 - i
+            alpha = 2 * levels[i]
+            score = np.maximum(q[:, i] - y, y - q[:, j])  # NaN where no forecast or no outcome
+            offset = _trailing(score, 1, window, min_rows, lambda e, a=alpha: _conformal_quantile(e, a), at)
+            fallback = static["quantiles"][:, i] - q[:, i]  # the stored offset, as a shift of the low side
+            shift = np.where(np.isfinite(offset), offset, -fallback)
+            cal[:, i] = q[:, i] - shift
+            cal[:, j] = q[:, j] + shift
+        out["quantiles"] = np.sort(cal, axis=1)
+    if "variance" in forecast:
+        f = np.asarray(forecast["variance"], dtype=np.float64)
+        rv = realized_variance_target(returns, horizon)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(f > 0, rv / f, np.nan)
+        scale = _trailing(ratio, horizon, window, min_rows, lambda s: float(np.mean(s)), at)
+        out["variance"] = np.where(np.isfinite(scale), f * scale, static["variance"])
+    if "var" in forecast:
+        var, es = np.asarray(forecast["var"], dtype=np.float64), np.asarray(forecast["es"], dtype=np.float64)
+        var_levels = [float(v) for v in calibration.get("var_levels", (0.05, 0.01))]
+        new_var, new_es = static["var"].copy(), static["es"].copy()
+        for i, lv in enumerate(var_levels):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(var[:, i] > 0, -y / var[:, i], np.nan)
+            s = _trailing(ratio, 1, window, min_rows, lambda x, lv=lv: float(np.quantile(x, 1.0 - lv)), at)
+            ok = np.isfinite(s)
+            new_var[ok, i] = var[ok, i] * s[ok]
+            new_es[ok, i] = es[ok, i] * s[ok]
+        out["var"], out["es"] = new_var, new_es
     return out

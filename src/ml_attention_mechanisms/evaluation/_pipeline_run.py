@@ -17,11 +17,11 @@ from torch import nn
 
 from ._pipeline_data import DemoData, asset_column, base_symbol
 from ._pipeline_forecasts import (
-    apply_calibration,
     asset_ids_for,
     fit_calibration,
     forecast_portfolio,
     forecast_single,
+    rolling_calibration,
 )
 
 __all__ = ["ModelForecasts", "calibrate_signal_temperature", "forecast_all", "rebalance_positions"]
@@ -29,6 +29,7 @@ __all__ = ["ModelForecasts", "calibrate_signal_temperature", "forecast_all", "re
 logger = logging.getLogger(__name__)
 
 QUANTILE_LEVELS_DEFAULT = (0.05, 0.25, 0.5, 0.75, 0.95)
+ROLLING_WINDOW = 720  # 30 days of resolved forecasts: the same span as the features' causal scaling
 
 
 class ModelForecasts(dict[str, Any]):
@@ -159,7 +160,14 @@ def forecast_all(
         if temperature is not None:
             calibration["signal_temperature"] = temperature
     result["calibration"] = dict(calibration)
-    result["assets"] = {a: apply_calibration(f, calibration) for a, f in per_asset.items()}
+    result["calibration"]["mode"] = "rolling"
+    result["calibration"]["rolling_window"] = ROLLING_WINDOW
+    result["assets"] = {
+        a: rolling_calibration(f, data.returns[:, asset_column(data, a)], calibration, window=ROLLING_WINDOW)
+        if f
+        else {}
+        for a, f in per_asset.items()
+    }
     result["signals"] = {a: f["signal"] for a, f in signal.items()}
     result["signal_extra"] = signal
     result["quantile_levels"] = levels

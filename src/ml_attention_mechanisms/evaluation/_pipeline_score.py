@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._pipeline_data import HORIZON, DemoData
-from ._pipeline_forecasts import variance_scale
+from ._pipeline_forecasts import rolling_calibration, variance_scale
 
 __all__ = ["BAR_ASSETS", "learner_forecasts", "score_assets", "score_strategies", "strip_arrays"]
 
@@ -51,12 +51,14 @@ def learner_forecasts(
     seed: int,
 ) -> dict[str, np.ndarray]:
     """The non-attention learner's forecasts for one asset: trained on its training rows (a fixed-seed
-    subsample of ``train_rows``), variance scaled and intervals conformalised on validation rows only.
+    subsample of ``train_rows``), then calibrated exactly as the models are (validation calibration, then
+    the causal rolling calibration of :func:`._pipeline_forecasts.rolling_calibration`).
 
     Returns:
         ``{"return": [T], "variance": [T], "quantiles": [T, Q]}`` (the learner's interval levels are the
         outermost pair of ``quantile_levels`` and the median).
     """
+    from ._pipeline_run import ROLLING_WINDOW
     from .baselines_learner import fit_predict_learner
     from .conformal import ConformalQuantileCalibrator
     from .targets import future_return_target, realized_variance_target
@@ -84,12 +86,17 @@ def learner_forecasts(
     out["return"][ahead], out["variance"][ahead], out["quantiles"][ahead] = f_ret, np.exp(f_lrv), f_q
     val = np.zeros(n, dtype=bool)
     val[data.val_start : data.test_start] = True
-    out["variance"] = out["variance"] * variance_scale(np.where(val, rv, np.nan), out["variance"])
+    static: dict[str, Any] = {
+        "quantile_levels": levels,
+        "variance_scale": variance_scale(np.where(val, rv, np.nan), out["variance"]),
+    }
     ok = val & np.isfinite(y1) & np.isfinite(out["quantiles"]).all(axis=1)
     if ok.sum() >= 20:
         cal = ConformalQuantileCalibrator.fit(y1[ok], out["quantiles"][ok], levels)
-        given = np.isfinite(out["quantiles"]).all(axis=1)
-        out["quantiles"][given] = cal.transform(out["quantiles"][given])
+        static["cqr_offsets"] = {str(k): float(v) for k, v in cal.offsets.items()}
+    # the same causal rolling calibration as the models' (validation forecasts first), so that the
+    # comparison is of forecasters, not of calibration schemes
+    out = rolling_calibration(out, r, static, window=ROLLING_WINDOW)
     out["levels"] = np.asarray(levels)
     return out
 
