@@ -96,6 +96,16 @@ def test_wrong_typed_config_value(
            f"{cfg}: training.max_epochs='three': expected int")  # fmt: skip
 
 
+def test_wrong_typed_model_value(
+    tmp_path: Path, files: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = _config(tmp_path, model={"d_model": "big"})
+    _fails(capsys, ["train", "--model", MODEL, "--data", str(files[0]), "--config", str(cfg)],
+           "config model section for 'price_predictor_small': CryptoPredictionModelConfig.d_model='big'")  # fmt: skip
+    cfg = _config(tmp_path, model={"d_modle": 16})
+    _fails(capsys, ["train", "--model", MODEL, "--data", str(files[0]), "--config", str(cfg)], "d_modle")
+
+
 def test_unknown_config_key(tmp_path: Path, files: list[Path], capsys: pytest.CaptureFixture[str]) -> None:
     cfg = _config(tmp_path, training={"learning_rat": 0.1})
     _fails(capsys, ["train", "--model", MODEL, "--data", str(files[0]), "--config", str(cfg)],

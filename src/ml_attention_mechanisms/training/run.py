@@ -34,7 +34,14 @@ from ..config import replace_config
 from ..utils._import_guard import has_module
 from . import _models, _record
 from ._callbacks import AtomicCheckpointIO, ThroughputMeter
-from .config import RunConfig, TrainingConfig, dump_run_config, load_run_config, run_config_from_dict
+from .config import (
+    ConfigError,
+    RunConfig,
+    TrainingConfig,
+    dump_run_config,
+    load_run_config,
+    run_config_from_dict,
+)
 from .datamodule import PreparedData, WindowDataModule
 from .module import ForecastModule
 from .resume import IN_MEMORY, check_data_unchanged, resume_point
@@ -88,6 +95,18 @@ def _apply_overrides(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
     return dataclasses.replace(cfg, training=replace_config(cfg.training, **given))
 
 
+def _create(model_type: str, kwargs: dict[str, Any]) -> nn.Module:
+    """``create_crypto_model`` with a bad ``model`` section reported as a config error."""
+    try:
+        return _models.create_model(model_type, **kwargs)
+    except TypeError as exc:  # unknown keys, or a value the model cannot even hold
+        raise ConfigError(f"config model section for {model_type!r}: {exc}") from exc
+    except ValueError as exc:
+        if not kwargs or "Unknown model_type" in str(exc):
+            raise
+        raise ConfigError(f"config model section for {model_type!r}: {exc}") from exc
+
+
 def prepare_run_data(
     model_type: str,
     data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | PreparedData,
@@ -112,7 +131,7 @@ def prepare_run_data(
     from ._data import prepare_data
 
     cls = _models.model_class(model_type)
-    probe = _models.create_model(model_type, **cfg.model)
+    probe = _create(model_type, cfg.model)
     horizon = int(getattr(getattr(probe, "config", None), "prediction_horizon", 1))
     del probe
     return prepare_data(
@@ -149,7 +168,7 @@ def build_model(model_type: str, cfg: RunConfig, data: PreparedData) -> tuple[nn
             f"model.use_mixed_precision={kwargs['use_mixed_precision']!r} contradicts "
             f"training.precision={cfg.training.precision!r}; set only --precision"
         )
-    probe = _models.create_model(model_type, **kwargs)
+    probe = _create(model_type, kwargs)
     fields = _models.config_fields(probe)
     extra: dict[str, Any] = {}
     if "use_mixed_precision" in fields:
@@ -164,7 +183,7 @@ def build_model(model_type: str, cfg: RunConfig, data: PreparedData) -> tuple[nn
     if not extra:
         return probe, kwargs
     kwargs.update(extra)
-    return _models.create_model(model_type, **kwargs), kwargs
+    return _create(model_type, kwargs), kwargs
 
 
 def _plain_config(net: nn.Module) -> dict[str, Any]:
