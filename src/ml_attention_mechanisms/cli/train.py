@@ -104,6 +104,8 @@ class Train(Subcommand):
             )
         except UnsafeCheckpointError as exc:
             raise CLIError(str(exc)) from exc
+        if not result.is_global_zero:
+            return EXIT_OK  # other DDP ranks: rank 0 reports
         loss = "n/a" if result.best_val_loss is None else f"{result.best_val_loss:.6g}"
         print(f"run: {result.run_dir}")
         print(f"best checkpoint: {result.best_checkpoint} (val_loss {loss}); last: {result.last_checkpoint}")

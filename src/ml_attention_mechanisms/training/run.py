@@ -66,6 +66,7 @@ class TrainResult:
         windows_per_second: measured training throughput of this process (data time included).
         data_share: share of the measured step time spent waiting for batches.
         model: the trained module (weights of the last epoch).
+        is_global_zero: this process is rank 0 (the one that writes and reports; False in other DDP ranks).
     """
 
     run_dir: Path
@@ -76,6 +77,7 @@ class TrainResult:
     windows_per_second: float
     data_share: float
     model: nn.Module
+    is_global_zero: bool = True
 
 
 def _load_config(config: str | os.PathLike[str] | RunConfig | dict[str, Any] | None) -> RunConfig:
@@ -446,4 +448,5 @@ def _fit(
         windows_per_second=meter.windows_per_second,
         data_share=meter.data_share,
         model=net,
+        is_global_zero=bool(trainer.is_global_zero),
     )
