@@ -6,9 +6,9 @@ writes the figures). CPU, float32, 2 threads. For each model:
 - parameters (trainable);
 - training time per epoch on the bundled data: the default split's training period (up to 2020-06-30 23:00),
   every window of 64 bars (single-asset models: every asset and bar with targets; the portfolio: every bar,
-  all five assets), batch 64, Adam; the mean time of a few measured steps (after one warm-up step) times
-  the number of batches in the epoch;
-- batch-1 inference: median of 10 forwards of one 128-bar window (eval mode, no grad);
+  all five assets), batch 64, Adam; the median (and the fastest) of a few timed steps after one warm-up,
+  times the number of batches in the epoch;
+- batch-1 inference: median (and fastest) of 20 forwards of one 128-bar window (eval mode, no grad);
 - memory: peak RSS increase of one training step (batch 64), in a fresh process.
 
 The data: ``load_dataset("binance-1h")`` with ``prepare_panel`` defaults (17 features, horizons 1, 4, 24);
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -94,17 +95,20 @@ def _train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, batch: dict[
     opt.step()
 
 
-def _epoch_seconds(name: str, data: dict[str, Any], steps: int) -> tuple[float, int, float]:
+def _epoch_seconds(name: str, data: dict[str, Any], steps: int) -> tuple[int, float, float]:
+    """``(batches per epoch, median step s, fastest step s)`` over ``steps`` timed steps after a warm-up."""
     model = _model(name, data["features"]).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader, per_epoch = _batches(name, data)
     it = iter(loader)
     _train_step(model, opt, next(it))  # warm-up
-    t0 = time.perf_counter()
+    times = []
     for _ in range(steps):
-        _train_step(model, opt, next(it))
-    step = (time.perf_counter() - t0) / steps
-    return step * per_epoch, per_epoch, step
+        batch = next(it)
+        t0 = time.perf_counter()
+        _train_step(model, opt, batch)
+        times.append(time.perf_counter() - t0)
+    return per_epoch, statistics.median(times), min(times)
 
 
 def _inference_input(name: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -147,7 +151,7 @@ def main(argv: list[str]) -> int:
     for name in names:
         small = name.endswith("_small")
         steps = 3 if args.quick or not small else 10
-        epoch_s, per_epoch, step_s = _epoch_seconds(name, data, steps)
+        per_epoch, step_s, step_min = _epoch_seconds(name, data, steps)
         model = _model(name, data["features"]).eval()
         inputs = _inference_input(name, data)
 
@@ -155,23 +159,27 @@ def main(argv: list[str]) -> int:
             with torch.no_grad():
                 model(**inputs)
 
-        timing = time_interleaved({name: Case(fn=infer)}, runs=10, warmup=2)[name]
+        timing = time_interleaved({name: Case(fn=infer)}, runs=20, warmup=3)[name]
         peak = peak_rss_in_subprocess(__file__, name)
         params = model.num_parameters()  # type: ignore[operator]
         figures[name] = {
             "parameters": params,
-            "epoch_seconds": epoch_s,
             "batches_per_epoch": per_epoch,
-            "step_seconds": step_s,
-            "inference_ms": timing.median_ms,
+            "step_seconds_median": step_s,
+            "step_seconds_min": step_min,
+            "epoch_seconds_median": step_s * per_epoch,
+            "epoch_seconds_min": step_min * per_epoch,
+            "inference_ms_median": timing.median_ms,
+            "inference_ms_min": timing.min_ms,
             "train_step_peak_mb": peak,
         }
         rows.append(
             [
                 name,
                 f"{params / 1e6:.2f}M",
-                f"{epoch_s:.0f} s ({per_epoch} x {step_s * 1e3:.0f} ms)",
-                str(timing),
+                f"{step_s * per_epoch / 60:.0f} min ({step_min * per_epoch / 60:.0f})",
+                f"{per_epoch} x {step_s * 1e3:.0f} ms ({step_min * 1e3:.0f})",
+                f"{timing.median_ms:.1f} ms ({timing.min_ms:.1f})",
                 f"{peak:.0f}",
             ]
         )
@@ -180,11 +188,16 @@ def main(argv: list[str]) -> int:
         f"CPU float32, {THREADS} threads; epoch = default training split, {SEQ_LEN}-bar windows, batch {BATCH}; "
         f"inference = one {INFER_LEN}-bar window; {load_note()}"
     )
-    print(
-        format_table(
-            ["model", "parameters", "train time / epoch", "inference (batch 1)", "train step peak MB"], rows
-        )
-    )
+    print("median (fastest) of the timed runs: on a shared machine the fastest is the closer to the cost")
+    header = [
+        "model",
+        "parameters",
+        "train time / epoch",
+        "batches x step",
+        "inference (batch 1)",
+        "train step peak MB",
+    ]
+    print(format_table(header, rows))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     return 0
