@@ -157,3 +157,15 @@ def test_cuda_bf16_training(tmp_path: Path) -> None:
     assert result.best_val_loss is not None and math.isfinite(result.best_val_loss)
     model, _ = load_checkpoint(result.last_checkpoint)  # type: ignore[arg-type]
     assert next(model.parameters()).device.type == "cpu"  # checkpoints load onto the CPU by default
+
+
+def test_resume_of_in_memory_data_needs_the_data_again(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(TINY, tiny_prepared(), config=_cfg(max_epochs=1), out=run)
+    with pytest.raises(
+        ValueError, match=r"--resume .*run: the run was given in-memory data; pass data= again"
+    ):
+        train(resume=run)
+    assert train(resume=run, data=tiny_prepared(), max_epochs=2).epochs == 2
+    with pytest.raises(FileNotFoundError, match=r"not a run directory \(no run.json\)"):
+        train(resume=tmp_path)
