@@ -192,3 +192,15 @@ def test_bad_inputs_are_named() -> None:
 def test_streaming_config_messages(field: str, value: object, rule: str) -> None:
     with pytest.raises(ValueError, match=rf"StreamingConfig\.{field}={value!r}: {rule}"):
         StreamingConfig(**{field: value})  # type: ignore[arg-type]
+
+
+def test_reset_starts_a_new_stream() -> None:
+    model = _model("price_predictor")
+    live = StreamingPredictor(model)
+    rows = torch.randn(12, model.config.input_features)
+    for i in range(12):
+        live.update(T0 + i * HOUR, rows[i].numpy())
+    live.reset()
+    assert live.num_bars == 0 and live.cache_lengths == [0, 0] and live.last_timestamp is None
+    out = live.update(T0, rows[0].numpy())  # an earlier timestamp is fine after a reset
+    assert out is not None and _diff(out, _batch(model, rows[:1], torch.tensor([T0]))) <= 1e-5

@@ -142,6 +142,7 @@ class StreamingPredictor:
         ValueError: a bad config, an unknown symbol, ``mode="cached"`` for a model without a causal
             sliding-window encoder, or a price model with an order-book input.
 
+    >>> from ml_attention_mechanisms import create_crypto_model
     >>> model = create_crypto_model("price_predictor_small", input_features=4, d_model=16, num_heads=2,
     ...                             num_encoder_layers=1, attention_window=8)
     >>> live = StreamingPredictor(model)
@@ -190,7 +191,6 @@ class StreamingPredictor:
         self._gap_cap = max(int(c.attention_window), self.window, self.scaler.window)
         self._encoder = CachedEncoder(self.model.encoder) if use_cache else None  # type: ignore[arg-type]
         self._heads = HeadView(self.model) if use_cache else None
-        self.stats = {"bars": 0, "updates": 0, "late": 0, "missing": 0}
         self.reset()
 
     # -- set-up -----------------------------------------------------------------------------------------
@@ -211,14 +211,14 @@ class StreamingPredictor:
         return torch.tensor([aid])
 
     def reset(self) -> None:
-        """Forget the stream (caches, window, scaling rows, last outputs); keep the model."""
+        """Forget the stream (caches, window, scaling rows, last outputs, ``stats``); keep the model."""
+        self.stats = {"bars": 0, "updates": 0, "late": 0, "missing": 0}
         self.scaler.reset()
         if self._encoder is not None:
             self._encoder.reset()
         self._bars: deque[tuple[int, Tensor, Tensor, Tensor | None]] = deque(maxlen=self.window)
         self._open_ts: int | None = None
         self._outputs: dict[str, Any] | None = None  # outputs at the last present bar
-        self._open_outputs: dict[str, Any] | None = None
         self._closed_outputs: dict[str, Any] | None = None
 
     # -- properties ---------------------------------------------------------------------------------------
