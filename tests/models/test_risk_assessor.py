@@ -101,3 +101,27 @@ def test_bad_inputs() -> None:
         model(torch.randn(2, 5, 3, 6), mask=torch.ones(2, 5, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match="asset_ids"):
         model(torch.randn(2, 5, 3, 6), asset_ids=torch.ones(2, 4, dtype=torch.int64))
+
+
+def test_optional_correlation_target_trains_the_correlation_head() -> None:
+    model = tiny(prediction_horizon=1)
+    x = torch.randn(4, 8, 3, 6)
+    target = torch.eye(3).expand(4, 3, 3).clone()
+    target[:, 0, 1] = target[:, 1, 0] = 0.8
+    batch = {
+        "targets": {
+            "returns": 0.01 * torch.randn(4),
+            "volatility": 0.01 * torch.rand(4) + 1e-3,
+            "drawdown": 0.01 * torch.rand(4),
+            "correlation": target,
+        }
+    }
+    out = model(x)
+    loss, parts = model.loss(out, batch)
+    assert parts["correlation"] == pytest.approx(
+        float((out["correlation"] - target).square().mean().detach()), rel=1e-5
+    )
+    loss.backward()
+    assert (
+        model.correlation_proj.weight.grad is not None and model.correlation_proj.weight.grad.abs().sum() > 0
+    )

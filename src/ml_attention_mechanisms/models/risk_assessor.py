@@ -164,7 +164,9 @@ class CryptoRiskAssessorModel(CryptoModel):
         """FZ0 (VaR/ES, all levels) + QLIKE (volatility) + scaled absolute error (drawdown).
 
         Reads ``targets["returns"]``/``["volatility"]`` ``[B, H']`` (column ``prediction_horizon - 1``; a
-        ``[B]`` tensor is taken as that column) and ``targets["drawdown"] [B]``.
+        ``[B]`` tensor is taken as that column) and ``targets["drawdown"] [B]``; with an optional
+        ``targets["correlation"] [B, A, A]`` (realised correlations) adds their mean squared error. Without it
+        the correlation head is constrained (symmetric, unit diagonal, PSD) but not trained.
         """
         targets = require_targets(batch, self.TARGETS, type(self).__name__)
         var = outputs["var"]
@@ -187,9 +189,20 @@ class CryptoRiskAssessorModel(CryptoModel):
         dd = targets["drawdown"].to(var.dtype).view(-1)
         dd_loss = (outputs["drawdown"] - dd).abs().mean() / dd.abs().mean().detach().clamp_min(1e-8)
         total = fz + ql + dd_loss
+        corr_target = targets.get("correlation")
+        if corr_target is not None:  # optional: realised correlations [B, A, A] of multi-asset batches
+            c = outputs["correlation"]
+            if tuple(corr_target.shape) != tuple(c.shape):
+                raise ValueError(
+                    f"batch['targets']['correlation'] has shape {tuple(corr_target.shape)}, expected {tuple(c.shape)}"
+                )
+            corr_loss = (c - corr_target.to(c.dtype)).square().mean()
+            total = total + corr_loss
         breach = (returns.unsqueeze(-1) < -var).float().mean(0)
         parts = {"loss": float(total.detach()), "fz0": float(fz.detach()), "qlike": float(ql.detach())}
         parts["drawdown"] = float(dd_loss.detach())
+        if corr_target is not None:
+            parts["correlation"] = float(corr_loss.detach())
         for level, rate in zip(self.var_levels, breach.tolist()):
             parts[f"breach_rate_{level:g}"] = rate
         return total, parts
