@@ -38,6 +38,10 @@ def test_cross_attention_matches_reference(tq: int, tk: int) -> None:
     torch.testing.assert_close(
         out, layer.out_proj(ref.float().transpose(1, 2).reshape(2, tq, D)), atol=2e-5, rtol=1e-4
     )
+    with pytest.raises(
+        ValueError, match=r"context must be \[batch, k_len, d_model=32\], got shape \(2, 3, 16\)"
+    ):
+        layer(query, torch.randn(2, 3, 16))
 
 
 def test_cross_asset_attention_is_attention_over_assets_with_mask() -> None:

@@ -132,6 +132,11 @@ class CrossAttention(MultiHeadAttention):
         Masks as :meth:`MultiHeadAttention.forward` (``key_mask [B, Tk]`` marks present context bars;
         ``is_causal`` aligns bottom-right). Returns ``[B, Tq, d_model]`` (and weights ``[B, H, Tq, Tk]``).
         """
+        if not is_tracing() and (context.dim() != 3 or context.shape[-1] != self.d_model):
+            raise ValueError(
+                f"context must be [batch, k_len, d_model={self.d_model}], got shape {tuple(context.shape)} "
+                f"(query {tuple(query.shape)})"
+            )
         return super().forward(
             query,
             context,
