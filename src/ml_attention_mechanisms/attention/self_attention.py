@@ -11,6 +11,7 @@ Shapes:
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from ..config import AttentionConfig
@@ -104,7 +105,7 @@ class ChunkedAttention(MultiHeadAttention):
         self.max_memory_mb = float(max_memory_mb)
         self.chunk_size = chunk_size
 
-    def tile_size(self, q_len: int, k_len: int, *, batch: int, dtype: object) -> int:
+    def tile_size(self, q_len: int, k_len: int, *, batch: int, dtype: torch.dtype) -> int:
         """The tile side this layer uses for a call of these sizes."""
         if self.chunk_size is not None:
             return self.chunk_size
@@ -113,7 +114,7 @@ class ChunkedAttention(MultiHeadAttention):
             k_len,
             batch=batch,
             num_heads=self.num_heads,
-            dtype=dtype,  # type: ignore[arg-type]
+            dtype=dtype,
             max_memory_mb=self.max_memory_mb,
         )
 
@@ -185,7 +186,7 @@ class LinearAttention(MultiHeadAttention):
             if need_weights:
                 raise ValueError("LinearAttention has no softmax weights: need_weights=True is not supported")
             if mask is not None and not (
-                mask.dtype.is_floating_point is False and mask.shape[1] == 1 and mask.shape[2] == 1
+                mask.dtype == torch.bool and mask.shape[1] == 1 and mask.shape[2] == 1
             ):
                 raise ValueError(
                     "LinearAttention supports key_mask [batch, k_len] and is_causal only; got a combined mask "
