@@ -123,8 +123,9 @@ class StreamingPredictor:
     """One candle in, the newest bar's model outputs out (see the module docstring for the policies).
 
     Args:
-        model_or_checkpoint: a registered crypto model, a checkpoint file written by training, or a
-            registered model name.
+        model_or_checkpoint: a registered crypto model (put in eval mode; the predictor reads its modules
+            and weights, so later in-place weight updates, e.g. ``load_state_dict``, take effect), a
+            checkpoint file written by training, or a registered model name.
         config: :class:`StreamingConfig`. Default: ``StreamingConfig()``.
         asset_id: the series' asset id (single-asset models). Default: the checkpoint's id of ``symbol``,
             else 0 (unknown asset).
