@@ -204,3 +204,21 @@ def test_reset_starts_a_new_stream() -> None:
     assert live.num_bars == 0 and live.cache_lengths == [0, 0] and live.last_timestamp is None
     out = live.update(T0, rows[0].numpy())  # an earlier timestamp is fine after a reset
     assert out is not None and _diff(out, _batch(model, rows[:1], torch.tensor([T0]))) <= 1e-5
+
+
+@pytest.mark.parametrize("name", STREAMED)
+def test_default_models_stream_in_cached_mode(name: str) -> None:
+    """The registry's default configs (4 layers, W = 128): cached, bounded, equal to the batch model."""
+    model = create_crypto_model(name).eval()
+    window = model.config.attention_window
+    n = 2 * window + 3
+    rows = torch.randn(n, model.config.input_features)
+    times = T0 + HOUR * torch.arange(n)
+    live = StreamingPredictor(model)
+    assert live.mode == "cached"
+    checks = {window - 1, 2 * window, n - 1}
+    for t in range(n):
+        out = live.update(int(times[t]), rows[t].numpy())
+        if t in checks:
+            assert out is not None and _diff(out, _batch(model, rows[: t + 1], times[: t + 1])) <= 1e-5, t
+    assert live.cache_lengths == [window] * model.config.num_encoder_layers
