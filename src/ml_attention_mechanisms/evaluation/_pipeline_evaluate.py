@@ -163,7 +163,12 @@ def score_and_write(
         "assets": assets_scores,
         "strategies": strip_arrays(strategies),
         "configurations_tried": n_configs,
-        "not_covered": list(NOT_COVERED),
+        "not_covered": list(NOT_COVERED)
+        + (
+            []
+            if calibration is None
+            else ["The non-attention learner (learner_hgb) is trained and scored by `mlattn demo` only."]
+        ),
     }
     bar = evaluate_bar(
         metrics, assets=tuple(a for a in bar_assets if a in assets_scores), strategy_kinds=kinds
@@ -192,7 +197,7 @@ def score_and_write(
             if metrics["shortfalls"]
             else []
         ),
-        *NOT_COVERED,
+        *metrics["not_covered"],
     ]
     extra = {}
     if full.get("walk_forward"):
