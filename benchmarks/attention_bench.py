@@ -1,6 +1,7 @@
 """Attention benchmarks of issue 2: ``python benchmarks/attention_bench.py`` (``--quick`` for a smoke run).
 
-CPU, float32, 2 threads, batch 4, 8 heads, d_model 512; every group of cases is timed interleaved, median
+CPU, float32, 2 threads (``OMP_WAIT_POLICY=PASSIVE`` unless set), batch 4, 8 heads, d_model 512; every group of
+cases is timed interleaved, median
 of 10 runs after 2 warm-ups, spread = half the min..max range; the peak RSS of each case is read in a fresh
 subprocess (``VmHWM`` reset after set-up and warm-up). Prints the per-case table, then the issue's targets
 with the measured ratio and PASS / MISS. ``--json PATH`` also writes the figures.
@@ -11,9 +12,15 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+# Idle OpenMP threads sleep instead of spinning: on a shared, oversubscribed machine spinning threads steal
+# the cores the other thread of a 2-thread region needs, which turned a ~1 ms decode step into ~30-70 ms.
+# It must be set before the OpenMP runtime starts (at ``import torch``); an explicit setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
 from torch import nn
@@ -299,6 +306,7 @@ def main(argv: list[str]) -> int:
         f"# attention benchmarks: CPU float32, {THREADS} threads, batch {BATCH}, {HEADS} heads, d_model {D_MODEL}"
     )
     print(f"# {runs} timed runs per case after 2 warm-ups, groups interleaved; {load_note()} at start")
+    print(f"# OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset: libgomp default, spins)')}")
     q = torch.randn(BATCH, HEADS, 8, HEAD_DIM)
     print(
         "# dispatch for causal self-attention: " + explain_dispatch(q, q, q, is_causal=True).splitlines()[-1]
