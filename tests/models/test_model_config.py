@@ -48,6 +48,10 @@ def test_lists_become_tuples_and_asdict_is_plain() -> None:
         ({"transaction_cost": -0.1}, "transaction_cost", r"\[0, 1\)"),
         ({"orderbook_features": -1}, "orderbook_features", ">= 0"),
         ({"time_unit_seconds": 0.0}, "time_unit_seconds", "positive"),
+        ({"target_scales": (0.01,)}, "target_scales", r"one positive finite scale per prediction target \(2"),
+        ({"target_scales": (0.01, -1.0)}, "target_scales", "positive finite"),
+        ({"drawdown_scale": 0.0}, "drawdown_scale", "positive finite"),
+        ({"class_weights": (1.0, float("inf"), 1.0)}, "class_weights", "three positive"),
     ],
 )
 def test_messages_name_field_value_rule(kwargs: dict[str, object], field: str, rule: str) -> None:

@@ -87,3 +87,52 @@ def test_ece_of_a_perfectly_calibrated_predictor_is_small() -> None:
     probs = torch.softmax(torch.randn(20000, 3, generator=gen), -1)
     labels = torch.multinomial(probs, 1, generator=gen).squeeze(-1)
     assert expected_calibration_error(probs, labels)["ece"] < 0.02
+
+
+@pytest.mark.parametrize("name", ["price_predictor", "signal_generator", "risk_assessor"])
+def test_model_loss_of_a_batch_is_the_mean_of_its_halves(name: str) -> None:
+    # What makes DDP exact: with gradients averaged over processes, 2 processes of batch b compute the
+    # gradient of one process of batch 2b iff loss(2b) = mean(loss(first b), loss(second b)), i.e. the loss
+    # is a mean of per-sample terms whose normalisers do not depend on the batch.
+    from _model_helpers import single_asset_batch
+
+    from ml_attention_mechanisms import create_crypto_model
+    from ml_attention_mechanisms.models._registry import get_model_entry
+
+    kwargs = get_model_entry(name).model_cls.test_kwargs()
+    probe = create_crypto_model(name, **kwargs)
+    batch = single_asset_batch(probe, batch=8, horizon=2)
+    batch["targets"]["signal"] = torch.tensor([0, 0, 0, 1, 2, 2, 1, 0])  # halves with different class mixes
+    batch["targets"]["returns"][4:] *= 5.0  # and different scales
+    batch["targets"]["drawdown"][4:] *= 5.0
+    stats = probe.loss_statistics(batch["targets"])
+    assert stats and set(stats) == set(probe.LOSS_STATISTICS)
+    model = create_crypto_model(name, **kwargs, **stats).eval()
+    model.load_state_dict(probe.state_dict())
+
+    def loss_of(rows: slice) -> torch.Tensor:
+        part = {
+            k: ({t: v[rows] for t, v in val.items()} if isinstance(val, dict) else val[rows])
+            for k, val in batch.items()
+        }
+        return model.loss(model(**model.training_inputs(part)), part)[0]
+
+    whole, first, second = loss_of(slice(0, 8)), loss_of(slice(0, 4)), loss_of(slice(4, 8))
+    torch.testing.assert_close(whole, (first + second) / 2, rtol=1e-5, atol=1e-7)
+    params = [p for p in model.parameters() if p.requires_grad]
+    g_whole = torch.autograd.grad(whole, params, allow_unused=True)
+    g_halves = torch.autograd.grad((first + second) / 2, params, allow_unused=True)
+    for a, b in zip(g_whole, g_halves):
+        if a is not None and b is not None:
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
+
+
+def test_price_loss_statistics_are_mean_abs_targets_of_the_split() -> None:
+    from ml_attention_mechanisms import create_crypto_model
+
+    model = create_crypto_model("price_predictor", **{"input_features": 6, "prediction_horizon": 2})
+    returns = torch.tensor([[0.01, -0.03, 9.0], [-0.02, 0.04, 9.0], [float("nan"), 0.0, 9.0]])
+    vol = torch.tensor([[0.01, 0.02, 9.0], [0.03, 0.04, 9.0], [0.0, 0.0, 9.0]])
+    stats = model.loss_statistics({"returns": returns, "volatility": vol})
+    # mean |y| over the first H = 2 horizons, non-finite entries left out
+    assert stats["target_scales"] == pytest.approx((0.10 / 5, 0.10 / 6))

@@ -164,7 +164,7 @@ def test_no_look_ahead(with_time: bool) -> None:
 def test_loss_is_pinball_plus_qlike() -> None:
     from ml_attention_mechanisms.models._losses import pinball_loss, qlike_loss
 
-    model = tiny(use_risk_metrics=True)
+    model = tiny(use_risk_metrics=True, target_scales=(0.02, 0.005))
     batch = single_asset_batch(model, horizon=3)
     out = model(**model.training_inputs(batch))
     loss, parts = model.loss(out, batch)
@@ -172,8 +172,14 @@ def test_loss_is_pinball_plus_qlike() -> None:
     y = batch["targets"]["returns"]
     v = batch["targets"]["volatility"]
     levels = torch.tensor(model.config.quantiles)
-    ref_price = pinball_loss(out["quantiles"][:, :, 0], y, levels) / y.abs().mean()
+    ref_price = pinball_loss(out["quantiles"][:, :, 0], y, levels) / 0.02  # fixed scale, not the batch's
     assert parts["pinball_price"] == pytest.approx(float(ref_price.detach()), rel=1e-5)
+    ref_vol = pinball_loss(out["quantiles"][:, :, 1], v, levels) / 0.005
+    assert parts["pinball_volatility"] == pytest.approx(float(ref_vol.detach()), rel=1e-5)
+    unscaled = tiny(use_risk_metrics=True)  # target_scales None: divisor 1
+    unscaled.load_state_dict(model.state_dict())
+    _, parts1 = unscaled.loss(unscaled(**unscaled.training_inputs(batch)), batch)
+    assert parts1["pinball_price"] == pytest.approx(0.02 * parts["pinball_price"], rel=1e-5)
     assert parts["qlike"] == pytest.approx(
         float(qlike_loss(out["volatility_forecast"], v).detach()), rel=1e-5
     )

@@ -13,6 +13,7 @@ Baselines (fitted on the training targets only):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from ml_attention_mechanisms import create_crypto_model
+from ml_attention_mechanisms import CryptoPredictionModelConfig, create_crypto_model
 from ml_attention_mechanisms.data import MultiAssetWindows, SingleAssetWindows, load_dataset, prepare_panel
 from ml_attention_mechanisms.models._losses import fz0_loss, pinball_loss, sharpe_with_costs
 
@@ -87,10 +88,20 @@ def _fit(model: torch.nn.Module, ds: Dataset[dict[str, Any]], steps: int, lr: fl
     model.eval()
 
 
+def _with_split_statistics(probe: torch.nn.Module, train: dict[str, Any]) -> torch.nn.Module:
+    """``probe`` rebuilt with its loss normalisers computed from the training split, as ``training`` sets
+    them (same initial weights)."""
+    config = dataclasses.asdict(probe.config)  # type: ignore[call-overload]
+    model = type(probe)(CryptoPredictionModelConfig(**{**config, **probe.loss_statistics(train["targets"])}))  # type: ignore[operator]
+    model.load_state_dict(probe.state_dict())
+    return model
+
+
 def test_price_beats_unconditional_quantiles(slice_data: dict[str, Any]) -> None:
     model = create_crypto_model("price_predictor", **TINY, prediction_horizon=2)  # returns and volatility
-    _fit(model, slice_data["train"], steps=150)
     train, test = _everything(slice_data["train"]), _everything(slice_data["test"])
+    model = _with_split_statistics(model, train)  # pinball of each target / its mean |y| on the split
+    _fit(model, slice_data["train"], steps=150)
     with torch.no_grad():
         q = model(**model.training_inputs(test))["quantiles"]  # (B, H, N, Q)
     levels = model.quantile_head.levels
@@ -127,8 +138,9 @@ def test_signal_beats_class_prior(slice_data: dict[str, Any]) -> None:
 
 def test_risk_beats_historical_simulation(slice_data: dict[str, Any]) -> None:
     model = create_crypto_model("risk_assessor", **TINY, prediction_horizon=2)
-    _fit(model, slice_data["train"], steps=200)
     train, test = _everything(slice_data["train"]), _everything(slice_data["test"])
+    model = _with_split_statistics(model, train)  # drawdown error / mean drawdown on the split
+    _fit(model, slice_data["train"], steps=200)
     with torch.no_grad():
         out = model(**model.training_inputs(test))
     levels = model.levels.double()

@@ -71,6 +71,14 @@ def test_loss_components_match_formulas() -> None:
     assert parts["fz0"] == pytest.approx(float(fz.detach()), rel=1e-5)
     ql = qlike_loss(out["volatility"], batch["targets"]["volatility"][:, 1])
     assert parts["qlike"] == pytest.approx(float(ql.detach()), rel=1e-5)
+    dd = (out["drawdown"] - batch["targets"]["drawdown"]).abs().mean()
+    assert parts["drawdown"] == pytest.approx(float(dd.detach()), rel=1e-5)  # drawdown_scale None: 1
+    scaled = tiny(prediction_horizon=2, drawdown_scale=0.01)
+    scaled.load_state_dict(model.state_dict())
+    _, parts2 = scaled.loss(scaled(**scaled.training_inputs(batch)), batch)
+    assert parts2["drawdown"] == pytest.approx(float(dd.detach()) / 0.01, rel=1e-5)
+    stats = model.loss_statistics({"drawdown": torch.tensor([0.0, 0.02, 0.04, float("nan")])})
+    assert stats == {"drawdown_scale": pytest.approx(0.02)}
     loss.backward()
     with pytest.raises(ValueError, match="drawdown"):
         model.loss(out, {"targets": {"returns": y, "volatility": y}})

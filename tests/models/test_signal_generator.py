@@ -24,20 +24,29 @@ def test_outputs() -> None:
     torch.testing.assert_close(out["confidence"], out["probabilities"].max(-1).values)
 
 
-def test_loss_balanced_and_configured_weights() -> None:
+def test_loss_unweighted_and_configured_weights() -> None:
     model = tiny()
     batch = single_asset_batch(model)
-    batch["targets"]["signal"] = torch.tensor([0, 1, 1])
+    labels = torch.tensor([0, 1, 1])
+    batch["targets"]["signal"] = labels
     out = model(**model.training_inputs(batch))
     loss, parts = model.loss(out, batch)
-    # balanced: n / (3 n_c) = 1 for sell, 0.5 for hold, 0 for the absent buy class
-    ref = F.cross_entropy(out["logits"], batch["targets"]["signal"], weight=torch.tensor([1.0, 0.5, 0.0]))
-    torch.testing.assert_close(loss, ref)
-    model2 = tiny(class_weights=[1.0, 0.2, 1.0])
+    torch.testing.assert_close(loss, F.cross_entropy(out["logits"], labels))  # None: weights 1, 1, 1
+    model2 = tiny(class_weights=[1.0, 0.2, 3.0])
     out2 = model2(**model2.training_inputs(batch))
-    ref2 = F.cross_entropy(out2["logits"], batch["targets"]["signal"], weight=torch.tensor([1.0, 0.2, 1.0]))
-    torch.testing.assert_close(model2.loss(out2, batch)[0], ref2)
+    # fixed weights: the plain mean of w_y * CE_i (no division by the batch's weight sum)
+    ref2 = torch.tensor([1.0, 0.2, 3.0])[labels] * F.cross_entropy(out2["logits"], labels, reduction="none")
+    torch.testing.assert_close(model2.loss(out2, batch)[0], ref2.mean())
     assert 0.0 <= parts["accuracy"] <= 1.0
+
+
+def test_loss_statistics_are_balanced_weights_of_the_split() -> None:
+    labels = torch.tensor([0, 1, 1, 1, 2, 2])
+    stats = tiny().loss_statistics({"signal": labels, "returns": torch.zeros(6, 2)})
+    assert stats == {"class_weights": pytest.approx((6 / 3, 6 / 9, 6 / 6))}
+    absent = tiny().loss_statistics({"signal": torch.tensor([0, 0, 1])})  # no buy label: weight 1
+    assert absent["class_weights"] == pytest.approx((3 / 6, 3 / 3, 1.0))
+    tiny(**absent)  # valid config values
 
 
 def test_calibrate_temperature_matches_grid_search() -> None:

@@ -7,15 +7,25 @@ The training contract (agreed with training/ and evaluation/):
 - ``config``: the :class:`CryptoPredictionModelConfig`;
 - ``test_kwargs()``: the smallest valid config overrides (for registry-wide tests);
 - ``training_inputs(batch)``: a data-layer batch -> the forward's keyword arguments;
-- ``loss(outputs, batch)``: ``(scalar loss, {component: float})``.
+- ``loss(outputs, batch)``: ``(scalar loss, {component: float})``, a mean of per-sample terms whose
+  normalisers come from the config, not from the batch (see ``config.py``, "Losses");
+- ``loss_statistics(targets)``: those normalisers (config overrides) computed once from the training split.
+
+Mixed precision: with ``use_mixed_precision`` each forward runs under the autocast of
+:class:`~ml_attention_mechanisms.transformers.TradingTransformer` (one helper for the library) and returns
+float32 outputs.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from typing import Any, ClassVar, cast
 
+import torch
 from torch import Tensor, nn
 
+from ..transformers.trading_transformer import TradingTransformer
 from .config import CryptoPredictionModelConfig, changed_fields
 
 __all__ = ["COMMON_FIELDS", "CryptoModel", "require_targets"]
@@ -32,6 +42,7 @@ COMMON_FIELDS: frozenset[str] = frozenset(
         "time_unit_seconds",
         "use_market_time",
         "num_assets",
+        "use_mixed_precision",
     }
 )
 
@@ -69,6 +80,7 @@ class CryptoModel(nn.Module):
     TARGETS: ClassVar[tuple[str, ...]] = ()
     STREAMABLE: ClassVar[bool] = True
     USED_FIELDS: ClassVar[frozenset[str]] = COMMON_FIELDS
+    LOSS_STATISTICS: ClassVar[tuple[str, ...]] = ()  # config fields that loss_statistics() fills
 
     def __init__(self, config: CryptoPredictionModelConfig | None = None) -> None:
         super().__init__()
@@ -104,6 +116,36 @@ class CryptoModel(nn.Module):
         from ..inference._scriptable import scriptable_form
 
         return scriptable_form(self)
+
+    def mixed_precision(self, device: torch.device) -> AbstractContextManager[None]:
+        """Autocast for the forward when ``config.use_mixed_precision`` (else a no-op context).
+
+        The same context as ``TradingTransformer`` (bfloat16 on CPU; bfloat16, else float16, on CUDA): its
+        helper reads only ``self.config.use_mixed_precision``, which this config has too.
+        """
+        return TradingTransformer._precision(cast(TradingTransformer, self), device)
+
+    @staticmethod
+    def float_outputs(out: dict[str, Any]) -> dict[str, Any]:
+        """``out`` with floating tensors (and dicts of them) as float32; int and bool outputs unchanged."""
+
+        def to32(v: Any) -> Any:
+            return v.float() if isinstance(v, Tensor) and v.is_floating_point() else v
+
+        return {
+            k: {n: to32(w) for n, w in v.items()} if isinstance(v, dict) else to32(v) for k, v in out.items()
+        }
+
+    def loss_statistics(self, targets: Mapping[str, Tensor]) -> dict[str, Any]:
+        """Config overrides that fix the loss's normalisers, computed from the training split's targets.
+
+        Args:
+            targets: every training window's ``targets`` (as a data loader collates them: ``[N, ...]``).
+
+        Returns:
+            ``{field: value}`` for the fields of :attr:`LOSS_STATISTICS` (empty here: no normaliser).
+        """
+        return {}
 
     def num_parameters(self) -> int:
         """Number of trainable parameters."""

@@ -18,14 +18,22 @@ time_unit_seconds      PSRO   one ALiBi distance unit in seconds (set it to the 
 use_market_time        PSRO   add market-time features (calendar, sessions, ...) when timestamps are given
 num_assets             PSRO   P/S/R: asset-id vocabulary (ids ``0..num_assets-1``, 0 = unknown);
                               O: the largest number of assets accepted
+use_mixed_precision    PSRO   forward under autocast (bfloat16 on CPU; bfloat16, else float16, on CUDA) with
+                              float32 weights and float32 outputs; ``mlattn train --precision bf16-mixed``
+                              sets it (the model carries mixed precision, Lightning then runs ``32-true``)
 prediction_horizon     P R    ``H``: P forecasts ``h = 1..H``; R measures risk over the next ``H`` bars
 prediction_targets     P      ``"price"`` (log return t -> t+h) and/or ``"volatility"`` (realised vol)
 quantiles              P      forecast quantile levels (must contain 0.5; outermost = ``lower``/``upper``)
 orderbook_features     P      ``F_ob`` of the optional ``orderbook_data`` (0 = no order book input)
+target_scales          P      per prediction target, the fixed divisor of its pinball loss (the training
+                              split's mean ``|y|``; ``None`` = 1); see "Losses" below
 use_risk_metrics       P  O   P: adds ``var``/``es [B, H]``; O: adds the portfolio's ``var``/``es [B]``
 var_confidence         P RO   tail probability of VaR/ES (0.05 = 95% VaR); R: a single level
 var_levels             R      tail probabilities of the risk model (default 0.05 and 0.01)
-class_weights          S      cross-entropy weights of (sell, hold, buy); ``None`` = balanced per batch
+class_weights          S      cross-entropy weights of (sell, hold, buy); ``None`` = 1, 1, 1 (training
+                              sets balanced weights ``n / (3 n_c)`` from the training split)
+drawdown_scale         R      fixed divisor of the drawdown's absolute error (the training split's mean
+                              drawdown; ``None`` = 1)
 risk_lookback          O      bars of history for the cross-asset correlation of the risk estimate
 return_feature_index   O      column of ``asset_features`` holding each bar's return (for that correlation)
 transaction_cost       O      proportional cost per unit traded at average liquidity (0.001 = 10 bp)
@@ -33,10 +41,20 @@ long_only              O      weights on the simplex; ``False`` = long-short wit
 gross_exposure         O      long-short only: the cap on ``sum |w|``
 num_cross_asset_layers O      attention blocks across assets
 =====================  =====  ==========================================================================
+
+Losses: every loss is a mean of per-sample terms whose normalisers and class weights do not depend on the
+batch (``target_scales``, ``class_weights``, ``drawdown_scale`` are plain data in the config, hence in the
+checkpoint). ``model.loss_statistics(targets)`` computes them once from the training split's targets, and
+``training`` fills in those the user did not set. So two DDP processes with batch ``b`` compute the same
+gradient as one process with batch ``2b`` (gradients are averaged across processes). The exception is the
+portfolio model: its Sharpe ratio (mean over standard deviation of the batch's portfolio returns, as in
+Zhang, Zohren and Roberts 2020) is a statistic of the batch by definition, so a DDP run of it is the same
+procedure on per-process batches, not the same numbers.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -53,6 +71,10 @@ def _pos_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+def _pos_float(value: Any) -> bool:
+    return isinstance(value, float | int) and not isinstance(value, bool) and 0.0 < value < math.inf
+
+
 def _probs(value: Any) -> bool:
     return (
         isinstance(value, tuple)
@@ -66,7 +88,7 @@ class CryptoPredictionModelConfig:
     """Configuration of the crypto models (see the module docstring for which model reads which field).
 
     Lists given for tuple fields (``prediction_targets``, ``quantiles``, ``var_levels``,
-    ``class_weights``) are stored as tuples, so that the config stays hashable and ``dataclasses.asdict``
+    ``class_weights``, ``target_scales``) are stored as tuples, so that the config stays hashable and ``dataclasses.asdict``
     is plain data.
 
     Raises:
@@ -86,14 +108,17 @@ class CryptoPredictionModelConfig:
     time_unit_seconds: float = 3600.0  # the bundled data is hourly: one ALiBi unit = one bar
     use_market_time: bool = True
     num_assets: int = 128  # id vocabulary as TradingTransformer's; the spec's examples use ids < 10
+    use_mixed_precision: bool = False
     prediction_horizon: int = 5  # the spec's example horizon
     prediction_targets: tuple[str, ...] = ("price", "volatility")
     quantiles: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)  # outermost pair: a 90% interval
     orderbook_features: int = 0
+    target_scales: tuple[float, ...] | None = None  # None -> 1 (training: the training split's mean |y|)
     use_risk_metrics: bool = False
     var_confidence: float | None = None  # None -> 0.05 (95% VaR); risk model: None -> var_levels
     var_levels: tuple[float, ...] | None = None  # None -> (0.05, 0.01), i.e. 95% and 99%
-    class_weights: tuple[float, ...] | None = None  # None -> inverse class frequency of each batch
+    class_weights: tuple[float, ...] | None = None  # None -> 1, 1, 1 (training: balanced on the train split)
+    drawdown_scale: float | None = None  # None -> 1 (training: the training split's mean drawdown)
     risk_lookback: int = 30
     return_feature_index: int = 0
     transaction_cost: float = 0.001  # 10 bp: a taker fee on a large exchange
@@ -103,7 +128,7 @@ class CryptoPredictionModelConfig:
 
     def __post_init__(self) -> None:
         # Lists -> tuples (the spec passes prediction_targets=["price", "volatility"]).
-        for name in ("prediction_targets", "quantiles", "var_levels", "class_weights"):
+        for name in ("prediction_targets", "quantiles", "var_levels", "class_weights", "target_scales"):
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
@@ -186,14 +211,36 @@ class CryptoPredictionModelConfig:
         if self.class_weights is not None:
             cw = self.class_weights
             check_field(
-                isinstance(cw, tuple)
-                and len(cw) == 3
-                and all(isinstance(w, float | int) and w > 0 for w in cw),
+                isinstance(cw, tuple) and len(cw) == 3 and all(_pos_float(w) for w in cw),
                 n,
                 "class_weights",
                 cw,
                 "must be three positive weights (sell, hold, buy)",
             )
+        if self.target_scales is not None:
+            ts = self.target_scales
+            check_field(
+                isinstance(ts, tuple) and len(ts) == len(t) and all(_pos_float(v) for v in ts),
+                n,
+                "target_scales",
+                ts,
+                f"must be one positive finite scale per prediction target ({len(t)}: {list(t)})",
+            )
+        if self.drawdown_scale is not None:
+            check_field(
+                _pos_float(self.drawdown_scale),
+                n,
+                "drawdown_scale",
+                self.drawdown_scale,
+                "must be a positive finite float or None",
+            )
+        check_field(
+            isinstance(self.use_mixed_precision, bool),
+            n,
+            "use_mixed_precision",
+            self.use_mixed_precision,
+            "must be a bool",
+        )
         check_field(
             isinstance(self.return_feature_index, int)
             and 0 <= self.return_feature_index < self.input_features,

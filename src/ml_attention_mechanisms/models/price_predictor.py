@@ -14,8 +14,10 @@ Shapes:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import torch
 from torch import Tensor, nn
 
 from ..attention._masks import is_tracing
@@ -67,7 +69,9 @@ class CryptoPricePredictionModel(CryptoModel):
         "orderbook_features",
         "use_risk_metrics",
         "var_confidence",
+        "target_scales",
     }
+    LOSS_STATISTICS: ClassVar[tuple[str, ...]] = ("target_scales",)
 
     def __init__(self, config: CryptoPredictionModelConfig | None = None) -> None:
         super().__init__(config)
@@ -204,13 +208,29 @@ class CryptoPricePredictionModel(CryptoModel):
             ValueError: wrong shapes, feature count, dtypes, NaN/inf in present bars, asset id out of range
                 (eager mode).
         """
-        states, weights = self.encode(
-            price_data, timestamps, asset_ids, orderbook_data, need_attention_weights, mask=mask
-        )
-        out: dict[str, Any] = dict(self.heads(last_present(states, mask)))
+        with self.mixed_precision(price_data.device):
+            states, weights = self.encode(
+                price_data, timestamps, asset_ids, orderbook_data, need_attention_weights, mask=mask
+            )
+            out: dict[str, Any] = dict(self.heads(last_present(states, mask)))
         if need_attention_weights:
             out["attention_weights"] = weights
-        return out
+        return self.float_outputs(out)
+
+    def loss_statistics(self, targets: Mapping[str, Tensor]) -> dict[str, Any]:
+        """``{"target_scales": (mean |y| per prediction target over the first H horizons, ...)}``.
+
+        Non-finite entries are left out; a target of zero size gets scale 1.
+        """
+        h = self.config.prediction_horizon
+        scales = []
+        for name in self.targets:
+            y = targets[_TARGET_KEYS[name]].double()
+            y = (y.view(-1, 1) if y.dim() == 1 else y.reshape(y.shape[0], -1))[:, :h]
+            y = y[torch.isfinite(y)].abs()
+            m = float(y.mean()) if y.numel() else 0.0
+            scales.append(m if m > 1e-12 else 1.0)
+        return {"target_scales": tuple(scales)}
 
     def training_inputs(self, batch: dict[str, Any]) -> dict[str, Any]:
         inputs = super().training_inputs(batch)
@@ -219,7 +239,8 @@ class CryptoPricePredictionModel(CryptoModel):
         return inputs
 
     def loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> tuple[Tensor, dict[str, float]]:
-        """Scaled pinball per target + QLIKE on ``volatility_forecast`` (+ FZ0 with ``use_risk_metrics``).
+        """Pinball per target / ``target_scales`` + QLIKE on ``volatility_forecast`` (+ FZ0 with
+        ``use_risk_metrics``): means of per-sample terms with fixed normalisers.
 
         Reads ``batch["targets"]["returns"]`` and/or ``["volatility"]`` ``[B, H]``.
         """
@@ -236,7 +257,7 @@ class CryptoPricePredictionModel(CryptoModel):
                     f"batch['targets'][{_TARGET_KEYS[name]!r}] has shape {tuple(y.shape)}, expected "
                     f"[batch, prediction_horizon] = {tuple(quantiles.shape[:2])}"
                 )
-            scale = y.abs().mean().detach().clamp_min(1e-8)
+            scale = 1.0 if self.config.target_scales is None else self.config.target_scales[i]
             pin = pinball_loss(quantiles[:, :, i], y, self.quantile_head.levels) / scale
             total = total + pin
             parts[f"pinball_{name}"] = float(pin.detach())

@@ -17,6 +17,7 @@ Shapes:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -49,7 +50,9 @@ class CryptoRiskAssessorModel(CryptoModel):
         "prediction_horizon",
         "var_levels",
         "var_confidence",
+        "drawdown_scale",
     }
+    LOSS_STATISTICS: ClassVar[tuple[str, ...]] = ("drawdown_scale",)
 
     levels: Tensor
 
@@ -120,6 +123,18 @@ class CryptoRiskAssessorModel(CryptoModel):
         """
         if not is_tracing():
             self._check(price_data, timestamps, asset_ids, mask)
+        with self.mixed_precision(price_data.device):
+            out = self._risk(price_data, timestamps, asset_ids, need_attention_weights, mask)
+        return self.float_outputs(out)
+
+    def _risk(
+        self,
+        price_data: Tensor,
+        timestamps: Tensor | None,
+        asset_ids: Tensor | None,
+        need_attention_weights: bool,
+        mask: Tensor | None,
+    ) -> dict[str, Any]:
         multi = price_data.dim() == 4
         x = price_data if multi else price_data.unsqueeze(2)  # (B, T, A, F)
         b, t, a, f = x.shape
@@ -160,8 +175,17 @@ class CryptoRiskAssessorModel(CryptoModel):
             out["attention_weights"] = weights
         return out
 
+    def loss_statistics(self, targets: Mapping[str, Tensor]) -> dict[str, Any]:
+        """``{"drawdown_scale": mean |drawdown|}`` over the training split (finite entries; 0 -> 1)."""
+        dd = targets["drawdown"].double().reshape(-1)
+        dd = dd[torch.isfinite(dd)].abs()
+        m = float(dd.mean()) if dd.numel() else 0.0
+        return {"drawdown_scale": m if m > 1e-12 else 1.0}
+
     def loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> tuple[Tensor, dict[str, float]]:
-        """FZ0 (VaR/ES, all levels) + QLIKE (volatility) + scaled absolute error (drawdown).
+        """FZ0 (VaR/ES, all levels) + QLIKE (volatility) + absolute error (drawdown) / ``drawdown_scale``.
+
+        Each a mean of per-sample terms with fixed normalisers (no statistic of the batch).
 
         Reads ``targets["returns"]``/``["volatility"]`` ``[B, H']`` (column ``prediction_horizon - 1``; a
         ``[B]`` tensor is taken as that column) and ``targets["drawdown"] [B]``; with an optional
@@ -187,7 +211,8 @@ class CryptoRiskAssessorModel(CryptoModel):
         fz = fz0_loss(returns.unsqueeze(-1), var, outputs["es"], self.levels.to(var.dtype))
         ql = qlike_loss(outputs["volatility"], vol)
         dd = targets["drawdown"].to(var.dtype).view(-1)
-        dd_loss = (outputs["drawdown"] - dd).abs().mean() / dd.abs().mean().detach().clamp_min(1e-8)
+        dd_scale = 1.0 if self.config.drawdown_scale is None else self.config.drawdown_scale
+        dd_loss = (outputs["drawdown"] - dd).abs().mean() / dd_scale
         total = fz + ql + dd_loss
         corr_target = targets.get("correlation")
         if corr_target is not None:  # optional: realised correlations [B, A, A] of multi-asset batches

@@ -12,6 +12,7 @@ Shapes:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -44,6 +45,7 @@ class CryptoSignalGeneratorModel(CryptoModel):
     OUTPUT_KIND: ClassVar[str] = "signal"
     TARGETS: ClassVar[tuple[str, ...]] = ("signal",)
     USED_FIELDS: ClassVar[frozenset[str]] = COMMON_FIELDS | {"class_weights"}
+    LOSS_STATISTICS: ClassVar[tuple[str, ...]] = ("class_weights",)
 
     temperature: Tensor
 
@@ -117,28 +119,36 @@ class CryptoSignalGeneratorModel(CryptoModel):
         Raises:
             ValueError: bad shapes, feature count, NaN in present bars, asset id out of range (eager).
         """
-        states, weights = self.encode(price_data, timestamps, asset_ids, need_attention_weights, mask=mask)
-        out: dict[str, Any] = dict(self.heads(last_present(states, mask)))
+        with self.mixed_precision(price_data.device):
+            states, weights = self.encode(
+                price_data, timestamps, asset_ids, need_attention_weights, mask=mask
+            )
+            out: dict[str, Any] = dict(self.heads(last_present(states, mask)))
         if need_attention_weights:
             out["attention_weights"] = weights
-        return out
+        return self.float_outputs(out)
 
     def loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> tuple[Tensor, dict[str, float]]:
         """Class-weighted cross-entropy on ``batch["targets"]["signal"]`` (0 sell, 1 hold, 2 buy).
 
-        Weights: ``class_weights``, else balanced ``n / (3 n_c)`` from the batch (absent classes: 0).
+        Weights: ``class_weights`` (``None``: 1, 1, 1), fixed, so the loss is the plain mean of per-sample
+        terms ``w_y * CE`` (not normalised by the batch's weight sum, which would depend on the batch).
         """
         targets = require_targets(batch, self.TARGETS, type(self).__name__)
         labels = targets["signal"].long().view(-1)
         logits = outputs["logits"]
-        if self.config.class_weights is not None:
-            weight = torch.tensor(self.config.class_weights, dtype=logits.dtype, device=logits.device)
-        else:
-            counts = torch.bincount(labels, minlength=3).to(logits.dtype)
-            weight = torch.where(counts > 0, labels.numel() / (3.0 * counts.clamp_min(1.0)), 0.0)
-        ce = F.cross_entropy(logits, labels, weight=weight)
+        cw = self.config.class_weights or (1.0, 1.0, 1.0)
+        weight = torch.tensor(cw, dtype=logits.dtype, device=logits.device)
+        ce = (F.cross_entropy(logits, labels, reduction="none") * weight[labels]).mean()
         acc = (logits.argmax(-1) == labels).float().mean()
         return ce, {"loss": float(ce.detach()), "cross_entropy": float(ce.detach()), "accuracy": float(acc)}
+
+    def loss_statistics(self, targets: Mapping[str, Tensor]) -> dict[str, Any]:
+        """``{"class_weights": n / (3 n_c)}``: balanced over the training split's labels (absent class: 1)."""
+        labels = targets["signal"].long().view(-1)
+        counts = torch.bincount(labels, minlength=3).double()
+        n = float(counts.sum())
+        return {"class_weights": tuple(n / (3.0 * float(c)) if c > 0 else 1.0 for c in counts)}
 
     @torch.no_grad()
     def calibrate_temperature(self, logits: Tensor, labels: Tensor, *, max_iter: int = 200) -> float:
