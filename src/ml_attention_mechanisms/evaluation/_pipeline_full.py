@@ -4,7 +4,7 @@ and the ablations of the library's own parts that the models' configs expose.
 Walk-forward: the data layer's :func:`~ml_attention_mechanisms.data.walk_forward_splits` (expanding training
 window, purged and embargoed), ``n_folds`` consecutive test blocks ending at the end of the default test
 split; each fold retrains the price model, calibrates its variance scale on the fold's validation block
-and scores the fold's test block against HAR-RV, GARCH(1,1) and the last-window variance (rolling refits
+(then the causal rolling calibration of the main evaluation) and scores the fold's test block against HAR-RV, GARCH(1,1) and the last-window variance (rolling refits
 inside the fold, no look-ahead).
 
 Ablations (default split, test rows): the price model with market-time encoding against the same model
@@ -60,7 +60,8 @@ def walk_forward_price(data: DemoData, cfg: Any, root: Path, *, progress: bool) 
     import pandas as pd
 
     from ..data import walk_forward_splits
-    from ._pipeline_forecasts import forecast_single, variance_scale
+    from ._pipeline_forecasts import forecast_single, rolling_calibration, variance_scale
+    from ._pipeline_run import ROLLING_WINDOW
     from .suite import evaluate_asset_forecasts
     from .targets import realized_variance_target
 
@@ -88,9 +89,13 @@ def walk_forward_price(data: DemoData, cfg: Any, root: Path, *, progress: bool) 
             val = np.zeros(r.shape[0], dtype=bool)
             val[lo:t0] = True
             scale = variance_scale(np.where(val, rv, np.nan), f["variance"])
+            # calibrated as in the main evaluation: the fold's validation scale, then the causal rolling one
+            variance = rolling_calibration(
+                {"variance": f["variance"]}, r, {"variance_scale": scale}, window=ROLLING_WINDOW
+            )["variance"]
             res = evaluate_asset_forecasts(
                 r, test_start=t0, test_end=t1, train_end=lo, return_forecast=f["return"],
-                variance_forecast=f["variance"] * scale, horizon=HORIZON, refit_every=cfg.refit_every,
+                variance_forecast=variance, horizon=HORIZON, refit_every=cfg.refit_every,
             )  # fmt: skip
             vol = res["volatility"]
             best = min(vol["har_rv"]["qlike"], vol["garch"]["qlike"])
