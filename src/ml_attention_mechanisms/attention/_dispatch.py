@@ -328,9 +328,9 @@ class ChunkedBackend(Backend):
         return torch.cat(blocks, dim=-2), None  # (B, H, Tq, Dv)
 
 
-def elu_feature_map(x: Tensor) -> Tensor:
-    """``elu(x) + 1``: the positive feature map of Katharopoulos et al. 2020."""
-    return F.elu(x) + 1.0
+def elu_feature_map(x: Tensor, *, inplace: bool = False) -> Tensor:
+    """``elu(x) + 1``: the positive feature map of Katharopoulos et al. 2020 (``inplace``: no autograd)."""
+    return F.elu(x).add_(1.0) if inplace else F.elu(x) + 1.0
 
 
 class LinearBackend(Backend):
@@ -362,8 +362,9 @@ class LinearBackend(Backend):
     def run(self, inp: AttentionInputs, scale: float) -> tuple[Tensor, Tensor | None]:
         acc_t = _acc_dtype(inp.q.dtype)
         heads = inp.q.shape[1]
-        fq = elu_feature_map(inp.q.to(acc_t))  # (B, H, Tq, D)
-        fk = elu_feature_map(inp.k.to(acc_t))  # (B, Hkv, Tk, D)
+        grad = torch.is_grad_enabled() and any(t.requires_grad for t in (inp.q, inp.k, inp.v))
+        fq = elu_feature_map(inp.q.to(acc_t), inplace=not grad)  # (B, H, Tq, D)
+        fk = elu_feature_map(inp.k.to(acc_t), inplace=not grad)  # (B, Hkv, Tk, D)
         vv = inp.v.to(acc_t)
         if inp.mask is not None:
             fk = fk * inp.mask.transpose(-1, -2).to(acc_t)  # absent keys contribute nothing
@@ -373,8 +374,12 @@ class LinearBackend(Backend):
             kv = _expand_kv(torch.matmul(fk.transpose(-2, -1), vv), heads)  # (B, H, D, Dv)
             z = _expand_kv(fk.sum(dim=-2, keepdim=True), heads)  # (B, H, 1, D)
             num = torch.matmul(fq, kv)  # (B, H, Tq, Dv)
-            den = (fq * z).sum(dim=-1, keepdim=True)  # (B, H, Tq, 1)
-        out = torch.where(den > 0, num / den.clamp_min(torch.finfo(acc_t).tiny), torch.zeros_like(num))
+            den = torch.matmul(fq, z.transpose(-2, -1))  # (B, H, Tq, 1)
+        tiny = torch.finfo(acc_t).tiny
+        if grad:  # rows with no key (den 0) get zeros and zero gradient
+            out = torch.where(den > 0, num / den.clamp_min(tiny), torch.zeros_like(num))
+        else:  # inference: in place (num is exactly 0 where den is 0, phi being positive)
+            out = num.div_(den.clamp_min_(tiny))
         return out.to(inp.q.dtype), None
 
     def _causal(self, fq: Tensor, fk: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
