@@ -181,6 +181,7 @@ def build_model(model_type: str, cfg: RunConfig, data: PreparedData) -> tuple[nn
             extra["num_assets"] = needed
     if "time_unit_seconds" in fields and data.bar_seconds and "time_unit_seconds" not in kwargs:
         extra["time_unit_seconds"] = float(data.bar_seconds)
+    extra.update(_models.loss_statistics(probe, data.train, kwargs))  # fixed loss normalisers (DDP-exact)
     extra = {k: v for k, v in extra.items() if getattr(probe.config, k) != v}
     if not extra:
         return probe, kwargs
@@ -242,14 +243,25 @@ def make_trainer(
     root_dir: Path,
     enable_checkpointing: bool = True,
     enable_progress_bar: bool | None = None,
+    model: nn.Module | None = None,
 ) -> L.Trainer:
-    """The Lightning ``Trainer`` of a run (or of a tuning trial) for the settings ``tcfg``."""
+    """The Lightning ``Trainer`` of a run (or of a tuning trial) for the settings ``tcfg``.
+
+    Mixed precision is one switch, ``tcfg.precision``: ``build_model`` turns it into the model's
+    ``use_mixed_precision`` where the model has that field, and then the model carries it (its forward
+    autocasts, its outputs and the loss stay float32) while Lightning runs ``"32-true"``; a model without the
+    field gets Lightning's ``"bf16-mixed"`` instead. Never both.
+    """
     return L.Trainer(
         accelerator="gpu" if tcfg.accelerator == "cuda" else tcfg.accelerator,
         devices=tcfg.devices,
         num_nodes=tcfg.num_nodes,
         strategy=_strategy(tcfg),
-        precision="bf16-mixed" if tcfg.precision == "bf16-mixed" else "32-true",
+        precision=(
+            "bf16-mixed"
+            if tcfg.precision == "bf16-mixed" and not _models.carries_mixed_precision(model)
+            else "32-true"
+        ),
         max_epochs=tcfg.max_epochs,
         gradient_clip_val=tcfg.gradient_clip_val,
         deterministic=tcfg.deterministic,
@@ -421,7 +433,7 @@ def _fit(
     meter = ThroughputMeter()
     cbs: list[Callback] = [checkpoint, meter, LearningRateMonitor(logging_interval="step"), *callbacks]
     cbs.extend(early_stopping(tcfg))
-    trainer = make_trainer(tcfg, callbacks=cbs, logger=_loggers(run_dir), root_dir=run_dir)
+    trainer = make_trainer(tcfg, callbacks=cbs, logger=_loggers(run_dir), root_dir=run_dir, model=net)
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt_path) if ckpt_path else None)
 
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else None

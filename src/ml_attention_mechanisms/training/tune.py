@@ -174,6 +174,7 @@ def tune(
             root_dir=out_dir,
             enable_checkpointing=False,
             enable_progress_bar=False,
+            model=net,
         )
         datamodule = WindowDataModule(
             prepared, batch_size=tcfg.batch_size, num_workers=tcfg.num_workers, seed=tcfg.seed
