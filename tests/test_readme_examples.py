@@ -91,3 +91,11 @@ def test_every_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPat
                     assert re.search(pattern, printed, flags=re.M), (
                         f"block {i}: expected output matching {pattern!r}, got:\n{printed}"
                     )
+
+
+def test_every_public_name_has_a_readme_example() -> None:
+    import ml_attention_mechanisms as mam
+
+    code = "\n".join(_python_blocks(README.read_text()))
+    missing = [n for n in mam.__all__ if not re.search(rf"\b{re.escape(n)}\b", code)]
+    assert not missing, f"public names without a runnable README example: {missing}"
