@@ -111,8 +111,25 @@ def test_full_adds_walk_forward_folds_and_ablations(demo_run: tuple[Path, str, i
     starts = sorted({row["test"] for row in folds})
     assert len(starts) == len({row["fold"] for row in folds})  # one test block per fold, in time order
     assert all({"qlike_model", "qlike_har_rv", "qlike_garch"} <= set(row) for row in folds)
-    variants = {row["ablation"] for row in m["ablations"]["rows"]}
-    assert variants == {"market-time encoding (demo model)", "no market-time encoding"}
-    assert m["configurations_tried"]["price"] == 2
+    rows = m["ablations"]["rows"]
+    price = {row["ablation"] for row in rows if row["asset"] != "portfolio"}
+    assert price == {
+        "market-time encoding, crypto attention (demo model)",
+        "no market-time encoding",
+        "standard attention (index ALiBi, no market time)",
+    }
+    assert all(
+        {"qlike", "coverage90", "width90", "rmse"} <= set(row) for row in rows if row["asset"] != "portfolio"
+    )
+    portfolio = [row for row in rows if row["asset"] == "portfolio"]
+    assert [row["ablation"] for row in portfolio] == [
+        "cross-asset attention, 1 layer(s) (demo model)",
+        "no cross-asset attention",
+    ]
+    assert all({"sharpe", "max_drawdown", "sortino", "turnover"} <= set(row) for row in portfolio)
+    # the "on" row is the demo's own portfolio model, scored the same way as the main table
+    assert portfolio[0]["sharpe"] == pytest.approx(m["strategies"]["portfolio"]["model"]["sharpe"], rel=1e-9)
+    assert m["ablations"]["not_run"] == []
+    assert m["configurations_tried"]["price"] == 3 and m["configurations_tried"]["portfolio"] == 2
     html = (demo_run[0] / "report.html").read_text(encoding="utf-8")
     assert "Walk-forward folds" in html and "Ablations" in html

@@ -206,3 +206,27 @@ def test_nan_in_present_entry_raises() -> None:
     x["asset_features"][0, 3, 1, 2] = float("nan")
     with pytest.raises(ValueError, match="asset_features contains NaN"):
         tiny()(**x)
+
+
+@pytest.mark.parametrize("layers", [0, 1])
+def test_cross_asset_layers_zero_scores_each_asset_on_its_own(layers: int) -> None:
+    """With ``num_cross_asset_layers=0`` an asset's allocation score, expected return and volatility read only
+    its own bars: changing the other assets' features leaves them bit for bit; with one layer they change."""
+    model = tiny(num_cross_asset_layers=layers)
+    assert len(model.cross_asset) == layers
+    scores: list[torch.Tensor] = []
+    model.score_head.register_forward_hook(lambda _m, _i, out: scores.append(out.squeeze(-1)))
+    x = inputs(b=2, t=8, a=3)
+    y = {**x, "asset_features": x["asset_features"].clone()}
+    y["asset_features"][:, :, 1:] = torch.randn_like(y["asset_features"][:, :, 1:])  # assets 1, 2 change
+    with torch.no_grad():
+        a, b = model(**x), model(**y)
+    for key, first, second in (
+        ("score", scores[0][:, 0], scores[1][:, 0]),
+        ("expected_returns", a["expected_returns"][:, 0], b["expected_returns"][:, 0]),
+        ("volatility", a["volatility"][:, 0], b["volatility"][:, 0]),
+    ):
+        assert torch.equal(first, second) == (layers == 0), key
+    with torch.no_grad():
+        weights = model(**x, need_attention_weights=True)["attention_weights"]
+    assert sum(name.startswith("cross_asset") for name in weights) == layers

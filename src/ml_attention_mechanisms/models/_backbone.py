@@ -14,6 +14,10 @@ forever. So the encoder has
 - **per-bar features only**: the input projection, the asset embedding and the market-time encoding
   (calendar, sessions, funding clock, ...) of each bar depend on that bar alone.
 
+``attention_kind="standard"`` (an ablation) keeps everything but the time: the ALiBi distance is the index
+distance between bars (a gap in the data counts as one bar) and there is no market-time encoding, i.e. plain
+causal sliding-window multi-head attention with relative index positions; timestamps are then ignored.
+
 Hence the state at bar ``t`` depends only on bars ``t - W' .. t`` (``W'`` grows with depth) and never on later
 bars (tested bit for bit).
 
@@ -60,7 +64,7 @@ class TemporalEncoder(nn.Module):
     Args:
         config: :class:`CryptoPredictionModelConfig` (``d_model``, ``num_heads``, ``num_encoder_layers``,
             ``d_ff``, ``dropout``, ``input_features``, ``attention_window``, ``time_unit_seconds``,
-            ``use_market_time``, ``num_assets``).
+            ``use_market_time``, ``attention_kind``, ``num_assets``).
         use_asset_ids: build the asset embedding (``num_assets`` rows, row 0 = unknown asset, kept at zero).
             Default: True.
 
@@ -75,9 +79,12 @@ class TemporalEncoder(nn.Module):
         self.attention_window = c.attention_window
         self.input_proj = nn.Linear(c.input_features, c.d_model)
         self.asset_embedding = nn.Embedding(c.num_assets, c.d_model, padding_idx=0) if use_asset_ids else None
-        self.market_time = MarketTimeEncoding(c.d_model) if c.use_market_time else None
+        crypto = c.attention_kind == "crypto"
+        self.attention_kind = c.attention_kind
+        self.market_time = MarketTimeEncoding(c.d_model) if c.use_market_time and crypto else None
+        # "standard": index distance (ALiBiEncoding ignores timestamps unless time_aware), also when streaming
         self.alibi = ALiBiEncoding(
-            c.d_model, c.num_heads, time_aware=True, time_unit_seconds=c.time_unit_seconds
+            c.d_model, c.num_heads, time_aware=crypto, time_unit_seconds=c.time_unit_seconds
         )
         block_config = TransformerBlockConfig(
             d_model=c.d_model, num_heads=c.num_heads, d_ff=c.hidden_dim, dropout=c.dropout, causal=True

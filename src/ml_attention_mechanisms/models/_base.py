@@ -41,6 +41,7 @@ COMMON_FIELDS: frozenset[str] = frozenset(
         "attention_window",
         "time_unit_seconds",
         "use_market_time",
+        "attention_kind",
         "num_assets",
         "use_mixed_precision",
     }

@@ -16,6 +16,11 @@ input_features         PSRO   ``F``, the last axis of ``price_data`` / ``asset_f
 attention_window       PSRO   sliding window ``W`` of the causal attention (bars, the query's own included)
 time_unit_seconds      PSRO   one ALiBi distance unit in seconds (set it to the bar interval)
 use_market_time        PSRO   add market-time features (calendar, sessions, ...) when timestamps are given
+                              (``attention_kind="crypto"`` only)
+attention_kind         PSRO   the encoder's attention: ``"crypto"`` (time-aware ALiBi whose distance is the
+                              elapsed time between bars, plus market time) or ``"standard"`` (plain causal
+                              sliding-window multi-head attention with index-distance ALiBi: no elapsed-time
+                              bias, no market-time encoding; timestamps are then ignored by the encoder)
 num_assets             PSRO   P/S/R: asset-id vocabulary (ids ``0..num_assets-1``, 0 = unknown);
                               O: the largest number of assets accepted
 use_mixed_precision    PSRO   forward under autocast (bfloat16 on CPU; bfloat16, else float16, on CUDA) with
@@ -39,7 +44,7 @@ return_feature_index   O      column of ``asset_features`` holding each bar's re
 transaction_cost       O      proportional cost per unit traded at average liquidity (0.001 = 10 bp)
 long_only              O      weights on the simplex; ``False`` = long-short with ``gross_exposure``
 gross_exposure         O      long-short only: the cap on ``sum |w|``
-num_cross_asset_layers O      attention blocks across assets
+num_cross_asset_layers O      attention blocks across assets (0 = none: each asset scored on its own)
 =====================  =====  ==========================================================================
 
 Losses: every loss is a mean of per-sample terms whose normalisers and class weights do not depend on the
@@ -60,9 +65,16 @@ from typing import Any
 
 from ..config import check_field
 
-__all__ = ["DEFAULT_VAR_LEVELS", "PREDICTION_TARGETS", "CryptoPredictionModelConfig", "changed_fields"]
+__all__ = [
+    "ATTENTION_KINDS",
+    "DEFAULT_VAR_LEVELS",
+    "PREDICTION_TARGETS",
+    "CryptoPredictionModelConfig",
+    "changed_fields",
+]
 
 PREDICTION_TARGETS: tuple[str, ...] = ("price", "volatility")
+ATTENTION_KINDS: tuple[str, ...] = ("crypto", "standard")
 DEFAULT_VAR_LEVELS: tuple[float, ...] = (0.05, 0.01)
 _DEFAULT_VAR_CONFIDENCE = 0.05
 
@@ -107,6 +119,7 @@ class CryptoPredictionModelConfig:
     attention_window: int = 128  # bounded KV cache: streams one candle at a time forever
     time_unit_seconds: float = 3600.0  # the bundled data is hourly: one ALiBi unit = one bar
     use_market_time: bool = True
+    attention_kind: str = "crypto"  # "standard": index-distance ALiBi, no elapsed time, no market time
     num_assets: int = 128  # id vocabulary as TradingTransformer's; the spec's examples use ids < 10
     use_mixed_precision: bool = False
     prediction_horizon: int = 5  # the spec's example horizon
@@ -124,7 +137,7 @@ class CryptoPredictionModelConfig:
     transaction_cost: float = 0.001  # 10 bp: a taker fee on a large exchange
     long_only: bool = True
     gross_exposure: float = 1.0
-    num_cross_asset_layers: int = 1
+    num_cross_asset_layers: int = 1  # 0: no attention across assets
 
     def __post_init__(self) -> None:
         # Lists -> tuples (the spec passes prediction_targets=["price", "volatility"]).
@@ -142,10 +155,25 @@ class CryptoPredictionModelConfig:
             "num_assets",
             "prediction_horizon",
             "risk_lookback",
-            "num_cross_asset_layers",
         ):
             value = getattr(self, name)
             check_field(_pos_int(value), n, name, value, "must be a positive int")
+        check_field(
+            isinstance(self.num_cross_asset_layers, int)
+            and not isinstance(self.num_cross_asset_layers, bool)
+            and self.num_cross_asset_layers >= 0,
+            n,
+            "num_cross_asset_layers",
+            self.num_cross_asset_layers,
+            "must be an int >= 0 (0 = no attention across assets)",
+        )
+        check_field(
+            self.attention_kind in ATTENTION_KINDS,
+            n,
+            "attention_kind",
+            self.attention_kind,
+            f"must be one of {ATTENTION_KINDS}",
+        )
         check_field(
             self.d_model % self.num_heads == 0,
             n,

@@ -2,8 +2,10 @@
 
 Pipeline (no weight depends on the asset axis, so any ``A <= num_assets`` works):
 
-1. each asset's bars go through the same causal sliding-window encoder (time-aware ALiBi, market time);
-2. attention across the assets (non-causal, absent assets masked) mixes their last states;
+1. each asset's bars go through the same causal sliding-window encoder (time-aware ALiBi, market time; or
+   index-distance ALiBi with ``attention_kind="standard"``);
+2. ``num_cross_asset_layers`` blocks of attention across the assets (non-causal, absent assets masked) mix
+   their last states (0 blocks: no mixing, each asset's scores read only its own bars; an ablation);
 3. heads give per-asset expected next-period (simple) returns ``mu``, volatilities ``sigma`` and allocation scores;
    target weights are the softmax of the scores over present assets (long-only, on the simplex) or
    ``tanh`` scores capped at ``gross_exposure`` in ``sum |w|`` (long-short);
