@@ -92,6 +92,23 @@ def test_single_target() -> None:
     assert torch.all(out["predictions"] > 0)
 
 
+def test_quantiles_in_units_of_the_volatility_forecast() -> None:
+    # Location-scale: every quantile (returns and volatility) is volatility_forecast x a standardised
+    # quantile, so scaling the forecast (its log bias + log c) scales them all by c, horizon by horizon.
+    model = tiny()
+    x, ts = torch.randn(4, 9, 6), hourly_timestamps(4, 9)
+    with torch.no_grad():
+        before = model(x, ts)
+        factor = torch.tensor([2.0, 0.5, 3.0])  # one per horizon
+        model.volatility_head.proj.bias += factor.log()  # type: ignore[union-attr]
+        after = model(x, ts)
+    torch.testing.assert_close(after["volatility_forecast"], before["volatility_forecast"] * factor)
+    torch.testing.assert_close(after["quantiles"], before["quantiles"] * factor.view(1, 3, 1, 1))
+    price_only = tiny(prediction_targets=["price"])  # no volatility forecast: the head's own scale
+    assert not price_only.quantile_head.needs_scale
+    assert price_only(x, ts)["quantiles"].shape == (4, 3, 1, 5)
+
+
 def test_orderbook_data_changes_output() -> None:
     model = tiny(orderbook_features=4)
     x, ob = torch.randn(2, 10, 6), torch.randn(2, 10, 4)
@@ -184,6 +201,13 @@ def test_loss_is_pinball_plus_qlike() -> None:
         float(qlike_loss(out["volatility_forecast"], v).detach()), rel=1e-5
     )
     assert {"fz0", "pinball_volatility", "loss"} <= set(parts)
+    total = (
+        parts["pinball_price"]
+        + parts["pinball_volatility"]
+        + model.QLIKE_WEIGHT * parts["qlike"]
+        + parts["fz0"]
+    )
+    assert parts["loss"] == pytest.approx(total, rel=1e-5)
     bad = {**batch, "targets": {**batch["targets"], "returns": y[:, :2]}}
     with pytest.raises(ValueError, match="returns"):
         model.loss(out, bad)

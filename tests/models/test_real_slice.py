@@ -2,7 +2,7 @@
 
 Slice: BTC, ETH and LTC hourly, 2020-01-01 to 2020-09-30, cut at the project's default split boundary
 (train up to 2020-06-30 23:00, held out from 2020-07-01 after a purge of the longest horizon). Tiny models,
-one seed, a few hundred steps: a smoke test that the models learn from real data, not a benchmark.
+one seed (three initialisations for the price model), a few hundred steps: a smoke test that the models learn from real data, not a benchmark.
 
 Baselines (fitted on the training targets only):
 - price: pinball loss of the unconditional empirical quantiles of each horizon's return and volatility;
@@ -97,11 +97,13 @@ def _with_split_statistics(probe: torch.nn.Module, train: dict[str, Any]) -> tor
     return model
 
 
-def test_price_beats_unconditional_quantiles(slice_data: dict[str, Any]) -> None:
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_price_beats_unconditional_quantiles(slice_data: dict[str, Any], seed: int) -> None:
+    torch.manual_seed(seed)  # initial weights
     model = create_crypto_model("price_predictor", **TINY, prediction_horizon=2)  # returns and volatility
     train, test = _everything(slice_data["train"]), _everything(slice_data["test"])
     model = _with_split_statistics(model, train)  # pinball of each target / its mean |y| on the split
-    _fit(model, slice_data["train"], steps=150)
+    _fit(model, slice_data["train"], steps=150, lr=1e-2)  # more steps overfit the pre-July regime
     with torch.no_grad():
         q = model(**model.training_inputs(test))["quantiles"]  # (B, H, N, Q)
     levels = model.quantile_head.levels
@@ -111,13 +113,14 @@ def test_price_beats_unconditional_quantiles(slice_data: dict[str, Any]) -> None
         y = test["targets"][key]
         ours[key] = float(pinball_loss(q[:, :, i], y, levels))
         naive[key] = float(pinball_loss(baseline.expand_as(q[:, :, i]), y, levels))
-        logger.info("price model %s pinball %.6f vs unconditional quantiles %.6f", key, ours[key], naive[key])
-    # The model's loss (pinball per target, each scaled by its size) beats the baseline's ...
-    assert sum(ours[k] / naive[k] for k in ours) < 2.0
-    # ... through volatility (clustering is predictable from bars <= t); hourly returns are close to
-    # unpredictable: their quantiles stay within 5% of the unconditional ones (measured: README "models").
+        logger.info(
+            "price model %s pinball %.6f vs unconditional %.6f (seed %d)", key, ours[key], naive[key], seed
+        )
+    # Volatility clustering is predictable from bars <= t: the volatility quantiles win clearly, and the
+    # return quantiles (location-scale in units of the volatility forecast) win too, although the median
+    # of an hourly return is close to unpredictable.
     assert ours["volatility"] < 0.9 * naive["volatility"]
-    assert ours["returns"] < 1.05 * naive["returns"]
+    assert ours["returns"] < naive["returns"]
 
 
 def test_signal_beats_class_prior(slice_data: dict[str, Any]) -> None:

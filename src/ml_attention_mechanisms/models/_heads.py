@@ -1,6 +1,7 @@
 """Output heads whose constraints hold by construction (not by a penalty).
 
-- :class:`MonotoneQuantileHead`: quantiles that cannot cross (median plus cumulative positive increments).
+- :class:`MonotoneQuantileHead`: quantiles that cannot cross (median plus cumulative positive increments),
+  optionally in units of a volatility forecast (location-scale).
 - :class:`TailRiskHead`: VaR/ES as positive losses with ``es >= var`` and VaR growing as the tail
   probability shrinks; optionally volatility times learned multipliers (location-scale).
 - :class:`PositiveHead`: positive scalars (volatility, drawdown) in log space.
@@ -38,17 +39,22 @@ class MonotoneQuantileHead(nn.Module):
     positive steps ``softplus(w_k)`` above and below it: the state sets where and how wide the distribution
     is, the learned steps its (shared) shape. Few conditional outputs, so it trains quickly and does not
     overfit the tails. With ``log_space`` the construction is done on log values and exponentiated (positive
-    targets such as volatility), which keeps the order.
+    targets such as volatility), which keeps the order. Entries marked ``scaled`` are multiplied by an external
+    positive ``scale`` (a volatility forecast): their location and width are then in units of that forecast, so
+    the conditional scale (volatility clustering) comes from it even early in training (filtered historical
+    simulation, as in :class:`TailRiskHead`); for a log-space entry this shifts the log location.
 
     Args:
         d_model: input width.
         shape: leading output shape (e.g. ``(H, N)``).
         quantiles: increasing levels containing 0.5.
         log_space: per entry of ``shape[-1]``, whether that target is positive (log space). Default: all False.
+        scaled: per entry of ``shape[-1]``, whether ``forward`` multiplies it by ``scale``. Default: all False.
     """
 
     levels: Tensor
     log_space: Tensor
+    scaled: Tensor
 
     def __init__(
         self,
@@ -57,6 +63,7 @@ class MonotoneQuantileHead(nn.Module):
         quantiles: tuple[float, ...],
         *,
         log_space: tuple[bool, ...] | None = None,
+        scaled: tuple[bool, ...] | None = None,
     ) -> None:
         super().__init__()
         self.shape = shape
@@ -65,6 +72,9 @@ class MonotoneQuantileHead(nn.Module):
         self.register_buffer("levels", torch.tensor(quantiles, dtype=torch.float32), persistent=False)
         flags = log_space if log_space is not None else (False,) * shape[-1]
         self.register_buffer("log_space", torch.tensor(flags, dtype=torch.bool), persistent=False)
+        scaled_entries = scaled if scaled is not None else (False,) * shape[-1]
+        self.register_buffer("scaled", torch.tensor(scaled_entries, dtype=torch.bool), persistent=False)
+        self.needs_scale = any(scaled_entries)
         self.proj = nn.Linear(d_model, 2 * math.prod(shape))  # location and log-scale per entry
         nn.init.normal_(self.proj.weight, std=0.01)
         # Shape: Gaussian-like spacing of the levels (in units of the scale).
@@ -75,21 +85,31 @@ class MonotoneQuantileHead(nn.Module):
         with torch.no_grad():
             bias = self.proj.bias.view(2, *shape)
             log_flags = self.log_space.view(*([1] * (len(shape) - 1)), -1).expand(*shape)
-            # Returns: location 0, scale 1%. Log volatility: location log(1%), scale 0.3 (a factor e^0.3).
-            bias[0] = torch.where(log_flags, _LOG_SCALE, 0.0)
-            bias[1] = torch.where(log_flags, math.log(0.3), _LOG_SCALE)
+            scaled_flags = self.scaled.view(*([1] * (len(shape) - 1)), -1).expand(*shape)
+            # Returns: location 0, width 1% (scaled: 1 x the scale). Log volatility: location log(1%) (scaled:
+            # log 1, the scale itself), width 0.3 (a factor e^0.3).
+            bias[0] = torch.where(log_flags & ~scaled_flags, _LOG_SCALE, 0.0)
+            bias[1] = torch.where(log_flags, math.log(0.3), torch.where(scaled_flags, 0.0, _LOG_SCALE))
 
-    def forward(self, h: Tensor) -> Tensor:
-        """Quantiles ``[B, *shape, Q]`` from states ``[B, d]``."""
+    def forward(self, h: Tensor, scale: Tensor | None = None) -> Tensor:
+        """Quantiles ``[B, *shape, Q]`` from states ``[B, d]`` and, with ``scaled`` entries, a positive
+        ``scale [B, *shape]`` (its values at unscaled entries are ignored)."""
         raw = self.proj(h).view(h.shape[0], 2, *self.shape)
-        loc, scale = raw[:, 0].unsqueeze(-1), torch.exp(raw[:, 1].clamp(-30.0, 10.0)).unsqueeze(-1)
+        loc, width = raw[:, 0].unsqueeze(-1), torch.exp(raw[:, 1].clamp(-30.0, 10.0)).unsqueeze(-1)
         steps = F.softplus(self.steps)  # (*shape, Q-1), positive
         m = self.median_index
         up = torch.cumsum(steps[..., m:], dim=-1)
         down = -torch.cumsum(steps[..., :m].flip(-1), dim=-1).flip(-1)
         offsets = torch.cat((down, torch.zeros_like(steps[..., :1]), up), dim=-1)  # (*shape, Q), increasing
-        q = loc + scale * offsets
-        return torch.where(self.log_space.unsqueeze(-1), torch.exp(q.clamp(-40.0, 20.0)), q)
+        q = loc + width * offsets
+        q = torch.where(self.log_space.unsqueeze(-1), torch.exp(q.clamp(-40.0, 20.0)), q)
+        if self.needs_scale:
+            if scale is None:
+                raise ValueError(
+                    f"MonotoneQuantileHead with scaled entries needs scale [batch, *{self.shape}], got None"
+                )
+            q = q * torch.where(self.scaled, scale, torch.ones_like(scale)).unsqueeze(-1)
+        return q
 
 
 class PositiveHead(nn.Module):
