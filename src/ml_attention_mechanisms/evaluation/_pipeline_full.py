@@ -1,5 +1,5 @@
 """``mlattn demo --full``: the expanding-window walk-forward evaluation (the price model retrained per fold)
-and the ablations of the library's own parts that the models' configs expose.
+and the ablations of the library's own parts (market time, crypto vs standard attention, cross-asset attention).
 
 Walk-forward: the data layer's :func:`~ml_attention_mechanisms.data.walk_forward_splits` (expanding training
 window, purged and embargoed), ``n_folds`` consecutive test blocks ending at the end of the default test
@@ -150,9 +150,8 @@ def _portfolio_row(variant: str, model: Any, data: DemoData, cfg: Any) -> dict[s
     from .backtest import BacktestConfig
 
     bt = BacktestConfig()
-    reb = rebalance_positions(
-        data, int(data.val_start), int(data.test_end), bt
-    )  # as the demo: from validation
+    # as the demo: weights from the start of validation, so the test split opens with a held position
+    reb = rebalance_positions(data, int(data.val_start), int(data.test_end), bt)
     weights = forecast_portfolio(model, data.prepared, reb, window=cfg.window)
     res = score_strategies(data, {}, weights, config=bt, n_configs={"portfolio": 1}, n_boot=cfg.n_boot)
     m = res["portfolio"]["model"]
