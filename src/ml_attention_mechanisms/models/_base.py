@@ -11,21 +11,21 @@ The training contract (agreed with training/ and evaluation/):
   normalisers come from the config, not from the batch (see ``config.py``, "Losses");
 - ``loss_statistics(targets)``: those normalisers (config overrides) computed once from the training split.
 
-Mixed precision: with ``use_mixed_precision`` each forward runs under the autocast of
-:class:`~ml_attention_mechanisms.transformers.TradingTransformer` (one helper for the library) and returns
-float32 outputs.
+Mixed precision: with ``use_mixed_precision`` each forward runs under
+:func:`~ml_attention_mechanisms.transformers._precision.forward_autocast` (the one autocast helper of the
+library, shared with ``TradingTransformer``) and returns float32 outputs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from ..transformers.trading_transformer import TradingTransformer
+from ..transformers._precision import forward_autocast
 from .config import CryptoPredictionModelConfig, changed_fields
 
 __all__ = ["COMMON_FIELDS", "CryptoModel", "require_targets"]
@@ -121,10 +121,9 @@ class CryptoModel(nn.Module):
     def mixed_precision(self, device: torch.device) -> AbstractContextManager[None]:
         """Autocast for the forward when ``config.use_mixed_precision`` (else a no-op context).
 
-        The same context as ``TradingTransformer`` (bfloat16 on CPU; bfloat16, else float16, on CUDA): its
-        helper reads only ``self.config.use_mixed_precision``, which this config has too.
+        The same context as ``TradingTransformer``: bfloat16 on CPU; bfloat16, else float16, on CUDA.
         """
-        return TradingTransformer._precision(cast(TradingTransformer, self), device)
+        return forward_autocast(bool(self.config.use_mixed_precision), device)
 
     @staticmethod
     def float_outputs(out: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -36,6 +35,7 @@ from ._config import TradingTransformerConfig
 from ._fusion import CrossModalFusion, TimeframeFusion
 from ._heads import MultiHorizonHead, RegimeHead, RiskHead
 from ._norms import make_norm
+from ._precision import forward_autocast
 from .transformer_block import TransformerBlockConfig, TransformerEncoderBlock, stochastic_depth_rates
 
 __all__ = ["TradingTransformer", "create_trading_transformer"]
@@ -191,17 +191,8 @@ class TradingTransformer(nn.Module):
                 f"enable it (declared modalities: {list(c.modalities)})"
             )
 
-    @contextlib.contextmanager
-    def _precision(self, device: torch.device) -> Iterator[None]:
-        if not self.config.use_mixed_precision:
-            yield
-            return
-        if device.type == "cuda":
-            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        else:
-            dtype = torch.bfloat16
-        with torch.autocast(device_type=device.type, dtype=dtype):
-            yield
+    def _precision(self, device: torch.device) -> contextlib.AbstractContextManager[None]:
+        return forward_autocast(self.config.use_mixed_precision, device)
 
     # -- forward -----------------------------------------------------------------------------------------
     def forward_steps(
