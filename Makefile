@@ -23,8 +23,8 @@ test: $(BIN)/.installed
 	$(BIN)/python -m pytest tests/ -q -n 2 --dist loadfile
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
 
 bench: $(BIN)/.installed
