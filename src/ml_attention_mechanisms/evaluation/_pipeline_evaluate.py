@@ -21,10 +21,10 @@ __all__ = ["score_and_write"]
 
 logger = logging.getLogger(__name__)
 
-NOT_COVERED = [
-    "Correlation-forecast error: the risk model is trained on one asset at a time (its correlation output is "
-    "1x1), so no model correlation forecast is scored; the rolling-correlation baseline is not reported alone.",
-]
+NOT_COVERED_CORRELATION = (
+    "Correlation-forecast error: the run's risk model has no correlation head fitted on multi-asset windows "
+    "(or fewer than 2 of BTC, ETH, LTC are in the data), so no model correlation forecast is scored."
+)
 
 
 def _say(msg: str, enabled: bool) -> None:
@@ -68,6 +68,35 @@ def _attention(
     return attention_map(models["price"][0], data.prepared, col, end, window=window)
 
 
+def _correlation(
+    models: Mapping[str, Any],
+    data: DemoData,
+    cfg: Any,
+    fc: dict[str, Any],
+    assets: tuple[str, ...],
+    progress: bool,
+    *,
+    fit: bool,
+) -> dict[str, Any] | None:
+    """The risk model's correlation forecast scored on the test split (``None`` when it cannot be): in a
+    demo (no stored calibration) its correlation head is first fitted on training windows (encoder frozen)
+    and the fit is recorded in the calibration; ``evaluate`` scores a run whose head was fitted."""
+    from ._pipeline_correlation import correlation_figures, fit_correlation_head
+
+    if "risk" not in models or len(assets) < 2:
+        return None
+    model, payload = models["risk"]
+    cal = fc["calibration"]
+    if "correlation_head" not in cal:
+        if not fit:
+            return None
+        _say("fitting the risk model's correlation head on multi-asset training windows", progress)
+        cal["correlation_head"] = fit_correlation_head(
+            model, payload, data, assets, window=cfg.window, seed=cfg.seed
+        )
+    return correlation_figures(model, payload, data, assets, window=cfg.window)
+
+
 def score_and_write(
     data: DemoData,
     models: Mapping[str, Any],
@@ -102,6 +131,9 @@ def score_and_write(
         val_stride=getattr(cfg, "val_stride", 1),
     )  # fmt: skip
     timings["forecast"] = time.perf_counter() - t1
+    correlation = _correlation(
+        models, data, cfg, fc, tuple(a for a in bar_assets if a in assets), progress, fit=calibration is None
+    )
     learner: dict[str, Any] = {}
     if calibration is None and "price" in models:
         _say("non-attention learner (gradient boosting on the same features)", progress)
@@ -163,7 +195,7 @@ def score_and_write(
         "assets": assets_scores,
         "strategies": strip_arrays(strategies),
         "configurations_tried": n_configs,
-        "not_covered": list(NOT_COVERED)
+        "not_covered": ([] if correlation else [NOT_COVERED_CORRELATION])
         + (
             []
             if calibration is None
@@ -174,6 +206,8 @@ def score_and_write(
         metrics, assets=tuple(a for a in bar_assets if a in assets_scores), strategy_kinds=kinds
     )
     metrics["bar"] = bar
+    if correlation:
+        metrics["correlation"] = correlation
     metrics["shortfalls"] = shortfalls(bar)
     if full:
         metrics["walk_forward"] = full.get("walk_forward")
@@ -200,6 +234,10 @@ def score_and_write(
         *metrics["not_covered"],
     ]
     extra = {}
+    if correlation:
+        extra[
+            f"Correlation forecasts ({', '.join(correlation['assets'])}, next {correlation['horizon']} bars)"
+        ] = [{"forecast": k, **correlation[k]} for k in ("model", "rolling")]
     if full.get("walk_forward"):
         extra["Walk-forward folds (price model, retrained per fold)"] = full["walk_forward"]["folds"]
     if full.get("ablations"):

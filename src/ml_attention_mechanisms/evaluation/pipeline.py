@@ -5,7 +5,9 @@ the default split (train to 2020-06-30 23:00, validation 2020-07-01..2020-12-31,
 2021-01-01..2021-06-10), chooses everything on validation only (early stopping on the validation loss,
 temperature scaling, split-conformal calibration of intervals, the 24-bar variance and VaR/ES, continued
 causally on a rolling window of resolved forecasts: see ``_pipeline_forecasts.rolling_calibration``), scores the test split against every baseline with the significance tests, backtests after
-10 bps fees, evaluates "the bar", and writes to the run directory::
+10 bps fees, evaluates "the bar", fits the risk model's correlation head on multi-asset training windows of
+BTC, ETH and LTC and scores its correlation forecast against the rolling correlation
+(``_pipeline_correlation``), and writes to the run directory::
 
     metrics.json  report.html  *.png  calibration.json  demo_config.json
     checkpoints/<model>.ckpt       one model-only checkpoint each (calibrated temperature included)
