@@ -114,3 +114,16 @@ def test_quick_demo_scores_model_and_rolling_correlation(tmp_path: Path) -> None
     assert head["train_windows"] > 0 and head["val_windows"] > 0
     assert not any("Correlation-forecast" in s for s in res.metrics["not_covered"])
     assert "Correlation forecasts" in (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    # `evaluate` scores the fitted head on later data holding two of the assets (BTC, ETH)
+    from ml_attention_mechanisms.data import load_dataset
+    from ml_attention_mechanisms.evaluation.pipeline import evaluate_run
+
+    later = load_dataset("binance-1h").between("2020-12-20", "2021-02-10 23:00")
+    files = []
+    for symbol in ("BTC/USDT", "ETH/USDT"):
+        path = tmp_path / f"{symbol.replace('/', '')}_1h.csv"
+        later.to_frame(symbol)[["open", "high", "low", "close", "volume"]].to_csv(path)  # type: ignore[attr-defined]
+        files.append(path)
+    ev = evaluate_run(tmp_path / "run", files, start="2021-01-25", out=tmp_path / "ev", progress=False)
+    assert ev.metrics["correlation"]["assets"] == ["BTC", "ETH"]
+    assert all(math.isfinite(float(v)) for v in ev.metrics["correlation"]["model"].values())

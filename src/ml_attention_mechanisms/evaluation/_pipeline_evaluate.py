@@ -131,9 +131,11 @@ def score_and_write(
         val_stride=getattr(cfg, "val_stride", 1),
     )  # fmt: skip
     timings["forecast"] = time.perf_counter() - t1
+    t1 = time.perf_counter()
     correlation = _correlation(
         models, data, cfg, fc, tuple(a for a in bar_assets if a in assets), progress, fit=calibration is None
     )
+    timings["correlation"] = time.perf_counter() - t1
     learner: dict[str, Any] = {}
     if calibration is None and "price" in models:
         _say("non-attention learner (gradient boosting on the same features)", progress)
