@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import subprocess
+import sys
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -41,3 +45,19 @@ def _seed_everything() -> None:
     random.seed(16)
     np.random.seed(16)  # noqa: NPY002 - legacy global state is what library code may use
     torch.manual_seed(16)
+
+
+def _modules_loaded_by(statements: str, roots: tuple[str, ...]) -> list[str]:
+    """Run ``statements`` in a fresh interpreter; return the loaded modules whose top package is in ``roots``."""
+    code = (
+        f"import sys, json\n{statements}\n"
+        f"print(json.dumps(sorted(k for k in sys.modules if k.split('.')[0] in {roots!r})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return list(json.loads(out.strip().splitlines()[-1]))
+
+
+@pytest.fixture
+def modules_loaded_by() -> Callable[[str, tuple[str, ...]], list[str]]:
+    """The import-weight checks' one helper: ``modules_loaded_by(statements, roots) -> [module, ...]``."""
+    return _modules_loaded_by

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -161,13 +162,8 @@ def test_validate_ohlcv_on_a_frame() -> None:
     assert "missing bars      2 in 1 gaps" in rep.format_text()
 
 
-def test_data_layer_imports_pandas_only_when_used() -> None:
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, ml_attention_mechanisms as m; m.load_ohlcv; m.prepare_panel; m.load_dataset; "
-        "print('pandas' in sys.modules)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"
+def test_data_layer_imports_pandas_only_when_used(
+    modules_loaded_by: Callable[[str, tuple[str, ...]], list[str]],
+) -> None:
+    statements = "import ml_attention_mechanisms as m; m.load_ohlcv; m.prepare_panel; m.load_dataset"
+    assert modules_loaded_by(statements, ("pandas",)) == []

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
+from collections.abc import Callable
 
 import ml_attention_mechanisms as mam
 from ml_attention_mechanisms import training
@@ -17,11 +15,11 @@ def test_every_training_export_resolves() -> None:
     assert mam.train is training.train and mam.load_checkpoint is training.load_checkpoint
 
 
-def test_loading_a_checkpoint_does_not_import_lightning() -> None:
-    code = (
-        "import sys, json, ml_attention_mechanisms as m; m.load_checkpoint; m.TrainingConfig; "
-        "from ml_attention_mechanisms.training import read_checkpoint, RunConfig; "
-        "print(json.dumps(sorted(k for k in sys.modules if k.split('.')[0] in ('lightning', 'pytorch_lightning'))))"
+def test_loading_a_checkpoint_does_not_import_lightning(
+    modules_loaded_by: Callable[[str, tuple[str, ...]], list[str]],
+) -> None:
+    statements = (
+        "import ml_attention_mechanisms as m; m.load_checkpoint; m.TrainingConfig; "
+        "from ml_attention_mechanisms.training import read_checkpoint, RunConfig"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert json.loads(out) == []
+    assert modules_loaded_by(statements, ("lightning", "pytorch_lightning")) == []
