@@ -120,6 +120,57 @@ def test_linear_attention_matches_paper_formula(t: int, causal: bool, dtype: tor
     torch.testing.assert_close(out, expected, **tol)
 
 
+@pytest.mark.parametrize("cross", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+def test_streamed_linear_attention_matches_paper_formula(
+    cross: bool, bias: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks of 16 steps (projections included) over 37 queries / 53 keys equal the float64 formula."""
+    from ml_attention_mechanisms.attention import self_attention
+
+    calls: list[int] = []
+    state = self_attention.linear_attention_state
+    monkeypatch.setattr(
+        self_attention, "linear_attention_state", lambda k, *a: calls.append(k.shape[-2]) or state(k, *a)
+    )
+    cfg = AttentionConfig(d_model=D, num_heads=H, num_kv_heads=2, bias=bias)
+    layer = LinearAttention(cfg, block_rows=16).double()
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.normal_(0, 0.3)
+    tq, tk = (37, 53) if cross else (53, 53)
+    x = torch.randn(2, tq, D, dtype=torch.float64)
+    key = torch.randn(2, tk, D, dtype=torch.float64) if cross else x
+    value = torch.randn(2, tk, D, dtype=torch.float64) if cross else x
+    km = torch.rand(2, tk) > 0.3
+    km[1] = False  # a batch element with no key at all: zeros, never NaN
+    out = layer(x, key, value, key_mask=km)
+    assert calls == [16, 16, 16, 5]  # the key summary was built block by block
+    q, k, v = layer.project_qkv(x, key, value)
+    ref = reference_linear_attention(q, k, v, key_mask=km)
+    expected = layer.out_proj(ref.transpose(1, 2).reshape(2, tq, D))
+    expected[1] = layer.out_proj.bias if bias else 0.0
+    torch.testing.assert_close(out, expected, atol=1e-10, rtol=1e-8)
+
+
+def test_streamed_linear_attention_gradients_equal_the_one_block_path() -> None:
+    layer = LinearAttention(AttentionConfig(d_model=D, num_heads=H), block_rows=8)
+    whole = _copy(LinearAttention(AttentionConfig(d_model=D, num_heads=H), block_rows=1000), layer)
+    x = torch.randn(2, 29, D, requires_grad=True)
+    km = torch.rand(2, 29) > 0.2
+    grads = []
+    for m in (layer, whole):
+        out = m(x, key_mask=km)
+        grads.append(torch.autograd.grad(out.square().sum(), [x, *m.parameters()]))
+    for got, want in zip(*grads, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+
+
+def test_linear_attention_rejects_bad_block_rows() -> None:
+    with pytest.raises(ValueError, match="block_rows=0"):
+        LinearAttention(AttentionConfig(d_model=D, num_heads=H), block_rows=0)
+
+
 def test_linear_attention_refuses_what_it_cannot_do() -> None:
     layer = LinearAttention(AttentionConfig(d_model=D, num_heads=H))
     x = torch.randn(1, 4, D)

@@ -50,6 +50,8 @@ __all__ = [
     "attention_backend",
     "choose_backend",
     "explain_dispatch",
+    "linear_attention_readout",
+    "linear_attention_state",
 ]
 
 logger = logging.getLogger(__name__)
@@ -333,6 +335,55 @@ def elu_feature_map(x: Tensor, *, inplace: bool = False) -> Tensor:
     return F.elu(x).add_(1.0) if inplace else F.elu(x) + 1.0
 
 
+def _needs_grad(*tensors: Tensor) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def _linear_normalise(num: Tensor, den: Tensor, grad: bool) -> Tensor:
+    """``num / den``; rows with no key (``den == 0``) give zeros and zero gradient."""
+    tiny = torch.finfo(num.dtype).tiny
+    if grad:
+        return torch.where(den > 0, num / den.clamp_min(tiny), torch.zeros_like(num))
+    return num.div_(den.clamp_min_(tiny))  # inference: in place (num is exactly 0 where den is 0, phi > 0)
+
+
+def linear_attention_state(k: Tensor, v: Tensor, key_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """The key/value summary of non-causal linear attention over a block of keys.
+
+    Summaries of consecutive key blocks add up, so a long sequence can be summarised chunk by chunk in
+    constant memory (``LinearAttention`` does so, projections included).
+
+    Args:
+        k: ``[B, Hkv, Tk, D]``.
+        v: ``[B, Hkv, Tk, Dv]``.
+        key_mask: bool ``[B, 1, 1, Tk]``, True = the key is present; absent keys contribute nothing.
+
+    Returns:
+        ``(kv [B, Hkv, D, Dv], z [B, Hkv, 1, D])``: ``sum_j phi(k_j) v_j^T`` and ``sum_j phi(k_j)`` in the
+        accumulation dtype (float32, float64 for float64 inputs).
+    """
+    acc_t = _acc_dtype(k.dtype)
+    fk = elu_feature_map(k.to(acc_t), inplace=not _needs_grad(k))  # (B, Hkv, Tk, D)
+    if key_mask is not None:
+        fk = fk * key_mask.transpose(-1, -2).to(acc_t)
+    return torch.matmul(fk.transpose(-2, -1), v.to(acc_t)), fk.sum(dim=-2, keepdim=True)
+
+
+def linear_attention_readout(q: Tensor, kv: Tensor, z: Tensor) -> Tensor:
+    """Outputs of non-causal linear attention for queries ``q [B, H, Tq, D]`` from a key summary.
+
+    ``out_i = phi(q_i) kv / phi(q_i) z`` with ``(kv, z)`` from :func:`linear_attention_state` (``Hkv`` heads,
+    repeated to ``H`` for grouped-query attention). Returns ``[B, H, Tq, Dv]`` in ``q.dtype``.
+    """
+    acc_t = kv.dtype
+    grad = _needs_grad(q, kv, z)
+    heads = q.shape[1]
+    fq = elu_feature_map(q.to(acc_t), inplace=not grad)  # (B, H, Tq, D)
+    num = torch.matmul(fq, _expand_kv(kv, heads))  # (B, H, Tq, Dv)
+    den = torch.matmul(fq, _expand_kv(z, heads).transpose(-2, -1))  # (B, H, Tq, 1)
+    return _linear_normalise(num, den, grad).to(q.dtype)
+
+
 class LinearBackend(Backend):
     """Linear attention (Katharopoulos et al. 2020, https://arxiv.org/abs/2006.16236); **not** softmax.
 
@@ -360,27 +411,18 @@ class LinearBackend(Backend):
         return reasons
 
     def run(self, inp: AttentionInputs, scale: float) -> tuple[Tensor, Tensor | None]:
+        if not inp.is_causal:
+            kv, z = linear_attention_state(inp.k, inp.v, inp.mask)
+            return linear_attention_readout(inp.q, kv, z), None
         acc_t = _acc_dtype(inp.q.dtype)
         heads = inp.q.shape[1]
-        grad = torch.is_grad_enabled() and any(t.requires_grad for t in (inp.q, inp.k, inp.v))
+        grad = _needs_grad(inp.q, inp.k, inp.v)
         fq = elu_feature_map(inp.q.to(acc_t), inplace=not grad)  # (B, H, Tq, D)
         fk = elu_feature_map(inp.k.to(acc_t), inplace=not grad)  # (B, Hkv, Tk, D)
-        vv = inp.v.to(acc_t)
         if inp.mask is not None:
             fk = fk * inp.mask.transpose(-1, -2).to(acc_t)  # absent keys contribute nothing
-        if inp.is_causal:
-            num, den = self._causal(fq, _expand_kv(fk, heads), _expand_kv(vv, heads))
-        else:
-            kv = _expand_kv(torch.matmul(fk.transpose(-2, -1), vv), heads)  # (B, H, D, Dv)
-            z = _expand_kv(fk.sum(dim=-2, keepdim=True), heads)  # (B, H, 1, D)
-            num = torch.matmul(fq, kv)  # (B, H, Tq, Dv)
-            den = torch.matmul(fq, z.transpose(-2, -1))  # (B, H, Tq, 1)
-        tiny = torch.finfo(acc_t).tiny
-        if grad:  # rows with no key (den 0) get zeros and zero gradient
-            out = torch.where(den > 0, num / den.clamp_min(tiny), torch.zeros_like(num))
-        else:  # inference: in place (num is exactly 0 where den is 0, phi being positive)
-            out = num.div_(den.clamp_min_(tiny))
-        return out.to(inp.q.dtype), None
+        num, den = self._causal(fq, _expand_kv(fk, heads), _expand_kv(inp.v.to(acc_t), heads))
+        return _linear_normalise(num, den, grad).to(inp.q.dtype), None
 
     def _causal(self, fq: Tensor, fk: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         b, h, tq, d = fq.shape

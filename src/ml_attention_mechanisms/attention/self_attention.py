@@ -12,13 +12,14 @@ Shapes:
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import AttentionConfig
 from ._chunking import DEFAULT_MAX_MEMORY_MB, choose_chunk_size
 from ._crypto_attention import CryptoMultiHeadAttention
-from ._dispatch import attend
-from ._masks import is_tracing
+from ._dispatch import attend, linear_attention_readout, linear_attention_state
+from ._masks import combine_masks, is_tracing
 from .multi_head_attention import MultiHeadAttention
 
 __all__ = [
@@ -155,12 +156,31 @@ class LinearAttention(MultiHeadAttention):
     blocks. Masks: ``key_mask`` (absent keys are dropped) and causal only; ``attention_mask``, ``attn_bias``,
     sliding windows, dropout and ``need_weights`` are refused with a ``ValueError``.
 
+    The non-causal form streams long sequences in blocks of ``block_rows`` time steps, projections included:
+    the key summary ``(sum_j phi(k_j) v_j^T, sum_j phi(k_j))`` is accumulated block by block, then the outputs
+    are emitted block by block, so the working set stays ``O(B * block_rows * d_model)`` whatever the length
+    (without it the packed projections of 8,192 steps alone are 200 MB at batch 4, d_model 512, and the cost per
+    step grows with the length). Rotary positions and traced graphs (export, compile) take the one-block path.
+
+    Args:
+        config: :class:`AttentionConfig` (``sliding_window`` and ``dropout`` must be unset).
+        rotary: optional rotary encoding, as in :class:`MultiHeadAttention`.
+        block_rows: time steps per streamed block (non-causal form). Default: 1024.
+
+    Raises:
+        ValueError: ``config.sliding_window`` or ``config.dropout`` is set, or ``block_rows`` is not a positive
+            int.
+
     >>> layer = LinearAttention(AttentionConfig(d_model=32, num_heads=4))
     >>> layer(torch.randn(2, 9, 32)).shape
     torch.Size([2, 9, 32])
     """
 
-    def __init__(self, config: AttentionConfig, *, rotary: nn.Module | None = None) -> None:
+    def __init__(
+        self, config: AttentionConfig, *, rotary: nn.Module | None = None, block_rows: int = 1024
+    ) -> None:
+        if not isinstance(block_rows, int) or block_rows < 1:
+            raise ValueError(f"LinearAttention.block_rows={block_rows!r}: must be a positive int")
         if config.sliding_window is not None:
             raise ValueError(
                 f"LinearAttention: AttentionConfig.sliding_window={config.sliding_window!r} is not supported"
@@ -170,6 +190,79 @@ class LinearAttention(MultiHeadAttention):
                 f"LinearAttention: AttentionConfig.dropout={config.dropout!r} is not supported (use 0)"
             )
         super().__init__(config, rotary=rotary)
+        self.block_rows = block_rows
+
+    def _forward(  # type: ignore[override]
+        self,
+        query: Tensor,
+        key: Tensor | None,
+        value: Tensor | None,
+        attention_mask: Tensor | None,
+        need_weights: bool,
+        *,
+        key_mask: Tensor | None,
+        is_causal: bool | None,
+        positions: Tensor | None,
+        key_positions: Tensor | None,
+        attn_bias: Tensor | None,
+        query_scale: Tensor | None = None,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        key = query if key is None else key
+        value = key if value is None else value
+        causal = self.config.causal if is_causal is None else is_causal
+        plain = not (causal or need_weights or self.rotary is not None or is_tracing())
+        plain = plain and attention_mask is None and attn_bias is None and query_scale is None
+        if not plain or max(query.shape[1], key.shape[1]) <= self.block_rows:
+            return super()._forward(
+                query,
+                key,
+                value,
+                attention_mask,
+                need_weights,
+                key_mask=key_mask,
+                is_causal=is_causal,
+                positions=positions,
+                key_positions=key_positions,
+                attn_bias=attn_bias,
+                query_scale=query_scale,
+            )
+        self._check_inputs(query, key, value)
+        return self._streamed(query, key, value, key_mask)
+
+    def _streamed(self, query: Tensor, key: Tensor, value: Tensor, key_mask: Tensor | None) -> Tensor:
+        """Non-causal linear attention in blocks of ``block_rows`` steps, projections included.
+
+        Shapes: ``query [B, Tq, d_model]``, ``key``/``value`` ``[B, Tk, d_model]``, ``key_mask [B, Tk]``;
+        returns ``[B, Tq, d_model]``.
+        """
+        b, tq, tk = query.shape[0], query.shape[1], key.shape[1]
+        mask = combine_masks(
+            None, key_mask, batch=b, heads=self.num_heads, q_len=tq, k_len=tk, dtype=query.dtype
+        )  # (B, 1, 1, Tk) or None
+        w, bias = self.in_proj.weight, self.in_proj.bias
+        qd, kd, n = self.q_dim, self.kv_dim, self.block_rows
+
+        def proj(x: Tensor, lo: int, hi: int) -> Tensor:
+            return F.linear(x, w[lo:hi], None if bias is None else bias[lo:hi])
+
+        kv = z = None
+        for s in range(0, tk, n):
+            if value is key:
+                k, v = proj(key[:, s : s + n], qd, qd + 2 * kd).split([kd, kd], dim=-1)
+            else:
+                k, v = proj(key[:, s : s + n], qd, qd + kd), proj(value[:, s : s + n], qd + kd, qd + 2 * kd)
+            part = linear_attention_state(
+                self._split_heads(k, self.num_kv_heads),
+                self._split_heads(v, self.num_kv_heads),
+                None if mask is None else mask[..., s : s + n],
+            )  # (B, Hkv, D, D), (B, Hkv, 1, D)
+            kv, z = part if kv is None or z is None else (kv + part[0], z + part[1])
+        assert kv is not None and z is not None
+        out = query.new_empty((b, tq, self.d_model))
+        for s in range(0, tq, n):
+            q = self._split_heads(proj(query[:, s : s + n], 0, qd), self.num_heads)  # (B, H, n, D)
+            out[:, s : s + n] = self.merge_heads(linear_attention_readout(q, kv, z))
+        return out
 
     def _kernel(
         self,
