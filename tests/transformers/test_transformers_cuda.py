@@ -1,0 +1,110 @@
+"""TradingTransformer on CUDA: the same outputs as on CPU; autocast and a backward pass stay finite.
+
+What this file proves, on a CUDA device (every test is marked ``gpu``):
+
+- A tiny ``TradingTransformer`` (every option off, and every option on: multi-timeframe, temporal attention,
+  regime detection, risk management, cross-modal attention, multi-asset), eval mode, float32, TF32 off,
+  moved to CUDA gives the CPU outputs of ``forward`` and of ``forward_steps`` (within 1e-4), also with
+  absent bars (``mask``) and attention weights requested.
+- With ``use_mixed_precision=True`` on CUDA: float32 weights and outputs, finite, close to the float32
+  model, and a backward pass gives finite gradients on the device.
+
+Dry run on CPU (checks the test logic only):
+``MLATTN_TEST_DEVICE=cpu pytest tests/transformers/test_transformers_cuda.py``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import torch
+from test_trading_transformer import ALL_ON, build, inputs, tiny
+
+_ON_CPU = os.environ.get("MLATTN_TEST_DEVICE") == "cpu"  # private dry-run switch of the CUDA test files
+DEVICE = torch.device("cpu" if _ON_CPU else "cuda")
+pytestmark = [] if _ON_CPU else [pytest.mark.gpu]
+
+CONFIGS: dict[str, dict[str, Any]] = {"plain": {}, "all_on": ALL_ON}
+
+
+@pytest.fixture(autouse=True)
+def _no_tf32() -> Iterator[None]:
+    """Exact float32 matmuls on CUDA (TF32 keeps 10 mantissa bits), restored afterwards."""
+    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+
+
+def _to(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.to(DEVICE)
+    if isinstance(obj, dict):
+        return {k: _to(v) for k, v in obj.items()}
+    return obj
+
+
+def _flat(out: Any, prefix: str = "") -> dict[str, torch.Tensor]:
+    if isinstance(out, torch.Tensor):
+        return {prefix: out}
+    if isinstance(out, dict):
+        return {k2: v2 for k, v in out.items() for k2, v2 in _flat(v, f"{prefix}/{k}").items()}
+    return {}
+
+
+def _assert_same(got: Any, want: Any) -> None:
+    g, w = _flat(got), _flat(want)
+    assert set(g) == set(w) and w
+    for key, ref in w.items():
+        out = g[key]
+        assert out.device.type == DEVICE.type and out.dtype == ref.dtype, key
+        if ref.is_floating_point():
+            torch.testing.assert_close(out.cpu(), ref, atol=1e-4, rtol=1e-4, msg=key)
+        else:
+            assert torch.equal(out.cpu(), ref), key
+
+
+def _inputs_with_gaps(cfg: Any) -> dict[str, Any]:
+    kw = inputs(cfg, b=2, t=48)
+    mask = torch.ones(2, 48, dtype=torch.bool)
+    mask[0, [5, 6, 30]] = False
+    mask[1, -3:] = False  # the last bars absent: outputs come from bar 44
+    return {**kw, "mask": mask}
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+@torch.no_grad()
+def test_forward_on_device_matches_cpu(name: str) -> None:
+    cfg = tiny(**CONFIGS[name])
+    cpu = build(cfg).eval()
+    dev = copy.deepcopy(cpu).to(DEVICE)
+    for kw in (inputs(cfg, b=2, t=48), _inputs_with_gaps(cfg)):
+        _assert_same(dev(**_to(kw)), cpu(**kw))
+    kw = inputs(cfg, b=2, t=24)
+    _assert_same(dev(**_to(kw), need_attention_weights=True), cpu(**kw, need_attention_weights=True))
+    _assert_same(dev.forward_steps(**_to(kw)), cpu.forward_steps(**kw))
+
+
+def test_mixed_precision_on_device_is_finite_and_close() -> None:
+    cfg = tiny(**ALL_ON, use_mixed_precision=True)
+    model = build(cfg).to(DEVICE).eval()
+    ref = build(tiny(**ALL_ON)).to(DEVICE).eval()  # the same seed: the same weights
+    kw = _to(inputs(cfg, b=2, t=48))
+    with torch.no_grad():
+        want = ref(**kw)
+    out = model(**kw)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    for key, v in _flat(out).items():
+        assert v.device.type == DEVICE.type, key
+        if v.is_floating_point():
+            assert v.dtype == torch.float32 and torch.isfinite(v).all(), key
+    torch.testing.assert_close(out["risk_score"].detach(), want["risk_score"], atol=0.2, rtol=0.2)
+    torch.testing.assert_close(out["predictions"].detach(), want["predictions"], atol=0.2, rtol=0.2)
+    (out["predictions"].sum() + out["risk_score"].sum()).backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(g.device.type == DEVICE.type and torch.isfinite(g).all() for g in grads)
