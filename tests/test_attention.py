@@ -207,3 +207,97 @@ class TestPerformance:
         x = torch.randn(4, 512, 512)
         t = _median_ms({"ours": lambda: ours(x), "torch": lambda: theirs(x, x, x, need_weights=False)})
         assert t["ours"] / t["torch"] <= 1.15, t
+
+
+def _median_cuda_ms(fns: dict[str, Callable[[], object]], runs: int = 20) -> dict[str, float]:
+    """As :func:`_median_ms` on CUDA: three warm-ups each, the device synchronised around every call."""
+    for fn in fns.values():
+        for _ in range(3):
+            fn()
+    torch.cuda.synchronize()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            torch.cuda.synchronize()
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def _cuda_peak_mb(fn: Callable[[], object]) -> float:
+    """Rise of the CUDA allocator's peak over one call."""
+    fn()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    fn()
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - base) / 2**20
+
+
+@pytest.mark.benchmark
+@pytest.mark.gpu
+class TestPerformanceGPU:
+    """The same claims on CUDA, half precision (the spec's ``pytest tests/test_attention.py -m benchmark --gpu``)."""
+
+    DTYPE = torch.float16
+
+    def _pair(self) -> tuple[MultiHeadAttention, MultiHeadAttention]:
+        cfg = AttentionConfig(d_model=512, num_heads=8)
+        fast = MultiHeadAttention(cfg).cuda().to(self.DTYPE).eval()
+        naive = MultiHeadAttention(cfg, use_flash_attn=False).cuda().to(self.DTYPE).eval()
+        naive.load_state_dict(fast.state_dict())
+        return fast, naive
+
+    @torch.no_grad()
+    def test_causal_fast_path_beats_naive_masked_softmax(self) -> None:
+        fast, naive = self._pair()
+        x = torch.randn(4, 4096, 512, device="cuda", dtype=self.DTYPE)
+        mask = torch.ones(4096, 4096, dtype=torch.bool, device="cuda").tril()
+        t = _median_cuda_ms(
+            {"fast": lambda: fast(x, is_causal=True), "naive": lambda: naive(x, attention_mask=mask)}
+        )
+        print(f"\n{t}")  # shown with -s: the measured figures
+        assert t["naive"] / t["fast"] >= 2.0, t
+
+    @torch.no_grad()
+    def test_fast_path_memory_at_8192(self) -> None:
+        fast, naive = self._pair()
+        x = torch.randn(1, 8192, 512, device="cuda", dtype=self.DTYPE)
+        peak = {"fast": _cuda_peak_mb(lambda: fast(x)), "math": _cuda_peak_mb(lambda: naive(x))}
+        print(f"\n{peak}")  # shown with -s: the measured figures
+        assert peak["fast"] <= peak["math"] / 4, peak
+
+    @torch.no_grad()
+    def test_inference_not_slower_than_torch(self) -> None:
+        ours, _ = self._pair()
+        theirs = torch.nn.MultiheadAttention(512, 8, batch_first=True).cuda().to(self.DTYPE).eval()
+        x = torch.randn(8, 1024, 512, device="cuda", dtype=self.DTYPE)
+        t = _median_cuda_ms({"ours": lambda: ours(x), "torch": lambda: theirs(x, x, x, need_weights=False)})
+        print(f"\n{t}")  # shown with -s: the measured figures
+        assert t["ours"] / t["torch"] <= 1.15, t
+
+    @torch.no_grad()
+    def test_linear_attention_scales_linearly(self) -> None:
+        layer = LinearAttention(AttentionConfig(d_model=512, num_heads=8)).cuda().to(self.DTYPE).eval()
+        short = torch.randn(4, 2048, 512, device="cuda", dtype=self.DTYPE)
+        long = torch.randn(4, 8192, 512, device="cuda", dtype=self.DTYPE)
+        t = _median_cuda_ms({"short": lambda: layer(short), "long": lambda: layer(long)})
+        print(f"\n{t}")  # shown with -s: the measured figures
+        assert t["long"] / t["short"] <= 5.0, t
+
+    @torch.no_grad()
+    def test_cached_decode_step_beats_recomputing(self) -> None:
+        layer = CausalAttention(AttentionConfig(d_model=512, num_heads=8)).cuda().to(self.DTYPE).eval()
+        x = torch.randn(8, 4096, 512, device="cuda", dtype=self.DTYPE)
+        prefilled = layer.new_cache()
+        layer(x[:, :-2], cache=prefilled)
+        layer.step(x[:, -2], prefilled)
+
+        def step() -> None:
+            layer.step(x[:, -1], copy.copy(prefilled))
+
+        t = _median_cuda_ms({"step": step, "recompute": lambda: layer(x)})
+        print(f"\n{t}")  # shown with -s: the measured figures
+        assert t["recompute"] / t["step"] >= 3.0, t
