@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import torch
@@ -274,7 +275,8 @@ def test_sdpa_gradients_match_float64_reference(case: str) -> None:
     g = torch.randn(shape[0], shape[1], shape[3], shape[5])
     leaves = [t.to(DEVICE, copy=True).requires_grad_() for t in (q, k, v)]
     dm = None if mask is None else mask.to(DEVICE)
-    assert _expected_backend(torch.float32, mask) in explain_dispatch(*leaves, mask=dm, is_causal=causal)
+    text = explain_dispatch(*leaves, mask=dm, is_causal=causal, window=window)
+    assert f"{_expected_backend(torch.float32, mask)}: chosen" in text, text
     out, _ = attend(*leaves, mask=dm, is_causal=causal, window=window)
     (out * g.to(DEVICE)).sum().backward()
     ref_leaves = [t.detach().double().requires_grad_() for t in (q, k, v)]
@@ -347,7 +349,7 @@ def _module_cases() -> dict[str, tuple[Callable[[], torch.nn.Module], Callable[[
     }
 
 
-def _to(obj: object) -> object:
+def _to(obj: Any) -> Any:
     if isinstance(obj, torch.Tensor):
         return obj.to(DEVICE)
     if isinstance(obj, tuple):
@@ -367,7 +369,7 @@ def test_module_on_device_matches_cpu(name: str) -> None:
     dev = copy.deepcopy(cpu).to(DEVICE)
     args, kwargs = make_inputs()
     want = cpu(*args, **kwargs)
-    got = dev(*_to(args), **_to(kwargs))  # type: ignore[arg-type]
+    got = dev(*_to(args), **_to(kwargs))
     assert got.device.type == DEVICE.type and got.dtype == torch.float32
     torch.testing.assert_close(got.cpu(), want, atol=1e-4, rtol=1e-4)
 

@@ -68,6 +68,11 @@ def _flat(out: Any, prefix: str = "") -> dict[str, torch.Tensor]:
     return {}
 
 
+def _tiny(name: str) -> dict[str, Any]:
+    """The smallest valid config overrides of the model class behind ``name``."""
+    return dict(get_model_entry(name).model_cls.test_kwargs())  # type: ignore[attr-defined]
+
+
 def _batch(model: torch.nn.Module) -> dict[str, Any]:
     return multi_asset_batch(model) if model.DATA_KIND == "multi_asset" else single_asset_batch(model)  # type: ignore[operator]
 
@@ -75,7 +80,7 @@ def _batch(model: torch.nn.Module) -> dict[str, Any]:
 @pytest.mark.parametrize("name", list_models())
 @torch.no_grad()
 def test_forward_on_device_matches_cpu(name: str) -> None:
-    cpu = create_crypto_model(name, **get_model_entry(name).model_cls.test_kwargs()).eval()
+    cpu = create_crypto_model(name, **_tiny(name)).eval()
     dev = copy.deepcopy(cpu).to(DEVICE)
     batch = _batch(cpu)
     want = _flat(cpu(**cpu.training_inputs(batch)))
@@ -95,8 +100,8 @@ def test_forward_on_device_matches_cpu(name: str) -> None:
 def test_mixed_precision_forward_on_device(name: str) -> None:
     fp32, mixed, batch = _pair(name)  # same weights; mixed has use_mixed_precision=True
     fp32, mixed, batch = fp32.to(DEVICE), mixed.to(DEVICE), _to(batch)
-    ref = fp32(**fp32.training_inputs(batch))
-    got = mixed(**mixed.training_inputs(batch))
+    ref = fp32(**fp32.training_inputs(batch))  # type: ignore[operator]
+    got = mixed(**mixed.training_inputs(batch))  # type: ignore[operator]
     assert all(p.dtype == torch.float32 and p.device.type == DEVICE.type for p in mixed.parameters())
     assert set(got) == set(ref)
     for key, value in ref.items():
@@ -116,7 +121,7 @@ def test_mixed_precision_forward_on_device(name: str) -> None:
 @pytest.mark.parametrize("mixed", [False, True], ids=["fp32", "mixed"])
 @pytest.mark.parametrize("name", BASE_MODELS)
 def test_one_training_step_on_device(name: str, mixed: bool) -> None:
-    kwargs = get_model_entry(name).model_cls.test_kwargs()
+    kwargs = _tiny(name)
     model = create_crypto_model(name, **kwargs, use_mixed_precision=mixed).to(DEVICE).train()
     batch = _to(_batch(model))
     before = [p.detach().clone() for p in model.parameters()]
