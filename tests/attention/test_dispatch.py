@@ -196,3 +196,24 @@ def test_random_shapes_and_masks(
     out, _ = attend(q, k, v, mask=mask, is_causal=causal, backend=backend, chunk_size=chunk)
     ref, _ = reference_attention(q, k, v, mask=mask, is_causal=causal)
     _check(out, ref, torch.float32)
+
+
+@pytest.mark.parametrize("backend", ["sdpa", "math", "chunked"])
+def test_half_precision_keeps_large_finite_mask_values_finite(backend: str) -> None:
+    """A float32 additive mask of -1e9 on a whole row is a row that may attend, also with fp16 inputs.
+
+    Which average such a row gets depends on the precision (float64 keeps softmax(scores), float32 rounds the
+    scores away): what must hold is a finite convex combination of the values, never NaN or zeros.
+    """
+    q, k, v = torch.randn(1, 2, 5, 8), torch.randn(1, 2, 7, 8), torch.randn(1, 2, 7, 8)
+    mask = torch.randn(5, 7)[None, None].repeat(1, 2, 1, 1)
+    mask[..., 1, :] = -1e9
+    expected, _ = reference_attention(q, k, v, mask=mask)
+    out, _ = attend(q.half(), k.half(), v.half(), mask=mask, backend=backend)
+    assert torch.isfinite(out).all()
+    rows = [0, 2, 3, 4]
+    torch.testing.assert_close(out[..., rows, :].double(), expected[..., rows, :], atol=3e-3, rtol=3e-3)
+    row = out[..., 1, :].float()  # (1, 2, 8)
+    vh = v.half().float()
+    assert (row >= vh.amin(dim=-2) - 1e-3).all() and (row <= vh.amax(dim=-2) + 1e-3).all()
+    assert row.abs().amax() > 0

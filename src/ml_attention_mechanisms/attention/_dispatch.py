@@ -213,7 +213,9 @@ class SDPABackend(Backend):
             else:
                 mask = mask.masked_fill(~row_ok, 0.0)
             if mask.dtype != torch.bool and mask.dtype != q.dtype:
-                mask = mask.to(q.dtype)
+                # Large finite negatives (-1e9) would become -inf in half precision and empty a row that the
+                # check above counted as non-empty (NaN or zeros instead of the row's average).
+                mask = mask.clamp_min(torch.finfo(q.dtype).min).to(q.dtype)
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=inp.dropout_p, is_causal=False, scale=scale, enable_gqa=gqa
         )
