@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP_FLAGS ?= -q -c constraints.txt
 
-.PHONY: demo test lint bench venv clean
+.PHONY: demo test lint bench gpu-check venv clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt requirements.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/run_all.py
+
+# On a machine with an NVIDIA GPU: the CUDA tests, the spec's performance tests and the GPU benchmarks.
+gpu-check: $(BIN)/.installed
+	PYTHON=$(BIN)/python bash benchmarks/gpu_check.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache htmlcov
