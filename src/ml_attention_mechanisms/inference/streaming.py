@@ -132,9 +132,13 @@ class StreamingPredictor:
         symbol: a symbol of the checkpoint's ``symbols`` map, giving ``asset_id``.
         scaler: scaling statistics (``FeatureScaler.to_dict()``) overriding the checkpoint's. Default: the
             checkpoint's ``"scaler"`` (none for a model or a name: features are already normalised).
+        device: where the model runs (e.g. ``"cuda"``): the model is moved there. Default: the model's own
+            device (CPU for a checkpoint or a name). Candles come in as numbers on the host either way; the
+            outputs are tensors on this device.
 
     Attributes:
         model: the model (eval mode).
+        device: the device the model runs on.
         mode: ``"cached"`` or ``"recompute"``.
         stats: counts of ``bars``, ``updates`` (open bar replaced), ``late`` (dropped), ``missing`` (absent
             bars inserted for gaps).
@@ -162,11 +166,16 @@ class StreamingPredictor:
         asset_id: int | None = None,
         symbol: str | None = None,
         scaler: dict[str, Any] | None = None,
+        device: str | torch.device | None = None,
     ) -> None:
         self.config = config if config is not None else StreamingConfig()
         if not isinstance(self.config, StreamingConfig):
             raise TypeError(f"config must be a StreamingConfig, got {type(self.config).__name__}")
         self.model, self.payload = load_model(model_or_checkpoint)
+        if device is not None:
+            self.model.to(device)
+        param = next(self.model.parameters(), None)
+        self.device = param.device if param is not None else torch.device("cpu")
         c = getattr(self.model, "config", None)
         if c is None or not hasattr(c, "attention_window"):
             raise TypeError(f"{type(self.model).__name__} is not a registered crypto model")
@@ -209,7 +218,7 @@ class StreamingPredictor:
         n = int(model_config(self.model).num_assets)
         if not 0 <= aid < n:
             raise ValueError(f"asset_id={aid}: expected an id in [0, num_assets={n}) (0 = unknown asset)")
-        return torch.tensor([aid])
+        return torch.tensor([aid], device=self.device)
 
     def reset(self) -> None:
         """Forget the stream (caches, window, scaling rows, last outputs, ``stats``); keep the model."""
@@ -294,12 +303,18 @@ class StreamingPredictor:
                 self._insert_missing(missing, raw)
         scaled = self.scaler.push(raw, replace=replace)
         present_rows = np.isfinite(scaled).all(axis=-1)  # () or (A,)
-        x = torch.from_numpy(np.where(present_rows[..., None], scaled, 0.0).astype(np.float32))
-        vol = None if volume is None else torch.as_tensor(np.asarray(volume, dtype=np.float32))
+        x = torch.from_numpy(np.where(present_rows[..., None], scaled, 0.0).astype(np.float32)).to(
+            self.device
+        )
+        vol = (
+            None
+            if volume is None
+            else torch.as_tensor(np.asarray(volume, dtype=np.float32), device=self.device)
+        )
         if not replace:
             self.stats["bars"] += 1
         self._open_ts = ts
-        self._run(ts, x, torch.as_tensor(present_rows), vol, replace)
+        self._run(ts, x, torch.as_tensor(present_rows, device=self.device), vol, replace)
         return self._outputs
 
     def _close(self) -> None:
@@ -314,8 +329,8 @@ class StreamingPredictor:
         self.stats["bars"] += missing
         self.scaler.push_missing(count)
         start = self._open_ts + (missing - count + 1) * self.bar_seconds
-        zeros = torch.zeros(raw.shape, dtype=torch.float32)
-        absent = torch.zeros(raw.shape[:-1], dtype=torch.bool)
+        zeros = torch.zeros(raw.shape, dtype=torch.float32, device=self.device)
+        absent = torch.zeros(raw.shape[:-1], dtype=torch.bool, device=self.device)
         for i in range(count):
             self._run(start + i * self.bar_seconds, zeros, absent, None, False)
             self._close()
@@ -326,7 +341,7 @@ class StreamingPredictor:
             self._bars.pop()
         self._bars.append((ts, x, present, volume))
         if self._encoder is not None and self._heads is not None:
-            t = torch.tensor([[ts]], dtype=torch.int64)
+            t = torch.tensor([[ts]], dtype=torch.int64, device=self.device)
             state = self._encoder.step(x.view(1, 1, -1), t, present.view(1, 1), self.asset_id)
             if state is not None:
                 self._outputs = self._heads(state, t, self.asset_id)
@@ -337,7 +352,7 @@ class StreamingPredictor:
     def _recompute(self) -> dict[str, Any]:
         bars = list(self._bars)
         x = torch.stack([b[1] for b in bars]).unsqueeze(0)  # (1, T, F) or (1, T, A, F)
-        ts = torch.tensor([[b[0] for b in bars]], dtype=torch.int64)  # (1, T)
+        ts = torch.tensor([[b[0] for b in bars]], dtype=torch.int64, device=self.device)  # (1, T)
         mask = torch.stack([b[2] for b in bars]).unsqueeze(0)  # (1, T) or (1, T, A)
         if self.multi_asset:
             kwargs: dict[str, Any] = {"timestamps": ts, "mask": mask}
