@@ -4,7 +4,8 @@ Protocol (issue 2): CPU, float32, a fixed number of threads; every case warmed u
 with the cases of a group interleaved (round-robin), so that machine load hits all of them alike; the median
 is reported with the spread (min..max as +-% of the median). Peak memory is read per case in a fresh
 subprocess from the kernel's peak-RSS counter ``VmHWM`` (``/proc/self/status``), reset through
-``/proc/self/clear_refs`` after set-up and warm-up, so it measures the operation alone.
+``/proc/self/clear_refs`` after set-up and warm-up, so it measures the operation alone. :class:`Target`
+carries the device (CPU or CUDA: moving batches, synchronising clocks, allocator peak memory).
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
+
+import torch
 
 __all__ = [
     "Case",
+    "Target",
     "Timing",
     "format_table",
     "load_note",
@@ -122,3 +127,69 @@ def format_table(header: list[str], rows: list[list[str]]) -> str:
     line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
     sep = "| " + " | ".join("-" * w for w in widths) + " |"
     return "\n".join([line(header), sep, *(line(r) for r in rows)])
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """Where and how to measure.
+
+    ``cuda_protocol``: synchronised clocks, more warm-up, allocator memory in-process. It runs on the ``cuda``
+    device, or on the CPU as a dry run of that code path where there is no GPU (``model_bench.py
+    --dry-run-cuda``): synchronising is then a no-op and memory is the in-process peak RSS.
+    """
+
+    device: torch.device
+    cuda_protocol: bool
+    bf16: bool
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def move(self, batch: Any) -> Any:
+        """``batch`` (a tensor, or dicts of them) on the device."""
+        if isinstance(batch, torch.Tensor):
+            return batch.to(self.device)
+        if isinstance(batch, dict):
+            return {k: self.move(v) for k, v in batch.items()}
+        return batch
+
+    @property
+    def precision(self) -> str:
+        if not self.bf16:
+            return "float32"
+        half = "bfloat16" if self.device.type != "cuda" or torch.cuda.is_bf16_supported() else "float16"
+        return f"{half} autocast (use_mixed_precision=True, float32 weights)"
+
+    @property
+    def name(self) -> str:
+        """``"cpu"`` or the CUDA device's name."""
+        return torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
+
+    def peak_mb(self, fn: Callable[[], object]) -> float:
+        """Peak memory rise (MB) of one call of ``fn``, in-process: the CUDA allocator's ``max_memory_allocated``
+        after ``reset_peak_memory_stats``; on the CPU the peak RSS (:func:`run_peak_case`: one more warm-up)."""
+        if self.device.type != "cuda":
+            return max(run_peak_case(Case(fn=fn))["peak_mb"], 0.0)
+        self.sync()
+        torch.cuda.reset_peak_memory_stats(self.device)
+        base = torch.cuda.memory_allocated(self.device)
+        fn()
+        self.sync()
+        return (torch.cuda.max_memory_allocated(self.device) - base) / 2**20
+
+    def describe(self) -> str:
+        """The header: device, torch, precision, protocol."""
+        if self.device.type == "cuda":
+            where = (
+                f"CUDA {torch.cuda.get_device_name(self.device)}, torch {torch.__version__}, {self.precision}, "
+                f"float32 matmul precision {torch.get_float32_matmul_precision()!r}"
+            )
+        else:
+            where = f"CPU {self.precision}, {torch.get_num_threads()} threads"
+            if self.cuda_protocol:
+                where = f"DRY RUN of the CUDA protocol on the {where}, torch {torch.__version__}"
+        if self.cuda_protocol:
+            memory = "allocator peak rise" if self.device.type == "cuda" else "peak RSS rise, in-process"
+            where += f"; data loading excluded, host-to-device copy timed; memory = {memory}"
+        return where
