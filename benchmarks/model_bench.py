@@ -19,7 +19,7 @@ CPU: 2 threads, 1 warm-up step, 10 timed steps (3 for the default presets and ``
 CUDA: the device is synchronised before each clock reading; 5 warm-up steps (kernel selection, cuBLAS
 autotuning at first use), 20 timed steps, 100 forwards after 10 warm-up ones (``--quick``: 2, 3, 20, 3).
 
-The GPU run (torch >= 2.11; all eight presets, about a minute on an H200)::
+The GPU runs (torch >= 2.11; all eight presets; the CPU side, data preparation included, is a few seconds)::
 
     PYTHONPATH=src python3 benchmarks/model_bench.py --device cuda --precision 32 --json $OUT/model_gpu_fp32.json
     PYTHONPATH=src python3 benchmarks/model_bench.py --device cuda --precision bf16 --json $OUT/model_gpu_bf16.json
