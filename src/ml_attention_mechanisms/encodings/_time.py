@@ -97,6 +97,12 @@ def _check_dtype_and_shape(timestamps: Tensor, name: str, ndim: int | None) -> N
         raise ValueError(f"{name} must be {want}, got shape {tuple(timestamps.shape)}")
 
 
+def _min_max(t: Tensor) -> tuple[int, int]:
+    """``(min, max)`` of a non-empty integer tensor as Python ints, read with one device sync."""
+    lo, hi = torch.stack(torch.aminmax(t)).tolist()
+    return int(lo), int(hi)
+
+
 def detect_time_unit(timestamps: Tensor, *, name: str = "timestamps") -> Literal["s", "ms"]:
     """Say whether ``timestamps`` are Unix seconds or milliseconds, by magnitude (see module doc).
 
@@ -106,7 +112,7 @@ def detect_time_unit(timestamps: Tensor, *, name: str = "timestamps") -> Literal
     """
     if timestamps.numel() == 0:
         return "s"
-    lo, hi = int(timestamps.min()), int(timestamps.max())
+    lo, hi = _min_max(timestamps)
     if lo < 0:
         raise ValueError(f"{name} contains a negative value ({lo}); expected Unix seconds >= 0 (1970-01-01)")
     if hi <= MAX_UNIX_SECONDS:
@@ -171,7 +177,7 @@ def to_unix_seconds(
         unit = detect_time_unit(ts, name=name)
         _report_unit(unit, name)
     if ts.numel() > 0:
-        lo, hi = int(ts.min()), int(ts.max())
+        lo, hi = _min_max(ts)
         if lo < 0:
             raise ValueError(
                 f"{name} contains a negative value ({lo}); expected Unix {unit} >= 0 (1970-01-01)"

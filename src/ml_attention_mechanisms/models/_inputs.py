@@ -80,7 +80,7 @@ def check_asset_ids(
             f"{name} must have shape [batch]={batch} or [batch, seq_len]={(batch, seq_len)}, got {tuple(asset_ids.shape)}"
         )
     if asset_ids.numel() > 0:
-        lo, hi = int(asset_ids.min()), int(asset_ids.max())
+        lo, hi = (int(v) for v in torch.stack(torch.aminmax(asset_ids)).tolist())  # one device sync
         if lo < 0 or hi >= num_assets:
             raise ValueError(
                 f"{name} contains {lo if lo < 0 else hi}, outside [0, num_assets={num_assets}) "
