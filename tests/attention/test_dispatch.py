@@ -8,8 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ml_attention_mechanisms.attention._dispatch import (
+    BACKENDS,
     PRIORITY,
     TOLERANCES,
+    AttentionInputs,
     attend,
     attention_backend,
     choose_backend,
@@ -217,3 +219,14 @@ def test_half_precision_keeps_large_finite_mask_values_finite(backend: str) -> N
     vh = v.half().float()
     assert (row >= vh.amin(dim=-2) - 1e-3).all() and (row <= vh.amax(dim=-2) + 1e-3).all()
     assert row.abs().amax() > 0
+
+
+@pytest.mark.parametrize(
+    ("d", "dv", "ok"), [(64, 64, True), (12, 12, False), (512, 512, False), (64, 32, False)]
+)
+def test_flash_attn_backend_refuses_head_dims_it_cannot_run(d: int, dv: int, ok: bool) -> None:
+    q, k = torch.randn(1, 2, 4, d, dtype=torch.float16), torch.randn(1, 2, 4, d, dtype=torch.float16)
+    v = torch.randn(1, 2, 4, dv, dtype=torch.float16)
+    inp = AttentionInputs(q, k, v, None, False, None, 0.0, False)
+    reasons = BACKENDS["flash_attn"].not_supported_reasons(inp)
+    assert any("head dim" in r for r in reasons) != ok, reasons

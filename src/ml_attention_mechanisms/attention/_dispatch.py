@@ -235,6 +235,11 @@ class FlashAttnBackend(Backend):
         reasons = super().not_supported_reasons(inp)
         if inp.mask is not None:
             reasons.append("arbitrary masks not supported")
+        d = inp.q.shape[-1]
+        if d % 8 or d > 256 or inp.v.shape[-1] != d:
+            reasons.append(
+                f"head dim {d} (value {inp.v.shape[-1]}) not supported: needs equal, a multiple of 8, <= 256"
+            )
         if not _HAS_FLASH_ATTN:
             reasons.append("package flash-attn not installed")
         return reasons
