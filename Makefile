@@ -19,8 +19,11 @@ venv: $(BIN)/.installed
 demo: $(BIN)/.installed
 	$(BIN)/mlattn demo
 
+# The suite; then the CUDA test files' logic dry-run on the CPU (they skip in the suite without CUDA; see
+# tests/_cuda_case.py), so that they cannot rot unseen between GPU runs.
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest tests/ -q -n 2 --dist loadfile
+	MLATTN_TEST_DEVICE=cpu $(BIN)/python -m pytest -q -p no:cacheprovider $(wildcard tests/*/test_*_cuda.py)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src tests benchmarks examples

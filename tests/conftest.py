@@ -7,7 +7,7 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -38,6 +38,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.skip(reason="CUDA case: run with --gpu"))
             elif not torch.cuda.is_available():
                 item.add_marker(pytest.mark.skip(reason="CUDA is not available on this machine"))
+
+
+@pytest.fixture
+def no_tf32() -> Iterator[None]:
+    """Exact float32 matmuls on CUDA (TF32 keeps 10 mantissa bits), restored afterwards."""
+    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
 
 
 @pytest.fixture(autouse=True)

@@ -23,9 +23,7 @@ Dry run on CPU (checks the test logic only): ``MLATTN_TEST_DEVICE=cpu pytest tes
 from __future__ import annotations
 
 import copy
-import os
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -33,6 +31,7 @@ from test_causal_attention import _decode
 from test_dispatch import _qkv
 from test_temporal_attention import _minutes, _small
 
+from _cuda_case import DEVICE, MARKS, to_device
 from ml_attention_mechanisms import (
     AttentionConfig,
     CausalAttention,
@@ -50,22 +49,10 @@ from ml_attention_mechanisms.attention.cross_attention import (
 )
 from ml_attention_mechanisms.attention.reference import reference_attention, reference_linear_attention
 
-_ON_CPU = os.environ.get("MLATTN_TEST_DEVICE") == "cpu"  # private dry-run switch of the CUDA test files
-DEVICE = torch.device("cpu" if _ON_CPU else "cuda")
-pytestmark = [] if _ON_CPU else [pytest.mark.gpu]
+pytestmark = MARKS
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 D, H = 32, 4  # module tests: d_model, heads
-
-
-@pytest.fixture(autouse=True)
-def _no_tf32() -> Iterator[None]:
-    """Exact float32 matmuls on CUDA (TF32 keeps 10 mantissa bits), restored afterwards."""
-    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    yield
-    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
 
 
 def _dev(*ts: torch.Tensor | None) -> list[torch.Tensor | None]:
@@ -349,16 +336,6 @@ def _module_cases() -> dict[str, tuple[Callable[[], torch.nn.Module], Callable[[
     }
 
 
-def _to(obj: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return obj.to(DEVICE)
-    if isinstance(obj, tuple):
-        return tuple(_to(o) for o in obj)
-    if isinstance(obj, dict):
-        return {k: _to(v) for k, v in obj.items()}
-    return obj
-
-
 @pytest.mark.parametrize("name", list(_module_cases()))
 @torch.no_grad()
 def test_module_on_device_matches_cpu(name: str) -> None:
@@ -369,7 +346,7 @@ def test_module_on_device_matches_cpu(name: str) -> None:
     dev = copy.deepcopy(cpu).to(DEVICE)
     args, kwargs = make_inputs()
     want = cpu(*args, **kwargs)
-    got = dev(*_to(args), **_to(kwargs))
+    got = dev(*to_device(args), **to_device(kwargs))
     assert got.device.type == DEVICE.type and got.dtype == torch.float32
     torch.testing.assert_close(got.cpu(), want, atol=1e-4, rtol=1e-4)
 

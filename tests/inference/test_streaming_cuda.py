@@ -11,36 +11,25 @@ Dry run on CPU (checks the test logic only): ``MLATTN_TEST_DEVICE=cpu pytest tes
 from __future__ import annotations
 
 import copy
-import os
-from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import torch
 from test_streaming_predictor import HOUR, T0, _diff, _model
 
+from _cuda_case import DEVICE, MARKS
 from ml_attention_mechanisms.inference import StreamingConfig, StreamingPredictor
 
-_ON_CPU = os.environ.get("MLATTN_TEST_DEVICE") == "cpu"  # private dry-run switch of the CUDA test files
-DEVICE = torch.device("cpu" if _ON_CPU else "cuda")
-pytestmark = [] if _ON_CPU else [pytest.mark.gpu]
-
-
-@pytest.fixture(autouse=True)
-def _no_tf32() -> Iterator[None]:
-    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    yield
-    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+pytestmark = MARKS
 
 
 @pytest.mark.parametrize("name", ["price_predictor", "risk_assessor"])
 @pytest.mark.parametrize("mode", ["cached", "recompute"])
 def test_stream_on_cuda_equals_stream_on_cpu(name: str, mode: str) -> None:
     model = _model(name)
-    window = model.config.attention_window
-    n = 2 * window + 5
-    rows = torch.randn(n, model.config.input_features)
+    cfg_model: Any = model.config
+    n = 2 * int(cfg_model.attention_window) + 5
+    rows = torch.randn(n, int(cfg_model.input_features))
     rows[4] = float("nan")  # an absent bar
     times = T0 + HOUR * torch.arange(n)
     times[n // 2 :] += 3 * HOUR  # a gap of three bars: absent bars inserted

@@ -17,8 +17,6 @@ Dry run on CPU (checks the test logic only): ``MLATTN_TEST_DEVICE=cpu pytest tes
 from __future__ import annotations
 
 import copy
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,35 +24,13 @@ import torch
 from _model_helpers import multi_asset_batch, single_asset_batch
 from test_model_mixed_precision import BF16_RTOL_OF_MAX, _floats, _pair
 
+from _cuda_case import DEVICE, MARKS, to_device
 from ml_attention_mechanisms import create_crypto_model
 from ml_attention_mechanisms.models._registry import get_model_entry, list_models
 
-_ON_CPU = os.environ.get("MLATTN_TEST_DEVICE") == "cpu"  # private dry-run switch of the CUDA test files
-DEVICE = torch.device("cpu" if _ON_CPU else "cuda")
-pytestmark = [] if _ON_CPU else [pytest.mark.gpu]
+pytestmark = MARKS
 
 BASE_MODELS = ("price_predictor", "signal_generator", "risk_assessor", "portfolio_optimizer")
-
-
-@pytest.fixture(autouse=True)
-def _no_tf32() -> Iterator[None]:
-    """Exact float32 matmuls on CUDA (TF32 keeps 10 mantissa bits), restored afterwards."""
-    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    yield
-    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
-
-
-def _to(obj: Any) -> Any:
-    """Tensors (also inside dicts, lists, tuples) moved to the test device."""
-    if isinstance(obj, torch.Tensor):
-        return obj.to(DEVICE)
-    if isinstance(obj, dict):
-        return {k: _to(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to(v) for v in obj)
-    return obj
 
 
 def _flat(out: Any, prefix: str = "") -> dict[str, torch.Tensor]:
@@ -84,7 +60,7 @@ def test_forward_on_device_matches_cpu(name: str) -> None:
     dev = copy.deepcopy(cpu).to(DEVICE)
     batch = _batch(cpu)
     want = _flat(cpu(**cpu.training_inputs(batch)))
-    got = _flat(dev(**dev.training_inputs(_to(batch))))
+    got = _flat(dev(**dev.training_inputs(to_device(batch))))
     assert set(got) == set(want) and want
     for key, ref in want.items():
         out = got[key]
@@ -99,7 +75,7 @@ def test_forward_on_device_matches_cpu(name: str) -> None:
 @torch.no_grad()
 def test_mixed_precision_forward_on_device(name: str) -> None:
     fp32, mixed, batch = _pair(name)  # same weights; mixed has use_mixed_precision=True
-    fp32, mixed, batch = fp32.to(DEVICE), mixed.to(DEVICE), _to(batch)
+    fp32, mixed, batch = fp32.to(DEVICE), mixed.to(DEVICE), to_device(batch)
     ref = fp32(**fp32.training_inputs(batch))  # type: ignore[operator]
     got = mixed(**mixed.training_inputs(batch))  # type: ignore[operator]
     assert all(p.dtype == torch.float32 and p.device.type == DEVICE.type for p in mixed.parameters())
@@ -123,7 +99,7 @@ def test_mixed_precision_forward_on_device(name: str) -> None:
 def test_one_training_step_on_device(name: str, mixed: bool) -> None:
     kwargs = _tiny(name)
     model = create_crypto_model(name, **kwargs, use_mixed_precision=mixed).to(DEVICE).train()
-    batch = _to(_batch(model))
+    batch = to_device(_batch(model))
     before = [p.detach().clone() for p in model.parameters()]
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     out = model(**model.training_inputs(batch))

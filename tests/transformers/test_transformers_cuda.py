@@ -16,37 +16,17 @@ Dry run on CPU (checks the test logic only):
 from __future__ import annotations
 
 import copy
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import torch
 from test_trading_transformer import ALL_ON, build, inputs, tiny
 
-_ON_CPU = os.environ.get("MLATTN_TEST_DEVICE") == "cpu"  # private dry-run switch of the CUDA test files
-DEVICE = torch.device("cpu" if _ON_CPU else "cuda")
-pytestmark = [] if _ON_CPU else [pytest.mark.gpu]
+from _cuda_case import DEVICE, MARKS, to_device
+
+pytestmark = MARKS
 
 CONFIGS: dict[str, dict[str, Any]] = {"plain": {}, "all_on": ALL_ON}
-
-
-@pytest.fixture(autouse=True)
-def _no_tf32() -> Iterator[None]:
-    """Exact float32 matmuls on CUDA (TF32 keeps 10 mantissa bits), restored afterwards."""
-    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    yield
-    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
-
-
-def _to(obj: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return obj.to(DEVICE)
-    if isinstance(obj, dict):
-        return {k: _to(v) for k, v in obj.items()}
-    return obj
 
 
 def _flat(out: Any, prefix: str = "") -> dict[str, torch.Tensor]:
@@ -84,17 +64,17 @@ def test_forward_on_device_matches_cpu(name: str) -> None:
     cpu = build(cfg).eval()
     dev = copy.deepcopy(cpu).to(DEVICE)
     for kw in (inputs(cfg, b=2, t=48), _inputs_with_gaps(cfg)):
-        _assert_same(dev(**_to(kw)), cpu(**kw))
+        _assert_same(dev(**to_device(kw)), cpu(**kw))
     kw = inputs(cfg, b=2, t=24)
-    _assert_same(dev(**_to(kw), need_attention_weights=True), cpu(**kw, need_attention_weights=True))
-    _assert_same(dev.forward_steps(**_to(kw)), cpu.forward_steps(**kw))
+    _assert_same(dev(**to_device(kw), need_attention_weights=True), cpu(**kw, need_attention_weights=True))
+    _assert_same(dev.forward_steps(**to_device(kw)), cpu.forward_steps(**kw))
 
 
 def test_mixed_precision_on_device_is_finite_and_close() -> None:
     cfg = tiny(**ALL_ON, use_mixed_precision=True)
     model = build(cfg).to(DEVICE).eval()
     ref = build(tiny(**ALL_ON)).to(DEVICE).eval()  # the same seed: the same weights
-    kw = _to(inputs(cfg, b=2, t=48))
+    kw = to_device(inputs(cfg, b=2, t=48))
     with torch.no_grad():
         want = ref(**kw)
     out = model(**kw)
