@@ -178,3 +178,16 @@ def test_pandas_inputs_must_share_their_index() -> None:
     assert res.index.equals(idx)
     with pytest.raises(ValueError, match="pandas indexes differ"):
         run_backtest(pd.Series(np.ones(5), index=idx + pd.Timedelta(hours=1)), r)
+
+
+def test_prices_or_percent_instead_of_log_returns_are_refused() -> None:
+    """Prices passed where log returns are expected would give NaN or absurd figures: a clear error instead."""
+    prices = np.array([30_000.0, 30_100.0, 29_950.0, 30_200.0])
+    with pytest.raises(
+        ValueError, match=r"returns: 30100 at index 1 is not a one-bar log return.*not prices"
+    ):
+        run_backtest(np.ones(4), prices)
+    weights = np.full((4, 2), 0.5)
+    with pytest.raises(ValueError, match=r"returns: .* at index \(2, 1\)"):
+        run_portfolio_backtest(weights, np.array([[0.0, 0.0], [0.01, 0.02], [0.0, 12.5], [0.0, 0.0]]))
+    run_backtest(np.ones(4), np.log(prices / np.roll(prices, 1)))  # the log returns themselves pass

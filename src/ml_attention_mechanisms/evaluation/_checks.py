@@ -38,6 +38,30 @@ def as_array(x: Any, name: str, *, ndim: int = 1, allow_nan: bool = True, min_le
     return arr
 
 
+MAX_ABS_LOG_RETURN = 5.0  # exp(5) ~ 148x in one bar: beyond that the input is not a log return
+
+
+def check_log_returns(r: np.ndarray, name: str = "returns") -> None:
+    """``ValueError`` when ``r`` holds a value no one-bar log return takes (prices or percent passed by mistake).
+
+    ``r[0]`` (the bar before the first decision) is not read by the backtests and not checked.
+
+    Raises:
+        ValueError: ``|r| > MAX_ABS_LOG_RETURN`` or ``+-inf`` after the first row, naming the index and value.
+    """
+    with np.errstate(invalid="ignore"):
+        bad = np.abs(r[1:]) > MAX_ABS_LOG_RETURN
+    if bad.any():
+        at = tuple(int(i) for i in np.argwhere(bad)[0])
+        at = (at[0] + 1, *at[1:])
+        where = at[0] if len(at) == 1 else at
+        raise ValueError(
+            f"{name}: {float(r[at]):g} at index {where} is not a one-bar log return (|r| > "
+            f"{MAX_ABS_LOG_RETURN:g}, a {np.exp(MAX_ABS_LOG_RETURN):.0f}x move); pass log(close[t] / close[t-1]), "
+            "not prices or percent"
+        )
+
+
 def check_same_length(**arrays: np.ndarray) -> int:
     """The common length of the arrays' first axis, or ``ValueError`` listing every length."""
     lengths = {name: int(a.shape[0]) for name, a in arrays.items()}

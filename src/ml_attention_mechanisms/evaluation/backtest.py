@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..config import check_field
-from ._checks import as_array, check_same_length
+from ._checks import as_array, check_log_returns, check_same_length
 
 __all__ = ["BacktestConfig", "BacktestResult", "performance_metrics", "run_backtest", "signals_to_positions"]
 
@@ -206,7 +206,8 @@ def run_backtest(positions: Any, returns: Any, config: BacktestConfig | None = N
         :class:`BacktestResult`; ``metrics`` carries the config.
 
     Raises:
-        ValueError: lengths differ, pandas indexes differ, or a non-zero position faces a NaN return.
+        ValueError: lengths differ, pandas indexes differ, a non-zero position faces a NaN return, or a
+            return is no one-bar log return (``|r| > 5``: prices or percent passed by mistake).
 
     >>> import numpy as np
     >>> res = run_backtest(np.array([1.0, 1.0, 0.0]), np.log([1.0, 1.1, 1.2]), BacktestConfig(fee_bps=0))
@@ -218,6 +219,7 @@ def run_backtest(positions: Any, returns: Any, config: BacktestConfig | None = N
     pos = as_array(positions, "positions")
     r = as_array(returns, "returns")
     check_same_length(positions=pos, returns=r)
+    check_log_returns(r)
     idx = np.where(np.isnan(pos), -1, np.arange(pos.shape[0]))
     last = np.maximum.accumulate(idx)
     pos = np.where(last >= 0, pos[np.maximum(last, 0)], 0.0)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_array
+from ._checks import as_array, check_log_returns
 from .backtest import BacktestConfig, BacktestResult, _common_index, performance_metrics
 
 __all__ = ["rebalance_mask", "run_portfolio_backtest"]
@@ -64,6 +64,7 @@ def run_portfolio_backtest(
     index = _common_index(weights, returns)
     w_dec = as_array(weights, "weights", ndim=2)
     r = as_array(returns, "returns", ndim=2)
+    check_log_returns(r)
     if w_dec.shape != r.shape:
         raise ValueError(f"weights shape {w_dec.shape} != returns shape {r.shape}")
     row_nan = np.isnan(w_dec)
