@@ -34,6 +34,7 @@ __all__ = [
     "detect_time_unit",
     "elapsed_seconds",
     "floor_div",
+    "int_range",
     "to_unix_seconds",
 ]
 
@@ -97,7 +98,7 @@ def _check_dtype_and_shape(timestamps: Tensor, name: str, ndim: int | None) -> N
         raise ValueError(f"{name} must be {want}, got shape {tuple(timestamps.shape)}")
 
 
-def _min_max(t: Tensor) -> tuple[int, int]:
+def int_range(t: Tensor) -> tuple[int, int]:
     """``(min, max)`` of a non-empty integer tensor as Python ints, read with one device sync."""
     lo, hi = torch.stack(torch.aminmax(t)).tolist()
     return int(lo), int(hi)
@@ -112,7 +113,7 @@ def detect_time_unit(timestamps: Tensor, *, name: str = "timestamps") -> Literal
     """
     if timestamps.numel() == 0:
         return "s"
-    lo, hi = _min_max(timestamps)
+    lo, hi = int_range(timestamps)
     if lo < 0:
         raise ValueError(f"{name} contains a negative value ({lo}); expected Unix seconds >= 0 (1970-01-01)")
     if hi <= MAX_UNIX_SECONDS:
@@ -177,7 +178,7 @@ def to_unix_seconds(
         unit = detect_time_unit(ts, name=name)
         _report_unit(unit, name)
     if ts.numel() > 0:
-        lo, hi = _min_max(ts)
+        lo, hi = int_range(ts)
         if lo < 0:
             raise ValueError(
                 f"{name} contains a negative value ({lo}); expected Unix {unit} >= 0 (1970-01-01)"

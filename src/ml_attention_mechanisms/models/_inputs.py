@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..encodings._time import int_range
+
 __all__ = [
     "check_asset_ids",
     "check_finite",
@@ -80,7 +82,7 @@ def check_asset_ids(
             f"{name} must have shape [batch]={batch} or [batch, seq_len]={(batch, seq_len)}, got {tuple(asset_ids.shape)}"
         )
     if asset_ids.numel() > 0:
-        lo, hi = (int(v) for v in torch.stack(torch.aminmax(asset_ids)).tolist())  # one device sync
+        lo, hi = int_range(asset_ids)
         if lo < 0 or hi >= num_assets:
             raise ValueError(
                 f"{name} contains {lo if lo < 0 else hi}, outside [0, num_assets={num_assets}) "
