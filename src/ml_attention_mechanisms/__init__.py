@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "attend": "attention._dispatch",
     "attention_backend": "attention._dispatch",
     "explain_dispatch": "attention._dispatch",
+    "record_dispatch": "attention._dispatch",
     "reference_attention": "attention.reference",
     # transformers (issue 4)
     "TemporalAttention": "attention.temporal_attention",

@@ -16,6 +16,7 @@ from ml_attention_mechanisms.attention._dispatch import (
     attention_backend,
     choose_backend,
     explain_dispatch,
+    record_dispatch,
 )
 from ml_attention_mechanisms.attention.reference import reference_attention, reference_linear_attention
 
@@ -230,3 +231,15 @@ def test_flash_attn_backend_refuses_head_dims_it_cannot_run(d: int, dv: int, ok:
     inp = AttentionInputs(q, k, v, None, False, None, 0.0, False)
     reasons = BACKENDS["flash_attn"].not_supported_reasons(inp)
     assert any("head dim" in r for r in reasons) != ok, reasons
+
+
+def test_record_dispatch_sees_every_call_with_its_explanation() -> None:
+    q, k, v = _qkv((1, 2, 2, 5, 5, 8))
+    with record_dispatch() as outer:
+        attend(q, k, v, is_causal=True)
+        with record_dispatch() as inner:
+            attend(q, k, v, need_weights=True)
+    assert [name for name, _ in outer] == ["sdpa", "math"] and [name for name, _ in inner] == ["math"]
+    assert outer[0][1] == explain_dispatch(q, k, v, is_causal=True)
+    attend(q, k, v)  # outside the blocks: not recorded
+    assert len(outer) == 2

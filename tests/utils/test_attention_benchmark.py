@@ -6,9 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from ml_attention_mechanisms import AttentionConfig, MultiHeadAttention, benchmark_attention_implementations
+from ml_attention_mechanisms import (
+    AttentionConfig,
+    LinearAttention,
+    MultiHeadAttention,
+    benchmark_attention_implementations,
+)
 from ml_attention_mechanisms.attention import _dispatch
-from ml_attention_mechanisms.utils import _benchmark
 from ml_attention_mechanisms.utils.attention_utils import explain_dispatch, peak_rss_supported
 
 NUMERIC = ("forward_time_mean_ms", "forward_time_std_ms", "forward_time_min_ms", "forward_time_median_ms")
@@ -116,7 +120,7 @@ def test_reported_backend_is_explain_dispatch_of_the_real_call() -> None:
     q, k, v = layer.project_qkv(x, x, x)
     assert stats["dispatch"] == explain_dispatch(q, k, v, is_causal=True)
     assert stats["backend"] == _dispatch.choose_backend(q, k, v, is_causal=True)
-    assert _dispatch._decide is _benchmark._dispatch._decide  # the recorder put the original back
+    assert _dispatch._recorders == []  # the recorder was closed
 
 
 def test_module_without_attention_reports_none() -> None:
@@ -129,10 +133,9 @@ def test_recorder_is_removed_when_the_module_raises() -> None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             raise RuntimeError("boom")
 
-    original = _dispatch._decide
     with pytest.raises(RuntimeError, match="boom"):
         benchmark_attention_implementations({"b": Boom()}, torch.randn(1), num_runs=1)
-    assert _dispatch._decide is original
+    assert _dispatch._recorders == []
 
 
 @pytest.mark.parametrize(
@@ -171,3 +174,9 @@ def test_cuda_memory_is_the_allocator_peak() -> None:
         {"mha": layer}, torch.randn(2, 32, 64, device="cuda").half(), 3
     )
     assert stats["mha"]["memory_usage_mean_mb"] > 0.0
+
+
+def test_streamed_linear_attention_is_reported_as_linear() -> None:
+    layer = LinearAttention(AttentionConfig(d_model=16, num_heads=4), block_rows=4)
+    stats = benchmark_attention_implementations({"lin": layer}, torch.randn(1, 10, 16), num_runs=1)["lin"]
+    assert stats["backend"] == "linear" and "streamed" in stats["dispatch"]

@@ -1,6 +1,6 @@
 """Attention mechanisms; every kernel call goes through :mod:`._dispatch`."""
 
-from ._dispatch import attend, attention_backend, explain_dispatch
+from ._dispatch import attend, attention_backend, explain_dispatch, record_dispatch
 from .causal_attention import CausalAttention, KVCache
 from .cross_attention import (
     CrossAssetAttention,
@@ -34,5 +34,6 @@ __all__ = [
     "attention_backend",
     "choose_chunk_size",
     "explain_dispatch",
+    "record_dispatch",
     "reference_attention",
 ]

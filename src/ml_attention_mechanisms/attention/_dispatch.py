@@ -52,6 +52,7 @@ __all__ = [
     "explain_dispatch",
     "linear_attention_readout",
     "linear_attention_state",
+    "record_dispatch",
 ]
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,38 @@ _override: list[str | None] = [None]  # context-manager stack top; None = no res
 _logged: set[str] = set()
 # Looked up once (without importing it): an import inside the dispatch would break torch.compile graphs.
 _HAS_FLASH_ATTN = importlib.util.find_spec("flash_attn") is not None
+
+
+_recorders: list[list[tuple[str, str]]] = []  # open record_dispatch() blocks
+
+
+@contextlib.contextmanager
+def record_dispatch() -> Iterator[list[tuple[str, str]]]:
+    """Record the kernel of every attention call made inside the block (eager mode).
+
+    Yields a list that fills with ``(backend, explanation)`` per call, the explanation being what
+    :func:`explain_dispatch` says for that call's inputs. Blocks nest; each sees every call. Calls made while
+    tracing (``torch.compile``, export) are not recorded.
+
+    >>> q = k = v = torch.randn(1, 2, 4, 8)
+    >>> with record_dispatch() as calls:
+    ...     _ = attend(q, k, v)
+    >>> calls[0][0]
+    'sdpa'
+    """
+    calls: list[tuple[str, str]] = []
+    _recorders.append(calls)
+    try:
+        yield calls
+    finally:
+        _recorders.remove(calls)
+
+
+def _record(name: str, inp: AttentionInputs, lines: list[str]) -> None:
+    if _recorders and not is_tracing():
+        text = f"inputs: {_describe(inp)}\n" + "\n".join(lines)
+        for calls in _recorders:
+            calls.append((name, text))
 
 
 def _log_once(msg: str) -> None:
@@ -385,6 +418,9 @@ def linear_attention_readout(q: Tensor, kv: Tensor, z: Tensor) -> Tensor:
     acc_t = kv.dtype
     grad = _needs_grad(q, kv, z)
     heads = q.shape[1]
+    if _recorders:
+        inp = _inputs(q, kv, kv, None, False, None, 0.0, False)
+        _record("linear", inp, ["linear: key summary kv [B, Hkv, D, Dv] read out (streamed non-causal form)"])
     fq = elu_feature_map(q.to(acc_t), inplace=not grad)  # (B, H, Tq, D)
     num = torch.matmul(fq, _expand_kv(kv, heads))  # (B, H, Tq, Dv)
     den = torch.matmul(fq, _expand_kv(z, heads).transpose(-2, -1))  # (B, H, Tq, 1)
@@ -646,4 +682,5 @@ def attend(
         raise RuntimeError(_no_backend_message(inp, lines))
     if not is_tracing():
         _log_once(f"attention backend {name} for {q.dtype} on {q.device.type} ({lines[-1]})")
+        _record(name, inp, lines)
     return BACKENDS[name].run(inp, scale)

@@ -27,7 +27,7 @@ import ctypes.util
 import logging
 import statistics
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -117,61 +117,15 @@ class _MemoryProbe:
 
 
 # -- which kernel ran --------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _record_dispatch(calls: list[tuple[_dispatch.AttentionInputs, str, bool]]) -> Iterator[None]:
-    """Record the inputs of every :func:`attend` decision made inside the block.
-
-    ``attend`` asks ``_dispatch._decide`` for its backend; wrapping that one function sees every call from
-    any module, without touching the modules. The recorded inputs are then explained by
-    :func:`explain_dispatch`, which gives the same answer ``attend`` got.
-    """
-    original = _dispatch._decide
-
-    def recording(inp: _dispatch.AttentionInputs, backend: str, allow_fused: bool) -> Any:
-        calls.append((inp, backend, allow_fused))
-        return original(inp, backend, allow_fused)
-
-    _dispatch._decide = recording  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        _dispatch._decide = original  # type: ignore[assignment]
-
-
-def _explain(calls: list[tuple[_dispatch.AttentionInputs, str, bool]]) -> tuple[str, str]:
+def _explain(calls: list[tuple[str, str]]) -> tuple[str, str]:
     """(backends used, in order of first use, joined by ``+``; explain_dispatch text of the first call)."""
     if not calls:
         return "none", "no call went through the attention dispatch"
     used: list[str] = []
-    for inp, backend, allow_fused in calls:
-        name = _dispatch.choose_backend(
-            inp.q,
-            inp.k,
-            inp.v,
-            mask=inp.mask,
-            is_causal=inp.is_causal,
-            window=inp.window,
-            dropout_p=inp.dropout_p,
-            need_weights=inp.need_weights,
-            backend=backend,
-            allow_fused=allow_fused,
-        )
+    for name, _ in calls:
         if name not in used:
             used.append(name)
-    inp, backend, allow_fused = calls[0]
-    text = _dispatch.explain_dispatch(
-        inp.q,
-        inp.k,
-        inp.v,
-        mask=inp.mask,
-        is_causal=inp.is_causal,
-        window=inp.window,
-        dropout_p=inp.dropout_p,
-        need_weights=inp.need_weights,
-        backend=backend,
-        allow_fused=allow_fused,
-    )
-    return "+".join(used), text
+    return "+".join(used), calls[0][1]
 
 
 # -- the benchmark ----------------------------------------------------------------------------------------
@@ -244,25 +198,25 @@ def benchmark_attention_implementations(
             )
         module.eval()
         probe = _MemoryProbe(device)
-        calls: list[tuple[_dispatch.AttentionInputs, str, bool]] = []
         times: list[float] = []
         backend, text = "none", ""
         memory: list[float] = []
         with torch.no_grad():
             for i in range(warmup_runs + num_runs):
                 timed = i >= warmup_runs
-                # The first call (a warm-up one unless warmup_runs=0) records the dispatch decisions; the
-                # recording wrapper costs one list append per attention call.
-                record = _record_dispatch(calls) if i == 0 else contextlib.nullcontext()
+                # The first call (a warm-up one unless warmup_runs=0) records the dispatch decisions (one
+                # explanation string per attention call).
+                record: contextlib.AbstractContextManager[list[tuple[str, str]]] = (
+                    _dispatch.record_dispatch() if i == 0 else contextlib.nullcontext([])
+                )
                 if timed:
                     probe.start()
                     _sync(device)
                     start = time.perf_counter()
-                with record:
+                with record as calls:
                     module(input_tensor)
                 if i == 0:
                     backend, text = _explain(calls)
-                    calls.clear()  # drop the recorded q, k, v before anything is measured
                 if timed:
                     _sync(device)
                     times.append((time.perf_counter() - start) * 1e3)
