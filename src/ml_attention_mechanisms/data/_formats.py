@@ -6,11 +6,14 @@ Recognised (detected from the content, never from the file name):
   (format A) or with a separate ``time`` column (format B); an optional banner line above the header
   (``Timestamps are UTC timezone,https://www.CryptoDataDownload.com``); ``Unix Timestamp``/``Date``/``Symbol``
   headers; any capitalisation.
-- Binance's kline CSVs without a header: open time (s, ms or us), open, high, low, close, volume, close time,
-  quote volume, trades, taker buy base, taker buy quote, ignore.
+- Headerless rows (see ``data._columns``): Binance's kline CSVs (open time in s, ms or us, open, high, low,
+  close, volume, close time, quote volume, trades, taker buy base, taker buy quote, ignore), Kraken's OHLCVT
+  (time, open, high, low, close, volume, trades) and plain time, open, high, low, close, volume.
 - Any CSV or Parquet file with recognisable column names (``timestamp``/``open_time``/``date``/``datetime``,
   ``open``, ``high``, ``low``, ``close``, ``volume``, ``quote_volume``, ``trades``, ...).
-- Any of them gzip-compressed (detected by the magic bytes).
+- Any of them gzip-compressed (detected by the magic bytes); a UTF-8 BOM, CRLF line endings, blank lines,
+  spaces around fields and a trailing separator on every row are tolerated; the field separator (``,``
+  ``;`` tab ``|``) is the one every line of the header and first rows holds equally often.
 """
 
 from __future__ import annotations
@@ -18,36 +21,18 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ._columns import headerless_columns, looks_like_data, map_columns, norm, normalise_symbol
 from .validation import DataValidationError
 
 __all__ = ["RawTable", "read_table"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_MAGIC = b"PAR1"
-_BINANCE_KLINE_COLUMNS = (
-    "unix", "open", "high", "low", "close", "volume", "close_time", "quote_volume", "trades",
-    "taker_buy_base", "taker_buy_quote", "ignore",
-)  # fmt: skip
-
-# normalised header (lower case, '_' and spaces collapsed) -> canonical name
-_ALIASES: dict[str, str] = {
-    "unix": "unix", "unix timestamp": "unix", "unixtimestamp": "unix", "open time": "unix", "opentime": "unix",
-    "ts": "unix", "epoch": "unix",
-    "timestamp": "timestamp", "time": "time", "date": "date", "datetime": "date", "date time": "date",
-    "symbol": "symbol", "pair": "symbol", "ticker": "symbol",
-    "open": "open", "high": "high", "low": "low", "close": "close",
-    "volume": "volume", "vol": "volume", "base volume": "volume", "base asset volume": "volume",
-    "quote volume": "quote_volume", "quote asset volume": "quote_volume", "quote_volume": "quote_volume",
-    "tradecount": "trades", "trade count": "trades", "trades": "trades", "number of trades": "trades",
-    "count": "trades",
-}  # fmt: skip
-_VOLUME_RE = re.compile(r"^volume ([a-z0-9]+)$")
 
 
 @dataclass
@@ -66,10 +51,6 @@ class RawTable:
 
     def __len__(self) -> int:
         return int(self.lines.size)
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[\s_]+", " ", str(name).strip().lower())
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -92,33 +73,7 @@ def _looks_numeric(text: str) -> bool:
     return True
 
 
-def _map_columns(header: list[str], path: str, symbol_hint: str | None) -> dict[str, int]:
-    """canonical name -> column index, for a header row."""
-    mapping: dict[str, int] = {}
-    volumes: list[tuple[str, int]] = []
-    for i, name in enumerate(header):
-        key = _norm(name)
-        canon = _ALIASES.get(key) or _ALIASES.get(key.replace(" ", ""))
-        if canon is None and (m := _VOLUME_RE.match(key)):
-            volumes.append((m.group(1).upper(), i))
-            continue
-        if canon is not None and canon not in mapping:
-            mapping[canon] = i
-    if volumes:
-        # CryptoDataDownload: "Volume <BASE>", "Volume <QUOTE>" (base first). The base is the currency the
-        # symbol starts with; without a symbol, the first one.
-        base_first = sorted(volumes, key=lambda cv: 0 if symbol_hint and symbol_hint.startswith(cv[0]) else 1)
-        if "volume" not in mapping:
-            mapping["volume"] = base_first[0][1]
-            rest = [i for _, i in base_first[1:]]
-        else:
-            rest = [i for _, i in base_first]
-        if rest and "quote_volume" not in mapping:
-            mapping["quote_volume"] = rest[0]
-    return mapping
-
-
-def _parquet_table(path: Path, data: bytes) -> RawTable:
+def _parquet_table(path: Path, data: bytes, symbol_hint: str | None) -> RawTable:
     import pandas as pd
 
     try:
@@ -128,7 +83,7 @@ def _parquet_table(path: Path, data: bytes) -> RawTable:
     if isinstance(frame.index, pd.DatetimeIndex):
         frame = frame.reset_index(names="timestamp" if frame.index.name is None else frame.index.name)
     header = [str(c) for c in frame.columns]
-    mapping = _map_columns(header, str(path), None)
+    mapping = map_columns(header, str(path), symbol_hint)
     columns = {canon: frame.iloc[:, i].to_numpy(dtype=object) for canon, i in mapping.items()}
     return RawTable(
         path=str(path),
@@ -142,17 +97,28 @@ def _parquet_table(path: Path, data: bytes) -> RawTable:
 
 def _delimiter(text: str) -> str:
     """The field separator: the one of , ; tab | found most consistently in the first lines."""
-    head = [ln for ln in text.splitlines()[:6] if ln.strip()]
+    candidates = (",", ";", "\t", "|")
+    head = [ln for ln in text.splitlines()[:8] if ln.strip() and not _is_banner(ln)]
+    # a title line holds no separator at all; the header counts, so a decimal comma cannot win over ';'
+    head = [ln for ln in head if any(c in ln for c in candidates)] or head
     best, best_count = ",", 0
-    for cand in (",", ";", "\t", "|"):
-        count = min(ln.count(cand) for ln in head[1:] or head)  # the first line may be a banner
+    for cand in candidates:
+        count = min((ln.count(cand) for ln in head), default=0)
         if count > best_count:
             best, best_count = cand, count
     return best
 
 
-def read_table(path: str | Path, *, errors: str = "raise") -> RawTable:
+def _is_banner(text: str) -> bool:
+    low = text.lower()
+    return any(k in low for k in ("cryptodatadownload", "http", "timestamps are"))
+
+
+def read_table(path: str | Path, *, errors: str = "raise", symbol: str | None = None) -> RawTable:
     """Read ``path`` into a :class:`RawTable` (no interpretation of values yet).
+
+    ``symbol`` (e.g. ``"BTC/USD"``, from the caller or the file name) tells base from quote volume where the
+    file has no symbol column.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -166,7 +132,7 @@ def read_table(path: str | Path, *, errors: str = "raise") -> RawTable:
         raise DataValidationError("is a directory; expected a CSV or Parquet file", path=str(path))
     data = _read_bytes(path)
     if data[:4] == _PARQUET_MAGIC:
-        return _parquet_table(path, data)
+        return _parquet_table(path, data, symbol)
     if not data.strip():
         raise DataValidationError("file is empty; expected a header and OHLCV rows", path=str(path))
     if b"\x00" in data[:65536]:
@@ -197,40 +163,42 @@ def read_table(path: str | Path, *, errors: str = "raise") -> RawTable:
     # banner lines above the header: CryptoDataDownload's ("Timestamps are UTC timezone,https://...") or a
     # lone title cell
     while banner < len(rows) - 1 and (
-        any(k in c.lower() for c in rows[banner] for k in ("cryptodatadownload", "http", "timestamps are"))
-        or (len(rows[banner]) == 1 and len(rows[banner + 1]) > 1)
+        any(_is_banner(c) for c in rows[banner]) or (len(rows[banner]) == 1 and len(rows[banner + 1]) > 1)
     ):
         banner += 1
     first = rows[banner]
     has_header = not _looks_numeric(first[0])
     if has_header:
-        header = first
-        body, body_lines = rows[banner + 1 :], lines[banner + 1 :]
-        fmt = "cryptodatadownload" if any(_norm(h) in ("unix", "unix timestamp") for h in header) else "csv"
-    else:
-        if len(first) < 6:
+        if looks_like_data(first):
             raise DataValidationError(
-                f"first row has {len(first)} fields and no header; expected a header row or Binance kline "
-                "rows (open time, open, high, low, close, volume, ...)",
+                f"the first row {first[:6]} looks like data, not a header; expected a header row naming the "
+                "columns (e.g. timestamp,open,high,low,close,volume) or headerless rows starting with a unix time",
                 path=str(path),
                 line=lines[banner],
             )
-        header = list(_BINANCE_KLINE_COLUMNS[: len(first)]) + [f"extra_{i}" for i in range(len(first) - 12)]
+        header = first
+        while len(header) > 1 and not header[-1]:  # a trailing separator after the last name
+            header = header[:-1]
+        body, body_lines = rows[banner + 1 :], lines[banner + 1 :]
+        fmt = "cryptodatadownload" if any(norm(h) in ("unix", "unix timestamp") for h in header) else "csv"
+    else:
+        header, fmt = headerless_columns(first, str(path), lines[banner])
         body, body_lines = rows[banner:], lines[banner:]
-        fmt = "binance-klines"
     if not body:
         raise DataValidationError("no data rows after the header; expected OHLCV rows", path=str(path))
 
-    symbol_hint = None
-    sym_idx = next((i for i, h in enumerate(header) if _ALIASES.get(_norm(h)) == "symbol"), None)
-    if sym_idx is not None and len(body[0]) > sym_idx:
-        symbol_hint = body[0][sym_idx].replace("/", "").replace("-", "").upper()
-    mapping = _map_columns(header, str(path), symbol_hint)
+    symbol_hint = symbol
+    sym_idx = next((i for i, h in enumerate(header) if norm(h) in ("symbol", "pair", "ticker")), None)
+    if sym_idx is not None and len(body[0]) > sym_idx and body[0][sym_idx]:
+        symbol_hint = normalise_symbol(body[0][sym_idx])
+    mapping = map_columns(header, str(path), symbol_hint)
     width = len(header)
     dropped: list[str] = []
     keep_rows: list[list[str]] = []
     keep_lines: list[int] = []
     for row, line in zip(body, body_lines):
+        while len(row) > width and not row[-1]:  # a trailing separator (empty last field) the header lacks
+            row = row[:-1]
         if len(row) == width:
             keep_rows.append(row)
             keep_lines.append(line)

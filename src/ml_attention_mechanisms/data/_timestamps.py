@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["TimestampResult", "resolve_timestamps"]
 
@@ -31,6 +35,17 @@ _FORMATS: dict[str, str] = {
     "9999/99/99 99:99:99": "%Y/%m/%d %H:%M:%S",
     "9999/99/99 99:99": "%Y/%m/%d %H:%M",
     "9999/99/99": "%Y/%m/%d",
+    "99999999": "%Y%m%d",
+}
+# day and month as 1 or 2 digits, then a 2- or 4-digit year: which comes first is decided by the whole file
+_AMBIGUOUS_DATE = re.compile(r"(9{1,2})([-/.])(9{1,2})\2(9999|99)((?: .*)?)")
+_AMBIGUOUS_TIMES = {
+    "": "",
+    r" 9{1,2}:99:99": " %H:%M:%S",
+    r" 9{1,2}:99": " %H:%M",
+    r" 9{1,2}-AM": " %I-%p",
+    r" 9{1,2}:99:99 AM": " %I:%M:%S %p",
+    r" 9{1,2}:99 AM": " %I:%M %p",
 }
 _EARLIEST, _LATEST = (
     631_152_000,
@@ -60,38 +75,44 @@ def _pattern(text: str) -> str:
     return key.replace("PM", "AM").replace("pm", "AM").replace("am", "AM")
 
 
+def _day_first(series: pd.Series, warnings: list[str]) -> bool:
+    """Whether the file's ``D-M-Y``/``M/D/Y`` dates are day-first: month-first only where a second field > 12."""
+    parts = series.str.extract(r"^(\d{1,2})[-/.](\d{1,2})[-/.](?:\d{2}|\d{4})(?:\s|$)").dropna()
+    if parts.empty:
+        return True
+    first, second = parts[0].astype(int), parts[1].astype(int)
+    if not (first > 12).any() and not (second > 12).any():
+        warnings.append(f"dates like {series[parts.index[0]]!r} are ambiguous; read as day-first")
+    return not (second > 12).any()
+
+
+def _ambiguous_format(pat: str, day_first: bool) -> str | None:
+    m = _AMBIGUOUS_DATE.fullmatch(pat)
+    if m is None:
+        return None
+    sep, year = m.group(2), "%y" if len(m.group(4)) == 2 else "%Y"
+    clock = next((f for p, f in _AMBIGUOUS_TIMES.items() if re.fullmatch(p, m.group(5))), None)
+    if clock is None:
+        return None
+    return (f"%d{sep}%m{sep}{year}" if day_first else f"%m{sep}%d{sep}{year}") + clock
+
+
 def _parse_dates(strings: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """Seconds (float, NaN where unparseable) and warnings, for date strings (object array)."""
     import pandas as pd
 
     out = np.full(strings.size, np.nan)
     warnings: list[str] = []
-    series = pd.Series(strings, dtype=object).astype(str)
+    # a named UTC zone after the time ("2021-06-10 00:00:00 UTC") says what the loader assumes anyway
+    series = (
+        pd.Series(strings, dtype=object).astype(str).str.strip().str.replace(r"\s+(UTC|GMT)$", "", regex=True)
+    )
     patterns = series.map(_pattern)
+    day_first = _day_first(series, warnings)
     for pat in patterns.unique():
         idx = np.flatnonzero((patterns == pat).to_numpy())
         values = series.iloc[idx]
-        fmt = _FORMATS.get(pat)
-        if fmt is None and re.fullmatch(r"99([-/.])99\1(99|9999)( .*)?", pat):
-            # day-first or month-first: decided by the data (CryptoDataDownload's "DD-MM-YY" is day-first).
-            parts = values.str.extract(r"^(\d+)\D(\d+)")
-            first, second = parts[0].astype(int), parts[1].astype(int)
-            day_first = not (second > 12).any()
-            if not (first > 12).any() and not (second > 12).any():
-                warnings.append(f"dates like {values.iloc[0]!r} are ambiguous; read as day-first")
-            sep = pat[2]
-            year = "%y" if pat[6:8] == "99" and (len(pat) == 8 or pat[8] == " ") else "%Y"
-            fmt = f"%d{sep}%m{sep}{year}" if day_first else f"%m{sep}%d{sep}{year}"
-            rest = pat[8 if year == "%y" else 10 :]
-            fmt += {
-                "": "",
-                " 99:99:99": " %H:%M:%S",
-                " 99:99": " %H:%M",
-                " 99-AM": " %I-%p",
-                " 99:99:99 AM": " %I:%M:%S %p",
-            }.get(rest, "\0")
-            if "\0" in fmt:
-                fmt = None
+        fmt = _FORMATS.get(pat) or _ambiguous_format(pat, day_first)
         if fmt is not None:
             parsed = pd.to_datetime(values, format=fmt, utc=True, errors="coerce")
         else:
@@ -109,11 +130,16 @@ def resolve_timestamps(columns: dict[str, np.ndarray]) -> TimestampResult:
     unix_key = "unix" if "unix" in columns else None
     date_key = "date" if "date" in columns else None
     time_key: str | None = None
+    if unix_key is not None and date_key is None and not _datetime_like(columns[unix_key]):
+        if not any(_is_number(s) for s in _sample(columns[unix_key])):  # open_time holding date strings
+            unix_key, date_key = None, unix_key
+    if date_key is not None and unix_key is None and _all_unix(_sample(columns[date_key])):
+        unix_key, date_key = date_key, None  # a "Date" column holding unix times
     for key in ("timestamp", "time"):
         if key not in columns:
             continue
-        sample = [str(v) for v in columns[key][:50]]
-        if unix_key is None and all(_is_number(s) for s in sample):
+        sample = _sample(columns[key])
+        if unix_key is None and _all_unix(sample):
             unix_key = key
         elif date_key is None and not all(re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", s) for s in sample):
             date_key = key
@@ -226,6 +252,24 @@ def resolve_timestamps(columns: dict[str, np.ndarray]) -> TimestampResult:
 def _to_seconds(parsed: object) -> np.ndarray:
     """int64 Unix seconds of a tz-aware datetime Series (any resolution)."""
     return parsed.dt.tz_convert(None).to_numpy().astype("datetime64[s]").astype(np.int64)  # type: ignore[attr-defined]
+
+
+def _sample(raw: np.ndarray) -> list[str]:
+    """Up to 50 non-empty cells, as stripped strings."""
+    return [t for t in (str(v).strip() for v in raw[:200]) if t and t.lower() not in ("nan", "null", "none")][
+        :50
+    ]
+
+
+def _all_unix(sample: list[str]) -> bool:
+    """Every cell a number, and none an 8-digit ``YYYYMMDD`` date (unix seconds since 1990 have 9+ digits)."""
+    return bool(sample) and all(_is_number(s) and not re.fullmatch(r"\d{8}", s) for s in sample)
+
+
+def _datetime_like(raw: np.ndarray) -> bool:
+    import pandas as pd
+
+    return bool(raw.size) and (isinstance(raw[0], (pd.Timestamp, np.datetime64)) or hasattr(raw[0], "tzinfo"))
 
 
 def _is_number(text: str) -> bool:

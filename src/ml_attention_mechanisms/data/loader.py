@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ._columns import QUOTES, normalise_symbol
 from ._formats import RawTable, read_table
+from ._numbers import parse_numbers
 from ._timestamps import resolve_timestamps
 from .validation import DataValidationError, QualityReport, flag_candles, validate_ohlcv
 
@@ -20,52 +22,16 @@ __all__ = ["PRICE_COLUMNS", "load_ohlcv", "normalise_symbol"]
 PRICE_COLUMNS = ("open", "high", "low", "close")
 _REQUIRED = (*PRICE_COLUMNS, "volume")
 _OPTIONAL = ("quote_volume", "trades")
-_MISSING = {"", "nan", "null", "none", "na", "n/a", "-"}
 # duplicates that differ by more than this are a conflict, not rounding (the shared files' overlapping
 # exports differ by <= 0.13% in a price and <= 0.9% in volume, but for the unfinished candle: 0.4-0.6%, 19-22%)
 _CONFLICT_PRICE = 0.005
 _CONFLICT_VOLUME = 0.01
-_QUOTES = ("USDT", "USDC", "BUSD", "TUSD", "FDUSD", "USD", "EUR", "GBP", "BTC", "ETH", "BNB")
-
-
-def normalise_symbol(text: str) -> str:
-    """``"BTCUSDT"``, ``"btc-usdt"``, ``"BTC/USDT"`` -> ``"BTC/USDT"`` (unknown quotes are left as they are)."""
-    s = text.strip().upper().replace("-", "/").replace("_", "/")
-    if "/" in s:
-        return s
-    for quote in _QUOTES:
-        if s.endswith(quote) and len(s) > len(quote):
-            return f"{s[: -len(quote)]}/{quote}"
-    return s
 
 
 def _symbol_from_name(path: Path) -> str | None:
     stem = path.name.split(".")[0].upper()
-    m = re.search(r"(?:^|[_\-\s])([A-Z0-9]{2,10}?(?:" + "|".join(_QUOTES) + r"))(?:$|[_\-\s])", stem)
+    m = re.search(r"(?:^|[_\-\s])([A-Z0-9]{2,10}?(?:" + "|".join(QUOTES) + r"))(?:$|[_\-\s])", stem)
     return normalise_symbol(m.group(1)) if m else None
-
-
-def _numbers(table: RawTable, invalid: dict[int, tuple[str, str]]) -> dict[str, np.ndarray]:
-    import pandas as pd
-
-    out: dict[str, np.ndarray] = {}
-    for col in (*_REQUIRED, *_OPTIONAL):
-        if col not in table.columns:
-            continue
-        raw = pd.Series(table.columns[col], dtype=object)
-        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, copy=True)
-        bad = np.flatnonzero(~np.isfinite(values))
-        if bad.size:
-            text = raw.iloc[bad].astype(str).str.strip()
-            missing = text.str.lower().isin(_MISSING).to_numpy()
-            for r, is_missing, t in zip(bad, missing, text):
-                if is_missing and col in _OPTIONAL:
-                    continue
-                why = "missing value (expected a number)" if is_missing else f"{t!r} is not a number"
-                invalid.setdefault(int(r), (col, why))
-            values[bad] = np.nan
-        out[col] = values
-    return out
 
 
 def _row_rules(v: dict[str, np.ndarray], invalid: dict[int, tuple[str, str]]) -> None:
@@ -119,6 +85,24 @@ def _dedupe(seconds: np.ndarray, v: dict[str, np.ndarray], report: QualityReport
     return order[first]
 
 
+def _one_symbol(table: RawTable, path: str) -> None:
+    """A symbol column must name one symbol: rows of several assets cannot be one series."""
+    if "symbol" not in table.columns or not len(table):
+        return
+    raw = [str(s) for s in table.columns["symbol"]]
+    names = {s: normalise_symbol(s) for s in set(raw) if s.strip()}
+    if len(set(names.values())) > 1:
+        first = next(r for r, s in enumerate(raw) if s in names)
+        other = next(r for r, s in enumerate(raw) if s in names and names[s] != names[raw[first]])
+        raise DataValidationError(
+            f"symbol {raw[other]!r} differs from {raw[first]!r} (line {table.lines[first]}); expected one "
+            "symbol per file (split the file by symbol)",
+            path=path,
+            line=int(table.lines[other]),
+            column=table.source_names.get("symbol", "symbol"),
+        )
+
+
 def load_ohlcv(path: str | Path, *, errors: str = "raise", symbol: str | None = None) -> pd.DataFrame:
     """Read an OHLCV file (CryptoDataDownload, Binance klines, generic CSV or Parquet; gzip too).
 
@@ -153,7 +137,10 @@ def load_ohlcv(path: str | Path, *, errors: str = "raise", symbol: str | None = 
     if errors not in ("raise", "drop"):
         raise ValueError(f"load_ohlcv: errors={errors!r}; expected 'raise' or 'drop'")
     path = Path(path)
-    table = read_table(path, errors=errors)
+    table = read_table(
+        path, errors=errors, symbol=normalise_symbol(symbol) if symbol else _symbol_from_name(path)
+    )
+    _one_symbol(table, str(path))
     report = QualityReport(
         path=str(path),
         format=table.format,
@@ -181,7 +168,7 @@ def load_ohlcv(path: str | Path, *, errors: str = "raise", symbol: str | None = 
     report.date_column_disagreements = stamps.disagreements
     report.warnings += stamps.warnings
     invalid = dict(stamps.invalid)
-    values = _numbers(table, invalid)
+    values = parse_numbers(table.columns, (*_REQUIRED, *_OPTIONAL), _OPTIONAL, invalid)
     _row_rules(values, invalid)
     keep = np.ones(len(table), dtype=bool)
     if invalid:

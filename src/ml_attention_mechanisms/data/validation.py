@@ -178,11 +178,11 @@ class QualityReport:
         return self.format_text()
 
 
-_UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
+_UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
 
 
 def timeframe_name(seconds: int) -> str:
-    """``3600 -> "1h"``, ``14400 -> "4h"``, ``86400 -> "1d"``, ``300 -> "5min"``."""
+    """``3600 -> "1h"``, ``14400 -> "4h"``, ``86400 -> "1d"``, ``604800 -> "1w"``, ``300 -> "5min"``."""
     for name, size in _UNITS:
         if seconds % size == 0:
             return f"{seconds // size}{name}"
@@ -274,6 +274,12 @@ def validate_ohlcv(df: pd.DataFrame, report: QualityReport | None = None) -> Qua
     if step:
         report.timeframe = timeframe_name(step)
         report.off_grid = int(np.count_nonzero(seconds % step)) if step <= 86400 else 0
+        diffs = np.diff(seconds)
+        if diffs.size >= 4 and np.count_nonzero(diffs == step) < diffs.size / 2:
+            report.warnings.append(
+                f"irregular timestamps: only {np.count_nonzero(diffs == step)} of {diffs.size} intervals are "
+                f"{report.timeframe} (the most common); missing bars are counted on a {report.timeframe} grid"
+            )
         missing = np.diff(seconds) // step - 1
         gap_idx = np.flatnonzero(missing > 0)
         report.missing_bars = int(missing[gap_idx].sum())

@@ -1,0 +1,458 @@
+"""load_ohlcv on export variants: each built in tmp_path from 30 known candles and read back exactly, or refused
+with a DataValidationError naming the file, the line or column, the value and what was expected."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml_attention_mechanisms.data import DataValidationError, load_ohlcv
+from ml_attention_mechanisms.data.loader import normalise_symbol
+
+N = 30
+OHLCV = ("open", "high", "low", "close", "volume")
+
+
+def known(step: str = "1h", start: str = "2021-03-13 00:00") -> pd.DataFrame:
+    """30 candles with values exact in binary (quarters) and a quote volume that round-trips through str()."""
+    i = np.arange(N, dtype=np.float64)
+    o = 37_000 + 12.25 * i
+    c = o + np.where(i % 2 == 0, 0.5, -0.5)
+    index = pd.date_range(start, periods=N, freq=step, tz="UTC", name="timestamp")
+    frame = pd.DataFrame(
+        {
+            "open": o,
+            "high": np.maximum(o, c) + 0.75,
+            "low": np.minimum(o, c) - 0.25,
+            "close": c,
+            "volume": 10 + 0.5 * i,
+            "trades": 100 + i,
+        },
+        index=index,
+    )
+    frame["quote_volume"] = [round(v * p, 2) for v, p in zip(frame["volume"], frame["close"])]
+    return frame
+
+
+def unix(ref: pd.DataFrame) -> np.ndarray:
+    return np.asarray(ref.index.as_unit("s").asi8)
+
+
+Row = dict[str, str]
+
+
+def cells(
+    ref: pd.DataFrame, ts: Callable[[pd.Timestamp, int], str], num: Callable[[float], str] = str
+) -> list[Row]:
+    secs = unix(ref)
+    rows = []
+    for k, (t, r) in enumerate(ref.iterrows()):
+        row = {col: num(float(r[col])) for col in (*OHLCV, "quote_volume")}
+        row.update(ts=ts(t, int(secs[k])), trades=str(int(r["trades"])), iso=t.strftime("%Y-%m-%d %H:%M:%S"))
+        rows.append(row)
+    return rows
+
+
+def table(
+    header: str, keys: str, rows: list[Row], *, sep: str = ",", eol: str = "\n", reverse: bool = False
+) -> str:
+    order = rows[::-1] if reverse else rows
+    body = [sep.join(row.get(k, k[1:]) for k in keys.split(",")) for row in order]  # "=X": the literal X
+    return eol.join(([header] if header else []) + body) + eol
+
+
+def by_secs(t: pd.Timestamp, s: int) -> str:
+    return str(s)
+
+
+PLAIN = "timestamp,open,high,low,close,volume"
+KEYS = "ts,open,high,low,close,volume"
+
+
+def plain(rows: list[Row], **kw: object) -> str:
+    return table(PLAIN, KEYS, rows, **kw)  # type: ignore[arg-type]
+
+
+# name -> (file name, text from the known frame's rows, expected symbol, columns beyond OHLCV read)
+Variant = tuple[str, Callable[[pd.DataFrame], str | bytes], str | None, tuple[str, ...]]
+S = by_secs
+SUPPORTED: dict[str, Variant] = {
+    # line and field layout
+    "crlf": ("x.csv", lambda f: plain(cells(f, S), eol="\r\n"), None, ()),
+    "utf8-bom": ("x.csv", lambda f: "\ufeff" + plain(cells(f, S)), None, ()),
+    "trailing-blank-lines": ("x.csv", lambda f: plain(cells(f, S)) + "\n\n \n", None, ()),
+    "trailing-comma-rows": ("x.csv", lambda f: table(PLAIN, KEYS + ",=", cells(f, S)), None, ()),
+    "trailing-comma-all": ("x.csv", lambda f: table(PLAIN + ",", KEYS + ",=", cells(f, S)), None, ()),
+    "spaces": (
+        "x.csv",
+        lambda f: table(" timestamp , open , high , low , close , volume ", KEYS, cells(f, S), sep=" , "),
+        None,
+        (),
+    ),
+    # header names
+    "Title-case": (
+        "x.csv",
+        lambda f: table("Timestamp,Open,High,Low,Close,Volume", KEYS, cells(f, S)),
+        None,
+        (),
+    ),
+    "time-unix": ("x.csv", lambda f: table("time,open,high,low,close,volume", KEYS, cells(f, S)), None, ()),
+    "open_time-ms": (
+        "x.csv",
+        lambda f: table("open_time,open,high,low,close,volume", KEYS, cells(f, lambda t, s: f"{s}000")),
+        None,
+        (),
+    ),
+    "open_time-iso": (
+        "x.csv",
+        lambda f: table(
+            "Open Time,open,high,low,close,volume",
+            KEYS,
+            cells(f, lambda t, s: t.strftime("%Y-%m-%d %H:%M:%S")),
+        ),
+        None,
+        (),
+    ),
+    "Date-iso": (
+        "x.csv",
+        lambda f: table(
+            "Date,Open,High,Low,Close,Volume", KEYS, cells(f, lambda t, s: t.strftime("%Y-%m-%d %H:%M:%S"))
+        ),
+        None,
+        (),
+    ),
+    "Date-unix": ("x.csv", lambda f: table("Date,Open,High,Low,Close,Volume", KEYS, cells(f, S)), None, ()),
+    "datetime": (
+        "x.csv",
+        lambda f: table("datetime,open,high,low,close,volume", KEYS, cells(f, lambda t, s: t.isoformat())),
+        None,
+        (),
+    ),
+    "Date (UTC)": (
+        "x.csv",
+        lambda f: table(
+            "Date (UTC),Open,High,Low,Close,Volume", KEYS, cells(f, lambda t, s: t.strftime("%Y-%m-%d %H:%M"))
+        ),
+        None,
+        (),
+    ),
+    # volumes by currency
+    "Volume-BTC-USDT": (
+        "x.csv",
+        lambda f: table(
+            "unix,open,high,low,close,Volume BTC,Volume USDT", KEYS + ",quote_volume", cells(f, S)
+        ),
+        None,
+        ("quote_volume",),
+    ),
+    "Volume-USDT-BTC": (
+        "x.csv",
+        lambda f: table(
+            "unix,open,high,low,close,Volume USDT,Volume BTC",
+            "ts,open,high,low,close,quote_volume,volume",
+            cells(f, S),
+        ),
+        None,
+        ("quote_volume",),
+    ),
+    "bitstamp-cdd": (
+        "Bitstamp_BTCUSD_1h.csv",
+        lambda f: table(
+            "https://www.CryptoDataDownload.com\nUnix Timestamp,Date,Symbol,Open,High,Low,Close,Volume BTC,Volume USD",
+            "ts,iso,=BTC/USD,open,high,low,close,volume,quote_volume",
+            cells(f, S),
+            reverse=True,
+        ),
+        "BTC/USD",
+        ("quote_volume",),
+    ),
+    "coinbase-cdd-ms": (
+        "Coinbase_ETHUSD_1h.csv",
+        lambda f: table(
+            "unix,date,symbol,open,high,low,close,Volume ETH,Volume USD",
+            "ts,iso,=ETH-USD,open,high,low,close,volume,quote_volume",
+            cells(f, lambda t, s: f"{s}000"),
+            reverse=True,
+        ),
+        "ETH/USD",
+        ("quote_volume",),
+    ),
+    "coinbase-pro-api": (
+        "x.csv",
+        lambda f: table(
+            "time,low,high,open,close,volume", "ts,low,high,open,close,volume", cells(f, S), reverse=True
+        ),
+        None,
+        (),
+    ),
+    "cryptocompare": (
+        "x.csv",
+        lambda f: table(
+            "time,high,low,open,volumefrom,volumeto,close",
+            "ts,high,low,open,volume,quote_volume,close",
+            cells(f, S),
+        ),
+        None,
+        ("quote_volume",),
+    ),
+    "kaggle-bitstamp": (
+        "x.csv",
+        lambda f: table(
+            "Timestamp,Open,High,Low,Close,Volume_(BTC),Volume_(Currency),Weighted_Price",
+            "ts,open,high,low,close,volume,quote_volume,close",
+            cells(f, S),
+        ),
+        None,
+        ("quote_volume",),
+    ),
+    # timestamps
+    "unix-ms": ("x.csv", lambda f: plain(cells(f, lambda t, s: f"{s}000")), None, ()),
+    "unix-us": ("x.csv", lambda f: plain(cells(f, lambda t, s: f"{s}000000")), None, ()),
+    "unix-ns": ("x.csv", lambda f: plain(cells(f, lambda t, s: f"{s}000000000")), None, ()),
+    "unix-float": ("x.csv", lambda f: plain(cells(f, lambda t, s: f"{s}.0")), None, ()),
+    "iso-T-Z": ("x.csv", lambda f: plain(cells(f, lambda t, s: t.strftime("%Y-%m-%dT%H:%M:%SZ"))), None, ()),
+    "iso-+00:00": ("x.csv", lambda f: plain(cells(f, lambda t, s: t.isoformat())), None, ()),
+    "iso-+02:00": (
+        "x.csv",
+        lambda f: plain(cells(f, lambda t, s: t.tz_convert("Etc/GMT-2").isoformat())),
+        None,
+        (),
+    ),
+    "no-seconds": ("x.csv", lambda f: plain(cells(f, lambda t, s: t.strftime("%Y-%m-%d %H:%M"))), None, ()),
+    "UTC-suffix": (
+        "x.csv",
+        lambda f: plain(cells(f, lambda t, s: t.strftime("%Y-%m-%d %H:%M:%S UTC"))),
+        None,
+        (),
+    ),
+    "US-month-first": (
+        "x.csv",
+        lambda f: plain(cells(f, lambda t, s: f"{t.month}/{t.day}/{t.year} {t.hour}:00")),
+        None,
+        (),
+    ),
+    # numbers
+    "quoted": ("x.csv", lambda f: plain(cells(f, lambda t, s: f'"{s}"', lambda x: f'"{x}"')), None, ()),
+    "scientific": ("x.csv", lambda f: plain(cells(f, S, lambda x: f"{x:.6e}")), None, ()),
+    "thousands-quoted": ("x.csv", lambda f: plain(cells(f, S, lambda x: f'"{x:,.2f}"')), None, ()),
+    "euro-decimal-comma": (
+        "x.csv",
+        lambda f: plain(cells(f, S, lambda x: f"{x:.2f}".replace(".", ",")), sep=";").replace(",", ";", 5),
+        None,
+        (),
+    ),
+    "euro-grouped": (
+        "x.csv",
+        lambda f: plain(
+            cells(f, S, lambda x: f"{x:,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".")), sep=";"
+        ).replace(",", ";", 5),
+        None,
+        (),
+    ),
+    # headerless
+    "binance-klines": (
+        "BTCUSDT-1h-2021-03.csv",
+        lambda f: table(
+            "",
+            "ts,open,high,low,close,volume,close_time,quote_volume,trades,=1,=2,=0",
+            [{**r, "close_time": str(int(r["ts"]) + 3_599_999)} for r in cells(f, lambda t, s: f"{s}000")],
+        ),
+        "BTC/USDT",
+        ("quote_volume", "trades"),
+    ),
+    "kraken-ohlcvt": (
+        "XBTUSD_60.csv",
+        lambda f: table("", "ts,open,high,low,close,volume,trades", cells(f, S)),
+        "XBT/USD",
+        ("trades",),
+    ),
+    "headerless-6": ("x.csv", lambda f: table("", KEYS, cells(f, S)), None, ()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SUPPORTED))
+def test_variant_reads_the_known_candles(tmp_path: Path, name: str) -> None:
+    file_name, build, symbol, extra = SUPPORTED[name]
+    ref = known()
+    text = build(ref)
+    path = tmp_path / file_name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    df = load_ohlcv(path)
+    assert isinstance(df.index, pd.DatetimeIndex) and str(df.index.tz) == "UTC"
+    pd.testing.assert_index_equal(df.index, ref.index.as_unit(df.index.unit), check_freq=False)
+    for col in (*OHLCV, *extra):
+        np.testing.assert_array_equal(df[col].to_numpy(), ref[col].to_numpy(), err_msg=col)
+    for col in {"quote_volume", "trades"} - set(extra):
+        assert df[col].isna().all(), col
+    rep = df.attrs["quality_report"]
+    assert rep.rows_read == rep.rows_kept == N and rep.dropped == [] and rep.duplicates == 0
+    assert df.attrs["symbol"] == symbol and df.attrs["timeframe"] == "1h"
+    assert rep.warnings == [] and rep.missing_bars == 0 and rep.off_grid == 0
+
+
+@pytest.mark.parametrize(
+    ("step", "name"),
+    [("1min", "1min"), ("5min", "5min"), ("15min", "15min"), ("4h", "4h"), ("1D", "1d"), ("7D", "1w")],
+)
+def test_intervals_are_inferred(tmp_path: Path, step: str, name: str) -> None:
+    ref = known(step, start="2021-03-15")  # a Monday: weekly bars start on Mondays
+    df = load_ohlcv(_write(tmp_path / "x.csv", plain(cells(ref, S))))
+    pd.testing.assert_index_equal(df.index, ref.index.as_unit(df.index.unit), check_freq=False)
+    assert df.attrs["timeframe"] == name and df.attrs["quality_report"].missing_bars == 0
+
+
+def test_daily_date_only_rows(tmp_path: Path) -> None:
+    ref = known("1D")
+    for ts in ("%Y-%m-%d", "%Y%m%d"):
+        df = load_ohlcv(_write(tmp_path / "d.csv", plain(cells(ref, lambda t, s, ts=ts: t.strftime(ts)))))
+        pd.testing.assert_index_equal(df.index, ref.index.as_unit(df.index.unit), check_freq=False)
+        assert df.attrs["timeframe"] == "1d"
+
+
+def test_irregular_timestamps_are_reported(tmp_path: Path) -> None:
+    ref = known().iloc[[0, 1, 4, 6, 11, 12, 20, 29]]
+    df = load_ohlcv(_write(tmp_path / "x.csv", plain(cells(ref, S))))
+    rep = df.attrs["quality_report"]
+    assert len(df) == 8 and df.attrs["timeframe"] == "1h"
+    assert rep.missing_bars == 29 - 7 and rep.gaps == 5 and rep.longest_gap == 8
+    assert any(w.startswith("irregular timestamps: only 2 of 7 intervals are 1h") for w in rep.warnings)
+
+
+def test_ambiguous_day_month_is_warned(tmp_path: Path) -> None:
+    ref = known(start="2021-03-01")  # every date has day and month <= 12
+    text = plain(cells(ref, lambda t, s: t.strftime("%d/%m/%Y %H:%M")))
+    df = load_ohlcv(_write(tmp_path / "x.csv", text))
+    pd.testing.assert_index_equal(df.index, ref.index.as_unit(df.index.unit), check_freq=False)
+    assert any("ambiguous; read as day-first" in w for w in df.attrs["quality_report"].warnings)
+
+
+def test_parquet_other_timezone_and_float32(tmp_path: Path) -> None:
+    ref = known()
+    berlin = ref[list(OHLCV)].set_axis(ref.index.tz_convert("Europe/Berlin").rename("Date"))
+    berlin.to_parquet(tmp_path / "a.parquet")
+    df = load_ohlcv(tmp_path / "a.parquet")
+    pd.testing.assert_index_equal(df.index, ref.index.as_unit(df.index.unit), check_freq=False)
+    np.testing.assert_array_equal(df[list(OHLCV)].to_numpy(), ref[list(OHLCV)].to_numpy())
+    ref[list(OHLCV)].astype(np.float32).to_parquet(tmp_path / "b.parquet")
+    df32 = load_ohlcv(tmp_path / "b.parquet")
+    assert (df32[list(OHLCV)].dtypes == np.float64).all()
+    # the file's float32 values, exactly (37,000.25 etc. are representable; nothing re-rounded)
+    np.testing.assert_array_equal(
+        df32["close"].to_numpy(), ref["close"].to_numpy(np.float32).astype(np.float64)
+    )
+
+
+def test_gzip_of_a_variant(tmp_path: Path) -> None:
+    ref = known()
+    (tmp_path / "x.csv.gz").write_bytes(gzip.compress(("\ufeff" + plain(cells(ref, S), eol="\r\n")).encode()))
+    assert (load_ohlcv(tmp_path / "x.csv.gz")["close"].to_numpy() == ref["close"].to_numpy()).all()
+
+
+def test_symbol_names() -> None:
+    assert normalise_symbol("XBTUSD") == "XBT/USD"  # not XB/TUSD
+    assert normalise_symbol("BTCTUSD") == "BTC/TUSD" and normalise_symbol("ETHBTC") == "ETH/BTC"
+
+
+def test_dropped_row_is_reported(tmp_path: Path) -> None:
+    rows = cells(known(), S)
+    rows[3]["high"] = '"37,0"'  # a decimal comma in a file with '.' decimals
+    df = load_ohlcv(_write(tmp_path / "x.csv", plain(rows)), errors="drop")
+    rep = df.attrs["quality_report"]
+    assert len(df) == N - 1 and rep.rows_read == N
+    assert rep.dropped == [
+        "line 5, column 'high': '37,0' is ambiguous: the file writes decimals both with '.' and with ',' "
+        "(expected e.g. 37584.76)"
+    ]
+
+
+# name -> (file name, text, regex the message must match)
+def _refused() -> dict[str, tuple[str, str, str]]:
+    ref = known()
+    rows = cells(ref, S)
+    iso = cells(ref, lambda t, s: t.strftime("%Y-%m-%d %H:%M:%S"))
+    ints = cells(
+        ref.assign(open=37_000.0, high=37_100.0, low=36_900.0, close=37_000.0), S, lambda x: f'"{x:,.0f}"'
+    )
+    mixed = [dict(r) for r in cells(ref, S, lambda x: f"{x:.2f}".replace(".", ","))]
+    mixed[7]["close"] = mixed[7]["close"].replace(",", ".")
+    two = [{**r, "sym": "BTCUSDT"} for r in rows] + [{**r, "sym": "ETHUSDT"} for r in rows]
+    return {
+        "quote-volume-only": (
+            "Bitstamp_BTCUSD_1h.csv",
+            table("unix,open,high,low,close,Volume USD", "ts,open,high,low,close,quote_volume", rows),
+            r"Bitstamp_BTCUSD_1h\.csv, column 'Volume USD': the only volume column is in the quote currency "
+            r"\(symbol BTC/USD\); expected the base-asset volume",
+        ),
+        "thousands-ambiguous": (
+            "x.csv",
+            plain(ints),
+            r"x\.csv, line 2, column 'open': '37,000' is ambiguous: nothing else in the file says whether ',' "
+            r"is a thousands separator or a decimal comma \(expected e\.g\. 37584\.76\)",
+        ),
+        "mixed-decimal-marks": (
+            "x.csv",
+            plain(mixed, sep=";").replace(",", ";", 5),
+            r"x\.csv, line 2, column 'open': '37000,00' is ambiguous: the file writes decimals both with '\.' "
+            r"and with ','",
+        ),
+        "comma-not-grouping": (
+            "x.csv",
+            plain([{**r, "low": '"36,9999.75"'} if k == 2 else r for k, r in enumerate(rows)]),
+            r"x\.csv, line 4, column 'low': '36,9999\.75' is not a number in this file, which writes decimals "
+            r"with a dot \(expected e\.g\. 37584\.76 or 37,584\.76\)",
+        ),
+        "headerless-iso": (
+            "x.csv",
+            table("", KEYS, iso),
+            r"x\.csv, line 1: the first row \['2021-03-13 00:00:00', '37000\.0', .*looks like data, not a "
+            r"header; expected a header row",
+        ),
+        "headerless-9-fields": (
+            "x.csv",
+            table("", KEYS + ",trades,=1,=2", rows),
+            r"x\.csv, line 1: headerless row of 9 fields whose 7th field '100' is not a close time",
+        ),
+        "two-symbols": (
+            "x.csv",
+            table(PLAIN + ",symbol", KEYS + ",sym", two),
+            r"x\.csv, line 32, column 'symbol': symbol 'ETHUSDT' differs from 'BTCUSDT' \(line 2\); expected "
+            r"one symbol per file",
+        ),
+        "unknown-date": (
+            "x.csv",
+            plain(cells(ref, lambda t, s: t.strftime("%d %b %Y %H:%M"))),
+            r"x\.csv, line 2, column 'timestamp': '13 Mar 2021 00:00' is not a recognised date \(expected e\.g\.",
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "quote-volume-only",
+        "thousands-ambiguous",
+        "mixed-decimal-marks",
+        "comma-not-grouping",
+        "headerless-iso",
+        "headerless-9-fields",
+        "two-symbols",
+        "unknown-date",
+    ],
+)
+def test_variant_is_refused_clearly(tmp_path: Path, name: str) -> None:
+    file_name, text, pattern = _refused()[name]
+    with pytest.raises(DataValidationError, match=pattern) as err:
+        load_ohlcv(_write(tmp_path / file_name, text))
+    assert isinstance(err.value, ValueError) and str(tmp_path) in str(err.value)
+    assert re.search(pattern, str(err.value))
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_bytes(text.encode())
+    return path
