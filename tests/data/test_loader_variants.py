@@ -55,6 +55,7 @@ def cells(
     for k, (t, r) in enumerate(ref.iterrows()):
         row = {col: num(float(r[col])) for col in (*OHLCV, "quote_volume")}
         row.update(ts=ts(t, int(secs[k])), trades=str(int(r["trades"])), iso=t.strftime("%Y-%m-%d %H:%M:%S"))
+        row.update(day=t.strftime("%Y-%m-%d"), clock=t.strftime("%H:%M:%S"))
         rows.append(row)
     return rows
 
@@ -272,6 +273,31 @@ SUPPORTED: dict[str, Variant] = {
         "XBT/USD",
         ("trades",),
     ),
+    "binance-klines-header": (
+        "ETHUSDT-1h-2021-03.csv",
+        lambda f: table(
+            "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
+            "taker_buy_quote_volume,ignore",
+            "ts,open,high,low,close,volume,close_time,quote_volume,trades,=1,=2,=0",
+            [{**r, "close_time": str(int(r["ts"]) + 3_599_999)} for r in cells(f, lambda t, s: f"{s}000")],
+        ),
+        "ETH/USDT",
+        ("quote_volume", "trades"),
+    ),
+    "date-and-time-columns": (
+        "x.csv",
+        lambda f: table(
+            "Date,Time,Open,High,Low,Close,Volume", "day,clock,open,high,low,close,volume", cells(f, S)
+        ),
+        None,
+        (),
+    ),
+    "utf16-tab": (
+        "x.csv",
+        lambda f: plain(cells(f, S), sep="\t").replace(",", "\t").encode("utf-16"),
+        None,
+        (),
+    ),
     "headerless-6": ("x.csv", lambda f: table("", KEYS, cells(f, S)), None, ()),
 }
 
@@ -324,12 +350,18 @@ def test_irregular_timestamps_are_reported(tmp_path: Path) -> None:
     assert any(w.startswith("irregular timestamps: only 2 of 7 intervals are 1h") for w in rep.warnings)
 
 
-def test_ambiguous_day_month_is_warned(tmp_path: Path) -> None:
-    ref = known(start="2021-03-01")  # every date has day and month <= 12
-    text = plain(cells(ref, lambda t, s: t.strftime("%d/%m/%Y %H:%M")))
-    df = load_ohlcv(_write(tmp_path / "x.csv", text))
+@pytest.mark.parametrize(
+    ("fmt", "chosen"), [("%d/%m/%Y %H:%M", "day-first"), ("%m/%d/%Y %H:%M", "month-first")]
+)
+def test_ambiguous_day_month_takes_the_shorter_span_and_warns(tmp_path: Path, fmt: str, chosen: str) -> None:
+    ref = known(start="2021-03-01")  # every date has day and month <= 12: both readings parse
+    df = load_ohlcv(_write(tmp_path / "x.csv", plain(cells(ref, lambda t, s: t.strftime(fmt)))))
     pd.testing.assert_index_equal(df.index, ref.index.as_unit(df.index.unit), check_freq=False)
-    assert any("ambiguous; read as day-first" in w for w in df.attrs["quality_report"].warnings)
+    (warning,) = df.attrs["quality_report"].warnings
+    assert warning.startswith(
+        f"dates like {ref.index[0].strftime(fmt)!r} are ambiguous (day and month both <= 12); "
+        f"read as {chosen}, whose span is shorter (1.21 days against"
+    )
 
 
 def test_parquet_other_timezone_and_float32(tmp_path: Path) -> None:
@@ -346,6 +378,25 @@ def test_parquet_other_timezone_and_float32(tmp_path: Path) -> None:
     np.testing.assert_array_equal(
         df32["close"].to_numpy(), ref["close"].to_numpy(np.float32).astype(np.float64)
     )
+
+
+def test_concatenated_exports_and_sub_second_times(tmp_path: Path) -> None:
+    rows = cells(known(), lambda t, s: f"{s}000")
+    banner = "Timestamps are UTC timezone,https://www.CryptoDataDownload.com\n"
+    text = banner + plain(rows[:15]) + banner + plain(rows[15:])  # two exports pasted together
+    df = load_ohlcv(_write(tmp_path / "x.csv", text))
+    rep = df.attrs["quality_report"]
+    assert len(df) == N and (df["close"].to_numpy() == known()["close"].to_numpy()).all()
+    assert rep.dropped == [
+        "line 18: a repeated banner line, skipped",
+        "line 19: a repeated header line, skipped",
+    ]
+    rows[4]["ts"] = rows[4]["ts"][:-3] + "250"  # 250 ms after the hour
+    df = load_ohlcv(_write(tmp_path / "x.csv", plain(rows)))
+    assert df.index[4] == known().index[4]
+    assert df.attrs["quality_report"].warnings == [
+        f"1 unix times have fractions of a second (e.g. {rows[4]['ts']!r}); rounded to the second"
+    ]
 
 
 def test_gzip_of_a_variant(tmp_path: Path) -> None:

@@ -135,13 +135,15 @@ def read_table(path: str | Path, *, errors: str = "raise", symbol: str | None = 
         return _parquet_table(path, data, symbol)
     if not data.strip():
         raise DataValidationError("file is empty; expected a header and OHLCV rows", path=str(path))
-    if b"\x00" in data[:65536]:
+    utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")  # a BOM: Excel's "Unicode text" export
+    if b"\x00" in data[:65536] and not utf16:
         raise DataValidationError("not a text file (binary content); expected CSV text", path=str(path))
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode("utf-16" if utf16 else "utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataValidationError(
-            f"not UTF-8 text ({exc.reason} at byte {exc.start}); expected CSV text", path=str(path)
+            f"not {'UTF-16' if utf16 else 'UTF-8'} text ({exc.reason} at byte {exc.start}); expected CSV text",
+            path=str(path),
         ) from None
 
     rows: list[list[str]] = []
@@ -199,6 +201,9 @@ def read_table(path: str | Path, *, errors: str = "raise", symbol: str | None = 
     for row, line in zip(body, body_lines):
         while len(row) > width and not row[-1]:  # a trailing separator (empty last field) the header lacks
             row = row[:-1]
+        if has_header and (row == header or any(_is_banner(c) for c in row)):  # concatenated exports
+            dropped.append(f"line {line}: a repeated {'header' if row == header else 'banner'} line, skipped")
+            continue
         if len(row) == width:
             keep_rows.append(row)
             keep_lines.append(line)

@@ -75,15 +75,13 @@ def _pattern(text: str) -> str:
     return key.replace("PM", "AM").replace("pm", "AM").replace("am", "AM")
 
 
-def _day_first(series: pd.Series, warnings: list[str]) -> bool:
-    """Whether the file's ``D-M-Y``/``M/D/Y`` dates are day-first: month-first only where a second field > 12."""
+def _day_first(series: pd.Series) -> bool | None:
+    """Whether the file's ``D-M-Y``/``M/D/Y`` dates are day-first; ``None`` where every date fits both."""
     parts = series.str.extract(r"^(\d{1,2})[-/.](\d{1,2})[-/.](?:\d{2}|\d{4})(?:\s|$)").dropna()
-    if parts.empty:
-        return True
     first, second = parts[0].astype(int), parts[1].astype(int)
-    if not (first > 12).any() and not (second > 12).any():
-        warnings.append(f"dates like {series[parts.index[0]]!r} are ambiguous; read as day-first")
-    return not (second > 12).any()
+    if parts.empty or (first > 12).any():
+        return True
+    return False if (second > 12).any() else None
 
 
 def _ambiguous_format(pat: str, day_first: bool) -> str | None:
@@ -98,17 +96,36 @@ def _ambiguous_format(pat: str, day_first: bool) -> str | None:
 
 
 def _parse_dates(strings: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Seconds (float, NaN where unparseable) and warnings, for date strings (object array)."""
+    """Seconds (float, NaN where unparseable) and warnings, for date strings (object array).
+
+    Where every ``D/M/Y`` date also reads as ``M/D/Y``, the reading with the shorter span wins (consecutive
+    bars span hours or days, the wrong reading months) and a warning says so.
+    """
     import pandas as pd
 
-    out = np.full(strings.size, np.nan)
-    warnings: list[str] = []
     # a named UTC zone after the time ("2021-06-10 00:00:00 UTC") says what the loader assumes anyway
     series = (
         pd.Series(strings, dtype=object).astype(str).str.strip().str.replace(r"\s+(UTC|GMT)$", "", regex=True)
     )
     patterns = series.map(_pattern)
-    day_first = _day_first(series, warnings)
+    day_first = _day_first(series)
+    if day_first is not None:
+        return _parse_with(series, patterns, day_first), []
+    by_day, by_month = _parse_with(series, patterns, True), _parse_with(series, patterns, False)
+    spans = [np.nanmax(x) - np.nanmin(x) if np.isfinite(x).any() else np.inf for x in (by_day, by_month)]
+    chosen = "month-first" if spans[1] < spans[0] else "day-first"
+    example = series[series.str.match(r"\d{1,2}[-/.]\d{1,2}[-/.]")].iloc[0]
+    warning = (
+        f"dates like {example!r} are ambiguous (day and month both <= 12); read as {chosen}, whose span is "
+        f"shorter ({min(spans) / 86400:.3g} days against {max(spans) / 86400:.3g})"
+    )
+    return (by_month if chosen == "month-first" else by_day), [warning]
+
+
+def _parse_with(series: pd.Series, patterns: pd.Series, day_first: bool) -> np.ndarray:
+    import pandas as pd
+
+    out = np.full(series.size, np.nan)
     for pat in patterns.unique():
         idx = np.flatnonzero((patterns == pat).to_numpy())
         values = series.iloc[idx]
@@ -119,7 +136,7 @@ def _parse_dates(strings: np.ndarray) -> tuple[np.ndarray, list[str]]:
             parsed = pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce")
         ok = parsed.notna().to_numpy()
         out[idx[ok]] = _to_seconds(parsed[ok])
-    return out, warnings
+    return out
 
 
 def resolve_timestamps(columns: dict[str, np.ndarray]) -> TimestampResult:
@@ -164,6 +181,12 @@ def resolve_timestamps(columns: dict[str, np.ndarray]) -> TimestampResult:
             values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
             div = _unit_divisor(values)
             unix_seconds = np.round(values / div)
+            fraction = np.flatnonzero(np.abs(values / div - unix_seconds) > 1e-3)
+            if fraction.size:
+                result.warnings.append(
+                    f"{fraction.size} unix times have fractions of a second (e.g. {text.iloc[fraction[0]]!r}); "
+                    "rounded to the second"
+                )
             sci = text.str.extract(_SCI_RE.pattern)
             is_sci = sci[2].notna().to_numpy()
             if is_sci.any():

@@ -98,7 +98,8 @@ class QualityReport:
         conflicts: timestamps whose duplicate rows disagree beyond rounding (a price by more than 0.5% or the
             volume by more than 1%).
         conflict_times: the first conflicting timestamps (ISO strings, at most 10).
-        dropped: rows dropped under ``errors="drop"``, as ``"line N, column 'c': reason"`` strings.
+        dropped: rows dropped under ``errors="drop"``, as ``"line N, column 'c': reason"`` strings, and
+            repeated header or banner lines of concatenated exports (``"line N: a repeated header line"``).
         missing_bars: bars absent between the first and the last timestamp.
         gaps: runs of missing bars.
         longest_gap: the longest run of missing bars, in bars.
