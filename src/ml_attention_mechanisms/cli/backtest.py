@@ -17,7 +17,8 @@ class Backtest(Subcommand):
         src.add_argument(
             "--signals",
             metavar="FILE",
-            help="CSV/Parquet: timestamp, [symbol], position|signal, close|return, [portfolio_weight]",
+            help="CSV/Parquet: timestamp, [symbol], position|signal, close|return, [portfolio_weight]; "
+            "one row per bar and symbol, positions in [-1, 1], NaN position/signal = no decision (kept)",
         )
         src.add_argument("--run", metavar="DIR", help="a `mlattn demo` run directory (needs --data)")
         parser.add_argument(
@@ -60,9 +61,16 @@ class Backtest(Subcommand):
             if not args.data:
                 raise CLIError("--run needs --data FILE... (the bars to backtest on)")
             frame = prediction_table(args.run, args.data, start=args.start, end=args.end)
+            result = backtest_table(frame, cfg, n_configs=args.configs_tried)
         else:
+            ignored = [f"--{k}" for k in ("data", "start", "end") if getattr(args, k) is not None]
+            if ignored:
+                raise CLIError(f"{', '.join(ignored)}: only with --run (a --signals file has its own bars)")
             frame = read_table(args.signals)
-        result = backtest_table(frame, cfg, n_configs=args.configs_tried)
+            try:
+                result = backtest_table(frame, cfg, n_configs=args.configs_tried)
+            except ValueError as exc:  # name the file: the table's own messages name symbol, column, time
+                raise CLIError(f"--signals {args.signals}: {str(exc).splitlines()[0]}") from exc
         rows = [*result["assets"].items()]
         if "portfolio" in result:
             rows.append(("portfolio", result["portfolio"]))

@@ -29,11 +29,21 @@ class DataCheck(Subcommand):
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
+        from pathlib import Path
+
         from ..data.loader import load_ohlcv
         from ..data.validation import DataValidationError
 
         status = EXIT_OK
         for path in args.files:
+            if Path(
+                path
+            ).is_dir():  # unreadable as a file: a usage error like a missing file, not invalid data
+                sys.stderr.write(
+                    f"mlattn data-check: error: {path}: is a directory; expected a CSV or Parquet file\n"
+                )
+                status = max(status, EXIT_USAGE)
+                continue
             try:
                 frame = load_ohlcv(path, errors="drop" if args.drop else "raise")
             except DataValidationError as exc:

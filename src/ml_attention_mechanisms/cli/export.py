@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from ._base import EXIT_FOUND_PROBLEM, EXIT_OK, CLIError, Subcommand
@@ -44,16 +45,42 @@ class Export(Subcommand):
             raise CLIError(f"--checkpoint {args.checkpoint}: no such file")
         if args.num_assets is not None and args.num_assets < 1:
             raise CLIError(f"--num-assets {args.num_assets}: must be a positive int")
+        if not args.atol >= 0:  # NaN too
+            raise CLIError(f"--atol {args.atol}: expected a tolerance >= 0")
+        if args.format == "onnx":
+            import onnx
+
+            newest = int(onnx.defs.onnx_opset_version())
+            if not 1 <= args.opset <= newest:
+                raise CLIError(
+                    f"--opset {args.opset}: expected 18..{newest} (onnx {onnx.__version__}; below 18 is "
+                    "written at 18)"
+                )
+        if args.output.is_dir():
+            raise CLIError(f"--output {args.output}: is a directory; expected the file to write")
         kwargs: dict[str, object] = {"verify": not args.no_verify, "atol": args.atol}
         if args.format != "torchscript":
             kwargs["with_timestamps"] = not args.no_timestamps
         if args.format == "onnx":
             kwargs["opset_version"] = args.opset
             kwargs["num_assets"] = args.num_assets
+        # onnxscript logs a failed opset conversion with its traceback; the failure is reported below in one line
+        logging.getLogger("onnxscript.version_converter").setLevel(logging.ERROR)
         try:
             result = export_model(source, args.output, format=args.format, **kwargs)
         except ExportCheckError as exc:
             raise CLIError(str(exc), EXIT_FOUND_PROBLEM) from exc
+        except Exception as exc:
+            if not type(exc).__module__.startswith("onnxruntime"):
+                raise
+            # the check loads the file in onnxruntime: an opset newer than it knows ends here
+            import onnxruntime
+
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise CLIError(
+                f"--opset {args.opset}: onnxruntime {onnxruntime.__version__} cannot load the written file "
+                f"{args.output} ({first[:160]}); use a lower --opset (18 is the default)"
+            ) from exc
         check = (
             "not checked" if result.max_abs_diff is None else f"max |diff| vs eager {result.max_abs_diff:.2e}"
         )

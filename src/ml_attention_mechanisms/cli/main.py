@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Sequence
 
 from .._version import __version__
-from ._base import EXIT_USAGE, CLIError, Subcommand
+from ._base import EXIT_FOUND_PROBLEM, EXIT_USAGE, CLIError, Subcommand
 from .backtest import Backtest
 from .benchmark import Benchmark
 from .data_check import DataCheck
@@ -76,6 +76,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("mlattn: interrupted\n")
         return 130
+    except Exception as exc:  # a bug, not an input error: still one line; --debug shows where
+        if args.debug:
+            traceback.print_exc()
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        sys.stderr.write(
+            f"mlattn {command.name}: internal error: {type(exc).__name__}: {first} "
+            "(a bug: rerun with --debug for the traceback and report it)\n"
+        )
+        return EXIT_FOUND_PROBLEM
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -104,6 +104,18 @@ class Train(Subcommand):
             )
         except UnsafeCheckpointError as exc:
             raise CLIError(str(exc)) from exc
+        except ValueError as exc:
+            if not str(exc).startswith("FeatureScaler.fit: no training rows"):
+                raise
+            given = (
+                "the data"
+                if data is None
+                else ("--data " + (data if isinstance(data, str) else " ".join(data)))
+            )
+            raise CLIError(
+                f"{given}: too few bars to train on: no bar of the training split is past the features' "
+                "warm-up (up to 96 bars) and their trailing scaling's first 168 bars; give more bars"
+            ) from exc
         if not result.is_global_zero:
             return EXIT_OK  # other DDP ranks: rank 0 reports
         loss = "n/a" if result.best_val_loss is None else f"{result.best_val_loss:.6g}"

@@ -7,6 +7,9 @@ Input table (CSV or Parquet), one row per bar and asset, indexed by decision tim
 
 ``position`` is held from the close of bar ``t`` to the close of ``t+1``; ``signal`` (buy/sell/hold or
 1/-1/0) is mapped to positions by the config; ``return`` is the bar's log return ``log(close_t/close_t-1)``.
+Positions lie in ``[-1, 1]``; a NaN position or numeric signal is no decision (the previous position is
+kept); one row per bar and symbol (duplicates are refused, not dropped); a NaN close or return is allowed
+only where no position is held over it.
 """
 
 from __future__ import annotations
@@ -32,33 +35,102 @@ def read_table(path: str | Path) -> Any:
     if not p.is_file():
         raise FileNotFoundError(f"--signals: file not found: {p}")
     suffix = p.suffix.lower()
-    if suffix == ".csv":
-        frame = pd.read_csv(p)
-    elif suffix == ".parquet":
-        frame = pd.read_parquet(p)
-    else:
+    if suffix not in (".csv", ".parquet"):
         raise ValueError(f"--signals {p}: expected a .csv or .parquet file")
+    try:
+        frame = pd.read_csv(p) if suffix == ".csv" else pd.read_parquet(p)
+    except (ValueError, OSError, UnicodeDecodeError) as exc:  # empty, binary, malformed (pandas/pyarrow)
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"--signals {p}: cannot read it as {suffix[1:].upper()} ({first})") from None
     if "timestamp" not in frame.columns:
         raise ValueError(
             f"--signals {p}: no 'timestamp' column (columns: {', '.join(map(str, frame.columns))})"
         )
     ts = frame["timestamp"]
     if pd.api.types.is_numeric_dtype(ts):
-        frame["timestamp"] = pd.to_datetime(ts, unit="s", utc=True)
+        stamps = pd.to_datetime(ts, unit="s", utc=True, errors="coerce")
     else:
-        frame["timestamp"] = pd.to_datetime(ts, utc=True)
+        stamps = pd.to_datetime(ts, utc=True, errors="coerce")
+    bad = np.flatnonzero(stamps.isna().to_numpy())
+    if bad.size:
+        i = int(bad[0])
+        at = f"line {i + 2}" if suffix == ".csv" else f"row {i + 1}"
+        raise ValueError(
+            f"--signals {p}: {at}, column 'timestamp': {ts.iloc[i]!r} is not a date/time "
+            "(expected ISO 8601 or Unix seconds)"
+        )
+    frame["timestamp"] = stamps
     return frame
 
 
+def _numbers(group: Any, column: str, where: str) -> np.ndarray:
+    """A column as float64; a cell that is no number (an empty cell is NaN) is refused, named."""
+    import pandas as pd
+
+    raw = group[column]
+    values = pd.to_numeric(raw, errors="coerce")
+    bad = np.flatnonzero(values.isna().to_numpy() & raw.notna().to_numpy())
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"{where}, column {column!r}: {raw.iloc[i]!r} at {group['timestamp'].iloc[i]} is not a number"
+        )
+    return np.asarray(values, dtype=np.float64)
+
+
 def _returns(group: Any, where: str) -> np.ndarray:
+    """The bars' log returns: the ``return`` column, else from ``close`` (positive prices; NaN = missing)."""
     if "return" in group.columns:
-        return np.asarray(group["return"], dtype=np.float64)
+        return _numbers(group, "return", where)
     if "close" in group.columns:
-        close = np.asarray(group["close"], dtype=np.float64)
+        close = _numbers(group, "close", where)
+        bad = np.flatnonzero(close <= 0)
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(
+                f"{where}, column 'close': {close[i]:g} at {group['timestamp'].iloc[i]}; expected a positive price"
+            )
         with np.errstate(divide="ignore", invalid="ignore"):
-            r = np.diff(np.log(close), prepend=np.nan)
-        return np.where(np.isfinite(r), r, np.nan)
+            return np.diff(np.log(close), prepend=np.nan)  # NaN next to a missing close
     raise ValueError(f"{where}: needs a 'close' or 'return' column")
+
+
+def _check_rows(group: Any, where: str) -> None:
+    dup = group["timestamp"].duplicated(keep=False).to_numpy()
+    if dup.any():
+        first = group["timestamp"].iloc[int(np.flatnonzero(dup)[0])]
+        raise ValueError(
+            f"{where}: {int(dup.sum())} rows share a timestamp (first: {first}); "
+            "expected one row per bar (and symbol)"
+        )
+
+
+def _check_positions(pos: np.ndarray, group: Any, where: str) -> None:
+    bad = np.flatnonzero(np.abs(pos) > 1.0)  # NaN compares False: NaN = no decision, allowed
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"{where}, column 'position': {pos[i]:g} at {group['timestamp'].iloc[i]}; expected a value in "
+            "[-1, 1] (1 = fully long, -1 = fully short, NaN = no decision)"
+        )
+
+
+def _run(pos: np.ndarray, r: np.ndarray, cfg: Any, group: Any, where: str) -> Any:
+    import re
+
+    from .backtest import run_backtest
+
+    try:
+        return run_backtest(pos, r, cfg)
+    except ValueError as exc:
+        m = re.search(r"NaN at index (\d+)", str(exc))
+        if m is None:
+            raise
+        at = group["timestamp"].iloc[int(m.group(1))]
+        raise ValueError(
+            f"{where}: no return for the bar at {at} (a missing or NaN close/return) while a position is held; "
+            "fill the price or hold no position over it"
+        ) from None
 
 
 def backtest_table(
@@ -76,11 +148,13 @@ def backtest_table(
         ``{"backtest_config": {...}, "assets": {symbol: scores}, "portfolio": scores (if weights)}``.
 
     Raises:
-        ValueError: no position/signal column, no close/return, NaN return under a held position.
+        ValueError: no position/signal column, no close/return, a cell that is no number, a non-positive
+            close, two rows of one symbol at one timestamp, a position outside ``[-1, 1]``, or a NaN
+            close/return under a held position (each message names the symbol, column and time).
     """
     import warnings
 
-    from .backtest import BacktestConfig, run_backtest, signals_to_positions
+    from .backtest import BacktestConfig, signals_to_positions
     from .backtest_portfolio import run_portfolio_backtest
     from .scorecards import strategy_scores as _scores
 
@@ -100,13 +174,15 @@ def backtest_table(
         frame = frame.assign(symbol="asset")
     out: dict[str, Any] = {"backtest_config": cfg.to_dict(), "assets": {}}
     rets: dict[str, Any] = {}
-    for symbol, group in frame.sort_values("timestamp").groupby("symbol", sort=True):
-        group = group.drop_duplicates("timestamp", keep="last")
-        r = _returns(group, f"symbol {symbol}")
+    for symbol, group in frame.sort_values("timestamp", kind="stable").groupby("symbol", sort=True):
+        where = f"symbol {symbol}"
+        _check_rows(group, where)
+        r = _returns(group, where)
         rets[str(symbol)] = group.set_index("timestamp")
         rets[str(symbol)]["_r"] = r
         if "position" in group.columns:
-            pos = np.asarray(group["position"], dtype=np.float64)
+            pos = _numbers(group, "position", where)
+            _check_positions(pos, group, where)
         elif "signal" in group.columns:
             sig = group["signal"]
             if sig.dtype.kind in "biuf":
@@ -117,7 +193,7 @@ def backtest_table(
             pos = signals_to_positions(np.asarray(sig), cfg, confidence=conf)
         else:
             continue
-        res = run_backtest(pos, np.where(np.isfinite(r), r, 0.0), cfg)
+        res = _run(pos, r, cfg, group, where)
         out["assets"][str(symbol)] = strategy_scores(res, n_configs=n_configs, n_boot=n_boot)
     if "portfolio_weight" in frame.columns and len(rets) > 1:
         import pandas as pd

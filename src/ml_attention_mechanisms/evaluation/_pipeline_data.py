@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ __all__ = [
     "DemoData",
     "asset_column",
     "base_symbol",
+    "check_no_long_gaps",
     "load_demo_data",
     "load_files_panel",
     "log_returns",
@@ -52,6 +53,7 @@ class DemoData:
         split: the data layer's :class:`~ml_attention_mechanisms.data.Split` (purged and embargoed).
         returns: float64 ``[T, A]`` hourly log returns, 0 where a bar is missing (finite everywhere).
         val_start, test_start, test_end: grid positions (``test_end`` exclusive).
+        sources: symbol -> the file it was loaded from (``evaluate``/``predict``; empty for the demo).
     """
 
     prepared: Any
@@ -60,6 +62,7 @@ class DemoData:
     val_start: int
     test_start: int
     test_end: int
+    sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -166,7 +169,9 @@ def load_files_panel(
 
     Raises:
         FileNotFoundError: a missing file (named).
-        ValueError: start after end, or fewer bars than the window plus the horizon.
+        ValueError: start after end, fewer bars than the window plus the horizon, a file without a symbol,
+            two files of one symbol, bars other than hourly, or an asset with no usable bar to forecast
+            (each message names the file).
     """
     from ..data import Split, align, load_ohlcv, prepare_panel
 
@@ -177,7 +182,8 @@ def load_files_panel(
     hi = _to_seconds(end) if end is not None else None
     if lo is not None and hi is not None and lo > hi:
         raise ValueError(f"--start {start} is after --end {end}")
-    panel = align([load_ohlcv(Path(f)) for f in files])
+    frames = _load_hourly([Path(f) for f in files], load_ohlcv)
+    panel = align(frames)
     if hi is not None:
         panel = panel.between(None, hi)
     n = int(panel.num_bars)
@@ -203,7 +209,83 @@ def load_files_panel(
     positions = np.arange(first, n, dtype=np.int64)
     val_pos = np.arange(max(first - 1, 0), first, dtype=np.int64)
     split = Split(empty, val_pos, positions, HORIZON, 0)
-    return _prepare(panel, split, prepare_panel, scaler=scaler)
+    data = _prepare(panel, split, prepare_panel, scaler=scaler)
+    data.sources = {str(f.attrs["symbol"]): str(f.attrs.get("source", "")) for f in frames}
+    for a, symbol in enumerate(data.symbols):
+        if not data.prepared.mask[a, first:].any():
+            raise ValueError(
+                f"--data {data.sources.get(symbol, symbol)}: {symbol} has no bar with finite features from "
+                f"{_iso(int(ts[first]))} on (constant prices or no bars there: the models see nothing to "
+                "forecast); give data where the price moves"
+            )
+    return data
+
+
+def _load_hourly(paths: Sequence[Path], load_ohlcv: Any) -> list[Any]:
+    """Each file loaded, named by its symbol (unique) and in hourly bars: a run's models, baselines and
+    horizons are all in hours, so another bar interval is refused, never resampled or mixed silently."""
+    frames: list[Any] = []
+    seen: dict[str, Path] = {}
+    for path in paths:
+        frame = load_ohlcv(path)
+        symbol = frame.attrs.get("symbol")
+        if not symbol:
+            raise ValueError(
+                f"--data {path}: no symbol (no symbol column, and the file name names none); name the file "
+                "after its pair, e.g. BTCUSDT_1h.csv"
+            )
+        if symbol in seen:
+            raise ValueError(
+                f"--data {path}: {symbol} again (also in {seen[symbol]}); expected one file per asset"
+            )
+        seen[symbol] = path
+        timeframe = frame.attrs.get("timeframe")
+        if timeframe != "1h":
+            raise ValueError(
+                f"--data {path}: {timeframe or 'irregular'} bars; the run's models, baselines and 24-bar "
+                "horizons are hourly: give hourly (1h) bars"
+            )
+        frames.append(frame)
+    return frames
+
+
+def _iso(seconds: int) -> str:
+    import pandas as pd
+
+    return str(pd.Timestamp(seconds, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M"))
+
+
+def check_no_long_gaps(data: DemoData) -> None:
+    """Refuse a scored period in which an asset has no bars for :data:`HORIZON` bars or more.
+
+    Missing bars are zero returns to the scorers: across such a gap the 24-bar realised-variance target is
+    zero and the last-window baseline forecasts a zero variance, so QLIKE and every figure would compare
+    invented bars. The message names the file, the gap and the ``--start``/``--end`` that avoid it.
+
+    Raises:
+        ValueError: the first such gap (also an asset listed after the scored period starts).
+    """
+    present = np.isfinite(np.asarray(data.prepared.close, dtype=np.float64))  # [A, T]
+    ts = data.timestamps
+    lo, hi = max(data.test_start - HORIZON, 0), data.test_end
+    for a, symbol in enumerate(data.symbols):
+        missing = ~present[a, lo:hi]
+        edges = np.diff(np.r_[0, missing.astype(np.int8), 0])
+        starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        long = np.flatnonzero(stops - starts >= HORIZON)
+        if long.size:
+            g0, g1 = lo + int(starts[long[0]]), lo + int(stops[long[0]])  # [g0, g1) missing
+            where = data.sources.get(symbol, symbol)
+            # a listing (no bar before the gap) needs the baselines' whole history after it; a gap, one horizon
+            warm = HORIZON if present[a, :g0].any() else MIN_HISTORY
+            after = f"--start {_iso(int(ts[g1 + warm]))} or later" if g1 + warm < ts.size else ""
+            before = f"--end before {_iso(int(ts[g0]))}" if g0 > data.test_start else ""
+            advice = " or ".join(x for x in (after, before) if x) or "give data with these bars"
+            raise ValueError(
+                f"--data {where}: {symbol} has no bars from {_iso(int(ts[g0]))} for {g1 - g0} h inside the "
+                f"scored period; a gap of {HORIZON} h or more leaves the {HORIZON}-bar targets and baselines "
+                f"undefined; use {advice}"
+            )
 
 
 def _to_seconds(value: str) -> int:

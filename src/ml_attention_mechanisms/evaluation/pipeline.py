@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..config import check_field
-from ._pipeline_data import DemoData, base_symbol, load_demo_data, load_files_panel
+from ._pipeline_data import DemoData, base_symbol, check_no_long_gaps, load_demo_data, load_files_panel
 from ._pipeline_score import BAR_ASSETS
 
 __all__ = [
@@ -250,7 +250,9 @@ def load_run_models(run: str | Path) -> tuple[dict[str, Any], dict[str, Any], di
 
     Raises:
         FileNotFoundError: the directory does not exist.
-        ValueError: no ``checkpoints/*.ckpt`` in it (not a finished ``mlattn demo`` run).
+        ValueError: no ``checkpoints/*.ckpt`` in it, no ``calibration.json``/``demo_config.json`` (not a
+            finished ``mlattn demo`` run: a ``mlattn train`` run is named as such), or two checkpoints of one
+            kind of model.
     """
     from ..training import load_checkpoint
 
@@ -260,13 +262,29 @@ def load_run_models(run: str | Path) -> tuple[dict[str, Any], dict[str, Any], di
     ckpts = sorted((root / "checkpoints").glob("*.ckpt"))
     if not ckpts:
         raise ValueError(f"--run {root}: no checkpoints (expected checkpoints/*.ckpt from `mlattn demo`)")
+    cal_file, cfg_file = root / "calibration.json", root / "demo_config.json"
+    if (root / "run.json").is_file() and not cfg_file.is_file():
+        raise ValueError(
+            f"--run {root}: a `mlattn train` run (checkpoints best/last, no calibration); --run takes a "
+            "`mlattn demo` run directory (its models, calibration.json and demo_config.json)"
+        )
+    for needed in (cal_file, cfg_file):
+        if not needed.is_file():
+            raise ValueError(f"--run {root}: no {needed.name} (an unfinished or damaged `mlattn demo` run)")
     models: dict[str, Any] = {}
+    files: dict[str, str] = {}
     for path in ckpts:
         model, payload = load_checkpoint(path)
-        models[_kind_of(str(payload["model_type"]))] = (model, payload)
-    cal_file, cfg_file = root / "calibration.json", root / "demo_config.json"
-    calibration = json.loads(cal_file.read_text(encoding="utf-8")) if cal_file.is_file() else {}
-    config = json.loads(cfg_file.read_text(encoding="utf-8")) if cfg_file.is_file() else {}
+        kind = _kind_of(str(payload["model_type"]))
+        if kind in models:
+            raise ValueError(
+                f"--run {root}: two {kind} models ({files[kind]}, {path.name}); "
+                "expected one checkpoint per kind of model"
+            )
+        files[kind] = path.name
+        models[kind] = (model, payload)
+    calibration = json.loads(cal_file.read_text(encoding="utf-8"))
+    config = json.loads(cfg_file.read_text(encoding="utf-8"))
     return models, calibration, config
 
 
@@ -303,13 +321,16 @@ def evaluate_run(
 
     Raises:
         FileNotFoundError: a missing run directory or data file.
-        ValueError: a run without checkpoints, fewer bars than the window, start after end.
+        ValueError: a run without checkpoints, fewer bars than the window, start after end, a file that is
+            not hourly or names no symbol (or one already given), or an asset without bars for 24 h or
+            more inside the scored period (see :func:`._pipeline_data.check_no_long_gaps`).
     """
     from ._pipeline_evaluate import score_and_write
     from .backtest import BacktestConfig
 
     t0 = time.perf_counter()
     models, calibration, config, data, window = _other_data(run, data_files, start, end)
+    check_no_long_gaps(data)
     root = Path(out) if out is not None else Path(run) / "evaluate"
     root.mkdir(parents=True, exist_ok=True)
     fields = {f.name for f in dataclasses.fields(DemoConfig)}
