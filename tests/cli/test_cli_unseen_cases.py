@@ -283,3 +283,49 @@ def test_unexpected_error_is_one_line_not_a_traceback(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "internal error: KeyError: 'signal'" in err and "--debug" in err
+
+
+def test_backtest_run_holds_positions_over_gaps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hours without a bar (a gap in the data) are skipped, said in a note: a position held over the gap
+    earns the price change across it at the next bar (it was zeroed before, the jump lost)."""
+    import ml_attention_mechanisms.evaluation.pipeline as pipeline
+
+    rng = np.random.default_rng(1)
+    n = 120
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    close[40:60] = np.nan  # no bars for 20 hours
+    table = pd.DataFrame({"timestamp": pd.date_range("2021-03-01", periods=n, freq="h", tz="UTC"),
+                          "symbol": "BTC/USDT", "close": close, "position": 1.0})  # fmt: skip
+    monkeypatch.setattr(pipeline, "prediction_table", lambda *a, **k: table)
+    out = tmp_path / "bt.json"
+    rc = main(["backtest", "--run", "RUN", "--data", "BTCUSDT_1h.csv", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    assert "note: 20 hours without a bar skipped" in capsys.readouterr().out
+    kept = close[np.isfinite(close)]
+    r = np.diff(np.log(kept))
+    expected = (np.exp(r[0]) - 0.001) * np.exp(r[1:].sum()) - 1.0
+    got = pd.read_json(out, typ="series")["assets"]["BTC/USDT"]["net_return"]
+    assert got == pytest.approx(expected, rel=1e-9)
+
+
+def test_evaluate_out_is_a_file(
+    run_dir: tuple[Path, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run, later = run_dir
+    data = tmp_path / "BTCUSDT_1h.csv"
+    later.to_csv(data)
+    _refused(["evaluate", "--run", str(run), "--data", str(data), "--out", str(data)], capsys,
+             f"--out {data}: is a file")  # fmt: skip
+
+
+def test_train_data_without_symbol_or_twice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    frame = pd.DataFrame({"open": 1.0, "high": 1.1, "low": 0.9, "close": 1.0, "volume": 1.0},
+                         index=pd.Index(pd.date_range("2021-01-01", periods=50, freq="h", tz="UTC"), name="timestamp"))  # fmt: skip
+    anonymous, named = tmp_path / "prices.csv", tmp_path / "ETHUSDT_1h.csv"
+    frame.to_csv(anonymous)
+    frame.to_csv(named)
+    base = ["train", "--model", "price_predictor_small", "--out", str(tmp_path / "run"), "--data"]
+    _refused([*base, str(named), str(anonymous)], capsys, f"--data {anonymous}: no symbol", "BTCUSDT_1h.csv")
+    _refused([*base, str(named), str(named)], capsys, "duplicate symbols", "one file per asset")

@@ -57,10 +57,18 @@ class Backtest(Subcommand):
         cfg = BacktestConfig(
             fee_bps=args.fee_bps, slippage_bps=args.slippage_bps, position_mode=args.position_mode
         )
+        notes: list[str] = []
         if args.run is not None:
             if not args.data:
                 raise CLIError("--run needs --data FILE... (the bars to backtest on)")
             frame = prediction_table(args.run, args.data, start=args.start, end=args.end)
+            absent = frame["close"].isna()  # grid hours an asset has no bar in (gaps, before its listing)
+            if absent.any():
+                frame = frame[~absent]
+                notes.append(
+                    f"{int(absent.sum())} hours without a bar skipped; a position held over a gap earns its "
+                    "price change at the next bar"
+                )
             result = backtest_table(frame, cfg, n_configs=args.configs_tried)
         else:
             ignored = [f"--{k}" for k in ("data", "start", "end") if getattr(args, k) is not None]
@@ -86,6 +94,8 @@ class Backtest(Subcommand):
         print(
             f"fees {cfg.fee_bps:g} bps + slippage {cfg.slippage_bps:g} bps; configurations tried: {args.configs_tried}"
         )
+        for note in notes:
+            print(f"note: {note}")
         if args.out:
             write_metrics_json(result, Path(args.out))
             print(f"wrote {args.out}")

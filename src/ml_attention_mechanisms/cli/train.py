@@ -105,17 +105,7 @@ class Train(Subcommand):
         except UnsafeCheckpointError as exc:
             raise CLIError(str(exc)) from exc
         except ValueError as exc:
-            if not str(exc).startswith("FeatureScaler.fit: no training rows"):
-                raise
-            given = (
-                "the data"
-                if data is None
-                else ("--data " + (data if isinstance(data, str) else " ".join(data)))
-            )
-            raise CLIError(
-                f"{given}: too few bars to train on: no bar of the training split is past the features' "
-                "warm-up (up to 96 bars) and their trailing scaling's first 168 bars; give more bars"
-            ) from exc
+            raise _data_error(exc, data) from exc
         if not result.is_global_zero:
             return EXIT_OK  # other DDP ranks: rank 0 reports
         loss = "n/a" if result.best_val_loss is None else f"{result.best_val_loss:.6g}"
@@ -123,3 +113,26 @@ class Train(Subcommand):
         print(f"best checkpoint: {result.best_checkpoint} (val_loss {loss}); last: {result.last_checkpoint}")
         print(f"epochs: {result.epochs}; {result.windows_per_second:.1f} windows/s")
         return EXIT_OK
+
+
+def _data_error(exc: ValueError, data: str | list[str] | None) -> Exception:
+    """The data layer's messages that speak of its API, said in terms of ``--data``; others unchanged."""
+    import re
+
+    text = str(exc)
+    files = [data] if isinstance(data, str) else list(data or [])
+    given = "--data " + " ".join(files) if files else "the data"
+    if text.startswith("FeatureScaler.fit: no training rows"):
+        return CLIError(
+            f"{given}: too few bars to train on: no bar of the training split is past the features' "
+            "warm-up (up to 96 bars) and their trailing scaling's first 168 bars; give more bars"
+        )
+    m = re.match(r"align: frame (\d+) has no symbol", text)
+    if m and int(m.group(1)) < len(files):
+        return CLIError(
+            f"--data {files[int(m.group(1))]}: no symbol (no symbol column, and the file name names none); "
+            "name the file after its pair, e.g. BTCUSDT_1h.csv"
+        )
+    if text.startswith("align: duplicate symbols"):
+        return CLIError(f"{given}: {text.removeprefix('align: ')}; expected one file per asset")
+    return exc

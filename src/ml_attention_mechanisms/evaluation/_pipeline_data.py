@@ -283,8 +283,8 @@ def check_no_long_gaps(data: DemoData) -> None:
             advice = " or ".join(x for x in (after, before) if x) or "give data with these bars"
             raise ValueError(
                 f"--data {where}: {symbol} has no bars from {_iso(int(ts[g0]))} for {g1 - g0} h inside the "
-                f"scored period; a gap of {HORIZON} h or more leaves the {HORIZON}-bar targets and baselines "
-                f"undefined; use {advice}"
+                "scored period (missing, or zero-volume placeholder candles, which are masked); a gap of "
+                f"{HORIZON} h or more leaves the {HORIZON}-bar targets and baselines undefined; use {advice}"
             )
 
 

@@ -329,9 +329,11 @@ def evaluate_run(
     from .backtest import BacktestConfig
 
     t0 = time.perf_counter()
+    root = Path(out) if out is not None else Path(run) / "evaluate"
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"--out {root}: is a file; expected the output directory")
     models, calibration, config, data, window = _other_data(run, data_files, start, end)
     check_no_long_gaps(data)
-    root = Path(out) if out is not None else Path(run) / "evaluate"
     root.mkdir(parents=True, exist_ok=True)
     fields = {f.name for f in dataclasses.fields(DemoConfig)}
     kept: dict[str, Any] = {
