@@ -329,3 +329,17 @@ def test_train_data_without_symbol_or_twice(tmp_path: Path, capsys: pytest.Captu
     base = ["train", "--model", "price_predictor_small", "--out", str(tmp_path / "run"), "--data"]
     _refused([*base, str(named), str(anonymous)], capsys, f"--data {anonymous}: no symbol", "BTCUSDT_1h.csv")
     _refused([*base, str(named), str(named)], capsys, "duplicate symbols", "one file per asset")
+
+
+def test_two_pairs_of_one_base_asset_are_refused(
+    run_dir: tuple[Path, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ETH/USDT and ETH/BTC were both reported as ``ETH``: one's forecasts overwrote the other's."""
+    run, later = run_dir
+    usdt, btc = tmp_path / "ETHUSDT_1h.csv", tmp_path / "ETHBTC_1h.csv"
+    later.to_csv(usdt)
+    (later.assign(**{c: later[c] / 30000.0 for c in ["open", "high", "low", "close"]})).to_csv(btc)
+    for command in ("evaluate", "predict"):
+        extra = ["--out", str(tmp_path / "p.csv")] if command == "predict" else []
+        _refused([command, "--run", str(run), "--data", str(usdt), str(btc), *extra], capsys,
+                 f"--data {btc}: ETH/BTC is ETH again", "one pair per base asset")  # fmt: skip

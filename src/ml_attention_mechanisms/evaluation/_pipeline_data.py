@@ -238,6 +238,14 @@ def _load_hourly(paths: Sequence[Path], load_ohlcv: Any) -> list[Any]:
             raise ValueError(
                 f"--data {path}: {symbol} again (also in {seen[symbol]}); expected one file per asset"
             )
+        same = [s for s in seen if base_symbol(s) == base_symbol(symbol)]
+        if (
+            same
+        ):  # forecasts, scores and the report are keyed by the base asset: one would overwrite the other
+            raise ValueError(
+                f"--data {path}: {symbol} is {base_symbol(symbol)} again ({same[0]} in {seen[same[0]]}); "
+                "expected one pair per base asset"
+            )
         seen[symbol] = path
         timeframe = frame.attrs.get("timeframe")
         if timeframe != "1h":
