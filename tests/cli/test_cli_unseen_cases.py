@@ -343,3 +343,21 @@ def test_two_pairs_of_one_base_asset_are_refused(
         extra = ["--out", str(tmp_path / "p.csv")] if command == "predict" else []
         _refused([command, "--run", str(run), "--data", str(usdt), str(btc), *extra], capsys,
                  f"--data {btc}: ETH/BTC is ETH again", "one pair per base asset")  # fmt: skip
+
+
+def test_tune_names_the_data_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    frame = pd.DataFrame({"open": 1.0, "high": 1.1, "low": 0.9, "close": 1.0, "volume": 1.0},
+                         index=pd.Index(pd.date_range("2021-01-01", periods=50, freq="h", tz="UTC"), name="timestamp"))  # fmt: skip
+    anonymous = tmp_path / "prices.csv"
+    frame.to_csv(anonymous)
+    base = [
+        "tune",
+        "--model",
+        "price_predictor_small",
+        "--out",
+        str(tmp_path / "t"),
+        "--data",
+        str(anonymous),
+    ]
+    _refused(base, capsys, f"--data {anonymous}: no symbol")
+    _refused([*base, "--timeout", "-1"], capsys, "--timeout -1.0: expected seconds > 0")

@@ -105,7 +105,10 @@ class Train(Subcommand):
         except UnsafeCheckpointError as exc:
             raise CLIError(str(exc)) from exc
         except ValueError as exc:
-            raise _data_error(exc, data) from exc
+            mapped = data_error(exc, data)
+            if mapped is exc:
+                raise
+            raise mapped from exc
         if not result.is_global_zero:
             return EXIT_OK  # other DDP ranks: rank 0 reports
         loss = "n/a" if result.best_val_loss is None else f"{result.best_val_loss:.6g}"
@@ -115,8 +118,9 @@ class Train(Subcommand):
         return EXIT_OK
 
 
-def _data_error(exc: ValueError, data: str | list[str] | None) -> Exception:
-    """The data layer's messages that speak of its API, said in terms of ``--data``; others unchanged."""
+def data_error(exc: ValueError, data: str | list[str] | None) -> Exception:
+    """The data layer's messages that speak of its API, said in terms of ``--data`` (a :class:`CLIError`);
+    any other error is returned as it is."""
     import re
 
     text = str(exc)

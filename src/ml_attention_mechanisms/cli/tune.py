@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ._base import EXIT_OK, CLIError, Subcommand
-from .train import add_data_arguments, data_argument, positive_int
+from .train import add_data_arguments, data_argument, data_error, positive_int
 
 
 class Tune(Subcommand):
@@ -28,16 +28,25 @@ class Tune(Subcommand):
             raise CLIError("--model: required")
         if args.config is not None and not args.config.is_file():
             raise CLIError(f"--config: file not found: {args.config}")
-        result = tune(
-            args.model,
-            data_argument(args.data),
-            config=args.config,
-            trials=args.trials,
-            out=args.out,
-            max_epochs=args.max_epochs,
-            seed=args.seed,
-            timeout_s=args.timeout,
-        )
+        if args.timeout is not None and not args.timeout > 0:
+            raise CLIError(f"--timeout {args.timeout}: expected seconds > 0")
+        data = data_argument(args.data)
+        try:
+            result = tune(
+                args.model,
+                data,
+                config=args.config,
+                trials=args.trials,
+                out=args.out,
+                max_epochs=args.max_epochs,
+                seed=args.seed,
+                timeout_s=args.timeout,
+            )
+        except ValueError as exc:
+            mapped = data_error(exc, data)
+            if mapped is exc:
+                raise
+            raise mapped from exc
         print(f"best val_loss {result.best_val_loss:.6g} after {result.trials} trials: {result.best_params}")
         print(f"best config: {result.config_path}")
         return EXIT_OK
