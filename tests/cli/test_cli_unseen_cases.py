@@ -361,3 +361,28 @@ def test_tune_names_the_data_too(tmp_path: Path, capsys: pytest.CaptureFixture[s
     ]
     _refused(base, capsys, f"--data {anonymous}: no symbol")
     _refused([*base, "--timeout", "-1"], capsys, "--timeout -1.0: expected seconds > 0")
+
+
+def test_evaluate_on_the_runs_own_period_says_in_sample(
+    run_dir: tuple[Path, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The quick run trained and validated on 2020-08-01 .. 2020-12-11: scoring bars in that span is
+    in-sample, said on the terminal and in metrics.json; later bars carry no such warning."""
+    import json
+
+    from ml_attention_mechanisms.data import load_dataset
+
+    run, later = run_dir
+    early = load_dataset("binance-1h").between("2020-09-01", "2020-12-31 23:00").to_frame("BTC/USDT")[OHLCV]
+    for frame, start, in_sample in ((early, "2020-11-15", True), (later, "2021-01-25", False)):
+        data = tmp_path / f"BTCUSDT_{start}.csv"
+        frame.to_csv(data)
+        out = tmp_path / f"ev_{start}"
+        with contextlib.redirect_stdout(io.StringIO()) as buf:
+            rc = main(["evaluate", "--run", str(run), "--data", str(data), "--start", start, "--out", str(out),
+                       "--no-progress"])  # fmt: skip
+        assert rc == 0, capsys.readouterr().err
+        warnings = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["warnings"]
+        assert bool(warnings) == in_sample and ("warning: In-sample" in buf.getvalue()) == in_sample
+        if in_sample:
+            assert "2020-11-15 00:00" in warnings[0] and "2020-12-11 23:00" in warnings[0]

@@ -30,5 +30,7 @@ class Evaluate(Subcommand):
             args.run, args.data, start=args.start, end=args.end, out=args.out, progress=not args.no_progress
         )
         print(result.table)
+        for warning in result.metrics.get("warnings", []):
+            print(f"warning: {warning}")
         print(f"wrote {result.out}/metrics.json and report.html in {result.seconds:.0f} s")
         return EXIT_OK

@@ -114,8 +114,12 @@ def score_and_write(
     title: str,
     save_checkpoints: Mapping[str, Any] | None,
     bar_assets: tuple[str, ...] = BAR_ASSETS,
+    warnings_: tuple[str, ...] = (),
 ) -> tuple[dict[str, Any], str]:
-    """Forecast, score, write every artefact of a run in ``root``; return ``(metrics, terminal table)``."""
+    """Forecast, score, write every artefact of a run in ``root``; return ``(metrics, terminal table)``.
+
+    ``warnings_`` (sentences about the scores, e.g. an in-sample period) go to ``metrics["warnings"]`` and
+    the report's notes."""
     from ._pipeline_report import build_figures, shortfalls, terminal_table, write_run_report
     from ._pipeline_run import forecast_all
     from .criteria import evaluate_bar
@@ -211,6 +215,7 @@ def score_and_write(
     if correlation:
         metrics["correlation"] = correlation
     metrics["shortfalls"] = shortfalls(bar)
+    metrics["warnings"] = list(warnings_)
     if full:
         metrics["walk_forward"] = full.get("walk_forward")
         metrics["ablations"] = full.get("ablations")
@@ -233,6 +238,7 @@ def score_and_write(
             if metrics["shortfalls"]
             else []
         ),
+        *metrics["warnings"],
         *metrics["not_covered"],
     ]
     extra = {}

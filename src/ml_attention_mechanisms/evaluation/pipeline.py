@@ -349,8 +349,32 @@ def evaluate_run(
         histories={}, training={}, progress=progress, timings={}, t0=t0,
         title=f"mlattn evaluate: {Path(run)} on {', '.join(str(f) for f in data_files)}",
         save_checkpoints=None, bar_assets=tuple(a for a in BAR_ASSETS if a in cfg.assets),
+        warnings_=_in_sample(run, data),
     )  # fmt: skip
     return RunOutputs(out=root, metrics=metrics, table=table, seconds=time.perf_counter() - t0)
+
+
+def _in_sample(run: str | Path, data: DemoData) -> tuple[str, ...]:
+    """A sentence when the scored bars begin inside the period the run's models were fitted or chosen on
+    (its training and validation splits, from its ``metrics.json``): those scores are in-sample."""
+    path = Path(run) / "metrics.json"
+    if not path.is_file():
+        return ()
+    periods = json.loads(path.read_text(encoding="utf-8")).get("data", {}).get("periods", {})
+    spans = [periods[k] for k in ("train", "val") if periods.get(k) and periods[k][0]]
+    if not spans:
+        return ()
+    import pandas as pd
+
+    first, last = min(s[0] for s in spans), max(s[1] for s in spans)
+    lo = pd.Timestamp(int(data.timestamps[data.test_start]), unit="s")
+    hi = pd.Timestamp(int(data.timestamps[data.test_end - 1]), unit="s")
+    if lo > pd.Timestamp(last) or hi < pd.Timestamp(first):
+        return ()
+    return (
+        f"In-sample: the scored bars ({lo:%Y-%m-%d %H:%M} .. {hi:%Y-%m-%d %H:%M}) overlap the period the run's "
+        f"models were trained and validated on ({first} .. {last}); their scores there are not out-of-sample.",
+    )
 
 
 def prediction_table(
