@@ -386,3 +386,56 @@ def test_evaluate_on_the_runs_own_period_says_in_sample(
         assert bool(warnings) == in_sample and ("warning: In-sample" in buf.getvalue()) == in_sample
         if in_sample:
             assert "2020-11-15 00:00" in warnings[0] and "2020-12-11 23:00" in warnings[0]
+
+
+def _portfolio(path: Path, *, drop_btc: slice | None = None, **weights: float) -> Path:
+    rng = np.random.default_rng(3)
+    n = 150
+    ts = pd.date_range("2021-01-01", periods=n, freq="h", tz="UTC")
+    parts = []
+    for symbol in ("BTC/USDT", "ETH/USDT"):
+        close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+        part = pd.DataFrame({"timestamp": ts, "symbol": symbol, "close": close,
+                             "portfolio_weight": weights[symbol.split("/")[0]]})  # fmt: skip
+        if drop_btc is not None and symbol == "BTC/USDT":
+            part = part.drop(index=part.index[drop_btc])
+        parts.append(part)
+    pd.concat(parts).to_csv(path, index=False)
+    return path
+
+
+def test_signals_portfolio_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """All in BTC through daily rebalances earns BTC's buy and hold (the portfolio read 0.00% before: CSV
+    times in microseconds were taken for nanoseconds, so no bar was a rebalance bar); a 20-hour gap in BTC's
+    rows changes next to nothing (the jump is booked at its next row, the weight kept); weights outside [-1, 1] and
+    a missing close under a weight are refused."""
+    from ml_attention_mechanisms.evaluation.backtest import BacktestConfig
+    from ml_attention_mechanisms.evaluation.backtest_portfolio import rebalance_mask, run_portfolio_backtest
+
+    path = _portfolio(tmp_path / "w.csv", BTC=1.0, ETH=0.0)
+    table = pd.read_csv(path)
+    r = np.stack([np.r_[0.0, np.diff(np.log(table.loc[table["symbol"] == s, "close"].to_numpy()))]
+                  for s in ("BTC/USDT", "ETH/USDT")], axis=1)  # fmt: skip
+    hours = 1_609_459_200 + 3600 * np.arange(r.shape[0])  # 2021-01-01 00:00 UTC on
+    decide = np.asarray(rebalance_mask(hours, BacktestConfig()), dtype=bool)
+    assert decide.sum() == 7  # daily at 00:00
+    weights = np.where(decide[:, None], np.array([[1.0, 0.0]]), np.nan)
+    expected = float(run_portfolio_backtest(weights, r, BacktestConfig()).equity[-1] - 1.0)
+    assert abs(expected) > 1e-3
+    gap = _portfolio(tmp_path / "gap.csv", drop_btc=slice(40, 60), BTC=1.0, ETH=0.0)
+    for table in (path, gap):
+        out = tmp_path / f"{table.stem}.json"
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(["backtest", "--signals", str(table), "--out", str(out)]) == 0, (
+                capsys.readouterr().err
+            )
+        got = pd.read_json(out, typ="series")["portfolio"]["net_return"]
+        # in the gap, the daily rebalance resets BTC's weight before its jump is booked: a few 1e-8 apart
+        assert got == pytest.approx(expected, rel=1e-9 if table == path else 1e-5), table.stem
+    big = _portfolio(tmp_path / "big.csv", BTC=3.0, ETH=0.0)
+    _refused(["backtest", "--signals", str(big)], capsys, "column 'portfolio_weight': 3", "[-1, 1]")
+    frame = pd.read_csv(path)
+    frame.loc[frame.index[(frame["symbol"] == "BTC/USDT")][30], "close"] = np.nan
+    frame.to_csv(tmp_path / "nan.csv", index=False)
+    _refused(["backtest", "--signals", str(tmp_path / "nan.csv")], capsys, "portfolio: no return for BTC/USDT",
+             "while it has a weight")  # fmt: skip

@@ -14,6 +14,7 @@ only where no position is held over it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +117,6 @@ def _check_positions(pos: np.ndarray, group: Any, where: str) -> None:
 
 
 def _run(pos: np.ndarray, r: np.ndarray, cfg: Any, group: Any, where: str) -> Any:
-    import re
-
     from .backtest import run_backtest
 
     try:
@@ -198,14 +197,51 @@ def backtest_table(
     if "portfolio_weight" in frame.columns and len(rets) > 1:
         import pandas as pd
 
-        w = pd.DataFrame({s: g["portfolio_weight"] for s, g in rets.items()})
-        r = pd.DataFrame({s: g["_r"] for s, g in rets.items()}).reindex(w.index)
         from .backtest_portfolio import rebalance_mask
 
-        mask = np.asarray(rebalance_mask(np.asarray(w.index.asi8 // 10**9, dtype=np.int64), cfg), dtype=bool)
+        w = pd.DataFrame(
+            {
+                s: pd.Series(_numbers(g.reset_index(), "portfolio_weight", f"symbol {s}"), index=g.index)
+                for s, g in rets.items()
+            }
+        )
+        big = np.abs(w.to_numpy(dtype=np.float64)) > 1.0
+        if big.any():
+            t, a = (int(x[0]) for x in np.nonzero(big))
+            raise ValueError(
+                f"symbol {w.columns[a]}, column 'portfolio_weight': {w.iat[t, a]:g} at {w.index[t]}; expected a "
+                "weight in [-1, 1] (a fraction of the portfolio)"
+            )
+        r = pd.DataFrame({s: g["_r"] for s, g in rets.items()}).reindex(w.index)
+        # an hour an asset has no row (a gap): no return there, its jump is booked at its next row; a row of
+        # its own with no return (NaN close) is refused below by the engine where a weight is held
+        absent = (
+            pd.DataFrame({s: pd.Series(True, index=g.index) for s, g in rets.items()}).reindex(w.index).isna()
+        )
+        w = w.where(~absent, w.mask(absent).ffill())  # an absent asset's decision: keep its last weight
+        r_arr = np.where(absent.to_numpy(), 0.0, r.to_numpy(dtype=np.float64))
+        first = np.zeros_like(r_arr, dtype=bool)  # each asset's first row has no previous close
+        for a, (_, g) in enumerate(rets.items()):
+            first[w.index.get_loc(g.index[0]), a] = True
+        r_arr = np.where(first, 0.0, r_arr)
+        seconds = np.asarray(
+            pd.DatetimeIndex(w.index).as_unit("s").asi8, dtype=np.int64
+        )  # any unit (us from CSV)
+        mask = np.asarray(rebalance_mask(seconds, cfg), dtype=bool)
         weights = w.to_numpy(dtype=np.float64)
         decided = mask & np.isfinite(weights).any(axis=1)
         weights = np.where(decided[:, None], np.nan_to_num(weights, nan=0.0), np.nan)
-        res = run_portfolio_backtest(weights, np.nan_to_num(r.to_numpy(dtype=np.float64)), cfg)
+        try:
+            res = run_portfolio_backtest(weights, r_arr, cfg)
+        except ValueError as exc:
+            m = re.search(r"NaN at row (\d+)", str(exc))
+            if m is None:
+                raise
+            t = int(m.group(1))
+            held = [str(c) for c, v in zip(w.columns, np.isnan(r_arr[t])) if v]
+            raise ValueError(
+                f"portfolio: no return for {', '.join(held)} at {w.index[t]} (a NaN close/return) while it has a "
+                "weight; fill the price or give it no weight"
+            ) from None
         out["portfolio"] = strategy_scores(res, n_configs=n_configs, n_boot=n_boot)
     return out
