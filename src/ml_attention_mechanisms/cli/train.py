@@ -115,6 +115,12 @@ class Train(Subcommand):
         print(f"run: {result.run_dir}")
         print(f"best checkpoint: {result.best_checkpoint} (val_loss {loss}); last: {result.last_checkpoint}")
         print(f"epochs: {result.epochs}; {result.windows_per_second:.1f} windows/s")
+        if result.bar_seconds:
+            from ..data.validation import timeframe_name
+
+            print(
+                f"bars: {timeframe_name(result.bar_seconds)} ({result.bar_seconds} s, recorded in run.json)"
+            )
         return EXIT_OK
 
 

@@ -157,20 +157,28 @@ def load_files_panel(
     *,
     scaler: dict[str, Any],
     window: int,
+    predict: bool = False,
     start: str | None = None,
     end: str | None = None,
+    bar_seconds: int = 3600,
 ) -> DemoData:
     """Other data (any export ``load_ohlcv`` reads) prepared with a run's fitted statistics.
+
+    ``bar_seconds`` is the bar interval the run was trained on (its checkpoints' recorded ``bar_seconds``;
+    3600 for a run that records none, as the demo's runs are hourly): files of another interval are refused.
 
     The whole loaded period is history for the features and the rolling baselines; the evaluated period
     is ``[start, end]`` (default: everything after the first quarter of the bars, at least
     :data:`MIN_HISTORY` bars in), so the causal per-asset scaling and the baselines have a warm-up. Nothing is fitted here: the
     run's scaler is reused, and assets the run never saw get the unknown-asset id downstream.
+    With ``predict=True`` (``predict``, ``backtest --run``: nothing is scored against the baselines) the
+    history needed is only :func:`predict_history`'s: the features' warm-up plus the model window, and
+    ``--start`` may be any later bar.
 
     Raises:
         FileNotFoundError: a missing file (named).
         ValueError: start after end, fewer bars than the window plus the horizon, a file without a symbol,
-            two files of one symbol, bars other than hourly, or an asset with no usable bar to forecast
+            two files of one symbol, bars other than the run's interval, or an asset with no usable bar to forecast
             (each message names the file).
     """
     from ..data import Split, align, load_ohlcv, prepare_panel
@@ -182,7 +190,7 @@ def load_files_panel(
     hi = _to_seconds(end) if end is not None else None
     if lo is not None and hi is not None and lo > hi:
         raise ValueError(f"--start {start} is after --end {end}")
-    frames = _load_hourly([Path(f) for f in files], load_ohlcv)
+    frames = _load_hourly([Path(f) for f in files], load_ohlcv, bar_seconds)
     panel = align(frames)
     if hi is not None:
         panel = panel.between(None, hi)
@@ -191,20 +199,23 @@ def load_files_panel(
         raise ValueError(
             f"--data: {n} bars, fewer than the window ({window}) plus the {HORIZON}-bar horizon; give more data"
         )
-    if n < MIN_HISTORY + 2 * HORIZON:
+    if predict:
+        first = _predict_first(panel.timestamps, lo, start, predict_history(scaler, window))
+    elif n < MIN_HISTORY + 2 * HORIZON:
         raise ValueError(
             f"--data: {n} bars; the baselines need {MIN_HISTORY} bars of history before the scored period "
             f"(30 days of hourly bars for HAR-RV) plus at least {2 * HORIZON} scored bars; give more data"
         )
     ts = panel.timestamps
-    first = int(np.searchsorted(ts, lo)) if lo is not None else max(MIN_HISTORY, n // 4)
-    if first < MIN_HISTORY:
-        raise ValueError(
-            f"--start {start}: only {first} bars of the data before it; the baselines need {MIN_HISTORY} "
-            "(30 days of hourly bars for HAR-RV); start later or give earlier data"
-        )
-    if first >= n - HORIZON:
-        raise ValueError(f"--start {start}: fewer than {HORIZON} bars of the data after it")
+    if not predict:
+        first = int(np.searchsorted(ts, lo)) if lo is not None else max(MIN_HISTORY, n // 4)
+        if first < MIN_HISTORY:
+            raise ValueError(
+                f"--start {start}: only {first} bars of the data before it; the baselines need {MIN_HISTORY} "
+                "(30 days of hourly bars for HAR-RV); start later or give earlier data"
+            )
+        if first >= n - HORIZON:
+            raise ValueError(f"--start {start}: fewer than {HORIZON} bars of the data after it")
     empty = np.zeros(0, dtype=np.int64)
     positions = np.arange(first, n, dtype=np.int64)
     val_pos = np.arange(max(first - 1, 0), first, dtype=np.int64)
@@ -221,9 +232,13 @@ def load_files_panel(
     return data
 
 
-def _load_hourly(paths: Sequence[Path], load_ohlcv: Any) -> list[Any]:
-    """Each file loaded, named by its symbol (unique) and in hourly bars: a run's models, baselines and
-    horizons are all in hours, so another bar interval is refused, never resampled or mixed silently."""
+def _load_hourly(paths: Sequence[Path], load_ohlcv: Any, bar_seconds: int = 3600) -> list[Any]:
+    """Each file loaded, named by its symbol (unique) and in the run's bars (``bar_seconds``, hourly for the
+    demo's runs): a run's models, baselines and horizons are all in its bars, so another bar interval is
+    refused, never resampled or mixed silently."""
+    from ..data.validation import timeframe_name
+
+    expected = timeframe_name(int(bar_seconds))
     frames: list[Any] = []
     seen: dict[str, Path] = {}
     for path in paths:
@@ -248,13 +263,58 @@ def _load_hourly(paths: Sequence[Path], load_ohlcv: Any) -> list[Any]:
             )
         seen[symbol] = path
         timeframe = frame.attrs.get("timeframe")
-        if timeframe != "1h":
+        if timeframe != expected:
             raise ValueError(
-                f"--data {path}: {timeframe or 'irregular'} bars; the run's models, baselines and 24-bar "
-                "horizons are hourly: give hourly (1h) bars"
+                f"--data {path}: the run was trained on {expected} bars; {path} has {timeframe or 'irregular'} "
+                f"bars; the run's models, baselines and {HORIZON}-bar horizons are in {expected} bars: give "
+                f"{'hourly (1h)' if expected == '1h' else expected} bars"
             )
         frames.append(frame)
     return frames
+
+
+def predict_history(scaler: dict[str, Any], window: int) -> tuple[int, int]:
+    """``(need, warm_up)``: the bars of history a forecast needs before the first predicted bar.
+
+    A forecast reads the ``window`` bars up to its bar, and a bar has features only after the longest
+    indicator's warm-up and then the causal scaling's ``min_periods`` (``warm_up`` bars in all, measured by
+    preparing a gap-free synthetic series with the run's scaler, so it follows the feature code); so
+    ``need = warm_up + window - 1``. No baseline is involved.
+    """
+    from ..data import MarketPanel, prepare_panel
+
+    n = int(scaler.get("min_periods", 168)) + 512
+    close = 100 * np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.01, n)))[:, None]
+    opens = np.r_[close[:1], close[:-1]]
+    panel = MarketPanel(
+        ("SYN/USDT",), "1h", 3600 * np.arange(n, dtype=np.int64), open=opens, close=close,
+        high=np.maximum(opens, close) * 1.002, low=np.minimum(opens, close) * 0.998,
+        volume=np.arange(n, dtype=np.float64)[:, None] % 7 + 1, quote_volume=np.full((n, 1), np.nan),
+        trades=np.full((n, 1), np.nan), mask=np.ones((n, 1), dtype=bool),
+    )  # fmt: skip
+    warm_up = int(np.argmax(prepare_panel(panel, scaler=scaler).mask[0]))
+    return warm_up + window - 1, warm_up
+
+
+def _predict_first(ts: np.ndarray, lo: int | None, start: str | None, history: tuple[int, int]) -> int:
+    """The first predicted bar: ``--start`` (default: a quarter in) once the history is there."""
+    need, warm = history
+    n = int(ts.size)
+    why = f"{warm} bars of the features' warm-up (indicators, then the causal scaling) and the model window"
+    if n <= need:
+        raise ValueError(
+            f"--data: {n} bars; a forecast needs {need} bars of history before its bar ({why}) and at least "
+            "one bar to forecast; give more data"
+        )
+    first = int(np.searchsorted(ts, lo)) if lo is not None else max(need, n // 4)
+    if first < need:
+        raise ValueError(
+            f"--start {start}: only {first} bars of the data before it; a forecast needs {need} ({why}); "
+            "start later or give earlier data"
+        )
+    if first >= n:
+        raise ValueError(f"--start {start}: after the last bar of the data ({_iso(int(ts[-1]))})")
+    return first
 
 
 def _iso(seconds: int) -> str:

@@ -10,7 +10,8 @@ not all finite (NaN, warm-up of a rolling feature) is an *absent* bar, exactly a
 ``mask``.
 
 **Bars and the policy for irregular feeds.** Timestamps define bars on a grid of ``bar_seconds`` (default:
-the model's ``time_unit_seconds``, which the models use as the bar interval):
+the bar interval a checkpoint records, else the model's ``time_unit_seconds``, which the models use as the
+bar interval):
 
 - *same timestamp as the open bar* -> an update of the still-open bar (or a duplicate): it **replaces** the
   bar (the rolling window, the scaling row and the open bar's keys are recomputed; nothing is appended). An
@@ -68,7 +69,8 @@ class StreamingConfig:
     """How :class:`StreamingPredictor` treats the feed.
 
     Args:
-        bar_seconds: the bar interval in seconds. Default: None (the model's ``time_unit_seconds``).
+        bar_seconds: the bar interval in seconds. Default: None (the interval the checkpoint records as
+            ``"bar_seconds"``, else the model's ``time_unit_seconds``).
         late_policy: ``"drop"`` or ``"raise"`` for a candle older than the open bar. Default: "drop".
         mode: ``"auto"`` (cached when the model allows it), ``"cached"`` or ``"recompute"``. Default: "auto".
         window: bars kept by the recompute mode. Default: None (the model's reach).
@@ -180,7 +182,9 @@ class StreamingPredictor:
         if c is None or not hasattr(c, "attention_window"):
             raise TypeError(f"{type(self.model).__name__} is not a registered crypto model")
         self.multi_asset = is_multi_asset(self.model)
-        self.bar_seconds = int(self.config.bar_seconds or c.time_unit_seconds)
+        self.bar_seconds = int(
+            self.config.bar_seconds or self.payload.get("bar_seconds") or c.time_unit_seconds
+        )
         streamable = bool(getattr(self.model, "STREAMABLE", False)) and hasattr(self.model, "encoder")
         if getattr(c, "orderbook_features", 0):
             raise ValueError(

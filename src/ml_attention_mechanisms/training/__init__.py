@@ -19,6 +19,7 @@ _EXPORTS: dict[str, str] = {
     "dump_run_config": "config",
     "UnsafeCheckpointError": "checkpoint",
     "atomic_save": "checkpoint",
+    "checkpoint_bar_seconds": "checkpoint",
     "load_checkpoint": "checkpoint",
     "read_checkpoint": "checkpoint",
     "PreparedData": "datamodule",

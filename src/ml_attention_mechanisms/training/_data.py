@@ -52,10 +52,27 @@ def _load_panel(
             raise FileNotFoundError(f"--data: file not found: {path}")
         if not path.is_file():
             raise IsADirectoryError(f"--data: not a file: {path}")
-    panel = align([load_ohlcv(p) for p in paths])
+    frames = [load_ohlcv(p) for p in paths]
+    _check_one_interval(paths, frames)
+    panel = align(frames)
     if options.symbols is not None:
         panel = panel.select(list(options.symbols))
     return panel, paths, " ".join(str(p) for p in paths)
+
+
+def _check_one_interval(paths: Sequence[Path], frames: Sequence[Any]) -> None:
+    """All files of a run share one bar interval (the loader's inferred ``timeframe``).
+
+    Raises:
+        ValueError: the files' intervals differ; the message lists every file with its interval.
+    """
+    found = {str(p): f.attrs.get("timeframe") for p, f in zip(paths, frames, strict=True)}
+    if len({tf for tf in found.values() if tf}) > 1:
+        listed = ", ".join(f"{p} ({tf or 'irregular'})" for p, tf in found.items())
+        raise ValueError(
+            f"--data: the files have different bar intervals: {listed}; a run trains on one interval: "
+            "give files of one timeframe (resample the finer ones first)"
+        )
 
 
 def _split(panel: Any, options: DataOptions, *, bundled: bool, horizon: int) -> Any:

@@ -17,6 +17,7 @@ __all__ = [
     "RECORD_FILE",
     "file_sha256",
     "git_commit",
+    "interval_fields",
     "is_global_zero_process",
     "read_record",
     "write_record",
@@ -108,3 +109,13 @@ def new_record(*, model: str, data: list[str], data_files: dict[str, str]) -> di
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "status": "running",
     }
+
+
+def interval_fields(bar_seconds: int | None) -> dict[str, Any]:
+    """``{"bar_seconds": 86400, "timeframe": "1d"}``: the bar interval of a run's data for ``run.json``
+    (both ``None`` when unknown, e.g. in-memory data without timestamps)."""
+    if not bar_seconds:
+        return {"bar_seconds": None, "timeframe": None}
+    from ..data.validation import timeframe_name
+
+    return {"bar_seconds": int(bar_seconds), "timeframe": timeframe_name(int(bar_seconds))}

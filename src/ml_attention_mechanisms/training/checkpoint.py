@@ -6,9 +6,11 @@ so it loads with ``torch.load(..., weights_only=True)``: loading never runs code
 
     {"schema_version": 1, "model_type": "price_predictor_small", "config": {...},   # dataclasses.asdict
      "state_dict": {...}, "feature_names": [...], "scaler": {...}, "symbols": {"BTCUSDT": 1, ...},
-     "versions": {"ml_attention_mechanisms": ..., "torch": ...}}
+     "versions": {"ml_attention_mechanisms": ..., "torch": ...}, "bar_seconds": 86400}
 
-plus, for checkpoints written during training, Lightning's resume state (optimiser, scheduler, loops,
+``bar_seconds`` is the bar interval of the data the model was trained on (written since the library records
+it; optional: a checkpoint without it still loads, and :func:`checkpoint_bar_seconds` then assumes 3600, the
+hourly bars every earlier run was made for). Plus, for checkpoints written during training, Lightning's resume state (optimiser, scheduler, loops,
 callbacks). A checkpoint alone predicts: :func:`load_checkpoint` rebuilds the model from
 ``(model_type, config)`` and loads the weights.
 
@@ -40,6 +42,7 @@ __all__ = [
     "UnsafeCheckpointError",
     "atomic_save",
     "build_payload",
+    "checkpoint_bar_seconds",
     "library_versions",
     "load_checkpoint",
     "read_checkpoint",
@@ -56,6 +59,8 @@ PAYLOAD_KEYS = (
     "symbols",
     "versions",
 )
+
+DEFAULT_BAR_SECONDS = 3600  # assumed for checkpoints written before the bar interval was recorded
 
 
 class UnsafeCheckpointError(ValueError):
@@ -176,16 +181,25 @@ def build_payload(
     feature_names: list[str] | tuple[str, ...],
     scaler: dict[str, Any] | None,
     symbols: dict[str, int] | None,
+    bar_seconds: int | None = None,
 ) -> dict[str, Any]:
     """The model part of a checkpoint (see the module docstring), from a model with a dataclass ``config``.
 
+    Args:
+        bar_seconds: the bar interval of the training data in seconds, stored as ``"bar_seconds"``.
+            Default: None (not stored; readers then assume 3600).
+
     Raises:
-        ValueError: ``model`` has no dataclass ``config`` attribute.
+        ValueError: ``model`` has no dataclass ``config`` attribute, or ``bar_seconds`` is not a positive int.
     """
     config = getattr(model, "config", None)
     if config is None or not dataclasses.is_dataclass(config) or isinstance(config, type):
         raise ValueError(f"model {type(model).__name__} has no dataclass `config` attribute to store")
-    return {
+    if bar_seconds is not None and (
+        isinstance(bar_seconds, bool) or not isinstance(bar_seconds, int) or bar_seconds <= 0
+    ):
+        raise ValueError(f"build_payload: bar_seconds={bar_seconds!r}; expected a positive int of seconds")
+    payload: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "model_type": model_type,
         "config": _plain(dataclasses.asdict(config)),
@@ -195,6 +209,29 @@ def build_payload(
         "symbols": {str(k): int(v) for k, v in (symbols or {}).items()},
         "versions": library_versions(),
     }
+    if bar_seconds is not None:
+        payload["bar_seconds"] = bar_seconds
+    return payload
+
+
+def checkpoint_bar_seconds(payload: dict[str, Any]) -> int:
+    """The bar interval (seconds) a checkpoint's model was trained on.
+
+    Args:
+        payload: a checkpoint payload (:func:`read_checkpoint` / :func:`load_checkpoint`).
+
+    Returns:
+        ``payload["bar_seconds"]``; 3600 (hourly) for an old checkpoint that does not record it.
+
+    Raises:
+        ValueError: the recorded value is not a positive whole number of seconds.
+    """
+    value = payload.get("bar_seconds")
+    if value is None:
+        return DEFAULT_BAR_SECONDS
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0 or int(value) != value:
+        raise ValueError(f"checkpoint bar_seconds={value!r}: expected a positive number of seconds")
+    return int(value)
 
 
 def load_checkpoint(
@@ -208,7 +245,10 @@ def load_checkpoint(
 
     Returns:
         ``(model, payload)``: the model in ``eval()`` mode with the trained weights, and the payload (config,
-        ``feature_names``, ``scaler`` statistics, ``symbols``, ``versions``) needed to prepare its inputs.
+        ``feature_names``, ``scaler`` statistics, ``symbols``, ``versions``, and ``bar_seconds`` when the
+        checkpoint records it) needed to prepare its inputs. An old checkpoint without ``bar_seconds`` loads
+        as before; its interval is then assumed to be 3600 s (hourly): read it with
+        :func:`checkpoint_bar_seconds`.
 
     Raises:
         FileNotFoundError: no such file.

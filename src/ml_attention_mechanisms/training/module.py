@@ -57,6 +57,8 @@ class ForecastModule(L.LightningModule):
         feature_names: the data's feature columns, in order (stored in checkpoints).
         scaler: data statistics as plain data (stored in checkpoints). Default: None.
         symbols: ``{symbol: asset id}`` (stored in checkpoints). Default: None.
+        bar_seconds: the bar interval of the training data in seconds (stored in checkpoints as
+            ``"bar_seconds"``). Default: None (unknown: not stored).
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class ForecastModule(L.LightningModule):
         feature_names: list[str] | tuple[str, ...],
         scaler: dict[str, Any] | None = None,
         symbols: dict[str, int] | None = None,
+        bar_seconds: int | None = None,
     ) -> None:
         super().__init__()
         for attr in ("training_inputs", "loss"):
@@ -78,6 +81,7 @@ class ForecastModule(L.LightningModule):
         self.model_type = model_type
         self.feature_names = list(feature_names)
         self.scaler = scaler or {}
+        self.bar_seconds = bar_seconds
         self.symbols = symbols or {}
 
     # -- steps ----------------------------------------------------------------------------------------
@@ -161,6 +165,7 @@ class ForecastModule(L.LightningModule):
             feature_names=self.feature_names,
             scaler=self.scaler,
             symbols=self.symbols,
+            bar_seconds=self.bar_seconds,
         )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -4,8 +4,9 @@ A run directory holds everything about one run::
 
     RUN_DIR/
       config.yaml          the resolved configuration (model kwargs incl. input_features, data, training)
-      run.json             model, data given, sha256 of every data file read, library/torch/Lightning/Python
-                           versions, git commit (when available), command line, status, best validation loss
+      run.json             model, data given, sha256 of every data file read, the bar interval of the data
+                           (bar_seconds, timeframe: "1h", "1d"), library/torch/Lightning/Python versions,
+                           git commit (when available), command line, status, best validation loss
       checkpoints/
         best.ckpt          lowest validation loss so far   (atomic writes; torch.load(weights_only=True))
         last.ckpt          end of the latest epoch         (what --resume continues from)
@@ -67,6 +68,7 @@ class TrainResult:
         data_share: share of the measured step time spent waiting for batches.
         model: the trained module (weights of the last epoch).
         is_global_zero: this process is rank 0 (the one that writes and reports; False in other DDP ranks).
+        bar_seconds: the bar interval of the training data in seconds (``None`` when unknown).
     """
 
     run_dir: Path
@@ -78,6 +80,7 @@ class TrainResult:
     data_share: float
     model: nn.Module
     is_global_zero: bool = True
+    bar_seconds: int | None = None
 
 
 def _load_config(config: str | os.PathLike[str] | RunConfig | dict[str, Any] | None) -> RunConfig:
@@ -149,6 +152,10 @@ def prepare_run_data(
 def build_model(model_type: str, cfg: RunConfig, data: PreparedData) -> tuple[nn.Module, dict[str, Any]]:
     """Create the model with ``input_features`` (and what else the data decide) taken from the data.
 
+    The data also decide ``time_unit_seconds`` (when the model has it and the config does not set it): the
+    bar interval, so that one bar is one unit of the market-time encodings on any timeframe (3600 for hourly
+    data, the models' default: an hourly run's config is the plain default one).
+
     Returns:
         ``(model, kwargs)``: the model and the keyword arguments it was built with.
 
@@ -180,6 +187,8 @@ def build_model(model_type: str, cfg: RunConfig, data: PreparedData) -> tuple[nn
         if needed > probe.config.num_assets and "num_assets" not in kwargs:  # type: ignore[union-attr,operator]
             extra["num_assets"] = needed
     if "time_unit_seconds" in fields and data.bar_seconds and "time_unit_seconds" not in kwargs:
+        # one bar = one unit of the market-time encodings at any timeframe (windows, horizons and feature
+        # windows count bars); a time_unit_seconds set in the config wins
         extra["time_unit_seconds"] = float(data.bar_seconds)
     extra.update(_models.loss_statistics(probe, data.train, kwargs))  # fixed loss normalisers (DDP-exact)
     extra = {k: v for k, v in extra.items() if getattr(probe.config, k) != v}
@@ -386,6 +395,7 @@ def train(
                 model=model, data=given, data_files={str(p): _record.file_sha256(p) for p in prepared.files}
             )
         record["model_config"] = _plain_config(net)
+        record.update(_record.interval_fields(prepared.bar_seconds))
         record["status"] = "running"
         _record.write_record(run_dir, record)
     inherited = RUN_DIR_ENV in os.environ
@@ -416,6 +426,7 @@ def _fit(
         feature_names=prepared.feature_names,
         scaler=prepared.scaler,
         symbols=prepared.symbols,
+        bar_seconds=prepared.bar_seconds,
     )
     datamodule = WindowDataModule(
         prepared, batch_size=tcfg.batch_size, num_workers=tcfg.num_workers, seed=tcfg.seed
@@ -461,4 +472,5 @@ def _fit(
         data_share=meter.data_share,
         model=net,
         is_global_zero=bool(trainer.is_global_zero),
+        bar_seconds=prepared.bar_seconds,
     )

@@ -165,6 +165,7 @@ def tune(
             feature_names=prepared.feature_names,
             scaler=prepared.scaler,
             symbols=prepared.symbols,
+            bar_seconds=prepared.bar_seconds,
         )
         report = _Report(trial)
         trainer = make_trainer(
