@@ -141,7 +141,7 @@ def test_missing_file_and_bad_errors_argument(tmp_path: Path) -> None:
         load_ohlcv(tmp_path / "nope.csv")
     with pytest.raises(ValueError, match=r"errors='ignore'; expected 'raise' or 'drop'"):
         load_ohlcv(_file(tmp_path, GOOD), errors="ignore")
-    with pytest.raises(DataValidationError, match="is a directory"):
+    with pytest.raises(IsADirectoryError, match="is a directory"):
         load_ohlcv(tmp_path)
 
 

@@ -1,7 +1,7 @@
 """``mlattn data-check FILE...``: load each file and print its quality report.
 
 Exit 0 when every file loads; 1 when a file is invalid (one line on stderr naming the file, line, column
-and what was expected; the other files are still checked); 2 when a file does not exist or is unreadable.
+and what was expected; the other files are still checked); 2 when a file does not exist, is a directory or is unreadable.
 """
 
 from __future__ import annotations
@@ -29,28 +29,18 @@ class DataCheck(Subcommand):
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
-        from pathlib import Path
-
         from ..data.loader import load_ohlcv
         from ..data.validation import DataValidationError
 
         status = EXIT_OK
         for path in args.files:
-            if Path(
-                path
-            ).is_dir():  # unreadable as a file: a usage error like a missing file, not invalid data
-                sys.stderr.write(
-                    f"mlattn data-check: error: {path}: is a directory; expected a CSV or Parquet file\n"
-                )
-                status = max(status, EXIT_USAGE)
-                continue
             try:
                 frame = load_ohlcv(path, errors="drop" if args.drop else "raise")
             except DataValidationError as exc:
                 sys.stderr.write(f"mlattn data-check: invalid: {str(exc).splitlines()[0]}\n")
                 status = max(status, EXIT_FOUND_PROBLEM)
                 continue
-            except OSError as exc:
+            except OSError as exc:  # missing, a directory, unreadable: a usage error, not invalid data
                 msg = exc.strerror or str(exc)
                 sys.stderr.write(
                     f"mlattn data-check: error: {msg if msg.startswith(str(path)) else f'{path}: {msg}'}\n"

@@ -38,9 +38,12 @@ class Export(Subcommand):
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
+        from torch import nn
+
+        from ..inference._inputs import is_multi_asset, load_model
         from ..inference.export import ExportCheckError, export_model
 
-        source = args.checkpoint if args.checkpoint is not None else args.model
+        source: nn.Module | str | Path = args.checkpoint if args.checkpoint is not None else args.model
         if args.checkpoint is not None and not args.checkpoint.is_file():
             raise CLIError(f"--checkpoint {args.checkpoint}: no such file")
         if args.num_assets is not None and args.num_assets < 1:
@@ -56,6 +59,14 @@ class Export(Subcommand):
                     f"--opset {args.opset}: expected 18..{newest} (onnx {onnx.__version__}; below 18 is "
                     "written at 18)"
                 )
+        if args.num_assets is not None:  # only a portfolio model has an asset axis to fix: never ignore it
+            model, _ = load_model(source)
+            if not is_multi_asset(model):
+                raise CLIError(
+                    f"--num-assets {args.num_assets}: only for a portfolio (multi-asset) model; "
+                    f"{args.checkpoint or args.model} is a {type(model).__name__}"
+                )
+            source = model
         if args.output.is_dir():
             raise CLIError(f"--output {args.output}: is a directory; expected the file to write")
         kwargs: dict[str, object] = {"verify": not args.no_verify, "atol": args.atol}

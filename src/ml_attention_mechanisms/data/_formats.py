@@ -122,6 +122,7 @@ def read_table(path: str | Path, *, errors: str = "raise", symbol: str | None = 
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
+        IsADirectoryError: ``path`` is a directory.
         DataValidationError: the file is empty, not text, truncated (a row with too few fields), or has no
             recognisable columns.
     """
@@ -129,7 +130,8 @@ def read_table(path: str | Path, *, errors: str = "raise", symbol: str | None = 
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
     if path.is_dir():
-        raise DataValidationError("is a directory; expected a CSV or Parquet file", path=str(path))
+        # unreadable as a file, like a missing one: an OSError, not invalid data
+        raise IsADirectoryError(f"{path}: is a directory; expected a CSV or Parquet file")
     data = _read_bytes(path)
     if data[:4] == _PARQUET_MAGIC:
         return _parquet_table(path, data, symbol)

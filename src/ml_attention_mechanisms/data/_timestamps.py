@@ -58,9 +58,11 @@ _UNIT_LIMITS = ((1e17, 1e9), (1e14, 1e6), (1e11, 1e3))  # value >= limit -> divi
 class TimestampResult:
     seconds: np.ndarray  # int64 [rows]; undefined where invalid
     invalid: dict[int, tuple[str, str]] = field(default_factory=dict)  # row -> (canonical column, reason)
-    from_date: int = 0
+    from_date: int = 0  # rows whose damaged or missing unix value was replaced by the date column's time
     disagreements: int = 0
     warnings: list[str] = field(default_factory=list)
+    unix_key: str | None = None  # the canonical column holding unix times, if any
+    date_key: str | None = None  # the canonical column holding date strings, if any
 
 
 def _unit_divisor(values: np.ndarray) -> np.ndarray:
@@ -164,7 +166,7 @@ def resolve_timestamps(columns: dict[str, np.ndarray]) -> TimestampResult:
             time_key = key
     if unix_key is None and date_key is None:
         raise KeyError("timestamp")
-    result = TimestampResult(seconds=np.zeros(n, dtype=np.int64))
+    result = TimestampResult(seconds=np.zeros(n, dtype=np.int64), unix_key=unix_key, date_key=date_key)
     need_date = np.ones(n, dtype=bool)
     unix_seconds = np.full(n, np.nan)
     damaged_value = np.full(n, np.nan)
@@ -250,12 +252,14 @@ def resolve_timestamps(columns: dict[str, np.ndarray]) -> TimestampResult:
         both = ~need_date & np.isfinite(date_seconds)
         result.disagreements = int(np.count_nonzero(both & (date_seconds != unix_seconds)))
         from_date = need_date & np.isfinite(date_seconds)
-        result.from_date = int(np.count_nonzero(from_date))
-        if result.from_date >= 48:
+        n_from_date = int(np.count_nonzero(from_date))
+        # without a unix column every time comes from the date: nothing was recovered from it
+        result.from_date = n_from_date if unix_key is not None else 0
+        if n_from_date >= 48:
             hours = (date_seconds[from_date].astype(np.int64) % 86400) // 3600
             if hours.max() <= 12 and len(np.unique(hours)) > 2:
                 result.warnings.append(
-                    f"{result.from_date} rows take their time from the date column, whose hours never exceed "
+                    f"{n_from_date} rows take their time from the date column, whose hours never exceed "
                     "12: a 12-hour clock without AM/PM? Check those rows"
                 )
     chosen = np.where(need_date, date_seconds, unix_seconds)

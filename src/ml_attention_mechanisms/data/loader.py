@@ -12,7 +12,7 @@ from ._columns import QUOTES, normalise_symbol
 from ._formats import RawTable, read_table
 from ._numbers import parse_numbers
 from ._timestamps import resolve_timestamps
-from .validation import DataValidationError, QualityReport, flag_candles, validate_ohlcv
+from .validation import DataValidationError, QualityReport, flag_candles, infer_step, validate_ohlcv
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -85,6 +85,21 @@ def _dedupe(seconds: np.ndarray, v: dict[str, np.ndarray], report: QualityReport
     return order[first]
 
 
+def _off_grid_warning(report: QualityReport, seconds: np.ndarray, lines: np.ndarray, fmt: str) -> None:
+    """Name the first row off the grid the other rows share (``align`` refuses such a file)."""
+    import pandas as pd
+
+    step = int(infer_step(seconds) or 1)
+    r = int(np.flatnonzero(seconds % step != report.grid_offset_seconds)[0])
+    when = pd.Timestamp(int(seconds[r]), unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M:%S")
+    shift = f"{report.grid_offset_seconds} s past" if report.grid_offset_seconds else "on"
+    report.warnings.append(
+        f"{report.off_grid} rows are off the {report.timeframe} grid of the others (which open {shift} the "
+        f"UTC {report.timeframe} boundaries); first: {'row' if fmt == 'parquet' else 'line'} {lines[r]}, "
+        f"{when}; a panel (align) refuses mixed offsets"
+    )
+
+
 def _one_symbol(table: RawTable, path: str) -> None:
     """A symbol column must name one symbol: rows of several assets cannot be one series."""
     if "symbol" not in table.columns or not len(table):
@@ -121,6 +136,7 @@ def load_ohlcv(path: str | Path, *, errors: str = "raise", symbol: str | None = 
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
+        IsADirectoryError: ``path`` is a directory (an ``OSError`` too, like an unreadable file).
         DataValidationError: (a ``ValueError``) the file is empty, truncated, not text, lacks a required
             column, or (with ``errors="raise"``) has an unparseable number or timestamp, a non-positive
             price, ``high < low``, or an open/close outside ``[low, high]``; the message names the file, the
@@ -165,6 +181,11 @@ def load_ohlcv(path: str | Path, *, errors: str = "raise", symbol: str | None = 
             column="timestamp",
         ) from None
     report.timestamps_from_date = stamps.from_date
+    names = table.source_names
+    primary = stamps.unix_key or stamps.date_key
+    report.time_column = names.get(primary, primary) if primary else None
+    if stamps.unix_key is not None and stamps.date_key is not None:
+        report.date_column = names.get(stamps.date_key, stamps.date_key)
     report.date_column_disagreements = stamps.disagreements
     report.warnings += stamps.warnings
     invalid = dict(stamps.invalid)
@@ -211,6 +232,8 @@ def load_ohlcv(path: str | Path, *, errors: str = "raise", symbol: str | None = 
     )
     report.symbol = normalise_symbol(str(sym)) if sym else None
     validate_ohlcv(frame, report)
+    if report.off_grid:
+        _off_grid_warning(report, seconds[order], table.lines[keep][order], table.format)
     frame.attrs.update(
         symbol=report.symbol, timeframe=report.timeframe, source=str(path), quality_report=report
     )

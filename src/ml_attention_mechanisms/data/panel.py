@@ -175,12 +175,17 @@ def _to_seconds(value: str | int) -> int:
 def _aggregate(
     timestamps: np.ndarray, fields: Mapping[str, np.ndarray], mask: np.ndarray, step: int, new_step: int
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Aggregate regular-grid ``[T, A]`` arrays into coarser, epoch-aligned bars."""
+    """Aggregate regular-grid ``[T, A]`` arrays into coarser, epoch-aligned bars (shifted by the fine grid's
+    offset: hourly bars at :30 give 4h bars at 00:30, 04:30, ...)."""
     if new_step % step:
         raise ValueError(
             f"cannot resample {timeframe_name(step)} bars to {timeframe_name(new_step)}: not a multiple"
         )
     origin = _WEEK_ORIGIN if new_step % 604800 == 0 else 0
+    if (
+        timestamps.size
+    ):  # a grid offset from the epoch multiples (bars at :30) carries over to the coarse bars
+        origin += int((timestamps[0] - origin) % step)
     bucket = (timestamps - origin) // new_step
     if timestamps.size == 0:
         empty = {n: np.zeros((0, mask.shape[1])) for n in fields}
@@ -245,6 +250,46 @@ def _frame_arrays(
     return seconds, fields, usable
 
 
+def _common_offset(
+    seconds: Sequence[np.ndarray], step: int, items: Sequence[tuple[object, pd.DataFrame]], symbols: list[str]
+) -> int:
+    """The one offset (seconds past the epoch multiples of ``step``) every frame's bars share.
+
+    Raises:
+        DataValidationError: a frame's bars have mixed offsets (its first bar off the frame's most common
+            offset named), or two frames have different offsets (both named, with their offsets).
+    """
+    name = timeframe_name(step)
+    found: list[tuple[int, int]] = []  # (frame, offset)
+    for a, sec in enumerate(seconds):
+        if not sec.size:
+            continue
+        frame = items[a][1]
+        where = str(frame.attrs.get("source", symbols[a]))
+        values, counts = np.unique(sec % step, return_counts=True)
+        offset = int(values[np.argmax(counts)])
+        off = np.flatnonzero(sec % step != offset)
+        if off.size:
+            raise DataValidationError(
+                f"timestamp {frame.index[int(off[0])]} is not on the {name} grid of {symbols[a]}'s other bars "
+                f"(they open {offset} s past the UTC {name} boundaries; {off.size} bars do not); expected "
+                "bar open times one timeframe apart at one offset",
+                path=where,
+            )
+        found.append((a, offset))
+    for a, offset in found[1:]:
+        b, first = found[0]
+        if offset != first:
+            src = {i: str(items[i][1].attrs.get("source", symbols[i])) for i in (a, b)}
+            raise DataValidationError(
+                f"{symbols[a]} ({src[a]}) is not on the {name} grid of {symbols[b]} ({src[b]}): its bars open "
+                f"{offset} s past the UTC {name} boundaries, {symbols[b]}'s {first} s; assets on different "
+                "offsets cannot be aligned (expected exports with the same bar open times)",
+                path=src[a],
+            )
+    return found[0][1] if found else 0
+
+
 def align(
     frames: Mapping[str, pd.DataFrame] | Sequence[pd.DataFrame],
     *,
@@ -266,7 +311,9 @@ def align(
 
     Raises:
         ValueError: no frames, duplicate symbols, or the frames' timeframes disagree.
-        DataValidationError: a frame's timestamps are off the grid, or it lacks a required column.
+        DataValidationError: a frame's timestamps are off the grid, or it lacks a required column. The grid
+            may be offset from the epoch multiples of the timeframe (hourly bars opening at :30) when every
+            bar of every frame shares the offset; mixed offsets, in one frame or between frames, are refused.
     """
     items = (
         list(frames.items()) if isinstance(frames, Mapping) else [(f.attrs.get("symbol"), f) for f in frames]
@@ -301,8 +348,9 @@ def align(
     hi = max((p[0][-1] for p in parts if p[0].size), default=-1)
     lo = _to_seconds(start) if start is not None else lo
     hi = _to_seconds(end) if end is not None else hi
-    if step <= 86400:
-        lo = -(-lo // step) * step  # epoch-aligned grid (weekly grids keep the data's own anchor)
+    if step <= 86400:  # the epoch multiples shifted by the frames' common offset (weekly: the data's anchor)
+        offset = _common_offset([p[0] for p in parts], step, items, symbols)
+        lo = offset + -(-(lo - offset) // step) * step
     grid = np.arange(lo, hi + 1, step, dtype=np.int64)
     arrays = {n: np.full((grid.size, len(items)), np.nan) for n in FIELDS}
     mask = np.zeros((grid.size, len(items)), dtype=bool)
@@ -330,7 +378,9 @@ def resample_ohlcv(frame: pd.DataFrame, timeframe: str) -> pd.DataFrame:
     """Aggregate a loaded frame to a coarser timeframe.
 
     Bars are epoch-aligned and labelled by their open time (``"1d"`` bars start at 00:00 UTC, ``"1w"`` bars
-    on Mondays): open = the first bar's open, high = max, low = min, close = the last bar's close,
+    on Mondays; a frame whose bars are offset from those boundaries keeps its offset: hourly bars at :30
+    give daily bars from 00:30 to 00:30): open = the first bar's open, high = max, low = min, close = the
+    last bar's close,
     volume / quote_volume / trades = sums. Zero-volume placeholders and a possibly unfinished candle are
     left out (as in a panel). A coarse bar the data cover only in part at either end is left out too.
 

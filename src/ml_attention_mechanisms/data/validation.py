@@ -89,8 +89,12 @@ class QualityReport:
         rows_kept: rows in the returned frame.
         banner_lines: lines above the header that are not data (CryptoDataDownload's banner).
         reordered: the rows were not in ascending time order (e.g. newest first) and were sorted.
-        timestamps_from_date: rows whose time came from the date column because the unix column was
-            damaged (spreadsheet scientific notation) or missing.
+        time_column: the file's column the times were read from (a unix column where the file has one,
+            else its date/time column), or ``None``.
+        date_column: the file's date column that backs up its unix column (read where a unix value is
+            damaged or missing, compared elsewhere), or ``None`` (no unix column, or no date column).
+        timestamps_from_date: rows whose time came from ``date_column`` because the unix value was
+            damaged (spreadsheet scientific notation) or missing (0 for a file without a unix column).
         date_column_disagreements: rows whose date column disagrees with their intact unix value (a local
             clock or a 12-hour clock without AM/PM); the unix value was used.
         duplicates: extra rows for an already-seen timestamp, removed (the complete candle was kept: the
@@ -110,7 +114,11 @@ class QualityReport:
             frame's ``suspicious`` column, masked by the panel layer.
         possibly_open: the newest candle's timestamp (ISO) when it looks unfinished, else ``None``; flagged
             in the frame's ``possibly_open`` column and masked by the panel layer.
-        off_grid: rows whose timestamp is not a multiple of the timeframe.
+        off_grid: rows whose timestamp is not on the file's grid: the timeframe's multiples shifted by
+            ``grid_offset_seconds`` (intervals up to a day; weekly bars keep the data's own anchor).
+        grid_offset_seconds: the grid's offset from the UTC epoch multiples of the timeframe, in seconds
+            (0 for bars on the hour/day; 1800 for hourly bars opening at :30); where the rows disagree, the
+            most common offset.
         warnings: anything else worth a look.
     """
 
@@ -122,6 +130,8 @@ class QualityReport:
     rows_kept: int = 0
     banner_lines: int = 0
     reordered: bool = False
+    time_column: str | None = None
+    date_column: str | None = None
     timestamps_from_date: int = 0
     date_column_disagreements: int = 0
     duplicates: int = 0
@@ -138,6 +148,7 @@ class QualityReport:
     suspicious: list[str] = field(default_factory=list)
     possibly_open: str | None = None
     off_grid: int = 0
+    grid_offset_seconds: int = 0
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -159,8 +170,7 @@ class QualityReport:
             f"  order             {'reversed or unsorted, sorted ascending' if self.reordered else 'ascending'}",
             f"  duplicates        {self.duplicates} removed, {self.conflicts} conflicting"
             + (f" (first: {', '.join(self.conflict_times[:3])})" if self.conflict_times else ""),
-            f"  time from date    {self.timestamps_from_date} rows (damaged or missing unix)",
-            f"  date disagrees    {self.date_column_disagreements} rows (unix used)",
+            *self._time_lines(),
             f"  missing bars      {self.missing_bars} in {self.gaps} gaps, longest {self.longest_gap}"
             + (f" from {self.longest_gap_start}" if self.longest_gap_start else ""),
             f"  zero-volume bars  {self.zero_volume_bars}",
@@ -168,8 +178,15 @@ class QualityReport:
             + (f" ({', '.join(self.suspicious[:3])})" if self.suspicious else ""),
             f"  newest candle     {'possibly unfinished: ' + self.possibly_open if self.possibly_open else 'complete'}",
         ]
+        if self.grid_offset_seconds:
+            lines.append(
+                f"  grid offset       {timeframe_name(self.grid_offset_seconds)} (bars open that long after "
+                f"the UTC {self.timeframe or '?'} boundaries)"
+            )
         if self.off_grid:
-            lines.append(f"  off-grid rows     {self.off_grid}")
+            lines.append(
+                f"  off-grid rows     {self.off_grid} (not on the {self.timeframe or '?'} grid of the other rows)"
+            )
         if self.dropped:
             lines.append(f"  dropped           {len(self.dropped)}: {'; '.join(self.dropped[:3])}")
         lines += [f"  warning           {w}" for w in self.warnings]
@@ -177,6 +194,15 @@ class QualityReport:
 
     def __str__(self) -> str:
         return self.format_text()
+
+    def _time_lines(self) -> list[str]:
+        """Where the times came from: the date fallback is said only where a unix column exists."""
+        if self.date_column is None:
+            return [f"  time from         column {self.time_column!r}"] if self.time_column else []
+        return [
+            f"  time from date    {self.timestamps_from_date} rows (damaged or missing unix)",
+            f"  date disagrees    {self.date_column_disagreements} rows (unix used)",
+        ]
 
 
 _UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
@@ -274,7 +300,11 @@ def validate_ohlcv(df: pd.DataFrame, report: QualityReport | None = None) -> Qua
     step = infer_step(seconds)
     if step:
         report.timeframe = timeframe_name(step)
-        report.off_grid = int(np.count_nonzero(seconds % step)) if step <= 86400 else 0
+        if step <= 86400:
+            offsets = seconds % step
+            values, counts = np.unique(offsets, return_counts=True)
+            report.grid_offset_seconds = int(values[np.argmax(counts)])
+            report.off_grid = int(np.count_nonzero(offsets != report.grid_offset_seconds))
         diffs = np.diff(seconds)
         if diffs.size >= 4 and np.count_nonzero(diffs == step) < diffs.size / 2:
             report.warnings.append(

@@ -295,14 +295,18 @@ def _window(models: dict[str, Any], config: dict[str, Any]) -> int:
 
 
 def _other_data(
-    run: str | Path, data_files: Sequence[str | Path], start: str | None, end: str | None
+    run: str | Path,
+    data_files: Sequence[str | Path],
+    start: str | None,
+    end: str | None,
+    predict: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], DemoData, int]:
     models, calibration, config = load_run_models(run)
     if not data_files:
         raise ValueError("--data: give at least one OHLCV file")
     window = _window(models, config)
     scaler = next(iter(models.values()))[1]["scaler"]
-    data = load_files_panel(data_files, scaler=scaler, window=window, start=start, end=end)
+    data = load_files_panel(data_files, scaler=scaler, window=window, predict=predict, start=start, end=end)
     return models, calibration, config, data, window
 
 
@@ -399,7 +403,7 @@ def prediction_table(
     from ._pipeline_run import forecast_all
     from .backtest import BacktestConfig, signals_to_positions
 
-    models, calibration, _, data, window = _other_data(run, data_files, start, end)
+    models, calibration, _, data, window = _other_data(run, data_files, start, end, predict=True)
     bt = BacktestConfig()
     assets = [base_symbol(s) for s in data.symbols]
     lo, hi = data.test_start, int(data.timestamps.size)
