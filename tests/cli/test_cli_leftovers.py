@@ -121,7 +121,8 @@ def test_predict_needs_only_its_own_history(tmp_path: Path, btc: pd.DataFrame) -
         load_files_panel([path], scaler=scaler, window=window, predict=True, start=early)
     msg = str(err.value)
     assert f"only {need - 1} bars of the data before it; a forecast needs {need}" in msg
-    assert "features' warm-up" in msg and "model window" in msg and "baseline" not in msg
+    assert f"model's {window}-bar window must lie after the features' {need - window + 1}-bar warm-up" in msg
+    assert "baseline" not in msg
     short = _bars(tmp_path / "ETHUSDT_1h.csv", btc.iloc[:need])
     with pytest.raises(ValueError, match=f"{need} bars; a forecast needs {need} bars of history"):
         load_files_panel([short], scaler=scaler, window=window, predict=True)

@@ -300,7 +300,10 @@ def _predict_first(ts: np.ndarray, lo: int | None, start: str | None, history: t
     """The first predicted bar: ``--start`` (default: a quarter in) once the history is there."""
     need, warm = history
     n = int(ts.size)
-    why = f"{warm} bars of the features' warm-up (indicators, then the causal scaling) and the model window"
+    why = (
+        f"the model's {need - warm + 1}-bar window must lie after the features' {warm}-bar warm-up (the "
+        "longest indicator, then the causal scaling)"
+    )
     if n <= need:
         raise ValueError(
             f"--data: {n} bars; a forecast needs {need} bars of history before its bar ({why}) and at least "
