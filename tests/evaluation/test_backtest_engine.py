@@ -171,6 +171,20 @@ def test_rebalance_mask_is_daily_at_midnight_utc() -> None:
     assert rebalance_mask(idx, BacktestConfig(rebalance_hour_utc=None)).all()
 
 
+def test_rebalance_mask_on_offset_grids_gaps_and_daily_bars() -> None:
+    half = pd.date_range("2024-03-01 05:30", periods=24 * 3, freq="h", tz="UTC")  # bars at :30
+    assert [str(t) for t in half[rebalance_mask(half)]] == [
+        "2024-03-02 00:30:00+00:00",
+        "2024-03-03 00:30:00+00:00",
+        "2024-03-04 00:30:00+00:00",
+    ]
+    hourly = pd.date_range("2024-03-01 20:00", periods=20, freq="h", tz="UTC")
+    gap = hourly.drop(pd.DatetimeIndex(["2024-03-01 23:00", "2024-03-02 00:00"], tz="UTC"))
+    assert [str(t) for t in gap[rebalance_mask(gap)]] == ["2024-03-02 01:00:00+00:00"]  # the first bar after
+    daily = pd.date_range("2024-03-01", periods=4, freq="D", tz="UTC")
+    assert rebalance_mask(daily).all()
+
+
 def test_pandas_inputs_must_share_their_index() -> None:
     idx = pd.date_range("2024-01-01", periods=5, freq="h", tz="UTC")
     r = pd.Series(np.zeros(5), index=idx)

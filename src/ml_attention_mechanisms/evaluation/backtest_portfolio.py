@@ -17,7 +17,10 @@ __all__ = ["rebalance_mask", "run_portfolio_backtest"]
 
 
 def rebalance_mask(timestamps: Any, config: BacktestConfig | None = None) -> np.ndarray:
-    """True at the bars where a portfolio rebalances: those closing at ``config.rebalance_hour_utc``:00 UTC.
+    """True at the bars where a portfolio rebalances: the first bar of each UTC day counted from
+    ``config.rebalance_hour_utc``:00 (on an hourly grid, the bar opening at that hour; on a grid offset by
+    30 minutes, the bar at :30 after it; after a gap, the first bar after the hour). The first bar of the
+    series rebalances only if it opens exactly at that hour.
 
     Args:
         timestamps: a pandas ``DatetimeIndex`` (naive = UTC) or int64 Unix seconds, shape ``(T,)``.
@@ -36,7 +39,12 @@ def rebalance_mask(timestamps: Any, config: BacktestConfig | None = None) -> np.
             raise ValueError("timestamps: expected a DatetimeIndex or 1-D int64 Unix seconds")
     if cfg.rebalance_hour_utc is None:
         return np.ones(seconds.shape[0], dtype=bool)
-    return (seconds % 86400) == cfg.rebalance_hour_utc * 3600
+    shifted = seconds - cfg.rebalance_hour_utc * 3600
+    day = np.floor_divide(shifted, 86400)
+    mask = np.empty(seconds.shape[0], dtype=bool)
+    mask[:1] = (shifted[:1] % 86400) == 0
+    mask[1:] = day[1:] != day[:-1]
+    return mask
 
 
 def run_portfolio_backtest(

@@ -304,9 +304,19 @@ def _other_data(
     models, calibration, config = load_run_models(run)
     if not data_files:
         raise ValueError("--data: give at least one OHLCV file")
+    from ..training.checkpoint import checkpoint_bar_seconds
+
     window = _window(models, config)
-    scaler = next(iter(models.values()))[1]["scaler"]
-    data = load_files_panel(data_files, scaler=scaler, window=window, predict=predict, start=start, end=end)
+    payload = next(iter(models.values()))[1]
+    data = load_files_panel(
+        data_files,
+        scaler=payload["scaler"],
+        window=window,
+        predict=predict,
+        start=start,
+        end=end,
+        bar_seconds=checkpoint_bar_seconds(payload),
+    )
     return models, calibration, config, data, window
 
 
