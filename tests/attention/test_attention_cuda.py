@@ -41,7 +41,8 @@ from ml_attention_mechanisms import (
     MultiHeadAttention,
     SelfAttention,
 )
-from ml_attention_mechanisms.attention._dispatch import _HAS_FLASH_ATTN, TOLERANCES, attend, explain_dispatch
+from ml_attention_mechanisms.attention._dispatch import TOLERANCES, attend, explain_dispatch
+from ml_attention_mechanisms.attention._kernels import _HAS_FLASH_ATTN
 from ml_attention_mechanisms.attention.cross_attention import (
     CrossAssetAttention,
     CrossAttention,

@@ -1,4 +1,8 @@
-"""Only attention/_dispatch.py calls an attention kernel (STYLE rule 13): a grep over the package source."""
+"""Only the dispatch calls an attention kernel (STYLE rule 13): a grep over the package source.
+
+The dispatch is ``attention/_dispatch.py`` (the decision and the one entry point, ``attend``) with its private
+``attention/_kernels.py`` (the backends), which nothing else in the package imports.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import ml_attention_mechanisms
 
 PACKAGE = Path(ml_attention_mechanisms.__file__).parent
 DISPATCH = PACKAGE / "attention" / "_dispatch.py"
+KERNELS = PACKAGE / "attention" / "_kernels.py"
 REFERENCE = PACKAGE / "attention" / "reference.py"  # the plain float64 definition, by design
 # q @ k^T followed by a softmax in the same file: hand-written softmax attention.
 SCORES = re.compile(r"(matmul\(|@)[^\n]*transpose\(\s*-\s*(2\s*,\s*-\s*1|1\s*,\s*-\s*2)\s*\)")
@@ -31,7 +36,7 @@ def _code(path: Path) -> str:
 def test_no_kernel_call_outside_dispatch() -> None:
     offenders = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        if path == DISPATCH:
+        if path in (DISPATCH, KERNELS):
             continue
         code = _code(path)
         if "scaled_dot_product_attention" in code:
@@ -43,6 +48,15 @@ def test_no_kernel_call_outside_dispatch() -> None:
     )
 
 
+def test_only_the_dispatch_imports_the_kernels() -> None:
+    importers = [
+        str(path.relative_to(PACKAGE))
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path != DISPATCH and re.search(r"\b_kernels\b", _code(path))
+    ]
+    assert importers == [], importers
+
+
 def test_the_grep_sees_the_dispatch_itself() -> None:
-    code = _code(DISPATCH)
+    code = _code(KERNELS)
     assert "scaled_dot_product_attention" in code and "softmax" in code and SCORES.search(code)
