@@ -28,3 +28,28 @@ def to_device(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return type(obj)(to_device(v) for v in obj)
     return obj
+
+
+def flat_tensors(out: Any, prefix: str = "") -> dict[str, torch.Tensor]:
+    """Every tensor of a (nested) output dict, list or tuple, keyed by its path."""
+    if isinstance(out, torch.Tensor):
+        return {prefix: out}
+    if isinstance(out, dict):
+        return {k2: v2 for k, v in out.items() for k2, v2 in flat_tensors(v, f"{prefix}/{k}").items()}
+    if isinstance(out, (list, tuple)):
+        return {k2: v2 for i, v in enumerate(out) for k2, v2 in flat_tensors(v, f"{prefix}/{i}").items()}
+    return {}
+
+
+def assert_same_outputs(got: Any, want: Any) -> None:
+    """``got`` (on :data:`DEVICE`) equals ``want`` (CPU): the same tensors, dtypes, values within 1e-4 (exact
+    for integer and bool outputs)."""
+    g, w = flat_tensors(got), flat_tensors(want)
+    assert set(g) == set(w) and w
+    for key, ref in w.items():
+        out = g[key]
+        assert out.device.type == DEVICE.type and out.dtype == ref.dtype, key
+        if ref.is_floating_point():
+            torch.testing.assert_close(out.cpu(), ref, atol=1e-4, rtol=1e-4, msg=key)
+        else:
+            assert torch.equal(out.cpu(), ref), key

@@ -24,24 +24,13 @@ import torch
 from _model_helpers import multi_asset_batch, single_asset_batch
 from test_model_mixed_precision import BF16_RTOL_OF_MAX, _floats, _pair
 
-from _cuda_case import DEVICE, MARKS, to_device
+from _cuda_case import DEVICE, MARKS, assert_same_outputs, to_device
 from ml_attention_mechanisms import create_crypto_model
 from ml_attention_mechanisms.models._registry import get_model_entry, list_models
 
 pytestmark = MARKS
 
 BASE_MODELS = ("price_predictor", "signal_generator", "risk_assessor", "portfolio_optimizer")
-
-
-def _flat(out: Any, prefix: str = "") -> dict[str, torch.Tensor]:
-    """Every tensor of a (nested) output dict, keyed by its path."""
-    if isinstance(out, torch.Tensor):
-        return {prefix: out}
-    if isinstance(out, dict):
-        return {k2: v2 for k, v in out.items() for k2, v2 in _flat(v, f"{prefix}/{k}").items()}
-    if isinstance(out, (list, tuple)):
-        return {k2: v2 for i, v in enumerate(out) for k2, v2 in _flat(v, f"{prefix}/{i}").items()}
-    return {}
 
 
 def _tiny(name: str) -> dict[str, Any]:
@@ -59,16 +48,7 @@ def test_forward_on_device_matches_cpu(name: str) -> None:
     cpu = create_crypto_model(name, **_tiny(name)).eval()
     dev = copy.deepcopy(cpu).to(DEVICE)
     batch = _batch(cpu)
-    want = _flat(cpu(**cpu.training_inputs(batch)))
-    got = _flat(dev(**dev.training_inputs(to_device(batch))))
-    assert set(got) == set(want) and want
-    for key, ref in want.items():
-        out = got[key]
-        assert out.device.type == DEVICE.type and out.dtype == ref.dtype, key
-        if ref.is_floating_point():
-            torch.testing.assert_close(out.cpu(), ref, atol=1e-4, rtol=1e-4, msg=key)
-        else:
-            assert torch.equal(out.cpu(), ref), key
+    assert_same_outputs(dev(**dev.training_inputs(to_device(batch))), cpu(**cpu.training_inputs(batch)))
 
 
 @pytest.mark.parametrize("name", BASE_MODELS)

@@ -22,31 +22,11 @@ import pytest
 import torch
 from test_trading_transformer import ALL_ON, build, inputs, tiny
 
-from _cuda_case import DEVICE, MARKS, to_device
+from _cuda_case import DEVICE, MARKS, assert_same_outputs, flat_tensors, to_device
 
 pytestmark = MARKS
 
 CONFIGS: dict[str, dict[str, Any]] = {"plain": {}, "all_on": ALL_ON}
-
-
-def _flat(out: Any, prefix: str = "") -> dict[str, torch.Tensor]:
-    if isinstance(out, torch.Tensor):
-        return {prefix: out}
-    if isinstance(out, dict):
-        return {k2: v2 for k, v in out.items() for k2, v2 in _flat(v, f"{prefix}/{k}").items()}
-    return {}
-
-
-def _assert_same(got: Any, want: Any) -> None:
-    g, w = _flat(got), _flat(want)
-    assert set(g) == set(w) and w
-    for key, ref in w.items():
-        out = g[key]
-        assert out.device.type == DEVICE.type and out.dtype == ref.dtype, key
-        if ref.is_floating_point():
-            torch.testing.assert_close(out.cpu(), ref, atol=1e-4, rtol=1e-4, msg=key)
-        else:
-            assert torch.equal(out.cpu(), ref), key
 
 
 def _inputs_with_gaps(cfg: Any) -> dict[str, Any]:
@@ -64,10 +44,12 @@ def test_forward_on_device_matches_cpu(name: str) -> None:
     cpu = build(cfg).eval()
     dev = copy.deepcopy(cpu).to(DEVICE)
     for kw in (inputs(cfg, b=2, t=48), _inputs_with_gaps(cfg)):
-        _assert_same(dev(**to_device(kw)), cpu(**kw))
+        assert_same_outputs(dev(**to_device(kw)), cpu(**kw))
     kw = inputs(cfg, b=2, t=24)
-    _assert_same(dev(**to_device(kw), need_attention_weights=True), cpu(**kw, need_attention_weights=True))
-    _assert_same(dev.forward_steps(**to_device(kw)), cpu.forward_steps(**kw))
+    assert_same_outputs(
+        dev(**to_device(kw), need_attention_weights=True), cpu(**kw, need_attention_weights=True)
+    )
+    assert_same_outputs(dev.forward_steps(**to_device(kw)), cpu.forward_steps(**kw))
 
 
 def test_mixed_precision_on_device_is_finite_and_close() -> None:
@@ -79,7 +61,7 @@ def test_mixed_precision_on_device_is_finite_and_close() -> None:
         want = ref(**kw)
     out = model(**kw)
     assert all(p.dtype == torch.float32 for p in model.parameters())
-    for key, v in _flat(out).items():
+    for key, v in flat_tensors(out).items():
         assert v.device.type == DEVICE.type, key
         if v.is_floating_point():
             assert v.dtype == torch.float32 and torch.isfinite(v).all(), key
