@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import numpy as np
@@ -20,6 +20,9 @@ from torch import Tensor, nn
 
 from .checkpoint import build_payload
 from .config import TrainingConfig
+
+if TYPE_CHECKING:
+    from .datamodule import PreparedData
 
 __all__ = ["ForecastModule", "warmup_cosine_factor"]
 
@@ -83,6 +86,22 @@ class ForecastModule(L.LightningModule):
         self.scaler = scaler or {}
         self.bar_seconds = bar_seconds
         self.symbols = symbols or {}
+
+    @classmethod
+    def for_data(
+        cls, model: nn.Module, prepared: PreparedData, *, training: TrainingConfig, model_type: str
+    ) -> ForecastModule:
+        """The module for ``model`` trained on ``prepared``: its feature names, scaler, symbols and bar
+        interval go into every checkpoint."""
+        return cls(
+            model,
+            training=training,
+            model_type=model_type,
+            feature_names=prepared.feature_names,
+            scaler=prepared.scaler,
+            symbols=prepared.symbols,
+            bar_seconds=prepared.bar_seconds,
+        )
 
     # -- steps ----------------------------------------------------------------------------------------
     def forward(self, batch: dict[str, Any]) -> dict[str, Tensor]:  # type: ignore[override]

@@ -419,15 +419,7 @@ def _fit(
     ckpt_path: Path | None,
     callbacks: Sequence[Callback],
 ) -> TrainResult:
-    module = ForecastModule(
-        net,
-        training=tcfg,
-        model_type=model,
-        feature_names=prepared.feature_names,
-        scaler=prepared.scaler,
-        symbols=prepared.symbols,
-        bar_seconds=prepared.bar_seconds,
-    )
+    module = ForecastModule.for_data(net, prepared, training=tcfg, model_type=model)
     datamodule = WindowDataModule(
         prepared, batch_size=tcfg.batch_size, num_workers=tcfg.num_workers, seed=tcfg.seed
     )

@@ -158,15 +158,7 @@ def tune(
         L.seed_everything(tcfg.seed, workers=True, verbose=False)
         net, kwargs = build_model(model, trial_cfg, prepared)
         configs[trial.number] = dataclasses.replace(trial_cfg, model=kwargs)
-        module = ForecastModule(
-            net,
-            training=tcfg,
-            model_type=model,
-            feature_names=prepared.feature_names,
-            scaler=prepared.scaler,
-            symbols=prepared.symbols,
-            bar_seconds=prepared.bar_seconds,
-        )
+        module = ForecastModule.for_data(net, prepared, training=tcfg, model_type=model)
         report = _Report(trial)
         trainer = make_trainer(
             tcfg,
