@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Case, time_interleaved
+from _common import Case, Target, time_interleaved
 
 from ml_attention_mechanisms.inference import export_onnx
 from ml_attention_mechanisms.inference._inputs import example_inputs
@@ -44,7 +44,7 @@ def bench(name: str, runs: int, threads: int, folder: Path, device: torch.device
     multi = name == "portfolio_optimizer"
     features, timestamps = example_inputs(model, batch=1, seq_len=BARS, num_assets=ASSETS if multi else None)
     features, timestamps = features.to(device), timestamps.to(device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync = Target(device, cuda_protocol=device.type == "cuda", bf16=False).sync
 
     def call(m: Callable[..., object]) -> Callable[[], None]:
         def run() -> None:
