@@ -114,10 +114,10 @@ _EXPORTS: dict[str, str] = {
     "diebold_mariano": "evaluation.significance",
     "write_metrics_json": "evaluation.metrics_io",
     "write_report": "evaluation.report",
-    "DemoConfig": "evaluation.pipeline",
-    "run_demo": "evaluation.pipeline",
-    "evaluate_run": "evaluation.pipeline",
-    "predict_run": "evaluation.pipeline",
+    "DemoConfig": "recipes",
+    "run_demo": "recipes",
+    "evaluate_run": "recipes",
+    "predict_run": "recipes",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

@@ -16,8 +16,8 @@ import pytest
 
 from ml_attention_mechanisms.cli.main import main
 from ml_attention_mechanisms.data import load_dataset, prepare_panel
-from ml_attention_mechanisms.evaluation import _pipeline_data
-from ml_attention_mechanisms.evaluation._pipeline_data import MIN_HISTORY, load_files_panel, predict_history
+from ml_attention_mechanisms.recipes import _data as _pipeline_data
+from ml_attention_mechanisms.recipes._data import MIN_HISTORY, load_files_panel, predict_history
 
 OHLCV = ["open", "high", "low", "close", "volume"]
 
@@ -129,7 +129,7 @@ def test_predict_needs_only_its_own_history(tmp_path: Path, btc: pd.DataFrame) -
 
 
 def test_prediction_table_asks_load_files_panel_for_predict_history(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ml_attention_mechanisms.evaluation import pipeline
+    from ml_attention_mechanisms.recipes import demo as pipeline
 
     seen: dict[str, Any] = {}
 

@@ -290,7 +290,7 @@ def test_backtest_run_holds_positions_over_gaps(
 ) -> None:
     """Hours without a bar (a gap in the data) are skipped, said in a note: a position held over the gap
     earns the price change across it at the next bar (it was zeroed before, the jump lost)."""
-    import ml_attention_mechanisms.evaluation.pipeline as pipeline
+    import ml_attention_mechanisms.recipes as pipeline
 
     rng = np.random.default_rng(1)
     n = 120

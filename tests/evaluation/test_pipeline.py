@@ -8,17 +8,17 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from ml_attention_mechanisms.evaluation._pipeline_data import DemoData, log_returns, subsample
-from ml_attention_mechanisms.evaluation._pipeline_forecasts import (
+from ml_attention_mechanisms.recipes._data import DemoData, log_returns, subsample
+from ml_attention_mechanisms.recipes._forecasts import (
     apply_calibration,
     fit_calibration,
     var_scale,
     variance_scale,
 )
-from ml_attention_mechanisms.evaluation._pipeline_report import shortfalls, terminal_table
-from ml_attention_mechanisms.evaluation._pipeline_score import _learner_inputs, score_strategies
+from ml_attention_mechanisms.recipes._report import shortfalls, terminal_table
+from ml_attention_mechanisms.recipes._score import _learner_inputs, score_strategies
 from ml_attention_mechanisms.evaluation.criteria import evaluate_bar
-from ml_attention_mechanisms.evaluation.pipeline import DemoConfig
+from ml_attention_mechanisms.recipes.demo import DemoConfig
 
 
 def _qlike(y: np.ndarray, f: np.ndarray) -> float:
@@ -155,7 +155,7 @@ def test_demo_config_validation_names_the_field() -> None:
 def test_load_files_panel_refuses_bad_ranges(tmp_path: object) -> None:
     from pathlib import Path
 
-    from ml_attention_mechanisms.evaluation._pipeline_data import load_files_panel
+    from ml_attention_mechanisms.recipes._data import load_files_panel
 
     path = Path(str(tmp_path)) / "BTCUSDT_1h.csv"
     t = 1_600_000_000 // 3600 * 3600 + 3600 * np.arange(60)
@@ -184,7 +184,7 @@ def _regime_shift(seed: int = 6) -> tuple[np.ndarray, dict[str, np.ndarray], dic
 
 
 def test_rolling_calibration_follows_a_regime_change() -> None:
-    from ml_attention_mechanisms.evaluation._pipeline_forecasts import rolling_calibration
+    from ml_attention_mechanisms.recipes._forecasts import rolling_calibration
 
     r, forecast, cal = _regime_shift()
     out = rolling_calibration(forecast, r, cal, window=720, min_rows=168)
@@ -201,7 +201,7 @@ def test_rolling_calibration_follows_a_regime_change() -> None:
 
 
 def test_rolling_calibration_is_causal() -> None:
-    from ml_attention_mechanisms.evaluation._pipeline_forecasts import rolling_calibration
+    from ml_attention_mechanisms.recipes._forecasts import rolling_calibration
 
     r, forecast, cal = _regime_shift()
     k = 2500

@@ -47,10 +47,10 @@ class Backtest(Subcommand):
     def run(cls, args: argparse.Namespace) -> int:
         from pathlib import Path
 
-        from ..evaluation._pipeline_backtest import backtest_table, read_table
+        from ..recipes import backtest_table, read_table
         from ..evaluation.backtest import BacktestConfig
         from ..evaluation.metrics_io import write_metrics_json
-        from ..evaluation.pipeline import prediction_table
+        from ..recipes import prediction_table
 
         if args.configs_tried < 1:
             raise CLIError(f"--configs-tried {args.configs_tried}: expected an integer >= 1")

@@ -24,7 +24,7 @@ class Evaluate(Subcommand):
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
-        from ..evaluation.pipeline import evaluate_run
+        from ..recipes import evaluate_run
 
         result = evaluate_run(
             args.run, args.data, start=args.start, end=args.end, out=args.out, progress=not args.no_progress

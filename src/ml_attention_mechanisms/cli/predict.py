@@ -23,7 +23,7 @@ class Predict(Subcommand):
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
-        from ..evaluation.pipeline import predict_run
+        from ..recipes import predict_run
 
         path = predict_run(args.run, args.data, args.out, start=args.start, end=args.end)
         print(f"wrote {path}")

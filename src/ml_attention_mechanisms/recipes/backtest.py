@@ -117,7 +117,7 @@ def _check_positions(pos: np.ndarray, group: Any, where: str) -> None:
 
 
 def _run(pos: np.ndarray, r: np.ndarray, cfg: Any, group: Any, where: str) -> Any:
-    from .backtest import run_backtest
+    from ..evaluation.backtest import run_backtest
 
     try:
         return run_backtest(pos, r, cfg)
@@ -153,9 +153,9 @@ def backtest_table(
     """
     import warnings
 
-    from .backtest import BacktestConfig, signals_to_positions
-    from .backtest_portfolio import run_portfolio_backtest
-    from .scorecards import strategy_scores as _scores
+    from ..evaluation.backtest import BacktestConfig, signals_to_positions
+    from ..evaluation.backtest_portfolio import run_portfolio_backtest
+    from ..evaluation.scorecards import strategy_scores as _scores
 
     def strategy_scores(res: Any, **kwargs: Any) -> dict[str, Any]:
         with warnings.catch_warnings():  # a flat strategy: no Sharpe, its interval is NaN (reported as null)
@@ -197,7 +197,7 @@ def backtest_table(
     if "portfolio_weight" in frame.columns and len(rets) > 1:
         import pandas as pd
 
-        from .backtest_portfolio import rebalance_mask
+        from ..evaluation.backtest_portfolio import rebalance_mask
 
         w = pd.DataFrame(
             {

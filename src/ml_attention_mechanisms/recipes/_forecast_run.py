@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._pipeline_data import DemoData, asset_column, base_symbol
-from ._pipeline_forecasts import (
+from ._data import DemoData, asset_column, base_symbol
+from ._forecasts import (
     asset_ids_for,
     fit_calibration,
     forecast_portfolio,
@@ -39,7 +39,7 @@ class ModelForecasts(dict[str, Any]):
 
 def rebalance_positions(data: DemoData, lo: int, hi: int, config: Any) -> np.ndarray:
     """Grid positions in ``[lo, hi)`` that are rebalance bars of the backtest config (daily 00:00 UTC)."""
-    from .backtest_portfolio import rebalance_mask
+    from ..evaluation.backtest_portfolio import rebalance_mask
 
     mask = np.asarray(rebalance_mask(data.timestamps, config), dtype=bool)
     pos = np.flatnonzero(mask)

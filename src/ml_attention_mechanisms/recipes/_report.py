@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ._pipeline_data import DemoData
+from ._data import DemoData
 
 __all__ = ["build_figures", "shortfalls", "terminal_table", "write_run_report"]
 
@@ -37,8 +37,8 @@ def build_figures(
     attention: np.ndarray | None,
 ) -> list[Any]:
     """The report's figures, each only when its inputs exist."""
-    from . import report_figures as rf
-    from .targets import future_return_target
+    from ..evaluation import report_figures as rf
+    from ..evaluation.targets import future_return_target
 
     figs: list[Any] = []
     lo, hi = data.test_start, data.test_end
@@ -57,7 +57,7 @@ def build_figures(
     assets = forecasts.get("assets", {})
     first = next((a for a in assets if "quantiles" in assets[a]), None)
     if first is not None:
-        from ._pipeline_data import asset_column
+        from ._data import asset_column
 
         r = data.returns[:, asset_column(data, first)]
         y = future_return_target(r, 1)[lo:hi]
@@ -94,7 +94,7 @@ def build_figures(
         figs.append(rf.pit_histogram_figure(pit, title="PIT histogram (test)"))
     risk = next((a for a in assets if "var" in assets[a]), None)
     if risk is not None:
-        from ._pipeline_data import asset_column
+        from ._data import asset_column
 
         r = data.returns[:, asset_column(data, risk)]
         y = future_return_target(r, 1)[lo:hi]
@@ -167,9 +167,9 @@ def write_run_report(
     extra_tables: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> Path:
     """``report.html`` and the PNGs in ``out`` (the evaluation layer's report writer)."""
-    from ._pipeline_score import strip_arrays
-    from .report import write_report
-    from .report_tables import comparison_tables
+    from ._score import strip_arrays
+    from ..evaluation.report import write_report
+    from ..evaluation.report_tables import comparison_tables
 
     tables = comparison_tables(assets_scores, strip_arrays(strategies))
     for k, v in (extra_tables or {}).items():

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ._pipeline_data import HORIZON, DemoData
-from ._pipeline_forecasts import rolling_calibration, variance_scale
+from ._data import HORIZON, DemoData
+from ._forecasts import rolling_calibration, variance_scale
 
 __all__ = ["BAR_ASSETS", "learner_forecasts", "score_assets", "score_strategies", "strip_arrays"]
 
@@ -58,10 +58,10 @@ def learner_forecasts(
         ``{"return": [T], "variance": [T], "quantiles": [T, Q]}`` (the learner's interval levels are the
         outermost pair of ``quantile_levels`` and the median).
     """
-    from ._pipeline_run import ROLLING_WINDOW
-    from .baselines_learner import fit_predict_learner
-    from .conformal import ConformalQuantileCalibrator
-    from .targets import future_return_target, realized_variance_target
+    from ._forecast_run import ROLLING_WINDOW
+    from ..evaluation.baselines_learner import fit_predict_learner
+    from ..evaluation.conformal import ConformalQuantileCalibrator
+    from ..evaluation.targets import future_return_target, realized_variance_target
 
     p = data.prepared
     r = data.returns[:, column]
@@ -123,9 +123,9 @@ def score_assets(
         beside the baselines (``learner_hgb``), the raw (uncalibrated) interval scores as ``model_raw``, and
         the Diebold-Mariano rows against the learner.
     """
-    from .scorecards import dm_table, loss_series, point_scores, quantile_scores, variance_scores
-    from .suite import evaluate_asset_forecasts
-    from .targets import future_return_target, realized_variance_target
+    from ..evaluation.scorecards import dm_table, loss_series, point_scores, quantile_scores, variance_scores
+    from ..evaluation.suite import evaluate_asset_forecasts
+    from ..evaluation.targets import future_return_target, realized_variance_target
 
     out: dict[str, dict[str, Any]] = {}
     for asset, f in forecasts.items():
@@ -195,7 +195,7 @@ def score_assets(
 
 
 def _column(data: DemoData, asset: str) -> int:
-    from ._pipeline_data import asset_column
+    from ._data import asset_column
 
     return asset_column(data, asset)
 
@@ -217,8 +217,8 @@ def score_strategies(
         config: the :class:`.backtest.BacktestConfig`.
         n_configs: kind -> configurations tried (reported beside each Sharpe, used by the deflated Sharpe).
     """
-    from .backtest import signals_to_positions
-    from .suite import evaluate_portfolio_strategy, evaluate_signal_strategy
+    from ..evaluation.backtest import signals_to_positions
+    from ..evaluation.suite import evaluate_portfolio_strategy, evaluate_signal_strategy
 
     out: dict[str, dict[str, Any]] = {}
     for asset, sig in signals.items():

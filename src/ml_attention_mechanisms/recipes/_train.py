@@ -17,7 +17,7 @@ from typing import Any
 
 from torch import nn
 
-from ._pipeline_data import HORIZON, DemoData, subsample
+from ._data import HORIZON, DemoData, subsample
 
 __all__ = ["MODEL_OVERRIDES", "TrainedModel", "train_model"]
 

@@ -216,8 +216,8 @@ def fit_calibration(
         ``{"cqr_offsets": {tau: offset}, "quantile_levels", "variance_scale", "var_scale": {level: s}}``
         (plain data, stored in ``calibration.json`` and applied unchanged to test and other data).
     """
-    from .conformal import ConformalQuantileCalibrator
-    from .targets import future_return_target, realized_variance_target
+    from ..evaluation.conformal import ConformalQuantileCalibrator
+    from ..evaluation.targets import future_return_target, realized_variance_target
 
     ys, qs, vy, vf, losses = [], [], [], [], []
     var_rows: dict[float, list[np.ndarray]] = {lv: [] for lv in var_levels}
@@ -252,7 +252,7 @@ def apply_calibration(
 ) -> dict[str, np.ndarray]:
     """The forecasts with the stored calibration applied (CQR offsets, variance and VaR/ES scales); the raw
     quantiles stay under ``quantiles_raw``."""
-    from .conformal import ConformalQuantileCalibrator
+    from ..evaluation.conformal import ConformalQuantileCalibrator
 
     out = dict(forecast)
     if "quantiles" in out and "cqr_offsets" in calibration:
@@ -332,7 +332,7 @@ def rolling_calibration(
         The forecasts with calibrated ``quantiles``/``variance``/``var``/``es`` and the raw ones kept as
         ``quantiles_raw``/``variance_raw``.
     """
-    from .targets import future_return_target, realized_variance_target
+    from ..evaluation.targets import future_return_target, realized_variance_target
 
     static = apply_calibration(forecast, calibration)
     out = dict(static)

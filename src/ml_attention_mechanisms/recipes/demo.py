@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from ..config import check_field
-from ._pipeline_data import DemoData, base_symbol, check_no_long_gaps, load_demo_data, load_files_panel
-from ._pipeline_score import BAR_ASSETS
+from ._data import DemoData, base_symbol, check_no_long_gaps, load_demo_data, load_files_panel
+from ._score import BAR_ASSETS
 
 __all__ = [
     "DEMO_MODELS",
@@ -208,8 +208,8 @@ def run_demo(
 def _run_demo(cfg: DemoConfig, root: Path, progress: bool) -> RunOutputs:
     import torch
 
-    from ._pipeline_train import train_model
-    from .backtest import BacktestConfig
+    from ._train import train_model
+    from ..evaluation.backtest import BacktestConfig
 
     t0 = time.perf_counter()
     root.mkdir(parents=True, exist_ok=True)
@@ -231,7 +231,7 @@ def _run_demo(cfg: DemoConfig, root: Path, progress: bool) -> RunOutputs:
         )  # fmt: skip
         timings[f"train_{model_type}"] = time.perf_counter() - t1
     bt = BacktestConfig()
-    from ._pipeline_evaluate import score_and_write
+    from ._score_and_write import score_and_write
 
     rows = np.zeros(data.timestamps.size, dtype=bool)
     rows[data.val_start : data.test_start] = True
@@ -339,8 +339,8 @@ def evaluate_run(
             not hourly or names no symbol (or one already given), or an asset without bars for 24 h or
             more inside the scored period (see :func:`._pipeline_data.check_no_long_gaps`).
     """
-    from ._pipeline_evaluate import score_and_write
-    from .backtest import BacktestConfig
+    from ._score_and_write import score_and_write
+    from ..evaluation.backtest import BacktestConfig
 
     t0 = time.perf_counter()
     root = Path(out) if out is not None else Path(run) / "evaluate"
@@ -409,9 +409,9 @@ def prediction_table(
     """
     import pandas as pd
 
-    from ._pipeline_forecasts import forecast_portfolio
-    from ._pipeline_run import forecast_all
-    from .backtest import BacktestConfig, signals_to_positions
+    from ._forecasts import forecast_portfolio
+    from ._forecast_run import forecast_all
+    from ..evaluation.backtest import BacktestConfig, signals_to_positions
 
     models, calibration, _, data, window = _other_data(run, data_files, start, end, predict=True)
     bt = BacktestConfig()
@@ -484,6 +484,6 @@ def predict_run(
 
 def write_json(obj: Any, path: Path) -> None:
     """Plain JSON (NaN as null) via the evaluation layer's :func:`.metrics_io.write_metrics_json`."""
-    from .metrics_io import write_metrics_json
+    from ..evaluation.metrics_io import write_metrics_json
 
     write_metrics_json(obj, path)

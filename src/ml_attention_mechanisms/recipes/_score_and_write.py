@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ._pipeline_data import DemoData, asset_column
-from ._pipeline_score import BAR_ASSETS, learner_forecasts, score_assets, score_strategies, strip_arrays
+from ._data import DemoData, asset_column
+from ._score import BAR_ASSETS, learner_forecasts, score_assets, score_strategies, strip_arrays
 
 __all__ = ["score_and_write"]
 
@@ -57,7 +57,7 @@ def _attention(
 ) -> np.ndarray | None:
     if "price" not in models or not assets:
         return None
-    from ._pipeline_forecasts import attention_map
+    from ._forecasts import attention_map
 
     col = asset_column(data, assets[0])
     end = int(data.test_start)
@@ -81,7 +81,7 @@ def _correlation(
     """The risk model's correlation forecast scored on the test split (``None`` when it cannot be): in a
     demo (no stored calibration) its correlation head is first fitted on training windows (encoder frozen)
     and the fit is recorded in the calibration; ``evaluate`` scores a run whose head was fitted."""
-    from ._pipeline_correlation import correlation_figures, fit_correlation_head
+    from ._correlation import correlation_figures, fit_correlation_head
 
     if "risk" not in models or len(assets) < 2:
         return None
@@ -120,10 +120,10 @@ def score_and_write(
 
     ``warnings_`` (sentences about the scores, e.g. an in-sample period) go to ``metrics["warnings"]`` and
     the report's notes."""
-    from ._pipeline_report import build_figures, shortfalls, terminal_table, write_run_report
-    from ._pipeline_run import forecast_all
-    from .criteria import evaluate_bar
-    from .pipeline import write_json
+    from ._report import build_figures, shortfalls, terminal_table, write_run_report
+    from ._forecast_run import forecast_all
+    from ..evaluation.criteria import evaluate_bar
+    from .demo import write_json
 
     assets = tuple(cfg.assets)
     lo = data.val_start if calibration is None else data.test_start
@@ -170,7 +170,7 @@ def score_and_write(
     n_configs = {"signal": 1, "portfolio": 1}
     full: dict[str, Any] = {}
     if getattr(cfg, "full", False) and save_checkpoints is not None:
-        from ._pipeline_full import run_full
+        from ._full import run_full
 
         _say("--full: walk-forward folds and ablations", progress)
         t2 = time.perf_counter()

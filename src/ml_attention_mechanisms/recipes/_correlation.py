@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._pipeline_data import HORIZON, DemoData, asset_column, base_symbol
+from ._data import HORIZON, DemoData, asset_column, base_symbol
 
 __all__ = ["correlation_figures", "fit_correlation_head", "forecast_correlation"]
 
@@ -58,7 +58,7 @@ def _targets(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Window ends in ``[lo, hi)`` whose next-``HORIZON``-bar correlation lies inside ``[lo, hi)``, with
     every asset present at the end bar and on every target bar; returns ``(ends [N], targets [N, A, A])``."""
-    from .targets import realized_correlation_target
+    from ..evaluation.targets import realized_correlation_target
 
     r = data.returns[lo:hi][:, list(cols)]  # only the period's own bars
     target = realized_correlation_target(r, HORIZON)  # (hi-lo, A, A), last HORIZON rows NaN: purged
@@ -212,7 +212,7 @@ def correlation_figures(
 ) -> dict[str, Any]:
     """The model's test-split correlation forecasts scored by :func:`.suite.evaluate_correlation_forecasts`
     against the rolling 720-bar correlation: ``{"assets", "horizon", "model": {...}, "rolling": {...}}``."""
-    from .suite import evaluate_correlation_forecasts
+    from ..evaluation.suite import evaluate_correlation_forecasts
 
     cols = [asset_column(data, a) for a in assets]
     fc = forecast_correlation(
