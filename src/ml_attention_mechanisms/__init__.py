@@ -109,7 +109,7 @@ _EXPORTS: dict[str, str] = {
     # evaluation (issue 8; numpy-only on import, scipy/sklearn/arch/plotly/matplotlib inside functions)
     "BacktestConfig": "evaluation.backtest",
     "run_backtest": "evaluation.backtest",
-    "run_portfolio_backtest": "evaluation.backtest_portfolio",
+    "run_portfolio_backtest": "evaluation.backtest",
     "evaluate_bar": "evaluation.criteria",
     "diebold_mariano": "evaluation.significance",
     "write_metrics_json": "evaluation.metrics_io",

@@ -409,8 +409,11 @@ def test_signals_portfolio_weights(tmp_path: Path, capsys: pytest.CaptureFixture
     times in microseconds were taken for nanoseconds, so no bar was a rebalance bar); a 20-hour gap in BTC's
     rows changes next to nothing (the jump is booked at its next row, the weight kept); weights outside [-1, 1] and
     a missing close under a weight are refused."""
-    from ml_attention_mechanisms.evaluation.backtest import BacktestConfig
-    from ml_attention_mechanisms.evaluation.backtest_portfolio import rebalance_mask, run_portfolio_backtest
+    from ml_attention_mechanisms.evaluation.backtest import (
+        BacktestConfig,
+        rebalance_mask,
+        run_portfolio_backtest,
+    )
 
     path = _portfolio(tmp_path / "w.csv", BTC=1.0, ETH=0.0)
     table = pd.read_csv(path)

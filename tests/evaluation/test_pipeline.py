@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from ml_attention_mechanisms.evaluation.criteria import evaluate_bar
 from ml_attention_mechanisms.recipes._data import DemoData, log_returns, subsample
 from ml_attention_mechanisms.recipes._forecasts import (
     apply_calibration,
@@ -17,7 +18,6 @@ from ml_attention_mechanisms.recipes._forecasts import (
 )
 from ml_attention_mechanisms.recipes._report import shortfalls, terminal_table
 from ml_attention_mechanisms.recipes._score import _learner_inputs, score_strategies
-from ml_attention_mechanisms.evaluation.criteria import evaluate_bar
 from ml_attention_mechanisms.recipes.demo import DemoConfig
 
 

@@ -47,10 +47,9 @@ class Backtest(Subcommand):
     def run(cls, args: argparse.Namespace) -> int:
         from pathlib import Path
 
-        from ..recipes import backtest_table, read_table
         from ..evaluation.backtest import BacktestConfig
         from ..evaluation.metrics_io import write_metrics_json
-        from ..recipes import prediction_table
+        from ..recipes import backtest_table, prediction_table, read_table
 
         if args.configs_tried < 1:
             raise CLIError(f"--configs-tried {args.configs_tried}: expected an integer >= 1")

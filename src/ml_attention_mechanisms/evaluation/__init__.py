@@ -1,36 +1,45 @@
 """Evaluation layer: baselines, metrics, risk and significance tests, conformal calibration, backtests,
 the bar the models aim for, and the HTML report.
 
+Families live in sub-packages (``baselines/``, ``backtest/``, ``report/``); every public name is
+re-exported here. This package is a library on numpy and pandas: it knows nothing of torch or of the
+models (the runs that train and load models are :mod:`ml_attention_mechanisms.recipes`).
+
 Everything here works on plain numpy/pandas arrays of forecasts, realised values, returns and positions,
 indexed by decision time (a forecast made at the close of bar ``t`` for bars ``t+1..``). Heavy packages
 (scipy, scikit-learn, arch, matplotlib, plotly) are imported inside the functions that need them, and this
 package is not imported by ``import ml_attention_mechanisms``.
 """
 
-from .backtest import BacktestConfig, BacktestResult, performance_metrics, run_backtest, signals_to_positions
-from .backtest_portfolio import rebalance_mask, run_portfolio_backtest
-from .baselines_learner import fit_predict_learner
-from .baselines_returns import mean_forecast, ridge_forecast, zero_forecast
-from .baselines_risk import (
+from .backtest import (
+    BacktestConfig,
+    BacktestResult,
+    performance_metrics,
+    rebalance_mask,
+    run_backtest,
+    run_portfolio_backtest,
+    signals_to_positions,
+)
+from .baselines import (
+    GarchForecast,
+    buy_and_hold_positions,
+    equal_weight_weights,
+    fit_predict_learner,
+    garch_forecast,
     garch_normal_var_es,
+    har_rv_forecast,
     historical_var_es,
+    inverse_volatility_weights,
+    last_window_variance_forecast,
+    mean_forecast,
+    min_variance_weights,
+    momentum_positions,
     normal_var_es,
+    ridge_forecast,
     rolling_correlation_forecast,
     rolling_drawdown_forecast,
     rolling_quantile_forecast,
-)
-from .baselines_trading import (
-    buy_and_hold_positions,
-    equal_weight_weights,
-    inverse_volatility_weights,
-    min_variance_weights,
-    momentum_positions,
-)
-from .baselines_volatility import (
-    GarchForecast,
-    garch_forecast,
-    har_rv_forecast,
-    last_window_variance_forecast,
+    zero_forecast,
 )
 from .conformal import ConformalQuantileCalibrator, cqr_apply, cqr_offset
 from .criteria import (
@@ -55,19 +64,19 @@ from .metrics import (
     rmse,
 )
 from .metrics_io import to_jsonable, write_metrics_json
-from .report import write_report
-from .report_figures import (
+from .report import (
     ReportFigure,
     attention_heatmap_figure,
     calibration_figure,
+    comparison_tables,
     equity_curves_figure,
     fan_chart_figure,
     pit_histogram_figure,
     training_curves_figure,
     var_exceedance_figure,
     weights_figure,
+    write_report,
 )
-from .report_tables import comparison_tables
 from .risk_tests import acerbi_szekely_z2, christoffersen_independence, exceedances, kupiec_pof, var_backtest
 from .scorecards import (
     dm_table,

@@ -1,6 +1,6 @@
 """Backtests of VaR and ES forecasts: exceedances, Kupiec, Christoffersen, Acerbi-Szekely.
 
-Conventions (as :mod:`.baselines_risk`): VaR and ES are positive losses at confidence ``level``; the
+Conventions (as :mod:`.baselines.risk`): VaR and ES are positive losses at confidence ``level``; the
 realised return ``x[i]`` (the bar the forecast targets) is an exceedance when ``x[i] < -var[i]``.
 
 References:

@@ -17,24 +17,25 @@ from typing import Any
 import numpy as np
 
 from ._checks import as_array, check_int
-from .backtest import BacktestConfig, run_backtest
-from .backtest_portfolio import rebalance_mask, run_portfolio_backtest
-from .baselines_returns import mean_forecast, ridge_forecast, zero_forecast
-from .baselines_risk import (
+from .backtest import BacktestConfig, rebalance_mask, run_backtest, run_portfolio_backtest
+from .baselines import (
+    buy_and_hold_positions,
+    equal_weight_weights,
+    garch_forecast,
+    har_rv_forecast,
     historical_var_es,
+    inverse_volatility_weights,
+    last_window_variance_forecast,
+    mean_forecast,
+    min_variance_weights,
+    momentum_positions,
     normal_var_es,
+    ridge_forecast,
     rolling_correlation_forecast,
     rolling_drawdown_forecast,
     rolling_quantile_forecast,
+    zero_forecast,
 )
-from .baselines_trading import (
-    buy_and_hold_positions,
-    equal_weight_weights,
-    inverse_volatility_weights,
-    min_variance_weights,
-    momentum_positions,
-)
-from .baselines_volatility import garch_forecast, har_rv_forecast, last_window_variance_forecast
 from .conformal import ConformalQuantileCalibrator
 from .metrics import correlation_forecast_error, drawdown_forecast_error
 from .scorecards import (

@@ -39,7 +39,7 @@ class ModelForecasts(dict[str, Any]):
 
 def rebalance_positions(data: DemoData, lo: int, hi: int, config: Any) -> np.ndarray:
     """Grid positions in ``[lo, hi)`` that are rebalance bars of the backtest config (daily 00:00 UTC)."""
-    from ..evaluation.backtest_portfolio import rebalance_mask
+    from ..evaluation.backtest import rebalance_mask
 
     mask = np.asarray(rebalance_mask(data.timestamps, config), dtype=bool)
     pos = np.flatnonzero(mask)

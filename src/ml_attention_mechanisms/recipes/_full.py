@@ -60,10 +60,10 @@ def walk_forward_price(data: DemoData, cfg: Any, root: Path, *, progress: bool) 
     import pandas as pd
 
     from ..data import walk_forward_splits
-    from ._forecasts import forecast_single, rolling_calibration, variance_scale
-    from ._forecast_run import ROLLING_WINDOW
     from ..evaluation.suite import evaluate_asset_forecasts
     from ..evaluation.targets import realized_variance_target
+    from ._forecast_run import ROLLING_WINDOW
+    from ._forecasts import forecast_single, rolling_calibration, variance_scale
 
     n = int(data.test_end)
     val_size, test_size = _fold_sizes(n, cfg.n_folds)
@@ -127,9 +127,9 @@ def _price_rows(variant: str, table: Mapping[str, Any]) -> list[dict[str, Any]]:
 def _price_variant(data: DemoData, cfg: Any, root: Path, overrides: Mapping[str, Any], tag: str, *,
                    progress: bool) -> dict[str, Any]:  # fmt: skip
     """Retrain the price model with ``overrides``; its calibrated test-split scores per asset."""
+    from ..evaluation.backtest import BacktestConfig
     from ._forecast_run import forecast_all
     from ._score import score_assets
-    from ..evaluation.backtest import BacktestConfig
 
     trained = _train(data, cfg, root / "ablations" / tag, progress=progress, overrides=overrides,
                      name=f"{PRICE}@{tag}")  # fmt: skip
@@ -144,10 +144,10 @@ def _price_variant(data: DemoData, cfg: Any, root: Path, overrides: Mapping[str,
 
 def _portfolio_row(variant: str, model: Any, data: DemoData, cfg: Any) -> dict[str, Any]:
     """The portfolio model's backtest after fees on the test split (the demo's rebalance schedule)."""
-    from ._forecasts import forecast_portfolio
-    from ._forecast_run import rebalance_positions
-    from ._score import score_strategies
     from ..evaluation.backtest import BacktestConfig
+    from ._forecast_run import rebalance_positions
+    from ._forecasts import forecast_portfolio
+    from ._score import score_strategies
 
     bt = BacktestConfig()
     # as the demo: weights from the start of validation, so the test split opens with a held position

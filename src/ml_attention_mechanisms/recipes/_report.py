@@ -37,7 +37,7 @@ def build_figures(
     attention: np.ndarray | None,
 ) -> list[Any]:
     """The report's figures, each only when its inputs exist."""
-    from ..evaluation import report_figures as rf
+    from ..evaluation import report as rf
     from ..evaluation.targets import future_return_target
 
     figs: list[Any] = []
@@ -167,9 +167,8 @@ def write_run_report(
     extra_tables: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> Path:
     """``report.html`` and the PNGs in ``out`` (the evaluation layer's report writer)."""
+    from ..evaluation.report import comparison_tables, write_report
     from ._score import strip_arrays
-    from ..evaluation.report import write_report
-    from ..evaluation.report_tables import comparison_tables
 
     tables = comparison_tables(assets_scores, strip_arrays(strategies))
     for k, v in (extra_tables or {}).items():

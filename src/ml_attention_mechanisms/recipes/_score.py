@@ -58,10 +58,10 @@ def learner_forecasts(
         ``{"return": [T], "variance": [T], "quantiles": [T, Q]}`` (the learner's interval levels are the
         outermost pair of ``quantile_levels`` and the median).
     """
-    from ._forecast_run import ROLLING_WINDOW
-    from ..evaluation.baselines_learner import fit_predict_learner
+    from ..evaluation.baselines import fit_predict_learner
     from ..evaluation.conformal import ConformalQuantileCalibrator
     from ..evaluation.targets import future_return_target, realized_variance_target
+    from ._forecast_run import ROLLING_WINDOW
 
     p = data.prepared
     r = data.returns[:, column]

@@ -120,9 +120,9 @@ def score_and_write(
 
     ``warnings_`` (sentences about the scores, e.g. an in-sample period) go to ``metrics["warnings"]`` and
     the report's notes."""
-    from ._report import build_figures, shortfalls, terminal_table, write_run_report
-    from ._forecast_run import forecast_all
     from ..evaluation.criteria import evaluate_bar
+    from ._forecast_run import forecast_all
+    from ._report import build_figures, shortfalls, terminal_table, write_run_report
     from .demo import write_json
 
     assets = tuple(cfg.assets)

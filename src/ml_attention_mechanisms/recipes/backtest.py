@@ -153,8 +153,7 @@ def backtest_table(
     """
     import warnings
 
-    from ..evaluation.backtest import BacktestConfig, signals_to_positions
-    from ..evaluation.backtest_portfolio import run_portfolio_backtest
+    from ..evaluation.backtest import BacktestConfig, run_portfolio_backtest, signals_to_positions
     from ..evaluation.scorecards import strategy_scores as _scores
 
     def strategy_scores(res: Any, **kwargs: Any) -> dict[str, Any]:
@@ -197,7 +196,7 @@ def backtest_table(
     if "portfolio_weight" in frame.columns and len(rets) > 1:
         import pandas as pd
 
-        from ..evaluation.backtest_portfolio import rebalance_mask
+        from ..evaluation.backtest import rebalance_mask
 
         w = pd.DataFrame(
             {

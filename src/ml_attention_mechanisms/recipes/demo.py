@@ -208,8 +208,8 @@ def run_demo(
 def _run_demo(cfg: DemoConfig, root: Path, progress: bool) -> RunOutputs:
     import torch
 
-    from ._train import train_model
     from ..evaluation.backtest import BacktestConfig
+    from ._train import train_model
 
     t0 = time.perf_counter()
     root.mkdir(parents=True, exist_ok=True)
@@ -339,8 +339,8 @@ def evaluate_run(
             not hourly or names no symbol (or one already given), or an asset without bars for 24 h or
             more inside the scored period (see :func:`._pipeline_data.check_no_long_gaps`).
     """
-    from ._score_and_write import score_and_write
     from ..evaluation.backtest import BacktestConfig
+    from ._score_and_write import score_and_write
 
     t0 = time.perf_counter()
     root = Path(out) if out is not None else Path(run) / "evaluate"
@@ -409,9 +409,9 @@ def prediction_table(
     """
     import pandas as pd
 
-    from ._forecasts import forecast_portfolio
-    from ._forecast_run import forecast_all
     from ..evaluation.backtest import BacktestConfig, signals_to_positions
+    from ._forecast_run import forecast_all
+    from ._forecasts import forecast_portfolio
 
     models, calibration, _, data, window = _other_data(run, data_files, start, end, predict=True)
     bt = BacktestConfig()

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_array, check_int, check_prob, check_same_length
+from .._checks import as_array, check_int, check_prob, check_same_length
 
 __all__ = ["fit_predict_learner"]
 

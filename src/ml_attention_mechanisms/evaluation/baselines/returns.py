@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_array, check_int
-from .targets import future_return_target
+from .._checks import as_array, check_int
+from ..targets import future_return_target
 
 __all__ = ["lag_matrix", "mean_forecast", "refit_points", "ridge_forecast", "zero_forecast"]
 

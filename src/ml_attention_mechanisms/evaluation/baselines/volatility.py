@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_array, check_int
-from .baselines_returns import refit_points
-from .targets import realized_variance_target, trailing_sum
+from .._checks import as_array, check_int
+from ..targets import realized_variance_target, trailing_sum
+from .returns import refit_points
 
 __all__ = ["GarchForecast", "garch_forecast", "har_rv_forecast", "last_window_variance_forecast"]
 

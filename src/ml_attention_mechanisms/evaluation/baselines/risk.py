@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_array, check_int, check_prob
-from .baselines_volatility import GarchForecast, garch_forecast
-from .targets import _window_correlations, trailing_sum
+from .._checks import as_array, check_int, check_prob
+from ..targets import _window_correlations, trailing_sum
+from .volatility import GarchForecast, garch_forecast
 
 __all__ = [
     "garch_normal_var_es",

@@ -2,9 +2,9 @@
 volatility, minimum variance on a rolling 30-day covariance.
 
 Positions and weights are indexed by decision time and use returns up to ``t`` only; feed them to
-:func:`.backtest.run_backtest` / :func:`.backtest_portfolio.run_portfolio_backtest`, which fill at ``t+1``.
+:func:`..backtest.run_backtest` / :func:`..backtest.run_portfolio_backtest`, which fill at ``t+1``.
 Portfolio weights are given at the rebalance bars (``rebalance`` mask, see
-:func:`.backtest_portfolio.rebalance_mask`) and NaN elsewhere.
+:func:`..backtest.rebalance_mask`) and NaN elsewhere.
 
 Shapes:
     T: bars; A: assets.
@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_array, check_int, check_same_length
-from .targets import trailing_sum
+from .._checks import as_array, check_int, check_same_length
+from ..targets import trailing_sum
 
 __all__ = [
     "buy_and_hold_positions",

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_array, check_log_returns
-from .backtest import BacktestConfig, BacktestResult, _common_index, performance_metrics
+from .._checks import as_array, check_log_returns
+from .engine import BacktestConfig, BacktestResult, _common_index, performance_metrics
 
 __all__ = ["rebalance_mask", "run_portfolio_backtest"]
 

@@ -1,7 +1,7 @@
 """One self-contained HTML report (viewable offline) plus the figures as PNG files.
 
 The page inlines plotly's JavaScript once (no CDN, no network), then one interactive chart per
-:class:`.report_figures.ReportFigure`; tables (models against baselines, significance tests, per-fold
+:class:`.figures.ReportFigure`; tables (models against baselines, significance tests, per-fold
 results) are plain HTML; the pass/fail table of the bar (:func:`.criteria.evaluate_bar`) comes first.
 The matplotlib twin of every figure is saved as ``<name>.png`` beside the page.
 """
@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .metrics_io import to_jsonable
-from .report_figures import ReportFigure
+from ..metrics_io import to_jsonable
+from .figures import ReportFigure
 
 __all__ = ["write_report"]
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..config import check_field
-from ._checks import as_array, check_log_returns, check_same_length
+from ...config import check_field
+from .._checks import as_array, check_log_returns, check_same_length
 
 __all__ = ["BacktestConfig", "BacktestResult", "performance_metrics", "run_backtest", "signals_to_positions"]
 

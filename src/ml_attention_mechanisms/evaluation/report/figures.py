@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_array, check_same_length
+from .._checks import as_array, check_same_length
 
 __all__ = [
     "ReportFigure",
