@@ -16,8 +16,9 @@ import pytest
 
 from ml_attention_mechanisms.cli.main import main
 from ml_attention_mechanisms.data import load_dataset, prepare_panel
-from ml_attention_mechanisms.recipes import _data as _pipeline_data
-from ml_attention_mechanisms.recipes._data import MIN_HISTORY, load_files_panel, predict_history
+from ml_attention_mechanisms.recipes import _data
+from ml_attention_mechanisms.recipes._data import MIN_HISTORY
+from ml_attention_mechanisms.recipes._files import load_files_panel, predict_history
 
 OHLCV = ["open", "high", "low", "close", "volume"]
 
@@ -129,7 +130,7 @@ def test_predict_needs_only_its_own_history(tmp_path: Path, btc: pd.DataFrame) -
 
 
 def test_prediction_table_asks_load_files_panel_for_predict_history(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ml_attention_mechanisms.recipes import demo as pipeline
+    from ml_attention_mechanisms.recipes import _run_inputs, evaluate_run, prediction_table
 
     seen: dict[str, Any] = {}
 
@@ -141,11 +142,13 @@ def test_prediction_table_asks_load_files_panel_for_predict_history(monkeypatch:
         raise Stop
 
     model = SimpleNamespace(config=SimpleNamespace(attention_window=16))
-    monkeypatch.setattr(pipeline, "load_run_models", lambda run: ({"price": (model, {"scaler": {}})}, {}, {}))
-    monkeypatch.setattr(pipeline, "load_files_panel", fake_load)
-    for call, predict in ((pipeline.prediction_table, True), (pipeline.evaluate_run, False)):
+    monkeypatch.setattr(
+        _run_inputs, "load_run_models", lambda run: ({"price": (model, {"scaler": {}})}, {}, {})
+    )
+    monkeypatch.setattr(_run_inputs, "load_files_panel", fake_load)
+    for call, predict in ((prediction_table, True), (evaluate_run, False)):
         seen.clear()
         with contextlib.redirect_stdout(io.StringIO()), pytest.raises(Stop):
             call("run", ["x.csv"])
         assert seen["predict"] is predict
-    assert _pipeline_data.HORIZON == 24
+    assert _data.HORIZON == 24

@@ -290,7 +290,7 @@ def test_backtest_run_holds_positions_over_gaps(
 ) -> None:
     """Hours without a bar (a gap in the data) are skipped, said in a note: a position held over the gap
     earns the price change across it at the next bar (it was zeroed before, the jump lost)."""
-    import ml_attention_mechanisms.recipes as pipeline
+    import ml_attention_mechanisms.recipes.backtest as backtest_recipe
 
     rng = np.random.default_rng(1)
     n = 120
@@ -298,7 +298,7 @@ def test_backtest_run_holds_positions_over_gaps(
     close[40:60] = np.nan  # no bars for 20 hours
     table = pd.DataFrame({"timestamp": pd.date_range("2021-03-01", periods=n, freq="h", tz="UTC"),
                           "symbol": "BTC/USDT", "close": close, "position": 1.0})  # fmt: skip
-    monkeypatch.setattr(pipeline, "prediction_table", lambda *a, **k: table)
+    monkeypatch.setattr(backtest_recipe, "prediction_table", lambda *a, **k: table)
     out = tmp_path / "bt.json"
     rc = main(["backtest", "--run", "RUN", "--data", "BTCUSDT_1h.csv", "--out", str(out)])
     assert rc == 0, capsys.readouterr().err

@@ -9,16 +9,17 @@ import numpy as np
 import pytest
 
 from ml_attention_mechanisms.evaluation.criteria import evaluate_bar
-from ml_attention_mechanisms.recipes._data import DemoData, log_returns, subsample
-from ml_attention_mechanisms.recipes._forecasts import (
+from ml_attention_mechanisms.recipes import DemoConfig
+from ml_attention_mechanisms.recipes._calibration import (
     apply_calibration,
     fit_calibration,
     var_scale,
     variance_scale,
 )
+from ml_attention_mechanisms.recipes._data import DemoData, log_returns, subsample
+from ml_attention_mechanisms.recipes._learner import learner_inputs
 from ml_attention_mechanisms.recipes._report import shortfalls, terminal_table
-from ml_attention_mechanisms.recipes._score import _learner_inputs, score_strategies
-from ml_attention_mechanisms.recipes.demo import DemoConfig
+from ml_attention_mechanisms.recipes._score import score_strategies
 
 
 def _qlike(y: np.ndarray, f: np.ndarray) -> float:
@@ -91,10 +92,10 @@ def test_learner_inputs_are_causal() -> None:
     rng = np.random.default_rng(4)
     x = rng.normal(size=(200, 3)).astype(np.float32)
     mask = np.ones(200, dtype=bool)
-    base = _learner_inputs(x, mask)
+    base = learner_inputs(x, mask)
     y = x.copy()
     y[121:] = rng.normal(size=(79, 3))
-    moved = _learner_inputs(y, mask)
+    moved = learner_inputs(y, mask)
     np.testing.assert_array_equal(base[:121], moved[:121])
     np.testing.assert_allclose(base[120, 3:6], x[97:121].mean(0), rtol=1e-6)  # mean of the last 24 bars
     np.testing.assert_array_equal(base[120, 6:], x[96])  # the bar 24 before
@@ -155,7 +156,7 @@ def test_demo_config_validation_names_the_field() -> None:
 def test_load_files_panel_refuses_bad_ranges(tmp_path: object) -> None:
     from pathlib import Path
 
-    from ml_attention_mechanisms.recipes._data import load_files_panel
+    from ml_attention_mechanisms.recipes._files import load_files_panel
 
     path = Path(str(tmp_path)) / "BTCUSDT_1h.csv"
     t = 1_600_000_000 // 3600 * 3600 + 3600 * np.arange(60)
@@ -184,7 +185,7 @@ def _regime_shift(seed: int = 6) -> tuple[np.ndarray, dict[str, np.ndarray], dic
 
 
 def test_rolling_calibration_follows_a_regime_change() -> None:
-    from ml_attention_mechanisms.recipes._forecasts import rolling_calibration
+    from ml_attention_mechanisms.recipes._calibration import rolling_calibration
 
     r, forecast, cal = _regime_shift()
     out = rolling_calibration(forecast, r, cal, window=720, min_rows=168)
@@ -201,7 +202,7 @@ def test_rolling_calibration_follows_a_regime_change() -> None:
 
 
 def test_rolling_calibration_is_causal() -> None:
-    from ml_attention_mechanisms.recipes._forecasts import rolling_calibration
+    from ml_attention_mechanisms.recipes._calibration import rolling_calibration
 
     r, forecast, cal = _regime_shift()
     k = 2500

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 
+from ml_attention_mechanisms.recipes import DemoConfig, run_demo
 from ml_attention_mechanisms.recipes._correlation import (
     fit_correlation_head,
     forecast_correlation,
 )
 from ml_attention_mechanisms.recipes._data import DemoData, asset_column, load_demo_data
-from ml_attention_mechanisms.recipes.demo import DemoConfig, run_demo
 
 ASSETS = ("BTC", "ETH", "LTC")
 
@@ -116,7 +116,7 @@ def test_quick_demo_scores_model_and_rolling_correlation(tmp_path: Path) -> None
     assert "Correlation forecasts" in (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
     # `evaluate` scores the fitted head on later data holding two of the assets (BTC, ETH)
     from ml_attention_mechanisms.data import load_dataset
-    from ml_attention_mechanisms.recipes.demo import evaluate_run
+    from ml_attention_mechanisms.recipes import evaluate_run
 
     later = load_dataset("binance-1h").between("2020-12-20", "2021-02-10 23:00")
     files = []

@@ -163,7 +163,7 @@ def test_old_checkpoint_without_bar_seconds_loads(tmp_path: Path) -> None:
 
 def test_evaluation_refuses_data_of_another_interval_than_the_runs(tmp_path: Path) -> None:
     from ml_attention_mechanisms.data import load_ohlcv
-    from ml_attention_mechanisms.recipes._data import _load_hourly
+    from ml_attention_mechanisms.recipes._files import _load_hourly
 
     daily = _write_bars(tmp_path / "BTCUSDT_d.csv", step=DAY)
     with pytest.raises(ValueError, match="the run was trained on 1h bars") as info:

@@ -4,7 +4,7 @@ Trains the small preset of each of the four models on the bundled 5-asset hourly
 chooses everything on validation only, scores the test split against every baseline with the significance
 tests and a backtest after 10 bps fees, and writes ``metrics.json``, ``report.html``, the PNG plots,
 checkpoints and the resolved config to ``runs/demo/`` (or ``--out``). See
-:mod:`ml_attention_mechanisms.recipes`.
+:mod:`ml_attention_mechanisms.recipes.demo`.
 """
 
 from __future__ import annotations

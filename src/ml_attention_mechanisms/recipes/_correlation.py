@@ -16,16 +16,28 @@ Shapes:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from ._data import HORIZON, DemoData, asset_column, base_symbol
+from ._models import RunModel
+from ._progress import say
 
-__all__ = ["correlation_figures", "fit_correlation_head", "forecast_correlation"]
+if TYPE_CHECKING:
+    from .config import DemoConfig
+
+__all__ = [
+    "CorrelationResult",
+    "correlation_figures",
+    "correlation_step",
+    "fit_correlation_head",
+    "forecast_correlation",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +142,37 @@ def fit_correlation_head(
         raise ValueError(f"assets {tuple(assets)}: the correlation head needs at least 2 assets")
     cols = [asset_column(data, a) for a in assets]
     ids = _ids(payload, data, assets)
+    (tr_ends, tr_y), (va_ends, va_y) = _fit_windows(data, cols, window, train_windows, val_windows, seed)
+    model.eval()
+    h_tr = _all_states(model, data, cols, tr_ends, window, ids)
+    h_va = _all_states(model, data, cols, va_ends, window, ids) if va_ends.size else None
+    y_tr = torch.from_numpy(tr_y).to(h_tr.dtype)
+    y_va = None if h_va is None else torch.from_numpy(va_y).to(h_va.dtype)
+    proj: nn.Linear = model.correlation_proj  # type: ignore[assignment]
+    best_step, best_val, train_mse = _train_head(
+        proj, (h_tr, y_tr), None if h_va is None or y_va is None else (h_va, y_va),
+        steps=steps, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+    )  # fmt: skip
+    return {
+        "assets": list(assets),
+        "train_windows": int(tr_ends.size),
+        "val_windows": int(va_ends.size),
+        "steps": int(steps),
+        "best_step": best_step,
+        "train_mse": train_mse,
+        "val_mse": None if h_va is None else best_val,
+    }
+
+
+def _fit_windows(
+    data: DemoData, cols: Sequence[int], window: int, train_windows: int, val_windows: int, seed: int
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Fixed-seed subsamples of the training and validation windows with complete targets:
+    ``((ends, targets), (ends, targets))``.
+
+    Raises:
+        ValueError: no training window with a complete target.
+    """
     rng = np.random.default_rng(seed)
     train_stop = min(int(data.split.train_end) + 1, int(data.val_start))
     tr_ends, tr_y = _targets(data, cols, 0, train_stop, window)
@@ -141,14 +184,25 @@ def fit_correlation_head(
     if va_ends.size > val_windows:
         pick = np.sort(rng.choice(va_ends.size, size=val_windows, replace=False))
         va_ends, va_y = va_ends[pick], va_y[pick]
-    model.eval()
-    h_tr = _all_states(model, data, cols, tr_ends, window, ids)
-    h_va = _all_states(model, data, cols, va_ends, window, ids) if va_ends.size else None
-    y_tr = torch.from_numpy(tr_y).to(h_tr.dtype)
-    y_va = None if h_va is None else torch.from_numpy(va_y).to(h_va.dtype)
+    return (tr_ends, tr_y), (va_ends, va_y)
+
+
+def _train_head(
+    proj: nn.Linear,
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor] | None,
+    *,
+    steps: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+) -> tuple[int, float, float]:
+    """Adam on ``proj`` alone (states ``[N, A, d]`` -> correlations ``[N, A, A]``); keeps the step with the
+    lowest validation MSE (checked every 25 steps; the training batch's without validation). Returns
+    ``(best step, its MSE, training MSE of the kept head)``."""
     from ..models._heads import unit_correlation
 
-    proj: nn.Linear = model.correlation_proj  # type: ignore[assignment]
+    h_tr, y_tr = train
     opt = torch.optim.Adam(proj.parameters(), lr=learning_rate)
     gen = torch.Generator().manual_seed(seed)
 
@@ -164,21 +218,13 @@ def fit_correlation_head(
         opt.step()
         if step % 25 == 0 or step == steps:
             with torch.no_grad():
-                score = float(mse(h_va, y_va)) if h_va is not None and y_va is not None else float(loss)
+                score = float(mse(*val)) if val is not None else float(loss)
             if score < best[0]:
                 best = (score, step, {k: v.detach().clone() for k, v in proj.state_dict().items()})
     proj.load_state_dict(best[2])
     with torch.no_grad():
         train_mse = float(mse(h_tr, y_tr))
-    return {
-        "assets": list(assets),
-        "train_windows": int(tr_ends.size),
-        "val_windows": int(va_ends.size),
-        "steps": int(steps),
-        "best_step": int(best[1]),
-        "train_mse": train_mse,
-        "val_mse": None if h_va is None else float(best[0]),
-    }
+    return int(best[1]), float(best[0]), train_mse
 
 
 @torch.no_grad()
@@ -227,3 +273,42 @@ def correlation_figures(
         window=720,
     )
     return {"assets": list(assets), "horizon": HORIZON, **res}
+
+
+@dataclass(frozen=True, slots=True)
+class CorrelationResult:
+    """The correlation step of a run.
+
+    Attributes:
+        head: the correlation head's fit when this run fitted it (recorded in the calibration), else None.
+        scores: :func:`correlation_figures` on the test split, or None when the run has no fitted head or
+            fewer than 2 of the assets.
+    """
+
+    head: dict[str, Any] | None
+    scores: dict[str, Any] | None
+
+
+def correlation_step(
+    models: Mapping[str, RunModel],
+    data: DemoData,
+    config: DemoConfig,
+    calibration: Mapping[str, Any],
+    assets: tuple[str, ...],
+    *,
+    fit: bool,
+    progress: bool,
+) -> CorrelationResult:
+    """The risk model's correlation forecast scored on the test split: in a demo (``fit``) its correlation
+    head is first fitted on training windows (encoder frozen); ``evaluate`` scores a run whose head was
+    fitted (``correlation_head`` in its stored calibration)."""
+    if "risk" not in models or len(assets) < 2:
+        return CorrelationResult(None, None)
+    model, payload = models["risk"]
+    head = None
+    if "correlation_head" not in calibration:
+        if not fit:
+            return CorrelationResult(None, None)
+        say("fitting the risk model's correlation head on multi-asset training windows", progress)
+        head = fit_correlation_head(model, payload, data, assets, window=config.window, seed=config.seed)
+    return CorrelationResult(head, correlation_figures(model, payload, data, assets, window=config.window))

@@ -1,8 +1,9 @@
-"""The data side of the demo pipeline: one prepared panel, its split, and the arrays the scorers read.
+"""The data of a run: one prepared panel of the bundled dataset, its split, and the arrays the scorers read
+(other files, prepared with a run's statistics, come from :mod:`._files`).
 
-Everything comes from the data layer's public functions (``load_dataset``/``load_ohlcv``, ``align``,
-``prepare_panel``, ``default_split``/``split_by_time``, the window Datasets); this module only decides which
-bars each step sees.
+Everything comes from the data layer's public functions (``load_dataset``, ``prepare_panel``,
+``default_split``/``split_by_time``, the window Datasets); this module only decides which bars each step
+sees.
 
 Shapes:
     T: bars of the grid; A: assets; F: features.
@@ -11,25 +12,27 @@ Shapes:
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
+if TYPE_CHECKING:
+    from ..data import MarketPanel, PreparedPanel, Split
+
 __all__ = [
+    "HORIZON",
+    "MIN_HISTORY",
     "DemoData",
     "asset_column",
     "base_symbol",
-    "check_no_long_gaps",
     "load_demo_data",
-    "load_files_panel",
     "log_returns",
+    "prepare_run_data",
     "subsample",
+    "validation_rows",
 ]
 
 logger = logging.getLogger(__name__)
@@ -56,8 +59,8 @@ class DemoData:
         sources: symbol -> the file it was loaded from (``evaluate``/``predict``; empty for the demo).
     """
 
-    prepared: Any
-    split: Any
+    prepared: PreparedPanel
+    split: Split
     returns: np.ndarray
     val_start: int
     test_start: int
@@ -93,7 +96,14 @@ def asset_column(data: DemoData, asset: str) -> int:
     return names.index(key)
 
 
-def _periods(split: Any, n: int) -> tuple[int, int, int]:
+def validation_rows(data: DemoData) -> np.ndarray:
+    """bool ``[T]``: the validation period's rows (where a run fits its calibration)."""
+    rows = np.zeros(data.timestamps.size, dtype=bool)
+    rows[data.val_start : data.test_start] = True
+    return rows
+
+
+def _periods(split: Split, n: int) -> tuple[int, int, int]:
     if split.val.size == 0 or split.test.size == 0:
         raise ValueError("the data leave an empty validation or test period; use more data or other dates")
     return int(split.val[0]), int(split.test[0]), min(int(split.test[-1]) + 1, n)
@@ -117,7 +127,7 @@ def load_demo_data(
     Raises:
         ValueError: an empty period, or only one of ``train_end``/``val_end``.
     """
-    from ..data import default_split, load_dataset, prepare_panel, split_by_time
+    from ..data import default_split, load_dataset, split_by_time
 
     panel = load_dataset(dataset)
     if start is not None or end is not None:
@@ -129,10 +139,14 @@ def load_demo_data(
         split = default_split(ts, horizon=HORIZON)
     else:
         split = split_by_time(ts, train_end=train_end, val_end=val_end, horizon=HORIZON)
-    return _prepare(panel, split, prepare_panel)
+    return prepare_run_data(panel, split)
 
 
-def _prepare(panel: Any, split: Any, prepare_panel: Any, scaler: Any = None) -> DemoData:
+def prepare_run_data(panel: MarketPanel, split: Split, scaler: dict[str, Any] | None = None) -> DemoData:
+    """A panel prepared for a run: features scaled with statistics fitted on the training period (or with a
+    run's ``scaler``), targets for horizons 1..:data:`HORIZON`, and the split's periods."""
+    from ..data import prepare_panel
+
     prepared = prepare_panel(
         panel,
         horizons=tuple(range(1, HORIZON + 1)),
@@ -150,226 +164,6 @@ def _prepare(panel: Any, split: Any, prepare_panel: Any, scaler: Any = None) -> 
         test_start=test_start,
         test_end=test_end,
     )
-
-
-def load_files_panel(
-    files: Sequence[str | os.PathLike[str]],
-    *,
-    scaler: dict[str, Any],
-    window: int,
-    predict: bool = False,
-    start: str | None = None,
-    end: str | None = None,
-    bar_seconds: int = 3600,
-) -> DemoData:
-    """Other data (any export ``load_ohlcv`` reads) prepared with a run's fitted statistics.
-
-    ``bar_seconds`` is the bar interval the run was trained on (its checkpoints' recorded ``bar_seconds``;
-    3600 for a run that records none, as the demo's runs are hourly): files of another interval are refused.
-
-    The whole loaded period is history for the features and the rolling baselines; the evaluated period
-    is ``[start, end]`` (default: everything after the first quarter of the bars, at least
-    :data:`MIN_HISTORY` bars in), so the causal per-asset scaling and the baselines have a warm-up. Nothing is fitted here: the
-    run's scaler is reused, and assets the run never saw get the unknown-asset id downstream.
-    With ``predict=True`` (``predict``, ``backtest --run``: nothing is scored against the baselines) the
-    history needed is only :func:`predict_history`'s: the features' warm-up plus the model window, and
-    ``--start`` may be any later bar.
-
-    Raises:
-        FileNotFoundError: a missing file (named).
-        ValueError: start after end, fewer bars than the window plus the horizon, a file without a symbol,
-            two files of one symbol, bars other than the run's interval, or an asset with no usable bar to forecast
-            (each message names the file).
-    """
-    from ..data import Split, align, load_ohlcv, prepare_panel
-
-    for f in files:
-        if not Path(f).is_file():
-            raise FileNotFoundError(f"--data: file not found: {f}")
-    lo = _to_seconds(start) if start is not None else None
-    hi = _to_seconds(end) if end is not None else None
-    if lo is not None and hi is not None and lo > hi:
-        raise ValueError(f"--start {start} is after --end {end}")
-    frames = _load_hourly([Path(f) for f in files], load_ohlcv, bar_seconds)
-    panel = align(frames)
-    if hi is not None:
-        panel = panel.between(None, hi)
-    n = int(panel.num_bars)
-    if n < window + HORIZON + 2:
-        raise ValueError(
-            f"--data: {n} bars, fewer than the window ({window}) plus the {HORIZON}-bar horizon; give more data"
-        )
-    if predict:
-        first = _predict_first(panel.timestamps, lo, start, predict_history(scaler, window))
-    elif n < MIN_HISTORY + 2 * HORIZON:
-        raise ValueError(
-            f"--data: {n} bars; the baselines need {MIN_HISTORY} bars of history before the scored period "
-            f"(30 days of hourly bars for HAR-RV) plus at least {2 * HORIZON} scored bars; give more data"
-        )
-    ts = panel.timestamps
-    if not predict:
-        first = int(np.searchsorted(ts, lo)) if lo is not None else max(MIN_HISTORY, n // 4)
-        if first < MIN_HISTORY:
-            raise ValueError(
-                f"--start {start}: only {first} bars of the data before it; the baselines need {MIN_HISTORY} "
-                "(30 days of hourly bars for HAR-RV); start later or give earlier data"
-            )
-        if first >= n - HORIZON:
-            raise ValueError(f"--start {start}: fewer than {HORIZON} bars of the data after it")
-    empty = np.zeros(0, dtype=np.int64)
-    positions = np.arange(first, n, dtype=np.int64)
-    val_pos = np.arange(max(first - 1, 0), first, dtype=np.int64)
-    split = Split(empty, val_pos, positions, HORIZON, 0)
-    data = _prepare(panel, split, prepare_panel, scaler=scaler)
-    data.sources = {str(f.attrs["symbol"]): str(f.attrs.get("source", "")) for f in frames}
-    for a, symbol in enumerate(data.symbols):
-        if not data.prepared.mask[a, first:].any():
-            raise ValueError(
-                f"--data {data.sources.get(symbol, symbol)}: {symbol} has no bar with finite features from "
-                f"{_iso(int(ts[first]))} on (constant prices or no bars there: the models see nothing to "
-                "forecast); give data where the price moves"
-            )
-    return data
-
-
-def _load_hourly(paths: Sequence[Path], load_ohlcv: Any, bar_seconds: int = 3600) -> list[Any]:
-    """Each file loaded, named by its symbol (unique) and in the run's bars (``bar_seconds``, hourly for the
-    demo's runs): a run's models, baselines and horizons are all in its bars, so another bar interval is
-    refused, never resampled or mixed silently."""
-    from ..data.validation import timeframe_name
-
-    expected = timeframe_name(int(bar_seconds))
-    frames: list[Any] = []
-    seen: dict[str, Path] = {}
-    for path in paths:
-        frame = load_ohlcv(path)
-        symbol = frame.attrs.get("symbol")
-        if not symbol:
-            raise ValueError(
-                f"--data {path}: no symbol (no symbol column, and the file name names none); name the file "
-                "after its pair, e.g. BTCUSDT_1h.csv"
-            )
-        if symbol in seen:
-            raise ValueError(
-                f"--data {path}: {symbol} again (also in {seen[symbol]}); expected one file per asset"
-            )
-        same = [s for s in seen if base_symbol(s) == base_symbol(symbol)]
-        if (
-            same
-        ):  # forecasts, scores and the report are keyed by the base asset: one would overwrite the other
-            raise ValueError(
-                f"--data {path}: {symbol} is {base_symbol(symbol)} again ({same[0]} in {seen[same[0]]}); "
-                "expected one pair per base asset"
-            )
-        seen[symbol] = path
-        timeframe = frame.attrs.get("timeframe")
-        if timeframe != expected:
-            raise ValueError(
-                f"--data {path}: the run was trained on {expected} bars; {path} has {timeframe or 'irregular'} "
-                f"bars; the run's models, baselines and {HORIZON}-bar horizons are in {expected} bars: give "
-                f"{'hourly (1h)' if expected == '1h' else expected} bars"
-            )
-        frames.append(frame)
-    return frames
-
-
-def predict_history(scaler: dict[str, Any], window: int) -> tuple[int, int]:
-    """``(need, warm_up)``: the bars of history a forecast needs before the first predicted bar.
-
-    A forecast reads the ``window`` bars up to its bar, and a bar has features only after the longest
-    indicator's warm-up and then the causal scaling's ``min_periods`` (``warm_up`` bars in all, measured by
-    preparing a gap-free synthetic series with the run's scaler, so it follows the feature code); so
-    ``need = warm_up + window - 1``. No baseline is involved.
-    """
-    from ..data import MarketPanel, prepare_panel
-
-    n = int(scaler.get("min_periods", 168)) + 512
-    close = 100 * np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.01, n)))[:, None]
-    opens = np.r_[close[:1], close[:-1]]
-    panel = MarketPanel(
-        ("SYN/USDT",), "1h", 3600 * np.arange(n, dtype=np.int64), open=opens, close=close,
-        high=np.maximum(opens, close) * 1.002, low=np.minimum(opens, close) * 0.998,
-        volume=np.arange(n, dtype=np.float64)[:, None] % 7 + 1, quote_volume=np.full((n, 1), np.nan),
-        trades=np.full((n, 1), np.nan), mask=np.ones((n, 1), dtype=bool),
-    )  # fmt: skip
-    warm_up = int(np.argmax(prepare_panel(panel, scaler=scaler).mask[0]))
-    return warm_up + window - 1, warm_up
-
-
-def _predict_first(ts: np.ndarray, lo: int | None, start: str | None, history: tuple[int, int]) -> int:
-    """The first predicted bar: ``--start`` (default: a quarter in) once the history is there."""
-    need, warm = history
-    n = int(ts.size)
-    why = (
-        f"the model's {need - warm + 1}-bar window must lie after the features' {warm}-bar warm-up (the "
-        "longest indicator, then the causal scaling)"
-    )
-    if n <= need:
-        raise ValueError(
-            f"--data: {n} bars; a forecast needs {need} bars of history before its bar ({why}) and at least "
-            "one bar to forecast; give more data"
-        )
-    first = int(np.searchsorted(ts, lo)) if lo is not None else max(need, n // 4)
-    if first < need:
-        raise ValueError(
-            f"--start {start}: only {first} bars of the data before it; a forecast needs {need} ({why}); "
-            "start later or give earlier data"
-        )
-    if first >= n:
-        raise ValueError(f"--start {start}: after the last bar of the data ({_iso(int(ts[-1]))})")
-    return first
-
-
-def _iso(seconds: int) -> str:
-    import pandas as pd
-
-    return str(pd.Timestamp(seconds, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M"))
-
-
-def check_no_long_gaps(data: DemoData) -> None:
-    """Refuse a scored period in which an asset has no bars for :data:`HORIZON` bars or more.
-
-    Missing bars are zero returns to the scorers: across such a gap the 24-bar realised-variance target is
-    zero and the last-window baseline forecasts a zero variance, so QLIKE and every figure would compare
-    invented bars. The message names the file, the gap and the ``--start``/``--end`` that avoid it.
-
-    Raises:
-        ValueError: the first such gap (also an asset listed after the scored period starts).
-    """
-    present = np.isfinite(np.asarray(data.prepared.close, dtype=np.float64))  # [A, T]
-    ts = data.timestamps
-    lo, hi = max(data.test_start - HORIZON, 0), data.test_end
-    for a, symbol in enumerate(data.symbols):
-        missing = ~present[a, lo:hi]
-        edges = np.diff(np.r_[0, missing.astype(np.int8), 0])
-        starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-        long = np.flatnonzero(stops - starts >= HORIZON)
-        if long.size:
-            g0, g1 = lo + int(starts[long[0]]), lo + int(stops[long[0]])  # [g0, g1) missing
-            where = data.sources.get(symbol, symbol)
-            # a listing (no bar before the gap) needs the baselines' whole history after it; a gap, one horizon
-            warm = HORIZON if present[a, :g0].any() else MIN_HISTORY
-            after = f"--start {_iso(int(ts[g1 + warm]))} or later" if g1 + warm < ts.size else ""
-            before = f"--end before {_iso(int(ts[g0]))}" if g0 > data.test_start else ""
-            advice = " or ".join(x for x in (after, before) if x) or "give data with these bars"
-            raise ValueError(
-                f"--data {where}: {symbol} has no bars from {_iso(int(ts[g0]))} for {g1 - g0} h inside the "
-                "scored period (missing, or zero-volume placeholder candles, which are masked); a gap of "
-                f"{HORIZON} h or more leaves the {HORIZON}-bar targets and baselines undefined; use {advice}"
-            )
-
-
-def _to_seconds(value: str) -> int:
-    import pandas as pd
-
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(
-            f"{value!r}: not a date/time (expected ISO 8601, e.g. 2021-06-01 or 2021-06-01T12:00)"
-        ) from exc
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return int(ts.value // 10**9)
 
 
 def subsample(dataset: Dataset[Any], size: int | None, seed: int) -> Dataset[Any]:

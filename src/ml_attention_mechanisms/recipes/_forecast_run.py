@@ -1,43 +1,73 @@
-"""Forecasting and scoring a set of trained models on one prepared panel: shared by ``mlattn demo``
-(the run's own test split) and ``mlattn evaluate`` (other data, with the run's stored calibration).
+"""Every model of a run forecast on one prepared panel, and calibrated: shared by ``mlattn demo`` (its own
+validation and test splits, calibration fitted on validation) and ``evaluate``/``predict`` (other data,
+with the run's stored calibration).
 
 Shapes:
-    T: bars; A: assets; Q: quantile levels.
+    T: bars; A: assets; Q: quantile levels; Lv: VaR levels.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ._data import DemoData, asset_column, base_symbol
-from ._forecasts import (
-    asset_ids_for,
-    fit_calibration,
-    forecast_portfolio,
-    forecast_single,
-    rolling_calibration,
-)
+from ..evaluation.backtest import BacktestConfig
+from ._calibration import fit_calibration, rolling_calibration
+from ._data import HORIZON, DemoData, asset_column, base_symbol
+from ._forecast import asset_ids_for, forecast_portfolio, forecast_single
+from ._models import RunModel
 
-__all__ = ["ModelForecasts", "calibrate_signal_temperature", "forecast_all", "rebalance_positions"]
+__all__ = [
+    "ROLLING_WINDOW",
+    "Forecasts",
+    "calibrate_signal_temperature",
+    "forecast_run",
+    "rebalance_positions",
+]
 
 logger = logging.getLogger(__name__)
 
 QUANTILE_LEVELS_DEFAULT = (0.05, 0.25, 0.5, 0.75, 0.95)
+VAR_LEVELS_DEFAULT = (0.05, 0.01)
 ROLLING_WINDOW = 720  # 30 days of resolved forecasts: the same span as the features' causal scaling
 
 
-class ModelForecasts(dict[str, Any]):
-    """``{"assets": {asset: {key: [T, ...]}}, "signals": {asset: [T]}, "signal_extra": {...},
-    "weights": [T, A] | None, "calibration": {...}}``."""
+@dataclass(eq=False)
+class Forecasts:
+    """A run's calibrated forecasts on the grid (NaN where not forecast).
+
+    Attributes:
+        assets: asset -> the price and risk models' calibrated outputs (``return``, ``quantiles``,
+            ``variance``, ``var``, ``es``, ``drawdown``, ... ``[T, ...]``; raw ones as ``*_raw``).
+        signals: asset -> the signal model's outputs (``signal`` ``[T]``, ``probabilities``, ``logits``,
+            ``confidence``), temperature-scaled.
+        weights: the portfolio model's target weights ``[T, A]`` at the rebalance bars, or ``None``.
+        calibration: the calibration applied (fitted on validation or the run's stored one), as
+            ``calibration.json`` stores it.
+        quantile_levels: the price model's quantile levels ``[Q]``.
+        var_levels: the risk model's tail probabilities ``[Lv]``.
+    """
+
+    assets: dict[str, dict[str, np.ndarray]]
+    signals: dict[str, dict[str, np.ndarray]]
+    weights: np.ndarray | None
+    calibration: dict[str, Any]
+    quantile_levels: tuple[float, ...]
+    var_levels: tuple[float, ...]
+
+    @property
+    def decisions(self) -> dict[str, np.ndarray]:
+        """asset -> the signal model's decision ``[T]`` in {-1, 0, 1} (NaN = no decision)."""
+        return {a: f["signal"] for a, f in self.signals.items()}
 
 
-def rebalance_positions(data: DemoData, lo: int, hi: int, config: Any) -> np.ndarray:
+def rebalance_positions(data: DemoData, lo: int, hi: int, config: BacktestConfig) -> np.ndarray:
     """Grid positions in ``[lo, hi)`` that are rebalance bars of the backtest config (daily 00:00 UTC)."""
     from ..evaluation.backtest import rebalance_mask
 
@@ -83,99 +113,103 @@ def calibrate_signal_temperature(
     return new
 
 
-def forecast_all(
-    models: Mapping[str, Any],
+def _positions(lo: int, hi: int, calibrate_rows: np.ndarray | None, val_stride: int) -> np.ndarray:
+    """Decision times ``[lo, hi)``, keeping every ``val_stride``-th of the ``calibrate_rows``."""
+    positions = np.arange(lo, hi, dtype=np.int64)
+    if calibrate_rows is not None and val_stride > 1:
+        cal = calibrate_rows[positions]
+        keep = ~cal | (np.cumsum(cal) % val_stride == 1)
+        positions = positions[keep]
+    return positions
+
+
+def _raw_single_asset(
+    models: Mapping[str, RunModel], data: DemoData, assets: Sequence[str], positions: np.ndarray, *,
+    window: int, progress: bool,
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]]]:  # fmt: skip
+    """The price, risk and signal models' raw forecasts: ``(asset -> price/risk outputs, asset -> signal)``."""
+    per_asset: dict[str, dict[str, np.ndarray]] = {a: {} for a in assets}
+    signal: dict[str, dict[str, np.ndarray]] = {}
+    for kind in ("price", "risk", "signal"):
+        if kind not in models:
+            continue
+        model, payload = models[kind]
+        ids = _ids(payload, data)
+        for asset in assets:
+            f = forecast_single(
+                model, kind, data.prepared, asset_column(data, asset), positions, window=window,
+                asset_id=ids[base_symbol(asset)], progress=progress, desc=f"{kind} {asset}",
+            )  # fmt: skip
+            f.pop("_positions", None)
+            (signal.setdefault(asset, {}) if kind == "signal" else per_asset[asset]).update(f)
+    return per_asset, signal
+
+
+def _levels(models: Mapping[str, RunModel]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``(quantile levels, VaR levels)`` of the run's price and risk models (defaults without them)."""
+    levels: tuple[float, ...] = QUANTILE_LEVELS_DEFAULT
+    var_levels: tuple[float, ...] = VAR_LEVELS_DEFAULT
+    if "price" in models:
+        levels = tuple(float(q) for q in models["price"].model.config.quantiles)  # type: ignore[union-attr]
+    if "risk" in models:
+        configured: Any = models["risk"].model.config.var_levels or VAR_LEVELS_DEFAULT  # type: ignore[union-attr]
+        var_levels = tuple(float(v) for v in configured)
+    return levels, var_levels
+
+
+def forecast_run(
+    models: Mapping[str, RunModel],
     data: DemoData,
     assets: Sequence[str],
     *,
     window: int,
     lo: int,
     hi: int,
-    backtest_config: Any,
+    backtest_config: BacktestConfig,
     calibration: Mapping[str, Any] | None,
     calibrate_rows: np.ndarray | None,
     progress: bool,
     val_stride: int = 1,
-) -> ModelForecasts:
+) -> Forecasts:
     """Every model's forecasts at decision times ``[lo, hi)``, calibrated.
 
     Args:
-        models: kind (``"price"``, ``"risk"``, ``"signal"``, ``"portfolio"``) -> ``(model, payload)``.
+        models: kind (``"price"``, ``"risk"``, ``"signal"``, ``"portfolio"``) -> the model and its payload.
         assets: assets the single-asset models forecast (``"BTC"``...).
         calibration: stored calibration to apply (``evaluate``/``predict``); ``None`` = fit it on
-            ``calibrate_rows`` (the validation rows) first.
+            ``calibrate_rows`` (the validation rows) first, with the signal model's temperature.
         calibrate_rows: bool ``[T]``, the validation rows (with ``calibration=None``).
         val_stride: forecast only every ``val_stride``-th of the ``calibrate_rows`` (all later rows).
-
-    Returns:
-        :class:`ModelForecasts`.
     """
-    positions = np.arange(lo, hi, dtype=np.int64)
-    if calibrate_rows is not None and val_stride > 1:
-        cal = calibrate_rows[positions]
-        keep = ~cal | (np.cumsum(cal) % val_stride == 1)
-        positions = positions[keep]
-    per_asset: dict[str, dict[str, np.ndarray]] = {a: {} for a in assets}
-    signal: dict[str, dict[str, np.ndarray]] = {}
-    levels: tuple[float, ...] = QUANTILE_LEVELS_DEFAULT
-    var_levels: tuple[float, ...] = (0.05, 0.01)
-    for kind in ("price", "risk", "signal"):
-        if kind not in models:
-            continue
-        model, payload = models[kind]
-        if kind == "price":
-            levels = tuple(float(q) for q in model.config.quantiles)
-        if kind == "risk":
-            var_levels = tuple(float(v) for v in (model.config.var_levels or (0.05, 0.01)))
-        ids = _ids(payload, data)
-        for asset in assets:
-            col = asset_column(data, asset)
-            f = forecast_single(
-                model,
-                data.prepared,
-                col,
-                positions,
-                window=window,
-                asset_id=ids[base_symbol(asset)],
-                progress=progress,
-                desc=f"{kind} {asset}",
-            )
-            f.pop("_positions", None)
-            (signal.setdefault(asset, {}) if kind == "signal" else per_asset[asset]).update(f)
-    result = ModelForecasts()
+    positions = _positions(lo, hi, calibrate_rows, val_stride)
+    per_asset, signal = _raw_single_asset(models, data, assets, positions, window=window, progress=progress)
+    levels, var_levels = _levels(models)
     temperature = None
     if "signal" in models and signal and calibrate_rows is not None and calibration is None:
-        temperature = calibrate_signal_temperature(models["signal"][0], signal, data, calibrate_rows)
+        temperature = calibrate_signal_temperature(models["signal"].model, signal, data, calibrate_rows)
     if calibration is None:
         rows = calibrate_rows if calibrate_rows is not None else np.zeros(data.timestamps.size, dtype=bool)
+        returns = {a: data.returns[:, asset_column(data, a)] for a in assets}
         calibration = fit_calibration(
-            per_asset,
-            {a: data.returns[:, asset_column(data, a)] for a in assets},
-            rows,
-            quantile_levels=levels,
-            var_levels=var_levels,
-            horizon=24,
+            per_asset, returns, rows, quantile_levels=levels, var_levels=var_levels, horizon=HORIZON
         )
         calibration["var_levels"] = list(var_levels)
         if temperature is not None:
             calibration["signal_temperature"] = temperature
-    result["calibration"] = dict(calibration)
-    result["calibration"]["mode"] = "rolling"
-    result["calibration"]["rolling_window"] = ROLLING_WINDOW
-    result["assets"] = {
+    applied = {**calibration, "mode": "rolling", "rolling_window": ROLLING_WINDOW}
+    calibrated = {
         a: rolling_calibration(f, data.returns[:, asset_column(data, a)], calibration, window=ROLLING_WINDOW)
         if f
         else {}
         for a, f in per_asset.items()
     }
-    result["signals"] = {a: f["signal"] for a, f in signal.items()}
-    result["signal_extra"] = signal
-    result["quantile_levels"] = levels
-    result["var_levels"] = var_levels
-    result["weights"] = None
+    weights = None
     if "portfolio" in models:
         reb = rebalance_positions(data, lo, hi, backtest_config)
-        result["weights"] = forecast_portfolio(
-            models["portfolio"][0], data.prepared, reb, window=window, progress=progress
+        weights = forecast_portfolio(
+            models["portfolio"].model, data.prepared, reb, window=window, progress=progress
         )
-    return result
+    return Forecasts(
+        assets=calibrated, signals=signal, weights=weights, calibration=applied,
+        quantile_levels=levels, var_levels=var_levels,
+    )  # fmt: skip

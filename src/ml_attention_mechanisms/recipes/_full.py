@@ -23,31 +23,45 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._data import HORIZON, DemoData, asset_column
+from ..evaluation.backtest import BacktestConfig
+from ._calibration import rolling_calibration, variance_scale
+from ._data import HORIZON, DemoData, asset_column, validation_rows
+from ._forecast import forecast_portfolio, forecast_single
+from ._forecast_run import ROLLING_WINDOW, forecast_run, rebalance_positions
+from ._models import model_kind
+from ._score import score_assets, score_strategies
+from ._train import TrainedModel, train_model
+from .config import DemoConfig
 
-__all__ = ["run_full"]
+if TYPE_CHECKING:
+    from ..data import Split
+
+__all__ = ["FullResults", "run_full"]
 
 logger = logging.getLogger(__name__)
 
 PRICE = "price_predictor_small"
 
 
-def _train(data: DemoData, cfg: Any, out: Path, *, progress: bool, split: Any = None,
-           overrides: Mapping[str, Any] | None = None, name: str = PRICE, model_type: str = PRICE) -> Any:  # fmt: skip
-    from ._train import train_model
-    from .demo import _batch
+@dataclass(frozen=True, slots=True)
+class FullResults:
+    """What ``--full`` adds to a run.
 
-    return train_model(
-        model_type, data, out, window=cfg.window, train_windows=cfg.train_windows, val_windows=cfg.val_windows,
-        max_epochs=cfg.max_epochs, steps_per_epoch=cfg.steps_per_epoch, batch_size=_batch(cfg, model_type),
-        patience=cfg.patience, learning_rate=cfg.learning_rate, seed=cfg.seed,
-        overrides={**cfg.model_overrides, **(overrides or {})}, progress=progress, name=name, split=split,
-    )  # fmt: skip
+    Attributes:
+        walk_forward: ``{"folds": [rows], "mean": {...}, "val_size", "test_size"}``.
+        ablations: ``{"rows": [...], "not_run": [...]}``.
+        configs_tried: kind -> extra configurations tried (they deflate the Sharpe ratios).
+    """
+
+    walk_forward: dict[str, Any]
+    ablations: dict[str, Any]
+    configs_tried: dict[str, int]
 
 
 def _fold_sizes(n: int, n_folds: int) -> tuple[int, int]:
@@ -55,15 +69,9 @@ def _fold_sizes(n: int, n_folds: int) -> tuple[int, int]:
     return min(1440, test), test
 
 
-def walk_forward_price(data: DemoData, cfg: Any, root: Path, *, progress: bool) -> dict[str, Any]:
+def walk_forward_price(data: DemoData, cfg: DemoConfig, root: Path, *, progress: bool) -> dict[str, Any]:
     """Per-fold figures of the retrained price model: ``{"folds": [rows], "mean": {...}}``."""
-    import pandas as pd
-
     from ..data import walk_forward_splits
-    from ..evaluation.suite import evaluate_asset_forecasts
-    from ..evaluation.targets import realized_variance_target
-    from ._forecast_run import ROLLING_WINDOW
-    from ._forecasts import forecast_single, rolling_calibration, variance_scale
 
     n = int(data.test_end)
     val_size, test_size = _fold_sizes(n, cfg.n_folds)
@@ -71,44 +79,56 @@ def walk_forward_price(data: DemoData, cfg: Any, root: Path, *, progress: bool) 
         n, n_folds=cfg.n_folds, val_size=val_size, test_size=test_size, horizon=HORIZON
     )
     rows: list[dict[str, Any]] = []
+    for k, split in enumerate(folds):
+        trained = train_model(
+            PRICE, data, root / "walk_forward" / f"fold{k}", cfg, progress=progress, split=split
+        )
+        rows += [_fold_row(k, split, trained, data, cfg, asset) for asset in cfg.assets]
+    keys = ("qlike_model", "qlike_har_rv", "qlike_garch", "qlike_vs_best_baseline", "rmse_model", "rmse_zero")
+    mean = {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
+    return {"folds": rows, "mean": mean, "val_size": val_size, "test_size": test_size}
+
+
+def _fold_row(
+    k: int, split: Split, trained: TrainedModel, data: DemoData, cfg: DemoConfig, asset: str
+) -> dict[str, Any]:
+    """One fold's figures for one asset: the fold's model calibrated on its validation block (then the
+    causal rolling calibration of the main evaluation), scored on its test block against the baselines."""
+    import pandas as pd
+
+    from ..evaluation.suite import evaluate_asset_forecasts
+    from ..evaluation.targets import realized_variance_target
 
     def iso(pos: int) -> str:
         return pd.Timestamp(int(data.timestamps[pos]), unit="s", tz="UTC").strftime("%Y-%m-%d")
 
-    for k, split in enumerate(folds):
-        trained = _train(data, cfg, root / "walk_forward" / f"fold{k}", progress=progress, split=split)
-        ids = trained.payload.get("symbols") or {}
-        lo, t0, t1 = int(split.val[0]), int(split.test[0]), int(split.test[-1]) + 1
-        for asset in cfg.assets:
-            col = asset_column(data, asset)
-            r = data.returns[:, col]
-            positions = np.r_[np.arange(lo, t0, getattr(cfg, "val_stride", 1)), np.arange(t0, t1)]
-            f = forecast_single(trained.model, data.prepared, col, positions, window=cfg.window,
-                                asset_id=int(ids.get(data.symbols[col], 0)))  # fmt: skip
-            rv = realized_variance_target(r, HORIZON)
-            val = np.zeros(r.shape[0], dtype=bool)
-            val[lo:t0] = True
-            scale = variance_scale(np.where(val, rv, np.nan), f["variance"])
-            # calibrated as in the main evaluation: the fold's validation scale, then the causal rolling one
-            variance = rolling_calibration(
-                {"variance": f["variance"]}, r, {"variance_scale": scale}, window=ROLLING_WINDOW
-            )["variance"]
-            res = evaluate_asset_forecasts(
-                r, test_start=t0, test_end=t1, train_end=lo, return_forecast=f["return"],
-                variance_forecast=variance, horizon=HORIZON, refit_every=cfg.refit_every,
-            )  # fmt: skip
-            vol = res["volatility"]
-            best = min(vol["har_rv"]["qlike"], vol["garch"]["qlike"])
-            rows.append({
-                "fold": k, "asset": asset, "train_to": iso(int(split.train[-1])), "test": f"{iso(t0)}..{iso(t1 - 1)}",
-                "qlike_model": vol["model"]["qlike"], "qlike_har_rv": vol["har_rv"]["qlike"],
-                "qlike_garch": vol["garch"]["qlike"], "qlike_vs_best_baseline": vol["model"]["qlike"] / best - 1.0,
-                "rmse_model": res["returns"]["model"]["rmse"], "rmse_zero": res["returns"]["zero"]["rmse"],
-                "epochs": trained.epochs,
-            })  # fmt: skip
-    keys = ("qlike_model", "qlike_har_rv", "qlike_garch", "qlike_vs_best_baseline", "rmse_model", "rmse_zero")
-    mean = {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
-    return {"folds": rows, "mean": mean, "val_size": val_size, "test_size": test_size}
+    ids = trained.payload.get("symbols") or {}
+    lo, t0, t1 = int(split.val[0]), int(split.test[0]), int(split.test[-1]) + 1
+    col = asset_column(data, asset)
+    r = data.returns[:, col]
+    positions = np.r_[np.arange(lo, t0, cfg.val_stride), np.arange(t0, t1)]
+    f = forecast_single(trained.model, "price", data.prepared, col, positions, window=cfg.window,
+                        asset_id=int(ids.get(data.symbols[col], 0)))  # fmt: skip
+    rv = realized_variance_target(r, HORIZON)
+    val = np.zeros(r.shape[0], dtype=bool)
+    val[lo:t0] = True
+    scale = variance_scale(np.where(val, rv, np.nan), f["variance"])
+    variance = rolling_calibration(
+        {"variance": f["variance"]}, r, {"variance_scale": scale}, window=ROLLING_WINDOW
+    )["variance"]
+    res = evaluate_asset_forecasts(
+        r, test_start=t0, test_end=t1, train_end=lo, return_forecast=f["return"],
+        variance_forecast=variance, horizon=HORIZON, refit_every=cfg.refit_every,
+    )  # fmt: skip
+    vol = res["volatility"]
+    best = min(vol["har_rv"]["qlike"], vol["garch"]["qlike"])
+    return {
+        "fold": k, "asset": asset, "train_to": iso(int(split.train[-1])), "test": f"{iso(t0)}..{iso(t1 - 1)}",
+        "qlike_model": vol["model"]["qlike"], "qlike_har_rv": vol["har_rv"]["qlike"],
+        "qlike_garch": vol["garch"]["qlike"], "qlike_vs_best_baseline": vol["model"]["qlike"] / best - 1.0,
+        "rmse_model": res["returns"]["model"]["rmse"], "rmse_zero": res["returns"]["zero"]["rmse"],
+        "epochs": trained.epochs,
+    }  # fmt: skip
 
 
 def _price_rows(variant: str, table: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -124,31 +144,20 @@ def _price_rows(variant: str, table: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _price_variant(data: DemoData, cfg: Any, root: Path, overrides: Mapping[str, Any], tag: str, *,
+def _price_variant(data: DemoData, cfg: DemoConfig, root: Path, overrides: Mapping[str, Any], tag: str, *,
                    progress: bool) -> dict[str, Any]:  # fmt: skip
     """Retrain the price model with ``overrides``; its calibrated test-split scores per asset."""
-    from ..evaluation.backtest import BacktestConfig
-    from ._forecast_run import forecast_all
-    from ._score import score_assets
-
-    trained = _train(data, cfg, root / "ablations" / tag, progress=progress, overrides=overrides,
-                     name=f"{PRICE}@{tag}")  # fmt: skip
-    rows_cal = np.zeros(data.timestamps.size, dtype=bool)
-    rows_cal[data.val_start : data.test_start] = True
-    fc = forecast_all({"price": (trained.model, trained.payload)}, data, tuple(cfg.assets), window=cfg.window,
+    trained = train_model(PRICE, data, root / "ablations" / tag, cfg, progress=progress, overrides=overrides,
+                          name=f"{PRICE}@{tag}")  # fmt: skip
+    fc = forecast_run({"price": trained.run_model}, data, tuple(cfg.assets), window=cfg.window,
                       lo=data.val_start, hi=data.test_end, backtest_config=BacktestConfig(), calibration=None,
-                      calibrate_rows=rows_cal, progress=False, val_stride=getattr(cfg, "val_stride", 1))  # fmt: skip
-    return score_assets(data, fc["assets"], {}, quantile_levels=fc["quantile_levels"], var_levels=(0.05, 0.01),
-                        refit_every=cfg.refit_every, n_sims=cfg.n_sims)  # type: ignore[no-any-return]  # fmt: skip
+                      calibrate_rows=validation_rows(data), progress=False, val_stride=cfg.val_stride)  # fmt: skip
+    return score_assets(data, fc.assets, {}, quantile_levels=fc.quantile_levels, var_levels=(0.05, 0.01),
+                        refit_every=cfg.refit_every, n_sims=cfg.n_sims)  # fmt: skip
 
 
-def _portfolio_row(variant: str, model: Any, data: DemoData, cfg: Any) -> dict[str, Any]:
+def _portfolio_row(variant: str, model: Any, data: DemoData, cfg: DemoConfig) -> dict[str, Any]:
     """The portfolio model's backtest after fees on the test split (the demo's rebalance schedule)."""
-    from ..evaluation.backtest import BacktestConfig
-    from ._forecast_run import rebalance_positions
-    from ._forecasts import forecast_portfolio
-    from ._score import score_strategies
-
     bt = BacktestConfig()
     # as the demo: weights from the start of validation, so the test split opens with a held position
     reb = rebalance_positions(data, int(data.val_start), int(data.test_end), bt)
@@ -168,20 +177,19 @@ def _main_checkpoint(root: Path, model_type: str) -> Path | None:
     return None
 
 
-def _cross_asset(data: DemoData, cfg: Any, root: Path, *, progress: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:  # fmt: skip
+def _cross_asset(data: DemoData, cfg: DemoConfig, root: Path, *, progress: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:  # fmt: skip
     """Cross-asset attention on (the demo's portfolio model) vs off: ``(rows, not_run)``."""
     from ..training import load_checkpoint
 
-    model_type = next((m for m in cfg.models if m.startswith("portfolio_optimizer")), None)
+    model_type = next((m for m in cfg.models if model_kind(m) == "portfolio"), None)
     ckpt = None if model_type is None else _main_checkpoint(root, model_type)
     if model_type is None or ckpt is None:
         reason = "no portfolio model among the demo's models" if model_type is None else "no checkpoint found"
         return [], [{"ablation": "cross-asset attention on/off", "status": "not run", "reason": reason}]
     main_model, _ = load_checkpoint(ckpt)
     layers = int(main_model.config.num_cross_asset_layers)
-    trained = _train(data, cfg, root / "ablations" / "no_cross_asset", progress=progress,
-                     overrides={"num_cross_asset_layers": 0}, name=f"{model_type}@no_cross_asset",
-                     model_type=model_type)  # fmt: skip
+    trained = train_model(model_type, data, root / "ablations" / "no_cross_asset", cfg, progress=progress,
+                          overrides={"num_cross_asset_layers": 0}, name=f"{model_type}@no_cross_asset")  # fmt: skip
     rows = [
         _portfolio_row(f"cross-asset attention, {layers} layer(s) (demo model)", main_model, data, cfg),
         _portfolio_row("no cross-asset attention", trained.model, data, cfg),
@@ -190,7 +198,7 @@ def _cross_asset(data: DemoData, cfg: Any, root: Path, *, progress: bool) -> tup
 
 
 def ablations(
-    data: DemoData, cfg: Any, root: Path, main_scores: Mapping[str, Any], *, progress: bool
+    data: DemoData, cfg: DemoConfig, root: Path, main_scores: Mapping[str, Any], *, progress: bool
 ) -> dict[str, Any]:
     """The three ablations (module docstring) on the test rows: ``{"rows": [...], "not_run": [...]}``."""
     no_mt = _price_variant(data, cfg, root, {"use_market_time": False}, "no_market_time", progress=progress)
@@ -207,10 +215,10 @@ def ablations(
 
 
 def run_full(
-    data: DemoData, cfg: Any, root: Path, main_scores: Mapping[str, Any], *, progress: bool
-) -> dict[str, Any]:
+    data: DemoData, cfg: DemoConfig, root: Path, main_scores: Mapping[str, Any], *, progress: bool
+) -> FullResults:
     """Walk-forward folds and ablations; ``configs_tried`` counts the extra configurations per model kind."""
     wf = walk_forward_price(data, cfg, root, progress=progress)
     ab = ablations(data, cfg, root, main_scores, progress=progress)
     tried = {"price": 2, **({"portfolio": 1} if not ab["not_run"] else {})}
-    return {"walk_forward": wf, "ablations": ab, "configs_tried": tried}
+    return FullResults(walk_forward=wf, ablations=ab, configs_tried=tried)

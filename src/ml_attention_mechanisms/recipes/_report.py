@@ -1,135 +1,65 @@
-"""The run's outputs for people: figures (plotly + PNG via the report writer), plain-language shortfalls,
-the HTML report, and the short terminal table.
-
-Shapes:
-    T: bars; A: assets; Q: quantile levels.
+"""The run's outputs for people: plain-language shortfalls, the notes and extra tables of the HTML report,
+and the short terminal table (figures: :mod:`._figures`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from ..evaluation.report import ReportFigure
 
-from ._data import DemoData
-
-__all__ = ["build_figures", "shortfalls", "terminal_table", "write_run_report"]
+__all__ = ["RunReport", "report_notes", "report_tables", "shortfalls", "terminal_table", "write_run_report"]
 
 logger = logging.getLogger(__name__)
 
+VALIDATION_ONLY = (
+    "Everything was chosen on the validation split (early stopping, conformal intervals, variance and VaR "
+    "scales, temperature); the test split was read once, for these figures."
+)
 
-def _dates(data: DemoData, lo: int, hi: int) -> Any:
-    import pandas as pd
 
-    return pd.to_datetime(data.timestamps[lo:hi], unit="s", utc=True)
+@dataclass(eq=False)
+class RunReport:
+    """What ``report.html`` shows besides the metrics: figures, notes and extra tables (title -> rows)."""
+
+    figures: list[ReportFigure]
+    notes: list[str]
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
-def build_figures(
-    data: DemoData,
-    forecasts: Mapping[str, Any],
-    strategies: Mapping[str, Mapping[str, Any]],
-    assets_scores: Mapping[str, Mapping[str, Any]],
-    *,
-    histories: Mapping[str, Mapping[str, Sequence[float]]],
-    attention: np.ndarray | None,
-) -> list[Any]:
-    """The report's figures, each only when its inputs exist."""
-    from ..evaluation import report as rf
-    from ..evaluation.targets import future_return_target
-
-    figs: list[Any] = []
-    lo, hi = data.test_start, data.test_end
-    for kind, res in strategies.items():
-        eq = res.get("equity") or {}
-        if eq:
-            n = len(next(iter(eq.values())))
-            figs.append(
-                rf.equity_curves_figure(
-                    eq,
-                    index=_dates(data, lo, lo + n),
-                    title=f"Equity after costs: {kind}",
-                    name=f"equity_{kind}",
-                )
-            )
-    assets = forecasts.get("assets", {})
-    first = next((a for a in assets if "quantiles" in assets[a]), None)
-    if first is not None:
-        from ._data import asset_column
-
-        r = data.returns[:, asset_column(data, first)]
-        y = future_return_target(r, 1)[lo:hi]
-        q = assets[first]["quantiles"][lo:hi]
-        levels = list(forecasts.get("quantile_levels", ()))
-        span = slice(0, min(500, hi - lo))  # the first three weeks: bands stay readable
-        figs.append(
-            rf.fan_chart_figure(
-                y[span], q[span], levels, index=_dates(data, lo, hi)[span],
-                title=f"{first}: next-bar return, calibrated quantiles", name=f"fan_chart_{first}",
-            )
-        )  # fmt: skip
-    calib = {
-        f"{a}/{name}": s["calibration"]["observed"]
-        for a, sc in assets_scores.items()
-        for name, s in (sc.get("interval90") or {}).items()
-        if isinstance(s, Mapping) and "calibration" in s and name in ("model", "model_raw")
-    }
-    levels_by = [
-        s["calibration"]["levels"]
-        for sc in assets_scores.values()
-        for name, s in (sc.get("interval90") or {}).items()
-        if isinstance(s, Mapping) and "calibration" in s and name in ("model", "model_raw")
+def report_notes(metrics: Mapping[str, Any]) -> list[str]:
+    """The report's notes: how choices were made, the bar, the shortfalls, warnings, what is not covered."""
+    bar = metrics["bar"]
+    return [
+        VALIDATION_ONLY,
+        f"The bar: {bar['n_passed']} of {bar['n_criteria']} criteria pass.",
+        *(
+            ["Where the models fall short: " + " ".join(metrics["shortfalls"])]
+            if metrics["shortfalls"]
+            else []
+        ),
+        *metrics["warnings"],
+        *metrics["not_covered"],
     ]
-    if calib and levels_by:
-        figs.append(rf.calibration_figure(levels_by[0], calib, title="Quantile calibration (test)"))
-    pit = {
-        f"{a}/{name}": s["pit_histogram"]
-        for a, sc in assets_scores.items()
-        for name, s in (sc.get("interval90") or {}).items()
-        if isinstance(s, Mapping) and "pit_histogram" in s and name in ("model", "model_raw")
-    }
-    if pit:
-        figs.append(rf.pit_histogram_figure(pit, title="PIT histogram (test)"))
-    risk = next((a for a in assets if "var" in assets[a]), None)
-    if risk is not None:
-        from ._data import asset_column
 
-        r = data.returns[:, asset_column(data, risk)]
-        y = future_return_target(r, 1)[lo:hi]
-        v = assets[risk]["var"][lo:hi]
-        ok = np.isfinite(y) & np.isfinite(v).all(axis=1)
-        var_levels = list(forecasts.get("var_levels", (0.05, 0.01)))
-        series = {f"VaR {1 - lv:.0%}": v[ok, i] for i, lv in enumerate(var_levels)}
-        figs.append(
-            rf.var_exceedance_figure(
-                y[ok], series, index=_dates(data, lo, hi)[ok], title=f"{risk}: 1-bar VaR and exceedances (test)",
-                name=f"var_exceedances_{risk}",
-            )
-        )  # fmt: skip
-    port = strategies.get("portfolio")
-    if port and port.get("weights") and port["weights"].get("model") is not None:
-        w = np.asarray(port["weights"]["model"], dtype=np.float64)
-        keep = np.isfinite(w).all(axis=1)
-        if keep.any():
-            idx = _dates(data, lo, lo + w.shape[0])[keep]
-            names = [s.split("/")[0] for s in data.symbols]
-            figs.append(
-                rf.weights_figure(
-                    w[keep], names=names, index=idx, title="Portfolio model: weights at rebalances"
-                )
-            )
-    if attention is not None:
-        figs.append(
-            rf.attention_heatmap_figure(
-                attention, title="Price model: attention of one test window (layer 0, head mean)"
-            )
-        )
-    curves = {f"{m}/{k}": v for m, h in histories.items() for k, v in h.items() if len(v) > 0}
-    if curves:
-        figs.append(rf.training_curves_figure(curves, title="Training curves (per epoch)"))
-    return figs
+
+def report_tables(metrics: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Extra tables of the report: correlation forecasts, walk-forward folds, ablations (when run)."""
+    extra: dict[str, list[dict[str, Any]]] = {}
+    correlation = metrics.get("correlation")
+    if correlation:
+        extra[
+            f"Correlation forecasts ({', '.join(correlation['assets'])}, next {correlation['horizon']} bars)"
+        ] = [{"forecast": k, **correlation[k]} for k in ("model", "rolling")]
+    if metrics.get("walk_forward"):
+        extra["Walk-forward folds (price model, retrained per fold)"] = metrics["walk_forward"]["folds"]
+    if metrics.get("ablations"):
+        extra["Ablations (test split)"] = metrics["ablations"]["rows"] + metrics["ablations"]["not_run"]
+    return extra
 
 
 def shortfalls(bar: Mapping[str, Any]) -> list[str]:
@@ -159,23 +89,29 @@ def write_run_report(
     metrics: Mapping[str, Any],
     assets_scores: Mapping[str, Any],
     strategies: Mapping[str, Any],
-    figures: Sequence[Any],
+    report: RunReport,
     out: Path,
     *,
     title: str,
-    notes: Sequence[str],
-    extra_tables: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> Path:
-    """``report.html`` and the PNGs in ``out`` (the evaluation layer's report writer)."""
+    """``report.html`` and the PNGs in ``out`` (the evaluation layer's report writer); the matplotlib
+    figures are closed afterwards."""
+    import matplotlib.pyplot as plt
+
     from ..evaluation.report import comparison_tables, write_report
     from ._score import strip_arrays
 
     tables = comparison_tables(assets_scores, strip_arrays(strategies))
-    for k, v in (extra_tables or {}).items():
+    for k, v in report.tables.items():
         tables[k] = [dict(r) for r in v]
-    return write_report(
-        metrics, figures, out / "report.html", tables=tables, bar=metrics.get("bar"), title=title, notes=notes
-    )
+    try:
+        return write_report(
+            metrics, report.figures, out / "report.html", tables=tables, bar=metrics.get("bar"), title=title,
+            notes=report.notes,
+        )  # fmt: skip
+    finally:
+        for fig in report.figures:
+            plt.close(fig.matplotlib)
 
 
 def _fmt(v: Any, spec: str = ".4g") -> str:

@@ -1,4 +1,4 @@
-"""Training of the demo's models through the training layer's :func:`~ml_attention_mechanisms.training.train`.
+"""Training of a run's models through the training layer's :func:`~ml_attention_mechanisms.training.train`.
 
 Each model trains on a fixed-seed subsample of its training windows, stops early on a fixed-seed subsample of
 its validation windows, and is reloaded from its best checkpoint (lowest validation loss): the choice is
@@ -13,11 +13,17 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
 from ._data import HORIZON, DemoData, subsample
+from ._models import RunModel, data_kind, model_kind
+
+if TYPE_CHECKING:
+    from ..data import Split
+    from ..training import PreparedData, RunConfig
+    from .config import DemoConfig
 
 __all__ = ["MODEL_OVERRIDES", "TrainedModel", "train_model"]
 
@@ -59,7 +65,13 @@ class TrainedModel:
 
     @property
     def kind(self) -> str:
-        return str(getattr(type(self.model), "OUTPUT_KIND", ""))
+        """The model's kind (the registry's ``output_kind``)."""
+        return model_kind(self.model_type)
+
+    @property
+    def run_model(self) -> RunModel:
+        """``(model, payload)`` as the forecasting steps take it."""
+        return RunModel(self.model, self.payload)
 
 
 def _history(run_dir: Path) -> dict[str, list[float]]:
@@ -83,79 +95,45 @@ def train_model(
     model_type: str,
     data: DemoData,
     out: Path,
+    config: DemoConfig,
     *,
-    window: int,
-    train_windows: int | None,
-    val_windows: int | None,
-    max_epochs: int,
-    steps_per_epoch: int | None,
-    batch_size: int,
-    patience: int,
-    learning_rate: float,
-    seed: int,
-    overrides: Mapping[str, Any],
     progress: bool,
+    overrides: Mapping[str, Any] | None = None,
     name: str | None = None,
-    split: Any = None,
+    split: Split | None = None,
 ) -> TrainedModel:
-    """Train one registry model on the run's data and reload its best checkpoint.
+    """Train one registry model on the run's data with the run's budget; reload its best checkpoint.
 
     Args:
         model_type: registry name.
         data: the prepared panel and split.
         out: the run directory of this model.
-        window: bars per input window.
-        train_windows, val_windows: fixed-seed subsample sizes (``None`` = all windows).
-        max_epochs, steps_per_epoch, batch_size, patience, learning_rate, seed: training settings.
-        overrides: model config overrides (on top of :data:`MODEL_OVERRIDES`).
+        config: the run's budget (window, window subsamples, epochs, steps, batch size, patience, learning
+            rate, seed) and its ``model_overrides``.
         progress: show Lightning's progress bar.
+        overrides: model config overrides on top of :data:`MODEL_OVERRIDES` and ``config.model_overrides``
+            (ablations). Default: none.
         name: the label of this model in the results. Default: ``model_type``.
         split: a fold's split instead of ``data.split`` (walk-forward).
 
     Raises:
-        ValueError: an empty training or validation subset.
+        ValueError: an empty training or validation subset, or a training that finished no epoch.
     """
-    from ..data import MultiAssetWindows, SingleAssetWindows
-    from ..training import DataOptions, PreparedData, RunConfig, TrainingConfig, load_checkpoint, train
+    from ..training import load_checkpoint, train
 
-    cls_kind = _data_kind(model_type)
-    sp = split if split is not None else data.split
-    windows = MultiAssetWindows if cls_kind == "multi_asset" else SingleAssetWindows
-    train_ds = subsample(windows(data.prepared, window, positions=sp.train), train_windows, seed)
-    val_ds = subsample(windows(data.prepared, window, positions=sp.val), val_windows, seed + 1)
-    prepared = PreparedData(
-        train=train_ds,
-        val=val_ds,
-        test=None,
-        feature_names=list(data.prepared.feature_names),
-        data_kind=cls_kind,
-        symbols=dict(data.prepared.symbol_to_id),
-        scaler=data.prepared.scaler.to_dict(),
-        bar_seconds=int(data.timestamps[1] - data.timestamps[0]) if data.timestamps.size > 1 else None,
-        description="demo panel",
+    prepared = _training_data(model_type, data, config, split if split is not None else data.split)
+    run_config = _run_config(
+        model_type, config, {**config.model_overrides, **dict(overrides or {})}, progress
     )
-    config = RunConfig(
-        model={**MODEL_OVERRIDES.get(model_type, {}), **dict(overrides)},
-        data=DataOptions(window=window),
-        training=TrainingConfig(
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            early_stopping_patience=patience,
-            limit_train_batches=steps_per_epoch,
-            seed=seed,
-            accelerator="cpu",
-            enable_progress_bar=progress,
-            log_every_n_steps=max(1, min(10, steps_per_epoch or 10)),
-        ),
-    )
-    logger.info("training %s on %d windows (val %d)", name or model_type, len(train_ds), len(val_ds))  # type: ignore[arg-type]
+    logger.info(
+        "training %s on %d windows (val %d)", name or model_type, len(prepared.train), len(prepared.val)
+    )  # type: ignore[arg-type]
     noisy = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
     levels = [lg.level for lg in noisy]
     for lg in noisy:  # Lightning's INFO banners (GPU/TPU, tips) on every fit: noise in a 4-model job
         lg.setLevel(logging.WARNING)
     try:
-        result = train(model_type, prepared, config=config, out=out)
+        result = train(model_type, prepared, config=run_config, out=out)
     finally:
         for lg, level in zip(noisy, levels):
             lg.setLevel(level)
@@ -175,12 +153,52 @@ def train_model(
     )
 
 
-def _data_kind(model_type: str) -> str:
-    from ..models._registry import get_model_entry
+def _training_data(model_type: str, data: DemoData, config: DemoConfig, split: Split) -> PreparedData:
+    """The training layer's ``PreparedData``: fixed-seed subsamples of the split's training and validation
+    windows (single- or multi-asset, as the model reads them)."""
+    from ..data import MultiAssetWindows, SingleAssetWindows
+    from ..training import PreparedData
 
-    entry = get_model_entry(model_type)
-    for attr in ("model_cls", "model_class", "cls"):
-        cls = getattr(entry, attr, None)
-        if isinstance(cls, type):
-            return str(getattr(cls, "DATA_KIND", "single_asset"))
-    return "single_asset"
+    kind = data_kind(model_type)
+    windows = MultiAssetWindows if kind == "multi_asset" else SingleAssetWindows
+    train_ds = subsample(
+        windows(data.prepared, config.window, positions=split.train), config.train_windows, config.seed
+    )
+    val_ds = subsample(
+        windows(data.prepared, config.window, positions=split.val), config.val_windows, config.seed + 1
+    )
+    return PreparedData(
+        train=train_ds,
+        val=val_ds,
+        test=None,
+        feature_names=list(data.prepared.feature_names),
+        data_kind=kind,
+        symbols=dict(data.prepared.symbol_to_id),
+        scaler=data.prepared.scaler.to_dict(),
+        bar_seconds=int(data.timestamps[1] - data.timestamps[0]) if data.timestamps.size > 1 else None,
+        description="demo panel",
+    )
+
+
+def _run_config(
+    model_type: str, config: DemoConfig, overrides: Mapping[str, Any], progress: bool
+) -> RunConfig:
+    """The training layer's ``RunConfig`` of one model of the run."""
+    from ..training import DataOptions, RunConfig, TrainingConfig
+
+    steps = config.steps_per_epoch
+    return RunConfig(
+        model={**MODEL_OVERRIDES.get(model_type, {}), **dict(overrides)},
+        data=DataOptions(window=config.window),
+        training=TrainingConfig(
+            max_epochs=config.max_epochs,
+            batch_size=config.batch_size_for(model_type),
+            learning_rate=config.learning_rate,
+            early_stopping_patience=config.patience,
+            limit_train_batches=steps,
+            seed=config.seed,
+            accelerator="cpu",
+            enable_progress_bar=progress,
+            log_every_n_steps=max(1, min(10, steps or 10)),
+        ),
+    )

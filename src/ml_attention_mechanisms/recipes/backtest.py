@@ -1,246 +1,108 @@
-"""The backtest alone (``mlattn backtest``): positions or signals from a file, or a run's outputs, through
-the evaluation layer's engine (:func:`.backtest.run_backtest`, :func:`.backtest_portfolio.run_portfolio_backtest`).
+"""``mlattn backtest``: the backtest alone, after fees, on positions/signals/weights from a file
+(:func:`backtest_signals`) or on a run's outputs for other data (:func:`backtest_run`).
 
-Input table (CSV or Parquet), one row per bar and asset, indexed by decision time::
-
-    timestamp, [symbol], position | signal, close | return, [portfolio_weight]
-
-``position`` is held from the close of bar ``t`` to the close of ``t+1``; ``signal`` (buy/sell/hold or
-1/-1/0) is mapped to positions by the config; ``return`` is the bar's log return ``log(close_t/close_t-1)``.
-Positions lie in ``[-1, 1]``; a NaN position or numeric signal is no decision (the previous position is
-kept); one row per bar and symbol (duplicates are refused, not dropped); a NaN close or return is allowed
-only where no position is held over it.
+The table format and the engine's rules are :mod:`._backtest_table`'s (:func:`read_table`,
+:func:`backtest_table`).
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from ..evaluation.backtest import BacktestConfig
+from ._backtest_table import backtest_table, read_table
+from .predict import prediction_table
 
-__all__ = ["backtest_table", "read_table"]
+__all__ = ["BacktestSummary", "backtest_run", "backtest_signals", "backtest_table", "read_table"]
 
 
-def read_table(path: str | Path) -> Any:
-    """A CSV or Parquet file as a DataFrame with a UTC ``timestamp`` column.
+@dataclass(frozen=True, slots=True)
+class BacktestSummary:
+    """A backtest's figures and what the reader should know about them.
+
+    Attributes:
+        result: :func:`backtest_table`'s figures (``backtest_config``, ``assets``, ``portfolio``).
+        configs_tried: configurations tried (reported beside each Sharpe ratio, and deflating it).
+        notes: sentences about the inputs (e.g. hours without a bar that were skipped).
+    """
+
+    result: dict[str, Any]
+    configs_tried: int
+    notes: tuple[str, ...] = ()
+
+    def table(self) -> str:
+        """The terminal table: net return, Sharpe with its 95% interval, maximum drawdown and turnover per
+        strategy, then the costs and the notes."""
+        config = self.result["backtest_config"]
+        rows = [*self.result["assets"].items()]
+        if "portfolio" in self.result:
+            rows.append(("portfolio", self.result["portfolio"]))
+        lines = [
+            f"{'strategy':<14} {'net return':>11} {'Sharpe':>8} {'95% CI':>17} {'max DD':>8} {'turnover':>9}"
+        ]
+        for name, m in rows:
+            ci = f"[{_f(m.get('sharpe_ci_low'))}, {_f(m.get('sharpe_ci_high'))}]"
+            lines.append(
+                f"{name:<14} {_f(m.get('net_return'), '.2%'):>11} {_f(m.get('sharpe')):>8} {ci:>17} "
+                f"{_f(m.get('max_drawdown'), '.2%'):>8} {_f(m.get('turnover'), '.1f'):>9}"
+            )
+        lines.append(
+            f"fees {config['fee_bps']:g} bps + slippage {config['slippage_bps']:g} bps; "
+            f"configurations tried: {self.configs_tried}"
+        )
+        lines += [f"note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+def _f(value: object, spec: str = ".2f") -> str:
+    return format(value, spec) if isinstance(value, int | float) and value == value else "—"
+
+
+def backtest_signals(
+    path: str | Path, config: BacktestConfig | None = None, *, configs_tried: int = 1
+) -> BacktestSummary:
+    """Backtest a CSV/Parquet table of positions, signals or portfolio weights (see :func:`read_table`).
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: another suffix, or no ``timestamp`` column.
+        ValueError: a table :func:`backtest_table` refuses; the message names the file, then the symbol,
+            column and time.
     """
-    import pandas as pd
-
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"--signals: file not found: {p}")
-    suffix = p.suffix.lower()
-    if suffix not in (".csv", ".parquet"):
-        raise ValueError(f"--signals {p}: expected a .csv or .parquet file")
+    frame = read_table(path)
     try:
-        frame = pd.read_csv(p) if suffix == ".csv" else pd.read_parquet(p)
-    except (ValueError, OSError, UnicodeDecodeError) as exc:  # empty, binary, malformed (pandas/pyarrow)
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ValueError(f"--signals {p}: cannot read it as {suffix[1:].upper()} ({first})") from None
-    if "timestamp" not in frame.columns:
-        raise ValueError(
-            f"--signals {p}: no 'timestamp' column (columns: {', '.join(map(str, frame.columns))})"
-        )
-    ts = frame["timestamp"]
-    if pd.api.types.is_numeric_dtype(ts):
-        stamps = pd.to_datetime(ts, unit="s", utc=True, errors="coerce")
-    else:
-        stamps = pd.to_datetime(ts, utc=True, errors="coerce")
-    bad = np.flatnonzero(stamps.isna().to_numpy())
-    if bad.size:
-        i = int(bad[0])
-        at = f"line {i + 2}" if suffix == ".csv" else f"row {i + 1}"
-        raise ValueError(
-            f"--signals {p}: {at}, column 'timestamp': {ts.iloc[i]!r} is not a date/time "
-            "(expected ISO 8601 or Unix seconds)"
-        )
-    frame["timestamp"] = stamps
-    return frame
+        result = backtest_table(frame, config, n_configs=configs_tried)
+    except ValueError as exc:  # name the file: the table's own messages name symbol, column, time
+        raise ValueError(f"--signals {path}: {str(exc).splitlines()[0]}") from exc
+    return BacktestSummary(result, configs_tried)
 
 
-def _numbers(group: Any, column: str, where: str) -> np.ndarray:
-    """A column as float64; a cell that is no number (an empty cell is NaN) is refused, named."""
-    import pandas as pd
-
-    raw = group[column]
-    values = pd.to_numeric(raw, errors="coerce")
-    bad = np.flatnonzero(values.isna().to_numpy() & raw.notna().to_numpy())
-    if bad.size:
-        i = int(bad[0])
-        raise ValueError(
-            f"{where}, column {column!r}: {raw.iloc[i]!r} at {group['timestamp'].iloc[i]} is not a number"
-        )
-    return np.asarray(values, dtype=np.float64)
-
-
-def _returns(group: Any, where: str) -> np.ndarray:
-    """The bars' log returns: the ``return`` column, else from ``close`` (positive prices; NaN = missing)."""
-    if "return" in group.columns:
-        return _numbers(group, "return", where)
-    if "close" in group.columns:
-        close = _numbers(group, "close", where)
-        bad = np.flatnonzero(close <= 0)
-        if bad.size:
-            i = int(bad[0])
-            raise ValueError(
-                f"{where}, column 'close': {close[i]:g} at {group['timestamp'].iloc[i]}; expected a positive price"
-            )
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.diff(np.log(close), prepend=np.nan)  # NaN next to a missing close
-    raise ValueError(f"{where}: needs a 'close' or 'return' column")
-
-
-def _check_rows(group: Any, where: str) -> None:
-    dup = group["timestamp"].duplicated(keep=False).to_numpy()
-    if dup.any():
-        first = group["timestamp"].iloc[int(np.flatnonzero(dup)[0])]
-        raise ValueError(
-            f"{where}: {int(dup.sum())} rows share a timestamp (first: {first}); "
-            "expected one row per bar (and symbol)"
-        )
-
-
-def _check_positions(pos: np.ndarray, group: Any, where: str) -> None:
-    bad = np.flatnonzero(np.abs(pos) > 1.0)  # NaN compares False: NaN = no decision, allowed
-    if bad.size:
-        i = int(bad[0])
-        raise ValueError(
-            f"{where}, column 'position': {pos[i]:g} at {group['timestamp'].iloc[i]}; expected a value in "
-            "[-1, 1] (1 = fully long, -1 = fully short, NaN = no decision)"
-        )
-
-
-def _run(pos: np.ndarray, r: np.ndarray, cfg: Any, group: Any, where: str) -> Any:
-    from ..evaluation.backtest import run_backtest
-
-    try:
-        return run_backtest(pos, r, cfg)
-    except ValueError as exc:
-        m = re.search(r"NaN at index (\d+)", str(exc))
-        if m is None:
-            raise
-        at = group["timestamp"].iloc[int(m.group(1))]
-        raise ValueError(
-            f"{where}: no return for the bar at {at} (a missing or NaN close/return) while a position is held; "
-            "fill the price or hold no position over it"
-        ) from None
-
-
-def backtest_table(
-    frame: Any, config: Any = None, *, n_configs: int = 1, n_boot: int = 1000
-) -> dict[str, Any]:
-    """Backtest every asset's positions (and the portfolio weights when given) of a table.
-
-    Args:
-        frame: see the module docstring.
-        config: :class:`.backtest.BacktestConfig`. Default: its defaults (10 bps, long/flat, daily 00:00).
-        n_configs: configurations tried, reported beside each Sharpe (and deflating it).
-        n_boot: bootstrap draws of the Sharpe interval.
-
-    Returns:
-        ``{"backtest_config": {...}, "assets": {symbol: scores}, "portfolio": scores (if weights)}``.
+def backtest_run(
+    run: str | Path,
+    data_files: Sequence[str | Path],
+    config: BacktestConfig | None = None,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    configs_tried: int = 1,
+) -> BacktestSummary:
+    """Backtest a run's signals, positions and portfolio weights (:func:`.predict.prediction_table`) on
+    other data. Hours an asset has no bar (gaps, before its listing) are skipped, said in a note: a position
+    held over a gap earns its price change at the next bar.
 
     Raises:
-        ValueError: no position/signal column, no close/return, a cell that is no number, a non-positive
-            close, two rows of one symbol at one timestamp, a position outside ``[-1, 1]``, or a NaN
-            close/return under a held position (each message names the symbol, column and time).
+        FileNotFoundError: a missing run directory or data file.
+        ValueError: :func:`.predict.prediction_table`'s and :func:`backtest_table`'s errors.
     """
-    import warnings
-
-    from ..evaluation.backtest import BacktestConfig, run_portfolio_backtest, signals_to_positions
-    from ..evaluation.scorecards import strategy_scores as _scores
-
-    def strategy_scores(res: Any, **kwargs: Any) -> dict[str, Any]:
-        with warnings.catch_warnings():  # a flat strategy: no Sharpe, its interval is NaN (reported as null)
-            warnings.filterwarnings("ignore", message="All-NaN slice", category=RuntimeWarning)
-            return _scores(res, **kwargs)
-
-    cfg = config or BacktestConfig()
-    if (
-        "position" not in frame.columns
-        and "signal" not in frame.columns
-        and "portfolio_weight" not in frame.columns
-    ):
-        raise ValueError("the table needs a 'position', 'signal' or 'portfolio_weight' column")
-    if "symbol" not in frame.columns:
-        frame = frame.assign(symbol="asset")
-    out: dict[str, Any] = {"backtest_config": cfg.to_dict(), "assets": {}}
-    rets: dict[str, Any] = {}
-    for symbol, group in frame.sort_values("timestamp", kind="stable").groupby("symbol", sort=True):
-        where = f"symbol {symbol}"
-        _check_rows(group, where)
-        r = _returns(group, where)
-        rets[str(symbol)] = group.set_index("timestamp")
-        rets[str(symbol)]["_r"] = r
-        if "position" in group.columns:
-            pos = _numbers(group, "position", where)
-            _check_positions(pos, group, where)
-        elif "signal" in group.columns:
-            sig = group["signal"]
-            if sig.dtype.kind in "biuf":
-                sig = np.nan_to_num(np.asarray(sig, dtype=np.float64), nan=0.0).astype(np.int64)
-            conf = (
-                np.asarray(group["confidence"], dtype=np.float64) if "confidence" in group.columns else None
-            )
-            pos = signals_to_positions(np.asarray(sig), cfg, confidence=conf)
-        else:
-            continue
-        res = _run(pos, r, cfg, group, where)
-        out["assets"][str(symbol)] = strategy_scores(res, n_configs=n_configs, n_boot=n_boot)
-    if "portfolio_weight" in frame.columns and len(rets) > 1:
-        import pandas as pd
-
-        from ..evaluation.backtest import rebalance_mask
-
-        w = pd.DataFrame(
-            {
-                s: pd.Series(_numbers(g.reset_index(), "portfolio_weight", f"symbol {s}"), index=g.index)
-                for s, g in rets.items()
-            }
+    frame = prediction_table(run, data_files, start=start, end=end)
+    absent = frame["close"].isna()  # grid hours an asset has no bar in (gaps, before its listing)
+    notes: tuple[str, ...] = ()
+    if absent.any():
+        frame = frame[~absent]
+        notes = (
+            f"{int(absent.sum())} hours without a bar skipped; a position held over a gap earns its price "
+            "change at the next bar",
         )
-        big = np.abs(w.to_numpy(dtype=np.float64)) > 1.0
-        if big.any():
-            t, a = (int(x[0]) for x in np.nonzero(big))
-            raise ValueError(
-                f"symbol {w.columns[a]}, column 'portfolio_weight': {w.iat[t, a]:g} at {w.index[t]}; expected a "
-                "weight in [-1, 1] (a fraction of the portfolio)"
-            )
-        r = pd.DataFrame({s: g["_r"] for s, g in rets.items()}).reindex(w.index)
-        # an hour an asset has no row (a gap): no return there, its jump is booked at its next row; a row of
-        # its own with no return (NaN close) is refused below by the engine where a weight is held
-        absent = (
-            pd.DataFrame({s: pd.Series(True, index=g.index) for s, g in rets.items()}).reindex(w.index).isna()
-        )
-        w = w.where(~absent, w.mask(absent).ffill())  # an absent asset's decision: keep its last weight
-        r_arr = np.where(absent.to_numpy(), 0.0, r.to_numpy(dtype=np.float64))
-        first = np.zeros_like(r_arr, dtype=bool)  # each asset's first row has no previous close
-        for a, (_, g) in enumerate(rets.items()):
-            first[w.index.get_loc(g.index[0]), a] = True
-        r_arr = np.where(first, 0.0, r_arr)
-        seconds = np.asarray(
-            pd.DatetimeIndex(w.index).as_unit("s").asi8, dtype=np.int64
-        )  # any unit (us from CSV)
-        mask = np.asarray(rebalance_mask(seconds, cfg), dtype=bool)
-        weights = w.to_numpy(dtype=np.float64)
-        decided = mask & np.isfinite(weights).any(axis=1)
-        weights = np.where(decided[:, None], np.nan_to_num(weights, nan=0.0), np.nan)
-        try:
-            res = run_portfolio_backtest(weights, r_arr, cfg)
-        except ValueError as exc:
-            m = re.search(r"NaN at row (\d+)", str(exc))
-            if m is None:
-                raise
-            t = int(m.group(1))
-            held = [str(c) for c, v in zip(w.columns, np.isnan(r_arr[t])) if v]
-            raise ValueError(
-                f"portfolio: no return for {', '.join(held)} at {w.index[t]} (a NaN close/return) while it has a "
-                "weight; fill the price or give it no weight"
-            ) from None
-        out["portfolio"] = strategy_scores(res, n_configs=n_configs, n_boot=n_boot)
-    return out
+    return BacktestSummary(backtest_table(frame, config, n_configs=configs_tried), configs_tried, notes)

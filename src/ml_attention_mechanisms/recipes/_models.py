@@ -1,0 +1,83 @@
+"""A run's models: their kind (from the model registry), and the trained models of a run directory.
+
+A run holds at most one model of each kind (``"price"``, ``"risk"``, ``"signal"``, ``"portfolio"``: the
+registry's ``ModelEntry.output_kind``); everything downstream is keyed by that kind.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from torch import nn
+
+__all__ = ["RunModel", "data_kind", "load_run_models", "model_kind"]
+
+
+class RunModel(NamedTuple):
+    """A trained model and its checkpoint payload (config, feature names, scaler, symbols, model type)."""
+
+    model: nn.Module
+    payload: dict[str, Any]
+
+
+def model_kind(model_type: str) -> str:
+    """The kind of a registered model (``ModelEntry.output_kind``: price, risk, signal or portfolio).
+
+    Raises:
+        ValueError: ``model_type`` is not registered (the message lists the registered names).
+    """
+    from ..models import get_model_entry
+
+    return get_model_entry(model_type).output_kind
+
+
+def data_kind(model_type: str) -> str:
+    """How a registered model reads data (``ModelEntry.data_kind``: single_asset or multi_asset)."""
+    from ..models import get_model_entry
+
+    return get_model_entry(model_type).data_kind
+
+
+def load_run_models(run: str | Path) -> tuple[dict[str, RunModel], dict[str, Any], dict[str, Any]]:
+    """The trained models of a run directory: ``(models by kind, calibration, demo config dict)``.
+
+    Raises:
+        FileNotFoundError: the directory does not exist.
+        ValueError: no ``checkpoints/*.ckpt`` in it, no ``calibration.json``/``demo_config.json`` (not a
+            finished ``mlattn demo`` run: a ``mlattn train`` run is named as such), or two checkpoints of one
+            kind of model.
+    """
+    from ..training import load_checkpoint
+
+    root = Path(run)
+    if not root.is_dir():
+        raise FileNotFoundError(f"--run {root}: no such directory")
+    ckpts = sorted((root / "checkpoints").glob("*.ckpt"))
+    if not ckpts:
+        raise ValueError(f"--run {root}: no checkpoints (expected checkpoints/*.ckpt from `mlattn demo`)")
+    cal_file, cfg_file = root / "calibration.json", root / "demo_config.json"
+    if (root / "run.json").is_file() and not cfg_file.is_file():
+        raise ValueError(
+            f"--run {root}: a `mlattn train` run (checkpoints best/last, no calibration); --run takes a "
+            "`mlattn demo` run directory (its models, calibration.json and demo_config.json)"
+        )
+    for needed in (cal_file, cfg_file):
+        if not needed.is_file():
+            raise ValueError(f"--run {root}: no {needed.name} (an unfinished or damaged `mlattn demo` run)")
+    models: dict[str, RunModel] = {}
+    files: dict[str, str] = {}
+    for path in ckpts:
+        model, payload = load_checkpoint(path)
+        kind = model_kind(str(payload["model_type"]))
+        if kind in models:
+            raise ValueError(
+                f"--run {root}: two {kind} models ({files[kind]}, {path.name}); "
+                "expected one checkpoint per kind of model"
+            )
+        files[kind] = path.name
+        models[kind] = RunModel(model, payload)
+    calibration = json.loads(cal_file.read_text(encoding="utf-8"))
+    config = json.loads(cfg_file.read_text(encoding="utf-8"))
+    return models, calibration, config

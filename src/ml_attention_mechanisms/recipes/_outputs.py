@@ -1,0 +1,172 @@
+"""What a run writes: ``metrics.json`` (every figure, built by :func:`run_metrics`), ``report.html`` with its
+PNGs, and for a demo the model-only checkpoints, ``calibration.json`` and ``demo_config.json``::
+
+    metrics.json  report.html  *.png  calibration.json  demo_config.json
+    checkpoints/<model>.ckpt       one model-only checkpoint each (calibrated temperature included)
+    models/<model>/                each model's training run (config.yaml, run.json, logs, checkpoints)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..evaluation.backtest import BacktestConfig
+from ..evaluation.metrics_io import write_metrics_json
+from ._data import DemoData, asset_column
+from ._figures import build_figures
+from ._forecast import attention_map
+from ._full import FullResults
+from ._models import RunModel
+from ._report import RunReport, report_notes, report_tables, shortfalls, terminal_table, write_run_report
+from ._score import strip_arrays
+from ._scoring import ScoredForecasts
+from ._train import TrainedModel
+from .config import BAR_ASSETS, DemoConfig
+
+__all__ = ["RunOutputs", "RunResults", "build_report", "run_metrics", "save_run_state", "write_run"]
+
+NOT_COVERED_CORRELATION = (
+    "Correlation-forecast error: the run's risk model has no correlation head fitted on multi-asset windows "
+    "(or fewer than 2 of BTC, ETH, LTC are in the data), so no model correlation forecast is scored."
+)
+NOT_COVERED_LEARNER = "The non-attention learner (learner_hgb) is trained and scored by `mlattn demo` only."
+
+
+@dataclass
+class RunOutputs:
+    """Paths and figures of a finished run."""
+
+    out: Path
+    metrics: dict[str, Any]
+    table: str
+    seconds: float
+
+
+@dataclass(eq=False)
+class RunResults:
+    """Everything a run computed, before it is written.
+
+    Attributes:
+        title: the report's title.
+        data: the scored data.
+        config: the run's config (stored in ``metrics.json``).
+        backtest_config: the strategies' costs and rules.
+        scored: the forecasts and their scores.
+        strategies: kind -> the strategy's scores after costs (with equity curves and weights).
+        configurations_tried: kind -> configurations tried (deflating the Sharpe ratios).
+        trained: kind -> the models trained by this run (the demo; empty for ``evaluate``).
+        full: walk-forward folds and ablations (``--full``), or None.
+        warnings: sentences about the scores (e.g. an in-sample period).
+    """
+
+    title: str
+    data: DemoData
+    config: DemoConfig
+    backtest_config: BacktestConfig
+    scored: ScoredForecasts
+    strategies: dict[str, dict[str, Any]]
+    configurations_tried: dict[str, int]
+    trained: dict[str, TrainedModel] = field(default_factory=dict)
+    full: FullResults | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def run_metrics(results: RunResults) -> dict[str, Any]:
+    """``metrics.json`` of a run (without ``checkpoints`` and ``timings_s``): every figure, the bar computed
+    from them by ``evaluate_bar``, one sentence per failed criterion, warnings and what is not covered."""
+    from ..evaluation.criteria import evaluate_bar
+
+    r, scored, data = results, results.scored, results.data
+    not_covered = ([] if scored.correlation else [NOT_COVERED_CORRELATION]) + (
+        [] if scored.fitted else [NOT_COVERED_LEARNER]
+    )
+    metrics: dict[str, Any] = {
+        "title": r.title,
+        "data": {
+            "symbols": list(data.symbols),
+            "periods": {k: list(v) for k, v in data.split.describe(data.timestamps).items()},
+            "test_rows": [int(data.test_start), int(data.test_end)],
+        },
+        "config": r.config.to_dict(),
+        "backtest_config": dataclasses.asdict(r.backtest_config),
+        "calibration": scored.forecasts.calibration,
+        "training": {
+            t.name: {"epochs": t.epochs, "best_val_loss": t.best_val_loss, "run_dir": str(t.run_dir)}
+            for t in r.trained.values()
+        },
+        "assets": scored.assets,
+        "strategies": strip_arrays(r.strategies),
+        "configurations_tried": r.configurations_tried,
+        "not_covered": not_covered,
+    }
+    kinds = [k for k in r.strategies if k == "portfolio" or k.split("_", 1)[1] in BAR_ASSETS]
+    bar_assets = tuple(a for a in BAR_ASSETS if a in scored.assets)
+    metrics["bar"] = evaluate_bar(metrics, assets=bar_assets, strategy_kinds=kinds)
+    if scored.correlation:
+        metrics["correlation"] = scored.correlation
+    metrics["shortfalls"] = shortfalls(metrics["bar"])
+    metrics["warnings"] = list(r.warnings)
+    if r.full is not None:
+        metrics["walk_forward"] = r.full.walk_forward
+        metrics["ablations"] = r.full.ablations
+    return metrics
+
+
+def save_run_state(trained: Mapping[str, TrainedModel], calibration: Mapping[str, Any], config: DemoConfig,
+                   root: Path) -> dict[str, str]:  # fmt: skip
+    """What ``evaluate``/``predict`` read back: one model-only checkpoint per model (its calibrated
+    temperature included), ``calibration.json`` and ``demo_config.json``; returns model -> checkpoint path."""
+    from ..training.checkpoint import atomic_save, build_payload
+
+    paths = {}
+    (root / "checkpoints").mkdir(parents=True, exist_ok=True)
+    for t in trained.values():
+        p = t.payload
+        payload = build_payload(
+            t.model, model_type=t.model_type, feature_names=p["feature_names"], scaler=p["scaler"],
+            symbols=p["symbols"],
+        )  # fmt: skip
+        path = root / "checkpoints" / f"{t.model_type}.ckpt"
+        atomic_save(payload, path)
+        paths[t.model_type] = str(path)
+    write_metrics_json(calibration, root / "calibration.json")
+    write_metrics_json(config.to_dict(), root / "demo_config.json")
+    return paths
+
+
+def _price_attention(models: Mapping[str, RunModel], data: DemoData, config: DemoConfig) -> np.ndarray | None:
+    """The price model's attention for the window ending at the first test bar of the first asset."""
+    if "price" not in models or not config.assets:
+        return None
+    col = asset_column(data, config.assets[0])
+    end = int(data.test_start)
+    while end < data.test_end and not data.prepared.mask[col, end]:
+        end += 1
+    if end >= data.test_end:
+        return None
+    return attention_map(models["price"].model, data.prepared, col, end, window=config.window)
+
+
+def build_report(
+    results: RunResults, metrics: Mapping[str, Any], models: Mapping[str, RunModel]
+) -> RunReport:
+    """The figures, notes and extra tables of ``report.html``."""
+    figures = build_figures(
+        results.data, results.scored.forecasts, results.strategies, results.scored.assets,
+        histories={t.name: t.history for t in results.trained.values()},
+        attention=_price_attention(models, results.data, results.config),
+    )  # fmt: skip
+    return RunReport(figures=figures, notes=report_notes(metrics), tables=report_tables(metrics))
+
+
+def write_run(results: RunResults, metrics: Mapping[str, Any], report: RunReport, root: Path) -> str:
+    """``report.html`` with its PNGs and ``metrics.json`` in ``root``; returns the terminal table."""
+    write_run_report(metrics, results.scored.assets, results.strategies, report, root, title=results.title)
+    write_metrics_json(metrics, root / "metrics.json")
+    return terminal_table(metrics)

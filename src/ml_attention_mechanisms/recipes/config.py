@@ -1,0 +1,152 @@
+"""What ``mlattn demo`` runs: :class:`DemoConfig` (models, data, split, training budget, baselines' budget).
+
+Budget (default :class:`DemoConfig`): a fixed-seed subsample of ``train_windows`` training windows per
+model, at most ``max_epochs x steps_per_epoch`` optimiser steps, early stopping on ``val_windows``
+validation windows (measured: 2 min 42 s to 3 min 55 s for the whole ``mlattn demo`` on a shared 2-core
+CPU machine; README).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import check_field
+from ._models import model_kind
+
+__all__ = ["BAR_ASSETS", "DEMO_MODELS", "DemoConfig"]
+
+DEMO_MODELS = (
+    "price_predictor_small",
+    "risk_assessor_small",
+    "signal_generator_small",
+    "portfolio_optimizer_small",
+)
+BAR_ASSETS = ("BTC", "ETH", "LTC")  # the assets the bar's criteria are checked on
+
+
+@dataclass(frozen=True, slots=True)
+class DemoConfig:
+    """What ``mlattn demo`` runs (see the module docstring for the budget).
+
+    Args:
+        models: registry names trained, at most one of each kind (price, risk, signal, portfolio).
+            Default: the four small presets.
+        assets: assets the single-asset models are evaluated on. Default: BTC, ETH, LTC (the bar's).
+        dataset: bundled dataset. Default: ``"binance-1h"``.
+        start, end: keep bars in ``[start, end]``; ``None`` = all. Default: None.
+        train_end, val_end: split dates; ``None`` = the dataset's default split. Default: None.
+        window: bars per input window (the small presets' attention window). Default: 64.
+        train_windows: fixed-seed subsample of training windows per model. Default: 6144.
+        val_windows: fixed-seed subsample of validation windows for early stopping. Default: 1024.
+        max_epochs, steps_per_epoch, batch_size, patience, learning_rate: training budget. Default:
+            4, 75, 64, 2, 1e-3.
+        model_overrides: config overrides for every model (e.g. tinier models in ``quick``). Default: {}.
+        refit_every: refit interval of the rolling baselines (ridge, HAR-RV, GARCH). Default: 168.
+        n_boot, n_sims: bootstrap draws (Sharpe CIs) and Acerbi-Szekely simulations. Default: 1000, 1000.
+        learner_iter, learner_rows: the non-attention learner's budget (boosting iterations, training
+            rows). Default: 100, 10000.
+        val_stride: forecast every ``val_stride``-th validation bar for the calibrations. Default: 3.
+        threads: torch intra-op threads during the run. Default: 1.
+        full: walk-forward folds and ablations too. Default: False.
+        n_folds: walk-forward folds with ``full``. Default: 4.
+        seed: every random choice. Default: 0.
+
+    Raises:
+        ValueError: a field breaks its rule (message names field, value and rule).
+    """
+
+    models: tuple[str, ...] = DEMO_MODELS
+    assets: tuple[str, ...] = BAR_ASSETS
+    dataset: str = "binance-1h"
+    start: str | None = None
+    end: str | None = None
+    train_end: str | None = None
+    val_end: str | None = None
+    window: int = 64  # the small presets' attention window
+    train_windows: int | None = 6144  # ~5% of the 125k training windows: fits the 10-minute budget
+    val_windows: int | None = 1024
+    max_epochs: int = 4
+    steps_per_epoch: int | None = 75  # 4 x 75 steps of 64 windows: each subsampled window seen ~3 times
+    batch_size: int = 64
+    patience: int = 2
+    learning_rate: float = 1e-3  # few steps: a higher peak rate than training's default 3e-4
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    refit_every: int = 168  # weekly refits of the rolling baselines
+    n_boot: int = 1000
+    n_sims: int = 1000
+    learner_iter: int = 100
+    learner_rows: int | None = 10000
+    val_stride: int = (
+        3  # calibration reads every 3rd validation bar (1,400+ rows per asset): a third of the cost
+    )
+    threads: int = 1  # torch threads: on a shared 2-core machine 2 threads ran 7x slower per step (measured)
+    full: bool = False
+    n_folds: int = 4
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        n = "DemoConfig"
+        check_field(len(self.models) > 0, n, "models", self.models, "must name at least one model")
+        kinds: dict[str, str] = {}
+        for m in self.models:
+            try:
+                kind = model_kind(m)
+            except ValueError:
+                kind = ""
+            check_field(kind != "", n, "models", m, f"must be a registered model, e.g. one of {DEMO_MODELS}")
+            check_field(
+                kind not in kinds,
+                n,
+                "models",
+                m,
+                f"must not repeat a kind of model ({kinds.get(kind)} is {kind})",
+            )
+            kinds[kind] = m
+        check_field(len(self.assets) > 0, n, "assets", self.assets, "must name at least one asset")
+        for name in (
+            "window", "max_epochs", "batch_size", "refit_every", "n_boot", "n_sims", "learner_iter", "val_stride", "threads"
+        ):  # fmt: skip
+            v = getattr(self, name)
+            check_field(isinstance(v, int) and v >= 1, n, name, v, "must be an int >= 1")
+        check_field(self.window >= 2, n, "window", self.window, "must be >= 2")
+        check_field(self.patience >= 0, n, "patience", self.patience, "must be >= 0")
+        check_field(self.n_folds >= 1, n, "n_folds", self.n_folds, "must be >= 1")
+        check_field(self.learning_rate > 0, n, "learning_rate", self.learning_rate, "must be > 0")
+
+    @classmethod
+    def quick(cls, **overrides: Any) -> DemoConfig:
+        """A run of seconds on a short slice (for tests), producing every artefact."""
+        base: dict[str, Any] = dict(
+            start="2020-08-01", end="2020-12-24 23:00", train_end="2020-11-30 23:00", val_end="2020-12-12 23:00",
+            window=16, train_windows=128, val_windows=64, max_epochs=1, steps_per_epoch=2, batch_size=32,
+            model_overrides={"d_model": 16, "num_heads": 2, "num_encoder_layers": 1, "d_ff": 32, "attention_window": 16},
+            refit_every=400, n_boot=50, n_sims=50, learner_iter=10, learner_rows=1000, n_folds=4,
+        )  # fmt: skip
+        base.update(overrides)
+        return cls(**base)
+
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, Any], *, assets: tuple[str, ...], window: int) -> DemoConfig:
+        """The config a run stored in ``demo_config.json`` (unknown keys ignored), for other ``assets``."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        kept: dict[str, Any] = {
+            k: (tuple(v) if isinstance(v, list) else v)
+            for k, v in stored.items()
+            if k in fields and k != "assets"
+        }
+        return dataclasses.replace(cls(**kept), assets=assets, window=window)
+
+    def batch_size_for(self, model_type: str) -> int:
+        """Windows per step of ``model_type``: the portfolio model reads every asset of a window (5 series
+        per sample), so it takes a quarter of the batch to keep its step cost near the single-asset models'
+        (measured: 1.2 s vs 0.2 s)."""
+        if model_kind(model_type) == "portfolio":
+            return max(4, self.batch_size // 4)
+        return self.batch_size
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (tuples as lists), as ``demo_config.json`` and ``metrics.json`` store it."""
+        return {**dataclasses.asdict(self), "models": list(self.models), "assets": list(self.assets)}

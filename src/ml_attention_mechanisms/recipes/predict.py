@@ -1,0 +1,121 @@
+"""``mlattn predict``: a run's forecasts, signals, positions, risk figures and portfolio weights for every
+bar and asset of other data, as one table (CSV or Parquet). The run's stored calibration is applied
+unchanged; nothing is scored, so the data need only the forecasts' own history.
+
+Shapes:
+    T: bars; A: assets; Q: quantile levels; Lv: VaR levels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..evaluation.backtest import BacktestConfig, signals_to_positions
+from ._data import base_symbol
+from ._forecast import forecast_portfolio
+from ._forecast_run import Forecasts, forecast_run
+from ._run_inputs import load_run_inputs
+
+__all__ = ["predict_run", "prediction_table"]
+
+
+def prediction_table(
+    run: str | Path,
+    data_files: Sequence[str | Path],
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    progress: bool = False,
+) -> Any:
+    """Forecasts, signals, positions, risk figures and portfolio weights of a run's models for every bar
+    and asset of the data, as one long ``pandas.DataFrame`` (``timestamp``, ``symbol``, ``close``, one
+    column per figure). The run's stored calibration is applied unchanged.
+
+    Raises:
+        FileNotFoundError: a missing run directory or data file.
+        ValueError: a run without checkpoints, fewer bars than the window, start after end.
+    """
+    import pandas as pd
+
+    inputs = load_run_inputs(run, data_files, start=start, end=end, predict=True)
+    data, window = inputs.data, inputs.window
+    backtest = BacktestConfig()
+    assets = [base_symbol(s) for s in data.symbols]
+    lo, hi = data.test_start, int(data.timestamps.size)
+    fc = forecast_run(
+        inputs.models, data, assets, window=window, lo=lo, hi=hi, backtest_config=backtest,
+        calibration=inputs.calibration, calibrate_rows=None, progress=progress,
+    )  # fmt: skip
+    times = pd.to_datetime(data.timestamps[lo:hi], unit="s", utc=True)
+    weights = None
+    if "portfolio" in inputs.models:
+        weights = forecast_portfolio(
+            inputs.models["portfolio"].model, data.prepared, np.arange(lo, hi), window=window
+        )
+    frames = []
+    for a, asset in enumerate(assets):
+        cols: dict[str, Any] = {
+            "timestamp": times,
+            "symbol": data.symbols[a],
+            "close": data.prepared.close[a, lo:hi],
+        }
+        cols.update(_asset_columns(fc, asset, slice(lo, hi), backtest))
+        if weights is not None:
+            cols["portfolio_weight"] = weights[lo:hi, a]
+        frames.append(pd.DataFrame(cols))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _asset_columns(fc: Forecasts, asset: str, rows: slice, backtest: BacktestConfig) -> dict[str, np.ndarray]:
+    """One asset's columns: return forecast and quantiles, 24-bar variance, VaR/ES, drawdown, signal,
+    class probabilities and the position the backtest would hold."""
+    cols: dict[str, np.ndarray] = {}
+    f = fc.assets.get(asset, {})
+    if "return" in f:
+        cols["return_forecast"] = f["return"][rows]
+        for i, q in enumerate(fc.quantile_levels):
+            cols[f"return_q{q:g}"] = f["quantiles"][rows, i]
+        cols["variance_24h"] = f["variance"][rows]
+    if "var" in f:
+        for i, lv in enumerate(fc.var_levels):
+            cols[f"var{round((1 - lv) * 100)}"] = f["var"][rows, i]
+            cols[f"es{round((1 - lv) * 100)}"] = f["es"][rows, i]
+        cols["drawdown_24h"] = f["drawdown"][rows]
+    s = fc.signals.get(asset)
+    if s is not None:
+        sig = s["signal"][rows]
+        cols["signal"] = sig
+        for i, name in enumerate(("sell", "hold", "buy")):
+            cols[f"p_{name}"] = s["probabilities"][rows, i]
+        cols["position"] = signals_to_positions(np.nan_to_num(sig, nan=0.0).astype(np.int64), backtest)
+    return cols
+
+
+def predict_run(
+    run: str | Path,
+    data_files: Sequence[str | Path],
+    out: str | Path,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    progress: bool = False,
+) -> Path:
+    """:func:`prediction_table` written as CSV or Parquet (by the suffix of ``out``).
+
+    Raises:
+        ValueError: an output suffix other than ``.csv``/``.parquet``, plus :func:`prediction_table`'s errors.
+    """
+    target = Path(out)
+    if target.suffix.lower() not in (".csv", ".parquet"):
+        raise ValueError(f"--out {target}: expected a .csv or .parquet file")
+    table = prediction_table(run, data_files, start=start, end=end, progress=progress)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.suffix.lower() == ".csv":
+        table.to_csv(target, index=False)
+    else:
+        table.to_parquet(target, index=False)
+    return target
