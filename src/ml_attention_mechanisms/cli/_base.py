@@ -1,13 +1,16 @@
 """What every ``mlattn`` subcommand shares: the base class and the error type.
 
 Exit codes (every command): 0 success; 1 the command ran and found a problem it was asked to find;
-2 a usage or input error. Errors are one line on stderr; ``--debug`` shows the traceback.
+2 a usage or input error. Errors are one line on stderr; ``--debug`` shows the traceback. Every command
+takes the global flags (:func:`._arguments.add_global_flags`) before or after its name.
 """
 
 from __future__ import annotations
 
 import argparse
 from typing import ClassVar
+
+from ._arguments import add_global_flags
 
 __all__ = ["EXIT_FOUND_PROBLEM", "EXIT_OK", "EXIT_USAGE", "CLIError", "Subcommand"]
 
@@ -37,6 +40,7 @@ class Subcommand:
     def create(cls, subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         parser = subparsers.add_parser(cls.name, help=cls.help, description=cls.help)
         cls.add_arguments(parser)
+        add_global_flags(parser, with_defaults=False)
         parser.set_defaults(_command=cls)
         return parser
 

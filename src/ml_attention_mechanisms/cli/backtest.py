@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ._arguments import add_run_arguments
 from ._base import EXIT_OK, CLIError, Subcommand
 
 
@@ -20,12 +21,7 @@ class Backtest(Subcommand):
             help="CSV/Parquet: timestamp, [symbol], position|signal, close|return, [portfolio_weight]; "
             "one row per bar and symbol, positions in [-1, 1], NaN position/signal = no decision (kept)",
         )
-        src.add_argument("--run", metavar="DIR", help="a `mlattn demo` run directory (needs --data)")
-        parser.add_argument(
-            "--data", nargs="+", default=None, metavar="FILE", help="OHLCV files (with --run)"
-        )
-        parser.add_argument("--start", default=None, help="first decision time (ISO UTC; with --run)")
-        parser.add_argument("--end", default=None, help="last bar (ISO UTC; with --run)")
+        add_run_arguments(parser, start_help="first decision time", required=False, run_group=src)
         parser.add_argument(
             "--fee-bps", type=float, default=10.0, help="fee per unit of turnover (default 10)"
         )

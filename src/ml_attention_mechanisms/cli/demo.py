@@ -1,4 +1,4 @@
-"""``mlattn demo``: the project's main job.
+"""``mlattn demo``: train the four small models on the bundled data and score them against baselines.
 
 Trains the small preset of each of the four models on the bundled 5-asset hourly data with the default split,
 chooses everything on validation only, scores the test split against every baseline with the significance
@@ -16,7 +16,10 @@ from ._base import EXIT_OK, Subcommand
 
 class Demo(Subcommand):
     name = "demo"
-    help = "the main job: train the four small models on the bundled data, score them against baselines"
+    help = (
+        "train the four small models on the bundled hourly data, calibrate them on validation, score them "
+        "on the test split against baselines (metrics.json, report.html, checkpoints)"
+    )
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
@@ -37,7 +40,6 @@ class Demo(Subcommand):
             help="train only these presets (default: all four)",
         )
         parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-        parser.add_argument("--no-progress", action="store_true", help="no progress bars or stage lines")
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:

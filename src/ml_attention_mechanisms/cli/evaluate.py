@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ._arguments import add_run_arguments
 from ._base import EXIT_OK, Subcommand
 
 
@@ -13,14 +14,8 @@ class Evaluate(Subcommand):
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--run", required=True, help="run directory of `mlattn demo` (with checkpoints/)")
-        parser.add_argument(
-            "--data", nargs="+", required=True, metavar="FILE", help="OHLCV files, one asset each"
-        )
-        parser.add_argument("--start", default=None, help="first decision time scored (ISO UTC)")
-        parser.add_argument("--end", default=None, help="last bar used (ISO UTC)")
+        add_run_arguments(parser, start_help="first decision time scored")
         parser.add_argument("--out", default=None, help="output directory (default RUN/evaluate)")
-        parser.add_argument("--no-progress", action="store_true", help="no progress bars or stage lines")
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:

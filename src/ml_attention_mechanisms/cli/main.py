@@ -8,6 +8,7 @@ import traceback
 from collections.abc import Sequence
 
 from .._version import __version__
+from ._arguments import add_global_flags
 from ._base import EXIT_FOUND_PROBLEM, EXIT_USAGE, CLIError, Subcommand
 from .backtest import Backtest
 from .benchmark import Benchmark
@@ -46,7 +47,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mlattn", description="Attention models for crypto market data.")
     parser.add_argument("--version", action="version", version=f"mlattn {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    add_global_flags(parser, with_defaults=True)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
     for cmd in SUBCOMMANDS:
         cmd.create(sub)

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import argparse
 
+from ._arguments import add_run_arguments
 from ._base import EXIT_OK, Subcommand
 
 
 class Predict(Subcommand):
     name = "predict"
-    help = "forecasts, signals, risk figures and weights for every bar, as CSV or Parquet"
+    help = (
+        "write a run's forecasts, signals, risk figures and weights for every bar of other data (CSV/Parquet)"
+    )
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--run", required=True, help="run directory of `mlattn demo` (with checkpoints/)")
-        parser.add_argument(
-            "--data", nargs="+", required=True, metavar="FILE", help="OHLCV files, one asset each"
-        )
-        parser.add_argument("--start", default=None, help="first bar predicted (ISO UTC)")
-        parser.add_argument("--end", default=None, help="last bar used (ISO UTC)")
+        add_run_arguments(parser, start_help="first bar predicted")
         parser.add_argument("--out", required=True, help="output file, .csv or .parquet")
 
     @classmethod

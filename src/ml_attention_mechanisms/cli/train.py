@@ -5,18 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._arguments import positive_int
 from ._base import EXIT_OK, CLIError, Subcommand
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an int >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}")
-    return value
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,9 +22,6 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-epochs", type=positive_int, help="epochs (overrides training.max_epochs)")
     parser.add_argument("--seed", type=int, help="random seed (overrides training.seed)")
     parser.add_argument("--out", type=Path, help="output directory (default runs/<model>-<UTC time>)")
-    parser.add_argument(
-        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors"
-    )
 
 
 def data_argument(values: list[str] | None) -> str | list[str]:

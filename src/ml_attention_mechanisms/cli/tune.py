@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from ._arguments import positive_int
 from ._base import EXIT_OK, CLIError, Subcommand
-from .train import add_data_arguments, data_argument, data_error, positive_int
+from .train import add_data_arguments, data_argument, data_error
 
 
 class Tune(Subcommand):

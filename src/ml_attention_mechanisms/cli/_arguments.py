@@ -1,0 +1,75 @@
+"""The argument blocks several ``mlattn`` commands share, each defined once.
+
+- Global flags (every command, before or after the command name): ``--debug`` (the traceback of an error)
+  and ``--no-progress`` (no progress bars or stage lines).
+- A run and the data to use it on (``evaluate``, ``predict``, ``backtest``): ``--run``, ``--data``,
+  ``--start``, ``--end``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["add_global_flags", "add_run_arguments", "positive_int"]
+
+
+def add_global_flags(parser: argparse.ArgumentParser, *, with_defaults: bool) -> None:
+    """``--debug`` and ``--no-progress`` on ``parser``.
+
+    The top-level parser sets the defaults (``with_defaults=True``); each command's parser takes the same
+    flags without defaults, so that ``mlattn --debug train ...`` and ``mlattn train ... --debug`` both work
+    and neither position overrides the other.
+    """
+    extra: dict[str, Any] = {} if with_defaults else {"default": argparse.SUPPRESS}
+    group = parser.add_argument_group("global options (before or after the command)")
+    group.add_argument("--debug", action="store_true", help="show the traceback of an error", **extra)
+    group.add_argument(
+        "--no-progress", action="store_true", help="no progress bars or stage lines (demo, evaluate)", **extra
+    )
+
+
+def add_run_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    start_help: str,
+    required: bool = True,
+    run_group: argparse._MutuallyExclusiveGroup | None = None,
+) -> None:
+    """``--run DIR``, ``--data FILE...``, ``--start``, ``--end``: a finished ``mlattn demo`` run and the
+    OHLCV files to use its models on.
+
+    Args:
+        parser: the command's parser.
+        start_help: what ``--start`` means for this command.
+        required: ``--run`` and ``--data`` are required (``backtest`` takes ``--signals`` instead).
+        run_group: a mutually exclusive group that ``--run`` joins (``backtest``: ``--run`` or ``--signals``).
+    """
+    with_run = "" if required else "; with --run"
+    (run_group or parser).add_argument(
+        "--run",
+        required=required,
+        metavar="DIR",
+        help="run directory of `mlattn demo` (its checkpoints/, calibration.json, demo_config.json)",
+    )
+    parser.add_argument(
+        "--data",
+        nargs="+",
+        required=required,
+        default=None,
+        metavar="FILE",
+        help=f"OHLCV files (CSV/Parquet), one asset each, in the run's bar interval{with_run}",
+    )
+    parser.add_argument("--start", default=None, help=f"{start_help} (ISO UTC{with_run})")
+    parser.add_argument("--end", default=None, help=f"last bar used (ISO UTC{with_run})")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}")
+    return value
