@@ -13,7 +13,7 @@ tensor outputs in its dict order (``predictions`` first for the price model), na
   on ``Unsqueeze``/``Squeeze`` axes given as inputs). :attr:`ExportResult.opset` reports what the file
   holds. Batch and bar axes are dynamic.
 - **TorchScript** (:func:`export_torchscript`): ``torch.jit.script(model)`` through the models'
-  ``__prepare_scriptable__`` (a traced form, see ``_scriptable.py``); input ``features`` only.
+  ``__prepare_scriptable__`` (a traced form, see ``models/_scriptable.py``); input ``features`` only.
 
 Each export is checked by default: ONNX Runtime (or the loaded program / script module) is run on fresh
 inputs of another batch size and length than the example, and the largest absolute difference from the

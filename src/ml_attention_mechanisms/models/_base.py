@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from ..transformers._precision import forward_autocast
+from ._scriptable import scriptable_form
 from .config import CryptoPredictionModelConfig, changed_fields
 
 __all__ = ["COMMON_FIELDS", "CryptoModel", "require_targets"]
@@ -113,9 +114,7 @@ class CryptoModel(nn.Module):
 
     def __prepare_scriptable__(self) -> nn.Module:
         """The form ``torch.jit.script(model)`` compiles: the model traced (eval mode) behind a scriptable
-        ``forward(features) -> Dict[str, Tensor]`` (see ``inference/_scriptable.py``, imported lazily)."""
-        from ..inference._scriptable import scriptable_form
-
+        ``forward(features) -> Dict[str, Tensor]`` (see ``_scriptable.py``)."""
         return scriptable_form(self)
 
     def mixed_precision(self, device: torch.device) -> AbstractContextManager[None]:

@@ -2,7 +2,7 @@
 
 - :func:`pinball_loss`: the quantile (check) loss, whose minimiser is the quantile (Koenker & Bassett 1978).
 - :func:`qlike_loss`: QLIKE for variance forecasts, robust to noise in the realised proxy (Patton 2011,
-  https://doi.org/10.1016/j.jeconom.2010.03.034).
+  https://doi.org/10.1016/j.jeconom.2010.03.034); the transformers layer's, re-exported here.
 - :func:`fz0_loss`: the FZ0 loss of Patton, Ziegel and Chen (2019, https://arxiv.org/abs/1707.05108), a strictly
   consistent scoring function for the pair (VaR, ES): its expectation is minimised by the true pair.
 - :func:`sharpe_with_costs`: negative Sharpe ratio of realised portfolio returns net of turnover costs
@@ -21,6 +21,8 @@ import math
 
 import torch
 from torch import Tensor
+
+from ..transformers._losses import qlike_loss
 
 __all__ = [
     "expected_calibration_error",
@@ -43,18 +45,6 @@ def pinball_loss(pred: Tensor, target: Tensor, quantiles: Tensor) -> Tensor:
     diff = target.unsqueeze(-1) - pred  # (..., Q)
     q = quantiles.to(pred.dtype)
     return torch.maximum(q * diff, (q - 1.0) * diff).mean()
-
-
-def qlike_loss(pred_vol: Tensor, target_vol: Tensor, eps: float = 1e-8) -> Tensor:
-    """Mean QLIKE ``r - log r - 1`` with ``r = target_var / pred_var`` (zero iff the forecast is exact).
-
-    Args:
-        pred_vol: volatility forecasts (standard deviations) ``[...]``, positive.
-        target_vol: realised volatilities ``[...]``, >= 0.
-        eps: added to both variances (a zero realised variance stays finite).
-    """
-    ratio = (target_vol.square() + eps) / (pred_vol.square() + eps)
-    return (ratio - torch.log(ratio) - 1.0).mean()
 
 
 def fz0_loss(returns: Tensor, var: Tensor, es: Tensor, alpha: float | Tensor) -> Tensor:

@@ -1,7 +1,9 @@
 """The model registry: names -> builders, filled by ``@register_model`` (after timm's ``_registry.py``).
 
 A duplicate name raises (timm only warns). Each entry carries the model class and its capability flags, so
-that training, evaluation and tests can iterate over the registry without building a model.
+that training, evaluation and tests can iterate over the registry without building a model. The presets
+register when ``_factory.py`` is imported, which the ``models`` package does before anything can read
+the registry (importing this module imports the package first).
 """
 
 from __future__ import annotations
@@ -76,13 +78,11 @@ def list_models(pattern: str = "*") -> list[str]:
     >>> "price_predictor" in list_models()
     True
     """
-    _ensure_loaded()
     return sorted(n for n in _MODELS if fnmatch.fnmatchcase(n, pattern))
 
 
 def is_model(name: str) -> bool:
     """Whether ``name`` is registered."""
-    _ensure_loaded()
     return name in _MODELS
 
 
@@ -92,13 +92,7 @@ def get_model_entry(name: str) -> ModelEntry:
     Raises:
         ValueError: unknown name (the message lists the registered ones).
     """
-    _ensure_loaded()
     entry = _MODELS.get(name) if isinstance(name, str) else None
     if entry is None:
         raise ValueError(f"Unknown model_type {name!r}; available: {', '.join(sorted(_MODELS))}")
     return entry
-
-
-def _ensure_loaded() -> None:
-    # The builders live in _factory.py; importing it registers them (idempotent).
-    from . import _factory  # noqa: F401

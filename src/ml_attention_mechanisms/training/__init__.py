@@ -1,7 +1,7 @@
 """Training layer: Lightning module and datamodule, checkpoints, resume, DDP and tuning (see ARCHITECTURE.md).
 
-Names are exported lazily (``training.tune`` and ``training.resume`` are modules: their entry points are
-exported as :func:`tune_hyperparameters` and :func:`resume_run`): ``from ml_attention_mechanisms.training import load_checkpoint`` does not import
+Names are exported lazily (``training.tune`` is a module: its entry point is exported as
+:func:`tune_hyperparameters`): ``from ml_attention_mechanisms.training import load_checkpoint`` does not import
 Lightning (only :func:`train`, :func:`tune` and the Lightning classes do).
 """
 
@@ -26,7 +26,7 @@ _EXPORTS: dict[str, str] = {
     "WindowDataModule": "datamodule",
     "ForecastModule": "module",
     "TrainResult": "run",
-    "resume_run": "resume",
+    "resume_run": "run",
     "train": "run",
     "TuneResult": "tune",
     "tune_hyperparameters": "tune",

@@ -2,7 +2,7 @@
 
 A run killed at any moment (SIGKILL included) leaves a run directory whose ``checkpoints/last.ckpt`` is the
 state at the end of its latest completed epoch (checkpoints are written atomically: never half a file).
-``mlattn train --resume RUN_DIR`` (:func:`resume_run`) reads the run's record and resolved config, checks that
+``mlattn train --resume RUN_DIR`` (``resume_run`` in ``run.py``) reads the run's record and resolved config, checks that
 the data files still have the sha256 the run recorded, and continues from ``last.ckpt``: the optimiser,
 scheduler, loop counters, early-stopping and best-checkpoint state are restored, the epoch in progress is
 redone with the same batches (the sampler's order depends only on the seed and the epoch) and the same
@@ -22,7 +22,7 @@ from . import _record
 from .checkpoint import read_checkpoint
 from .config import RunConfig, load_run_config
 
-__all__ = ["ResumePoint", "check_data_unchanged", "resume_point", "resume_run"]
+__all__ = ["ResumePoint", "check_data_unchanged", "resume_point"]
 
 logger = logging.getLogger(__name__)
 
@@ -97,19 +97,3 @@ def check_data_unchanged(record: dict[str, Any], files: list[Path]) -> None:
                 f"--resume: data file {path} changed since the run started (sha256 differs from run.json); "
                 "start a new run instead"
             )
-
-
-def resume_run(run_dir: str | os.PathLike[str], **overrides: Any) -> Any:
-    """Continue a run from its last checkpoint: ``train(resume=run_dir, **overrides)``.
-
-    Args:
-        run_dir: the run directory.
-        **overrides: ``train`` keyword arguments (e.g. ``max_epochs`` to extend the run, ``data`` for
-            in-memory data).
-
-    Returns:
-        The :class:`~ml_attention_mechanisms.training.run.TrainResult`.
-    """
-    from .run import train
-
-    return train(resume=run_dir, **overrides)

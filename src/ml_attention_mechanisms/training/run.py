@@ -47,7 +47,15 @@ from .datamodule import PreparedData, WindowDataModule
 from .module import ForecastModule
 from .resume import IN_MEMORY, check_data_unchanged, resume_point
 
-__all__ = ["TrainResult", "build_model", "early_stopping", "make_trainer", "prepare_run_data", "train"]
+__all__ = [
+    "TrainResult",
+    "build_model",
+    "early_stopping",
+    "make_trainer",
+    "prepare_run_data",
+    "resume_run",
+    "train",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -408,6 +416,18 @@ def train(
             os.environ.pop(RUN_DIR_ENV, None)
         # Lightning switches deterministic algorithms on for the process; leave the caller's setting as it was.
         torch.use_deterministic_algorithms(deterministic_before)
+
+
+def resume_run(run_dir: str | os.PathLike[str], **overrides: Any) -> TrainResult:
+    """Continue a run from its last checkpoint: ``train(resume=run_dir, **overrides)`` (what the run needs
+    to continue, and the checks that it may: :func:`.resume.resume_point`).
+
+    Args:
+        run_dir: the run directory.
+        **overrides: ``train`` keyword arguments (e.g. ``max_epochs`` to extend the run, ``data`` for
+            in-memory data).
+    """
+    return train(resume=run_dir, **overrides)
 
 
 def _fit(

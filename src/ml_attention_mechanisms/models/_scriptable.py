@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from ..attention._dispatch import attention_backend
-from ._inputs import example_inputs
+from ._examples import example_inputs
 
 __all__ = ["OutputDict", "ScriptableInferenceForm", "scriptable_form", "trace_model"]
 
