@@ -8,10 +8,13 @@ import random
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+
+TESTS = Path(__file__).resolve().parent
 
 # Two cores: keep each test process to one intra-op thread (pytest-xdist runs two processes).
 torch.set_num_threads(int(os.environ.get("MLATTN_TEST_THREADS", "1")))
@@ -48,6 +51,19 @@ def no_tf32() -> Iterator[None]:
     torch.backends.cudnn.allow_tf32 = False
     yield
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+
+
+@pytest.fixture(autouse=True)
+def _one_native_thread(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Evaluation and recipe tests: one BLAS/OpenMP thread per test process (2 shared cores; scikit-learn's
+    and numpy's native threads would oversubscribe them)."""
+    if not {"evaluation", "recipes"} & set(request.path.relative_to(TESTS).parts[:1]):
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
 
 
 @pytest.fixture(autouse=True)

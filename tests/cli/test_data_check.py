@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from _market_files import btc_january_2020, write_bars
 from ml_attention_mechanisms.cli.main import main
 
 GOOD = """unix,date,symbol,open,high,low,close,Volume BTC,Volume USDT,tradecount
@@ -64,3 +66,33 @@ def test_real_process_has_no_traceback(tmp_path: Path) -> None:
     assert (
         proc.returncode == 1 and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     )
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    rc = main(argv)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def btc() -> pd.DataFrame:
+    return btc_january_2020()
+
+
+def test_data_check_directory_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, out, err = _run(["data-check", str(tmp_path)], capsys)
+    assert rc == 2 and out == ""
+    assert err == f"mlattn data-check: error: {tmp_path}: is a directory; expected a CSV or Parquet file\n"
+
+
+def test_data_check_iso_file_and_offset_grid(
+    tmp_path: Path, btc: pd.DataFrame, capsys: pytest.CaptureFixture[str]
+) -> None:
+    iso = write_bars(tmp_path / "BTCUSDT_1h.csv", btc.iloc[:48])
+    half = write_bars(tmp_path / "ETHUSDT_1h.csv", btc.iloc[:48], shift=pd.Timedelta(minutes=30))
+    rc, out, err = _run(["data-check", str(iso), str(half)], capsys)
+    assert rc == 0 and err == ""
+    assert "damaged or missing unix" not in out and out.count("time from         column 'timestamp'") == 2
+    assert out.count("grid offset") == 1 and "grid offset       30min" in out and "off-grid" not in out

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import torch
+from _cli_helpers import refused
 
 from ml_attention_mechanisms.cli.main import main
 from ml_attention_mechanisms.models import create_crypto_model, get_model_entry
@@ -92,3 +95,59 @@ def test_failed_check_exits_1(
     )
     assert code == 1
     assert "differs from the eager model by 0.5" in capsys.readouterr().err
+
+
+def test_export_flags_checked_before_exporting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["export", "--model", "price_predictor_small"]
+    refused([*base, "-o", str(tmp_path / "m.onnx"), "--atol", "-1"], capsys, "--atol -1.0", ">= 0")
+    refused([*base, "-o", str(tmp_path)], capsys, f"--output {tmp_path}: is a directory")
+    refused([*base, "-o", str(tmp_path / "m.onnx"), "--opset", "99"], capsys, "--opset 99: expected 18..")
+
+
+def test_export_onnxruntime_failure_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ml_attention_mechanisms.inference.export as export
+
+    class InvalidGraph(Exception):  # what onnxruntime raises for an opset newer than it implements
+        __module__ = "onnxruntime.capi.onnxruntime_pybind11_state"
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise InvalidGraph("[ONNXRuntimeError] : 10 : INVALID_GRAPH : No Op registered for Attention")
+
+    monkeypatch.setattr(export, "export_model", fail)
+    refused(["export", "--model", "price_predictor_small", "-o", str(tmp_path / "m.onnx"), "--opset", "26"],
+             capsys, "--opset 26: onnxruntime", "cannot load", "use a lower --opset")  # fmt: skip
+
+
+def test_export_num_assets_refused_for_a_single_asset_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ml_attention_mechanisms.inference import export as export_module
+
+    target = tmp_path / "m.onnx"
+    rc, out, err = _run(
+        ["export", "--model", "price_predictor_small", "--num-assets", "3", "-o", str(target)], capsys
+    )
+    assert rc == 2 and out == "" and err.count("\n") == 1 and not target.exists()
+    assert "--num-assets 3: only for a portfolio (multi-asset) model" in err
+    assert "price_predictor_small is a CryptoPricePredictionModel" in err
+    # a portfolio model goes on to the export with the count (the export itself is tested elsewhere)
+    seen: dict[str, Any] = {}
+
+    def fake_export(source: Any, path: Any, **kwargs: Any) -> Any:
+        seen.update(source=source, **kwargs)
+        return SimpleNamespace(path=path, format="onnx", opset=18, input_names=["x"], output_names=["y"],
+                               max_abs_diff=None)  # fmt: skip
+
+    monkeypatch.setattr(export_module, "export_model", fake_export)
+    argv = ["export", "--model", "portfolio_optimizer_small", "--num-assets", "3", "-o", str(target)]
+    rc, out, err = _run(argv, capsys)
+    assert rc == 0 and err == "" and seen["num_assets"] == 3
+    assert type(seen["source"]).__name__ != "str"  # the model loaded for the check is the one exported
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    rc = main(argv)
+    out = capsys.readouterr()
+    return rc, out.out, out.err

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
+from _cli_helpers import refused
 
 from ml_attention_mechanisms.cli.main import main
 
@@ -173,3 +175,51 @@ def test_resume_refuses_a_crafted_checkpoint(
 class _Exploit:
     def __reduce__(self) -> tuple[Any, ...]:
         return (print, ("this must never run",))
+
+
+def test_train_on_too_few_bars_names_the_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(0)
+    n = 100
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    ts = pd.date_range("2021-01-01", periods=n, freq="h", tz="UTC")
+    frame = pd.DataFrame({"open": close, "high": close * 1.002, "low": close * 0.998, "close": close,
+                          "volume": 5.0}, index=pd.Index(ts, name="timestamp"))  # fmt: skip
+    path = tmp_path / "BTCUSDT_1h.csv"
+    frame.to_csv(path)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(
+        "model: {d_model: 16, num_heads: 2, num_encoder_layers: 1, d_ff: 32, attention_window: 16}\n"
+        "data: {window: 16}\ntraining: {max_epochs: 1, batch_size: 8, enable_progress_bar: false}\n",
+        encoding="utf-8",
+    )
+    refused(["train", "--model", "price_predictor_small", "--data", str(path), "--config", str(config),
+              "--out", str(tmp_path / "run")], capsys, f"--data {path}: too few bars to train on")  # fmt: skip
+
+
+def test_train_data_without_symbol_or_twice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    frame = pd.DataFrame({"open": 1.0, "high": 1.1, "low": 0.9, "close": 1.0, "volume": 1.0},
+                         index=pd.Index(pd.date_range("2021-01-01", periods=50, freq="h", tz="UTC"), name="timestamp"))  # fmt: skip
+    anonymous, named = tmp_path / "prices.csv", tmp_path / "ETHUSDT_1h.csv"
+    frame.to_csv(anonymous)
+    frame.to_csv(named)
+    base = ["train", "--model", "price_predictor_small", "--out", str(tmp_path / "run"), "--data"]
+    refused([*base, str(named), str(anonymous)], capsys, f"--data {anonymous}: no symbol", "BTCUSDT_1h.csv")
+    refused([*base, str(named), str(named)], capsys, "duplicate symbols", "one file per asset")
+
+
+def test_tune_names_the_data_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    frame = pd.DataFrame({"open": 1.0, "high": 1.1, "low": 0.9, "close": 1.0, "volume": 1.0},
+                         index=pd.Index(pd.date_range("2021-01-01", periods=50, freq="h", tz="UTC"), name="timestamp"))  # fmt: skip
+    anonymous = tmp_path / "prices.csv"
+    frame.to_csv(anonymous)
+    base = [
+        "tune",
+        "--model",
+        "price_predictor_small",
+        "--out",
+        str(tmp_path / "t"),
+        "--data",
+        str(anonymous),
+    ]
+    refused(base, capsys, f"--data {anonymous}: no symbol")
+    refused([*base, "--timeout", "-1"], capsys, "--timeout -1.0: expected seconds > 0")

@@ -1,0 +1,188 @@
+"""``mlattn evaluate`` / ``predict`` / ``backtest --run`` on data a run cannot use as it is: another bar
+interval, files without a symbol or given twice, a week-long gap, constant prices, a `mlattn train` run
+given as ``--run``, an output path that is a file, two pairs of one base asset, and the run's own period
+(in-sample). Each is handled (the output checked) or refused in one stderr line naming the argument and
+what was expected, with exit code 2; never a traceback, never dropped silently."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from _cli_helpers import refused
+
+from _market_files import OHLCV
+from ml_attention_mechanisms.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    """A quick two-model demo run and BTC's hourly bars after its data (2020-12-20 .. 2021-02-10)."""
+    from ml_attention_mechanisms.data import load_dataset
+
+    root = tmp_path_factory.mktemp("unseen")
+    with contextlib.redirect_stdout(io.StringIO()):
+        rc = main(["demo", "--quick", "--models", "price_predictor_small", "signal_generator_small",
+                   "--out", str(root / "run"), "--no-progress"])  # fmt: skip
+    assert rc == 0
+    later = load_dataset("binance-1h").between("2020-12-20", "2021-02-10 23:00").to_frame("BTC/USDT")[OHLCV]
+    return root / "run", later
+
+
+def _daily(path: Path, days: int = 900) -> Path:
+    rng = np.random.default_rng(0)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.03, days)))
+    ts = pd.date_range("2018-01-01", periods=days, freq="D", tz="UTC")
+    frame = pd.DataFrame(
+        {"open": close, "high": close * 1.01, "low": close * 0.99, "close": close, "volume": 10.0}, index=ts
+    )
+    frame.index.name = "timestamp"
+    frame.to_csv(path)
+    return path
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict", "backtest"])
+def test_other_bar_interval_is_refused_not_mixed(
+    run_dir: tuple[Path, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    run, _ = run_dir
+    daily = _daily(tmp_path / "BTCUSDT_d.csv")
+    extra = ["--out", str(tmp_path / "p.csv")] if command == "predict" else []
+    refused(
+        [command, "--run", str(run), "--data", str(daily), *extra], capsys, str(daily), "1d bars", "hourly"
+    )
+
+
+def test_files_without_symbol_or_given_twice(
+    run_dir: tuple[Path, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run, later = run_dir
+    anonymous = tmp_path / "prices.csv"
+    later.to_csv(anonymous)
+    refused(["evaluate", "--run", str(run), "--data", str(anonymous)], capsys, str(anonymous), "no symbol",
+             "BTCUSDT_1h.csv")  # fmt: skip
+    named = tmp_path / "BTCUSDT_1h.csv"
+    later.to_csv(named)
+    refused(["predict", "--run", str(run), "--data", str(named), str(named), "--out", str(tmp_path / "p.csv")],
+             capsys, "BTC/USDT again", "one file per asset")  # fmt: skip
+
+
+def test_week_gap_is_refused_then_scored_after_it(
+    run_dir: tuple[Path, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run, later = run_dir
+    gap = tmp_path / "BTCUSDT_gap.csv"
+    later[(later.index < "2021-01-20") | (later.index >= "2021-01-27")].to_csv(gap)
+    argv = ["evaluate", "--run", str(run), "--data", str(gap), "--out", str(tmp_path / "ev"), "--no-progress"]
+    err = refused(
+        argv, capsys, str(gap), "no bars from 2021-01-20 00:00 for 168 h", "--start 2021-01-28 00:00"
+    )
+    assert "variance forecasts" not in err
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main([*argv, "--start", "2021-01-28 00:00"]) == 0
+    # predict scores nothing: the gap's bars are rows without a close or a forecast, later bars are forecast
+    out = tmp_path / "p.csv"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["predict", "--run", str(run), "--data", str(gap), "--out", str(out)]) == 0
+    table = pd.read_csv(out, parse_dates=["timestamp"])
+    inside = (table["timestamp"] >= "2021-01-20") & (table["timestamp"] < "2021-01-27")
+    assert inside.sum() > 100 and table.loc[inside, ["close", "return_forecast"]].isna().all().all()
+    later_bars = (table["timestamp"] >= "2021-02-01") & table["close"].notna()
+    assert later_bars.sum() > 200 and np.isfinite(table.loc[later_bars, "return_forecast"]).all()
+
+
+def test_constant_prices_are_refused(
+    run_dir: tuple[Path, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run, later = run_dir
+    flat = later.copy()
+    flat[["open", "high", "low", "close"]] = 100.0
+    path = tmp_path / "XYZUSDT_1h.csv"
+    flat.to_csv(path)
+    for command in ("evaluate", "backtest"):
+        refused(
+            [command, "--run", str(run), "--data", str(path)],
+            capsys,
+            str(path),
+            "no bar with finite features",
+        )
+
+
+def test_run_directory_must_be_a_finished_demo_run(
+    run_dir: tuple[Path, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run, later = run_dir
+    data = tmp_path / "BTCUSDT_1h.csv"
+    later.to_csv(data)
+    trained = tmp_path / "trained"  # what `mlattn train` writes: run.json, checkpoints best/last
+    (trained / "checkpoints").mkdir(parents=True)
+    for name in ("best.ckpt", "last.ckpt"):
+        shutil.copy(run / "checkpoints" / "price_predictor_small.ckpt", trained / "checkpoints" / name)
+    (trained / "run.json").write_text("{}", encoding="utf-8")
+    refused(
+        ["evaluate", "--run", str(trained), "--data", str(data)],
+        capsys,
+        "a `mlattn train` run",
+        "mlattn demo",
+    )
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("*.png", "*.html"))
+    shutil.copy(copy / "checkpoints" / "price_predictor_small.ckpt", copy / "checkpoints" / "zz.ckpt")
+    refused(["evaluate", "--run", str(copy), "--data", str(data)], capsys, "two price models", "zz.ckpt")
+    (copy / "checkpoints" / "zz.ckpt").unlink()
+    (copy / "calibration.json").unlink()
+    refused(["evaluate", "--run", str(copy), "--data", str(data)], capsys, "no calibration.json")
+
+
+def test_evaluate_out_is_a_file(
+    run_dir: tuple[Path, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run, later = run_dir
+    data = tmp_path / "BTCUSDT_1h.csv"
+    later.to_csv(data)
+    refused(["evaluate", "--run", str(run), "--data", str(data), "--out", str(data)], capsys,
+             f"--out {data}: is a file")  # fmt: skip
+
+
+def test_two_pairs_of_one_base_asset_are_refused(
+    run_dir: tuple[Path, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ETH/USDT and ETH/BTC were both reported as ``ETH``: one's forecasts overwrote the other's."""
+    run, later = run_dir
+    usdt, btc = tmp_path / "ETHUSDT_1h.csv", tmp_path / "ETHBTC_1h.csv"
+    later.to_csv(usdt)
+    (later.assign(**{c: later[c] / 30000.0 for c in ["open", "high", "low", "close"]})).to_csv(btc)
+    for command in ("evaluate", "predict"):
+        extra = ["--out", str(tmp_path / "p.csv")] if command == "predict" else []
+        refused([command, "--run", str(run), "--data", str(usdt), str(btc), *extra], capsys,
+                 f"--data {btc}: ETH/BTC is ETH again", "one pair per base asset")  # fmt: skip
+
+
+def test_evaluate_on_the_runs_own_period_says_in_sample(
+    run_dir: tuple[Path, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The quick run trained and validated on 2020-08-01 .. 2020-12-11: scoring bars in that span is
+    in-sample, said on the terminal and in metrics.json; later bars carry no such warning."""
+    import json
+
+    from ml_attention_mechanisms.data import load_dataset
+
+    run, later = run_dir
+    early = load_dataset("binance-1h").between("2020-09-01", "2020-12-31 23:00").to_frame("BTC/USDT")[OHLCV]
+    for frame, start, in_sample in ((early, "2020-11-15", True), (later, "2021-01-25", False)):
+        data = tmp_path / f"BTCUSDT_{start}.csv"
+        frame.to_csv(data)
+        out = tmp_path / f"ev_{start}"
+        with contextlib.redirect_stdout(io.StringIO()) as buf:
+            rc = main(["evaluate", "--run", str(run), "--data", str(data), "--start", start, "--out", str(out),
+                       "--no-progress"])  # fmt: skip
+        assert rc == 0, capsys.readouterr().err
+        warnings = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["warnings"]
+        assert bool(warnings) == in_sample and ("warning: In-sample" in buf.getvalue()) == in_sample
+        if in_sample:
+            assert "2020-11-15 00:00" in warnings[0] and "2020-12-11 23:00" in warnings[0]

@@ -1,0 +1,27 @@
+"""The run's outputs for people: a sentence per failed criterion and the terminal table."""
+
+from __future__ import annotations
+
+from ml_attention_mechanisms.evaluation.criteria import evaluate_bar
+from ml_attention_mechanisms.recipes._report import shortfalls, terminal_table
+
+
+def _planted_metrics() -> dict[str, object]:
+    good = {"volatility": {"model": {"qlike": 0.5}, "har_rv": {"qlike": 1.0}, "garch": {"qlike": 0.9}},
+            "interval90": {"model": {"coverage": 0.9, "width": 0.01}, "empirical_quantile": {"width": 0.02,
+                                                                                            "coverage": 0.9}},
+            "var95": {"kupiec_p": 0.5, "christoffersen_p": 0.5, "exceedance_rate": 0.05},
+            "var99": {"kupiec_p": 0.01, "christoffersen_p": 0.5, "exceedance_rate": 0.03}}  # fmt: skip
+    return {"assets": {"BTC": good}, "strategies": {"portfolio": {"model": {"sharpe": 1.0},
+            "baselines": {"equal_weight": {"sharpe": 2.0}}}}}  # fmt: skip
+
+
+def test_shortfalls_and_table_name_every_failed_criterion() -> None:
+    metrics = _planted_metrics()
+    bar = evaluate_bar(metrics, assets=("BTC",), strategy_kinds=("portfolio",))  # type: ignore[arg-type]
+    metrics["bar"] = bar
+    lines = shortfalls(bar)
+    assert len(lines) == 2 and "var99 FAILS" in lines[0] and "strategy_portfolio FAILS" in lines[1]
+    table = terminal_table(metrics)
+    assert "the bar: 3 of 5 criteria pass" in table
+    assert table.count("PASS") == 3 and table.count("FAIL") == 2
