@@ -27,6 +27,14 @@ def _dates(data: DemoData, lo: int, hi: int) -> Any:
     return pd.to_datetime(data.timestamps[lo:hi], unit="s", utc=True)
 
 
+def _next_returns(data: DemoData, asset: str) -> np.ndarray:
+    """The next bar's log return ``[T_test]`` at each test decision time of ``asset``."""
+    from ..evaluation.targets import future_return_target
+
+    r = data.returns[:, asset_column(data, asset)]
+    return future_return_target(r, 1)[data.test_start : data.test_end]
+
+
 def build_figures(
     data: DemoData,
     forecasts: Forecasts,
@@ -79,14 +87,12 @@ def _equity_figures(data: DemoData, strategies: Mapping[str, Mapping[str, Any]])
 
 def _fan_chart(data: DemoData, forecasts: Forecasts) -> list[ReportFigure]:
     from ..evaluation.report import fan_chart_figure
-    from ..evaluation.targets import future_return_target
 
     first = next((a for a in forecasts.assets if "quantiles" in forecasts.assets[a]), None)
     if first is None:
         return []
     lo, hi = data.test_start, data.test_end
-    r = data.returns[:, asset_column(data, first)]
-    y = future_return_target(r, 1)[lo:hi]
+    y = _next_returns(data, first)
     q = forecasts.assets[first]["quantiles"][lo:hi]
     span = slice(0, min(500, hi - lo))  # the first three weeks: bands stay readable
     return [
@@ -123,14 +129,12 @@ def _calibration_figures(assets_scores: Mapping[str, Mapping[str, Any]]) -> list
 
 def _var_figure(data: DemoData, forecasts: Forecasts) -> list[ReportFigure]:
     from ..evaluation.report import var_exceedance_figure
-    from ..evaluation.targets import future_return_target
 
     risk = next((a for a in forecasts.assets if "var" in forecasts.assets[a]), None)
     if risk is None:
         return []
     lo, hi = data.test_start, data.test_end
-    r = data.returns[:, asset_column(data, risk)]
-    y = future_return_target(r, 1)[lo:hi]
+    y = _next_returns(data, risk)
     v = forecasts.assets[risk]["var"][lo:hi]
     ok = np.isfinite(y) & np.isfinite(v).all(axis=1)
     series = {f"VaR {1 - lv:.0%}": v[ok, i] for i, lv in enumerate(forecasts.var_levels)}
