@@ -17,6 +17,11 @@ callbacks). A checkpoint alone predicts: :func:`load_checkpoint` rebuilds the mo
 Writes are atomic (:func:`atomic_save`): the bytes go to a temporary file in the same directory, are
 flushed and ``fsync``-ed, then renamed over the target (``os.replace``, atomic on POSIX), and the directory
 is ``fsync``-ed. A crash at any moment leaves either the old file or the new one, never a torn one.
+
+Every file written by :func:`atomic_save` carries ``"content_sha256"``, a hash of its contents that every read
+checks (a file changed or damaged after it was written is refused, named). :func:`load_checkpoint` checks the
+config's sizes against documented bounds and the fit of the weights before it builds the model (a file does
+not choose the memory a process takes), and refuses NaN or infinite weights. See ``_checkpoint_guard``.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import _models
+from . import _checkpoint_guard, _models
 
 __all__ = [
     "PAYLOAD_KEYS",
@@ -99,9 +104,12 @@ def atomic_save(obj: Any, path: str | os.PathLike[str]) -> None:
     """``torch.save(obj, path)`` that never leaves a half-written file at ``path``.
 
     Args:
-        obj: what to save (plain data and tensors, to stay loadable with ``weights_only=True``).
+        obj: what to save (plain data and tensors, to stay loadable with ``weights_only=True``). A dict is
+            written with its content hash (``"content_sha256"``), which :func:`read_checkpoint` checks.
         path: target file; its directory is created if needed.
     """
+    if isinstance(obj, dict):
+        obj = _checkpoint_guard.seal(obj)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -131,7 +139,8 @@ def read_checkpoint(path: str | os.PathLike[str], *, map_location: Any = "cpu") 
     Raises:
         FileNotFoundError: no such file (named).
         UnsafeCheckpointError: the file carries pickled code or objects other than plain data (named).
-        ValueError: the file is not a torch checkpoint, or not a dict (named).
+        ValueError: the file is not a torch checkpoint, not a dict, or its contents do not match the content
+            hash it was written with (named).
     """
     p = Path(path)
     if not p.is_file():
@@ -152,7 +161,7 @@ def read_checkpoint(path: str | os.PathLike[str], *, map_location: Any = "cpu") 
         raise ValueError(f"{p}: not a readable torch checkpoint ({first})") from exc
     if not isinstance(obj, dict):
         raise ValueError(f"{p}: expected a checkpoint dict, found {type(obj).__name__}")
-    return obj
+    return _checkpoint_guard.verify_seal(obj, p)
 
 
 def _check_payload(payload: dict[str, Any], path: Path) -> None:
@@ -253,12 +262,22 @@ def load_checkpoint(
     Raises:
         FileNotFoundError: no such file.
         UnsafeCheckpointError: the file carries pickled code (refused, file named).
-        ValueError: not a model checkpoint, a newer schema, or weights that do not fit the config.
+        ValueError: not a model checkpoint, a newer schema, contents that do not match their hash, a config
+            size beyond its bound (``_checkpoint_guard.CONFIG_LIMITS``), weights that do not fit the config,
+            or NaN/infinite weights; each names the file.
     """
     p = Path(path)
     payload = read_checkpoint(p, map_location=map_location)
     _check_payload(payload, p)
-    model = _models.model_from_config(payload["model_type"], payload["config"])
+    model_type, config = payload["model_type"], payload["config"]
+    _checkpoint_guard.check_config_sizes(config, p)  # before anything is built
+
+    def build() -> nn.Module:
+        return _models.model_from_config(model_type, config)
+
+    _checkpoint_guard.check_weights_fit(build, payload["state_dict"], p, str(model_type))
+    _checkpoint_guard.check_finite(payload["state_dict"], p)
+    model = build()
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:
