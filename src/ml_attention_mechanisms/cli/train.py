@@ -57,6 +57,9 @@ class Train(Subcommand):
             "--resume", type=Path, metavar="RUN_DIR", help="continue a run from its last checkpoint"
         )
         parser.add_argument(
+            "--overwrite", action="store_true", help="replace the run already in --out (refused without it)"
+        )
+        parser.add_argument(
             "--deterministic", action="store_true", default=None, help="deterministic algorithms (slower)"
         )
 
@@ -69,6 +72,8 @@ class Train(Subcommand):
             raise CLIError("--model: required (or --resume RUN_DIR)")
         if args.resume is not None and not args.resume.is_dir():
             raise CLIError(f"--resume: run directory not found: {args.resume}")
+        if args.resume is not None and (args.out is not None or args.overwrite):
+            raise CLIError("--out/--overwrite: not with --resume (the run continues in its own directory)")
         if args.config is not None and not args.config.is_file():
             raise CLIError(f"--config: file not found: {args.config}")
         data = data_argument(args.data) if (args.data or args.resume is None) else None
@@ -88,6 +93,7 @@ class Train(Subcommand):
                 deterministic=args.deterministic,
                 resume=args.resume,
                 out=args.out,
+                overwrite=args.overwrite,
             )
         except UnsafeCheckpointError as exc:
             raise CLIError(str(exc)) from exc

@@ -133,7 +133,7 @@ def train_model(
     for lg in noisy:  # Lightning's INFO banners (GPU/TPU, tips) on every fit: noise in a 4-model job
         lg.setLevel(logging.WARNING)
     try:
-        result = train(model_type, prepared, config=run_config, out=out)
+        result = train(model_type, prepared, config=run_config, out=out, overwrite=True)
     finally:
         for lg, level in zip(noisy, levels):
             lg.setLevel(level)

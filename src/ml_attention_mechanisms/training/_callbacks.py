@@ -1,18 +1,25 @@
-"""Lightning plug-ins of the training layer: atomic, safe checkpoint IO and a throughput meter."""
+"""Lightning plug-ins of the training layer: atomic, safe checkpoint IO, the run's two checkpoints (best and
+latest) and a throughput meter."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.fabric.plugins import CheckpointIO
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from .checkpoint import atomic_save, read_checkpoint
 
-__all__ = ["AtomicCheckpointIO", "ThroughputMeter"]
+__all__ = ["AtomicCheckpointIO", "BestCheckpoint", "LatestCheckpoint", "ThroughputMeter"]
+
+logger = logging.getLogger(__name__)
 
 
 class AtomicCheckpointIO(CheckpointIO):
@@ -38,6 +45,106 @@ class AtomicCheckpointIO(CheckpointIO):
     def remove_checkpoint(self, path: Any) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+
+
+def _moved(state: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    """A checkpoint callback's state recorded in directory ``old``, with its paths in ``new``."""
+
+    def move(path: Any) -> Any:
+        if isinstance(path, str) and path and Path(path).parent == Path(old):
+            return str(Path(new) / Path(path).name)
+        return path
+
+    out = {key: move(value) for key, value in state.items()}
+    out["dirpath"] = new
+    if isinstance(state.get("best_k_models"), dict):
+        out["best_k_models"] = {move(k): v for k, v in state["best_k_models"].items()}
+    return out
+
+
+class _RunDirCheckpoint(ModelCheckpoint):
+    """A ``ModelCheckpoint`` of a run directory whose state survives a copied or moved directory: the
+    recorded paths are mapped into the directory the run is resumed from (Lightning drops the best score
+    when the directory differs, and the next epoch would then replace a better ``best.ckpt``)."""
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        old, new = state_dict.get("dirpath"), self.dirpath
+        if old and new and os.path.abspath(old) != os.path.abspath(new):
+            state_dict = _moved(state_dict, str(old), str(new))
+        super().load_state_dict(state_dict)
+
+
+class BestCheckpoint(_RunDirCheckpoint):
+    """``best.ckpt``: the epoch of the lowest validation loss.
+
+    A resumed run never replaces it with a worse one: the best score comes back from the resumed checkpoint
+    (also from a copied or moved run directory), and at the start of the fit the score recorded inside the
+    ``best.ckpt`` on disk is taken when it is better (or when the resumed state has none).
+    """
+
+    def __init__(self, dirpath: str | os.PathLike[str]) -> None:
+        super().__init__(
+            dirpath=str(dirpath),
+            filename="best",
+            monitor="val_loss",
+            mode="min",
+            save_top_k=1,
+            save_last=False,
+            enable_version_counter=False,
+            every_n_epochs=1,
+        )
+
+    @property
+    def state_key(self) -> str:
+        # Lightning's own key for these settings, so that runs written with a plain ModelCheckpoint resume.
+        settings = {
+            "monitor": self.monitor,
+            "mode": self.mode,
+            "every_n_train_steps": self._every_n_train_steps,
+            "every_n_epochs": self._every_n_epochs,
+            "train_time_interval": self._train_time_interval,
+        }
+        return f"ModelCheckpoint{settings!r}"
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        path = Path(str(self.dirpath)) / "best.ckpt"
+        if not path.is_file():
+            return
+        state = read_checkpoint(path).get("callbacks", {}).get(self.state_key, {})
+        score = state.get("best_model_score") if isinstance(state, dict) else None
+        if score is None:
+            logger.warning("%s records no validation loss: the next best epoch replaces it", path)
+            return
+        score = torch.as_tensor(score, dtype=torch.float64)
+        if self.best_model_score is not None and not bool(score < self.best_model_score.double().cpu()):
+            return
+        logger.info(
+            "%s: best validation loss %.6g, recorded in the file, kept as the best", path, float(score)
+        )
+        self.best_model_score = score.float()
+        self.best_model_path = self.kth_best_model_path = str(path)
+        self.kth_value = self.best_model_score
+        self.best_k_models = {str(path): self.best_model_score}
+
+
+class LatestCheckpoint(_RunDirCheckpoint):
+    """``last.ckpt``: the end of every epoch, whatever its validation loss (what ``--resume`` continues from).
+
+    Lightning's ``save_last`` rewrites ``last.ckpt`` only when the monitored checkpoint is saved, i.e. when the
+    validation loss improves; this one is written at the end of every epoch. Give it after
+    :class:`BestCheckpoint`, so that the state it holds includes the best score of the same epoch.
+    """
+
+    def __init__(self, dirpath: str | os.PathLike[str]) -> None:
+        super().__init__(
+            dirpath=str(dirpath),
+            filename="last",
+            monitor=None,
+            save_top_k=1,
+            save_last=False,
+            enable_version_counter=False,
+            every_n_epochs=1,
+        )
 
 
 class ThroughputMeter(L.Callback):

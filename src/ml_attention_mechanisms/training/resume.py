@@ -7,7 +7,9 @@ the data files still have the sha256 the run recorded, and continues from ``last
 scheduler, loop counters, early-stopping and best-checkpoint state are restored, the epoch in progress is
 redone with the same batches (the sampler's order depends only on the seed and the epoch) and the same
 dropout draws (re-seeded from seed, epoch and rank at every epoch start). So a killed-and-resumed run ends
-with the weights of an uninterrupted one. A run killed before its first checkpoint starts over.
+with the weights of an uninterrupted one. A run killed before its first checkpoint starts over. A ``last.ckpt``
+with NaN or infinite weights (a diverged epoch) is refused, and ``best.ckpt`` is never replaced by a worse
+epoch (see ``_callbacks.BestCheckpoint``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _record
+from ._checkpoint_guard import check_finite
 from .checkpoint import read_checkpoint
 from .config import RunConfig, load_run_config
 
@@ -62,7 +65,8 @@ def resume_point(
 
     Raises:
         FileNotFoundError: not a run directory.
-        ValueError: another model than the run's, in-memory data not passed again, an unreadable checkpoint.
+        ValueError: another model than the run's, in-memory data not passed again, an unreadable checkpoint
+            (or one changed since it was written), NaN or infinite weights in ``last.ckpt``.
         UnsafeCheckpointError: ``last.ckpt`` carries pickled code (named).
     """
     directory = Path(run_dir)
@@ -77,7 +81,11 @@ def resume_point(
     last = directory / _record.CHECKPOINT_DIR / "last.ckpt"
     checkpoint = last if last.is_file() else None
     if checkpoint is not None:
-        read_checkpoint(checkpoint)  # weights_only: refuses pickled code before anything starts
+        state = read_checkpoint(checkpoint)  # weights_only: refuses pickled code before anything starts
+        try:  # a diverged epoch's NaN weights would "resume" into a run that learns nothing
+            check_finite(state.get("state_dict"), checkpoint)
+        except ValueError as exc:
+            raise ValueError(f"--resume {directory}: {exc}") from None
     else:
         logger.warning("%s has no last.ckpt yet: the run starts again from the beginning", directory)
     return ResumePoint(directory, str(record["model"]), data, config, checkpoint, record)

@@ -7,9 +7,10 @@ A run directory holds everything about one run::
       run.json             model, data given, sha256 of every data file read, the bar interval of the data
                            (bar_seconds, timeframe: "1h", "1d"), library/torch/Lightning/Python versions,
                            git commit (when available), command line, status, best validation loss
+      run.lock             held by the one training writing the directory (its pid; see _run_dir)
       checkpoints/
         best.ckpt          lowest validation loss so far   (atomic writes; torch.load(weights_only=True))
-        last.ckpt          end of the latest epoch         (what --resume continues from)
+        last.ckpt          end of the latest epoch, always (what --resume continues from)
       logs/version_N/metrics.csv   CSV metrics (TensorBoard events too when tensorboard is installed)
 """
 
@@ -27,14 +28,15 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor
 from lightning.pytorch.loggers import CSVLogger, Logger
 from torch import nn
 
 from ..config import replace_config
 from ..utils._import_guard import has_module
 from . import _models, _record
-from ._callbacks import AtomicCheckpointIO, ThroughputMeter
+from ._callbacks import AtomicCheckpointIO, BestCheckpoint, LatestCheckpoint, ThroughputMeter
+from ._run_dir import check_run_dir, claim_run_dir
 from .config import (
     ConfigError,
     RunConfig,
@@ -327,6 +329,7 @@ def train(
     deterministic: bool | None = None,
     resume: str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
     callbacks: Sequence[Callback] = (),
 ) -> TrainResult:
     """Train a registry model on market data; what ``mlattn train`` runs.
@@ -339,8 +342,14 @@ def train(
         max_epochs, batch_size, devices, num_nodes, strategy, precision, accelerator, seed, deterministic:
             override the config's ``training`` section (``None`` = keep it).
         resume: a run directory to continue from its ``last.ckpt`` (after a crash or a kill at any moment).
-        out: the run directory to create. Default: ``runs/<model>-<UTC time>``.
+        out: the run directory to create. Default: ``runs/<model>-<UTC time>``. A directory that holds a
+            run is refused unless ``overwrite``; one that holds other files is refused.
+        overwrite: replace the run in ``out`` (its config, record, checkpoints and logs are removed first).
         callbacks: extra Lightning callbacks.
+
+    One training writes a run directory at a time: it holds ``RUN_DIR/run.lock`` until it ends (a second
+    one is refused, naming the holder's pid; the lock of a killed process is taken over), and at its start
+    it removes the temporary files of a checkpoint write that was killed.
 
     Returns:
         A :class:`TrainResult` (run directory, checkpoints, best validation loss, throughput).
@@ -348,7 +357,8 @@ def train(
     Raises:
         FileNotFoundError: a missing data file, config file, or run directory.
         ValueError: a bad config value, empty training split, horizon longer than the data, too few bars for
-            the window; each is raised before training starts.
+            the window, a run directory in use by another training or holding a run (without ``overwrite``),
+            a ``last.ckpt`` to resume from with NaN weights; each is raised before training starts.
 
     >>> # train("price_predictor_small", "binance-1h", config="run.yaml", max_epochs=3)  # doctest: +SKIP
     """
@@ -376,6 +386,28 @@ def train(
         cfg = _apply_overrides(_load_config(config), overrides)
         run_dir = _run_dir(model, out)
     assert model is not None and data is not None
+    if _writes_run_dir():
+        check_run_dir(run_dir, resume=resume is not None, overwrite=overwrite)  # early; creates nothing
+    return _prepare_and_fit(model, data, cfg, run_dir, record, ckpt_path, callbacks, overwrite=overwrite)
+
+
+def _writes_run_dir() -> bool:
+    """This process writes the run directory (not a DDP rank > 0, nor a process Lightning started for a run
+    whose first process writes it)."""
+    return _record.is_global_zero_process() and RUN_DIR_ENV not in os.environ
+
+
+def _prepare_and_fit(
+    model: str,
+    data: Any,
+    cfg: RunConfig,
+    run_dir: Path,
+    record: dict[str, Any] | None,
+    ckpt_path: Path | None,
+    callbacks: Sequence[Callback],
+    *,
+    overwrite: bool,
+) -> TrainResult:
     tcfg = cfg.training
     L.seed_everything(tcfg.seed, workers=True, verbose=False)
     if tcfg.deterministic:
@@ -388,24 +420,58 @@ def train(
     net, model_kwargs = build_model(model, cfg, prepared)
     resolved = dataclasses.replace(cfg, model=model_kwargs)
 
-    if _record.is_global_zero_process() and RUN_DIR_ENV not in os.environ:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        dump_run_config(resolved, run_dir / _record.CONFIG_FILE)
-        if record is None:
-            given = (
-                [IN_MEMORY]
-                if isinstance(data, PreparedData)
-                else [str(data)]
-                if isinstance(data, str | os.PathLike)
-                else [str(p) for p in data]
-            )
-            record = _record.new_record(
-                model=model, data=given, data_files={str(p): _record.file_sha256(p) for p in prepared.files}
-            )
-        record["model_config"] = _plain_config(net)
-        record.update(_record.interval_fields(prepared.bar_seconds))
-        record["status"] = "running"
-        _record.write_record(run_dir, record)
+    # everything was checked: only now is the directory taken, by the one process that writes it
+    lock = (
+        claim_run_dir(run_dir, resume=record is not None, overwrite=overwrite) if _writes_run_dir() else None
+    )
+    try:
+        if lock is not None:
+            _write_start(run_dir, model, data, resolved, record, prepared, net)
+        return _fit_in(model, net, tcfg, prepared, run_dir, ckpt_path, callbacks)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _write_start(
+    run_dir: Path,
+    model: str,
+    data: Any,
+    resolved: RunConfig,
+    record: dict[str, Any] | None,
+    prepared: PreparedData,
+    net: nn.Module,
+) -> None:
+    """``config.yaml`` and ``run.json`` (status running) at the start of a run or of a resume."""
+    dump_run_config(resolved, run_dir / _record.CONFIG_FILE)
+    if record is None:
+        given = (
+            [IN_MEMORY]
+            if isinstance(data, PreparedData)
+            else [str(data)]
+            if isinstance(data, str | os.PathLike)
+            else [str(p) for p in data]
+        )
+        record = _record.new_record(
+            model=model, data=given, data_files={str(p): _record.file_sha256(p) for p in prepared.files}
+        )
+    record["model_config"] = _plain_config(net)
+    record.update(_record.interval_fields(prepared.bar_seconds))
+    record["status"] = "running"
+    _record.write_record(run_dir, record)
+
+
+def _fit_in(
+    model: str,
+    net: nn.Module,
+    tcfg: TrainingConfig,
+    prepared: PreparedData,
+    run_dir: Path,
+    ckpt_path: Path | None,
+    callbacks: Sequence[Callback],
+) -> TrainResult:
+    """:func:`_fit` with the run directory in the environment (for the DDP processes it starts) and the
+    caller's deterministic-algorithms setting restored afterwards."""
     inherited = RUN_DIR_ENV in os.environ
     os.environ[RUN_DIR_ENV] = str(run_dir.resolve())  # DDP processes started from here use the same dir
     deterministic_before = torch.are_deterministic_algorithms_enabled()
@@ -443,18 +509,16 @@ def _fit(
     datamodule = WindowDataModule(
         prepared, batch_size=tcfg.batch_size, num_workers=tcfg.num_workers, seed=tcfg.seed
     )
-    checkpoint = ModelCheckpoint(
-        dirpath=str(run_dir / _record.CHECKPOINT_DIR),
-        filename="best",
-        monitor="val_loss",
-        mode="min",
-        save_top_k=1,
-        save_last=True,
-        enable_version_counter=False,
-        every_n_epochs=1,
-    )
+    checkpoint = BestCheckpoint(run_dir / _record.CHECKPOINT_DIR)
+    latest = LatestCheckpoint(run_dir / _record.CHECKPOINT_DIR)  # after best: its state holds the best score
     meter = ThroughputMeter()
-    cbs: list[Callback] = [checkpoint, meter, LearningRateMonitor(logging_interval="step"), *callbacks]
+    cbs: list[Callback] = [
+        checkpoint,
+        latest,
+        meter,
+        LearningRateMonitor(logging_interval="step"),
+        *callbacks,
+    ]
     cbs.extend(early_stopping(tcfg))
     trainer = make_trainer(tcfg, callbacks=cbs, logger=_loggers(run_dir), root_dir=run_dir, model=net)
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt_path) if ckpt_path else None)
