@@ -151,3 +151,23 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
     rc = main(argv)
     out = capsys.readouterr()
     return rc, out.out, out.err
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_export_over_its_own_checkpoint_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    ckpt = tmp_path / "a.ckpt"
+    _checkpoint(ckpt)
+    before = ckpt.read_bytes()
+    (tmp_path / "sub").mkdir()
+    for output in (ckpt, tmp_path / "sub" / ".." / "a.ckpt"):  # the same file, however it is spelled
+        assert main(["export", "--checkpoint", str(ckpt), "-o", str(output), "--format", fmt]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"--output {output}: is the --checkpoint input file" in err
+    assert ckpt.read_bytes() == before
+    from ml_attention_mechanisms.inference import export_model
+
+    with pytest.raises(ValueError, match=r"a\.ckpt: is the checkpoint being exported"):
+        export_model(ckpt, ckpt, format=fmt)
+    assert ckpt.read_bytes() == before

@@ -346,7 +346,7 @@ def export_model(
         **kwargs: passed to :func:`export_onnx`, :func:`export_torchscript` or :func:`export_program`.
 
     Raises:
-        ValueError: unknown format or model name; a bad checkpoint.
+        ValueError: unknown format or model name; a bad checkpoint; ``path`` is the checkpoint ``source``.
         ExportCheckError: the export does not reproduce the eager model.
 
     >>> import tempfile, os
@@ -357,6 +357,12 @@ def export_model(
     """
     if format not in EXPORT_FORMATS:
         raise ValueError(f"format={format!r}: expected one of {', '.join(EXPORT_FORMATS)}")
+    if isinstance(source, str | os.PathLike) and Path(source).is_file() and Path(path).exists():
+        if os.path.samefile(source, path):
+            raise ValueError(
+                f"path {path}: is the checkpoint being exported; writing there would destroy it: choose "
+                "another output file"
+            )
     model, _ = load_model(source)
     if format == "onnx":
         return export_onnx(model, path, **kwargs)
