@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from ml_attention_mechanisms.data.scaling import FeatureScaler
 from ml_attention_mechanisms.inference import StreamingPredictor
 from ml_attention_mechanisms.inference._scaling import RollingScaler
 from ml_attention_mechanisms.models import create_crypto_model, get_model_entry
+from ml_attention_mechanisms.training import train
 from ml_attention_mechanisms.training.checkpoint import atomic_save, build_payload
 
 T0 = 1_700_000_000
@@ -93,3 +95,41 @@ def test_checkpoint_stream_scales_and_restarts(tmp_path: Path) -> None:
         out = again.update(int(times[t]), raw[t])
         assert out is not None
         torch.testing.assert_close(out["predictions"], outputs[t]["predictions"], atol=1e-5, rtol=0)
+
+
+def test_a_trained_checkpoint_streams_by_any_spelling_of_its_pair(tmp_path: Path) -> None:
+    """A real training stores the data layer's symbols (``"BTC/USDT"``); ``symbol="BTCUSDT"`` (the README's
+    restart line) names the same pair."""
+
+    result = train(
+        "price_predictor_small",
+        "binance-1h",
+        config={
+            "model": {
+                "d_model": 16,
+                "num_heads": 2,
+                "num_encoder_layers": 1,
+                "d_ff": 32,
+                "attention_window": 16,
+            },
+            "data": {"window": 16, "symbols": ["BTC/USDT", "ETH/USDT"], "stride": 48},
+            "training": {
+                "max_epochs": 1,
+                "batch_size": 32,
+                "limit_train_batches": 2,
+                "limit_val_batches": 1,
+                "enable_progress_bar": False,
+            },
+        },
+        out=tmp_path / "run",
+    )
+    assert result.best_checkpoint is not None
+    stored = torch.load(result.best_checkpoint, weights_only=True)["symbols"]
+    assert set(stored) == {"BTC/USDT", "ETH/USDT"}
+    for spelling, pair in (("BTCUSDT", "BTC/USDT"), ("btc-usdt", "BTC/USDT"), ("ETH/USDT", "ETH/USDT")):
+        live = StreamingPredictor(result.best_checkpoint, symbol=spelling)
+        assert live.asset_id is not None and int(live.asset_id) == stored[pair]
+    with pytest.raises(
+        ValueError, match=r"symbol 'SOLUSDT' is not in the checkpoint's symbols \(BTC/USDT, ETH/USDT\)"
+    ):
+        StreamingPredictor(result.best_checkpoint, symbol="SOLUSDT")

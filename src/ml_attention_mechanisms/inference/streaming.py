@@ -22,6 +22,9 @@ bar interval):
 - *earlier timestamp* (a *late* candle for a closed bar) -> its bar can no longer be revised (its keys are
   cached in every layer): ``late_policy="drop"`` (default) ignores it, logs a warning and returns the
   current outputs; ``"raise"`` raises ``ValueError``.
+- *an implausible time* -> refused with a one-line ``ValueError`` that leaves the stream unchanged: a
+  timestamp that is not Unix seconds (milliseconds are named as such), one off the grid (not a whole number
+  of bars after the open bar), or a gap of more than ``max_gap_bars`` missing bars (see ``_candle_time``).
 
 **Two modes.** ``"cached"`` (the default for the price, signal and risk models: causal sliding-window
 attention of width ``W``): one bar costs one query per layer against a rolling KV cache of at most ``W``
@@ -53,6 +56,7 @@ from torch import Tensor, nn
 
 from ..config import check_field
 from ._cached_encoder import CachedEncoder, HeadView
+from ._candle_time import check_candle_time
 from ._inputs import is_multi_asset, load_model, model_config
 from ._scaling import RollingScaler
 
@@ -74,6 +78,9 @@ class StreamingConfig:
         late_policy: ``"drop"`` or ``"raise"`` for a candle older than the open bar. Default: "drop".
         mode: ``"auto"`` (cached when the model allows it), ``"cached"`` or ``"recompute"``. Default: "auto".
         window: bars kept by the recompute mode. Default: None (the model's reach).
+        max_gap_bars: the most missing bars between the open bar and a new candle that are bridged with
+            absent bars; a candle further ahead is refused (a unit or clock error, or an outage after which
+            the stream should be reset and warmed up). ``None``: no limit. Default: 10000.
 
     Raises:
         ValueError: a field breaks its rule (the message names field, value and rule).
@@ -83,6 +90,7 @@ class StreamingConfig:
     late_policy: str = "drop"  # a closed bar cannot be revised without replaying history
     mode: str = "auto"
     window: int | None = None
+    max_gap_bars: int | None = 10_000
 
     def __post_init__(self) -> None:
         n = "StreamingConfig"
@@ -110,6 +118,16 @@ class StreamingConfig:
                 self.window,
                 "must be a positive int or None",
             )
+        if self.max_gap_bars is not None:
+            check_field(
+                isinstance(self.max_gap_bars, int)
+                and not isinstance(self.max_gap_bars, bool)
+                and self.max_gap_bars >= 0,
+                n,
+                "max_gap_bars",
+                self.max_gap_bars,
+                "must be an int >= 0 (0: no gap bridged) or None",
+            )
 
 
 def model_reach(model: nn.Module) -> int:
@@ -131,7 +149,9 @@ class StreamingPredictor:
         config: :class:`StreamingConfig`. Default: ``StreamingConfig()``.
         asset_id: the series' asset id (single-asset models). Default: the checkpoint's id of ``symbol``,
             else 0 (unknown asset).
-        symbol: a symbol of the checkpoint's ``symbols`` map, giving ``asset_id``.
+        symbol: a symbol of the checkpoint's ``symbols`` map, giving ``asset_id``; written as the
+            checkpoint stores it (``"BTC/USDT"``) or in any spelling the data layer normalises to it
+            (``"BTCUSDT"``, ``"btc-usdt"``).
         scaler: scaling statistics (``FeatureScaler.to_dict()``) overriding the checkpoint's. Default: the
             checkpoint's ``"scaler"`` (none for a model or a name: features are already normalised).
         device: where the model runs (e.g. ``"cuda"``): the model is moved there. Default: the model's own
@@ -214,9 +234,15 @@ class StreamingPredictor:
         if symbol is not None:
             symbols = self.payload.get("symbols") or {}
             if symbol not in symbols:
-                raise ValueError(
-                    f"symbol {symbol!r} is not in the checkpoint's symbols ({', '.join(sorted(symbols)) or 'none'})"
-                )
+                from ..data.loader import normalise_symbol  # "BTCUSDT", "btc-usdt" -> "BTC/USDT"
+
+                same = [s for s in symbols if normalise_symbol(s) == normalise_symbol(symbol)]
+                if len(same) != 1:
+                    raise ValueError(
+                        f"symbol {symbol!r} is not in the checkpoint's symbols "
+                        f"({', '.join(sorted(symbols)) or 'none'})"
+                    )
+                symbol = same[0]
             asset_id = int(symbols[symbol])
         aid = 0 if asset_id is None else int(asset_id)
         n = int(model_config(self.model).num_assets)
@@ -282,12 +308,17 @@ class StreamingPredictor:
             None until a bar with defined features has been seen.
 
         Raises:
-            ValueError: a bad timestamp or feature shape; a late candle with ``late_policy="raise"``.
+            ValueError: a bad timestamp or feature shape; a time that is not Unix seconds, off the grid or
+                more than ``max_gap_bars`` ahead (the stream is left unchanged); a late candle with
+                ``late_policy="raise"``.
         """
         if isinstance(timestamp, bool) or not isinstance(timestamp, int | np.integer):
             raise ValueError(f"timestamp must be int Unix seconds, got {timestamp!r}")
         ts = int(timestamp)
         raw = self._features(features)
+        check_candle_time(
+            ts, open_ts=self._open_ts, bar_seconds=self.bar_seconds, max_gap_bars=self.config.max_gap_bars
+        )
         if self._open_ts is not None and ts < self._open_ts:
             self.stats["late"] += 1
             if self.config.late_policy == "raise":
