@@ -151,3 +151,45 @@ def test_multi_bar_quantiles_use_the_matching_target_and_baseline() -> None:
     assert out["interval90"]["model"]["coverage"] == pytest.approx(np.mean(np.abs(y[ok]) <= 1.645 * sigma))
     base = rolling_quantile_forecast(r, [0.05, 0.5, 0.95], horizon=h)[TEST:][ok]
     assert out["interval90"]["empirical_quantile"]["width"] == pytest.approx(np.mean(base[:, 2] - base[:, 0]))
+
+
+def test_every_forecaster_of_a_table_is_scored_on_the_same_rows() -> None:
+    """A model silent on some test rows, a learner silent on others: each table is computed, for every
+    forecaster, on the rows where all of them are defined, and says how many."""
+    r, sigma2_next = _garch_series(3)
+    variance = 24 * sigma2_next
+    variance[TEST + 100 : TEST + 130] = np.nan  # the model has no forecast there (e.g. absent bars)
+    learner_var = 24 * np.full(N, float(np.mean(r[:TEST] ** 2)))
+    learner_var[TEST + 200 : TEST + 210] = np.nan
+    z = np.array([-1.645, 0.0, 1.645])
+    quantiles = np.sqrt(sigma2_next)[:, None] * z[None, :]
+    quantiles[TEST + 5] = np.nan
+    var95 = 1.645 * np.sqrt(sigma2_next)
+    var95[TEST + 7] = np.nan
+    out = evaluate_asset_forecasts(
+        r,
+        test_start=TEST,
+        return_forecast=np.zeros(N),
+        variance_forecast=variance,
+        quantile_forecast=quantiles,
+        quantile_levels=[0.05, 0.5, 0.95],
+        var_forecasts={0.95: (var95, None)},
+        others={"learner": {"variance": learner_var, "return": np.full(N, 1e-5)}},
+        refit_every=300,
+        n_sims=50,
+    )
+    y = realized_variance_target(r)
+    rows = (np.arange(N) >= TEST) & np.isfinite(y) & np.isfinite(variance) & np.isfinite(learner_var)
+    expected = N - TEST - 24 - 30 - 10
+    assert int(rows.sum()) == expected
+    assert {v["n"] for v in out["volatility"].values()} == {expected}
+    garch = garch_forecast(r, min_train=720, refit_every=300, start=TEST).variance
+    assert out["volatility"]["garch"]["qlike"] == pytest.approx(
+        variance_scores(y[rows], garch[rows])["qlike"]
+    )
+    assert set(out["volatility"]) == {"model", "har_rv", "garch", "last_window", "learner"}
+    assert {v["n"] for v in out["returns"].values()} == {N - TEST - 1}
+    assert {v["n"] for v in out["interval90"].values()} == {N - TEST - 1 - 1}
+    assert out["var95"]["n"] == N - TEST - 1 - 1
+    assert {b["var95"]["n"] for b in out["var_baselines"].values()} == {N - TEST - 2}
+    assert {d["baseline"] for d in out["dm"] if d["target"] == "variance"} >= {"learner", "garch"}

@@ -3,7 +3,8 @@
 
 The caller gives the full return series (so that baselines and rolling refits see the history before the
 test split) and the model's outputs on the same decision-time index (NaN outside the test split); the
-baselines are computed here, without look-ahead, and everything is scored on the test rows only.
+baselines are computed here, without look-ahead, and everything is scored on the test rows only: within a
+table, every forecaster on the same rows (the test rows where all of them and the target are finite).
 
 Shapes:
     T: bars of the full series; Q: quantile levels; A: assets.
@@ -69,6 +70,22 @@ def _only(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return out
 
 
+def _common_rows(rows: np.ndarray, *arrays: np.ndarray) -> np.ndarray:
+    """The test rows where every array (target and forecasts; 2-D: every column) is finite."""
+    ok = rows.copy()
+    for a in arrays:
+        ok &= np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)
+    return ok
+
+
+def _need(ok: np.ndarray, block: str, names: Sequence[str]) -> np.ndarray:
+    if not ok.any():
+        raise ValueError(
+            f"{block}: no test row where the target and every forecast ({', '.join(names)}) are finite"
+        )
+    return ok
+
+
 def evaluate_asset_forecasts(
     returns: Any,
     *,
@@ -83,11 +100,18 @@ def evaluate_asset_forecasts(
     calibration_start: int | None = None,
     var_forecasts: Mapping[float, tuple[Any, Any]] | None = None,
     drawdown_forecast: Any = None,
+    others: Mapping[str, Mapping[str, Any]] | None = None,
     horizon: int = 24,
     refit_every: int = 168,
     n_sims: int = 1000,
 ) -> dict[str, Any]:
     """One asset's forecasts scored against every baseline on the test rows ``[test_start, test_end)``.
+
+    Like with like: every figure of a part (returns, volatility, interval, each VaR level, drawdown) is
+    computed on the same rows, those of the test split where the target and every forecast of that part
+    (the model's, each baseline's, each of ``others``) are finite; their number is each entry's ``"n"``. A
+    forecast missing where the others are defined shrinks the rows of every forecaster of the part, never
+    only its own: the caller checks that the model forecast every row it had inputs for.
 
     Args:
         returns: the asset's hourly log returns over the whole sample, shape ``(T,)``, finite.
@@ -106,6 +130,10 @@ def evaluate_asset_forecasts(
         var_forecasts: ``{level: (var, es or None)}`` one-bar VaR/ES of the model, each shape ``(T,)``.
         drawdown_forecast: model's forecast of the next-``horizon``-bar maximum drawdown, shape ``(T,)``
             (scored against the rolling mean of past drawdowns under ``"drawdown"``).
+        others: further forecasters scored beside the baselines, on the same rows: name -> any of
+            ``"return"`` ``(T,)``, ``"variance"`` ``(T,)``, ``"quantiles"`` ``(T, Q')`` with
+            ``"quantile_levels"`` (e.g. a non-attention learner, or the model's uncalibrated quantiles).
+            Their Diebold-Mariano rows against the model are included. Default: None.
         horizon: bars of the variance target. Default: 24.
         refit_every: refit interval of the rolling baselines. Default: 168.
         n_sims: simulations of the Acerbi-Szekely p-value. Default: 1000.
@@ -115,6 +143,9 @@ def evaluate_asset_forecasts(
         {name: quantile scores}, "var95"/"var99": the model's VaR backtest, "var_baselines":
         {"historical": {...}, "garch_normal": {...}}, "dm": Diebold-Mariano rows}``, each part present
         when the model output it needs is given (baselines of that part included).
+
+    Raises:
+        ValueError: bad shapes or splits; a part without a single test row where every forecast is finite.
     """
     r = as_array(returns, "returns", allow_nan=False)
     n = r.shape[0]
@@ -122,11 +153,12 @@ def evaluate_asset_forecasts(
     if test_start >= n or (test_end is not None and not test_start < test_end <= n):
         raise ValueError(f"test_start={test_start}, test_end={test_end}: expected 0 < start < end <= {n}")
     rows = _in_test(n, test_start, test_end)
+    extra = dict(others or {})
     out: dict[str, Any] = {}
     dm_rows: list[dict[str, Any]] = []
     min_train = min(720, test_start)
     if return_forecast is not None:
-        y = _only(future_return_target(r, 1), rows)
+        y = future_return_target(r, 1)
         forecasts = {
             "model": as_array(return_forecast, "return_forecast"),
             "zero": zero_forecast(r),
@@ -134,9 +166,15 @@ def evaluate_asset_forecasts(
             "ridge": ridge_forecast(
                 r, min_train=max(min_train, 64), refit_every=refit_every, start=test_start
             ),
+            **{
+                k: as_array(o["return"], f"others[{k!r}]['return']")
+                for k, o in extra.items()
+                if "return" in o
+            },
         }
-        out["returns"] = {k: point_scores(y, _only(f, rows)) for k, f in forecasts.items()}
-        losses = {k: loss_series("squared", y, f) for k, f in forecasts.items()}
+        ok = _need(_common_rows(rows, y, *forecasts.values()), "returns", list(forecasts))
+        out["returns"] = {k: point_scores(_only(y, ok), _only(f, ok)) for k, f in forecasts.items()}
+        losses = {k: loss_series("squared", _only(y, ok), _only(f, ok)) for k, f in forecasts.items()}
         dm_rows += [{"target": "return", **d} for d in dm_table({"model": losses.pop("model")}, losses)]
     garch_fit = None  # one set of rolling GARCH fits serves the variance and the VaR baselines
     if variance_forecast is not None or var_forecasts:
@@ -144,7 +182,7 @@ def evaluate_asset_forecasts(
             r, horizon=horizon, min_train=min_train, refit_every=refit_every, start=test_start
         )
     if variance_forecast is not None and garch_fit is not None:
-        y = _only(realized_variance_target(r, horizon), rows)
+        y = realized_variance_target(r, horizon)
         forecasts = {
             "model": as_array(variance_forecast, "variance_forecast"),
             "har_rv": har_rv_forecast(
@@ -152,9 +190,15 @@ def evaluate_asset_forecasts(
             ),
             "garch": garch_fit.variance,
             "last_window": last_window_variance_forecast(r, window=24, horizon=horizon),
+            **{
+                k: as_array(o["variance"], f"others[{k!r}]['variance']")
+                for k, o in extra.items()
+                if "variance" in o
+            },
         }
-        out["volatility"] = {k: variance_scores(y, _only(f, rows)) for k, f in forecasts.items()}
-        losses = {k: loss_series("qlike", y, f) for k, f in forecasts.items()}
+        ok = _need(_common_rows(rows, y, *forecasts.values()), "volatility", list(forecasts))
+        out["volatility"] = {k: variance_scores(_only(y, ok), _only(f, ok)) for k, f in forecasts.items()}
+        losses = {k: loss_series("qlike", _only(y, ok), _only(f, ok)) for k, f in forecasts.items()}
         dm_rows += [
             {"target": "variance", **d}
             for d in dm_table({"model": losses.pop("model")}, losses, horizon=horizon)
@@ -165,42 +209,61 @@ def evaluate_asset_forecasts(
         levels = list(quantile_levels)
         q = as_array(quantile_forecast, "quantile_forecast", ndim=2)
         y_all = future_return_target(r, check_int(quantile_horizon, "quantile_horizon"))
-        y = _only(y_all, rows)
-        block: dict[str, Any] = {}
+        sets: dict[str, tuple[np.ndarray, list[float]]] = {}
         if calibration_start is not None:
             # validation rows whose targets end before the test split's first bar (no shared bars)
             cal_end = test_start - (quantile_horizon - 1)
             cal_rows = _in_test(n, check_int(calibration_start, "calibration_start", minimum=0), cal_end)
             ok = cal_rows & np.isfinite(y_all) & np.isfinite(q).all(axis=1)
             calibrator = ConformalQuantileCalibrator.fit(y_all[ok], q[ok], levels)
-            block["model_raw"] = quantile_scores(y, _only(q, rows), levels)
+            sets["model_raw"] = (q, levels)
             given = np.isfinite(q).all(axis=1)
             q = q.copy()
             q[given] = calibrator.transform(q[given])
-        block["model"] = quantile_scores(y, _only(q, rows), levels)
-        block["empirical_quantile"] = quantile_scores(
-            y, _only(rolling_quantile_forecast(r, levels, horizon=quantile_horizon), rows), levels
-        )
-        out["interval90"] = block
+        sets["model"] = (q, levels)
+        sets["empirical_quantile"] = (rolling_quantile_forecast(r, levels, horizon=quantile_horizon), levels)
+        for k, o in extra.items():
+            if "quantiles" in o:
+                sets[k] = (
+                    as_array(o["quantiles"], f"others[{k!r}]['quantiles']", ndim=2),
+                    [float(v) for v in o["quantile_levels"]],
+                )
+        ok = _need(_common_rows(rows, y_all, *(f for f, _ in sets.values())), "interval90", list(sets))
+        out["interval90"] = {
+            k: quantile_scores(_only(y_all, ok), _only(f, ok), lv) for k, (f, lv) in sets.items()
+        }
     if var_forecasts and garch_fit is not None:
-        x = _only(future_return_target(r, 1), rows)
+        x = future_return_target(r, 1)
         hist = historical_var_es(r, list(var_forecasts))
         garch = normal_var_es(garch_fit, list(var_forecasts))
         baselines: dict[str, dict[str, Any]] = {"historical": {}, "garch_normal": {}}
         for level, (var, es) in var_forecasts.items():
             key = f"var{round(level * 100):d}"
-            out[key] = var_es_scores(x, _only(as_array(var, "var"), rows), level, es=es, n_sims=n_sims)
-            for name, table in (("historical", hist), ("garch_normal", garch)):
-                b_var, b_es = table[level]
-                baselines[name][key] = var_es_scores(x, _only(b_var, rows), level, es=b_es, n_sims=n_sims)
+            sets_v = {
+                "model": (as_array(var, "var"), None if es is None else as_array(es, "es")),
+                "historical": hist[level],
+                "garch_normal": garch[level],
+            }
+            arrays = [a for pair in sets_v.values() for a in pair if a is not None]
+            ok = _need(_common_rows(rows, x, *arrays), key, list(sets_v))
+
+            def score(v: np.ndarray, e: Any, ok: np.ndarray = ok, level: float = level) -> dict[str, Any]:
+                return var_es_scores(
+                    _only(x, ok), _only(v, ok), level, es=None if e is None else _only(e, ok), n_sims=n_sims
+                )
+
+            out[key] = score(*sets_v["model"])
+            for name in ("historical", "garch_normal"):
+                baselines[name][key] = score(*sets_v[name])
         out["var_baselines"] = baselines
     if drawdown_forecast is not None:
         given = {
             "model": as_array(drawdown_forecast, "drawdown_forecast"),
             "rolling_mean": rolling_drawdown_forecast(r, horizon=horizon),
         }
+        ok = _need(_common_rows(rows, *given.values()), "drawdown", list(given))
         out["drawdown"] = {
-            k: drawdown_forecast_error(r, _only(f, rows), horizon=horizon) for k, f in given.items()
+            k: drawdown_forecast_error(r, _only(f, ok), horizon=horizon) for k, f in given.items()
         }
     out["dm"] = dm_rows
     return out
