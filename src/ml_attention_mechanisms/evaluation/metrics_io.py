@@ -1,4 +1,5 @@
-"""NaN-safe JSON for ``metrics.json``: numpy, pandas and dataclass values become plain JSON."""
+"""NaN-safe JSON for ``metrics.json``: numpy, pandas and dataclass values become plain JSON; a JSON object read
+back with one-line errors naming the file."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["to_jsonable", "write_metrics_json"]
+__all__ = ["read_json_object", "to_jsonable", "write_metrics_json"]
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -59,3 +60,27 @@ def write_metrics_json(metrics: Mapping[str, Any], path: str | Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(to_jsonable(metrics), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     return out
+
+
+def read_json_object(path: str | Path) -> dict[str, Any]:
+    """The JSON object stored in ``path`` (``calibration.json``, ``demo_config.json``, ``metrics.json``, ...).
+
+    Raises:
+        FileNotFoundError: no such file (named).
+        ValueError: not UTF-8 JSON, or JSON that is not an object (one line naming the file, and the line
+            and column of a syntax error).
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: no such file")
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{file}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{file}: not valid JSON (not UTF-8 text)") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{file}: expected a JSON object {{...}}, found {type(data).__name__}")
+    return data
