@@ -164,10 +164,10 @@ def test_export_over_its_own_checkpoint_is_refused(
     for output in (ckpt, tmp_path / "sub" / ".." / "a.ckpt"):  # the same file, however it is spelled
         assert main(["export", "--checkpoint", str(ckpt), "-o", str(output), "--format", fmt]) == 2
         err = capsys.readouterr().err
-        assert err.count("\n") == 1 and f"--output {output}: is the --checkpoint input file" in err
+        assert err.count("\n") == 1 and f"--output {output}: is the same file as the input --checkpoint {ckpt}" in err
     assert ckpt.read_bytes() == before
     from ml_attention_mechanisms.inference import export_model
 
-    with pytest.raises(ValueError, match=r"a\.ckpt: is the checkpoint being exported"):
+    with pytest.raises(ValueError, match=r"a\.ckpt: is the same file as the input checkpoint "):
         export_model(ckpt, ckpt, format=fmt)
     assert ckpt.read_bytes() == before

@@ -48,6 +48,7 @@ class Backtest(Subcommand):
 
         if args.configs_tried < 1:
             raise CLIError(f"--configs-tried {args.configs_tried}: expected an integer >= 1")
+        _refuse_out_over_inputs(args)
         cfg = BacktestConfig(
             fee_bps=args.fee_bps, slippage_bps=args.slippage_bps, position_mode=args.position_mode
         )
@@ -67,3 +68,16 @@ class Backtest(Subcommand):
             write_metrics_json(summary.result, Path(args.out))
             print(f"wrote {args.out}")
         return EXIT_OK
+
+
+def _refuse_out_over_inputs(args: argparse.Namespace) -> None:
+    """``--out`` must not be the ``--signals`` file, a ``--data`` file or a file of the ``--run`` directory."""
+    from pathlib import Path
+
+    from ..utils._paths import refuse_output_over_input
+
+    inputs = [("--signals", Path(args.signals))] if args.signals else []
+    inputs += [("--data", Path(f)) for f in args.data or ()]
+    if args.run is not None and Path(args.run).is_dir():
+        inputs += [("--run", p) for p in sorted(Path(args.run).rglob("*")) if p.is_file()]
+    refuse_output_over_input("--out", args.out, inputs)

@@ -7,7 +7,6 @@ import logging
 from pathlib import Path
 
 from ._base import EXIT_FOUND_PROBLEM, EXIT_OK, CLIError, Subcommand
-from ._outputs import refuse_output_over_input
 
 
 class Export(Subcommand):
@@ -48,6 +47,8 @@ class Export(Subcommand):
         if args.checkpoint is not None and not args.checkpoint.is_file():
             raise CLIError(f"--checkpoint {args.checkpoint}: no such file")
         if args.checkpoint is not None:
+            from ..utils._paths import refuse_output_over_input
+
             refuse_output_over_input("--output", args.output, [("--checkpoint", args.checkpoint)])
         if args.num_assets is not None and args.num_assets < 1:
             raise CLIError(f"--num-assets {args.num_assets}: must be a positive int")

@@ -357,12 +357,10 @@ def export_model(
     """
     if format not in EXPORT_FORMATS:
         raise ValueError(f"format={format!r}: expected one of {', '.join(EXPORT_FORMATS)}")
-    if isinstance(source, str | os.PathLike) and Path(source).is_file() and Path(path).exists():
-        if os.path.samefile(source, path):
-            raise ValueError(
-                f"path {path}: is the checkpoint being exported; writing there would destroy it: choose "
-                "another output file"
-            )
+    if isinstance(source, str | os.PathLike):
+        from ..utils._paths import refuse_output_over_input
+
+        refuse_output_over_input("path", path, [("checkpoint", source)])
     model, _ = load_model(source)
     if format == "onnx":
         return export_onnx(model, path, **kwargs)

@@ -19,6 +19,7 @@ from torch import nn
 
 from ..evaluation.backtest import BacktestConfig
 from ._calibration import fit_calibration, rolling_calibration
+from ._calibration_file import check_calibration
 from ._data import HORIZON, DemoData, asset_column, base_symbol
 from ._forecast import asset_ids_for, forecast_portfolio, forecast_single
 from ._models import RunModel
@@ -123,13 +124,23 @@ def _positions(lo: int, hi: int, calibrate_rows: np.ndarray | None, val_stride: 
     return positions
 
 
+@dataclass(eq=False)
+class _Forecast:
+    """Where the single-asset models forecast and which outputs each gave, for :func:`_check`."""
+
+    positions: dict[str, np.ndarray]  # asset -> the rows the models had their inputs for
+    outputs: dict[str, set[str]]  # kind -> its output names
+
+
 def _raw_single_asset(
     models: Mapping[str, RunModel], data: DemoData, assets: Sequence[str], positions: np.ndarray, *,
     window: int, progress: bool,
-) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]]]:  # fmt: skip
-    """The price, risk and signal models' raw forecasts: ``(asset -> price/risk outputs, asset -> signal)``."""
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]], _Forecast]:  # fmt: skip
+    """The price, risk and signal models' raw forecasts: ``(asset -> price/risk outputs, asset -> signal,
+    where they were made)``."""
     per_asset: dict[str, dict[str, np.ndarray]] = {a: {} for a in assets}
     signal: dict[str, dict[str, np.ndarray]] = {}
+    made = _Forecast({}, {})
     for kind in ("price", "risk", "signal"):
         if kind not in models:
             continue
@@ -140,9 +151,29 @@ def _raw_single_asset(
                 model, kind, data.prepared, asset_column(data, asset), positions, window=window,
                 asset_id=ids[base_symbol(asset)], progress=progress, desc=f"{kind} {asset}",
             )  # fmt: skip
-            f.pop("_positions", None)
+            made.positions[asset] = f.pop("_positions")
+            made.outputs[kind] = set(f)
             (signal.setdefault(asset, {}) if kind == "signal" else per_asset[asset]).update(f)
-    return per_asset, signal
+    return per_asset, signal, made
+
+
+def _check(
+    models: Mapping[str, RunModel],
+    data: DemoData,
+    made: _Forecast,
+    per_asset: Mapping[str, Mapping[str, np.ndarray]],
+    signal: Mapping[str, Mapping[str, np.ndarray]],
+) -> None:
+    """Every model's outputs defined and in their domain wherever it had its inputs (else an error naming
+    the model, the asset and the first bad time: never rows silently dropped from the scores)."""
+    from ..evaluation._forecast_checks import check_forecasts
+
+    for kind, names in made.outputs.items():
+        model = str(models[kind].payload.get("model_type", kind))
+        for asset, outputs in (signal if kind == "signal" else per_asset).items():
+            chosen = {k: v for k, v in outputs.items() if k in names}
+            rows = made.positions.get(asset, np.zeros(0, dtype=np.int64))
+            check_forecasts(chosen, rows, model=model, asset=asset, timestamps=data.timestamps)
 
 
 def _levels(models: Mapping[str, RunModel]) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -180,9 +211,17 @@ def forecast_run(
             ``calibrate_rows`` (the validation rows) first, with the signal model's temperature.
         calibrate_rows: bool ``[T]``, the validation rows (with ``calibration=None``).
         val_stride: forecast only every ``val_stride``-th of the ``calibrate_rows`` (all later rows).
+
+    Raises:
+        ValueError: a model's output NaN, infinite or out of its domain (a negative variance or VaR, crossed
+            quantiles) at a row where it had its inputs, raw or calibrated: the model, the asset and the
+            first bad time are named.
     """
     positions = _positions(lo, hi, calibrate_rows, val_stride)
-    per_asset, signal = _raw_single_asset(models, data, assets, positions, window=window, progress=progress)
+    per_asset, signal, made = _raw_single_asset(
+        models, data, assets, positions, window=window, progress=progress
+    )
+    _check(models, data, made, per_asset, signal)  # the models' own outputs
     levels, var_levels = _levels(models)
     temperature = None
     if "signal" in models and signal and calibrate_rows is not None and calibration is None:
@@ -196,6 +235,7 @@ def forecast_run(
         calibration["var_levels"] = list(var_levels)
         if temperature is not None:
             calibration["signal_temperature"] = temperature
+        check_calibration(calibration, "the calibration fitted on the validation split")
     applied = {**calibration, "mode": "rolling", "rolling_window": ROLLING_WINDOW}
     calibrated = {
         a: rolling_calibration(f, data.returns[:, asset_column(data, a)], calibration, window=ROLLING_WINDOW)
@@ -203,6 +243,7 @@ def forecast_run(
         else {}
         for a, f in per_asset.items()
     }
+    _check(models, data, made, calibrated, signal)  # and after their calibration
     weights = None
     if "portfolio" in models:
         reb = rebalance_positions(data, lo, hi, backtest_config)

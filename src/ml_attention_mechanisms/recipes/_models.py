@@ -6,11 +6,13 @@ registry's ``ModelEntry.output_kind``); everything downstream is keyed by that k
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from torch import nn
+
+from ..evaluation.metrics_io import read_json_object
+from ._calibration_file import check_calibration
 
 __all__ = ["RunModel", "data_kind", "load_run_models", "model_kind"]
 
@@ -46,8 +48,9 @@ def load_run_models(run: str | Path) -> tuple[dict[str, RunModel], dict[str, Any
     Raises:
         FileNotFoundError: the directory does not exist.
         ValueError: no ``checkpoints/*.ckpt`` in it, no ``calibration.json``/``demo_config.json`` (not a
-            finished ``mlattn demo`` run: a ``mlattn train`` run is named as such), or two checkpoints of one
-            kind of model.
+            finished ``mlattn demo`` run: a ``mlattn train`` run is named as such), two checkpoints of one
+            kind of model, a checkpoint refused by ``load_checkpoint`` (damaged, NaN weights, ...), or a
+            ``calibration.json``/``demo_config.json`` that is not valid JSON or breaks its rules (each named).
     """
     from ..training import load_checkpoint
 
@@ -78,6 +81,9 @@ def load_run_models(run: str | Path) -> tuple[dict[str, RunModel], dict[str, Any
             )
         files[kind] = path.name
         models[kind] = RunModel(model, payload)
-    calibration = json.loads(cal_file.read_text(encoding="utf-8"))
-    config = json.loads(cfg_file.read_text(encoding="utf-8"))
+    calibration = check_calibration(read_json_object(cal_file), str(cal_file))
+    config = read_json_object(cfg_file)
+    window = config.get("window")
+    if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 1):
+        raise ValueError(f"{cfg_file}: window={window!r}: expected an int >= 1")
     return models, calibration, config

@@ -118,10 +118,16 @@ def _fmt(v: Any, spec: str = ".4g") -> str:
     return "—" if not isinstance(v, int | float) or v != v else format(v, spec)
 
 
+def _n(scores: Mapping[str, Any], key: str = "n") -> str:
+    value = scores.get(key)
+    return str(int(value)) if isinstance(value, int | float) and value == value else "—"
+
+
 def terminal_table(metrics: Mapping[str, Any]) -> str:
-    """A short fixed-width table: per asset the model against its best baseline, the strategies, the bar."""
+    """A short fixed-width table: per asset the model against its best baseline, the strategies, the bar;
+    ``rows``: the bars every figure of that line was computed on (the model's and the baselines' alike)."""
     lines = []
-    head = f"{'asset':<6} {'figure':<22} {'model':>11} {'best baseline':>26} {'bar':>5}"
+    head = f"{'asset':<6} {'figure':<22} {'model':>11} {'best baseline':>26} {'bar':>5} {'rows':>6}"
     lines += [head, "-" * len(head)]
     verdicts = {(c["asset"], c["criterion"]): c["passed"] for c in metrics.get("bar", {}).get("criteria", [])}
 
@@ -136,7 +142,7 @@ def terminal_table(metrics: Mapping[str, Any]) -> str:
             best = min(base, key=lambda k: base[k] if base[k] is not None else float("inf"))
             lines.append(
                 f"{asset:<6} {'QLIKE 24h variance':<22} {_fmt(vol['model'].get('qlike')):>11} "
-                f"{best + ' ' + _fmt(base[best]):>26} {mark(asset, 'volatility'):>5}"
+                f"{best + ' ' + _fmt(base[best]):>26} {mark(asset, 'volatility'):>5} {_n(vol['model']):>6}"
             )
         iv = res.get("interval90") or {}
         if iv:
@@ -145,7 +151,7 @@ def terminal_table(metrics: Mapping[str, Any]) -> str:
                 f"{asset:<6} {'90% cover / width':<22} "
                 f"{_fmt(m.get('coverage'), '.3f') + ' / ' + _fmt(m.get('width'), '.4f'):>11} "
                 f"{'emp.q ' + _fmt(e.get('coverage'), '.3f') + ' / ' + _fmt(e.get('width'), '.4f'):>26} "
-                f"{mark(asset, 'interval90'):>5}"
+                f"{mark(asset, 'interval90'):>5} {_n(m):>6}"
             )
         for key in ("var95", "var99"):
             v = res.get(key)
@@ -153,7 +159,7 @@ def terminal_table(metrics: Mapping[str, Any]) -> str:
                 lines.append(
                     f"{asset:<6} {key + ' hits / Kup p':<22} "
                     f"{_fmt(v.get('exceedance_rate'), '.3f') + ' / ' + _fmt(v.get('kupiec_p'), '.2f'):>11} "
-                    f"{'Chr p ' + _fmt(v.get('christoffersen_p'), '.2f'):>26} {mark(asset, key):>5}"
+                    f"{'Chr p ' + _fmt(v.get('christoffersen_p'), '.2f'):>26} {mark(asset, key):>5} {_n(v):>6}"
                 )
     for kind, res in (metrics.get("strategies") or {}).items():
         base = {k: v.get("sharpe") for k, v in (res.get("baselines") or {}).items()}
@@ -161,7 +167,8 @@ def terminal_table(metrics: Mapping[str, Any]) -> str:
         m = res.get("model") or {}
         lines.append(
             f"{'all':<6} {('Sharpe ' + kind)[:22]:<22} {_fmt(m.get('sharpe'), '.2f'):>11} "
-            f"{best + ' ' + _fmt(base.get(best), '.2f'):>26} {mark('all', 'strategy_' + kind):>5}"
+            f"{best + ' ' + _fmt(base.get(best), '.2f'):>26} {mark('all', 'strategy_' + kind):>5} "
+            f"{_n(m, 'n_bars'):>6}"
         )
     bar = metrics.get("bar") or {}
     lines.append("-" * len(head))

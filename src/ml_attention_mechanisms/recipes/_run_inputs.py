@@ -12,7 +12,7 @@ from ._data import DemoData
 from ._files import load_files_panel
 from ._models import RunModel, load_run_models
 
-__all__ = ["RunInputs", "load_run_inputs"]
+__all__ = ["RunInputs", "input_files", "load_run_inputs"]
 
 
 @dataclass(eq=False)
@@ -67,3 +67,14 @@ def load_run_inputs(
         bar_seconds=checkpoint_bar_seconds(payload),
     )  # fmt: skip
     return RunInputs(models, calibration, config, data, window)
+
+
+def input_files(run: str | Path, data_files: Sequence[str | Path]) -> list[tuple[str, Path]]:
+    """``(option, file)`` of every file ``evaluate``/``predict``/``backtest --run`` read: the data files and
+    the run's checkpoints, ``calibration.json``, ``demo_config.json`` and ``metrics.json`` (for
+    :func:`..utils._paths.refuse_output_over_input`)."""
+    root = Path(run)
+    files = [("--data", Path(f)) for f in data_files]
+    files += [("--run", p) for p in sorted((root / "checkpoints").glob("*.ckpt"))]
+    files += [("--run", root / name) for name in ("calibration.json", "demo_config.json", "metrics.json")]
+    return files

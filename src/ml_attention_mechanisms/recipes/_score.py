@@ -38,19 +38,20 @@ def score_assets(
 ) -> dict[str, dict[str, Any]]:
     """Each asset's calibrated model forecasts against every forecast baseline on the test rows.
 
+    Every figure of a table (the model's, each baseline's, the learner's, the raw intervals') is computed on
+    the same rows: the test rows where all of them and the target are finite (``n`` of each entry).
+
     Args:
         forecasts: asset -> calibrated price/risk outputs (see :mod:`._forecast_run`).
         learner: asset -> :func:`._learner.learner_forecasts` (may be empty).
         var_levels: the risk model's tail probabilities (0.05, 0.01 -> ``var95``, ``var99``).
 
     Returns:
-        asset -> the result of ``evaluate_asset_forecasts`` with the learner's scores added beside the
-        baselines (``learner_hgb``), the raw (uncalibrated) interval scores as ``model_raw``, and the
-        Diebold-Mariano rows against the learner.
+        asset -> the result of ``evaluate_asset_forecasts`` with the learner's scores beside the baselines
+        (``learner_hgb``, and its Diebold-Mariano rows) and the raw (uncalibrated) interval scores as
+        ``model_raw``.
     """
-    from ..evaluation.scorecards import quantile_scores
     from ..evaluation.suite import evaluate_asset_forecasts
-    from ..evaluation.targets import future_return_target, realized_variance_target
 
     out: dict[str, dict[str, Any]] = {}
     with warnings.catch_warnings():
@@ -61,76 +62,25 @@ def score_assets(
             var_forecasts = None
             if "var" in f:
                 var_forecasts = {1.0 - lv: (f["var"][:, i], f["es"][:, i]) for i, lv in enumerate(var_levels)}
-            res = evaluate_asset_forecasts(
+            others: dict[str, dict[str, Any]] = {}
+            if "quantiles_raw" in f and "quantiles" in f:
+                others["model_raw"] = {
+                    "quantiles": f["quantiles_raw"],
+                    "quantile_levels": list(quantile_levels),
+                }
+            if asset in learner:  # the learner's forecasts of the targets the model forecasts
+                lf = learner[asset]
+                others[LEARNER] = {k: lf[k] for k in ("return", "variance", "quantiles") if k in f}
+                others[LEARNER]["quantile_levels"] = [float(v) for v in lf["levels"]]
+            out[asset] = evaluate_asset_forecasts(
                 r, test_start=data.test_start, test_end=data.test_end, train_end=data.val_start,
                 return_forecast=f.get("return"), variance_forecast=f.get("variance"),
                 quantile_forecast=f.get("quantiles"),
                 quantile_levels=list(quantile_levels) if "quantiles" in f else None,
-                var_forecasts=var_forecasts, drawdown_forecast=f.get("drawdown"), horizon=HORIZON,
-                refit_every=refit_every, n_sims=n_sims,
+                var_forecasts=var_forecasts, drawdown_forecast=f.get("drawdown"), others=others,
+                horizon=HORIZON, refit_every=refit_every, n_sims=n_sims,
             )  # fmt: skip
-            test = _TestRows(data, r.shape[0])
-            y1, rv = test.only(future_return_target(r, 1)), test.only(realized_variance_target(r, HORIZON))
-            if "quantiles_raw" in f and "interval90" in res:
-                res["interval90"]["model_raw"] = quantile_scores(
-                    y1, test.only(f["quantiles_raw"]), list(quantile_levels)
-                )
-            if asset in learner:
-                _add_learner(res, f, learner[asset], y1, rv, test)
-            out[asset] = res
     return out
-
-
-class _TestRows:
-    """The test rows of a run: ``only(x)`` is ``x`` with every other row NaN."""
-
-    def __init__(self, data: DemoData, n: int) -> None:
-        self.rows = np.zeros(n, dtype=bool)
-        self.rows[data.test_start : data.test_end] = True
-
-    def only(self, x: np.ndarray) -> np.ndarray:
-        y = np.array(x, dtype=np.float64, copy=True)
-        y[~self.rows] = np.nan
-        return y
-
-
-def _add_learner(
-    res: dict[str, Any],
-    f: Mapping[str, np.ndarray],
-    lf: Mapping[str, np.ndarray],
-    y1: np.ndarray,
-    rv: np.ndarray,
-    test: _TestRows,
-) -> None:
-    """The learner's scores beside the baselines of ``res``, and the Diebold-Mariano rows model vs learner."""
-    from ..evaluation.scorecards import dm_table, loss_series, point_scores, quantile_scores, variance_scores
-
-    levels = [float(v) for v in lf["levels"]]
-    if "returns" in res:
-        res["returns"][LEARNER] = point_scores(y1, test.only(lf["return"]))
-    if "volatility" in res:
-        res["volatility"][LEARNER] = variance_scores(rv, test.only(lf["variance"]))
-    if "interval90" in res:
-        res["interval90"][LEARNER] = quantile_scores(y1, test.only(lf["quantiles"]), levels)
-    dm = []
-    if "return" in f:
-        dm += [
-            {"target": "return", **d}
-            for d in dm_table(
-                {"model": loss_series("squared", y1, test.only(f["return"]))},
-                {LEARNER: loss_series("squared", y1, test.only(lf["return"]))},
-            )
-        ]
-    if "variance" in f:
-        dm += [
-            {"target": "variance", **d}
-            for d in dm_table(
-                {"model": loss_series("qlike", rv, test.only(f["variance"]))},
-                {LEARNER: loss_series("qlike", rv, test.only(lf["variance"]))},
-                horizon=HORIZON,
-            )
-        ]
-    res["dm"] = [*res.get("dm", []), *dm]
 
 
 def score_strategies(

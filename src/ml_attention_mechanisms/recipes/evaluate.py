@@ -6,11 +6,12 @@ The recipe reads top to bottom: load the run and the data, forecast and score, s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..evaluation.backtest import BacktestConfig
+from ..evaluation.metrics_io import read_json_object
+from ..utils._paths import same_file
 from ._data import DemoData, base_symbol
 from ._files import check_no_long_gaps
 from ._outputs import RunOutputs, RunResults, build_report, run_metrics, write_run
@@ -45,9 +46,15 @@ def evaluate_run(
     root = Path(out) if out is not None else Path(run) / "evaluate"
     if root.exists() and not root.is_dir():
         raise ValueError(f"--out {root}: is a file; expected the output directory")
+    if same_file(root, run):
+        raise ValueError(
+            f"--out {root}: is the --run directory: its metrics.json and report.html are the run's own results "
+            "(and metrics.json an input): choose another --out"
+        )
     inputs = load_run_inputs(run, data_files, start=start, end=end)
     data = inputs.data
     check_no_long_gaps(data)
+    warnings = _in_sample(run, data)
     root.mkdir(parents=True, exist_ok=True)
     cfg = DemoConfig.from_stored(
         inputs.config, assets=tuple(base_symbol(s) for s in data.symbols), window=inputs.window
@@ -59,7 +66,6 @@ def evaluate_run(
     timings.add(scored.seconds)
     strategies, tried = score_run_strategies(scored.forecasts, data, cfg, backtest, {})
     title = f"mlattn evaluate: {Path(run)} on {', '.join(str(f) for f in data_files)}"
-    warnings = _in_sample(run, data)
     results = RunResults(title, data, cfg, backtest, scored, strategies, tried, warnings=warnings)
     metrics = run_metrics(results)
     say("writing metrics.json, report.html and the figures", progress)
@@ -76,8 +82,19 @@ def _in_sample(run: str | Path, data: DemoData) -> tuple[str, ...]:
     path = Path(run) / "metrics.json"
     if not path.is_file():
         return ()
-    periods = json.loads(path.read_text(encoding="utf-8")).get("data", {}).get("periods", {})
-    spans = [periods[k] for k in ("train", "val") if periods.get(k) and periods[k][0]]
+    block = read_json_object(path).get("data")
+    periods = block.get("periods") if isinstance(block, dict) else None
+    spans: list[list[str]] = []
+    for key in ("train", "val"):
+        span = periods.get(key) if isinstance(periods, dict) else None
+        if span is not None and not (
+            isinstance(span, list)
+            and len(span) >= 2
+            and all(x is None or isinstance(x, str) for x in span[:2])
+        ):
+            raise ValueError(f"{path}: data.periods.{key}={span!r}: expected [first, last, ...] ISO times")
+        if span and span[0] and span[1]:
+            spans.append(span)
     if not spans:
         return ()
     import pandas as pd

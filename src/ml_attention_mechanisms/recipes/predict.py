@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from ..evaluation.backtest import BacktestConfig, signals_to_positions
+from ..utils._paths import refuse_output_over_input
 from ._data import base_symbol
 from ._forecast import forecast_portfolio
 from ._forecast_run import Forecasts, forecast_run
-from ._run_inputs import load_run_inputs
+from ._run_inputs import input_files, load_run_inputs
 
 __all__ = ["predict_run", "prediction_table"]
 
@@ -107,11 +108,13 @@ def predict_run(
     """:func:`prediction_table` written as CSV or Parquet (by the suffix of ``out``).
 
     Raises:
-        ValueError: an output suffix other than ``.csv``/``.parquet``, plus :func:`prediction_table`'s errors.
+        ValueError: an output suffix other than ``.csv``/``.parquet``, an output that is one of the inputs
+            (a data file, a file of the run), plus :func:`prediction_table`'s errors.
     """
     target = Path(out)
     if target.suffix.lower() not in (".csv", ".parquet"):
         raise ValueError(f"--out {target}: expected a .csv or .parquet file")
+    refuse_output_over_input("--out", target, input_files(run, data_files))
     table = prediction_table(run, data_files, start=start, end=end, progress=progress)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.suffix.lower() == ".csv":

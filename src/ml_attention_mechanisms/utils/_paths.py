@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from pathlib import Path
-
-from ._base import CLIError
 
 __all__ = ["refuse_output_over_input", "same_file"]
 
 
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
-    """``a`` and ``b`` name the same file (links and relative paths resolved; ``False`` if either is missing)."""
+    """``a`` and ``b`` name the same existing file (links and relative paths resolved)."""
     try:
         return os.path.samefile(a, b)
     except OSError:
-        return Path(a).resolve() == Path(b).resolve() and Path(a).exists()
+        return False
 
 
 def refuse_output_over_input(
@@ -25,18 +22,18 @@ def refuse_output_over_input(
     """Refuse an output that would overwrite an input.
 
     Args:
-        flag: the output's option, e.g. ``"--output"``.
+        flag: the output's option, e.g. ``"--out"``.
         output: the file the command would write (``None``: nothing to check).
         inputs: ``(option, path)`` of every file the command reads.
 
     Raises:
-        CLIError: ``output`` is one of ``inputs`` (both options and the file named; exit 2).
+        ValueError: ``output`` is one of ``inputs`` (one line naming both).
     """
     if output is None:
         return
     for option, path in inputs:
         if same_file(output, path):
-            raise CLIError(
-                f"{flag} {output}: is the {option} input file; writing there would destroy it: choose "
-                "another output file"
+            raise ValueError(
+                f"{flag} {output}: is the same file as the input {option} {path}; writing there would destroy "
+                "it: choose another output file"
             )
