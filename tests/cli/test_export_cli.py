@@ -164,7 +164,10 @@ def test_export_over_its_own_checkpoint_is_refused(
     for output in (ckpt, tmp_path / "sub" / ".." / "a.ckpt"):  # the same file, however it is spelled
         assert main(["export", "--checkpoint", str(ckpt), "-o", str(output), "--format", fmt]) == 2
         err = capsys.readouterr().err
-        assert err.count("\n") == 1 and f"--output {output}: is the same file as the input --checkpoint {ckpt}" in err
+        assert (
+            err.count("\n") == 1
+            and f"--output {output}: is the same file as the input --checkpoint {ckpt}" in err
+        )
     assert ckpt.read_bytes() == before
     from ml_attention_mechanisms.inference import export_model
 

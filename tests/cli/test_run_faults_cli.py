@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from ml_attention_mechanisms.cli.main import main
 from ml_attention_mechanisms.training.checkpoint import atomic_save, read_checkpoint
@@ -220,3 +219,27 @@ def test_no_command_writes_over_one_of_its_inputs(
         capsys,
         f"--out {signals}: is the same file as the input --signals {signals}",
     )
+
+
+def test_a_second_demo_on_a_directory_in_use_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "demo"
+    code = "import sys, time; from pathlib import Path; from ml_attention_mechanisms.training._run_dir import RunLock;"
+    code += "lock = RunLock(Path(sys.argv[1])); print('held', flush=True); time.sleep(60)"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        argv = ["demo", "--quick", "--models", "price_predictor_small", "--out", str(out), "--no-progress"]
+        _refused(argv, capsys, f"{out}: in use by another run (pid {holder.pid} on ")
+        assert sorted(p.name for p in out.iterdir()) == ["run.lock"]
+    finally:
+        holder.kill()
+        holder.wait()

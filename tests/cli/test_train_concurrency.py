@@ -64,7 +64,7 @@ def test_a_second_training_on_a_running_out_is_refused(tmp_path: Path, job: tupl
         first.send_signal(signal.SIGCONT)
     assert second.returncode == 2, err2
     assert err2.count("\n") == 1 and "Traceback" not in err2
-    assert f"in use by another training (pid {first.pid} on " in err2
+    assert f"in use by another run (pid {first.pid} on " in err2
     out1, err1 = first.communicate(timeout=300)
     assert first.returncode == 0, err1[-3000:]
     record = json.loads((out / "run.json").read_text())
@@ -83,7 +83,7 @@ def test_two_trainings_started_together_leave_one_run(tmp_path: Path, job: tuple
     assert codes == [0, 2], results
     winner = next(seed for seed, (code, _) in results.items() if code == 0)
     _, err = next(r for r in results.values() if r[0] == 2)
-    assert err.count("\n") == 1 and ("in use by another training" in err or "already holds a run" in err), err
+    assert err.count("\n") == 1 and ("in use by another run" in err or "already holds a run" in err), err
     assert _seed_of_run(out) == winner
     last = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["epoch"] == 11 and json.loads((out / "run.json").read_text())["status"] == "finished"

@@ -45,7 +45,7 @@ def test_a_held_run_directory_refuses_a_second_training_naming_the_holder(tmp_pa
     )  # fmt: skip
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        busy = rf"run: in use by another training \(pid {holder.pid} on "
+        busy = rf"run: in use by another run \(pid {holder.pid} on "
         with pytest.raises(_run_dir.RunDirectoryBusy, match=busy):
             train(TINY, tiny_prepared(), config=_cfg(), out=run, overwrite=True)
         with pytest.raises(_run_dir.RunDirectoryBusy, match=busy):

@@ -45,17 +45,24 @@ def run_demo(
     Returns:
         :class:`RunOutputs` (metrics dict, terminal table, wall time).
 
+    Raises:
+        ValueError: another ``mlattn demo`` is writing ``out`` (its pid named: ``out/run.lock``).
+
     >>> # run_demo(DemoConfig.quick(), "runs/quick")  # doctest: +SKIP
     """
     import torch
 
+    from ..training._run_dir import RunLock
+
     cfg = config or DemoConfig()
+    lock = RunLock(Path(out))  # one writer at a time: a second demo on this directory is refused, named
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     try:
         return _run_demo(cfg, Path(out), progress)
     finally:
         torch.set_num_threads(threads)
+        lock.release()
 
 
 def _run_demo(cfg: DemoConfig, root: Path, progress: bool) -> RunOutputs:

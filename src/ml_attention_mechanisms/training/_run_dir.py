@@ -57,6 +57,35 @@ def _describe(holder: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def _holder(fd: int) -> dict[str, Any]:
+    """What the lock file says of its holder (pid, host, start time, command)."""
+    raw = os.pread(fd, 65536, 0).decode("utf-8", "replace").strip()
+    with contextlib.suppress(ValueError):
+        data = json.loads(raw) if raw else {}
+        return data if isinstance(data, dict) else {}
+    return {"pid": raw[:40]}
+
+
+def _lock(fd: int, run_dir: Path) -> None:
+    """Take the exclusive lock of ``fd`` without waiting.
+
+    Raises:
+        RunDirectoryBusy: another live process holds it (named from the file).
+        OSError: the filesystem cannot lock (named).
+    """
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            raise OSError(f"{run_dir / LOCK_FILE}: cannot lock the run directory ({exc.strerror})") from exc
+        raise RunDirectoryBusy(
+            f"{run_dir}: in use by another run ({_describe(_holder(fd))}); wait for it to finish, or choose "
+            "another --out"
+        ) from None
+
+
 class RunLock:
     """The exclusive lock of one run directory (see the module docstring).
 
@@ -72,11 +101,12 @@ class RunLock:
         run_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            previous = self._acquire(fd, run_dir)
+            _lock(fd, run_dir)
         except BaseException:
             os.close(fd)
             raise
         self._fd: int | None = fd
+        previous = _holder(fd)
         if previous.get("pid"):
             logger.warning("%s: taking over the lock of %s (no longer running)", run_dir, _describe(previous))
         me = {
@@ -87,28 +117,6 @@ class RunLock:
         }
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)
-
-    @staticmethod
-    def _holder(fd: int) -> dict[str, Any]:
-        raw = os.pread(fd, 65536, 0).decode("utf-8", "replace").strip()
-        with contextlib.suppress(ValueError):
-            data = json.loads(raw) if raw else {}
-            return data if isinstance(data, dict) else {}
-        return {"pid": raw[:40]}
-
-    def _acquire(self, fd: int, run_dir: Path) -> dict[str, Any]:
-        import fcntl
-
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise OSError(f"{self.path}: cannot lock the run directory ({exc.strerror})") from exc
-            raise RunDirectoryBusy(
-                f"{run_dir}: in use by another training ({_describe(self._holder(fd))}); wait for it to "
-                "finish, or choose another --out"
-            ) from None
-        return self._holder(fd)
 
     def release(self) -> None:
         """Empty the lock file and release the lock (idempotent)."""
@@ -166,16 +174,8 @@ def _check_free(run_dir: Path) -> None:
 
     fd = os.open(path, os.O_RDONLY)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise RunDirectoryBusy(
-                    f"{run_dir}: in use by another training ({_describe(RunLock._holder(fd))}); wait for it "
-                    "to finish, or choose another --out"
-                ) from None
-        else:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        _lock(fd, run_dir)
+        fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
 

@@ -357,7 +357,7 @@ def train(
     Raises:
         FileNotFoundError: a missing data file, config file, or run directory.
         ValueError: a bad config value, empty training split, horizon longer than the data, too few bars for
-            the window, a run directory in use by another training or holding a run (without ``overwrite``),
+            the window, a run directory in use by another run or holding a run (without ``overwrite``),
             a ``last.ckpt`` to resume from with NaN weights; each is raised before training starts.
 
     >>> # train("price_predictor_small", "binance-1h", config="run.yaml", max_epochs=3)  # doctest: +SKIP
