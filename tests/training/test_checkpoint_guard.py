@@ -11,7 +11,6 @@ import pytest
 import torch
 from tiny_parts import TINY, TinyConfig, TinyForecaster, install_tiny_registry
 
-from ml_attention_mechanisms.training import _checkpoint_guard as guard
 from ml_attention_mechanisms.training import _models
 from ml_attention_mechanisms.training import checkpoint as ck
 
@@ -41,9 +40,7 @@ def test_a_bit_flipped_checkpoint_is_refused_naming_the_file(
 ) -> None:
     install_tiny_registry(monkeypatch)
     path = tmp_path / "best.ckpt"
-    payload = _payload()
-    ck.atomic_save(payload, path)
-    assert torch.load(path, weights_only=True)[guard.HASH_KEY] == guard.content_sha256(payload)
+    ck.atomic_save(_payload(), path)
     ck.load_checkpoint(path)  # intact: loads
     _flip_one_bit_of_a_weight(path)
     torch.load(path, weights_only=True)  # torch itself reads the damaged file without a word
@@ -58,8 +55,13 @@ def test_a_bit_flipped_checkpoint_is_refused_naming_the_file(
 def test_the_hash_covers_every_value_and_a_file_without_one_still_loads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from ml_attention_mechanisms.training import _checkpoint_guard as guard
+
     install_tiny_registry(monkeypatch)
     base = _payload()
+    path = tmp_path / "sealed.ckpt"
+    ck.atomic_save(base, path)
+    assert torch.load(path, weights_only=True)[guard.HASH_KEY] == guard.content_sha256(base)
     for key, value in (("symbols", {"BTC/USDT": 1}), ("feature_names", list("abce")), ("bar_seconds", 60)):
         assert guard.content_sha256({**base, key: value}) != guard.content_sha256(base), key
     weights = dict(base["state_dict"])
