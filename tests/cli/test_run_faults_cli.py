@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _cli_helpers import refused
 
 from ml_attention_mechanisms.cli.main import main
 from ml_attention_mechanisms.training.checkpoint import atomic_save, read_checkpoint
@@ -52,17 +53,6 @@ def _commands(run: Path, files: list[Path], tmp: Path) -> dict[str, list[str]]:
     }
 
 
-def _refused(argv: list[str], capsys: pytest.CaptureFixture[str], *expected: str) -> str:
-    with contextlib.redirect_stdout(io.StringIO()):
-        rc = main(argv)
-    err = capsys.readouterr().err
-    assert rc == 2, err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    for text in expected:
-        assert text in err, err
-    return err
-
-
 def _edit_calibration(run: Path, **changes: Any) -> Path:
     path = run / "calibration.json"
     cal = json.loads(path.read_text(encoding="utf-8"))
@@ -97,7 +87,7 @@ def test_a_bad_calibration_is_refused_by_every_command(
 ) -> None:
     path = _edit_calibration(run, **changes)
     for name, argv in _commands(run, finished[1], tmp_path).items():
-        _refused(argv, capsys, f"{path}: {field}")
+        refused(argv, capsys, f"{path}: {field}")
         assert not (tmp_path / "p.csv").exists() and not (tmp_path / "ev").exists(), name
 
 
@@ -122,7 +112,7 @@ def test_invalid_json_in_a_run_is_named(
 ) -> None:
     (run / name).write_text(text, encoding="utf-8")
     argv = _commands(run, finished[1], tmp_path)["evaluate"]
-    _refused(argv, capsys, f"{run / name}: {message}")
+    refused(argv, capsys, f"{run / name}: {message}")
 
 
 def _damage_weights(run: Path, model: str, how: str) -> Path:
@@ -146,7 +136,7 @@ def test_nan_weights_are_refused_by_predict_and_backtest(
 ) -> None:
     path = _damage_weights(run, "risk_assessor_small", "nan")
     for name in ("predict", "backtest"):
-        _refused(_commands(run, finished[1], tmp_path)[name], capsys, f"{path}: refused: weight ", "NaN")
+        refused(_commands(run, finished[1], tmp_path)[name], capsys, f"{path}: refused: weight ", "NaN")
     assert not (tmp_path / "p.csv").exists()
 
 
@@ -156,7 +146,7 @@ def test_forecasts_that_blow_up_are_an_error_naming_model_asset_and_time(
 ) -> None:
     _damage_weights(run, "price_predictor_small", "explode")
     for name in ("evaluate", "predict"):
-        err = _refused(
+        err = refused(
             _commands(run, finished[1], tmp_path)[name], capsys, "model price_predictor_small, asset "
         )
         assert "where its inputs were finite" in err and " UTC " in err
@@ -201,27 +191,27 @@ def test_no_command_writes_over_one_of_its_inputs(
         shutil.copy(src, dst)
     before = files[0].read_bytes()
     data = ["--data", *map(str, files), "--start", "2021-01-25"]
-    _refused(
+    refused(
         ["predict", "--run", str(run), *data, "--out", str(files[0])],
         capsys,
         f"--out {files[0]}: is the same file as the input --data {files[0]}",
     )
     assert files[0].read_bytes() == before
     metrics_before = (run / "metrics.json").read_bytes()
-    _refused(
+    refused(
         ["evaluate", "--run", str(run), *data, "--out", str(run), "--no-progress"], capsys, f"--out {run}: "
     )
     assert (run / "metrics.json").read_bytes() == metrics_before
     signals = tmp_path / "s.csv"
     signals.write_text("timestamp,position,close\n2021-01-01T00:00:00Z,1,100\n2021-01-01T01:00:00Z,1,101\n")
-    _refused(
+    refused(
         ["backtest", "--signals", str(signals), "--out", str(signals)],
         capsys,
         f"--out {signals}: is the same file as the input --signals {signals}",
     )
 
 
-def test_a_second_demo_on_a_directory_in_use_is_refused(
+def test_a_second_demo_on_a_directory_in_use_isrefused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import os
@@ -238,7 +228,7 @@ def test_a_second_demo_on_a_directory_in_use_is_refused(
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         argv = ["demo", "--quick", "--models", "price_predictor_small", "--out", str(out), "--no-progress"]
-        _refused(argv, capsys, f"{out}: in use by another run (pid {holder.pid} on ")
+        refused(argv, capsys, f"{out}: in use by another run (pid {holder.pid} on ")
         assert sorted(p.name for p in out.iterdir()) == ["run.lock"]
     finally:
         holder.kill()

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ml_attention_mechanisms.evaluation._forecast_checks import check_forecasts
-from ml_attention_mechanisms.evaluation.metrics_io import read_json_object
 
 T0 = 1_600_000_000 // 3600 * 3600  # 2020-09-13 12:00 UTC
 
@@ -59,23 +57,3 @@ def test_missing_forecasts_where_inputs_were_absent_are_fine() -> None:
     rows[9] = True
     with pytest.raises(ValueError, match=r"variance forecast NaN at row 9 \(\[nan\]\)"):
         check_forecasts(f, rows, model="m", asset="BTC")
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("[]", r"expected a JSON object \{\.\.\.\}, found list"),
-        (
-            '{"a": 1,,}',
-            r"not valid JSON \(Expecting property name enclosed in double quotes at line 1, column 9\)",
-        ),
-        ("", r"not valid JSON \(Expecting value at line 1, column 1\)"),
-    ],
-)
-def test_json_files_that_are_not_an_object_are_named(tmp_path: Path, text: str, message: str) -> None:
-    path = tmp_path / "calibration.json"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(ValueError, match=rf"calibration\.json: {message}"):
-        read_json_object(path)
-    path.write_text('{"variance_scale": 1.5}', encoding="utf-8")
-    assert read_json_object(path) == {"variance_scale": 1.5}

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from ml_attention_mechanisms.evaluation import BacktestConfig, to_jsonable, write_metrics_json
+from ml_attention_mechanisms.evaluation.metrics_io import read_json_object
 
 
 def test_write_metrics_json_round_trips(tmp_path: Path) -> None:
@@ -37,3 +38,23 @@ def test_write_metrics_json_round_trips(tmp_path: Path) -> None:
 def test_unknown_types_are_named() -> None:
     with pytest.raises(TypeError, match="type object"):
         to_jsonable({"x": object()})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[]", r"expected a JSON object \{\.\.\.\}, found list"),
+        (
+            '{"a": 1,,}',
+            r"not valid JSON \(Expecting property name enclosed in double quotes at line 1, column 9\)",
+        ),
+        ("", r"not valid JSON \(Expecting value at line 1, column 1\)"),
+    ],
+)
+def test_json_files_that_are_not_an_object_are_named(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "calibration.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"calibration\.json: {message}"):
+        read_json_object(path)
+    path.write_text('{"variance_scale": 1.5}', encoding="utf-8")
+    assert read_json_object(path) == {"variance_scale": 1.5}

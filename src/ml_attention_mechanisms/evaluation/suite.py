@@ -78,6 +78,11 @@ def _common_rows(rows: np.ndarray, *arrays: np.ndarray) -> np.ndarray:
     return ok
 
 
+def _others(extra: Mapping[str, Mapping[str, Any]], key: str) -> dict[str, np.ndarray]:
+    """The ``key`` forecasts (``"return"``, ``"variance"``) of the further forecasters that give one."""
+    return {name: as_array(o[key], f"others[{name!r}][{key!r}]") for name, o in extra.items() if key in o}
+
+
 def _need(ok: np.ndarray, block: str, names: Sequence[str]) -> np.ndarray:
     if not ok.any():
         raise ValueError(
@@ -166,11 +171,7 @@ def evaluate_asset_forecasts(
             "ridge": ridge_forecast(
                 r, min_train=max(min_train, 64), refit_every=refit_every, start=test_start
             ),
-            **{
-                k: as_array(o["return"], f"others[{k!r}]['return']")
-                for k, o in extra.items()
-                if "return" in o
-            },
+            **_others(extra, "return"),
         }
         ok = _need(_common_rows(rows, y, *forecasts.values()), "returns", list(forecasts))
         out["returns"] = {k: point_scores(_only(y, ok), _only(f, ok)) for k, f in forecasts.items()}
@@ -190,11 +191,7 @@ def evaluate_asset_forecasts(
             ),
             "garch": garch_fit.variance,
             "last_window": last_window_variance_forecast(r, window=24, horizon=horizon),
-            **{
-                k: as_array(o["variance"], f"others[{k!r}]['variance']")
-                for k, o in extra.items()
-                if "variance" in o
-            },
+            **_others(extra, "variance"),
         }
         ok = _need(_common_rows(rows, y, *forecasts.values()), "volatility", list(forecasts))
         out["volatility"] = {k: variance_scores(_only(y, ok), _only(f, ok)) for k, f in forecasts.items()}

@@ -16,11 +16,12 @@ A run directory holds everything about one run::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -427,7 +428,8 @@ def _prepare_and_fit(
     try:
         if lock is not None:
             _write_start(run_dir, model, data, resolved, record, prepared, net)
-        return _fit_in(model, net, tcfg, prepared, run_dir, ckpt_path, callbacks)
+        with _run_environment(run_dir):
+            return _fit(model, net, tcfg, prepared, run_dir, ckpt_path, callbacks)
     finally:
         if lock is not None:
             lock.release()
@@ -461,26 +463,18 @@ def _write_start(
     _record.write_record(run_dir, record)
 
 
-def _fit_in(
-    model: str,
-    net: nn.Module,
-    tcfg: TrainingConfig,
-    prepared: PreparedData,
-    run_dir: Path,
-    ckpt_path: Path | None,
-    callbacks: Sequence[Callback],
-) -> TrainResult:
-    """:func:`_fit` with the run directory in the environment (for the DDP processes it starts) and the
-    caller's deterministic-algorithms setting restored afterwards."""
+@contextlib.contextmanager
+def _run_environment(run_dir: Path) -> Iterator[None]:
+    """The run directory in the environment (for the DDP processes Lightning starts), and the caller's
+    deterministic-algorithms setting restored afterwards (Lightning switches it on for the process)."""
     inherited = RUN_DIR_ENV in os.environ
-    os.environ[RUN_DIR_ENV] = str(run_dir.resolve())  # DDP processes started from here use the same dir
+    os.environ[RUN_DIR_ENV] = str(run_dir.resolve())
     deterministic_before = torch.are_deterministic_algorithms_enabled()
     try:
-        return _fit(model, net, tcfg, prepared, run_dir, ckpt_path, callbacks)
+        yield
     finally:
         if not inherited:
             os.environ.pop(RUN_DIR_ENV, None)
-        # Lightning switches deterministic algorithms on for the process; leave the caller's setting as it was.
         torch.use_deterministic_algorithms(deterministic_before)
 
 
