@@ -70,3 +70,19 @@ def test_poisoned_test_period_changes_nothing(tmp_path: Path) -> None:
 def test_bad_trials() -> None:
     with pytest.raises(ValueError, match="--trials 0: must be an int >= 1"):
         tune(TINY, tiny_prepared(), trials=0)
+
+
+def test_the_best_config_never_replaces_the_config_it_started_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_tiny_registry(monkeypatch)
+    config = tmp_path / "best_config.yaml"  # a re-tune from a previous search's best, into the same folder
+    config.write_text(
+        "training: {max_epochs: 1, batch_size: 16, enable_progress_bar: false}\n", encoding="utf-8"
+    )
+    before = config.read_bytes()
+    with pytest.raises(
+        ValueError, match=r"--out .*best_config\.yaml: is the same file as the input --config"
+    ):
+        tune(TINY, tiny_prepared(), config=config, trials=1, out=tmp_path)
+    assert config.read_bytes() == before

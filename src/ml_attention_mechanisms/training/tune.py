@@ -128,13 +128,21 @@ def tune(
         A :class:`TuneResult`.
 
     Raises:
-        ValueError: ``trials < 1``, a bad config, or data too short (before any trial).
+        ValueError: ``trials < 1``, a bad config, data too short, or an ``out`` whose ``best_config.yaml``
+            is the ``config`` file itself (before any trial).
         RuntimeError: no trial completed.
     """
     import optuna
 
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ValueError(f"--trials {trials!r}: must be an int >= 1")
+    out_dir = (
+        Path(out) if out is not None else Path("runs") / f"tune-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    if isinstance(config, str | os.PathLike):  # best_config.yaml must not replace the config it started from
+        from ..utils._paths import refuse_output_over_input
+
+        refuse_output_over_input("--out", out_dir / "best_config.yaml", [("--config", config)])
     cfg = _apply_overrides(_load_config(config), {"max_epochs": max_epochs, "seed": seed})
     # Trials run in this process, one device: no DDP inside a search.
     cfg = dataclasses.replace(
@@ -145,9 +153,6 @@ def tune(
     else:
         prepared = prepare_run_data(model, data, cfg, include_test=False)
     space = search_space or default_search_space
-    out_dir = (
-        Path(out) if out is not None else Path("runs") / f"tune-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
-    )
     out_dir.mkdir(parents=True, exist_ok=True)
     configs: dict[int, RunConfig] = {}
 
