@@ -1,4 +1,4 @@
-"""Shared test set-up: seeding, the ``--gpu`` and ``--benchmark`` switches, tiny fixtures."""
+"""Shared test set-up: seeding, the ``--gpu`` and ``--benchmark`` switches, the ``extras`` marker, tiny fixtures."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
+from ml_attention_mechanisms._import_guard import EXTRAS
 
 TESTS = Path(__file__).resolve().parent
 
@@ -34,6 +36,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     run_bench = config.getoption("--benchmark") or "benchmark" in (config.getoption("-m") or "")
     run_gpu = config.getoption("--gpu")
     for item in items:
+        for mark in item.iter_markers("extras"):  # the core-only run deselects these: a typo would hide one
+            if not mark.args or not set(mark.args) <= set(EXTRAS):
+                raise pytest.UsageError(
+                    f"{item.nodeid}: extras{mark.args}: expected names of {sorted(EXTRAS)}"
+                )
         if "benchmark" in item.keywords and not run_bench:
             item.add_marker(pytest.mark.skip(reason="speed-ratio test: run with --benchmark or -m benchmark"))
         if "gpu" in item.keywords:

@@ -14,12 +14,12 @@ Layers, top to bottom (a module may import its own layer and any layer below it)
     attention
     encodings
     data
-    config.py, _version.py                 the bottom: any module may import them
+    config.py, _version.py, _import_guard.py   the bottom: any module may import them
 
 Within the band ``evaluation | training | inference``, one direction is allowed: ``inference`` imports
 ``training`` (a checkpoint is read by ``training.checkpoint``); no other import crosses the band.
-``evaluation`` is a numpy/pandas library: besides itself it imports only ``data``, ``config.py`` and
-``_version.py`` (not the models, training or inference), and it does not import torch or Lightning.
+``evaluation`` is a numpy/pandas library: besides itself it imports only ``data`` and the bottom (not the
+models, training or inference), and it does not import torch or Lightning.
 ``data`` imports nothing of the package but the bottom. ``cli`` reads the application only through
 ``ml_attention_mechanisms.recipes`` (its public names). The package's ``__init__.py`` exports names
 lazily (strings resolved on first use) and imports only ``_version.py``; no module imports it back.
@@ -40,7 +40,7 @@ import pytest
 PACKAGE = "ml_attention_mechanisms"
 ROOT = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 
-BOTTOM = ("config", "_version")
+BOTTOM = ("config", "_version", "_import_guard")
 LAYERS = (  # top to bottom; a tuple is one band
     ("cli",),
     ("recipes",),

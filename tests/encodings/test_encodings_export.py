@@ -1,5 +1,7 @@
 """Each encoding inside a tiny attention model, exported with the dynamo ONNX exporter and run in
-onnxruntime, gives the eager result (also at a batch size and length other than the traced ones)."""
+onnxruntime, gives the eager result (also at a batch size and length other than the traced ones).
+
+Needs the ``export`` extra (onnx, onnxscript, onnxruntime): the core-only CI run leaves this file out."""
 
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ _BOUNDARIES = [
     calendar.timegm((2023, 10, 29, 1, 0, 0)),  # EU summer time ends
 ]
 _EDGES = sorted({t + d for t in _BOUNDARIES for d in (-1, 0, 1)}, key=lambda t: (t * 7919) % 1009)[:21]
+pytestmark = pytest.mark.extras("export")
+
 _EXTRA = {"rope": {"time_aware": True, "time_unit_seconds": 60}, "learnable": {"time_aware": True}}
 
 
@@ -47,7 +51,7 @@ class _Tiny(nn.Module):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", POSITIONAL_ENCODING_KINDS)
 def test_encoding_exports_to_onnx_and_matches_eager(kind: str, tmp_path: Path) -> None:
-    import onnxruntime as ort  # a dev dependency (imported here: the package never imports it)
+    import onnxruntime as ort
 
     model = _Tiny(kind).eval()
     x = torch.randn(2, 10, D)

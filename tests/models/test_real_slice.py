@@ -29,6 +29,8 @@ from ml_attention_mechanisms.models._losses import fz0_loss, pinball_loss, sharp
 
 logger = logging.getLogger(__name__)
 
+pytestmark = pytest.mark.extras("data")  # the bundled data, read with pandas: not in the core-only CI run
+
 SEQ_LEN = 16
 SPLIT = 1_593_561_600  # 2020-07-01 00:00 UTC, the default split's validation start
 TINY: dict[str, Any] = {

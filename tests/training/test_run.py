@@ -13,9 +13,9 @@ import pytest
 import torch
 from tiny_parts import TINY, TinyForecaster, install_tiny_registry, tiny_prepared
 
+from ml_attention_mechanisms._import_guard import has_module
 from ml_attention_mechanisms.training import load_checkpoint
 from ml_attention_mechanisms.training.run import train
-from ml_attention_mechanisms.utils._import_guard import has_module
 
 
 @pytest.fixture(autouse=True)

@@ -6,12 +6,17 @@ import argparse
 import logging
 from pathlib import Path
 
+from .._import_guard import install_command, needs_extra
 from ._base import EXIT_FOUND_PROBLEM, EXIT_OK, CLIError, Subcommand
 
 
 class Export(Subcommand):
     name = "export"
     help = "export a checkpoint or a registered model to ONNX, TorchScript or torch.export, and check it"
+
+    @classmethod
+    def required_extras(cls, args: argparse.Namespace) -> tuple[str, ...]:
+        return ("export",) if args.format == "onnx" else ()  # TorchScript and torch.export: torch alone
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
@@ -21,7 +26,10 @@ class Export(Subcommand):
             "--model", help="a registered model name (default config; see `mlattn list-models`)"
         )
         parser.add_argument(
-            "--format", default="onnx", choices=("onnx", "torchscript", "torch-export"), help="default: onnx"
+            "--format",
+            default="onnx",
+            choices=("onnx", "torchscript", "torch-export"),
+            help=f"default: onnx (needs: {install_command('export')})",
         )
         parser.add_argument("--output", "-o", type=Path, required=True, help="the file to write")
         parser.add_argument("--opset", type=int, default=18, help="ONNX opset (below 18 is written at 18)")
@@ -55,7 +63,8 @@ class Export(Subcommand):
         if not args.atol >= 0:  # NaN too
             raise CLIError(f"--atol {args.atol}: expected a tolerance >= 0")
         if args.format == "onnx":
-            import onnx
+            with needs_extra("export"):
+                import onnx
 
             newest = int(onnx.defs.onnx_opset_version())
             if not 1 <= args.opset <= newest:
@@ -89,7 +98,8 @@ class Export(Subcommand):
             if not type(exc).__module__.startswith("onnxruntime"):
                 raise
             # the check loads the file in onnxruntime: an opset newer than it knows ends here
-            import onnxruntime
+            with needs_extra("export"):
+                import onnxruntime
 
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise CLIError(

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._import_guard import needs_extra
 from ._columns import headerless_columns, looks_like_data, map_columns, norm, normalise_symbol
 from .validation import DataValidationError
 
@@ -74,7 +75,9 @@ def _looks_numeric(text: str) -> bool:
 
 
 def _parquet_table(path: Path, data: bytes, symbol_hint: str | None) -> RawTable:
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
+        import pyarrow  # noqa: F401 - read_parquet's engine: imported here, else its absence reads as a bad file
 
     try:
         frame = pd.read_parquet(io.BytesIO(data))

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._import_guard import needs_extra
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -96,7 +98,8 @@ def parse_numbers(
     Invalid cells are recorded in ``invalid`` (row -> (column, reason)), the first reason per row kept;
     a missing value (empty, ``NULL``, ``NaN``, ...) is invalid only in a column not in ``optional``.
     """
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     texts = {
         col: pd.Series(columns[col], dtype=object).astype(str).str.strip() for col in names if col in columns

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._import_guard import needs_extra
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -103,7 +105,8 @@ def _parse_dates(strings: np.ndarray) -> tuple[np.ndarray, list[str]]:
     Where every ``D/M/Y`` date also reads as ``M/D/Y``, the reading with the shorter span wins (consecutive
     bars span hours or days, the wrong reading months) and a warning says so.
     """
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     # a named UTC zone after the time ("2021-06-10 00:00:00 UTC") says what the loader assumes anyway
     series = (
@@ -125,7 +128,8 @@ def _parse_dates(strings: np.ndarray) -> tuple[np.ndarray, list[str]]:
 
 
 def _parse_with(series: pd.Series, patterns: pd.Series, day_first: bool) -> np.ndarray:
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     out = np.full(series.size, np.nan)
     for pat in patterns.unique():
@@ -143,7 +147,8 @@ def _parse_with(series: pd.Series, patterns: pd.Series, day_first: bool) -> np.n
 
 def resolve_timestamps(columns: dict[str, np.ndarray]) -> TimestampResult:
     """Row timestamps in Unix seconds from a raw table's ``unix``/``timestamp``/``date``/``time`` columns."""
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     n = next(iter(columns.values())).size
     unix_key = "unix" if "unix" in columns else None
@@ -294,7 +299,8 @@ def _all_unix(sample: list[str]) -> bool:
 
 
 def _datetime_like(raw: np.ndarray) -> bool:
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     return bool(raw.size) and (isinstance(raw[0], (pd.Timestamp, np.datetime64)) or hasattr(raw[0], "tzinfo"))
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._import_guard import needs_extra
 from .loader import load_ohlcv, normalise_symbol
 from .panel import MarketPanel, align
 from .validation import QualityReport, flag_candles
@@ -50,7 +51,8 @@ def available_datasets() -> list[str]:
 
 def _read_clean(path: Path, symbol: str) -> pd.DataFrame:
     """A shipped file (already validated when it was built): the fast C reader, then the loader's flags."""
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     frame = pd.read_csv(path, compression="gzip", dtype="float64", index_col="timestamp")
     frame.index = pd.DatetimeIndex(

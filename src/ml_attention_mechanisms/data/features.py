@@ -31,6 +31,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._import_guard import needs_extra
 from .panel import MarketPanel, parse_timeframe
 
 __all__ = [
@@ -75,7 +76,8 @@ def _ewm(frame, span: float | None = None, alpha: float | None = None, min_perio
 
 
 def _one_timeframe(panel: MarketPanel, names: Sequence[str]) -> np.ndarray:
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     def df(arr: np.ndarray) -> pd.DataFrame:
         return pd.DataFrame(arr)

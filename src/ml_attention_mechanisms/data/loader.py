@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._import_guard import needs_extra
 from ._columns import QUOTES, normalise_symbol
 from ._formats import RawTable, read_table
 from ._numbers import parse_numbers
@@ -77,7 +78,8 @@ def _dedupe(seconds: np.ndarray, v: dict[str, np.ndarray], report: QualityReport
         conflict = (price_diff > _CONFLICT_PRICE) | (vol_diff > _CONFLICT_VOLUME)
         conflict_ts = np.unique(seconds[rows[conflict]])
         report.conflicts = int(conflict_ts.size)
-        import pandas as pd
+        with needs_extra("data"):
+            import pandas as pd
 
         report.conflict_times = [
             pd.Timestamp(int(t), unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M") for t in conflict_ts[:10]
@@ -87,7 +89,8 @@ def _dedupe(seconds: np.ndarray, v: dict[str, np.ndarray], report: QualityReport
 
 def _off_grid_warning(report: QualityReport, seconds: np.ndarray, lines: np.ndarray, fmt: str) -> None:
     """Name the first row off the grid the other rows share (``align`` refuses such a file)."""
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     step = int(infer_step(seconds) or 1)
     r = int(np.flatnonzero(seconds % step != report.grid_offset_seconds)[0])
@@ -148,7 +151,8 @@ def load_ohlcv(path: str | Path, *, errors: str = "raise", symbol: str | None = 
         >>> df.attrs["quality_report"].duplicates  # doctest: +SKIP
         2649
     """
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     if errors not in ("raise", "drop"):
         raise ValueError(f"load_ohlcv: errors={errors!r}; expected 'raise' or 'drop'")

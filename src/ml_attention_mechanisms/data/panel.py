@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._import_guard import needs_extra
 from .loader import normalise_symbol
 from .validation import DataValidationError, QualityReport, index_seconds, infer_step, timeframe_name
 
@@ -148,7 +149,8 @@ class MarketPanel:
 
     def to_frame(self, symbol: str) -> pd.DataFrame:
         """One asset's usable bars as a frame in ``load_ohlcv``'s layout."""
-        import pandas as pd
+        with needs_extra("data"):
+            import pandas as pd
 
         col = (
             self.symbols.index(normalise_symbol(symbol)) if normalise_symbol(symbol) in self.symbols else None
@@ -163,7 +165,8 @@ class MarketPanel:
 
 
 def _to_seconds(value: str | int) -> int:
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     if isinstance(value, (int, np.integer)):
         return int(value)
@@ -387,7 +390,8 @@ def resample_ohlcv(frame: pd.DataFrame, timeframe: str) -> pd.DataFrame:
     Raises:
         ValueError: ``timeframe`` is not a multiple of the frame's.
     """
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     step = (
         parse_timeframe(frame.attrs["timeframe"])

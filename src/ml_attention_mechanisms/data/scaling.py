@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from .._import_guard import needs_extra
+
 __all__ = ["FeatureScaler", "rolling_standardize"]
 
 
@@ -33,7 +35,8 @@ def rolling_standardize(x: np.ndarray, window: int = 720, min_periods: int = 168
     Returns:
         float64 ``[T, A, F]``; NaN where ``x`` is NaN, in the warm-up, or the window has zero spread.
     """
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     if window < 2 or not 2 <= min_periods <= window:
         raise ValueError(

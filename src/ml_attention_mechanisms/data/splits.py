@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._import_guard import needs_extra
+
 __all__ = ["Split", "default_split", "split_by_time", "walk_forward_splits"]
 
 
@@ -39,7 +41,8 @@ class Split:
 
     def describe(self, timestamps: np.ndarray) -> dict[str, tuple[str, str, int]]:
         """``{period: (first, last, samples)}`` with ISO UTC times, for logs and run records."""
-        import pandas as pd
+        with needs_extra("data"):
+            import pandas as pd
 
         def iso(pos: int) -> str:
             return pd.Timestamp(int(timestamps[pos]), unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M")
@@ -51,7 +54,8 @@ class Split:
 
 
 def _seconds(value: str | int) -> int:
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     if isinstance(value, (int, np.integer)):
         return int(value)

@@ -33,6 +33,8 @@ from statistics import NormalDist
 
 import numpy as np
 
+from .._import_guard import needs_extra
+
 __all__ = [
     "SIGNAL_BUY",
     "SIGNAL_HOLD",
@@ -93,7 +95,8 @@ def forward_volatility(close: np.ndarray, horizons: Sequence[int]) -> np.ndarray
 
 def trailing_volatility(close: np.ndarray, window: int = 24) -> np.ndarray:
     """Per-bar realised volatility over the last ``window`` bars (bars <= t): sqrt(mean r^2)."""
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     r = pd.DataFrame(np.diff(np.log(close), axis=0, prepend=np.nan))
     return np.sqrt((r**2).rolling(window, min_periods=max(2, (3 * window) // 4)).mean()).to_numpy()

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._import_guard import needs_extra
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -232,7 +234,8 @@ def index_seconds(index: pd.Index) -> np.ndarray:
 
 
 def _iso(seconds: int | np.integer) -> str:
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     return pd.Timestamp(int(seconds), unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M")
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .._import_guard import needs_extra
 from ._checks import as_array, check_int, check_prob, check_same_length
 
 __all__ = [
@@ -35,7 +36,8 @@ def _xlogy(x: float, y: float) -> float:
 
 
 def _chi2_sf(stat: float, df: int) -> float:
-    from scipy.stats import chi2
+    with needs_extra("eval"):
+        from scipy.stats import chi2
 
     return float(chi2.sf(max(stat, 0.0), df))
 
@@ -167,7 +169,8 @@ def acerbi_szekely_z2(
     Raises:
         ValueError: lengths differ, ``es < var`` somewhere with the default sampler, or a bad sample shape.
     """
-    from scipy.stats import norm
+    with needs_extra("eval"):
+        from scipy.stats import norm
 
     x = as_array(realized, "realized", allow_nan=False)
     v = as_array(var, "var", allow_nan=False)

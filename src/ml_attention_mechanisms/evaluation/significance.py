@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .._import_guard import needs_extra
 from ._checks import as_array, check_int, check_prob, check_same_length
 
 __all__ = [
@@ -67,7 +68,8 @@ def diebold_mariano(
     Raises:
         ValueError: lengths differ, fewer than 10 observations, or ``d`` with zero variance.
     """
-    from scipy.stats import norm, t
+    with needs_extra("eval"):
+        from scipy.stats import norm, t
 
     a = as_array(loss_a, "loss_a", allow_nan=False, min_len=10)
     b = as_array(loss_b, "loss_b", allow_nan=False, min_len=10)
@@ -158,7 +160,8 @@ def probabilistic_sharpe_ratio(
     ``sharpe`` and ``benchmark`` are per-period (not annualised); ``kurtosis`` is the plain (not excess)
     kurtosis of the returns, 3 for normal ones.
     """
-    from scipy.stats import norm
+    with needs_extra("eval"):
+        from scipy.stats import norm
 
     n_obs = check_int(n_obs, "n_obs", minimum=2)
     denom = 1.0 - skew * sharpe + (kurtosis - 1.0) / 4.0 * sharpe**2
@@ -170,7 +173,8 @@ def probabilistic_sharpe_ratio(
 def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
     """Expected maximum of ``n_trials`` zero-skill Sharpe estimates with variance ``sharpe_variance``:
     ``sqrt(V) ((1 - g) Phi^-1(1 - 1/N) + g Phi^-1(1 - 1/(N e)))``, ``g`` Euler-Mascheroni; 0 for N = 1."""
-    from scipy.stats import norm
+    with needs_extra("eval"):
+        from scipy.stats import norm
 
     n_trials = check_int(n_trials, "n_trials")
     if n_trials == 1:

@@ -25,9 +25,11 @@ Shapes:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .._import_guard import needs_extra, require_extras
 from ._inputs import example_inputs, is_multi_asset, load_model, model_config
 
 __all__ = [
@@ -244,7 +247,9 @@ def export_onnx(
 
     Raises:
         ExportCheckError: ONNX Runtime's outputs differ from eager mode by more than ``atol``.
+        MissingExtraError: onnx, onnxscript or onnxruntime is not installed (the ``export`` extra).
     """
+    require_extras("export", purpose="ONNX export")  # torch.onnx imports onnxscript and onnx itself
     if program is not None:
         if program.program is None or program.format != "torch-export":
             raise ValueError("program= must be the ExportResult of export_program (format 'torch-export')")
@@ -262,7 +267,7 @@ def export_onnx(
     opset = max(int(opset_version), ONNX_MIN_OPSET)
     if opset != opset_version:
         logger.info("ONNX opset %d requested; torch's exporter writes opset %d", opset_version, opset)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _torchvision_notes_dropped():
         warnings.simplefilter("ignore")
         onnx_program = torch.onnx.export(
             exported, (), None, input_names=inputs, output_names=keys, opset_version=opset, verbose=False
@@ -279,6 +284,26 @@ def export_onnx(
     return ExportResult(target, "onnx", tuple(inputs), tuple(keys), _file_opset(target), diff)
 
 
+class _DropTorchvisionNotes(logging.Filter):
+    """Drops torch.onnx's "torchvision is not installed. Skipping torchvision::nms" warnings: its op
+    registry logs one per torchvision operator when torchvision is absent, and these models use none."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("torchvision is not installed")
+
+
+@contextlib.contextmanager
+def _torchvision_notes_dropped() -> Iterator[None]:
+    """:class:`_DropTorchvisionNotes` on the logger of torch.onnx's op registry, for one export."""
+    registry = logging.getLogger("torch.onnx._internal.exporter._registration")
+    note_filter = _DropTorchvisionNotes()
+    registry.addFilter(note_filter)
+    try:
+        yield
+    finally:
+        registry.removeFilter(note_filter)
+
+
 def onnxruntime_diff(
     path: Path,
     model: nn.Module,
@@ -288,7 +313,8 @@ def onnxruntime_diff(
     num_assets: int | None = None,
 ) -> float:
     """Largest absolute difference between ONNX Runtime (CPU) and eager mode on fresh inputs."""
-    import onnxruntime as ort
+    with needs_extra("export"):
+        import onnxruntime as ort
 
     args = _check_inputs(model, with_timestamps, num_assets)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -297,7 +323,8 @@ def onnxruntime_diff(
 
 
 def _file_opset(path: Path) -> int:
-    import onnx
+    with needs_extra("export"):
+        import onnx
 
     proto = onnx.load(str(path), load_external_data=False)
     return next(int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx"))

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .._import_guard import needs_extra
 from ..evaluation.backtest import BacktestConfig
 
 __all__ = ["backtest_table", "read_table"]
@@ -33,7 +34,9 @@ def read_table(path: str | Path) -> Any:
         FileNotFoundError: no such file.
         ValueError: another suffix, or no ``timestamp`` column.
     """
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
+        import pyarrow  # noqa: F401 - read_parquet's engine
 
     p = Path(path)
     if not p.is_file():
@@ -69,7 +72,8 @@ def read_table(path: str | Path) -> Any:
 
 def _numbers(group: Any, column: str, where: str) -> np.ndarray:
     """A column as float64; a cell that is no number (an empty cell is NaN) is refused, named."""
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     raw = group[column]
     values = pd.to_numeric(raw, errors="coerce")
@@ -211,7 +215,8 @@ def _positions(group: Any, cfg: BacktestConfig, where: str) -> np.ndarray | None
 def _weights_and_returns(rets: dict[str, Any]) -> tuple[Any, np.ndarray]:
     """The symbols' weights (rows: the union of their timestamps) and returns ``[T, A]``: an hour an asset
     has no row (a gap) has no return, its jump booked at its next row, and keeps its last weight."""
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     w = pd.DataFrame(
         {
@@ -241,7 +246,8 @@ def _weights_and_returns(rets: dict[str, Any]) -> tuple[Any, np.ndarray]:
 
 def _run_portfolio(rets: dict[str, Any], cfg: BacktestConfig) -> Any:
     """The portfolio of the table's weights, rebalanced on the config's schedule."""
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     from ..evaluation.backtest import rebalance_mask, run_portfolio_backtest
 

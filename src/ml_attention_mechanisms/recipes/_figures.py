@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .._import_guard import needs_extra
 from ..evaluation.report import ReportFigure
 from ._data import DemoData, asset_column
 from ._forecast_run import Forecasts
@@ -22,7 +23,8 @@ _MODEL_ROWS = ("model", "model_raw")
 
 
 def _dates(data: DemoData, lo: int, hi: int) -> Any:
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     return pd.to_datetime(data.timestamps[lo:hi], unit="s", utc=True)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .._import_guard import needs_extra
 from ._data import HORIZON, MIN_HISTORY, DemoData, base_symbol, prepare_run_data
 
 __all__ = ["check_no_long_gaps", "load_files_panel", "predict_history"]
@@ -199,7 +200,8 @@ def _predict_first(ts: np.ndarray, lo: int | None, start: str | None, history: t
 
 
 def _iso(seconds: int) -> str:
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     return str(pd.Timestamp(seconds, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M"))
 
@@ -238,7 +240,8 @@ def check_no_long_gaps(data: DemoData) -> None:
 
 
 def _to_seconds(value: str) -> int:
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     try:
         ts = pd.Timestamp(value)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._import_guard import needs_extra
 from ..evaluation.backtest import BacktestConfig
 from ._calibration import rolling_calibration, variance_scale
 from ._data import HORIZON, DemoData, asset_column, validation_rows
@@ -94,7 +95,8 @@ def _fold_row(
 ) -> dict[str, Any]:
     """One fold's figures for one asset: the fold's model calibrated on its validation block (then the
     causal rolling calibration of the main evaluation), scored on its test block against the baselines."""
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     from ..evaluation.suite import evaluate_asset_forecasts
     from ..evaluation.targets import realized_variance_target

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._import_guard import needs_extra
 from ._calibration import rolling_calibration, variance_scale
 from ._data import HORIZON, DemoData, asset_column
 from ._forecast_run import ROLLING_WINDOW
@@ -101,7 +102,8 @@ def learner_forecasts_all(
     data: DemoData, assets: Sequence[str], config: DemoConfig, quantile_levels: Sequence[float]
 ) -> dict[str, dict[str, np.ndarray]]:
     """:func:`learner_forecasts` of every asset, with the run's learner budget and seed."""
-    from threadpoolctl import threadpool_limits
+    with needs_extra("eval"):
+        from threadpoolctl import threadpool_limits
 
     # one OpenMP thread: on a busy 2-core machine scikit-learn's spinning threads cost 10x (measured)
     with threadpool_limits(limits=1):

@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .._import_guard import needs_extra
+
 __all__ = ["Timings", "progress_bar", "say"]
 
 _T = TypeVar("_T")
@@ -23,7 +25,8 @@ def progress_bar(items: Iterable[_T], total: int, desc: str, enabled: bool) -> I
     """``items`` behind a transient tqdm bar when ``enabled`` (else ``items`` unchanged)."""
     if not enabled:
         return items
-    from tqdm.auto import tqdm
+    with needs_extra("data"):
+        from tqdm.auto import tqdm
 
     return tqdm(items, total=total, desc=desc, leave=False, dynamic_ncols=True)  # type: ignore[no-any-return]
 

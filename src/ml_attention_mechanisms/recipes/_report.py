@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._import_guard import needs_extra
 from ..evaluation.report import ReportFigure
 
 __all__ = ["RunReport", "report_notes", "report_tables", "shortfalls", "terminal_table", "write_run_report"]
@@ -96,7 +97,8 @@ def write_run_report(
 ) -> Path:
     """``report.html`` and the PNGs in ``out`` (the evaluation layer's report writer); the matplotlib
     figures are closed afterwards."""
-    import matplotlib.pyplot as plt
+    with needs_extra("viz"):
+        import matplotlib.pyplot as plt
 
     from ..evaluation.report import comparison_tables, write_report
     from ._score import strip_arrays

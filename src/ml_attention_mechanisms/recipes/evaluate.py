@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from .._import_guard import needs_extra
 from ..evaluation.backtest import BacktestConfig
 from ..evaluation.metrics_io import read_json_object
 from ..utils._paths import same_file
@@ -97,7 +98,8 @@ def _in_sample(run: str | Path, data: DemoData) -> tuple[str, ...]:
             spans.append(span)
     if not spans:
         return ()
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     first, last = min(s[0] for s in spans), max(s[1] for s in spans)
     lo = pd.Timestamp(int(data.timestamps[data.test_start]), unit="s")

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .._import_guard import needs_extra
 from ..evaluation.backtest import BacktestConfig, signals_to_positions
 from ..utils._paths import refuse_output_over_input
 from ._data import base_symbol
@@ -40,7 +41,8 @@ def prediction_table(
         FileNotFoundError: a missing run directory or data file.
         ValueError: a run without checkpoints, fewer bars than the window, start after end.
     """
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     inputs = load_run_inputs(run, data_files, start=start, end=end, predict=True)
     data, window = inputs.data, inputs.window
@@ -120,5 +122,7 @@ def predict_run(
     if target.suffix.lower() == ".csv":
         table.to_csv(target, index=False)
     else:
+        with needs_extra("data"):
+            import pyarrow  # noqa: F401 - to_parquet's engine
         table.to_parquet(target, index=False)
     return target

@@ -10,12 +10,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
-from lightning.fabric.plugins import CheckpointIO
-from lightning.pytorch.callbacks import ModelCheckpoint
 
+from .._import_guard import needs_extra
 from .checkpoint import atomic_save, read_checkpoint
+
+with needs_extra("train"):
+    import lightning as L
+    from lightning.fabric.plugins import CheckpointIO
+    from lightning.pytorch.callbacks import ModelCheckpoint
 
 __all__ = ["AtomicCheckpointIO", "BestCheckpoint", "LatestCheckpoint", "ThroughputMeter"]
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, Union
 
+from .._import_guard import needs_extra
 from ..config import check_field
 
 __all__ = [
@@ -391,7 +392,8 @@ def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
         FileNotFoundError: no such file (named).
         ConfigError: not YAML, or the content does not fit (file, key and value named).
     """
-    import yaml
+    with needs_extra("train"):
+        import yaml
 
     p = Path(path)
     if not p.is_file():
@@ -406,6 +408,7 @@ def load_run_config(path: str | os.PathLike[str]) -> RunConfig:
 
 def dump_run_config(config: RunConfig, path: str | os.PathLike[str]) -> None:
     """Write ``config`` as YAML (the form :func:`load_run_config` reads)."""
-    import yaml
+    with needs_extra("train"):
+        import yaml
 
     Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")

@@ -15,9 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from .._import_guard import needs_extra
+
+with needs_extra("train"):
+    import lightning as L
 
 __all__ = ["PreparedData", "WindowDataModule"]
 

@@ -13,13 +13,16 @@ import math
 import random
 from typing import TYPE_CHECKING, Any
 
-import lightning as L
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .._import_guard import needs_extra
 from .checkpoint import build_payload
 from .config import TrainingConfig
+
+with needs_extra("train"):
+    import lightning as L
 
 if TYPE_CHECKING:
     from .datamodule import PreparedData

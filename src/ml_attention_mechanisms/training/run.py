@@ -27,14 +27,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor
-from lightning.pytorch.loggers import CSVLogger, Logger
 from torch import nn
 
+from .._import_guard import has_module, needs_extra
 from ..config import replace_config
-from ..utils._import_guard import has_module
 from . import _models, _record
 from ._callbacks import AtomicCheckpointIO, BestCheckpoint, LatestCheckpoint, ThroughputMeter
 from ._run_dir import check_run_dir, claim_run_dir
@@ -49,6 +46,11 @@ from .config import (
 from .datamodule import PreparedData, WindowDataModule
 from .module import ForecastModule
 from .resume import IN_MEMORY, check_data_unchanged, resume_point
+
+with needs_extra("train"):
+    import lightning as L
+    from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor
+    from lightning.pytorch.loggers import CSVLogger, Logger
 
 __all__ = [
     "TrainResult",

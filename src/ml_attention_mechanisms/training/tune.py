@@ -22,14 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import lightning as L
-
+from .._import_guard import needs_extra
 from ..config import replace_config
 from .checkpoint import library_versions
 from .config import RunConfig, dump_run_config
 from .datamodule import PreparedData, WindowDataModule
 from .module import ForecastModule
 from .run import _apply_overrides, _load_config, build_model, early_stopping, make_trainer, prepare_run_data
+
+with needs_extra("train"):
+    import lightning as L
 
 __all__ = ["TuneResult", "default_search_space", "tune", "tune_hyperparameters"]
 
@@ -86,7 +88,8 @@ class _Report(L.Callback):
         self.best = math.inf
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        import optuna
+        with needs_extra("train"):
+            import optuna
 
         value = trainer.callback_metrics.get("val_loss")
         if value is None:
@@ -132,7 +135,8 @@ def tune(
             is the ``config`` file itself (before any trial).
         RuntimeError: no trial completed.
     """
-    import optuna
+    with needs_extra("train"):
+        import optuna
 
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ValueError(f"--trials {trials!r}: must be an int >= 1")

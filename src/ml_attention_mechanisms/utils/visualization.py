@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .._import_guard import needs_extra
 from ..config import check_field
 from ._analyzer import AttentionAnalyzer
 
@@ -67,7 +68,8 @@ class VisualizationConfig:
         check_field(
             isinstance(self.cmap, str) and bool(self.cmap), n, "cmap", self.cmap, "must be a colormap name"
         )
-        import matplotlib
+        with needs_extra("viz"):
+            import matplotlib
 
         names = list(matplotlib.colormaps)
         check_field(
@@ -138,7 +140,8 @@ def _time_labels(timestamps: Any, length: int, name: str, *, compact: bool = Fal
 
 def _figure(config: VisualizationConfig, *, right: float = 0.88) -> Any:
     """A pyplot-free figure with fixed margins (a layout engine would cost more than the drawing)."""
-    from matplotlib.figure import Figure
+    with needs_extra("viz"):
+        from matplotlib.figure import Figure
 
     fig = Figure(figsize=config.figsize, dpi=config.dpi)
     fig.subplots_adjust(left=0.1, right=right, bottom=0.14, top=0.88, wspace=0.35, hspace=0.45)
@@ -375,7 +378,8 @@ class AttentionHeatmapVisualizer:
 
     # -- HTML ------------------------------------------------------------------------------------------
     def _plotly_colorscale(self) -> list[list[Any]]:
-        import matplotlib
+        with needs_extra("viz"):
+            import matplotlib
 
         cmap = matplotlib.colormaps[self.config.cmap]
         stops = np.linspace(0.0, 1.0, 11)
@@ -402,7 +406,8 @@ class AttentionHeatmapVisualizer:
         Raises:
             ValueError: as :meth:`plot_attention_heatmap`.
         """
-        import plotly.graph_objects as go
+        with needs_extra("viz"):
+            import plotly.graph_objects as go
 
         arr = _as_array(weights)
         heads, tq, tk = arr.shape

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._import_guard import needs_extra
 from .._checks import as_array, check_int, check_prob, check_same_length
 
 __all__ = ["fit_predict_learner"]
@@ -65,10 +66,11 @@ def fit_predict_learner(
     if kind == "mlp":
         if quantiles is not None:
             raise ValueError("quantiles: supported only with kind='hgb'")
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.neural_network import MLPRegressor
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
+        with needs_extra("eval"):
+            from sklearn.exceptions import ConvergenceWarning
+            from sklearn.neural_network import MLPRegressor
+            from sklearn.pipeline import make_pipeline
+            from sklearn.preprocessing import StandardScaler
 
         y_scale = float(ytr.std()) or 1.0  # fit in units of the target's std, as for the models
         mlp = make_pipeline(
@@ -85,7 +87,8 @@ def fit_predict_learner(
             mlp.fit(xtr, ytr / y_scale)
         return np.asarray(mlp.predict(xte)) * y_scale
 
-    from sklearn.ensemble import HistGradientBoostingRegressor
+    with needs_extra("eval"):
+        from sklearn.ensemble import HistGradientBoostingRegressor
 
     def _hgb(loss: str, q: float | None) -> np.ndarray:
         kwargs: dict[str, Any] = {"loss": loss, "max_iter": max_iter, "random_state": seed}

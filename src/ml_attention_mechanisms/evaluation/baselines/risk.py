@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._import_guard import needs_extra
 from .._checks import as_array, check_int, check_prob
 from ..targets import _window_correlations, trailing_sum
 from .volatility import GarchForecast, garch_forecast
@@ -117,7 +118,8 @@ def normal_var_es(
 ) -> dict[float, tuple[np.ndarray, np.ndarray]]:
     """One-bar normal VaR and ES from a :class:`GarchForecast`'s one-bar ``mean`` and ``sigma`` (any
     ``horizon`` of the variance part), so that one set of GARCH fits serves volatility and risk."""
-    from scipy.stats import norm
+    with needs_extra("eval"):
+        from scipy.stats import norm
 
     fc = forecast
     out: dict[float, tuple[np.ndarray, np.ndarray]] = {}

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._import_guard import needs_extra
 from .._checks import as_array, check_int, check_same_length
 from ..targets import trailing_sum
 
@@ -91,7 +92,8 @@ def min_variance_weights(
     Returns:
         Shape ``(T, A)``: weights at rebalance bars, NaN elsewhere.
     """
-    from scipy.optimize import minimize
+    with needs_extra("eval"):
+        from scipy.optimize import minimize
 
     r = as_array(returns, "returns", ndim=2, allow_nan=False)
     window = check_int(window, "window", minimum=r.shape[1] + 1)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._import_guard import needs_extra
 from .._checks import as_array, check_int
 from ..targets import realized_variance_target, trailing_sum
 from .returns import refit_points
@@ -116,7 +117,8 @@ class GarchForecast:
 
 def _fit_garch(y: np.ndarray, mean: str) -> tuple[float, float, float, float, float]:
     """Fit GARCH(1,1)-normal with ``arch``; returns (mu, omega, alpha, beta, sigma2 of the last bar)."""
-    from arch import arch_model  # heavy: imported only when GARCH is used
+    with needs_extra("eval"):
+        from arch import arch_model  # heavy: imported only when GARCH is used
 
     model = arch_model(y, mean="Zero" if mean == "zero" else "Constant", vol="GARCH", p=1, q=1, rescale=False)
     with warnings.catch_warnings():
@@ -159,7 +161,8 @@ def garch_forecast(
     Returns:
         :class:`GarchForecast`.
     """
-    from scipy.signal import lfilter
+    with needs_extra("eval"):
+        from scipy.signal import lfilter
 
     r = as_array(returns, "returns", allow_nan=False)
     horizon, min_train = check_int(horizon, "horizon"), check_int(min_train, "min_train", minimum=50)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._import_guard import needs_extra
 from .._checks import as_array, check_same_length
 
 __all__ = [
@@ -71,8 +72,9 @@ def _stride(n: int, max_points: int) -> slice:
 
 
 def _new(title: str, xlabel: str = "", ylabel: str = "") -> tuple[Any, Any, Any]:
-    import plotly.graph_objects as go
-    from matplotlib.figure import Figure
+    with needs_extra("viz"):
+        import plotly.graph_objects as go
+        from matplotlib.figure import Figure
 
     fig = go.Figure()
     fig.update_layout(
@@ -97,7 +99,8 @@ def equity_curves_figure(
     max_points: int = 2000,
 ) -> ReportFigure:
     """Equity curves (start at 1), one line per strategy; ``curves`` name -> shape ``(T,)``."""
-    import plotly.graph_objects as go
+    with needs_extra("viz"):
+        import plotly.graph_objects as go
 
     fig, mfig, ax = _new(title, "time", "equity")
     for label, curve in curves.items():
@@ -121,7 +124,8 @@ def fan_chart_figure(
     max_points: int = 1500,
 ) -> ReportFigure:
     """Quantile bands (outer to inner pairs) with the realised values; ``quantiles`` shape ``(T, Q)``."""
-    import plotly.graph_objects as go
+    with needs_extra("viz"):
+        import plotly.graph_objects as go
 
     y = as_array(realized, "realized")
     q = as_array(quantiles, "quantiles", ndim=2)
@@ -168,7 +172,8 @@ def calibration_figure(
     name: str = "calibration",
 ) -> ReportFigure:
     """Observed frequency of ``y <= q_tau`` against the nominal ``tau`` (the diagonal is perfect)."""
-    import plotly.graph_objects as go
+    with needs_extra("viz"):
+        import plotly.graph_objects as go
 
     nominal = np.asarray(levels, dtype=np.float64)
     fig, mfig, ax = _new(title, "nominal level", "observed frequency")
@@ -196,7 +201,8 @@ def var_exceedance_figure(
     max_points: int = 2000,
 ) -> ReportFigure:
     """Realised returns, ``-VaR`` lines per level (``var`` label -> shape ``(T,)``), exceedances marked."""
-    import plotly.graph_objects as go
+    with needs_extra("viz"):
+        import plotly.graph_objects as go
 
     y = as_array(realized, "realized")
     x = _x(index, y.shape[0])
@@ -234,7 +240,8 @@ def weights_figure(
     max_points: int = 2000,
 ) -> ReportFigure:
     """Stacked areas of portfolio weights over time; ``weights`` shape ``(T, A)`` (NaN rows skipped)."""
-    import plotly.graph_objects as go
+    with needs_extra("viz"):
+        import plotly.graph_objects as go
 
     w = as_array(weights, "weights", ndim=2)
     cols = (
@@ -258,7 +265,8 @@ def attention_heatmap_figure(
     weights: Any, *, title: str = "Attention weights", name: str = "attention_heatmap"
 ) -> ReportFigure:
     """One attention map, shape ``(Tq, Tk)`` (average heads beforehand)."""
-    import plotly.graph_objects as go
+    with needs_extra("viz"):
+        import plotly.graph_objects as go
 
     w = as_array(weights, "weights", ndim=2)
     fig, mfig, ax = _new(title, "key position", "query position")
@@ -273,7 +281,8 @@ def training_curves_figure(
     history: Mapping[str, Sequence[float]], *, title: str = "Training curves", name: str = "training_curves"
 ) -> ReportFigure:
     """Loss curves per epoch or step; ``history`` curve name -> values."""
-    import plotly.graph_objects as go
+    with needs_extra("viz"):
+        import plotly.graph_objects as go
 
     fig, mfig, ax = _new(title, "epoch", "loss")
     for label, values in history.items():
@@ -289,7 +298,8 @@ def pit_histogram_figure(
 ) -> ReportFigure:
     """Share of PIT values per equal-width bin, one bar series per model (flat at ``1/bins`` when
     calibrated); ``shares`` model -> shares per bin (e.g. ``quantile_scores(...)["pit_histogram"]``)."""
-    import plotly.graph_objects as go
+    with needs_extra("viz"):
+        import plotly.graph_objects as go
 
     fig, mfig, ax = _new(title, "PIT bin", "share")
     items = list(shares.items())

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..._import_guard import needs_extra
 from ..metrics_io import to_jsonable
 from .figures import ReportFigure
 
@@ -120,7 +121,8 @@ def write_report(
     Raises:
         ValueError: duplicate figure names.
     """
-    from plotly.offline import get_plotlyjs
+    with needs_extra("viz"):
+        from plotly.offline import get_plotlyjs
 
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
