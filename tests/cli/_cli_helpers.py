@@ -1,9 +1,13 @@
-"""Helper of the CLI tests: a refused command (one stderr line, exit 2, no traceback)."""
+"""Helpers of the CLI tests: a refused command (one stderr line, exit 2, no traceback); a fresh interpreter."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -20,3 +24,15 @@ def refused(argv: list[str], capsys: pytest.CaptureFixture[str], *expected: str)
     for text in expected:
         assert text in err, err
     return err
+
+
+def run_python(code: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -c code args...`` in a fresh interpreter in ``cwd``, importing this package from the same
+    place as the tests do; stdout and stderr captured as text."""
+    import ml_attention_mechanisms
+
+    source = str(Path(ml_attention_mechanisms.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=cwd, env=env, check=False
+    )

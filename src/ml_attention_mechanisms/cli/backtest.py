@@ -11,6 +11,7 @@ from ._base import EXIT_OK, CLIError, Subcommand
 class Backtest(Subcommand):
     name = "backtest"
     help = "backtest positions or signals (a file) or a run's outputs on data, after fees"
+    extras = ("data", "eval")
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:

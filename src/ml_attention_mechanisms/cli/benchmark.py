@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from .._import_guard import install_command
 from ._base import EXIT_FOUND_PROBLEM, EXIT_OK, CLIError, Subcommand
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -48,13 +49,18 @@ class Benchmark(Subcommand):
     help = "benchmark the attention layers (time, memory, chosen kernel) and print a table"
 
     @classmethod
+    def required_extras(cls, args: argparse.Namespace) -> tuple[str, ...]:
+        return ("data", "train", "export") if args.suite == "all" else ()  # the scripts `all` runs read them
+
+    @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             "--suite",
             choices=["layers", "attention", "all"],
             default="layers",
             help="layers: the library's attention layers side by side (default); attention: "
-            "benchmarks/attention_bench.py; all: layers, then every script of benchmarks/",
+            "benchmarks/attention_bench.py; all: layers, then every script of benchmarks/ (needs: "
+            f"{install_command('data', 'train', 'export')})",
         )
         parser.add_argument("--quick", action="store_true", help="tiny sizes and 2 runs (a smoke test)")
         parser.add_argument("--batch", type=_positive, default=2, help="batch size (default 2)")

@@ -16,6 +16,7 @@ from ._base import EXIT_FOUND_PROBLEM, EXIT_OK, EXIT_USAGE, Subcommand
 class DataCheck(Subcommand):
     name = "data-check"
     help = "check OHLCV files (CSV, Parquet, gzip) and print a quality report for each"
+    extras = ("data",)
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:

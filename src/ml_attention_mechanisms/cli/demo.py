@@ -20,6 +20,7 @@ class Demo(Subcommand):
         "train the four small models on the bundled hourly data, calibrate them on validation, score them "
         "on the test split against baselines (metrics.json, report.html, checkpoints)"
     )
+    extras = ("data", "train", "eval", "viz")
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:

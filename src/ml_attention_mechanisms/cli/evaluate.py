@@ -11,6 +11,7 @@ from ._base import EXIT_OK, Subcommand
 class Evaluate(Subcommand):
     name = "evaluate"
     help = "score a run's trained models on other data (later periods, unseen assets, other exchanges)"
+    extras = ("data", "eval", "viz")
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:

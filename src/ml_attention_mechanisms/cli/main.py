@@ -7,6 +7,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from .._import_guard import MissingExtraError, require_extras
 from .._version import __version__
 from ._arguments import add_global_flags
 from ._base import EXIT_FOUND_PROBLEM, EXIT_USAGE, CLIError, Subcommand
@@ -62,7 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
+        require_extras(*command.required_extras(args), purpose="this command")
         return int(command.run(args))
+    except MissingExtraError as exc:  # an extra the command needs (checked above) or one it found missing
+        if args.debug:
+            traceback.print_exc()
+        sys.stderr.write(f"mlattn {command.name}: error: {exc}\n")
+        return EXIT_USAGE
     except CLIError as exc:
         if args.debug:
             traceback.print_exc()

@@ -13,6 +13,7 @@ class Predict(Subcommand):
     help = (
         "write a run's forecasts, signals, risk figures and weights for every bar of other data (CSV/Parquet)"
     )
+    extras = ("data",)
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:

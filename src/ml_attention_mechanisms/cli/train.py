@@ -39,6 +39,7 @@ def data_argument(values: list[str] | None) -> str | list[str]:
 class Train(Subcommand):
     name = "train"
     help = "train a model (checkpoints best/last, resumable, DDP with --devices/--num-nodes)"
+    extras = ("data", "train")
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:

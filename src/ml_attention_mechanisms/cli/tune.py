@@ -12,6 +12,7 @@ from .train import add_data_arguments, data_argument, data_error
 class Tune(Subcommand):
     name = "tune"
     help = "search hyperparameters on the validation split (Optuna); writes the best config as YAML"
+    extras = ("data", "train")
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
@@ -23,7 +24,12 @@ class Tune(Subcommand):
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
+        import logging
+
         from ..training.tune import tune
+
+        # Optuna announces its in-memory study by a generated name that nothing else shows
+        logging.getLogger("optuna.storages._in_memory").setLevel(logging.WARNING)
 
         if not args.model:
             raise CLIError("--model: required")

@@ -34,6 +34,7 @@ from .._import_guard import has_module, needs_extra
 from ..config import replace_config
 from . import _models, _record
 from ._callbacks import AtomicCheckpointIO, BestCheckpoint, LatestCheckpoint, ThroughputMeter
+from ._quiet import QuietTrainer
 from ._run_dir import check_run_dir, claim_run_dir
 from .config import (
     ConfigError,
@@ -272,9 +273,10 @@ def make_trainer(
     Mixed precision is one switch, ``tcfg.precision``: ``build_model`` turns it into the model's
     ``use_mixed_precision`` where the model has that field, and then the model carries it (its forward
     autocasts, its outputs and the loss stay float32) while Lightning runs ``"32-true"``; a model without the
-    field gets Lightning's ``"bf16-mixed"`` instead. Never both.
+    field gets Lightning's ``"bf16-mixed"`` instead. Never both. It leaves out Lightning's banners and tips
+    (:class:`~._quiet.QuietTrainer`).
     """
-    return L.Trainer(
+    return QuietTrainer(
         accelerator="gpu" if tcfg.accelerator == "cuda" else tcfg.accelerator,
         devices=tcfg.devices,
         num_nodes=tcfg.num_nodes,
