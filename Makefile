@@ -1,40 +1,49 @@
 # Two commands do all the set-up on a fresh machine: `make demo` (the main job) and `make test`.
+# Each installs what it needs into .venv: the core (torch, pinned to the CPU build by constraints.txt), then
+# the extras of pyproject.toml: `all` for the demo, `dev` (all + test and lint tools) for the rest.
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP_FLAGS ?= -q -c constraints.txt
+DEV_EXTRAS := dev,gpu,experimental
 
 .PHONY: demo test lint bench gpu-check venv clean
 
-$(BIN)/.installed: pyproject.toml constraints.txt requirements.txt
+define install
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install $(PIP_FLAGS) torch==2.13.0
-	$(BIN)/python -m pip install $(PIP_FLAGS) -r requirements.txt
-	$(BIN)/python -m pip install $(PIP_FLAGS) -e ".[dev,gpu,experimental]"
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e ".[$(1)]"
 	touch $@
+endef
 
-venv: $(BIN)/.installed
+$(BIN)/.installed-all: pyproject.toml constraints.txt
+	$(call install,all)
 
-demo: $(BIN)/.installed
+$(BIN)/.installed-dev: pyproject.toml constraints.txt
+	$(call install,$(DEV_EXTRAS))
+
+venv: $(BIN)/.installed-dev
+
+demo: $(BIN)/.installed-all
 	$(BIN)/mlattn demo
 
 # The suite; then the CUDA test files' logic dry-run on the CPU (they skip in the suite without CUDA; see
 # tests/_cuda_case.py), so that they cannot rot unseen between GPU runs.
-test: $(BIN)/.installed
+test: $(BIN)/.installed-dev
 	$(BIN)/python -m pytest tests/ -q -n 2 --dist loadfile
 	MLATTN_TEST_DEVICE=cpu $(BIN)/python -m pytest -q -p no:cacheprovider $(wildcard tests/*/test_*_cuda.py)
 
-lint: $(BIN)/.installed
+lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
 
-bench: $(BIN)/.installed
+bench: $(BIN)/.installed-dev
 	$(BIN)/python benchmarks/run_all.py
 
 # On a machine with an NVIDIA GPU: the CUDA tests, the spec's performance tests and the GPU benchmarks.
-gpu-check: $(BIN)/.installed
+gpu-check: $(BIN)/.installed-dev
 	PYTHON=$(BIN)/python bash benchmarks/gpu_check.sh
 
 clean:
