@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from .._import_guard import needs_extra
+
 __all__ = ["DOMAINS", "check_forecasts"]
 
 
@@ -40,7 +42,8 @@ DOMAINS: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
 def _when(timestamps: Any, row: int) -> str:
     if timestamps is None:
         return f"row {row}"
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     return pd.Timestamp(int(np.asarray(timestamps)[row]), unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
 
