@@ -97,3 +97,61 @@ def test_single_criteria_thresholds() -> None:
     assert not var_criterion(0.05, 0.04)["passed"] and var_criterion(0.05, 0.05)["passed"]
     assert not strategy_criterion(1.0, {"a": 1.0}, kind="signal")["passed"]  # ties do not beat
     assert not strategy_criterion(float("nan"), {"a": 0.0}, kind="signal")["passed"]
+    assert strategy_criterion(1.0, {"a": 1.0}, kind="signal", at_least=("a",))["passed"]  # at or above
+    assert strategy_criterion(1.0, {"a": 0.5, "b": 0.8}, kind="k")["margin"] == pytest.approx(0.2)
+
+
+def test_margins_and_the_better_baseline_are_reported() -> None:
+    c = volatility_criterion(0.9, 1.0, 1.2)
+    assert (c["baseline"], c["baseline_value"], c["margin"]) == ("har_rv", 1.0, pytest.approx(0.1))
+    assert interval_criterion(0.9, 0.9, 1.2)["margin"] == pytest.approx(0.25)
+    assert var_criterion(0.2, 0.07)["margin"] == pytest.approx(0.02)
+
+
+def test_unseen_assets_need_only_match_the_better_baseline() -> None:
+    metrics = _planted()
+    metrics["assets"]["BNB"] = _asset(qlike=0.99)  # 1% below: not 5%, but no worse
+    metrics["assets"]["ADA"] = _asset(qlike=1.01)  # worse than HAR-RV
+    out = evaluate_bar(metrics, assets=("BTC", "BNB", "ADA"), unseen=("BNB", "ADA"))
+    vol = {c["asset"]: c for c in out["criteria"] if c["criterion"] == "volatility"}
+    assert vol["BNB"]["passed"] and not vol["ADA"]["passed"] and vol["BTC"]["passed"]
+    assert (vol["BNB"]["seen"], vol["BTC"]["seen"]) == (False, True)
+    assert vol["BNB"]["required_margin"] == 0.0 and "no worse" in vol["BNB"]["rule"]
+    seen = _planted()
+    seen["assets"]["BNB"] = _asset(qlike=0.99)
+    assert not evaluate_bar(seen, assets=("BNB",), strategy_kinds=())["passed"]  # seen: 5% needed
+
+
+def _signal(model: float, bh: float, vt: float) -> dict[str, Any]:
+    return {"model": {"sharpe": model}, "baselines": {"buy_and_hold": {"sharpe": bh},
+            "momentum_24": {"sharpe": -1.0}, "buy_and_hold_vol_target": {"sharpe": vt}}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("sharpes", "passes"),
+    [
+        (
+            {"BTC": (1.0, 1.0, 0.9), "ETH": (2.0, 1.5, 1.9), "LTC": (0.1, 0.5, 0.2)},
+            True,
+        ),  # 2 of 3, a tie on b&h
+        (
+            {"BTC": (1.0, 1.0, 1.0), "ETH": (2.0, 1.5, 1.9), "LTC": (0.1, 0.5, 0.2)},
+            False,
+        ),  # a tie on the vt one
+        ({"BTC": (0.9, 1.0, 0.5), "ETH": (2.0, 1.5, 1.9), "LTC": (0.1, 0.5, 0.2)}, False),
+    ],
+)
+def test_signal_strategies_pass_on_two_of_three_seen_assets(
+    sharpes: dict[str, tuple[float, float, float]], passes: bool
+) -> None:
+    metrics = _planted()
+    metrics["strategies"] = {f"signal_{a}": _signal(*s) for a, s in sharpes.items()}
+    metrics["strategies"]["signal_ADA"] = _signal(5.0, 0.0, 0.0)  # unseen: reported, never counted
+    out = evaluate_bar(metrics, strategy_kinds=(), unseen=("ADA",))
+    crit = [c for c in out["criteria"] if c["asset"] == "all"]
+    assert [c["criterion"] for c in crit] == ["strategy_signal"] and crit[0]["passed"] is passes
+    assert crit[0]["threshold"] == 2 and "ADA" not in crit[0]["passing"]
+    assert [(r["asset"], r["seen"]) for r in out["reported"]] == [
+        ("BTC", True), ("ETH", True), ("LTC", True), ("ADA", False),
+    ]  # fmt: skip
+    assert out["n_criteria"] == 3 * 4 + 1

@@ -119,6 +119,37 @@ def test_portfolio_strategy_against_its_baselines() -> None:
     assert bar["criteria"][0]["passed"] == (out["model"]["sharpe"] > best)
 
 
+def test_vol_targeted_baselines_join_the_strategy_tables() -> None:
+    from ml_attention_mechanisms.evaluation import (
+        VolTargetConfig,
+        vol_target_buy_and_hold_positions,
+        vol_target_portfolio_weights,
+    )
+
+    r, _ = _garch_series(5)
+    cfg = VolTargetConfig(target_vol=0.4, band=0.05)
+    out = evaluate_signal_strategy(r, np.ones(N), test_start=TEST, n_boot=50, vol_target=cfg)
+    assert set(out["baselines"]) == {"buy_and_hold", "momentum_24", "buy_and_hold_vol_target"}
+    direct = run_backtest(vol_target_buy_and_hold_positions(r, cfg, start=TEST, min_train=min(2160, TEST))[TEST:],
+                          r[TEST:])  # fmt: skip
+    assert out["baselines"]["buy_and_hold_vol_target"]["sharpe"] == pytest.approx(direct.metrics["sharpe"])
+    assert out["baselines"]["buy_and_hold_vol_target"]["turnover"] > 0
+    rng = np.random.default_rng(6)
+    rp = rng.normal(0, 0.01, (N, 3)) * [1.0, 1.5, 2.0]
+    idx = pd.date_range("2024-01-01", periods=N, freq="h", tz="UTC")
+    names = {"equal_weight_vol_target": cfg, "risk_parity_vol_target": VolTargetConfig(target_vol=0.2)}
+    port = evaluate_portfolio_strategy(
+        rp, np.full((N, 3), 1 / 3), idx, test_start=TEST, n_boot=50, vol_targets=names
+    )
+    assert set(names) <= set(port["baselines"])
+    mask = np.zeros(N, dtype=bool)
+    mask[TEST:] = idx[TEST:].hour == 0
+    want = vol_target_portfolio_weights(rp, mask, names["risk_parity_vol_target"], allocation="risk_parity")
+    np.testing.assert_array_equal(port["weights"]["risk_parity_vol_target"], want[TEST:])
+    with pytest.raises(ValueError, match="no baseline"):
+        evaluate_portfolio_strategy(rp, np.full((N, 3), 1 / 3), idx, test_start=TEST, vol_targets={"x": cfg})
+
+
 def test_drawdown_and_correlation_forecasts_against_rolling_baselines() -> None:
     r, _ = _garch_series(3)
     out = evaluate_asset_forecasts(r, test_start=TEST, drawdown_forecast=np.full(N, 0.02))

@@ -46,3 +46,20 @@ def test_walk_forward_retrains_per_fold_and_scores_each() -> None:
 def test_walk_forward_checks_prediction_length() -> None:
     with pytest.raises(ValueError, match="fold 0 returned shape"):
         walk_forward(lambda tr, te: np.zeros(3), np.zeros(100), {"mae": mae})
+
+
+def test_leave_one_asset_out_folds() -> None:
+    from ml_attention_mechanisms.evaluation import leave_one_asset_out_folds
+
+    folds = leave_one_asset_out_folds(["BTC", "ETH", "LTC", "BNB"], held_out=["BTC", "LTC"])
+    assert [(f.index, f.held_out, f.train_assets) for f in folds] == [
+        (0, "BTC", ("ETH", "LTC", "BNB")),
+        (1, "LTC", ("BTC", "ETH", "BNB")),
+    ]
+    assert [f.held_out for f in leave_one_asset_out_folds(["A", "B"])] == ["A", "B"]
+    with pytest.raises(ValueError, match="not among the assets"):
+        leave_one_asset_out_folds(["A", "B"], held_out=["C"])
+    with pytest.raises(ValueError, match="repeats"):
+        leave_one_asset_out_folds(["A", "A"])
+    with pytest.raises(ValueError, match="left to train on"):
+        leave_one_asset_out_folds(["A"])

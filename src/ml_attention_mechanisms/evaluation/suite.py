@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import as_array, check_int
-from .backtest import BacktestConfig, rebalance_mask, run_backtest, run_portfolio_backtest
+from .backtest import BacktestConfig, VolTargetConfig, rebalance_mask, run_backtest, run_portfolio_backtest
 from .baselines import (
     buy_and_hold_positions,
     equal_weight_weights,
@@ -35,6 +35,8 @@ from .baselines import (
     rolling_correlation_forecast,
     rolling_drawdown_forecast,
     rolling_quantile_forecast,
+    vol_target_buy_and_hold_positions,
+    vol_target_portfolio_weights,
     zero_forecast,
 )
 from .conformal import ConformalQuantileCalibrator
@@ -275,12 +277,23 @@ def evaluate_signal_strategy(
     config: BacktestConfig | None = None,
     n_configs: int = 1,
     n_boot: int = 1000,
+    vol_target: VolTargetConfig | None = None,
 ) -> dict[str, Any]:
-    """A single-asset strategy against buy-and-hold and 24-bar momentum, backtested on the test span.
+    """A single-asset strategy against buy-and-hold and 24-bar momentum (and, with ``vol_target``, the
+    volatility-targeted buy-and-hold sized by HAR-RV), backtested on the test span.
+
+    Args:
+        returns: the asset's log returns over the whole sample, shape ``(T,)``, finite (the baselines read
+            the history before the test span).
+        positions: the strategy's positions indexed by decision time, shape ``(T,)`` (only the test span is
+            used).
+        vol_target: the sizing of ``buy_and_hold_vol_target`` (chosen on validation by the caller); None =
+            no such baseline. Its band starts flat at ``test_start``.
 
     Returns:
-        ``{"model": strategy scores, "baselines": {"buy_and_hold": ..., "momentum_24": ...}}`` plus the
-        equity curves under ``"equity"`` (arrays, for the report).
+        ``{"model": strategy scores, "baselines": {"buy_and_hold": ..., "momentum_24": ...,
+        ["buy_and_hold_vol_target": ...]}}`` plus the equity curves under ``"equity"`` (arrays, for the
+        report).
     """
     r = as_array(returns, "returns", allow_nan=False)
     end = r.shape[0] if test_end is None else test_end
@@ -290,6 +303,10 @@ def evaluate_signal_strategy(
         "buy_and_hold": buy_and_hold_positions(r),
         "momentum_24": momentum_positions(r, lookback=24),
     }
+    if vol_target is not None:
+        candidates["buy_and_hold_vol_target"] = vol_target_buy_and_hold_positions(
+            r, vol_target, start=span.start, min_train=min(2160, span.start)
+        )
     results = {k: run_backtest(p[span], r[span], config) for k, p in candidates.items()}
     return {
         "model": strategy_scores(results["model"], n_configs=n_configs, n_boot=n_boot),
@@ -298,6 +315,9 @@ def evaluate_signal_strategy(
         },
         "equity": {k: v.equity for k, v in results.items()},
     }
+
+
+_VOL_TARGET_PORTFOLIOS = ("equal_weight_vol_target", "risk_parity_vol_target")
 
 
 def evaluate_portfolio_strategy(
@@ -311,18 +331,29 @@ def evaluate_portfolio_strategy(
     n_configs: int = 1,
     n_boot: int = 1000,
     cov_window: int = 720,
+    vol_targets: Mapping[str, VolTargetConfig] | None = None,
+    listed: Any = None,
 ) -> dict[str, Any]:
-    """Portfolio weights against equal-weight, inverse-volatility and minimum-variance portfolios, all
-    rebalanced on the config's schedule (daily at 00:00 UTC by default), backtested on the test span.
+    """Portfolio weights against equal-weight, inverse-volatility and minimum-variance portfolios (and,
+    with ``vol_targets``, volatility-targeted equal weight and risk parity sized by HAR-RV), all rebalanced
+    on the config's schedule (daily at 00:00 UTC by default), backtested on the test span.
 
     Args:
         returns: log returns, shape ``(T, A)``, finite.
-        weights: the model's target weights, shape ``(T, A)``; only rebalance bars are used.
+        weights: the model's target weights, shape ``(T, A)``; only rebalance bars are used (a NaN row at
+            one: no decision, the held weights drift).
         timestamps: DatetimeIndex or int64 Unix seconds, shape ``(T,)``.
+        vol_targets: baseline name (``"equal_weight_vol_target"``, ``"risk_parity_vol_target"``) -> its
+            sizing (chosen on validation by the caller); each named one is added. Default: none.
+        listed: bool ``(T, A)``: the asset trades at ``t`` or did before (the volatility-targeted baselines
+            fit HAR-RV on each asset's own bars). Default: all.
 
     Returns:
-        ``{"model": ..., "baselines": {"equal_weight", "inverse_volatility", "min_variance"}, "equity",
-        "weights"}``.
+        ``{"model": ..., "baselines": {"equal_weight", "inverse_volatility", "min_variance", [the
+        volatility-targeted ones]}, "equity", "weights"}``.
+
+    Raises:
+        ValueError: bad shapes, or an unknown name in ``vol_targets``.
     """
     cfg = config or BacktestConfig()
     r = as_array(returns, "returns", ndim=2, allow_nan=False)
@@ -339,6 +370,15 @@ def evaluate_portfolio_strategy(
         "inverse_volatility": inverse_volatility_weights(r, mask, window=cov_window),
         "min_variance": min_variance_weights(r, mask, window=cov_window),
     }
+    for name, sizing in (vol_targets or {}).items():
+        allocation = name.removesuffix("_vol_target")
+        if name not in _VOL_TARGET_PORTFOLIOS:
+            raise ValueError(
+                f"vol_targets: {name!r} is no baseline; expected one of {_VOL_TARGET_PORTFOLIOS}"
+            )
+        candidates[name] = vol_target_portfolio_weights(
+            r, mask, sizing, allocation=allocation, listed=listed, window=cov_window
+        )
     results = {k: run_portfolio_backtest(w[span], r[span], cfg) for k, w in candidates.items()}
     return {
         "model": strategy_scores(results["model"], n_configs=n_configs, n_boot=n_boot),

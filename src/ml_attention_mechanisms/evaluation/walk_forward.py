@@ -1,4 +1,5 @@
-"""Expanding-window walk-forward evaluation: retrain per fold, score each fold.
+"""Expanding-window walk-forward evaluation (retrain per fold, score each fold), and leave-one-asset-out
+folds (train without one asset, score it as an asset the model never saw).
 
 Shapes:
     N: samples (decision times), in time order.
@@ -6,7 +7,7 @@ Shapes:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,14 @@ import numpy as np
 
 from ._checks import as_array, check_int
 
-__all__ = ["Fold", "WalkForwardResult", "expanding_window_folds", "walk_forward"]
+__all__ = [
+    "AssetFold",
+    "Fold",
+    "WalkForwardResult",
+    "expanding_window_folds",
+    "leave_one_asset_out_folds",
+    "walk_forward",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,3 +143,47 @@ def walk_forward(
         rows.append(row)
     mean = {name: float(np.nanmean([r[name] for r in rows])) for name in metrics}
     return WalkForwardResult(folds=rows, mean=mean)
+
+
+@dataclass(frozen=True, slots=True)
+class AssetFold:
+    """One leave-one-asset-out fold: train on ``train_assets``, score ``held_out`` as an unseen asset."""
+
+    index: int
+    held_out: str
+    train_assets: tuple[str, ...]
+
+
+def leave_one_asset_out_folds(
+    assets: Sequence[str], *, held_out: Sequence[str] | None = None, min_train_assets: int = 1
+) -> list[AssetFold]:
+    """One fold per held-out asset: the model is trained on the other assets (the same periods), then scored
+    on the held-out one as on a coin it never saw, against the same baselines.
+
+    Args:
+        assets: every asset of the training data, in order.
+        held_out: the assets to hold out, one fold each (a subset of ``assets``). Default: each of them.
+        min_train_assets: the fewest assets a fold trains on. Default: 1.
+
+    Returns:
+        The folds, in the order of ``held_out``.
+
+    Raises:
+        ValueError: duplicate assets, a held-out asset not in ``assets``, or too few left to train on.
+
+    >>> [(f.held_out, f.train_assets) for f in leave_one_asset_out_folds(["BTC", "ETH", "LTC"], held_out=["ETH"])]
+    [('ETH', ('BTC', 'LTC'))]
+    """
+    names = list(assets)
+    if len(set(names)) != len(names):
+        raise ValueError(f"assets: {names} repeats an asset")
+    chosen = names if held_out is None else list(held_out)
+    unknown = [a for a in chosen if a not in names]
+    if unknown:
+        raise ValueError(f"held_out: {unknown} not among the assets {names}")
+    if len(names) - 1 < check_int(min_train_assets, "min_train_assets"):
+        raise ValueError(f"assets: {len(names)}; a fold needs {min_train_assets} left to train on")
+    return [
+        AssetFold(index=i, held_out=a, train_assets=tuple(x for x in names if x != a))
+        for i, a in enumerate(chosen)
+    ]

@@ -121,6 +121,7 @@ def test_report_is_self_contained_with_pngs(report: Path) -> None:
     assert re.search(r"<script[^>]*src=", page) is None
     assert page.count("Plotly.newPlot(") == 9
     assert "Planted figures &lt;test&gt;." in page  # notes are escaped
+    assert page.index("id='summary'") < page.index("Planted figures") < page.index("Models vs baselines")
     # 3 assets x (interval at 87%, VaR99 Kupiec at 0.01) and both strategy kinds missing: 8 of 14 fail
     assert page.count("class='fail'") == 8 and page.count("class='pass'") == 6
     for name in (

@@ -1,6 +1,6 @@
 """The baselines the models are scored against: return forecasts (:mod:`.returns`), variance forecasts
 (:mod:`.volatility`: last window, HAR-RV, GARCH), VaR/ES, quantile, drawdown and correlation forecasts
-(:mod:`.risk`), trading rules and portfolios (:mod:`.trading`) and a non-attention learner (:mod:`.learner`).
+(:mod:`.risk`), trading rules and portfolios, volatility-targeted ones included (:mod:`.trading`) and a non-attention learner (:mod:`.learner`).
 Each is causal: the forecast at decision time ``t`` reads bars ``<= t`` only."""
 
 from .learner import fit_predict_learner
@@ -19,6 +19,8 @@ from .trading import (
     inverse_volatility_weights,
     min_variance_weights,
     momentum_positions,
+    vol_target_buy_and_hold_positions,
+    vol_target_portfolio_weights,
 )
 from .volatility import GarchForecast, garch_forecast, har_rv_forecast, last_window_variance_forecast
 
@@ -43,5 +45,7 @@ __all__ = [
     "rolling_correlation_forecast",
     "rolling_drawdown_forecast",
     "rolling_quantile_forecast",
+    "vol_target_buy_and_hold_positions",
+    "vol_target_portfolio_weights",
     "zero_forecast",
 ]

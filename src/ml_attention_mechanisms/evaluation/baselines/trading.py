@@ -1,5 +1,6 @@
-"""Trading baselines: buy-and-hold, 24-bar time-series momentum; portfolios: equal weight, inverse
-volatility, minimum variance on a rolling 30-day covariance.
+"""Trading baselines: buy-and-hold, 24-bar time-series momentum, volatility-targeted buy-and-hold (sized by
+HAR-RV); portfolios: equal weight, inverse volatility, minimum variance on a rolling 30-day covariance, and
+volatility-targeted equal weight or risk parity (sized by HAR-RV and the rolling 30-day correlation).
 
 Positions and weights are indexed by decision time and use returns up to ``t`` only; feed them to
 :func:`..backtest.run_backtest` / :func:`..backtest.run_portfolio_backtest`, which fill at ``t+1``.
@@ -18,7 +19,9 @@ import numpy as np
 
 from ..._import_guard import needs_extra
 from .._checks import as_array, check_int, check_same_length
+from ..backtest.sizing import VolTargetConfig, vol_target_positions, vol_target_weights
 from ..targets import trailing_sum
+from .volatility import har_rv_forecast
 
 __all__ = [
     "buy_and_hold_positions",
@@ -26,6 +29,8 @@ __all__ = [
     "inverse_volatility_weights",
     "min_variance_weights",
     "momentum_positions",
+    "vol_target_buy_and_hold_positions",
+    "vol_target_portfolio_weights",
 ]
 
 
@@ -121,3 +126,108 @@ def min_variance_weights(
             w = w / w.sum()
         out[t] = w
     return out
+
+
+def vol_target_buy_and_hold_positions(
+    returns: Any,
+    config: VolTargetConfig,
+    *,
+    start: int = 0,
+    min_train: int = 2160,
+    refit_every: int = 168,
+) -> np.ndarray:
+    """Long, sized by HAR-RV: ``min(max_position, target_vol / vol_HAR[t])`` with the no-trade band, from
+    bar ``start`` on (flat before it, and wherever HAR-RV has no forecast yet).
+
+    The strategy a volatility-sized signal must beat: it earns what sizing by a classical variance forecast
+    earns without any view on direction (:func:`.volatility.har_rv_forecast`, refitted every
+    ``refit_every`` bars on the bars before; :func:`..backtest.sizing.vol_target_positions`).
+
+    Args:
+        returns: hourly log returns, shape ``(T,)``, finite.
+        config: the target, the cap, the band and the variance horizon.
+        start: first decision time (the band starts flat there, so the positions from ``start`` on do not
+            depend on earlier ones). Default: 0.
+        min_train, refit_every: HAR-RV's. Default: 2160 (90 days), 168.
+
+    Returns:
+        Positions indexed by decision time, shape ``(T,)``.
+    """
+    r = as_array(returns, "returns", allow_nan=False)
+    start = check_int(start, "start", minimum=0)
+    out = np.zeros(r.shape[0])
+    variance = _har_or_nan(r, config.horizon, min_train, refit_every, start)
+    out[start:] = vol_target_positions(np.ones(r.shape[0] - start), variance[start:], config)
+    return out
+
+
+def _har_or_nan(r: np.ndarray, horizon: int, min_train: int, refit_every: int, start: int) -> np.ndarray:
+    """HAR-RV from ``start`` on, or all NaN when the series is too short for its first fit."""
+    if r.shape[0] < min_train or min_train - 1 - horizon - (30 * 24 - 1) < 10:
+        return np.full(r.shape[0], np.nan)
+    return har_rv_forecast(r, horizon=horizon, min_train=min_train, refit_every=refit_every, start=start)
+
+
+def vol_target_portfolio_weights(
+    returns: Any,
+    rebalance: Any,
+    config: VolTargetConfig,
+    *,
+    allocation: str = "risk_parity",
+    listed: Any = None,
+    window: int = 720,
+    min_train: int = 2160,
+    refit_every: int = 168,
+) -> np.ndarray:
+    """A portfolio sized to the target volatility by HAR-RV: at each rebalance bar, ``equal_weight`` (1/k) or
+    ``risk_parity`` (``1 / vol_HAR``, normalised) weights over the k assets that have a HAR-RV forecast and
+    ``window`` listed bars, scaled by ``min(max_position, target_vol / portfolio_vol)`` with the portfolio
+    volatility from the HAR-RV forecasts and the correlation of the last ``window`` bars (all ``<= t``), then
+    the no-trade band (:func:`..backtest.sizing.vol_target_weights`).
+
+    Args:
+        returns: log returns, shape ``(T, A)``, finite (0 where an asset has no bar).
+        rebalance: boolean mask of rebalance bars, shape ``(T,)``; the band starts at the first one.
+        config: the target, the gross-exposure cap, the band and the variance horizon.
+        allocation: ``"risk_parity"`` or ``"equal_weight"``. Default: ``"risk_parity"``.
+        listed: bool ``(T, A)``: the asset trades at bar ``t`` or did before (its HAR-RV is fitted on its own
+            bars only, from its first). Default: every asset from the first bar.
+        window: bars of the correlation. Default: 720 (30 days).
+        min_train, refit_every: HAR-RV's, per asset from its first listed bar. Default: 2160, 168.
+
+    Returns:
+        Shape ``(T, A)``: weights at the rebalance bars that trade, NaN elsewhere.
+
+    Raises:
+        ValueError: bad shapes, or an unknown ``allocation``.
+    """
+    r = as_array(returns, "returns", ndim=2, allow_nan=False)
+    if allocation not in ("risk_parity", "equal_weight"):
+        raise ValueError(f"allocation={allocation!r}: expected 'risk_parity' or 'equal_weight'")
+    on = np.ones(r.shape, dtype=bool) if listed is None else np.asarray(listed, dtype=bool)
+    if on.shape != r.shape:
+        raise ValueError(f"listed: shape {on.shape}, expected {r.shape}")
+    rows = _decision_rows(r, rebalance, check_int(window, "window", minimum=3))
+    variance = np.full(r.shape, np.nan)
+    begin = int(rows[0]) if rows.size else r.shape[0]  # HAR-RV is needed from the first decision on
+    for a in range(r.shape[1]):
+        first = int(np.argmax(on[:, a])) if on[:, a].any() else r.shape[0]
+        if first < r.shape[0]:
+            own = r[first:, a]
+            variance[first:, a] = _har_or_nan(
+                own, config.horizon, min_train, refit_every, max(begin - first, 0)
+            )
+    base = np.full(r.shape, np.nan)
+    corr = np.full((r.shape[0], r.shape[1], r.shape[1]), np.nan)
+    for t in rows:
+        ok = np.isfinite(variance[t]) & on[t - window + 1]  # a forecast, and a full window of own bars
+        base[t] = 0.0
+        if not ok.any():
+            continue
+        inv = 1.0 / np.sqrt(variance[t, ok]) if allocation == "risk_parity" else np.ones(int(ok.sum()))
+        base[t, ok] = inv / inv.sum()
+        corr[t] = np.eye(r.shape[1])
+        corr[t][np.ix_(ok, ok)] = np.corrcoef(r[t - window + 1 : t + 1, ok], rowvar=False).reshape(
+            ok.sum(), -1
+        )
+    return vol_target_weights(base, np.where(np.isfinite(variance), variance, 0.0), corr, config)

@@ -1,5 +1,5 @@
 """The run report: figures (plotly, with a matplotlib PNG twin each; :mod:`.figures`), comparison tables
-(:mod:`.tables`) and the self-contained ``report.html`` (:mod:`.html`)."""
+(:mod:`.tables`), the one-screen summary of the bar (:mod:`.summary`) and the self-contained ``report.html`` (:mod:`.html`)."""
 
 from .figures import (
     ReportFigure,
@@ -13,9 +13,11 @@ from .figures import (
     weights_figure,
 )
 from .html import write_report
+from .summary import SUMMARY_COLUMNS, summary_rows, summary_text
 from .tables import comparison_tables
 
 __all__ = [
+    "SUMMARY_COLUMNS",
     "ReportFigure",
     "attention_heatmap_figure",
     "calibration_figure",
@@ -23,6 +25,8 @@ __all__ = [
     "equity_curves_figure",
     "fan_chart_figure",
     "pit_histogram_figure",
+    "summary_rows",
+    "summary_text",
     "training_curves_figure",
     "var_exceedance_figure",
     "weights_figure",

@@ -2,7 +2,8 @@
 
 The page inlines plotly's JavaScript once (no CDN, no network), then one interactive chart per
 :class:`.figures.ReportFigure`; tables (models against baselines, significance tests, per-fold
-results) are plain HTML; the pass/fail table of the bar (:func:`.criteria.evaluate_bar`) comes first.
+results) are plain HTML; the page opens with the one-screen summary of the bar (:func:`.criteria.evaluate_bar`:
+per asset, seen or unseen in training, each criterion's figure, margin and pass/fail; :mod:`.summary`).
 The matplotlib twin of every figure is saved as ``<name>.png`` beside the page.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 from ..._import_guard import needs_extra
 from ..metrics_io import to_jsonable
 from .figures import ReportFigure
+from .summary import SUMMARY_COLUMNS, summary_rows
 
 __all__ = ["write_report"]
 
@@ -70,24 +72,34 @@ def _table(rows: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
-def _bar_table(bar: Mapping[str, Any]) -> str:
-    rows = []
-    for c in bar.get("criteria", []):
-        verdict = "PASS" if c.get("passed") else "FAIL"
-        rows.append(
-            "<tr>"
-            f"<td class='l'>{html.escape(str(c.get('asset', '')))}</td>"
-            f"<td class='l'>{html.escape(str(c.get('criterion', '')))}</td>"
-            f"<td class='{verdict.lower()}'>{verdict}</td>"
-            f"<td>{html.escape(_fmt(c.get('value')))}</td>"
-            f"<td>{html.escape(_fmt(c.get('threshold')))}</td>"
-            f"<td class='l'>{html.escape(str(c.get('rule', '')))}</td></tr>"
-        )
-    summary = f"{bar.get('n_passed', 0)} of {bar.get('n_criteria', 0)} criteria pass."
+def _summary(bar: Mapping[str, Any]) -> str:
+    """The summary table (:func:`.summary.summary_rows`), results coloured, then the rules once each."""
+    rows = summary_rows(bar)
+    head = "".join(f"<th class='l'>{html.escape(c)}</th>" for c in SUMMARY_COLUMNS)
+    body = []
+    for r in rows:
+        cells = []
+        for c in SUMMARY_COLUMNS:
+            text = html.escape(str(r.get(c, "")))
+            if c == "result":
+                passed = r.get("passed")
+                css = "caption" if passed is None else ("pass" if passed else "fail")
+                cells.append(f"<td class='{css}'>{text}</td>")
+            else:
+                cells.append(f"<td class='l'>{text}</td>" if c not in ("margin",) else f"<td>{text}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    rules = dict.fromkeys(
+        str(c.get("rule", "")) for c in [*bar.get("criteria", []), *bar.get("reported", [])]
+    )
+    summary = (
+        f"{bar.get('n_passed', 0)} of {bar.get('n_criteria', 0)} criteria pass; results in parentheses are "
+        "reported, not counted. Seen: the run's training data contained the asset."
+    )
     return (
-        f"<p>{html.escape(summary)}</p><table><thead><tr><th class='l'>asset</th><th class='l'>criterion</th>"
-        "<th>result</th><th>value</th><th>threshold</th><th class='l'>rule</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>"
+        f"<p>{html.escape(summary)}</p><div class='wide'><table><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table></div><p class='caption'>Rules: "
+        + "; ".join(html.escape(r) for r in rules if r)
+        + ".</p>"
     )
 
 
@@ -112,7 +124,7 @@ def write_report(
             "Diebold-Mariano": [...], "Walk-forward folds": [...]}``.
         bar: the result of :func:`.criteria.evaluate_bar`; default ``metrics["bar"]`` if present.
         title: page title.
-        notes: paragraphs shown under the title (e.g. where a model falls short, said plainly).
+        notes: paragraphs shown under the summary (e.g. where a model falls short, said plainly).
         png_dir: folder for the PNGs. Default: the page's folder.
 
     Returns:
@@ -135,9 +147,9 @@ def write_report(
     bar = bar if bar is not None else metrics.get("bar")
 
     parts = [f"<h1>{html.escape(title)}</h1>"]
-    parts += [f"<p>{html.escape(n)}</p>" for n in notes]
     if bar:
-        parts.append("<h2 id='bar'>The bar the models aim for</h2>" + _bar_table(bar))
+        parts.append("<h2 id='summary'>Summary: the bar the models aim for</h2>" + _summary(bar))
+    parts += [f"<p>{html.escape(n)}</p>" for n in notes]
     for heading, rows in (tables or {}).items():
         parts.append(f"<h2>{html.escape(heading)}</h2>{_table(rows)}")
     for fig in figures:
