@@ -102,3 +102,19 @@ def test_one_garch_fit_serves_volatility_and_var() -> None:
     shared = normal_var_es(garch_forecast(r, horizon=24, **kwargs), (0.95,))[0.95]
     np.testing.assert_allclose(shared[0], direct[0], equal_nan=True)
     np.testing.assert_allclose(shared[1], direct[1], equal_nan=True)
+
+
+def test_listed_correlation_at_decision_rows() -> None:
+    from ml_attention_mechanisms.evaluation import listed_correlation, rolling_correlation_forecast
+
+    rng = np.random.default_rng(7)
+    r = rng.normal(0, 0.01, (1000, 3))
+    r[:, 1] += r[:, 0]
+    listed = np.ones((1000, 3), dtype=bool)
+    listed[:500, 2] = False
+    out = listed_correlation(r, [100, 600, 900], listed=listed, window=200)
+    full = rolling_correlation_forecast(r, window=200)
+    np.testing.assert_allclose(out[900], full[900])  # every asset listed over the window
+    np.testing.assert_allclose(out[600][:2, :2], full[600][:2, :2])
+    assert out[600][2].tolist() == [0.0, 0.0, 1.0]  # listed inside the window: uncorrelated
+    assert np.isnan(out[100]).all() and np.isnan(out[601]).all()

@@ -8,6 +8,7 @@ from .returns import lag_matrix, mean_forecast, refit_points, ridge_forecast, ze
 from .risk import (
     garch_normal_var_es,
     historical_var_es,
+    listed_correlation,
     normal_var_es,
     rolling_correlation_forecast,
     rolling_drawdown_forecast,
@@ -36,6 +37,7 @@ __all__ = [
     "inverse_volatility_weights",
     "lag_matrix",
     "last_window_variance_forecast",
+    "listed_correlation",
     "mean_forecast",
     "min_variance_weights",
     "momentum_positions",

@@ -23,6 +23,7 @@ from .volatility import GarchForecast, garch_forecast
 __all__ = [
     "garch_normal_var_es",
     "historical_var_es",
+    "listed_correlation",
     "normal_var_es",
     "rolling_correlation_forecast",
     "rolling_drawdown_forecast",
@@ -145,6 +146,37 @@ def rolling_correlation_forecast(returns: Any, *, window: int = 720) -> np.ndarr
     out = np.full((r.shape[0], r.shape[1], r.shape[1]), np.nan)
     if r.shape[0] >= window:
         out[window - 1 :] = _window_correlations(np.lib.stride_tricks.sliding_window_view(r, window, axis=0))
+    return out
+
+
+def listed_correlation(returns: Any, rows: Any, *, listed: Any = None, window: int = 720) -> np.ndarray:
+    """The correlation matrix of the last ``window`` bars (``<= t``) at the decision ``rows`` only, among the
+    assets listed for the whole window; an asset listed later than ``t - window + 1`` counts as uncorrelated
+    with the others (its row and column of the identity), as its window would mix in bars it did not trade.
+
+    Args:
+        returns: log returns, shape ``(T, A)``, finite (0 where an asset has no bar).
+        rows: the decision times, int positions.
+        listed: bool ``(T, A)``: the asset trades at ``t`` or did before. Default: all, from the first bar.
+        window: bars. Default: 720 (30 days of hours).
+
+    Returns:
+        Shape ``(T, A, A)``; NaN outside ``rows`` and where ``t < window - 1``.
+    """
+    r = as_array(returns, "returns", ndim=2, allow_nan=False)
+    window = check_int(window, "window", minimum=3)
+    on = np.ones(r.shape, dtype=bool) if listed is None else np.asarray(listed, dtype=bool)
+    if on.shape != r.shape:
+        raise ValueError(f"listed: shape {on.shape}, expected {r.shape}")
+    out = np.full((r.shape[0], r.shape[1], r.shape[1]), np.nan)
+    for t in np.asarray(rows, dtype=np.int64):
+        if t < window - 1:
+            continue
+        ok = on[t - window + 1]
+        ok &= r[t - window + 1 : t + 1].std(axis=0) > 0  # a constant window has no correlation
+        out[t] = np.eye(r.shape[1])
+        if ok.sum() > 1:
+            out[t][np.ix_(ok, ok)] = np.corrcoef(r[t - window + 1 : t + 1, ok], rowvar=False)
     return out
 
 
