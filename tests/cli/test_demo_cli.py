@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from ml_attention_mechanisms.cli.main import main
+from ml_attention_mechanisms.recipes import DemoConfig
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,9 @@ def test_demo_quick_writes_every_artefact(demo_run: tuple[Path, str, int]) -> No
     for model in ("price_predictor_small", "risk_assessor_small", "signal_generator_small",
                   "portfolio_optimizer_small"):  # fmt: skip
         assert (out / "models" / model / "config.yaml").is_file()
-    assert "the bar:" in stdout and "QLIKE 24h variance" in stdout
+    assert "the bar:" in stdout and "24h variance" in stdout and "sizing (chosen on validation)" in stdout
+    head = stdout.splitlines()[0].split()
+    assert head[:4] == ["asset", "seen", "criterion", "figure"]  # the one-screen summary comes first
 
 
 def test_metrics_hold_models_and_every_baseline(demo_run: tuple[Path, str, int]) -> None:
@@ -60,13 +63,24 @@ def test_metrics_hold_models_and_every_baseline(demo_run: tuple[Path, str, int])
     baselines_in_dm = {row["baseline"] for row in btc["dm"]}
     assert {"zero", "ridge", "har_rv", "garch", "learner_hgb"} <= baselines_in_dm
     sig = m["strategies"]["signal_BTC"]
-    assert set(sig["baselines"]) == {"buy_and_hold", "momentum_24"}
-    assert sig["model"]["n_configs_tried"] == 1 and "deflated_sharpe" in sig["model"]
+    assert set(sig["baselines"]) == {"buy_and_hold", "momentum_24", "buy_and_hold_vol_target"}
+    n_sizing = len(DemoConfig.quick().vol_targets())  # every (target, band) pair tried on validation
+    assert sig["model"]["n_configs_tried"] == n_sizing and "deflated_sharpe" in sig["model"]
     assert set(m["strategies"]["portfolio"]["baselines"]) == {
         "equal_weight",
         "inverse_volatility",
         "min_variance",
+        "equal_weight_vol_target",
+        "risk_parity_vol_target",
     }
+    sizing = m["sizing"]
+    assert sizing["chosen_on"].startswith("validation ") and set(sizing["chosen"]) == {
+        "signal", "portfolio", "buy_and_hold_vol_target", "equal_weight_vol_target", "risk_parity_vol_target",
+    }  # fmt: skip
+    for name, rows in sizing["validation"].items():  # the chosen pair has the best validation Sharpe
+        best = max((r for r in rows if r["score"] == r["score"]), key=lambda r: r["score"], default=rows[0])
+        assert [r for r in rows if r["chosen"]] == [best], name
+    assert m["data"]["seen"] == {"BTC": True, "ETH": True, "LTC": True, "BNB": True, "ADA": True}
     assert "equity" not in sig  # per-bar arrays go to the plots, not the JSON
 
 
@@ -74,15 +88,20 @@ def test_the_bar_is_computed_from_the_figures(demo_run: tuple[Path, str, int]) -
     from ml_attention_mechanisms.evaluation import evaluate_bar
 
     m = _metrics(demo_run[0])
-    kinds = [c["criterion"].removeprefix("strategy_") for c in m["bar"]["criteria"] if c["asset"] == "all"]
-    again = evaluate_bar(m, assets=("BTC", "ETH", "LTC"), strategy_kinds=kinds)
-    assert json.loads(json.dumps(again)) == m["bar"]
-    assert {c["asset"] for c in m["bar"]["criteria"]} == {"BTC", "ETH", "LTC", "all"}
-    assert {"signal_BTC", "signal_ETH", "signal_LTC", "portfolio"} == set(kinds)
+    assets = tuple(m["assets"])
+    again = evaluate_bar(m, assets=assets, strategy_kinds=list(m["strategies"]))
+    assert json.loads(json.dumps(again)) == json.loads(json.dumps(m["bar"]))
+    assert assets == ("BTC", "ETH", "LTC", "BNB", "ADA")
+    assert {c["asset"] for c in m["bar"]["criteria"]} == {*assets, "all"}
+    assert [c["criterion"] for c in m["bar"]["criteria"] if c["asset"] == "all"] == [
+        "strategy_portfolio",
+        "strategy_signal",
+    ]
+    assert {r["asset"] for r in m["bar"]["reported"]} == set(assets)  # per-asset signal verdicts
     failed = [c for c in m["bar"]["criteria"] if not c["passed"]]
     assert len(m["shortfalls"]) == len(failed)
     html = (demo_run[0] / "report.html").read_text(encoding="utf-8")
-    assert "The bar the models aim for" in html
+    assert html.index("id='summary'") < html.index("Everything was chosen on the validation split")
     assert ("Where the models fall short" in html) == bool(failed)
 
 
@@ -130,6 +149,19 @@ def test_full_adds_walk_forward_folds_and_ablations(demo_run: tuple[Path, str, i
     # the "on" row is the demo's own portfolio model, scored the same way as the main table
     assert portfolio[0]["sharpe"] == pytest.approx(m["strategies"]["portfolio"]["model"]["sharpe"], rel=1e-9)
     assert m["ablations"]["not_run"] == []
-    assert m["configurations_tried"]["price"] == 3 and m["configurations_tried"]["portfolio"] == 2
+    n_sizing = len(DemoConfig.quick().vol_targets())
+    assert m["configurations_tried"]["price"] == 3 and m["configurations_tried"]["portfolio"] == n_sizing + 1
     html = (demo_run[0] / "report.html").read_text(encoding="utf-8")
-    assert "Walk-forward folds" in html and "Ablations" in html
+    assert "Walk-forward folds" in html and "Ablations" in html and "Leave-one-asset-out folds" in html
+
+
+def test_full_adds_leave_one_asset_out_folds(demo_run: tuple[Path, str, int]) -> None:
+    loao = _metrics(demo_run[0])["leave_one_asset_out"]
+    assert [row["asset"] for row in loao["folds"]] == ["BTC", "ETH", "LTC"]
+    for row in loao["folds"]:  # each fold's model never saw its asset: it reads the unknown-asset id
+        assert row["seen"] is False and row["passed"] == (
+            row["qlike_model"] <= min(row["qlike_har_rv"], row["qlike_garch"])
+        )
+        ckpt = demo_run[0] / "leave_one_asset_out" / row["asset"] / "checkpoints"
+        assert any(ckpt.glob("*.ckpt"))
+    assert loao["n"] == 3 and loao["passed"] == sum(r["passed"] for r in loao["folds"])

@@ -39,6 +39,10 @@ def run_and_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[
     return root / "run", files
 
 
+def stored_sizing(run: Path) -> dict[str, object]:
+    return json.loads((run / "calibration.json").read_text(encoding="utf-8"))["sizing"]["chosen"]  # type: ignore[no-any-return]
+
+
 def test_evaluate_scores_later_data_and_an_unseen_asset(
     run_and_files: tuple[Path, list[Path]], tmp_path: Path
 ) -> None:
@@ -51,7 +55,11 @@ def test_evaluate_scores_later_data_and_an_unseen_asset(
     m = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert set(m["assets"]) == {"BTC", "ETH", "XYZ"}
     assert {"model", "har_rv", "garch", "last_window"} <= set(m["assets"]["XYZ"]["volatility"])
-    assert {c["asset"] for c in m["bar"]["criteria"]} == {"BTC", "ETH", "all"}
+    assert {c["asset"] for c in m["bar"]["criteria"]} == {"BTC", "ETH", "XYZ", "all"}
+    assert m["data"]["seen"] == {"BTC": True, "ETH": True, "XYZ": False}  # XYZ: not in the checkpoints
+    vol = {c["asset"]: c for c in m["bar"]["criteria"] if c["criterion"] == "volatility"}
+    assert vol["XYZ"]["seen"] is False and vol["XYZ"]["required_margin"] == 0.0
+    assert m["sizing"]["chosen"] == stored_sizing(run)  # the run's sizing, applied unchanged
     stored = json.loads((run / "calibration.json").read_text(encoding="utf-8"))
     assert m["calibration"]["cqr_offsets"] == stored["cqr_offsets"]  # the run's calibration, unchanged
     assert m["data"]["periods"]["test"][0].startswith("2021-01-25")

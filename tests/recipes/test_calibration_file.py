@@ -19,6 +19,18 @@ WRITTEN: dict[str, Any] = {  # the fields a demo run writes
     "mode": "rolling",
     "rolling_window": 720,
     "correlation_head": {"assets": ["BTC", "ETH"], "steps": 300},
+    "sizing": {
+        "chosen": {
+            "signal": {
+                "target_vol": 0.5,
+                "max_position": 1.0,
+                "band": 0.1,
+                "horizon": 24,
+                "periods_per_year": 8760,
+            }
+        },
+        "chosen_on": "validation 2020-07-02 00:00 .. 2020-12-30 23:00",
+    },
 }
 
 
@@ -41,6 +53,9 @@ def test_what_the_library_writes_passes() -> None:
         ("signal_temperature", 0, "expected a finite number > 0"),
         ("rolling_window", 7.5, "expected an int > 0"),
         ("mode", "static", 'expected "rolling"'),
+        ("sizing", {"chosen": {"signal": {"target_vol": -1.0}}}, 'expected {"chosen"'),
+        ("sizing", {"chosen": {"signal": {"target_vol": 0.5, "leverage": 3}}}, 'expected {"chosen"'),
+        ("sizing", {"chosen": {}}, 'expected {"chosen"'),
     ],
 )
 def test_a_broken_field_is_named(field: str, value: Any, rule: str) -> None:

@@ -1,4 +1,4 @@
-"""The run's outputs for people: a sentence per failed criterion and the terminal table."""
+"""The run's outputs for people: a plain sentence per failed criterion and the terminal's summary."""
 
 from __future__ import annotations
 
@@ -21,7 +21,10 @@ def test_shortfalls_and_table_name_every_failed_criterion() -> None:
     bar = evaluate_bar(metrics, assets=("BTC",), strategy_kinds=("portfolio",))  # type: ignore[arg-type]
     metrics["bar"] = bar
     lines = shortfalls(bar)
-    assert len(lines) == 2 and "var99 FAILS" in lines[0] and "strategy_portfolio FAILS" in lines[1]
+    assert lines == [
+        "BTC (seen): 99% VaR fails: p 0.01 / 0.50 vs Kupiec / Chr. (margin -0.04; needs p >= 0.05).",
+        "all: portfolio Sharpe fails: Sharpe 1.00 vs equal_weight 2.00 (margin -1.00; needs > every baseline).",
+    ]
     table = terminal_table(metrics)
     assert "the bar: 3 of 5 criteria pass" in table
     assert table.count("PASS") == 3 and table.count("FAIL") == 2

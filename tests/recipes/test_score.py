@@ -1,4 +1,5 @@
-"""Scoring a run's strategies through the evaluation suite (references computed here)."""
+"""Scoring a run's strategies, sized by the variance forecast, through the evaluation suite (references
+computed here)."""
 
 from __future__ import annotations
 
@@ -7,28 +8,49 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from ml_attention_mechanisms.evaluation import BacktestConfig, VolTargetConfig
 from ml_attention_mechanisms.recipes._data import DemoData
 from ml_attention_mechanisms.recipes._score import score_strategies
+from ml_attention_mechanisms.recipes._sizing import Sizing
 
 
 def _fake_data(r: np.ndarray, test_start: int) -> DemoData:
     n = r.shape[0]
     ts = 1_600_000_000 // 86400 * 86400 + 3600 * np.arange(n, dtype=np.int64)
-    prepared = SimpleNamespace(symbols=("BTC/USDT", "ETH/USDT"), timestamps=ts)
+    prepared = SimpleNamespace(symbols=("BTC/USDT", "ETH/USDT"), timestamps=ts, close=np.ones((2, n)))
     return DemoData(prepared=prepared, split=None, returns=r, val_start=test_start // 2,
                     test_start=test_start, test_end=n)  # fmt: skip
 
 
-def test_always_buy_signal_matches_buy_and_hold_but_for_the_entry_fee() -> None:
-    from ml_attention_mechanisms.evaluation import BacktestConfig
+def _sizing(target_vol: float) -> Sizing:
+    cfg = VolTargetConfig(target_vol=target_vol)
+    return Sizing({"signal": cfg, "buy_and_hold_vol_target": cfg}, {"signal": [{}] * 3}, "planted", "planted")
 
+
+def test_always_buy_signal_matches_buy_and_hold_but_for_the_entry_fee() -> None:
     rng = np.random.default_rng(5)
     r = rng.normal(0.0002, 0.01, (1500, 2))
     data = _fake_data(r, 1000)
+    calm = np.full((1500, 2), 1e-8)  # a forecast so calm that every position hits the cap of 1
     out = score_strategies(data, {"BTC": np.ones(1500)}, None, config=BacktestConfig(fee_bps=0.0),
-                           n_configs={"signal": 3}, n_boot=50)  # fmt: skip
+                           sizing=_sizing(0.5), variance=calm, n_configs={"signal": 3}, n_boot=50)  # fmt: skip
     block = out["signal_BTC"]
     assert block["model"]["sharpe"] == pytest.approx(block["baselines"]["buy_and_hold"]["sharpe"], rel=1e-9)
     assert block["model"]["n_configs_tried"] == 3
+    assert set(block["baselines"]) == {"buy_and_hold", "momentum_24", "buy_and_hold_vol_target"}
     expected = np.exp(r[1001:, 0]).prod() - 1.0  # held from the close of the first test bar
     assert block["model"]["net_return"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_signal_is_sized_by_the_variance_forecast() -> None:
+    rng = np.random.default_rng(6)
+    r = rng.normal(0.0002, 0.01, (1500, 2))
+    data = _fake_data(r, 1000)
+    variance = np.full((1500, 2), 24 * 1e-4)  # 0.936 a year: a target of 0.3 holds 0.3 / 0.936
+    signal = np.where(np.arange(1500) < 1200, 1.0, -1.0)  # long, then sell (flat: long/flat)
+    out = score_strategies(data, {"BTC": signal}, None, config=BacktestConfig(fee_bps=10.0),
+                           sizing=_sizing(0.3), variance=variance, n_configs={}, n_boot=50)  # fmt: skip
+    size = 0.3 / np.sqrt(1e-4 * 24 * 365)
+    held = np.where(np.arange(1000, 1499) < 1200, size, 0.0)  # decided at t, earns bar t+1
+    net = held * np.expm1(r[1001:, 0]) - 0.001 * np.abs(np.diff(np.r_[0.0, held]))
+    assert out["signal_BTC"]["model"]["net_return"] == pytest.approx(np.prod(1 + net) - 1, rel=1e-9)

@@ -15,6 +15,7 @@ signal_temperature     finite number > 0
 mode                   "rolling"
 rolling_window         int > 0
 correlation_head       a JSON object (the fit's record)
+sizing                 {"chosen": {strategy: a valid VolTargetConfig's fields}, ...} (the strategies' sizing)
 =====================  ===================================================================================
 """
 
@@ -37,6 +38,7 @@ CALIBRATION_FIELDS = (
     "mode",
     "rolling_window",
     "correlation_head",
+    "sizing",
 )
 
 
@@ -87,7 +89,22 @@ _RULES: dict[str, tuple[str, Any]] = {
         lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
     ),
     "correlation_head": ("expected a JSON object", lambda v: isinstance(v, dict)),
+    "sizing": ('expected {"chosen": {strategy: VolTargetConfig fields}, ...}', lambda v: _sizing(v)),
 }
+
+
+def _sizing(value: Any) -> bool:
+    from ..evaluation.backtest import VolTargetConfig
+
+    chosen = value.get("chosen") if isinstance(value, dict) else None
+    if not isinstance(chosen, dict) or not chosen:
+        return False
+    try:
+        for fields in chosen.values():
+            VolTargetConfig.from_dict(dict(fields))
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def check_calibration(calibration: Mapping[str, Any], where: str) -> dict[str, Any]:

@@ -28,6 +28,8 @@ __all__ = [
     "DemoData",
     "asset_column",
     "base_symbol",
+    "first_bar",
+    "listed_mask",
     "load_demo_data",
     "log_returns",
     "prepare_run_data",
@@ -57,6 +59,10 @@ class DemoData:
         returns: float64 ``[T, A]`` hourly log returns, 0 where a bar is missing (finite everywhere).
         val_start, test_start, test_end: grid positions (``test_end`` exclusive).
         sources: symbol -> the file it was loaded from (``evaluate``/``predict``; empty for the demo).
+        panel: the raw panel the data were prepared from (leave-one-asset-out folds re-prepare it).
+        mean_end: where the training-mean return baseline stops averaging (exclusive): the run's
+            validation start; None = ``val_start``. ``evaluate`` sets it to the run's own validation start
+            when its data reach back to it, so the baseline is the run's training mean there too.
     """
 
     prepared: PreparedPanel
@@ -66,6 +72,8 @@ class DemoData:
     test_start: int
     test_end: int
     sources: dict[str, str] = field(default_factory=dict)
+    panel: MarketPanel | None = None
+    mean_end: int | None = None
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -94,6 +102,19 @@ def asset_column(data: DemoData, asset: str) -> int:
     if key not in names:
         raise ValueError(f"asset {asset!r}: not in the data; available: {', '.join(names)}")
     return names.index(key)
+
+
+def listed_mask(data: DemoData) -> np.ndarray:
+    """bool ``[T, A]``: the asset has a bar at ``t`` or had one before (it is listed)."""
+    present = np.isfinite(np.asarray(data.prepared.close, dtype=np.float64)).T  # (T, A)
+    return np.maximum.accumulate(present, axis=0)
+
+
+def first_bar(data: DemoData, column: int) -> int:
+    """The grid position of the asset's first bar (its listing in the data): the scorers and the
+    volatility-targeted baselines read its returns from there, never the zeros before it."""
+    present = np.isfinite(np.asarray(data.prepared.close[column], dtype=np.float64))
+    return int(np.argmax(present)) if present.any() else int(present.size)
 
 
 def validation_rows(data: DemoData) -> np.ndarray:
@@ -163,6 +184,7 @@ def prepare_run_data(panel: MarketPanel, split: Split, scaler: dict[str, Any] | 
         val_start=val_start,
         test_start=test_start,
         test_end=test_end,
+        panel=panel,
     )
 
 

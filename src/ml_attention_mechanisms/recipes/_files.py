@@ -37,7 +37,8 @@ def load_files_panel(
 
     The whole loaded period is history for the features and the rolling baselines; the evaluated period
     is ``[start, end]`` (default: everything after the first quarter of the bars, at least
-    :data:`MIN_HISTORY` bars in), so the causal per-asset scaling and the baselines have a warm-up. Nothing is fitted here: the
+    :data:`MIN_HISTORY` bars in), its decision times ending :data:`HORIZON` bars before the last bar (where
+    the last complete 24-bar target ends, as in the demo's test split), so the causal per-asset scaling and the baselines have a warm-up. Nothing is fitted here: the
     run's scaler is reused, and assets the run never saw get the unknown-asset id downstream.
     With ``predict=True`` (``predict``, ``backtest --run``: nothing is scored against the baselines) the
     history needed is only :func:`predict_history`'s: the features' warm-up plus the model window, and
@@ -72,7 +73,8 @@ def load_files_panel(
     else:
         first = _scored_first(panel.timestamps, lo, start)
     empty = np.zeros(0, dtype=np.int64)
-    positions = np.arange(first, n, dtype=np.int64)
+    # scored decision times end where the 24-bar targets do, as the demo's test split (purged); predict: all
+    positions = np.arange(first, n if predict else n - HORIZON, dtype=np.int64)
     val_pos = np.arange(max(first - 1, 0), first, dtype=np.int64)
     data = prepare_run_data(panel, Split(empty, val_pos, positions, HORIZON, 0), scaler=scaler)
     data.sources = {str(f.attrs["symbol"]): str(f.attrs.get("source", "")) for f in frames}

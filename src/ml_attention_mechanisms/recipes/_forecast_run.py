@@ -83,14 +83,18 @@ def _ids(model_payload: Mapping[str, Any], data: DemoData) -> dict[str, int]:
 
 
 def calibrate_signal_temperature(
-    model: nn.Module, forecasts: Mapping[str, dict[str, np.ndarray]], data: DemoData, rows: np.ndarray
-) -> float:
-    """Temperature scaling of the signal model on the validation rows (pooled over assets); returns the
-    fitted temperature (stored in the model's buffer) and rescales the stored probabilities in place."""
+    model: nn.Module, forecasts: Mapping[str, dict[str, np.ndarray]], data: DemoData, rows: np.ndarray,
+    fit_assets: Sequence[str] | None = None,
+) -> float:  # fmt: skip
+    """Temperature scaling of the signal model on the validation rows (pooled over ``fit_assets``, default
+    all); returns the fitted temperature (stored in the model's buffer) and rescales the stored
+    probabilities of every asset in place."""
     logits, labels = [], []
     target = data.prepared.targets["signal"]  # (A, T)
     valid = data.prepared.target_valid
     for asset, f in forecasts.items():
+        if fit_assets is not None and asset not in fit_assets:
+            continue
         col = asset_column(data, asset)
         ok = rows & np.isfinite(f["logits"]).all(axis=1) & valid[col]
         logits.append(f["logits"][ok])
@@ -114,47 +118,56 @@ def calibrate_signal_temperature(
     return new
 
 
-def _positions(lo: int, hi: int, calibrate_rows: np.ndarray | None, val_stride: int) -> np.ndarray:
-    """Decision times ``[lo, hi)``, keeping every ``val_stride``-th of the ``calibrate_rows``."""
-    positions = np.arange(lo, hi, dtype=np.int64)
-    if calibrate_rows is not None and val_stride > 1:
-        cal = calibrate_rows[positions]
-        keep = ~cal | (np.cumsum(cal) % val_stride == 1)
-        positions = positions[keep]
-    return positions
+def _positions(lo: int, hi: int, first_scored: int, stride: int) -> np.ndarray:
+    """Decision times in ``[lo, hi)``: every bar from ``first_scored`` on; before it (the calibration's
+    rows) every ``stride``-th, counted back from ``first_scored``, so that a later run that forecasts
+    fewer bars before the same ``first_scored`` (``evaluate``'s warm-up) forecasts the same ones."""
+    before = np.arange(first_scored - stride, lo - 1, -stride, dtype=np.int64)[::-1]
+    return np.r_[before[before >= lo], np.arange(max(first_scored, lo), hi, dtype=np.int64)]
+
+
+STRIDED = ("risk",)  # the kinds forecast at ``val_stride`` before the scored rows; price and signal size
+# the strategies, whose sizing is chosen on every validation bar
 
 
 @dataclass(eq=False)
 class _Forecast:
     """Where the single-asset models forecast and which outputs each gave, for :func:`_check`."""
 
-    positions: dict[str, np.ndarray]  # asset -> the rows the models had their inputs for
+    positions: dict[str, dict[str, np.ndarray]]  # kind -> asset -> the rows the model had its inputs for
     outputs: dict[str, set[str]]  # kind -> its output names
+
+    def add(self, other: _Forecast) -> None:
+        for kind, rows in other.positions.items():
+            for asset, where in rows.items():
+                mine = self.positions.setdefault(kind, {}).get(asset)
+                self.positions[kind][asset] = where if mine is None else np.union1d(mine, where)
+        for kind, names in other.outputs.items():
+            self.outputs.setdefault(kind, set()).update(names)
 
 
 def _raw_single_asset(
-    models: Mapping[str, RunModel], data: DemoData, assets: Sequence[str], positions: np.ndarray, *,
+    models: Mapping[str, RunModel], data: DemoData, assets: Sequence[str], positions: Mapping[str, np.ndarray], *,
     window: int, progress: bool,
-) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]], _Forecast]:  # fmt: skip
-    """The price, risk and signal models' raw forecasts: ``(asset -> price/risk outputs, asset -> signal,
+) -> tuple[dict[str, dict[str, dict[str, np.ndarray]]], _Forecast]:  # fmt: skip
+    """The single-asset models' raw forecasts at each kind's ``positions``: ``(kind -> asset -> outputs,
     where they were made)``."""
-    per_asset: dict[str, dict[str, np.ndarray]] = {a: {} for a in assets}
-    signal: dict[str, dict[str, np.ndarray]] = {}
+    out: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     made = _Forecast({}, {})
-    for kind in ("price", "risk", "signal"):
+    for kind, where in positions.items():
         if kind not in models:
             continue
         model, payload = models[kind]
         ids = _ids(payload, data)
         for asset in assets:
             f = forecast_single(
-                model, kind, data.prepared, asset_column(data, asset), positions, window=window,
+                model, kind, data.prepared, asset_column(data, asset), where, window=window,
                 asset_id=ids[base_symbol(asset)], progress=progress, desc=f"{kind} {asset}",
             )  # fmt: skip
-            made.positions[asset] = f.pop("_positions")
+            made.positions.setdefault(kind, {})[asset] = f.pop("_positions")
             made.outputs[kind] = set(f)
-            (signal.setdefault(asset, {}) if kind == "signal" else per_asset[asset]).update(f)
-    return per_asset, signal, made
+            out.setdefault(kind, {})[asset] = f
+    return out, made
 
 
 def _check(
@@ -172,8 +185,37 @@ def _check(
         model = str(models[kind].payload.get("model_type", kind))
         for asset, outputs in (signal if kind == "signal" else per_asset).items():
             chosen = {k: v for k, v in outputs.items() if k in names}
-            rows = made.positions.get(asset, np.zeros(0, dtype=np.int64))
+            rows = made.positions.get(kind, {}).get(asset, np.zeros(0, dtype=np.int64))
             check_forecasts(chosen, rows, model=model, asset=asset, timestamps=data.timestamps)
+
+
+def _signals(
+    models: Mapping[str, RunModel], data: DemoData, assets: Sequence[str], positions: np.ndarray,
+    first_scored: int, rows: np.ndarray | None, fit_assets: Sequence[str] | None, *, window: int, progress: bool,
+) -> tuple[dict[str, dict[str, np.ndarray]], float | None, _Forecast]:  # fmt: skip
+    """The signal model's forecasts, its fitted temperature and where they were made. With validation
+    ``rows`` the temperature is calibrated on the forecasts before ``first_scored`` first, and the later ones
+    are made by the calibrated model, exactly as the run's checkpoint (which stores the temperature) makes
+    them in ``evaluate``."""
+    if "signal" not in models:
+        return {}, None, _Forecast({}, {})
+    early, late = positions[positions < first_scored], positions[positions >= first_scored]
+    kw: dict[str, Any] = {"window": window, "progress": progress}
+    if early.size == 0:
+        later, made = _raw_single_asset(models, data, assets, {"signal": late}, **kw)
+        return later.get("signal", {}), None, made
+    raw, made = _raw_single_asset(models, data, assets, {"signal": early}, **kw)
+    out = raw["signal"]
+    temperature = None
+    if rows is not None:
+        temperature = calibrate_signal_temperature(models["signal"].model, out, data, rows, fit_assets)
+    later, made_late = _raw_single_asset(models, data, assets, {"signal": late}, **kw)  # the calibrated model
+    made.add(made_late)
+    for asset, f in out.items():
+        for key, value in f.items():
+            if key in later.get("signal", {}).get(asset, {}):
+                value[first_scored:] = later["signal"][asset][key][first_scored:]
+    return out, temperature, made
 
 
 def _levels(models: Mapping[str, RunModel]) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -186,6 +228,22 @@ def _levels(models: Mapping[str, RunModel]) -> tuple[tuple[float, ...], tuple[fl
         configured: Any = models["risk"].model.config.var_levels or VAR_LEVELS_DEFAULT  # type: ignore[union-attr]
         var_levels = tuple(float(v) for v in configured)
     return levels, var_levels
+
+
+def _fit(
+    per_asset: Mapping[str, Mapping[str, np.ndarray]], data: DemoData, rows: np.ndarray | None,
+    levels: tuple[float, ...], var_levels: tuple[float, ...], temperature: float | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The calibration fitted on the validation ``rows`` of the assets of ``per_asset``, checked."""
+    rows = rows if rows is not None else np.zeros(data.timestamps.size, dtype=bool)
+    returns = {a: data.returns[:, asset_column(data, a)] for a in per_asset}
+    calibration = fit_calibration(
+        per_asset, returns, rows, quantile_levels=levels, var_levels=var_levels, horizon=HORIZON
+    )
+    calibration["var_levels"] = list(var_levels)
+    if temperature is not None:
+        calibration["signal_temperature"] = temperature
+    return check_calibration(calibration, "the calibration fitted on the validation split")
 
 
 def forecast_run(
@@ -201,8 +259,14 @@ def forecast_run(
     calibrate_rows: np.ndarray | None,
     progress: bool,
     val_stride: int = 1,
+    first_scored: int | None = None,
+    calibrate_assets: Sequence[str] | None = None,
 ) -> Forecasts:
     """Every model's forecasts at decision times ``[lo, hi)``, calibrated.
+
+    The bars in ``[lo, first_scored)`` are the calibration's: the validation split (the demo) or the warm-up
+    of the causal rolling calibration before the scored bars (``evaluate``), so that both see the same
+    resolved forecasts at the first scored bar.
 
     Args:
         models: kind (``"price"``, ``"risk"``, ``"signal"``, ``"portfolio"``) -> the model and its payload.
@@ -210,32 +274,38 @@ def forecast_run(
         calibration: stored calibration to apply (``evaluate``/``predict``); ``None`` = fit it on
             ``calibrate_rows`` (the validation rows) first, with the signal model's temperature.
         calibrate_rows: bool ``[T]``, the validation rows (with ``calibration=None``).
-        val_stride: forecast only every ``val_stride``-th of the ``calibrate_rows`` (all later rows).
+        val_stride: forecast the risk model only every ``val_stride``-th bar before ``first_scored``.
+        first_scored: the first scored bar. Default: ``lo``.
+        calibrate_assets: the assets whose validation forecasts the fitted calibration pools (the run's
+            training assets: a coin the models never saw is calibrated as ``evaluate`` would, by its own
+            resolved forecasts). Default: all of ``assets``.
 
     Raises:
         ValueError: a model's output NaN, infinite or out of its domain (a negative variance or VaR, crossed
             quantiles) at a row where it had its inputs, raw or calibrated: the model, the asset and the
             first bad time are named.
     """
-    positions = _positions(lo, hi, calibrate_rows, val_stride)
-    per_asset, signal, made = _raw_single_asset(
-        models, data, assets, positions, window=window, progress=progress
-    )
+    start = lo if first_scored is None else first_scored
+    positions = {
+        k: _positions(lo, hi, start, val_stride if k in STRIDED else 1) for k in ("price", "risk", "signal")
+    }
+    raw, made = _raw_single_asset(models, data, assets, {k: positions[k] for k in ("price", "risk")},
+                                  window=window, progress=progress)  # fmt: skip
+    per_asset = {
+        a: {k: v for kind in ("price", "risk") for k, v in raw.get(kind, {}).get(a, {}).items()}
+        for a in assets
+    }
+    fit_rows = calibrate_rows if calibration is None else None
+    signal, temperature, made_signal = _signals(models, data, assets, positions["signal"], start, fit_rows,
+                                                calibrate_assets, window=window, progress=progress)  # fmt: skip
+    made.add(made_signal)
     _check(models, data, made, per_asset, signal)  # the models' own outputs
     levels, var_levels = _levels(models)
-    temperature = None
-    if "signal" in models and signal and calibrate_rows is not None and calibration is None:
-        temperature = calibrate_signal_temperature(models["signal"].model, signal, data, calibrate_rows)
     if calibration is None:
-        rows = calibrate_rows if calibrate_rows is not None else np.zeros(data.timestamps.size, dtype=bool)
-        returns = {a: data.returns[:, asset_column(data, a)] for a in assets}
-        calibration = fit_calibration(
-            per_asset, returns, rows, quantile_levels=levels, var_levels=var_levels, horizon=HORIZON
+        fit_on = [a for a in assets if calibrate_assets is None or a in calibrate_assets] or list(assets)
+        calibration = _fit(
+            {a: per_asset[a] for a in fit_on}, data, calibrate_rows, levels, var_levels, temperature
         )
-        calibration["var_levels"] = list(var_levels)
-        if temperature is not None:
-            calibration["signal_temperature"] = temperature
-        check_calibration(calibration, "the calibration fitted on the validation split")
     applied = {**calibration, "mode": "rolling", "rolling_window": ROLLING_WINDOW}
     calibrated = {
         a: rolling_calibration(f, data.returns[:, asset_column(data, a)], calibration, window=ROLLING_WINDOW)

@@ -1,5 +1,6 @@
-"""``mlattn demo --full``: the expanding-window walk-forward evaluation (the price model retrained per fold)
-and the ablations of the library's own parts (market time, crypto vs standard attention, cross-asset attention).
+"""``mlattn demo --full``: the expanding-window walk-forward evaluation (the price model retrained per fold),
+the leave-one-asset-out folds (:mod:`._loao`) and the ablations of the library's own parts (market time,
+crypto vs standard attention, cross-asset attention).
 
 Walk-forward: the data layer's :func:`~ml_attention_mechanisms.data.walk_forward_splits` (expanding training
 window, purged and embargoed), ``n_folds`` consecutive test blocks ending at the end of the default test
@@ -29,19 +30,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._import_guard import needs_extra
 from ..evaluation.backtest import BacktestConfig
-from ._calibration import rolling_calibration, variance_scale
-from ._data import HORIZON, DemoData, asset_column, validation_rows
-from ._forecast import forecast_portfolio, forecast_single
-from ._forecast_run import ROLLING_WINDOW, forecast_run, rebalance_positions
-from ._models import model_kind
+from ._data import HORIZON, DemoData, validation_rows
+from ._fold_score import fold_row
+from ._forecast import forecast_portfolio
+from ._forecast_run import forecast_run, rebalance_positions
+from ._loao import leave_one_asset_out
+from ._models import model_kind, training_assets
 from ._score import score_assets, score_strategies
-from ._train import TrainedModel, train_model
-from .config import DemoConfig
+from ._sizing import Sizing
+from ._train import train_model
+from .config import BAR_ASSETS, DemoConfig
 
 if TYPE_CHECKING:
-    from ..data import Split
+    pass
 
 __all__ = ["FullResults", "run_full"]
 
@@ -56,6 +58,7 @@ class FullResults:
 
     Attributes:
         walk_forward: ``{"folds": [rows], "mean": {...}, "val_size", "test_size"}``.
+        leave_one_asset_out: ``{"folds": [rows], "budget": {...}}`` (:mod:`._loao`).
         ablations: ``{"rows": [...], "not_run": [...]}``.
         configs_tried: kind -> extra configurations tried (they deflate the Sharpe ratios).
     """
@@ -63,6 +66,13 @@ class FullResults:
     walk_forward: dict[str, Any]
     ablations: dict[str, Any]
     configs_tried: dict[str, int]
+    leave_one_asset_out: dict[str, Any] | None = None
+
+
+def _bar_assets(cfg: DemoConfig) -> tuple[str, ...]:
+    """The assets of the folds and ablations: BTC, ETH and LTC (those with history before every fold;
+    BNB and ADA start inside the first fold's test block)."""
+    return tuple(a for a in cfg.assets if a in BAR_ASSETS)
 
 
 def _fold_sizes(n: int, n_folds: int) -> tuple[int, int]:
@@ -80,57 +90,14 @@ def walk_forward_price(data: DemoData, cfg: DemoConfig, root: Path, *, progress:
         n, n_folds=cfg.n_folds, val_size=val_size, test_size=test_size, horizon=HORIZON
     )
     rows: list[dict[str, Any]] = []
-    for k, split in enumerate(folds):
+    for k, split in enumerate(folds):  # every fold's model saw BTC, ETH and LTC: seen
         trained = train_model(
             PRICE, data, root / "walk_forward" / f"fold{k}", cfg, progress=progress, split=split
         )
-        rows += [_fold_row(k, split, trained, data, cfg, asset) for asset in cfg.assets]
+        rows += [fold_row(k, split, trained, data, cfg, asset) for asset in _bar_assets(cfg)]
     keys = ("qlike_model", "qlike_har_rv", "qlike_garch", "qlike_vs_best_baseline", "rmse_model", "rmse_zero")
     mean = {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
     return {"folds": rows, "mean": mean, "val_size": val_size, "test_size": test_size}
-
-
-def _fold_row(
-    k: int, split: Split, trained: TrainedModel, data: DemoData, cfg: DemoConfig, asset: str
-) -> dict[str, Any]:
-    """One fold's figures for one asset: the fold's model calibrated on its validation block (then the
-    causal rolling calibration of the main evaluation), scored on its test block against the baselines."""
-    with needs_extra("data"):
-        import pandas as pd
-
-    from ..evaluation.suite import evaluate_asset_forecasts
-    from ..evaluation.targets import realized_variance_target
-
-    def iso(pos: int) -> str:
-        return pd.Timestamp(int(data.timestamps[pos]), unit="s", tz="UTC").strftime("%Y-%m-%d")
-
-    ids = trained.payload.get("symbols") or {}
-    lo, t0, t1 = int(split.val[0]), int(split.test[0]), int(split.test[-1]) + 1
-    col = asset_column(data, asset)
-    r = data.returns[:, col]
-    positions = np.r_[np.arange(lo, t0, cfg.val_stride), np.arange(t0, t1)]
-    f = forecast_single(trained.model, "price", data.prepared, col, positions, window=cfg.window,
-                        asset_id=int(ids.get(data.symbols[col], 0)))  # fmt: skip
-    rv = realized_variance_target(r, HORIZON)
-    val = np.zeros(r.shape[0], dtype=bool)
-    val[lo:t0] = True
-    scale = variance_scale(np.where(val, rv, np.nan), f["variance"])
-    variance = rolling_calibration(
-        {"variance": f["variance"]}, r, {"variance_scale": scale}, window=ROLLING_WINDOW
-    )["variance"]
-    res = evaluate_asset_forecasts(
-        r, test_start=t0, test_end=t1, train_end=lo, return_forecast=f["return"],
-        variance_forecast=variance, horizon=HORIZON, refit_every=cfg.refit_every,
-    )  # fmt: skip
-    vol = res["volatility"]
-    best = min(vol["har_rv"]["qlike"], vol["garch"]["qlike"])
-    return {
-        "fold": k, "asset": asset, "train_to": iso(int(split.train[-1])), "test": f"{iso(t0)}..{iso(t1 - 1)}",
-        "qlike_model": vol["model"]["qlike"], "qlike_har_rv": vol["har_rv"]["qlike"],
-        "qlike_garch": vol["garch"]["qlike"], "qlike_vs_best_baseline": vol["model"]["qlike"] / best - 1.0,
-        "rmse_model": res["returns"]["model"]["rmse"], "rmse_zero": res["returns"]["zero"]["rmse"],
-        "epochs": trained.epochs,
-    }  # fmt: skip
 
 
 def _price_rows(variant: str, table: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -151,20 +118,25 @@ def _price_variant(data: DemoData, cfg: DemoConfig, root: Path, overrides: Mappi
     """Retrain the price model with ``overrides``; its calibrated test-split scores per asset."""
     trained = train_model(PRICE, data, root / "ablations" / tag, cfg, progress=progress, overrides=overrides,
                           name=f"{PRICE}@{tag}")  # fmt: skip
-    fc = forecast_run({"price": trained.run_model}, data, tuple(cfg.assets), window=cfg.window,
-                      lo=data.val_start, hi=data.test_end, backtest_config=BacktestConfig(), calibration=None,
-                      calibrate_rows=validation_rows(data), progress=False, val_stride=cfg.val_stride)  # fmt: skip
+    models = {"price": trained.run_model}
+    fc = forecast_run(models, data, _bar_assets(cfg), window=cfg.window, lo=data.val_start, hi=data.test_end,
+                      backtest_config=BacktestConfig(), calibration=None, calibrate_rows=validation_rows(data),
+                      progress=False, val_stride=cfg.val_stride, first_scored=data.test_start,
+                      calibrate_assets=training_assets(models))  # fmt: skip
     return score_assets(data, fc.assets, {}, quantile_levels=fc.quantile_levels, var_levels=(0.05, 0.01),
                         refit_every=cfg.refit_every, n_sims=cfg.n_sims)  # fmt: skip
 
 
-def _portfolio_row(variant: str, model: Any, data: DemoData, cfg: DemoConfig) -> dict[str, Any]:
-    """The portfolio model's backtest after fees on the test split (the demo's rebalance schedule)."""
+def _portfolio_row(
+    variant: str, model: Any, data: DemoData, cfg: DemoConfig, sizing: tuple[Sizing, np.ndarray]
+) -> dict[str, Any]:
+    """The portfolio model's backtest after fees on the test split (the demo's rebalance schedule and its
+    volatility targeting, chosen on validation for the demo's model)."""
     bt = BacktestConfig()
-    # as the demo: weights from the start of validation, so the test split opens with a held position
-    reb = rebalance_positions(data, int(data.val_start), int(data.test_end), bt)
+    reb = rebalance_positions(data, int(data.test_start), int(data.test_end), bt)
     weights = forecast_portfolio(model, data.prepared, reb, window=cfg.window)
-    res = score_strategies(data, {}, weights, config=bt, n_configs={"portfolio": 1}, n_boot=cfg.n_boot)
+    res = score_strategies(data, {}, weights, config=bt, sizing=sizing[0], variance=sizing[1],
+                           n_configs={"portfolio": sizing[0].n_candidates}, n_boot=cfg.n_boot)  # fmt: skip
     m = res["portfolio"]["model"]
     keys = ("sharpe", "sharpe_ci_low", "sharpe_ci_high", "sortino", "max_drawdown", "calmar", "turnover",
             "net_return")  # fmt: skip
@@ -179,7 +151,8 @@ def _main_checkpoint(root: Path, model_type: str) -> Path | None:
     return None
 
 
-def _cross_asset(data: DemoData, cfg: DemoConfig, root: Path, *, progress: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:  # fmt: skip
+def _cross_asset(data: DemoData, cfg: DemoConfig, root: Path, sizing: tuple[Sizing, np.ndarray], *,
+                 progress: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:  # fmt: skip
     """Cross-asset attention on (the demo's portfolio model) vs off: ``(rows, not_run)``."""
     from ..training import load_checkpoint
 
@@ -193,34 +166,41 @@ def _cross_asset(data: DemoData, cfg: DemoConfig, root: Path, *, progress: bool)
     trained = train_model(model_type, data, root / "ablations" / "no_cross_asset", cfg, progress=progress,
                           overrides={"num_cross_asset_layers": 0}, name=f"{model_type}@no_cross_asset")  # fmt: skip
     rows = [
-        _portfolio_row(f"cross-asset attention, {layers} layer(s) (demo model)", main_model, data, cfg),
-        _portfolio_row("no cross-asset attention", trained.model, data, cfg),
+        _portfolio_row(
+            f"cross-asset attention, {layers} layer(s) (demo model)", main_model, data, cfg, sizing
+        ),
+        _portfolio_row("no cross-asset attention", trained.model, data, cfg, sizing),
     ]
     return rows, []
 
 
 def ablations(
-    data: DemoData, cfg: DemoConfig, root: Path, main_scores: Mapping[str, Any], *, progress: bool
-) -> dict[str, Any]:
+    data: DemoData, cfg: DemoConfig, root: Path, main_scores: Mapping[str, Any],
+    sizing: tuple[Sizing, np.ndarray], *, progress: bool,
+) -> dict[str, Any]:  # fmt: skip
     """The three ablations (module docstring) on the test rows: ``{"rows": [...], "not_run": [...]}``."""
     no_mt = _price_variant(data, cfg, root, {"use_market_time": False}, "no_market_time", progress=progress)
     std = _price_variant(
         data, cfg, root, {"attention_kind": "standard"}, "standard_attention", progress=progress
     )
+    main = {a: main_scores[a] for a in _bar_assets(cfg) if a in main_scores}
     rows = (
-        _price_rows("market-time encoding, crypto attention (demo model)", main_scores)
+        _price_rows("market-time encoding, crypto attention (demo model)", main)
         + _price_rows("no market-time encoding", no_mt)
         + _price_rows("standard attention (index ALiBi, no market time)", std)
     )
-    portfolio_rows, not_run = _cross_asset(data, cfg, root, progress=progress)
+    portfolio_rows, not_run = _cross_asset(data, cfg, root, sizing, progress=progress)
     return {"rows": rows + portfolio_rows, "not_run": not_run}
 
 
 def run_full(
-    data: DemoData, cfg: DemoConfig, root: Path, main_scores: Mapping[str, Any], *, progress: bool
-) -> FullResults:
-    """Walk-forward folds and ablations; ``configs_tried`` counts the extra configurations per model kind."""
+    data: DemoData, cfg: DemoConfig, root: Path, main_scores: Mapping[str, Any],
+    sizing: tuple[Sizing, np.ndarray], *, progress: bool,
+) -> FullResults:  # fmt: skip
+    """Walk-forward folds, leave-one-asset-out folds and ablations; ``configs_tried`` counts the extra
+    configurations per model kind."""
     wf = walk_forward_price(data, cfg, root, progress=progress)
-    ab = ablations(data, cfg, root, main_scores, progress=progress)
+    loao = leave_one_asset_out(data, cfg, root, main_scores, progress=progress)
+    ab = ablations(data, cfg, root, main_scores, sizing, progress=progress)
     tried = {"price": 2, **({"portfolio": 1} if not ab["not_run"] else {})}
-    return FullResults(walk_forward=wf, ablations=ab, configs_tried=tried)
+    return FullResults(walk_forward=wf, ablations=ab, configs_tried=tried, leave_one_asset_out=loao)

@@ -6,6 +6,7 @@ registry's ``ModelEntry.output_kind``); everything downstream is keyed by that k
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -13,8 +14,9 @@ from torch import nn
 
 from ..evaluation.metrics_io import read_json_object
 from ._calibration_file import check_calibration
+from ._data import base_symbol
 
-__all__ = ["RunModel", "data_kind", "load_run_models", "model_kind"]
+__all__ = ["RunModel", "data_kind", "load_run_models", "model_kind", "training_assets"]
 
 
 class RunModel(NamedTuple):
@@ -22,6 +24,16 @@ class RunModel(NamedTuple):
 
     model: nn.Module
     payload: dict[str, Any]
+
+
+def training_assets(models: Mapping[str, RunModel]) -> tuple[str, ...]:
+    """The assets the run's training data contained ("seen"; ``"BTC"``...): the base symbols of its
+    checkpoints' ``symbols`` (the assets with an id of their own), over every model of the run."""
+    names: dict[str, None] = {}
+    for _, payload in models.values():
+        for symbol in payload.get("symbols") or {}:
+            names[base_symbol(str(symbol))] = None
+    return tuple(names)
 
 
 def model_kind(model_type: str) -> str:

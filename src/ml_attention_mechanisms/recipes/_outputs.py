@@ -26,8 +26,9 @@ from ._models import RunModel
 from ._report import RunReport, report_notes, report_tables, shortfalls, terminal_table, write_run_report
 from ._score import strip_arrays
 from ._scoring import ScoredForecasts
+from ._sizing import Sizing
 from ._train import TrainedModel
-from .config import BAR_ASSETS, DemoConfig
+from .config import DemoConfig
 
 __all__ = ["RunOutputs", "RunResults", "build_report", "run_metrics", "save_run_state", "write_run"]
 
@@ -61,8 +62,9 @@ class RunResults:
         strategies: kind -> the strategy's scores after costs (with equity curves and weights).
         configurations_tried: kind -> configurations tried (deflating the Sharpe ratios).
         trained: kind -> the models trained by this run (the demo; empty for ``evaluate``).
-        full: walk-forward folds and ablations (``--full``), or None.
+        full: walk-forward folds, leave-one-asset-out folds and ablations (``--full``), or None.
         warnings: sentences about the scores (e.g. an in-sample period).
+        sizing: the strategies' volatility targeting and how it was chosen.
     """
 
     title: str
@@ -75,6 +77,7 @@ class RunResults:
     trained: dict[str, TrainedModel] = field(default_factory=dict)
     full: FullResults | None = None
     warnings: tuple[str, ...] = ()
+    sizing: Sizing | None = None
 
 
 def run_metrics(results: RunResults) -> dict[str, Any]:
@@ -92,10 +95,12 @@ def run_metrics(results: RunResults) -> dict[str, Any]:
             "symbols": list(data.symbols),
             "periods": {k: list(v) for k, v in data.split.describe(data.timestamps).items()},
             "test_rows": [int(data.test_start), int(data.test_end)],
+            "seen": {a: a in scored.seen for a in scored.assets},
         },
         "config": r.config.to_dict(),
         "backtest_config": dataclasses.asdict(r.backtest_config),
-        "calibration": scored.forecasts.calibration,
+        "calibration": {k: v for k, v in scored.forecasts.calibration.items() if k != "sizing"},
+        "sizing": r.sizing.to_dict() if r.sizing is not None else None,
         "training": {
             t.name: {"epochs": t.epochs, "best_val_loss": t.best_val_loss, "run_dir": str(t.run_dir)}
             for t in r.trained.values()
@@ -105,15 +110,17 @@ def run_metrics(results: RunResults) -> dict[str, Any]:
         "configurations_tried": r.configurations_tried,
         "not_covered": not_covered,
     }
-    kinds = [k for k in r.strategies if k == "portfolio" or k.split("_", 1)[1] in BAR_ASSETS]
-    bar_assets = tuple(a for a in BAR_ASSETS if a in scored.assets)
-    metrics["bar"] = evaluate_bar(metrics, assets=bar_assets, strategy_kinds=kinds)
+    unseen = tuple(a for a in scored.assets if a not in scored.seen)
+    metrics["bar"] = evaluate_bar(
+        metrics, assets=tuple(scored.assets), strategy_kinds=list(r.strategies), unseen=unseen
+    )
     if scored.correlation:
         metrics["correlation"] = scored.correlation
     metrics["shortfalls"] = shortfalls(metrics["bar"])
     metrics["warnings"] = list(r.warnings)
     if r.full is not None:
         metrics["walk_forward"] = r.full.walk_forward
+        metrics["leave_one_asset_out"] = r.full.leave_one_asset_out
         metrics["ablations"] = r.full.ablations
     return metrics
 

@@ -1,5 +1,5 @@
 """The run's outputs for people: plain-language shortfalls, the notes and extra tables of the HTML report,
-and the short terminal table (figures: :mod:`._figures`).
+and the terminal's one-screen summary of the bar (figures: :mod:`._figures`).
 """
 
 from __future__ import annotations
@@ -13,13 +13,23 @@ from typing import Any
 from .._import_guard import needs_extra
 from ..evaluation.report import ReportFigure
 
-__all__ = ["RunReport", "report_notes", "report_tables", "shortfalls", "terminal_table", "write_run_report"]
+__all__ = [
+    "RunReport",
+    "report_notes",
+    "report_tables",
+    "shortfalls",
+    "sizing_notes",
+    "terminal_table",
+    "write_run_report",
+]
 
 logger = logging.getLogger(__name__)
 
 VALIDATION_ONLY = (
     "Everything was chosen on the validation split (early stopping, conformal intervals, variance and VaR "
-    "scales, temperature); the test split was read once, for these figures."
+    "scales, temperature, the strategies' target volatility and no-trade band); the test split was read once, "
+    "for these figures. Seen: the run's training data contained the asset; unseen: it did not (BNB and ADA "
+    "start after the training split ends), and its variance forecast need only match the better baseline."
 )
 
 
@@ -33,11 +43,11 @@ class RunReport:
 
 
 def report_notes(metrics: Mapping[str, Any]) -> list[str]:
-    """The report's notes: how choices were made, the bar, the shortfalls, warnings, what is not covered."""
-    bar = metrics["bar"]
+    """The report's notes: how choices were made, the strategies' sizing, the shortfalls in plain sentences,
+    warnings, what is not covered (the summary table of the bar comes first, drawn by the report writer)."""
     return [
         VALIDATION_ONLY,
-        f"The bar: {bar['n_passed']} of {bar['n_criteria']} criteria pass.",
+        *sizing_notes(metrics.get("sizing")),
         *(
             ["Where the models fall short: " + " ".join(metrics["shortfalls"])]
             if metrics["shortfalls"]
@@ -45,6 +55,22 @@ def report_notes(metrics: Mapping[str, Any]) -> list[str]:
         ),
         *metrics["warnings"],
         *metrics["not_covered"],
+    ]
+
+
+def sizing_notes(sizing: Mapping[str, Any] | None) -> list[str]:
+    """One sentence on how the strategies were sized and chosen."""
+    if not sizing:
+        return []
+    chosen = sizing.get("chosen", {})
+    parts = [f"{name}: target {c['target_vol']:.0%} a year, band {c['band']:g}" for name, c in chosen.items()]
+    n = max((len(v) for v in (sizing.get("validation") or {}).values()), default=1)
+    return [
+        "Strategies are sized by the forecast volatility (position = direction x min(1, target / forecast "
+        f"volatility), sized by {sizing.get('variance_source') or 'the variance forecasts'}; the baselines "
+        f"'_vol_target' by HAR-RV), each with the best of {n} (target, band) pairs on {sizing.get('chosen_on')}: "
+        + "; ".join(parts)
+        + "."
     ]
 
 
@@ -58,32 +84,34 @@ def report_tables(metrics: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]
         ] = [{"forecast": k, **correlation[k]} for k in ("model", "rolling")]
     if metrics.get("walk_forward"):
         extra["Walk-forward folds (price model, retrained per fold)"] = metrics["walk_forward"]["folds"]
+    loao = metrics.get("leave_one_asset_out")
+    if loao:
+        title = (
+            f"Leave-one-asset-out folds (price model trained without the asset, {loao['budget']['max_epochs']} "
+            "epochs; the asset scored as unseen on the test split; passes if QLIKE <= the better baseline's)"
+        )
+        extra[title] = [{**r, "seen": "unseen" if not r.get("seen") else "seen"} for r in loao["folds"]]
+    sizing = metrics.get("sizing")
+    if sizing and sizing.get("validation"):
+        extra["Strategy sizing on the validation split (net Sharpe of each target volatility and band)"] = [
+            {"strategy": name, **row} for name, rows in sizing["validation"].items() for row in rows
+        ]
     if metrics.get("ablations"):
         extra["Ablations (test split)"] = metrics["ablations"]["rows"] + metrics["ablations"]["not_run"]
     return extra
 
 
 def shortfalls(bar: Mapping[str, Any]) -> list[str]:
-    """One plain sentence per failed criterion of the bar."""
-    out = []
-    for c in bar.get("criteria", []):
-        if c.get("passed"):
-            continue
-        out.append(
-            f"{c.get('asset')}: {c.get('criterion')} FAILS ({c.get('rule')}; value {_short(c.get('value'))}, "
-            f"threshold {_short(c.get('threshold'))})."
-        )
-    return out
+    """One plain sentence per failed criterion of the bar: the asset (seen or unseen), the figure, what it
+    is compared with, the margin and what the criterion needs."""
+    from ..evaluation.report import summary_rows
 
-
-def _short(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    if isinstance(v, Mapping):
-        return "{" + ", ".join(f"{k}: {_short(x)}" for k, x in v.items()) + "}"
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_short(x) for x in v) + "]"
-    return str(v)
+    return [
+        f"{r['asset']}{' (' + r['seen'] + ')' if r['seen'] else ''}: {r['criterion']} fails: {r['figure']} vs "
+        f"{r['vs']} (margin {r['margin']}; needs {r['needs']})."
+        for r in summary_rows(bar)
+        if r["passed"] is False
+    ]
 
 
 def write_run_report(
@@ -103,7 +131,8 @@ def write_run_report(
     from ..evaluation.report import comparison_tables, write_report
     from ._score import strip_arrays
 
-    tables = comparison_tables(assets_scores, strip_arrays(strategies))
+    seen = (metrics.get("data") or {}).get("seen")
+    tables = comparison_tables(assets_scores, strip_arrays(strategies), seen=seen)
     for k, v in report.tables.items():
         tables[k] = [dict(r) for r in v]
     try:
@@ -116,63 +145,20 @@ def write_run_report(
             plt.close(fig.matplotlib)
 
 
-def _fmt(v: Any, spec: str = ".4g") -> str:
-    return "—" if not isinstance(v, int | float) or v != v else format(v, spec)
-
-
-def _n(scores: Mapping[str, Any], key: str = "n") -> str:
-    value = scores.get(key)
-    return str(int(value)) if isinstance(value, int | float) and value == value else "—"
-
-
 def terminal_table(metrics: Mapping[str, Any]) -> str:
-    """A short fixed-width table: per asset the model against its best baseline, the strategies, the bar;
-    ``rows``: the bars every figure of that line was computed on (the model's and the baselines' alike)."""
-    lines = []
-    head = f"{'asset':<6} {'figure':<22} {'model':>11} {'best baseline':>26} {'bar':>5} {'rows':>6}"
-    lines += [head, "-" * len(head)]
-    verdicts = {(c["asset"], c["criterion"]): c["passed"] for c in metrics.get("bar", {}).get("criteria", [])}
+    """The one-screen summary of the bar (per asset, seen or unseen: each criterion's figure, what it is
+    compared with, margin, pass/fail) and the strategies' sizing, for the terminal."""
+    from ..evaluation.report import summary_rows, summary_text
 
-    def mark(asset: str, crit: str) -> str:
-        v = verdicts.get((asset, crit))
-        return "" if v is None else ("PASS" if v else "FAIL")
-
-    for asset, res in (metrics.get("assets") or {}).items():
-        vol = res.get("volatility") or {}
-        if vol:
-            base = {k: v.get("qlike") for k, v in vol.items() if k != "model"}
-            best = min(base, key=lambda k: base[k] if base[k] is not None else float("inf"))
-            lines.append(
-                f"{asset:<6} {'QLIKE 24h variance':<22} {_fmt(vol['model'].get('qlike')):>11} "
-                f"{best + ' ' + _fmt(base[best]):>26} {mark(asset, 'volatility'):>5} {_n(vol['model']):>6}"
-            )
-        iv = res.get("interval90") or {}
-        if iv:
-            m, e = iv.get("model", {}), iv.get("empirical_quantile", {})
-            lines.append(
-                f"{asset:<6} {'90% cover / width':<22} "
-                f"{_fmt(m.get('coverage'), '.3f') + ' / ' + _fmt(m.get('width'), '.4f'):>11} "
-                f"{'emp.q ' + _fmt(e.get('coverage'), '.3f') + ' / ' + _fmt(e.get('width'), '.4f'):>26} "
-                f"{mark(asset, 'interval90'):>5} {_n(m):>6}"
-            )
-        for key in ("var95", "var99"):
-            v = res.get(key)
-            if v:
-                lines.append(
-                    f"{asset:<6} {key + ' hits / Kup p':<22} "
-                    f"{_fmt(v.get('exceedance_rate'), '.3f') + ' / ' + _fmt(v.get('kupiec_p'), '.2f'):>11} "
-                    f"{'Chr p ' + _fmt(v.get('christoffersen_p'), '.2f'):>26} {mark(asset, key):>5} {_n(v):>6}"
-                )
-    for kind, res in (metrics.get("strategies") or {}).items():
-        base = {k: v.get("sharpe") for k, v in (res.get("baselines") or {}).items()}
-        best = max(base, key=lambda k: base[k] if base[k] is not None else -float("inf")) if base else "—"
-        m = res.get("model") or {}
-        lines.append(
-            f"{'all':<6} {('Sharpe ' + kind)[:22]:<22} {_fmt(m.get('sharpe'), '.2f'):>11} "
-            f"{best + ' ' + _fmt(base.get(best), '.2f'):>26} {mark('all', 'strategy_' + kind):>5} "
-            f"{_n(m, 'n_bars'):>6}"
-        )
     bar = metrics.get("bar") or {}
-    lines.append("-" * len(head))
-    lines.append(f"the bar: {bar.get('n_passed', 0)} of {bar.get('n_criteria', 0)} criteria pass")
+    lines = [
+        summary_text(summary_rows(bar), n_passed=bar.get("n_passed", 0), n_criteria=bar.get("n_criteria", 0))
+    ]
+    chosen = (metrics.get("sizing") or {}).get("chosen") or {}
+    if chosen:
+        lines.append(
+            "sizing (chosen on validation): "
+            + ", ".join(f"{k} {c['target_vol']:g}/{c['band']:g}" for k, c in chosen.items())
+            + " (target vol a year / no-trade band)"
+        )
     return "\n".join(lines)

@@ -1,5 +1,6 @@
 """Scoring of a run: the models' calibrated forecasts against every baseline on the test rows (with the
-non-attention learner beside them), and the strategies after costs.
+non-attention learner beside them), each asset from its own first bar, and the volatility-targeted
+strategies after costs.
 
 Everything here calls the evaluation layer's public functions (``evaluate_asset_forecasts``, the
 scorecards, ``evaluate_signal_strategy``, ``evaluate_portfolio_strategy``).
@@ -18,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from ..evaluation.backtest import BacktestConfig
-from ._data import HORIZON, DemoData, asset_column
+from ._data import HORIZON, DemoData, asset_column, first_bar, listed_mask
 from ._learner import LEARNER
+from ._sizing import PORTFOLIO_BASELINES, SIGNAL_BASELINE, Sizing, sized_portfolio, sized_signal
 
 __all__ = ["score_assets", "score_strategies", "strip_arrays"]
 
@@ -57,8 +59,12 @@ def score_assets(
     with warnings.catch_warnings():
         # rolling baselines warm up on all-NaN windows before the test rows; those rows are not scored
         warnings.filterwarnings("ignore", message="All-NaN slice", category=RuntimeWarning)
-        for asset, f in forecasts.items():
-            r = data.returns[:, asset_column(data, asset)]
+        for asset, full in forecasts.items():
+            # from the asset's first bar: the baselines fit its own history, never the zeros before its listing
+            first = first_bar(data, asset_column(data, asset))
+            r, f = data.returns[first:, asset_column(data, asset)], {k: v[first:] for k, v in full.items()}
+            mean_end = data.val_start if data.mean_end is None else data.mean_end
+            t0, t1, v0 = data.test_start - first, data.test_end - first, mean_end - first
             var_forecasts = None
             if "var" in f:
                 var_forecasts = {1.0 - lv: (f["var"][:, i], f["es"][:, i]) for i, lv in enumerate(var_levels)}
@@ -69,11 +75,11 @@ def score_assets(
                     "quantile_levels": list(quantile_levels),
                 }
             if asset in learner:  # the learner's forecasts of the targets the model forecasts
-                lf = learner[asset]
+                lf = {k: v if k == "levels" else v[first:] for k, v in learner[asset].items()}
                 others[LEARNER] = {k: lf[k] for k in ("return", "variance", "quantiles") if k in f}
                 others[LEARNER]["quantile_levels"] = [float(v) for v in lf["levels"]]
             out[asset] = evaluate_asset_forecasts(
-                r, test_start=data.test_start, test_end=data.test_end, train_end=data.val_start,
+                r, test_start=t0, test_end=t1, train_end=v0 if v0 > 0 else t0,
                 return_forecast=f.get("return"), variance_forecast=f.get("variance"),
                 quantile_forecast=f.get("quantiles"),
                 quantile_levels=list(quantile_levels) if "quantiles" in f else None,
@@ -89,34 +95,45 @@ def score_strategies(
     weights: np.ndarray | None,
     *,
     config: BacktestConfig,
+    sizing: Sizing,
+    variance: np.ndarray,
     n_configs: Mapping[str, int],
     n_boot: int,
 ) -> dict[str, dict[str, Any]]:
-    """Signal strategies per asset (``signal_<ASSET>``) and the portfolio, net of costs, on the test span.
+    """Signal strategies per asset (``signal_<ASSET>``) and the portfolio, sized by the forecast volatility
+    (:mod:`._sizing`), net of costs, on the test span, against their baselines (the volatility-targeted ones
+    with their own validation-chosen sizing).
 
     Args:
         signals: asset -> signal ``[T]`` in {-1, 0, 1} (NaN = no decision: hold).
         weights: the portfolio model's target weights ``[T, A]`` (rebalance bars used), or ``None``.
         config: the backtest's costs and position rules.
+        sizing: the sizing of each strategy and baseline (chosen on validation, or a run's stored one).
+        variance: the 24-bar variance forecasts ``[T, A]`` that size the model's strategies.
         n_configs: kind -> configurations tried (reported beside each Sharpe, used by the deflated Sharpe).
     """
-    from ..evaluation.backtest import signals_to_positions
     from ..evaluation.suite import evaluate_portfolio_strategy, evaluate_signal_strategy
 
+    span = slice(int(data.test_start), int(data.test_end))
     out: dict[str, dict[str, Any]] = {}
     with warnings.catch_warnings():
         # a strategy that never trades has no Sharpe ratio: its bootstrap interval is NaN (reported as null)
         warnings.filterwarnings("ignore", message="All-NaN slice", category=RuntimeWarning)
         for asset, sig in signals.items():
-            positions = signals_to_positions(np.nan_to_num(sig, nan=0.0).astype(np.int64), config)
+            col = asset_column(data, asset)
+            first = first_bar(data, col)
+            positions = sized_signal(sig, variance[:, col], span, sizing.chosen["signal"], config)
             out[f"signal_{asset}"] = evaluate_signal_strategy(
-                data.returns[:, asset_column(data, asset)], positions, test_start=data.test_start,
-                test_end=data.test_end, config=config, n_configs=int(n_configs.get("signal", 1)), n_boot=n_boot,
+                data.returns[first:, col], positions[first:], test_start=span.start - first,
+                test_end=span.stop - first, config=config, n_configs=int(n_configs.get("signal", 1)),
+                n_boot=n_boot, vol_target=sizing.chosen[SIGNAL_BASELINE],
             )  # fmt: skip
         if weights is not None:
+            sized = sized_portfolio(weights, variance, data, span, sizing.chosen["portfolio"], config)
             out["portfolio"] = evaluate_portfolio_strategy(
-                data.returns, weights, data.timestamps, test_start=data.test_start, test_end=data.test_end,
-                config=config, n_configs=int(n_configs.get("portfolio", 1)), n_boot=n_boot,
+                data.returns, sized, data.timestamps, test_start=span.start, test_end=span.stop, config=config,
+                n_configs=int(n_configs.get("portfolio", 1)), n_boot=n_boot, listed=listed_mask(data),
+                vol_targets={name: sizing.chosen[name] for name in PORTFOLIO_BASELINES},
             )  # fmt: skip
     return out
 

@@ -1,6 +1,11 @@
 """The scoring steps shared by ``mlattn demo`` and ``mlattn evaluate``: forecast and calibrate, score the
-correlation forecast, fit the non-attention learner (demo), score every asset against the baselines, then
-the strategies after costs.
+correlation forecast, fit the non-attention learner (demo), score every asset against the baselines, size
+the strategies (chosen on validation by the demo, the run's stored choice in ``evaluate``), then the
+strategies after costs.
+
+``evaluate`` forecasts the :data:`WARM_UP` bars before its first scored bar too, as the demo forecasts its
+validation split: the causal rolling calibration then reads the same resolved forecasts at every scored bar,
+and ``evaluate`` on the demo's own test period and data gives the demo's figures.
 
 Shapes:
     T: bars; A: assets.
@@ -13,17 +18,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ..evaluation.backtest import BacktestConfig
 from ._correlation import correlation_step
-from ._data import DemoData, validation_rows
-from ._forecast_run import Forecasts, forecast_run
+from ._data import HORIZON, DemoData, validation_rows
+from ._forecast_run import ROLLING_WINDOW, Forecasts, forecast_run
 from ._learner import learner_forecasts_all
-from ._models import RunModel
+from ._models import RunModel, training_assets
 from ._progress import Timings, say
 from ._score import score_assets, score_strategies
+from ._sizing import Sizing, asset_variances, choose_sizing
 from .config import BAR_ASSETS, DemoConfig
 
-__all__ = ["ScoredForecasts", "score_forecasts", "score_run_strategies"]
+__all__ = ["WARM_UP", "ScoredForecasts", "score_forecasts", "score_run_strategies", "strategy_sizing"]
+
+WARM_UP = ROLLING_WINDOW + HORIZON  # the bars whose resolved forecasts the rolling calibration reads first
 
 
 @dataclass(eq=False)
@@ -37,6 +47,7 @@ class ScoredForecasts:
         correlation: the correlation forecast's scores, or None.
         assets: asset -> its scores against every baseline.
         seconds: step -> wall-clock seconds (forecast, correlation, learner, scoring).
+        seen: the assets the run's training data contained (its checkpoints' ``symbols``).
     """
 
     forecasts: Forecasts
@@ -44,6 +55,7 @@ class ScoredForecasts:
     correlation: dict[str, Any] | None
     assets: dict[str, dict[str, Any]]
     seconds: dict[str, float]
+    seen: tuple[str, ...] = ()
 
 
 def score_forecasts(
@@ -68,12 +80,15 @@ def score_forecasts(
     """
     fit = calibration is None
     clock = Timings()
+    seen = training_assets(models)
+    lo = data.val_start if fit else max(config.window - 1, data.test_start - WARM_UP)
     say("forecasting (validation and test)" if fit else "forecasting", progress)
     with clock.measure("forecast"):
         forecasts = forecast_run(
-            models, data, config.assets, window=config.window, lo=data.val_start if fit else data.test_start,
-            hi=data.test_end, backtest_config=backtest_config, calibration=calibration,
+            models, data, config.assets, window=config.window, lo=lo, hi=data.test_end,
+            backtest_config=backtest_config, calibration=calibration,
             calibrate_rows=validation_rows(data) if fit else None, progress=progress, val_stride=config.val_stride,
+            first_scored=data.test_start, calibrate_assets=seen,
         )  # fmt: skip
     with clock.measure("correlation"):
         bar_assets = tuple(a for a in BAR_ASSETS if a in config.assets)
@@ -88,7 +103,10 @@ def score_forecasts(
     if fit and "price" in models:
         say("non-attention learner (gradient boosting on the same features)", progress)
         with clock.measure("learner"):
-            learner = learner_forecasts_all(data, config.assets, config, forecasts.quantile_levels)
+            own = [
+                a for a in config.assets if a in seen
+            ]  # the learner trains on an asset's own training rows
+            learner = learner_forecasts_all(data, own, config, forecasts.quantile_levels)
     say("scoring against the baselines (rolling HAR-RV / GARCH refits, tests, bootstrap)", progress)
     with clock.measure("scoring"):
         assets = score_assets(
@@ -96,7 +114,36 @@ def score_forecasts(
             quantile_levels=forecasts.quantile_levels, var_levels=forecasts.var_levels,
             refit_every=config.refit_every, n_sims=config.n_sims,
         )  # fmt: skip
-    return ScoredForecasts(forecasts, fit, corr.scores, assets, dict(clock.seconds))
+    return ScoredForecasts(forecasts, fit, corr.scores, assets, dict(clock.seconds), seen)
+
+
+def strategy_sizing(
+    scored: ScoredForecasts, data: DemoData, config: DemoConfig, backtest_config: BacktestConfig
+) -> tuple[Sizing, np.ndarray]:
+    """``(sizing, variance [T, A])``: the strategies' volatility targeting, chosen on the validation split
+    when the run's calibration was fitted here (the demo; stored in its calibration), else the run's stored
+    choice (``evaluate``; the default :class:`VolTargetConfig` for a run that stored none, with a warning
+    in ``warnings``)."""
+    from ..evaluation.backtest import VolTargetConfig
+
+    fc = scored.forecasts
+    variance = asset_variances(fc.assets, data)
+    if scored.fitted:
+        sizing = choose_sizing(fc.decisions, fc.weights, variance, data, scored.seen, config.vol_targets(),
+                               backtest_config)  # fmt: skip
+        fc.calibration["sizing"] = sizing.to_dict()
+    elif "sizing" in fc.calibration:
+        sizing = Sizing.from_dict(fc.calibration["sizing"])
+    else:
+        names = (
+            "signal",
+            "portfolio",
+            "buy_and_hold_vol_target",
+            "equal_weight_vol_target",
+            "risk_parity_vol_target",
+        )
+        sizing = Sizing({k: VolTargetConfig() for k in names}, {}, variance[1], "none stored: the defaults")
+    return sizing, variance[0]
 
 
 def score_run_strategies(
@@ -104,18 +151,21 @@ def score_run_strategies(
     data: DemoData,
     config: DemoConfig,
     backtest_config: BacktestConfig,
+    sizing: tuple[Sizing, np.ndarray],
     extra_configs_tried: Mapping[str, int],
 ) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
-    """The signal and portfolio strategies after costs: ``(strategies, configurations tried per kind)``.
+    """The volatility-targeted signal and portfolio strategies after costs: ``(strategies, configurations
+    tried per kind)``.
 
-    ``extra_configs_tried`` (the ablations' variants) are added to the one configuration of each kind: they
-    deflate the Sharpe ratios.
+    The sizing candidates and ``extra_configs_tried`` (the ablations' variants) count as configurations
+    tried: they deflate the Sharpe ratios.
     """
-    n_configs = {"signal": 1, "portfolio": 1}
+    chosen, variance = sizing
+    n_configs = {"signal": chosen.n_candidates, "portfolio": chosen.n_candidates}
     for kind, n in extra_configs_tried.items():
         n_configs[kind] = n_configs.get(kind, 1) + int(n)
     strategies = score_strategies(
-        data, forecasts.decisions, forecasts.weights, config=backtest_config, n_configs=n_configs,
-        n_boot=config.n_boot,
+        data, forecasts.decisions, forecasts.weights, config=backtest_config, sizing=chosen, variance=variance,
+        n_configs=n_configs, n_boot=config.n_boot,
     )  # fmt: skip
     return strategies, n_configs

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from torch import nn
 
 from ._data import HORIZON, DemoData, subsample
@@ -101,6 +102,7 @@ def train_model(
     overrides: Mapping[str, Any] | None = None,
     name: str | None = None,
     split: Split | None = None,
+    exclude: tuple[str, ...] = (),
 ) -> TrainedModel:
     """Train one registry model on the run's data with the run's budget; reload its best checkpoint.
 
@@ -115,13 +117,17 @@ def train_model(
             (ablations). Default: none.
         name: the label of this model in the results. Default: ``model_type``.
         split: a fold's split instead of ``data.split`` (walk-forward).
+        exclude: symbols (``"BTC/USDT"``) left out of the training and validation windows, so the model never
+            sees them (leave-one-asset-out); single-asset models only.
 
     Raises:
-        ValueError: an empty training or validation subset, or a training that finished no epoch.
+        ValueError: an empty training or validation subset, a training that finished no epoch, or
+            ``exclude`` with a multi-asset model.
     """
     from ..training import load_checkpoint, train
 
-    prepared = _training_data(model_type, data, config, split if split is not None else data.split)
+    used = split if split is not None else data.split
+    prepared = _training_data(model_type, data, config, used, exclude)
     run_config = _run_config(
         model_type, config, {**config.model_overrides, **dict(overrides or {})}, progress
     )
@@ -153,14 +159,23 @@ def train_model(
     )
 
 
-def _training_data(model_type: str, data: DemoData, config: DemoConfig, split: Split) -> PreparedData:
+def _training_data(
+    model_type: str, data: DemoData, config: DemoConfig, split: Split, exclude: tuple[str, ...] = ()
+) -> PreparedData:
     """The training layer's ``PreparedData``: fixed-seed subsamples of the split's training and validation
-    windows (single- or multi-asset, as the model reads them)."""
+    windows (single- or multi-asset, as the model reads them), without the ``exclude`` symbols."""
+    from functools import partial
+
     from ..data import MultiAssetWindows, SingleAssetWindows
     from ..training import PreparedData
 
     kind = data_kind(model_type)
-    windows = MultiAssetWindows if kind == "multi_asset" else SingleAssetWindows
+    if exclude and kind == "multi_asset":
+        raise ValueError(
+            f"{model_type}: reads every asset of a window; exclude={exclude} needs a single-asset model"
+        )
+    keep = [s for s in data.symbols if s not in exclude] if exclude else None
+    windows = MultiAssetWindows if kind == "multi_asset" else partial(SingleAssetWindows, symbols=keep)
     train_ds = subsample(
         windows(data.prepared, config.window, positions=split.train), config.train_windows, config.seed
     )
@@ -173,11 +188,22 @@ def _training_data(model_type: str, data: DemoData, config: DemoConfig, split: S
         test=None,
         feature_names=list(data.prepared.feature_names),
         data_kind=kind,
-        symbols=dict(data.prepared.symbol_to_id),
+        symbols=_trained_symbols(data, split, exclude),
         scaler=data.prepared.scaler.to_dict(),
         bar_seconds=int(data.timestamps[1] - data.timestamps[0]) if data.timestamps.size > 1 else None,
         description="demo panel",
     )
+
+
+def _trained_symbols(data: DemoData, split: Split, exclude: tuple[str, ...] = ()) -> dict[str, int]:
+    """``{symbol: id}`` of the assets with a bar in the training period (and not excluded): what the
+    checkpoint records as the assets the model saw; any other asset reads as the unknown asset (id 0)."""
+    train = np.asarray(split.train, dtype=np.int64)
+    return {
+        s: i
+        for s, i in data.prepared.symbol_to_id.items()
+        if data.prepared.mask[data.symbols.index(s), train].any() and s not in exclude
+    }
 
 
 def _run_config(

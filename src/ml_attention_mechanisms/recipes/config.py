@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import check_field
+from ..evaluation.backtest import VolTargetConfig
 from ._models import model_kind
 
-__all__ = ["BAR_ASSETS", "DEMO_MODELS", "DemoConfig"]
+__all__ = ["BAR_ASSETS", "DEMO_ASSETS", "DEMO_MODELS", "DemoConfig"]
 
 DEMO_MODELS = (
     "price_predictor_small",
@@ -24,7 +25,8 @@ DEMO_MODELS = (
     "signal_generator_small",
     "portfolio_optimizer_small",
 )
-BAR_ASSETS = ("BTC", "ETH", "LTC")  # the assets the bar's criteria are checked on
+BAR_ASSETS = ("BTC", "ETH", "LTC")  # the assets the correlation head reads
+DEMO_ASSETS = ("BTC", "ETH", "LTC", "BNB", "ADA")  # BNB, ADA start after the training split: unseen coins
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +36,8 @@ class DemoConfig:
     Args:
         models: registry names trained, at most one of each kind (price, risk, signal, portfolio).
             Default: the four small presets.
-        assets: assets the single-asset models are evaluated on. Default: BTC, ETH, LTC (the bar's).
+        assets: assets the single-asset models are evaluated on (each judged by the bar, as seen or unseen
+            in training). Default: BTC, ETH, LTC, BNB, ADA.
         dataset: bundled dataset. Default: ``"binance-1h"``.
         start, end: keep bars in ``[start, end]``; ``None`` = all. Default: None.
         train_end, val_end: split dates; ``None`` = the dataset's default split. Default: None.
@@ -49,9 +52,13 @@ class DemoConfig:
         learner_iter, learner_rows: the non-attention learner's budget (boosting iterations, training
             rows). Default: 100, 10000.
         val_stride: forecast every ``val_stride``-th validation bar for the calibrations. Default: 3.
+        target_vols, bands: the grid of annualised target volatilities and no-trade bands the strategies'
+            sizing is chosen from on the validation split. Default: (0.3, 0.5, 0.7, 0.9), (0, 0.05, 0.1, 0.2).
         threads: torch intra-op threads during the run. Default: 1.
-        full: walk-forward folds and ablations too. Default: False.
+        full: walk-forward folds, leave-one-asset-out folds and ablations too. Default: False.
         n_folds: walk-forward folds with ``full``. Default: 4.
+        loao_max_epochs: epochs of each leave-one-asset-out fold's price model (the demo's steps per epoch,
+            windows and seed). Default: 4.
         seed: every random choice. Default: 0.
 
     Raises:
@@ -59,7 +66,7 @@ class DemoConfig:
     """
 
     models: tuple[str, ...] = DEMO_MODELS
-    assets: tuple[str, ...] = BAR_ASSETS
+    assets: tuple[str, ...] = DEMO_ASSETS
     dataset: str = "binance-1h"
     start: str | None = None
     end: str | None = None
@@ -82,9 +89,12 @@ class DemoConfig:
     val_stride: int = (
         3  # calibration reads every 3rd validation bar (1,400+ rows per asset): a third of the cost
     )
+    target_vols: tuple[float, ...] = (0.3, 0.5, 0.7, 0.9)  # BTC ran at 0.5-1.0 a year in 2020-21, alts higher
+    bands: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2)  # 0: trade every change of size
     threads: int = 1  # torch threads: on a shared 2-core machine 2 threads ran 7x slower per step (measured)
     full: bool = False
     n_folds: int = 4
+    loao_max_epochs: int = 4
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -107,7 +117,8 @@ class DemoConfig:
             kinds[kind] = m
         check_field(len(self.assets) > 0, n, "assets", self.assets, "must name at least one asset")
         for name in (
-            "window", "max_epochs", "batch_size", "refit_every", "n_boot", "n_sims", "learner_iter", "val_stride", "threads"
+            "window", "max_epochs", "batch_size", "refit_every", "n_boot", "n_sims", "learner_iter", "val_stride", "threads",
+            "loao_max_epochs",
         ):  # fmt: skip
             v = getattr(self, name)
             check_field(isinstance(v, int) and v >= 1, n, name, v, "must be an int >= 1")
@@ -115,6 +126,11 @@ class DemoConfig:
         check_field(self.patience >= 0, n, "patience", self.patience, "must be >= 0")
         check_field(self.n_folds >= 1, n, "n_folds", self.n_folds, "must be >= 1")
         check_field(self.learning_rate > 0, n, "learning_rate", self.learning_rate, "must be > 0")
+        for name, rule in (("target_vols", "> 0"), ("bands", ">= 0")):
+            v = getattr(self, name)
+            numbers = all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
+            ok = len(v) > 0 and numbers and all(x > 0 if rule == "> 0" else x >= 0 for x in v)
+            check_field(ok, n, name, v, f"must be a non-empty tuple of numbers {rule}")
 
     @classmethod
     def quick(cls, **overrides: Any) -> DemoConfig:
@@ -123,7 +139,7 @@ class DemoConfig:
             start="2020-08-01", end="2020-12-24 23:00", train_end="2020-11-30 23:00", val_end="2020-12-12 23:00",
             window=16, train_windows=128, val_windows=64, max_epochs=1, steps_per_epoch=2, batch_size=32,
             model_overrides={"d_model": 16, "num_heads": 2, "num_encoder_layers": 1, "d_ff": 32, "attention_window": 16},
-            refit_every=400, n_boot=50, n_sims=50, learner_iter=10, learner_rows=1000, n_folds=4,
+            refit_every=400, n_boot=50, n_sims=50, learner_iter=10, learner_rows=1000, n_folds=4, loao_max_epochs=1,
         )  # fmt: skip
         base.update(overrides)
         return cls(**base)
@@ -138,6 +154,12 @@ class DemoConfig:
             if k in fields and k != "assets"
         }
         return dataclasses.replace(cls(**kept), assets=assets, window=window)
+
+    def vol_targets(self) -> list[VolTargetConfig]:
+        """The sizing candidates: every target volatility with every band (long/flat, no leverage)."""
+        return [
+            VolTargetConfig(target_vol=float(t), band=float(b)) for t in self.target_vols for b in self.bands
+        ]
 
     def batch_size_for(self, model_type: str) -> int:
         """Windows per step of ``model_type``: the portfolio model reads every asset of a window (5 series

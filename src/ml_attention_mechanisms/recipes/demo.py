@@ -5,13 +5,15 @@ the default split (train to 2020-06-30 23:00, validation 2020-07-01..2020-12-31,
 2021-01-01..2021-06-10), chooses everything on validation only (early stopping on the validation loss,
 temperature scaling, split-conformal calibration of intervals, the 24-bar variance and VaR/ES, continued
 causally on a rolling window of resolved forecasts: see :func:`._calibration.rolling_calibration`), scores
-the test split against every baseline with the significance tests, backtests after 10 bps fees, evaluates
-"the bar", fits the risk model's correlation head on multi-asset training windows of BTC, ETH and LTC and
+the test split against every baseline with the significance tests (BTC, ETH, LTC as seen assets; BNB and
+ADA, listed after the training split ends, as unseen ones), sizes the signal and portfolio strategies by the
+forecast volatility (target and no-trade band chosen on validation: :mod:`._sizing`), backtests them after
+10 bps fees against buy-and-hold and its volatility-targeted version, evaluates "the bar", fits the risk model's correlation head on multi-asset training windows of BTC, ETH and LTC and
 scores its correlation forecast against the rolling correlation (:mod:`._correlation`), and writes the run
 directory (:mod:`._outputs`). The budget is :class:`~.config.DemoConfig`'s.
 
-The recipe reads top to bottom: load, train, forecast and score, (``--full``: walk-forward and ablations),
-strategies, metrics, write.
+The recipe reads top to bottom: load, train, forecast and score, size, (``--full``: walk-forward,
+leave-one-asset-out and ablations), strategies, metrics, write.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ._data import load_demo_data
 from ._full import run_full
 from ._outputs import RunOutputs, RunResults, build_report, run_metrics, save_run_state, write_run
 from ._progress import Timings, say
-from ._scoring import score_forecasts, score_run_strategies
+from ._scoring import score_forecasts, score_run_strategies, strategy_sizing
 from ._train import TrainedModel, train_model
 from .config import DemoConfig
 
@@ -86,15 +88,19 @@ def _run_demo(cfg: DemoConfig, root: Path, progress: bool) -> RunOutputs:
     backtest = BacktestConfig()
     scored = score_forecasts(models, data, cfg, backtest, calibration=None, progress=progress)
     timings.add(scored.seconds)
+    say("sizing the strategies on validation (target volatility, no-trade band)", progress)
+    with timings.measure("sizing"):
+        sizing = strategy_sizing(scored, data, cfg, backtest)
     full = None
     if cfg.full:
-        say("--full: walk-forward folds and ablations", progress)
+        say("--full: walk-forward folds, leave-one-asset-out folds and ablations", progress)
         with timings.measure("full"):
-            full = run_full(data, cfg, root, scored.assets, progress=progress)
+            full = run_full(data, cfg, root, scored.assets, sizing, progress=progress)
     strategies, tried = score_run_strategies(
-        scored.forecasts, data, cfg, backtest, full.configs_tried if full is not None else {}
+        scored.forecasts, data, cfg, backtest, sizing, full.configs_tried if full is not None else {}
     )
-    results = RunResults(TITLE, data, cfg, backtest, scored, strategies, tried, trained=trained, full=full)
+    results = RunResults(TITLE, data, cfg, backtest, scored, strategies, tried, trained=trained, full=full,
+                         sizing=sizing[0])  # fmt: skip
     metrics = run_metrics(results)
     metrics["checkpoints"] = save_run_state(trained, scored.forecasts.calibration, cfg, root)
     say("writing metrics.json, report.html and the figures", progress)

@@ -1,5 +1,7 @@
 """``mlattn evaluate``: a run's trained models on other data (later periods, unseen assets, other exchanges'
-exports), scored with the same metrics and baselines, with the run's stored calibration applied unchanged.
+exports), scored with the same metrics and baselines, with the run's stored calibration and strategy sizing
+applied unchanged. The bars just before the first scored one warm the causal rolling calibration up, as the
+demo's validation forecasts do, so ``evaluate`` on the demo's own test period and data gives its figures.
 
 The recipe reads top to bottom: load the run and the data, forecast and score, strategies, metrics, write.
 """
@@ -8,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from .._import_guard import needs_extra
 from ..evaluation.backtest import BacktestConfig
@@ -18,7 +23,7 @@ from ._files import check_no_long_gaps
 from ._outputs import RunOutputs, RunResults, build_report, run_metrics, write_run
 from ._progress import Timings, say
 from ._run_inputs import load_run_inputs
-from ._scoring import score_forecasts, score_run_strategies
+from ._scoring import score_forecasts, score_run_strategies, strategy_sizing
 from .config import DemoConfig
 
 __all__ = ["evaluate_run"]
@@ -55,7 +60,9 @@ def evaluate_run(
     inputs = load_run_inputs(run, data_files, start=start, end=end)
     data = inputs.data
     check_no_long_gaps(data)
-    warnings = _in_sample(run, data)
+    periods = _run_periods(run)
+    warnings = _in_sample(periods, data) + _no_sizing(inputs.calibration)
+    data.mean_end = _run_validation_start(periods, data)
     root.mkdir(parents=True, exist_ok=True)
     cfg = DemoConfig.from_stored(
         inputs.config, assets=tuple(base_symbol(s) for s in data.symbols), window=inputs.window
@@ -65,9 +72,11 @@ def evaluate_run(
         inputs.models, data, cfg, backtest, calibration=inputs.calibration, progress=progress
     )
     timings.add(scored.seconds)
-    strategies, tried = score_run_strategies(scored.forecasts, data, cfg, backtest, {})
+    sizing = strategy_sizing(scored, data, cfg, backtest)
+    strategies, tried = score_run_strategies(scored.forecasts, data, cfg, backtest, sizing, {})
     title = f"mlattn evaluate: {Path(run)} on {', '.join(str(f) for f in data_files)}"
-    results = RunResults(title, data, cfg, backtest, scored, strategies, tried, warnings=warnings)
+    results = RunResults(title, data, cfg, backtest, scored, strategies, tried, warnings=warnings,
+                         sizing=sizing[0])  # fmt: skip
     metrics = run_metrics(results)
     say("writing metrics.json, report.html and the figures", progress)
     with timings.measure("report"):
@@ -77,15 +86,19 @@ def evaluate_run(
     return RunOutputs(out=root, metrics=metrics, table=table, seconds=timings.elapsed())
 
 
-def _in_sample(run: str | Path, data: DemoData) -> tuple[str, ...]:
-    """A sentence when the scored bars begin inside the period the run's models were fitted or chosen on
-    (its training and validation splits, from its ``metrics.json``): those scores are in-sample."""
+def _run_periods(run: str | Path) -> dict[str, list[str]]:
+    """The run's training and validation periods (``[first, last, ...]`` ISO times) from its
+    ``metrics.json``; empty without one.
+
+    Raises:
+        ValueError: a period that is not a list of ISO times (the file and field named).
+    """
     path = Path(run) / "metrics.json"
     if not path.is_file():
-        return ()
+        return {}
     block = read_json_object(path).get("data")
     periods = block.get("periods") if isinstance(block, dict) else None
-    spans: list[list[str]] = []
+    spans: dict[str, list[str]] = {}
     for key in ("train", "val"):
         span = periods.get(key) if isinstance(periods, dict) else None
         if span is not None and not (
@@ -95,7 +108,37 @@ def _in_sample(run: str | Path, data: DemoData) -> tuple[str, ...]:
         ):
             raise ValueError(f"{path}: data.periods.{key}={span!r}: expected [first, last, ...] ISO times")
         if span and span[0] and span[1]:
-            spans.append(span)
+            spans[key] = span
+    return spans
+
+
+def _no_sizing(calibration: dict[str, Any]) -> tuple[str, ...]:
+    """A sentence when the run stored no sizing of its strategies (made before volatility targeting)."""
+    if "sizing" in calibration:
+        return ()
+    return (
+        "The run stored no sizing of its strategies (its calibration.json has no 'sizing'): the strategies and "
+        "the volatility-targeted baselines use the default VolTargetConfig (target 0.5 a year, no band).",
+    )
+
+
+def _run_validation_start(periods: dict[str, list[str]], data: DemoData) -> int | None:
+    """The grid position of the run's first validation bar when the data hold it before the scored bars
+    (the training-mean baseline then averages the run's own training period, as in the demo), else None."""
+    import pandas as pd
+
+    if "val" not in periods:
+        return None
+    seconds = pd.Timestamp(periods["val"][0], tz="UTC").value // 10**9
+    pos = int(np.searchsorted(data.timestamps, seconds))
+    inside = 0 < pos < data.test_start and int(data.timestamps[pos]) == seconds
+    return pos if inside else None
+
+
+def _in_sample(periods: dict[str, list[str]], data: DemoData) -> tuple[str, ...]:
+    """A sentence when the scored bars begin inside the period the run's models were fitted or chosen on
+    (its training and validation splits, from its ``metrics.json``): those scores are in-sample."""
+    spans = list(periods.values())
     if not spans:
         return ()
     with needs_extra("data"):

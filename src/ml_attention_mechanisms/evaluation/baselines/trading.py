@@ -21,7 +21,6 @@ from ..._import_guard import needs_extra
 from .._checks import as_array, check_int, check_same_length
 from ..backtest.sizing import VolTargetConfig, vol_target_positions, vol_target_weights
 from ..targets import trailing_sum
-from .risk import listed_correlation
 from .volatility import har_rv_forecast
 
 __all__ = [

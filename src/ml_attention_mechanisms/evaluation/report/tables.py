@@ -19,14 +19,19 @@ def _get(d: Any, *path: str) -> Any:
 
 
 def comparison_tables(
-    assets: Mapping[str, Mapping[str, Any]], strategies: Mapping[str, Mapping[str, Any]] | None = None
+    assets: Mapping[str, Mapping[str, Any]],
+    strategies: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    seen: Mapping[str, bool] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Rows for :func:`.report.write_report`'s ``tables`` argument.
 
     Args:
         assets: asset -> the result of :func:`.suite.evaluate_asset_forecasts`.
-        strategies: kind (``"signal"``, ``"portfolio"``) -> the result of
+        strategies: kind (``"signal"``, ``"portfolio"``, ``"signal_<ASSET>"``) -> the result of
             :func:`.suite.evaluate_signal_strategy` / :func:`.suite.evaluate_portfolio_strategy`.
+        seen: asset -> whether the run's training data contained it; given, every asset row (and each
+            ``signal_<ASSET>`` strategy row) says ``seen`` or ``unseen`` in a ``seen`` column.
 
     Returns:
         Title -> rows, for the parts present: "Returns (RMSE)", "Volatility (QLIKE)", "90% intervals",
@@ -35,6 +40,12 @@ def comparison_tables(
     tables: dict[str, list[dict[str, Any]]] = {}
 
     def add(title: str, row: dict[str, Any]) -> None:
+        if seen is not None:
+            asset = row.get("asset") or str(row.get("kind", "")).removeprefix("signal_")
+            flag = seen.get(asset)
+            mark = "" if flag is None else ("seen" if flag else "unseen")
+            key = "asset" if "asset" in row else "kind"
+            row = {**{k: v for k, v in row.items() if k == key}, "seen": mark, **row}
         tables.setdefault(title, []).append(row)
 
     for asset, res in assets.items():

@@ -1,0 +1,235 @@
+"""Volatility targeting of a run's strategies, chosen on the validation split only.
+
+The signal strategy holds ``direction x min(1, target_vol / forecast_vol)`` (direction: the signal model's
+long/flat decision; forecast vol: the price model's calibrated 24-bar variance, HAR-RV's when the run has
+no price model), with a no-trade band; the portfolio scales the portfolio model's weights to the target
+volatility (the assets' variance forecasts and their 30-day correlation) under a gross exposure of 1. The
+target volatility and the band come from a small grid (:attr:`~.config.DemoConfig.target_vols` x
+:attr:`~.config.DemoConfig.bands`): the pair with the highest net Sharpe after costs on the validation
+split (pooled over the seen assets for the signal strategies), chosen the same way, each for itself, for the
+volatility-targeted baselines (buy-and-hold sized by HAR-RV; equal weight and risk parity). The test split
+is never read here. A run stores the choice (``calibration.json`` ``sizing``); ``evaluate`` applies it.
+
+Every strategy starts flat at the first bar of its span and decides at the close of each bar with the
+forecasts made then; the engine fills at the next bar.
+
+Shapes:
+    T: bars; A: assets.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..evaluation.backtest import BacktestConfig, VolTargetConfig
+from ._data import HORIZON, DemoData, asset_column, first_bar, listed_mask
+
+__all__ = [
+    "PORTFOLIO_BASELINES",
+    "SIGNAL_BASELINE",
+    "Sizing",
+    "asset_variances",
+    "choose_sizing",
+    "sized_portfolio",
+    "sized_signal",
+]
+
+SIGNAL_BASELINE = "buy_and_hold_vol_target"
+PORTFOLIO_BASELINES = ("equal_weight_vol_target", "risk_parity_vol_target")
+
+
+@dataclass(eq=False)
+class Sizing:
+    """The sizing of each strategy and volatility-targeted baseline, and how it was chosen.
+
+    Attributes:
+        chosen: ``"signal"``, ``"portfolio"`` and each baseline name -> its :class:`VolTargetConfig`.
+        validation: the same keys -> one row per candidate with its validation net Sharpe.
+        variance_source: what sized the model's strategies.
+        chosen_on: the period the choice read.
+    """
+
+    chosen: dict[str, VolTargetConfig]
+    validation: dict[str, list[dict[str, Any]]]
+    variance_source: str
+    chosen_on: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chosen": {k: v.to_dict() for k, v in self.chosen.items()},
+            "chosen_on": self.chosen_on,
+            "variance_source": self.variance_source,
+            "validation": self.validation,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Sizing:
+        chosen = {k: VolTargetConfig.from_dict(dict(v)) for k, v in data["chosen"].items()}
+        return cls(chosen, dict(data.get("validation", {})), str(data.get("variance_source", "")),
+                   str(data.get("chosen_on", "")))  # fmt: skip
+
+    @property
+    def n_candidates(self) -> int:
+        """Configurations tried per strategy (they deflate the Sharpe ratios)."""
+        return max((len(v) for v in self.validation.values()), default=1)
+
+
+def asset_variances(assets: Mapping[str, Mapping[str, np.ndarray]], data: DemoData) -> tuple[np.ndarray, str]:
+    """``(variance [T, A], source)``: each asset's 24-bar variance forecast in the panel's column order, the
+    price model's calibrated one where the run has it, HAR-RV's (on the asset's own bars) otherwise."""
+    from ..evaluation.baselines import har_rv_forecast
+
+    out = np.full(data.returns.shape, np.nan)
+    sources = set()
+    for col, symbol in enumerate(data.symbols):
+        name = next((a for a in assets if asset_column(data, a) == col), None)
+        if name is not None and "variance" in assets[name]:
+            out[:, col] = assets[name]["variance"]
+            sources.add("the price model's calibrated 24-bar variance")
+            continue
+        first = first_bar(data, col)
+        own = data.returns[first:, col]
+        if own.shape[0] >= 2160:
+            out[first:, col] = har_rv_forecast(own, horizon=HORIZON, min_train=2160, start=0)
+            sources.add(f"HAR-RV ({symbol}: no price-model forecast)")
+    return out, "; ".join(sorted(sources))
+
+
+def sized_signal(signal: np.ndarray, variance: np.ndarray, span: slice, cfg: VolTargetConfig,
+                 backtest: BacktestConfig) -> np.ndarray:  # fmt: skip
+    """Positions ``[T]`` (0 outside ``span``): the signal model's decisions mapped by the backtest config
+    (long/flat: buy = 1, sell = 0, hold keeps), starting flat at ``span.start``, sized by ``variance``."""
+    from ..evaluation.backtest import signals_to_positions, vol_target_positions
+
+    out = np.zeros(signal.shape[0])
+    codes = np.nan_to_num(signal[span], nan=0.0).astype(np.int64)
+    direction = signals_to_positions(codes, backtest)
+    out[span] = vol_target_positions(direction, variance[span], cfg)
+    return out
+
+
+def sized_portfolio(weights: np.ndarray, variance: np.ndarray, data: DemoData, span: slice,
+                    cfg: VolTargetConfig, backtest: BacktestConfig) -> np.ndarray:  # fmt: skip
+    """The portfolio model's weights at the rebalance bars of ``span`` scaled to the target volatility
+    (NaN elsewhere and where the band keeps the held weights), ``[T, A]``."""
+    from ..evaluation.backtest import rebalance_mask, vol_target_weights
+    from ..evaluation.baselines import listed_correlation
+
+    rows = np.flatnonzero(np.asarray(rebalance_mask(data.timestamps, backtest), dtype=bool))
+    rows = rows[(rows >= span.start) & (rows < span.stop) & np.isfinite(weights[rows]).all(axis=1)]
+    w = np.full(weights.shape, np.nan)
+    w[rows] = weights[rows]
+    corr = listed_correlation(data.returns, rows, listed=listed_mask(data))
+    return vol_target_weights(w, variance, corr, cfg)
+
+
+def _sharpe(run: Callable[..., Any], *args: Any) -> float:
+    """The net Sharpe of the backtest ``run(*args)`` (NaN for a flat strategy: never chosen)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(run(*args).metrics["sharpe"])
+
+
+def _mean(values: Sequence[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+def choose_sizing(
+    signals: Mapping[str, np.ndarray],
+    weights: np.ndarray | None,
+    variance: tuple[np.ndarray, str],
+    data: DemoData,
+    seen: Sequence[str],
+    candidates: Sequence[VolTargetConfig],
+    backtest: BacktestConfig,
+) -> Sizing:
+    """Each strategy's and baseline's sizing, the candidate with the best validation net Sharpe.
+
+    Args:
+        signals: asset -> the signal model's decisions ``[T]`` (NaN = hold).
+        weights: the portfolio model's weights ``[T, A]`` at the rebalance bars, or None.
+        variance: :func:`asset_variances`.
+        seen: the assets the signal strategies' choice pools over (the run's training assets).
+        candidates: the grid.
+    """
+    from ..evaluation.backtest import choose_vol_target
+
+    span = slice(int(data.val_start), int(data.test_start))
+    var, source = variance
+    pool = [a for a in signals if a in seen] or list(signals)
+
+    def buy_and_hold(c: VolTargetConfig) -> float:
+        return _mean([_sharpe(_buy_and_hold, data, a, span, c, backtest) for a in pool])
+
+    def baseline(name: str) -> Callable[[VolTargetConfig], float]:
+        return lambda c: _sharpe(_baseline_portfolio, data, name, span, c, backtest)
+
+    def signal(c: VolTargetConfig) -> float:
+        return _mean([_sharpe(_signal_run, signals[a], var, data, a, span, c, backtest) for a in pool])
+
+    def portfolio(w: np.ndarray) -> Callable[[VolTargetConfig], float]:
+        return lambda c: _sharpe(_portfolio_run, w, var, data, span, c, backtest)
+
+    scores: dict[str, Callable[[VolTargetConfig], float]] = {
+        **({"signal": signal} if pool else {}),
+        **({"portfolio": portfolio(weights)} if weights is not None else {}),
+        SIGNAL_BASELINE: buy_and_hold,
+        **{name: baseline(name) for name in PORTFOLIO_BASELINES},
+    }
+    chosen, tables = {}, {}
+    for name, score in scores.items():
+        chosen[name], tables[name] = choose_vol_target(candidates, score)
+    period = data.split.describe(data.timestamps).get("val", ("", "", 0))
+    return Sizing(chosen, tables, source, f"validation {period[0]} .. {period[1]} (net Sharpe after costs)")
+
+
+def _signal_run(signal: np.ndarray, var: np.ndarray, data: DemoData, asset: str, span: slice,
+                cfg: VolTargetConfig, backtest: BacktestConfig) -> Any:  # fmt: skip
+    from ..evaluation.backtest import run_backtest
+
+    col = asset_column(data, asset)
+    pos = sized_signal(signal, var[:, col], span, cfg, backtest)
+    return run_backtest(pos[span], data.returns[span, col], backtest)
+
+
+def _buy_and_hold(
+    data: DemoData, asset: str, span: slice, cfg: VolTargetConfig, backtest: BacktestConfig
+) -> Any:
+    from ..evaluation.backtest import run_backtest
+    from ..evaluation.baselines import vol_target_buy_and_hold_positions
+
+    col = asset_column(data, asset)
+    first = first_bar(data, col)
+    own = data.returns[first:, col]
+    start = max(span.start - first, 0)
+    pos = vol_target_buy_and_hold_positions(own, cfg, start=start, min_train=min(2160, max(start, 1)))
+    return run_backtest(pos[start : span.stop - first], own[start : span.stop - first], backtest)
+
+
+def _portfolio_run(weights: np.ndarray, var: np.ndarray, data: DemoData, span: slice, cfg: VolTargetConfig,
+                   backtest: BacktestConfig) -> Any:  # fmt: skip
+    from ..evaluation.backtest import run_portfolio_backtest
+
+    w = sized_portfolio(weights, var, data, span, cfg, backtest)
+    return run_portfolio_backtest(w[span], data.returns[span], backtest)
+
+
+def _baseline_portfolio(
+    data: DemoData, name: str, span: slice, cfg: VolTargetConfig, backtest: BacktestConfig
+) -> Any:
+    from ..evaluation.backtest import rebalance_mask, run_portfolio_backtest
+    from ..evaluation.baselines import vol_target_portfolio_weights
+
+    mask = np.asarray(rebalance_mask(data.timestamps, backtest), dtype=bool).copy()
+    mask[: span.start] = False
+    mask[span.stop :] = False
+    w = vol_target_portfolio_weights(
+        data.returns, mask, cfg, allocation=name.removesuffix("_vol_target"), listed=listed_mask(data)
+    )
+    return run_portfolio_backtest(w[span], data.returns[span], backtest)

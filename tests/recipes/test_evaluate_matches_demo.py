@@ -1,0 +1,86 @@
+"""``mlattn evaluate`` on a demo's own test period and data gives the demo's figures: the same forecasts
+(the rolling calibration warmed up on the bars before the first scored one, the signal model's calibrated
+temperature), the same baselines, the same strategies (sized by the run's stored choice) and the same bar.
+Would fail if the two paths drift apart."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from ml_attention_mechanisms.recipes import DemoConfig, evaluate_run, run_demo
+
+# a validation split longer than the rolling calibration's warm-up (744 bars), as the default demo's
+CONFIG = {"train_end": "2020-10-31 23:00", "val_end": "2020-12-05 23:00"}
+
+
+@pytest.fixture(scope="module")
+def demo_and_evaluate(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, Any]]:
+    from ml_attention_mechanisms.data import load_dataset
+
+    root = tmp_path_factory.mktemp("same")
+    cfg = DemoConfig.quick(**CONFIG)
+    demo = run_demo(cfg, root / "run", progress=False).metrics
+    panel = load_dataset(cfg.dataset).between(cfg.start, cfg.end)
+    files = []
+    for symbol in panel.symbols:  # the demo's bars, as a user's exports of them
+        path = root / f"{symbol.replace('/', '')}_1h.csv"
+        panel.to_frame(symbol).to_csv(path)
+        files.append(path)
+    first = demo["data"]["periods"]["test"][0]
+    ev = evaluate_run(root / "run", files, start=first, end=cfg.end, out=root / "ev", progress=False).metrics
+    return demo, ev
+
+
+def _figures(tree: Any, path: str = "") -> dict[str, float]:
+    """Every number of a metrics subtree, by its path."""
+    out: dict[str, float] = {}
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            out.update(_figures(v, f"{path}/{k}"))
+    elif isinstance(tree, list):
+        for i, v in enumerate(tree):
+            out.update(_figures(v, f"{path}[{i}]"))
+    elif isinstance(tree, int | float) and not isinstance(tree, bool):
+        out[path] = float(tree)
+    return out
+
+
+def _same(a: dict[str, float], b: dict[str, float]) -> list[str]:
+    return [
+        k
+        for k in a
+        if not (
+            a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])) or math.isclose(a[k], b[k], rel_tol=1e-9)
+        )
+    ]
+
+
+def test_same_period_and_assets(demo_and_evaluate: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    demo, ev = demo_and_evaluate
+    assert ev["data"]["periods"]["test"] == demo["data"]["periods"]["test"]
+    assert ev["data"]["seen"] == demo["data"]["seen"]
+    assert ev["sizing"]["chosen"] == demo["sizing"]["chosen"]
+
+
+def test_forecast_scores_are_the_demos(demo_and_evaluate: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    demo, ev = demo_and_evaluate
+    for asset, scores in demo["assets"].items():
+        # the non-attention learner is the demo's only (it trains on the run's training rows)
+        mine = {k: v for k, v in _figures(scores).items() if "learner_hgb" not in k and "/dm[" not in k}
+        theirs = _figures(ev["assets"][asset])
+        assert set(mine) <= set(theirs), asset
+        assert _same(mine, theirs) == [], asset
+
+
+def test_strategies_and_the_bar_are_the_demos(
+    demo_and_evaluate: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    demo, ev = demo_and_evaluate
+    mine, theirs = _figures(demo["strategies"]), _figures(ev["strategies"])
+    assert set(mine) == set(theirs) and _same(mine, theirs) == []
+    assert [(c["asset"], c["criterion"], c["passed"]) for c in ev["bar"]["criteria"]] == [
+        (c["asset"], c["criterion"], c["passed"]) for c in demo["bar"]["criteria"]
+    ]
