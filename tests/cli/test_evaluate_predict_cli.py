@@ -87,11 +87,18 @@ def test_predict_writes_every_bar_and_asset(run_and_files: tuple[Path, list[Path
         "variance_24h",
         "signal",
         "p_buy",
+        "direction",
         "position",
     ):
         values = table.loc[table["symbol"] == "XYZ/USDT", col].to_numpy(dtype=float)
         assert np.isfinite(values).all(), col
     assert (table["return_q0.05"] <= table["return_q0.95"]).all()
+    from ml_attention_mechanisms.evaluation import VolTargetConfig, vol_target_positions
+
+    sizing = VolTargetConfig.from_dict(stored_sizing(run)["signal"])  # type: ignore[arg-type]
+    btc = table[table["symbol"] == "BTC/USDT"]
+    want = vol_target_positions(btc["direction"].to_numpy(float), btc["variance_24h"].to_numpy(float), sizing)
+    np.testing.assert_allclose(btc["position"].to_numpy(float), want)  # sized by the run's stored choice
 
 
 def test_backtest_run_and_signals_file(run_and_files: tuple[Path, list[Path]], tmp_path: Path) -> None:

@@ -1,6 +1,8 @@
 """``mlattn predict``: a run's forecasts, signals, positions, risk figures and portfolio weights for every
 bar and asset of other data, as one table (CSV or Parquet). The run's stored calibration is applied
-unchanged; nothing is scored, so the data need only the forecasts' own history.
+unchanged; nothing is scored, so the data need only the forecasts' own history. ``position`` is the signal
+strategy's position sized by the run's stored volatility targeting (its ``direction`` beside it, starting
+flat at the first predicted bar); ``portfolio_weight`` is the portfolio model's weight before its sizing.
 
 Shapes:
     T: bars; A: assets; Q: quantile levels; Lv: VaR levels.
@@ -15,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .._import_guard import needs_extra
-from ..evaluation.backtest import BacktestConfig, signals_to_positions
+from ..evaluation.backtest import BacktestConfig, VolTargetConfig, signals_to_positions, vol_target_positions
 from ..utils._paths import refuse_output_over_input
 from ._data import base_symbol
 from ._forecast import forecast_portfolio
@@ -66,16 +68,25 @@ def prediction_table(
             "symbol": data.symbols[a],
             "close": data.prepared.close[a, lo:hi],
         }
-        cols.update(_asset_columns(fc, asset, slice(lo, hi), backtest))
+        cols.update(_asset_columns(fc, asset, slice(lo, hi), backtest, _signal_sizing(inputs.calibration)))
         if weights is not None:
             cols["portfolio_weight"] = weights[lo:hi, a]
         frames.append(pd.DataFrame(cols))
     return pd.concat(frames, ignore_index=True)
 
 
-def _asset_columns(fc: Forecasts, asset: str, rows: slice, backtest: BacktestConfig) -> dict[str, np.ndarray]:
+def _signal_sizing(calibration: dict[str, Any]) -> VolTargetConfig | None:
+    """The signal strategy's sizing the run stored (None: a run without one, positions unsized)."""
+    chosen = (calibration.get("sizing") or {}).get("chosen") or {}
+    return VolTargetConfig.from_dict(dict(chosen["signal"])) if "signal" in chosen else None
+
+
+def _asset_columns(
+    fc: Forecasts, asset: str, rows: slice, backtest: BacktestConfig, sizing: VolTargetConfig | None = None
+) -> dict[str, np.ndarray]:
     """One asset's columns: return forecast and quantiles, 24-bar variance, VaR/ES, drawdown, signal,
-    class probabilities and the position the backtest would hold."""
+    class probabilities, the direction and the position the backtest would hold (sized by ``sizing`` and
+    the 24-bar variance forecast when both are there)."""
     cols: dict[str, np.ndarray] = {}
     f = fc.assets.get(asset, {})
     if "return" in f:
@@ -94,7 +105,11 @@ def _asset_columns(fc: Forecasts, asset: str, rows: slice, backtest: BacktestCon
         cols["signal"] = sig
         for i, name in enumerate(("sell", "hold", "buy")):
             cols[f"p_{name}"] = s["probabilities"][rows, i]
-        cols["position"] = signals_to_positions(np.nan_to_num(sig, nan=0.0).astype(np.int64), backtest)
+        direction = signals_to_positions(np.nan_to_num(sig, nan=0.0).astype(np.int64), backtest)
+        cols["direction"] = direction
+        cols["position"] = direction
+        if sizing is not None and "variance_24h" in cols:
+            cols["position"] = vol_target_positions(direction, cols["variance_24h"], sizing)
     return cols
 
 

@@ -6,11 +6,17 @@ import numpy as np
 import pytest
 
 from ml_attention_mechanisms.evaluation import (
+    VolTargetConfig,
     buy_and_hold_positions,
     equal_weight_weights,
+    har_rv_forecast,
     inverse_volatility_weights,
     min_variance_weights,
     momentum_positions,
+    portfolio_volatility,
+    vol_target_buy_and_hold_positions,
+    vol_target_portfolio_weights,
+    vol_target_positions,
 )
 
 
@@ -76,13 +82,6 @@ def test_min_variance_long_only_beats_every_random_long_only_portfolio() -> None
 
 
 def test_vol_target_buy_and_hold_is_long_sized_by_har_rv() -> None:
-    from ml_attention_mechanisms.evaluation import (
-        VolTargetConfig,
-        har_rv_forecast,
-        vol_target_buy_and_hold_positions,
-        vol_target_positions,
-    )
-
     rng = np.random.default_rng(5)
     r = rng.normal(0, 0.01, 4000) * np.repeat(rng.uniform(0.5, 2.0, 40), 100)
     cfg = VolTargetConfig(target_vol=0.6, band=0.05)
@@ -99,13 +98,6 @@ def test_vol_target_buy_and_hold_is_long_sized_by_har_rv() -> None:
 
 
 def test_vol_target_portfolios_size_risk_parity_and_skip_unlisted_assets() -> None:
-    from ml_attention_mechanisms.evaluation import (
-        VolTargetConfig,
-        har_rv_forecast,
-        portfolio_volatility,
-        vol_target_portfolio_weights,
-    )
-
     rng = np.random.default_rng(6)
     n = 4000
     r = rng.normal(0, 0.01, (n, 3)) * [1.0, 2.0, 3.0]
