@@ -26,6 +26,7 @@ from ._models import RunModel
 
 __all__ = [
     "ROLLING_WINDOW",
+    "WARM_UP",
     "Forecasts",
     "calibrate_signal_temperature",
     "forecast_run",
@@ -37,6 +38,7 @@ logger = logging.getLogger(__name__)
 QUANTILE_LEVELS_DEFAULT = (0.05, 0.25, 0.5, 0.75, 0.95)
 VAR_LEVELS_DEFAULT = (0.05, 0.01)
 ROLLING_WINDOW = 720  # 30 days of resolved forecasts: the same span as the features' causal scaling
+WARM_UP = ROLLING_WINDOW + HORIZON  # the bars whose resolved forecasts the rolling calibration reads first
 
 
 @dataclass(eq=False)
@@ -148,10 +150,10 @@ class _Forecast:
 
 def _raw_single_asset(
     models: Mapping[str, RunModel], data: DemoData, assets: Sequence[str], positions: Mapping[str, np.ndarray], *,
-    window: int, progress: bool,
+    window: int, progress: bool, starts: Mapping[str, int] | None = None,
 ) -> tuple[dict[str, dict[str, dict[str, np.ndarray]]], _Forecast]:  # fmt: skip
-    """The single-asset models' raw forecasts at each kind's ``positions``: ``(kind -> asset -> outputs,
-    where they were made)``."""
+    """The single-asset models' raw forecasts at each kind's ``positions`` (an asset of ``starts`` only from
+    its start on): ``(kind -> asset -> outputs, where they were made)``."""
     out: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     made = _Forecast({}, {})
     for kind, where in positions.items():
@@ -160,8 +162,9 @@ def _raw_single_asset(
         model, payload = models[kind]
         ids = _ids(payload, data)
         for asset in assets:
+            mine = where[where >= (starts or {}).get(asset, 0)]
             f = forecast_single(
-                model, kind, data.prepared, asset_column(data, asset), where, window=window,
+                model, kind, data.prepared, asset_column(data, asset), mine, window=window,
                 asset_id=ids[base_symbol(asset)], progress=progress, desc=f"{kind} {asset}",
             )  # fmt: skip
             made.positions.setdefault(kind, {})[asset] = f.pop("_positions")
@@ -192,6 +195,7 @@ def _check(
 def _signals(
     models: Mapping[str, RunModel], data: DemoData, assets: Sequence[str], positions: np.ndarray,
     first_scored: int, rows: np.ndarray | None, fit_assets: Sequence[str] | None, *, window: int, progress: bool,
+    starts: Mapping[str, int] | None = None,
 ) -> tuple[dict[str, dict[str, np.ndarray]], float | None, _Forecast]:  # fmt: skip
     """The signal model's forecasts, its fitted temperature and where they were made. With validation
     ``rows`` the temperature is calibrated on the forecasts before ``first_scored`` first, and the later ones
@@ -200,7 +204,7 @@ def _signals(
     if "signal" not in models:
         return {}, None, _Forecast({}, {})
     early, late = positions[positions < first_scored], positions[positions >= first_scored]
-    kw: dict[str, Any] = {"window": window, "progress": progress}
+    kw: dict[str, Any] = {"window": window, "progress": progress, "starts": starts}
     if early.size == 0:
         later, made = _raw_single_asset(models, data, assets, {"signal": late}, **kw)
         return later.get("signal", {}), None, made
@@ -228,6 +232,34 @@ def _levels(models: Mapping[str, RunModel]) -> tuple[tuple[float, ...], tuple[fl
         configured: Any = models["risk"].model.config.var_levels or VAR_LEVELS_DEFAULT  # type: ignore[union-attr]
         var_levels = tuple(float(v) for v in configured)
     return levels, var_levels
+
+
+def _raw_forecasts(
+    models: Mapping[str, RunModel], data: DemoData, assets: Sequence[str], *, lo: int, hi: int,
+    first_scored: int, val_stride: int, fit_rows: np.ndarray | None, calibrate_assets: Sequence[str] | None,
+    window: int, progress: bool,
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]], float | None, _Forecast]:  # fmt: skip
+    """The single-asset models' raw forecasts (``asset -> price/risk outputs``, ``asset -> signal``), the
+    signal model's fitted temperature (with ``fit_rows``) and where they were made."""
+    start = first_scored
+    positions = {
+        k: _positions(lo, hi, start, val_stride if k in STRIDED else 1) for k in ("price", "risk", "signal")
+    }
+    # a coin the models never saw needs its own forecasts only over the rolling calibration's warm-up, as in
+    # ``evaluate`` (the pooled calibration and the strategies' sizing read the seen assets' validation)
+    unseen = [a for a in assets if calibrate_assets is not None and a not in calibrate_assets]
+    starts = {a: max(lo, start - WARM_UP) for a in unseen}
+    raw, made = _raw_single_asset(models, data, assets, {k: positions[k] for k in ("price", "risk")},
+                                  window=window, progress=progress, starts=starts)  # fmt: skip
+    per_asset = {
+        a: {k: v for kind in ("price", "risk") for k, v in raw.get(kind, {}).get(a, {}).items()}
+        for a in assets
+    }
+    signal, temperature, made_signal = _signals(models, data, assets, positions["signal"], start, fit_rows,
+                                                calibrate_assets, window=window, progress=progress,
+                                                starts=starts)  # fmt: skip
+    made.add(made_signal)
+    return per_asset, signal, temperature, made
 
 
 def _fit(
@@ -286,19 +318,11 @@ def forecast_run(
             first bad time are named.
     """
     start = lo if first_scored is None else first_scored
-    positions = {
-        k: _positions(lo, hi, start, val_stride if k in STRIDED else 1) for k in ("price", "risk", "signal")
-    }
-    raw, made = _raw_single_asset(models, data, assets, {k: positions[k] for k in ("price", "risk")},
-                                  window=window, progress=progress)  # fmt: skip
-    per_asset = {
-        a: {k: v for kind in ("price", "risk") for k, v in raw.get(kind, {}).get(a, {}).items()}
-        for a in assets
-    }
     fit_rows = calibrate_rows if calibration is None else None
-    signal, temperature, made_signal = _signals(models, data, assets, positions["signal"], start, fit_rows,
-                                                calibrate_assets, window=window, progress=progress)  # fmt: skip
-    made.add(made_signal)
+    per_asset, signal, temperature, made = _raw_forecasts(
+        models, data, assets, lo=lo, hi=hi, first_scored=start, val_stride=val_stride, fit_rows=fit_rows,
+        calibrate_assets=calibrate_assets, window=window, progress=progress,
+    )  # fmt: skip
     _check(models, data, made, per_asset, signal)  # the models' own outputs
     levels, var_levels = _levels(models)
     if calibration is None:

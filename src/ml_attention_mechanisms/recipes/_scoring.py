@@ -22,8 +22,8 @@ import numpy as np
 
 from ..evaluation.backtest import BacktestConfig
 from ._correlation import correlation_step
-from ._data import HORIZON, DemoData, validation_rows
-from ._forecast_run import ROLLING_WINDOW, Forecasts, forecast_run
+from ._data import DemoData, validation_rows
+from ._forecast_run import WARM_UP, Forecasts, forecast_run
 from ._learner import learner_forecasts_all
 from ._models import RunModel, training_assets
 from ._progress import Timings, say
@@ -32,8 +32,6 @@ from ._sizing import Sizing, asset_variances, choose_sizing
 from .config import BAR_ASSETS, DemoConfig
 
 __all__ = ["WARM_UP", "ScoredForecasts", "score_forecasts", "score_run_strategies", "strategy_sizing"]
-
-WARM_UP = ROLLING_WINDOW + HORIZON  # the bars whose resolved forecasts the rolling calibration reads first
 
 
 @dataclass(eq=False)

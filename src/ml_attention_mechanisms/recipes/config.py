@@ -53,7 +53,8 @@ class DemoConfig:
             rows). Default: 100, 10000.
         val_stride: forecast every ``val_stride``-th validation bar for the calibrations. Default: 3.
         target_vols, bands: the grid of annualised target volatilities and no-trade bands the strategies'
-            sizing is chosen from on the validation split. Default: (0.3, 0.5, 0.7, 0.9), (0, 0.05, 0.1, 0.2).
+            sizing is chosen from on the validation split (bands relative to the position held). Default:
+            (0.3, 0.5, 0.7, 0.9), (0, 0.1, 0.2, 0.4).
         threads: torch intra-op threads during the run. Default: 1.
         full: walk-forward folds, leave-one-asset-out folds and ablations too. Default: False.
         n_folds: walk-forward folds with ``full``. Default: 4.
@@ -90,7 +91,7 @@ class DemoConfig:
         3  # calibration reads every 3rd validation bar (1,400+ rows per asset): a third of the cost
     )
     target_vols: tuple[float, ...] = (0.3, 0.5, 0.7, 0.9)  # BTC ran at 0.5-1.0 a year in 2020-21, alts higher
-    bands: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2)  # 0: trade every change of size
+    bands: tuple[float, ...] = (0.0, 0.1, 0.2, 0.4)  # 0: trade every change of size; 0.4: rarely resize
     threads: int = 1  # torch threads: on a shared 2-core machine 2 threads ran 7x slower per step (measured)
     full: bool = False
     n_folds: int = 4

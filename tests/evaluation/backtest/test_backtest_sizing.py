@@ -48,7 +48,9 @@ def test_scale_is_target_over_annualised_forecast_capped() -> None:
 def _band_loop(target: list[float], band: float) -> list[float]:
     held, out = 0.0, []
     for x in target:
-        if not math.isnan(x) and (abs(x - held) > band or (x > 0) != (held > 0) or (x < 0) != (held < 0)):
+        if not math.isnan(x) and (
+            abs(x - held) > band * abs(held) or (x > 0) != (held > 0) or (x < 0) != (held < 0)
+        ):
             held = x
         out.append(held)
     return out
@@ -61,6 +63,8 @@ def test_no_trade_band_against_a_loop() -> None:
     for band in (0.0, 0.05, 0.2):
         np.testing.assert_array_equal(no_trade_band(target, band), _band_loop(target.tolist(), band))
     assert no_trade_band(np.array([0.5, 0.45, 0.0]), 0.9).tolist() == [0.5, 0.5, 0.0]  # exits always trade
+    scaled = 3.0 * np.nan_to_num(target, nan=np.nan)  # a 3x target: the same trades, 3x the size
+    np.testing.assert_allclose(no_trade_band(scaled, 0.2), 3.0 * no_trade_band(target, 0.2))
     with pytest.raises(ValueError, match="band=-1"):
         no_trade_band(target, -1.0)
 

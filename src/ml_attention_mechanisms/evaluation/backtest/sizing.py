@@ -11,10 +11,12 @@ of Volatility Targeting", J. Portfolio Management 45(1)). The engine fills it at
 ``min(max_position / gross, target_vol / portfolio_vol)``, its volatility from the assets' variance forecasts
 and a correlation matrix.
 
-The no-trade band keeps the held position while a new target lies within ``band`` of it (and on the same
-side; a portfolio: while the sum of absolute weight changes is within ``band``): vol-sized positions move a
-little at every bar, and paying 10 bps on each small move costs more than the sizing earns (the no-trade
-region of proportional costs: Davis and Norman 1990, Math. Oper. Res. 15(4)).
+The no-trade band keeps the held position while a new target lies within ``band`` times its size of it
+(and on the same side; a portfolio: while the sum of absolute weight changes is within ``band`` times the
+gross exposure held): vol-sized positions move a little at every bar, and paying 10 bps on each small move
+costs more than the sizing earns (the no-trade region of proportional costs: Davis and Norman 1990, Math.
+Oper. Res. 15(4)). The band is relative, so it means the same whatever the target volatility: doubling the
+target doubles every position and leaves the trades' timing unchanged.
 
 Shapes:
     T: bars; A: assets.
@@ -52,7 +54,8 @@ class VolTargetConfig:
         target_vol: the annualised volatility a full-size position aims for. Default: 0.5.
         max_position: the largest absolute position (a portfolio: gross exposure), 1 = no leverage.
             Default: 1.0.
-        band: the no-trade band, in units of position (fraction of equity). Default: 0.0 (trade every change).
+        band: the no-trade band, relative to the position held (0.2: resize when the target differs from it
+            by more than 20%). Default: 0.0 (trade every change).
         horizon: bars of the variance forecast (a forecast of the next ``horizon`` bars' summed squared log
             returns). Default: 24.
         periods_per_year: bars per year, to annualise. Default: 8760 (hourly bars, around the clock).
@@ -116,10 +119,10 @@ def vol_target_scale(variance: Any, config: VolTargetConfig) -> np.ndarray:
 
 def no_trade_band(positions: Any, band: float, *, initial: float = 0.0) -> np.ndarray:
     """Positions with the no-trade band applied: the held position is kept while the target is within
-    ``band`` of it and on the same side (flat counts as a side of its own, so an exit always trades); a
-    NaN target is no decision (kept too). Shape ``(T,)``, no NaN.
+    ``band * |held|`` of it and on the same side (flat counts as a side of its own, so an entry and an exit
+    always trade); a NaN target is no decision (kept too). Shape ``(T,)``, no NaN.
 
-    >>> no_trade_band(np.array([0.5, 0.55, 0.7, np.nan, 0.0]), 0.1).tolist()
+    >>> no_trade_band(np.array([0.5, 0.54, 0.7, np.nan, 0.0]), 0.1).tolist()
     [0.5, 0.5, 0.7, 0.7, 0.0]
     """
     target = as_array(positions, "positions")
@@ -128,7 +131,7 @@ def no_trade_band(positions: Any, band: float, *, initial: float = 0.0) -> np.nd
     out = np.empty(target.shape[0])
     held = float(initial)
     for t, x in enumerate(target.tolist()):
-        if x == x and (abs(x - held) > band or np.sign(x) != np.sign(held)):
+        if x == x and (abs(x - held) > band * abs(held) or np.sign(x) != np.sign(held)):
             held = x
         out[t] = held
     return out
@@ -199,7 +202,8 @@ def portfolio_volatility(
 def vol_target_weights(weights: Any, variance: Any, correlation: Any, config: VolTargetConfig) -> np.ndarray:
     """Target weights scaled to the target volatility: each decision row times ``min(max_position / gross,
     target_vol / portfolio_vol)`` (the rest in cash), then the band: a row whose weights differ from the
-    last ones traded by at most ``band`` in sum of absolute changes is no decision (NaN: the engine lets the
+    last ones traded by at most ``band`` times their gross exposure, in sum of absolute changes, is no
+    decision (NaN: the engine lets the
     held weights drift; with ``band=0`` every decision row trades, rebalancing the drift away). A row whose
     volatility cannot be forecast is no decision too.
 
@@ -223,7 +227,8 @@ def vol_target_weights(weights: Any, variance: Any, correlation: Any, config: Vo
         if vol[t] > 0:
             scale = min(scale, config.target_vol / float(vol[t]))
         target = w[t] * scale
-        if config.band == 0 or np.abs(target - held).sum() > config.band:  # band 0: every decision trades
+        change = np.abs(target - held).sum()
+        if config.band == 0 or change > config.band * np.abs(held).sum():  # band 0: every decision trades
             out[t] = target
             held = target
     return out
