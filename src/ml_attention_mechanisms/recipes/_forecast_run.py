@@ -306,7 +306,8 @@ def forecast_run(
         calibration: stored calibration to apply (``evaluate``/``predict``); ``None`` = fit it on
             ``calibrate_rows`` (the validation rows) first, with the signal model's temperature.
         calibrate_rows: bool ``[T]``, the validation rows (with ``calibration=None``).
-        val_stride: forecast the risk model only every ``val_stride``-th bar before ``first_scored``.
+        val_stride: forecast the risk model only every ``val_stride``-th bar before ``first_scored`` (the
+            price and signal models size the strategies, whose sizing reads every validation bar).
         first_scored: the first scored bar. Default: ``lo``.
         calibrate_assets: the assets whose validation forecasts the fitted calibration pools (the run's
             training assets: a coin the models never saw is calibrated as ``evaluate`` would, by its own

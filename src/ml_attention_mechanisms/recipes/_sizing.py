@@ -159,16 +159,20 @@ def choose_sizing(
         candidates: the grid.
     """
     from ..evaluation.backtest import choose_vol_target
+    from ..evaluation.baselines import listed_har_rv_forecast
 
     span = slice(int(data.val_start), int(data.test_start))
     var, source = variance
     pool = [a for a in signals if a in seen] or list(signals)
+    har = listed_har_rv_forecast(
+        data.returns, listed_mask(data), start=span.start
+    )  # once for every candidate
 
     def buy_and_hold(c: VolTargetConfig) -> float:
-        return _mean([_sharpe(_buy_and_hold, data, a, span, c, backtest) for a in pool])
+        return _mean([_sharpe(_buy_and_hold, data, a, span, c, backtest, har) for a in pool])
 
     def baseline(name: str) -> Callable[[VolTargetConfig], float]:
-        return lambda c: _sharpe(_baseline_portfolio, data, name, span, c, backtest)
+        return lambda c: _sharpe(_baseline_portfolio, data, name, span, c, backtest, har)
 
     def signal(c: VolTargetConfig) -> float:
         return _mean([_sharpe(_signal_run, signals[a], var, data, a, span, c, backtest) for a in pool])
@@ -198,9 +202,8 @@ def _signal_run(signal: np.ndarray, var: np.ndarray, data: DemoData, asset: str,
     return run_backtest(pos[span], data.returns[span, col], backtest)
 
 
-def _buy_and_hold(
-    data: DemoData, asset: str, span: slice, cfg: VolTargetConfig, backtest: BacktestConfig
-) -> Any:
+def _buy_and_hold(data: DemoData, asset: str, span: slice, cfg: VolTargetConfig, backtest: BacktestConfig,
+                  har: np.ndarray) -> Any:  # fmt: skip
     from ..evaluation.backtest import run_backtest
     from ..evaluation.baselines import vol_target_buy_and_hold_positions
 
@@ -208,7 +211,7 @@ def _buy_and_hold(
     first = first_bar(data, col)
     own = data.returns[first:, col]
     start = max(span.start - first, 0)
-    pos = vol_target_buy_and_hold_positions(own, cfg, start=start, min_train=min(2160, max(start, 1)))
+    pos = vol_target_buy_and_hold_positions(own, cfg, start=start, variance=har[first:, col])
     return run_backtest(pos[start : span.stop - first], own[start : span.stop - first], backtest)
 
 
@@ -220,16 +223,14 @@ def _portfolio_run(weights: np.ndarray, var: np.ndarray, data: DemoData, span: s
     return run_portfolio_backtest(w[span], data.returns[span], backtest)
 
 
-def _baseline_portfolio(
-    data: DemoData, name: str, span: slice, cfg: VolTargetConfig, backtest: BacktestConfig
-) -> Any:
+def _baseline_portfolio(data: DemoData, name: str, span: slice, cfg: VolTargetConfig, backtest: BacktestConfig,
+                        har: np.ndarray) -> Any:  # fmt: skip
     from ..evaluation.backtest import rebalance_mask, run_portfolio_backtest
     from ..evaluation.baselines import vol_target_portfolio_weights
 
     mask = np.asarray(rebalance_mask(data.timestamps, backtest), dtype=bool).copy()
     mask[: span.start] = False
     mask[span.stop :] = False
-    w = vol_target_portfolio_weights(
-        data.returns, mask, cfg, allocation=name.removesuffix("_vol_target"), listed=listed_mask(data)
-    )
+    w = vol_target_portfolio_weights(data.returns, mask, cfg, allocation=name.removesuffix("_vol_target"),
+                                     listed=listed_mask(data), variance=har)  # fmt: skip
     return run_portfolio_backtest(w[span], data.returns[span], backtest)

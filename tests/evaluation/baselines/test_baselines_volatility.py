@@ -110,3 +110,20 @@ def test_volatility_baselines_reject_bad_input() -> None:
         har_rv_forecast(np.zeros(1000), min_train=100)
     with pytest.raises(ValueError, match="mean='ar'"):
         garch_forecast(np.zeros(1000), mean="ar")
+
+
+def test_listed_har_rv_fits_each_asset_on_its_own_bars() -> None:
+    from ml_attention_mechanisms.evaluation import har_rv_forecast, listed_har_rv_forecast
+
+    rng = np.random.default_rng(11)
+    r = rng.normal(0, 0.01, (4000, 3)) * [1.0, 2.0, 3.0]
+    r[:1000, 1] = 0.0  # listed at bar 1000: zeros before it
+    listed = np.ones((4000, 3), dtype=bool)
+    listed[:1000, 1] = False
+    out = listed_har_rv_forecast(r, listed, start=3500)
+    np.testing.assert_array_equal(out[:, 0], har_rv_forecast(r[:, 0], start=3500))
+    np.testing.assert_array_equal(out[1000:, 1], har_rv_forecast(r[1000:, 1], start=2500))
+    assert np.isnan(out[:1000, 1]).all()
+    short = listed.copy()
+    short[:2500, 2] = False  # 1500 bars of its own: too few for the first fit
+    assert np.isnan(listed_har_rv_forecast(r, short, start=3500)[:, 2]).all()

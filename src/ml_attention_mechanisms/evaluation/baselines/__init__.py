@@ -23,7 +23,13 @@ from .trading import (
     vol_target_buy_and_hold_positions,
     vol_target_portfolio_weights,
 )
-from .volatility import GarchForecast, garch_forecast, har_rv_forecast, last_window_variance_forecast
+from .volatility import (
+    GarchForecast,
+    garch_forecast,
+    har_rv_forecast,
+    last_window_variance_forecast,
+    listed_har_rv_forecast,
+)
 
 __all__ = [
     "GarchForecast",
@@ -38,6 +44,7 @@ __all__ = [
     "lag_matrix",
     "last_window_variance_forecast",
     "listed_correlation",
+    "listed_har_rv_forecast",
     "mean_forecast",
     "min_variance_weights",
     "momentum_positions",

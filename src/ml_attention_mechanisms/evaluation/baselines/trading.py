@@ -21,7 +21,8 @@ from ..._import_guard import needs_extra
 from .._checks import as_array, check_int, check_same_length
 from ..backtest.sizing import VolTargetConfig, vol_target_positions, vol_target_weights
 from ..targets import trailing_sum
-from .volatility import har_rv_forecast
+from .risk import listed_correlation
+from .volatility import listed_har_rv_forecast
 
 __all__ = [
     "buy_and_hold_positions",
@@ -135,6 +136,7 @@ def vol_target_buy_and_hold_positions(
     start: int = 0,
     min_train: int = 2160,
     refit_every: int = 168,
+    variance: Any = None,
 ) -> np.ndarray:
     """Long, sized by HAR-RV: ``min(max_position, target_vol / vol_HAR[t])`` with the no-trade band, from
     bar ``start`` on (flat before it, and wherever HAR-RV has no forecast yet).
@@ -149,6 +151,8 @@ def vol_target_buy_and_hold_positions(
         start: first decision time (the band starts flat there, so the positions from ``start`` on do not
             depend on earlier ones). Default: 0.
         min_train, refit_every: HAR-RV's. Default: 2160 (90 days), 168.
+        variance: HAR-RV's forecast of these returns, shape ``(T,)``, when already computed (several
+            configs on one series). Default: computed here.
 
     Returns:
         Positions indexed by decision time, shape ``(T,)``.
@@ -156,16 +160,13 @@ def vol_target_buy_and_hold_positions(
     r = as_array(returns, "returns", allow_nan=False)
     start = check_int(start, "start", minimum=0)
     out = np.zeros(r.shape[0])
-    variance = _har_or_nan(r, config.horizon, min_train, refit_every, start)
-    out[start:] = vol_target_positions(np.ones(r.shape[0] - start), variance[start:], config)
+    if variance is None:
+        variance = listed_har_rv_forecast(r[:, None], horizon=config.horizon, min_train=min_train,
+                                          refit_every=refit_every, start=start)[:, 0]  # fmt: skip
+    v = as_array(variance, "variance")
+    check_same_length(returns=r, variance=v)
+    out[start:] = vol_target_positions(np.ones(r.shape[0] - start), v[start:], config)
     return out
-
-
-def _har_or_nan(r: np.ndarray, horizon: int, min_train: int, refit_every: int, start: int) -> np.ndarray:
-    """HAR-RV from ``start`` on, or all NaN when the series is too short for its first fit."""
-    if r.shape[0] < min_train or min_train - 1 - horizon - (30 * 24 - 1) < 10:
-        return np.full(r.shape[0], np.nan)
-    return har_rv_forecast(r, horizon=horizon, min_train=min_train, refit_every=refit_every, start=start)
 
 
 def vol_target_portfolio_weights(
@@ -178,6 +179,7 @@ def vol_target_portfolio_weights(
     window: int = 720,
     min_train: int = 2160,
     refit_every: int = 168,
+    variance: Any = None,
 ) -> np.ndarray:
     """A portfolio sized to the target volatility by HAR-RV: at each rebalance bar, ``equal_weight`` (1/k) or
     ``risk_parity`` (``1 / vol_HAR``, normalised) weights over the k assets that have a HAR-RV forecast and
@@ -194,6 +196,8 @@ def vol_target_portfolio_weights(
             bars only, from its first). Default: every asset from the first bar.
         window: bars of the correlation. Default: 720 (30 days).
         min_train, refit_every: HAR-RV's, per asset from its first listed bar. Default: 2160, 168.
+        variance: :func:`.volatility.listed_har_rv_forecast` of these returns, shape ``(T, A)``, when already
+            computed. Default: computed here.
 
     Returns:
         Shape ``(T, A)``: weights at the rebalance bars that trade, NaN elsewhere.
@@ -208,26 +212,19 @@ def vol_target_portfolio_weights(
     if on.shape != r.shape:
         raise ValueError(f"listed: shape {on.shape}, expected {r.shape}")
     rows = _decision_rows(r, rebalance, check_int(window, "window", minimum=3))
-    variance = np.full(r.shape, np.nan)
-    begin = int(rows[0]) if rows.size else r.shape[0]  # HAR-RV is needed from the first decision on
-    for a in range(r.shape[1]):
-        first = int(np.argmax(on[:, a])) if on[:, a].any() else r.shape[0]
-        if first < r.shape[0]:
-            own = r[first:, a]
-            variance[first:, a] = _har_or_nan(
-                own, config.horizon, min_train, refit_every, max(begin - first, 0)
-            )
+    if variance is None:
+        begin = int(rows[0]) if rows.size else r.shape[0]  # HAR-RV is needed from the first decision on
+        variance = listed_har_rv_forecast(r, on, horizon=config.horizon, min_train=min_train,
+                                          refit_every=refit_every, start=begin)  # fmt: skip
+    var = as_array(variance, "variance", ndim=2)
+    if var.shape != r.shape:
+        raise ValueError(f"variance: shape {var.shape}, expected {r.shape}")
     base = np.full(r.shape, np.nan)
-    corr = np.full((r.shape[0], r.shape[1], r.shape[1]), np.nan)
     for t in rows:
-        ok = np.isfinite(variance[t]) & on[t - window + 1]  # a forecast, and a full window of own bars
+        ok = np.isfinite(var[t]) & on[t - window + 1]  # a forecast, and a full window of own bars
         base[t] = 0.0
-        if not ok.any():
-            continue
-        inv = 1.0 / np.sqrt(variance[t, ok]) if allocation == "risk_parity" else np.ones(int(ok.sum()))
-        base[t, ok] = inv / inv.sum()
-        corr[t] = np.eye(r.shape[1])
-        corr[t][np.ix_(ok, ok)] = np.corrcoef(r[t - window + 1 : t + 1, ok], rowvar=False).reshape(
-            ok.sum(), -1
-        )
-    return vol_target_weights(base, np.where(np.isfinite(variance), variance, 0.0), corr, config)
+        if ok.any():
+            inv = 1.0 / np.sqrt(var[t, ok]) if allocation == "risk_parity" else np.ones(int(ok.sum()))
+            base[t, ok] = inv / inv.sum()
+    corr = listed_correlation(r, rows, listed=on, window=window)
+    return vol_target_weights(base, var, corr, config)

@@ -25,7 +25,13 @@ from .._checks import as_array, check_int
 from ..targets import realized_variance_target, trailing_sum
 from .returns import refit_points
 
-__all__ = ["GarchForecast", "garch_forecast", "har_rv_forecast", "last_window_variance_forecast"]
+__all__ = [
+    "GarchForecast",
+    "garch_forecast",
+    "har_rv_forecast",
+    "last_window_variance_forecast",
+    "listed_har_rv_forecast",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +100,48 @@ def har_rv_forecast(
         coef, *_ = np.linalg.lstsq(design, y[lo : hi + 1], rcond=None)
         floor = 0.01 * float(y[lo : hi + 1].mean())
         out[s:e] = np.maximum(coef[0] + x[s:e] @ coef[1:], floor)
+    return out
+
+
+def listed_har_rv_forecast(
+    returns: Any,
+    listed: Any = None,
+    *,
+    horizon: int = 24,
+    min_train: int = 2160,
+    refit_every: int = 168,
+    start: int = 0,
+) -> np.ndarray:
+    """:func:`har_rv_forecast` of each asset fitted on its own bars only, from its first listed bar (a coin
+    listed later is not fitted over the zeros before it), from decision time ``start`` on; NaN where an
+    asset has fewer than ``min_train`` bars of its own.
+
+    Args:
+        returns: log returns, shape ``(T, A)``, finite (0 where an asset has no bar).
+        listed: bool ``(T, A)``: the asset trades at ``t`` or did before. Default: all, from the first bar.
+        horizon, min_train, refit_every: HAR-RV's. Default: 24, 2160 (90 days), 168.
+        start: first decision time forecast. Default: 0.
+
+    Returns:
+        Shape ``(T, A)``.
+    """
+    r = as_array(returns, "returns", ndim=2, allow_nan=False)
+    on = np.ones(r.shape, dtype=bool) if listed is None else np.asarray(listed, dtype=bool)
+    if on.shape != r.shape:
+        raise ValueError(f"listed: shape {on.shape}, expected {r.shape}")
+    horizon, min_train = check_int(horizon, "horizon"), check_int(min_train, "min_train")
+    out = np.full(r.shape, np.nan)
+    for a in range(r.shape[1]):
+        first = int(np.argmax(on[:, a])) if on[:, a].any() else r.shape[0]
+        own = r[first:, a]
+        if own.shape[0] >= min_train and min_train - 1 - horizon - (30 * 24 - 1) >= 10:
+            out[first:, a] = har_rv_forecast(
+                own,
+                horizon=horizon,
+                min_train=min_train,
+                refit_every=refit_every,
+                start=max(start - first, 0),
+            )
     return out
 
 
