@@ -28,3 +28,23 @@ def test_shortfalls_and_table_name_every_failed_criterion() -> None:
     table = terminal_table(metrics)
     assert "the bar: 3 of 5 criteria pass" in table
     assert table.count("PASS") == 3 and table.count("FAIL") == 2
+
+
+def test_extra_tables_mark_each_asset_seen_or_unseen() -> None:
+    from ml_attention_mechanisms.recipes._report import report_tables
+
+    metrics = {
+        "data": {"seen": {"BTC": True, "ADA": False}},
+        "walk_forward": {"folds": [{"fold": 0, "asset": "BTC", "seen": True, "qlike_model": 0.3}]},
+        "leave_one_asset_out": {"folds": [{"fold": 0, "asset": "BTC", "seen": False}], "budget": {"max_epochs": 2}},
+        "ablations": {"rows": [{"ablation": "a", "asset": "ADA"}, {"ablation": "b", "asset": "portfolio"}],
+                      "not_run": []},
+    }  # fmt: skip
+    tables = report_tables(metrics)
+    marks = {title.split(" (")[0]: [(r["asset"], r["seen"]) for r in rows] for title, rows in tables.items()}
+    assert marks == {
+        "Walk-forward folds": [("BTC", "seen")],
+        "Leave-one-asset-out folds": [("BTC", "unseen")],
+        "Ablations": [("ADA", "unseen"), ("portfolio", "")],
+    }
+    assert all(list(r)[list(r).index("asset") + 1] == "seen" for rows in tables.values() for r in rows)

@@ -28,8 +28,9 @@ logger = logging.getLogger(__name__)
 VALIDATION_ONLY = (
     "Everything was chosen on the validation split (early stopping, conformal intervals, variance and VaR "
     "scales, temperature, the strategies' target volatility and no-trade band); the test split was read once, "
-    "for these figures. Seen: the run's training data contained the asset; unseen: it did not (BNB and ADA "
-    "start after the training split ends), and its variance forecast need only match the better baseline."
+    "for these figures. Seen: the run's training data contained the asset; unseen: it did not (in the demo, BNB "
+    "and ADA, which start after the training split ends), and its variance forecast need only match the better "
+    "baseline."
 )
 
 
@@ -83,22 +84,39 @@ def report_tables(metrics: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]
             f"Correlation forecasts ({', '.join(correlation['assets'])}, next {correlation['horizon']} bars)"
         ] = [{"forecast": k, **correlation[k]} for k in ("model", "rolling")]
     if metrics.get("walk_forward"):
-        extra["Walk-forward folds (price model, retrained per fold)"] = metrics["walk_forward"]["folds"]
+        extra["Walk-forward folds (price model, retrained per fold)"] = _marked(
+            metrics["walk_forward"]["folds"], {}
+        )
     loao = metrics.get("leave_one_asset_out")
     if loao:
         title = (
             f"Leave-one-asset-out folds (price model trained without the asset, {loao['budget']['max_epochs']} "
             "epochs; the asset scored as unseen on the test split; passes if QLIKE <= the better baseline's)"
         )
-        extra[title] = [{**r, "seen": "unseen" if not r.get("seen") else "seen"} for r in loao["folds"]]
+        extra[title] = _marked(loao["folds"], {})
     sizing = metrics.get("sizing")
     if sizing and sizing.get("validation"):
         extra["Strategy sizing on the validation split (net Sharpe of each target volatility and band)"] = [
             {"strategy": name, **row} for name, rows in sizing["validation"].items() for row in rows
         ]
     if metrics.get("ablations"):
-        extra["Ablations (test split)"] = metrics["ablations"]["rows"] + metrics["ablations"]["not_run"]
+        seen = (metrics.get("data") or {}).get("seen") or {}
+        extra["Ablations (test split)"] = (
+            _marked(metrics["ablations"]["rows"], seen) + metrics["ablations"]["not_run"]
+        )
     return extra
+
+
+def _marked(rows: list[dict[str, Any]], seen: Mapping[str, bool]) -> list[dict[str, Any]]:
+    """Rows with ``seen`` shown as ``seen``/``unseen`` right after ``asset`` (from the row's own flag, else
+    from ``seen``; a row of no single asset, e.g. the portfolio, is left blank)."""
+    out = []
+    for r in rows:
+        flag = r.get("seen", seen.get(str(r.get("asset"))))
+        mark = "" if flag is None else ("seen" if flag else "unseen")
+        head = {k: v for k, v in r.items() if k in ("fold", "ablation", "asset")}
+        out.append({**head, "seen": mark, **{k: v for k, v in r.items() if k not in head and k != "seen"}})
+    return out
 
 
 def shortfalls(bar: Mapping[str, Any]) -> list[str]:
