@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._import_guard import needs_extra
 from ._calibration import rolling_calibration, variance_scale
 from ._data import HORIZON, DemoData, asset_column, first_bar
 from ._forecast import forecast_single
@@ -31,7 +32,8 @@ def fold_row(
     asset's when its training data did not contain it: ``seen``), its variance is scaled on the fold's
     validation block and then by the causal rolling calibration of the main evaluation, and it is scored on
     the fold's test block against the baselines, which read the asset's own bars from its first one."""
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     from ..evaluation.suite import evaluate_asset_forecasts
     from ..evaluation.targets import realized_variance_target

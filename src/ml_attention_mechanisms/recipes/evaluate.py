@@ -125,7 +125,8 @@ def _no_sizing(calibration: dict[str, Any]) -> tuple[str, ...]:
 def _run_validation_start(periods: dict[str, list[str]], data: DemoData) -> int | None:
     """The grid position of the run's first validation bar when the data hold it before the scored bars
     (the training-mean baseline then averages the run's own training period, as in the demo), else None."""
-    import pandas as pd
+    with needs_extra("data"):
+        import pandas as pd
 
     if "val" not in periods:
         return None
