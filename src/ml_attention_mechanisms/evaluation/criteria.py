@@ -27,7 +27,8 @@ Strategies (net Sharpe after costs, test split):
 
 Every row carries ``seen`` and ``margin``: how far the figure is from what it is compared with (QLIKE: the
 relative gain ``1 - model / best baseline``; interval: ``1 - width / baseline width``; VaR: the lower
-p-value minus 0.05; strategy: the Sharpe minus the best baseline's), positive = better.
+p-value minus 0.05; strategy: the Sharpe minus the best baseline's), positive = better; and ``rows``: the
+bars the figure was computed on (the model's and its baselines' alike).
 
 Input schema of :func:`evaluate_bar` (what ``metrics.json`` holds; missing figures fail with a reason)::
 
@@ -164,6 +165,13 @@ def _get(tree: Mapping[str, Any], *path: str) -> Any:
 
 
 def _asset_rows(a: Mapping[str, Any], *, margin: float) -> list[dict[str, Any]]:
+    rows = _asset_criteria(a, margin=margin)
+    counts = [_get(a, "volatility", "model", "n"), _get(a, "interval90", "model", "n"), _get(a, "var95", "n"),
+              _get(a, "var99", "n")]  # fmt: skip
+    return [{**c, "rows": n} for c, n in zip(rows, counts)]
+
+
+def _asset_criteria(a: Mapping[str, Any], *, margin: float) -> list[dict[str, Any]]:
     return [
         volatility_criterion(
             _get(a, "volatility", "model", "qlike"), _get(a, "volatility", "har_rv", "qlike"),
@@ -180,7 +188,8 @@ def _asset_rows(a: Mapping[str, Any], *, margin: float) -> list[dict[str, Any]]:
 
 def _strategy_row(block: Mapping[str, Any], kind: str, at_least: Sequence[str] = ()) -> dict[str, Any]:
     baselines = {k: _get(v, "sharpe") for k, v in (_get(block, "baselines") or {}).items()}
-    return strategy_criterion(_get(block, "model", "sharpe"), baselines, kind=kind, at_least=at_least)
+    row = strategy_criterion(_get(block, "model", "sharpe"), baselines, kind=kind, at_least=at_least)
+    return {**row, "rows": _get(block, "model", "n_bars")}
 
 
 def evaluate_bar(

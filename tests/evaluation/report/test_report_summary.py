@@ -33,6 +33,10 @@ def test_summary_rows_say_seen_figure_margin_and_result() -> None:
     assert (ada["seen"], ada["figure"], ada["vs"], ada["margin"], ada["result"]) == (
         "unseen", "QLIKE 1.01", "har_rv 1", "-1.0%", "FAIL",
     )  # fmt: skip
+    assert ada["rows"] == "" and [r["rows"] for r in summary_rows(_with_counts(metrics))][:2] == [
+        "3763",
+        "3762",
+    ]
     sig = next(r for r in rows if r["asset"] == "BTC" and r["criterion"] == "signal Sharpe")
     assert (sig["figure"], sig["vs"], sig["margin"], sig["result"]) == (
         "Sharpe 1.20",
@@ -43,3 +47,10 @@ def test_summary_rows_say_seen_figure_margin_and_result() -> None:
     assert [r["asset"] for r in rows][-1] == "all"
     text = summary_text(rows, n_passed=bar["n_passed"], n_criteria=bar["n_criteria"])
     assert len(text.splitlines()) == len(rows) + 4 and f"{bar['n_passed']} of {bar['n_criteria']}" in text
+
+
+def _with_counts(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The bar of ``metrics`` with the bars each figure was computed on planted (BTC: 3763 and 3762)."""
+    btc = metrics["assets"]["BTC"]
+    btc["volatility"]["model"]["n"], btc["interval90"]["model"]["n"] = 3763, 3762
+    return evaluate_bar(metrics, assets=("BTC",), strategy_kinds=())

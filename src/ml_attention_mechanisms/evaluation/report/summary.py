@@ -10,7 +10,7 @@ from typing import Any
 
 __all__ = ["SUMMARY_COLUMNS", "summary_rows", "summary_text"]
 
-SUMMARY_COLUMNS = ("asset", "seen", "criterion", "figure", "vs", "margin", "needs", "result")
+SUMMARY_COLUMNS = ("asset", "seen", "criterion", "figure", "vs", "margin", "needs", "result", "rows")
 _NAMES = {
     "volatility": "24h variance",
     "interval90": "90% interval",
@@ -60,6 +60,10 @@ def _describe(c: Mapping[str, Any]) -> tuple[str, str, str, str]:
     return _num(value), _num(c.get("threshold")), _num(margin), str(c.get("rule", ""))
 
 
+def _rows(v: Any) -> str:
+    return str(int(v)) if isinstance(v, int | float) and not isinstance(v, bool) and v == v else ""
+
+
 def _seen(v: Any) -> str:
     return "" if v is None else ("seen" if v else "unseen")
 
@@ -81,7 +85,8 @@ def summary_rows(bar: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "asset": str(c.get("asset", "")), "seen": _seen(c.get("seen")),
                 "criterion": _NAMES.get(c.get("criterion", ""), c.get("criterion", "")), "figure": figure,
                 "vs": against, "margin": margin, "needs": needs,
-                "result": verdict if counted else f"({verdict.lower()})", "passed": c.get("passed") if counted else None,
+                "result": verdict if counted else f"({verdict.lower()})", "rows": _rows(c.get("rows")),
+                "passed": c.get("passed") if counted else None,
             })  # fmt: skip
     order = list(dict.fromkeys([r["asset"] for r in rows if r["asset"] != "all"] + ["all"]))
     return sorted(rows, key=lambda r: order.index(r["asset"]))
@@ -94,7 +99,7 @@ def summary_text(
     widths = {
         c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) if rows else len(c) for c in SUMMARY_COLUMNS
     }
-    right = {"margin", "result"}
+    right = {"margin", "result", "rows"}
 
     def line(cells: Mapping[str, Any]) -> str:
         return "  ".join(
