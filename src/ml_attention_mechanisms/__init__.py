@@ -13,12 +13,12 @@ from typing import Any
 
 from ._version import __version__
 
-# public name -> module (relative to this package) that defines it. One line per name; the README's API
-# reference lists the same names.
+# public name -> module (relative to this package) that defines it. One line per name; the API reference
+# (docs/api/index.md) lists the same names.
 _EXPORTS: dict[str, str] = {
     # configs
     "AttentionConfig": "config",
-    # training (issue 7; Lightning is imported only when train/tune run)
+    # training (Lightning is imported only when train/tune run)
     "TrainingConfig": "training.config",
     "train": "training.run",
     "load_checkpoint": "training.checkpoint",
@@ -29,7 +29,7 @@ _EXPORTS: dict[str, str] = {
     "explain_dispatch": "attention._dispatch",
     "record_dispatch": "attention._dispatch",
     "reference_attention": "attention.reference",
-    # transformers (issue 4)
+    # transformers
     "TemporalAttention": "attention.temporal_attention",
     "TemporalAttentionConfig": "attention.temporal_attention",
     "TradingTransformer": "transformers.trading_transformer",
@@ -51,7 +51,7 @@ _EXPORTS: dict[str, str] = {
     "CrossAttention": "attention.cross_attention",
     "MultiModalCrossAttention": "attention.cross_attention",
     "CrossAssetAttention": "attention.cross_attention",
-    # models (issue 6)
+    # models
     "CryptoPredictionModelConfig": "models.config",
     "CryptoPricePredictionModel": "models.price_predictor",
     "CryptoSignalGeneratorModel": "models.signal_generator",
@@ -75,7 +75,7 @@ _EXPORTS: dict[str, str] = {
     "CryptoPositionalEncoding": "encodings.temporal_encoding",
     "LearnablePositionalEncoding": "encodings.learnable_encoding",
     "AdaptivePositionalEncoding": "encodings.learnable_encoding",
-    # data (issue 5; pandas is imported only when these are used)
+    # data (pandas is imported only when these are used)
     "load_ohlcv": "data.loader",
     "validate_ohlcv": "data.validation",
     "DataValidationError": "data.validation",
@@ -92,21 +92,21 @@ _EXPORTS: dict[str, str] = {
     "split_by_time": "data.splits",
     "default_split": "data.splits",
     "walk_forward_splits": "data.splits",
-    # utils (issue 9)
+    # utils
     "AttentionAnalyzer": "utils.attention_utils",
     "AttentionDebugger": "utils.attention_utils",
     "AttentionMemoryOptimizer": "utils.attention_utils",
     "benchmark_attention_implementations": "utils.attention_utils",
     "AttentionHeatmapVisualizer": "utils.visualization",
     "VisualizationConfig": "utils.visualization",
-    # inference (issue 9: export and live inference; onnx/onnxruntime imported only when exporting)
+    # inference (export and live inference; onnx/onnxruntime imported only when exporting)
     "StreamingPredictor": "inference.streaming",
     "StreamingConfig": "inference.streaming",
     "export_model": "inference.export",
     "export_onnx": "inference.export",
     "export_program": "inference.export",
     "export_torchscript": "inference.export",
-    # evaluation (issue 8; numpy-only on import, scipy/sklearn/arch/plotly/matplotlib inside functions)
+    # evaluation (numpy-only on import, scipy/sklearn/arch/plotly/matplotlib inside functions)
     "BacktestConfig": "evaluation.backtest",
     "run_backtest": "evaluation.backtest",
     "run_portfolio_backtest": "evaluation.backtest",

@@ -116,8 +116,9 @@ def needs_extra(extra: str) -> Iterator[None]:
         MissingExtraError: a package of ``extra`` imported in the block is not installed.
         ValueError: ``extra`` is not an extra.
 
-    >>> with needs_extra("data"):
-    ...     import pandas as pd  # doctest: +SKIP
+    Examples:
+        >>> with needs_extra("data"):
+        ...     import pandas as pd
     """
     spec = _check(extra)
     try:

@@ -67,7 +67,7 @@ class AttentionConfig:
     d_model: int = 512
     num_heads: int = 8
     dropout: float = 0.0
-    use_flash_attn: bool = True  # the spec's switch: fast kernels allowed and preferred, never forced
+    use_flash_attn: bool = True  # fast kernels allowed and preferred, never forced
     num_kv_heads: int | None = None  # None -> MHA; fewer -> GQA
     bias: bool = True
     causal: bool = False  # the causal variants set it

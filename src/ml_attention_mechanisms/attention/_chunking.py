@@ -63,8 +63,9 @@ def choose_chunk_size(
     Raises:
         ValueError: a length, batch or head count is not a positive int, or the budget is not positive.
 
-    >>> choose_chunk_size(8192, 8192, batch=1, num_heads=8, dtype=torch.float32, max_memory_mb=256.0)
-    1344
+    Examples:
+        >>> choose_chunk_size(8192, 8192, batch=1, num_heads=8, dtype=torch.float32, max_memory_mb=256.0)
+        1344
     """
     for name, value in (("q_len", q_len), ("k_len", k_len), ("batch", batch), ("num_heads", num_heads)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -22,7 +22,7 @@ Design (why it earns its name):
    flattens (single noisy bars are trusted less); in calm bars it sharpens. The temperature scales the
    queries, so the fused kernels still apply.
 3. Without ``timestamps`` and ``volatility`` the layer *is* :class:`MultiHeadAttention` (same weights,
-   same output): the spec's benchmark calls it with a plain tensor.
+   same output): the benchmark example calls it with a plain tensor.
 """
 
 from __future__ import annotations
@@ -57,10 +57,11 @@ class CryptoMultiHeadAttention(MultiHeadAttention):
         ``query [B, Tq, d_model]``, ``timestamps [B, Tq]``, ``key_timestamps [B, Tk]``,
         ``volatility [B]`` or ``[B, Tq]``.
 
-    >>> layer = CryptoMultiHeadAttention(AttentionConfig(d_model=32, num_heads=4))
-    >>> ts = torch.arange(0, 10 * 3600, 3600).repeat(2, 1)
-    >>> layer(torch.randn(2, 10, 32), timestamps=ts, volatility=torch.rand(2, 10)).shape
-    torch.Size([2, 10, 32])
+    Examples:
+        >>> layer = CryptoMultiHeadAttention(AttentionConfig(d_model=32, num_heads=4))
+        >>> ts = torch.arange(0, 10 * 3600, 3600).repeat(2, 1)
+        >>> layer(torch.randn(2, 10, 32), timestamps=ts, volatility=torch.rand(2, 10)).shape
+        torch.Size([2, 10, 32])
     """
 
     def __init__(

@@ -88,11 +88,12 @@ def record_dispatch() -> Iterator[list[tuple[str, str]]]:
     :func:`explain_dispatch` says for that call's inputs. Blocks nest; each sees every call. Calls made while
     tracing (``torch.compile``, export) are not recorded.
 
-    >>> q = k = v = torch.randn(1, 2, 4, 8)
-    >>> with record_dispatch() as calls:
-    ...     _ = attend(q, k, v)
-    >>> calls[0][0]
-    'sdpa'
+    Examples:
+        >>> q = k = v = torch.randn(1, 2, 4, 8)
+        >>> with record_dispatch() as calls:
+        ...     _ = attend(q, k, v)
+        >>> calls[0][0]
+        'sdpa'
     """
     calls: list[tuple[str, str]] = []
     _recorders.append(calls)
@@ -148,8 +149,9 @@ def register_backend(backend: Backend, *, priority: int | None = None) -> None:
 def attention_backend(name: str | None) -> Iterator[None]:
     """Restrict automatic dispatch to one backend inside the block (a debugging override).
 
-    >>> with attention_backend("math"):
-    ...     pass
+    Examples:
+        >>> with attention_backend("math"):
+        ...     pass
     """
     if name is not None and name not in BACKENDS:
         raise ValueError(f"unknown attention backend {name!r}; available: {', '.join(BACKENDS)}")
@@ -295,7 +297,7 @@ def attend(
         scale: softmax scale. Default: ``1/sqrt(D)``.
         need_weights: also return the weights ``[B, H, Tq, Tk]`` (forces the math backend).
         backend: ``"auto"`` or a backend name to force.
-        allow_fused: False restricts to the math backend (the spec's ``use_flash_attn=False``).
+        allow_fused: False restricts to the math backend (what ``use_flash_attn=False`` asks for).
         chunk_size: tile side of the ``chunked`` backend. Default: from a 256 MiB budget.
 
     Returns:

@@ -201,11 +201,12 @@ class CausalAttention(MultiHeadAttention):
         sliding_window: overrides ``config.sliding_window`` when given. Default: None.
         rotary: optional rotary encoding; keys are cached already rotated.
 
-    >>> layer = CausalAttention(AttentionConfig(d_model=32, num_heads=4), sliding_window=8).eval()
-    >>> cache = layer.new_cache()
-    >>> ys = [layer.step(x_t, cache) for x_t in torch.randn(5, 2, 32)]
-    >>> len(cache), ys[-1].shape
-    (5, torch.Size([2, 32]))
+    Examples:
+        >>> layer = CausalAttention(AttentionConfig(d_model=32, num_heads=4), sliding_window=8).eval()
+        >>> cache = layer.new_cache()
+        >>> ys = [layer.step(x_t, cache) for x_t in torch.randn(5, 2, 32)]
+        >>> len(cache), ys[-1].shape
+        (5, torch.Size([2, 32]))
     """
 
     def __init__(

@@ -105,9 +105,10 @@ class CrossAttention(MultiHeadAttention):
         config: :class:`CrossAttentionConfig` or :class:`AttentionConfig`.
         use_flash_attn: overrides the config's switch when not None.
 
-    >>> layer = CrossAttention(CrossAttentionConfig(d_model=32, num_heads=4))
-    >>> layer(torch.randn(2, 5, 32), torch.randn(2, 11, 32)).shape
-    torch.Size([2, 5, 32])
+    Examples:
+        >>> layer = CrossAttention(CrossAttentionConfig(d_model=32, num_heads=4))
+        >>> layer(torch.randn(2, 5, 32), torch.randn(2, 11, 32)).shape
+        torch.Size([2, 5, 32])
     """
 
     def __init__(
@@ -160,9 +161,10 @@ class CrossAssetAttention(nn.Module):
     Args:
         config: :class:`CrossAttentionConfig`.
 
-    >>> layer = CrossAssetAttention(CrossAttentionConfig(d_model=32, num_heads=4, num_assets=3))
-    >>> layer(torch.randn(2, 6, 3, 32), asset_mask=torch.tensor([[True, True, False]] * 2)).shape
-    torch.Size([2, 6, 3, 32])
+    Examples:
+        >>> layer = CrossAssetAttention(CrossAttentionConfig(d_model=32, num_heads=4, num_assets=3))
+        >>> layer(torch.randn(2, 6, 3, 32), asset_mask=torch.tensor([[True, True, False]] * 2)).shape
+        torch.Size([2, 6, 3, 32])
     """
 
     def __init__(self, config: CrossAttentionConfig) -> None:
@@ -237,10 +239,11 @@ class MultiModalCrossAttention(nn.Module):
     Raises:
         ValueError: no modalities, duplicates, or more than ``num_assets`` with ``use_cross_asset``.
 
-    >>> cfg = CrossAttentionConfig(d_model=32, num_heads=4, use_cross_asset=True, num_assets=4)
-    >>> fuse = MultiModalCrossAttention(cfg, ["btc", "eth"])
-    >>> fuse({"btc": torch.randn(2, 8, 32), "eth": torch.randn(2, 8, 32)}).shape
-    torch.Size([2, 8, 32])
+    Examples:
+        >>> cfg = CrossAttentionConfig(d_model=32, num_heads=4, use_cross_asset=True, num_assets=4)
+        >>> fuse = MultiModalCrossAttention(cfg, ["btc", "eth"])
+        >>> fuse({"btc": torch.randn(2, 8, 32), "eth": torch.randn(2, 8, 32)}).shape
+        torch.Size([2, 8, 32])
     """
 
     def __init__(self, config: CrossAttentionConfig, modalities: Sequence[str]) -> None:

@@ -38,9 +38,10 @@ class MultiHeadAttention(nn.Module):
     The input projection is packed (one matmul for q, k, v in self-attention), laid out as
     ``torch.nn.MultiheadAttention.in_proj_weight`` (``[q; k; v]``) so that weights transfer one to one.
 
-    >>> attn = MultiHeadAttention(AttentionConfig(d_model=64, num_heads=4))
-    >>> attn(torch.randn(2, 10, 64)).shape
-    torch.Size([2, 10, 64])
+    Examples:
+        >>> attn = MultiHeadAttention(AttentionConfig(d_model=64, num_heads=4))
+        >>> attn(torch.randn(2, 10, 64)).shape
+        torch.Size([2, 10, 64])
     """
 
     def __init__(

@@ -36,9 +36,10 @@ class SelfAttention(MultiHeadAttention):
 
     The same layer as :class:`MultiHeadAttention` with a self-attention signature.
 
-    >>> layer = SelfAttention(AttentionConfig(d_model=32, num_heads=4))
-    >>> layer(torch.randn(2, 7, 32)).shape
-    torch.Size([2, 7, 32])
+    Examples:
+        >>> layer = SelfAttention(AttentionConfig(d_model=32, num_heads=4))
+        >>> layer(torch.randn(2, 7, 32)).shape
+        torch.Size([2, 7, 32])
     """
 
     def forward(  # type: ignore[override]
@@ -85,9 +86,10 @@ class ChunkedAttention(MultiHeadAttention):
     Raises:
         ValueError: ``max_memory_mb`` is not positive or ``chunk_size`` is not a positive int.
 
-    >>> layer = ChunkedAttention(AttentionConfig(d_model=32, num_heads=4), chunk_size=16)
-    >>> layer(torch.randn(1, 50, 32)).shape
-    torch.Size([1, 50, 32])
+    Examples:
+        >>> layer = ChunkedAttention(AttentionConfig(d_model=32, num_heads=4), chunk_size=16)
+        >>> layer(torch.randn(1, 50, 32)).shape
+        torch.Size([1, 50, 32])
     """
 
     def __init__(
@@ -171,9 +173,10 @@ class LinearAttention(MultiHeadAttention):
         ValueError: ``config.sliding_window`` or ``config.dropout`` is set, or ``block_rows`` is not a positive
             int.
 
-    >>> layer = LinearAttention(AttentionConfig(d_model=32, num_heads=4))
-    >>> layer(torch.randn(2, 9, 32)).shape
-    torch.Size([2, 9, 32])
+    Examples:
+        >>> layer = LinearAttention(AttentionConfig(d_model=32, num_heads=4))
+        >>> layer(torch.randn(2, 9, 32)).shape
+        torch.Size([2, 9, 32])
     """
 
     def __init__(

@@ -1,6 +1,6 @@
 """Temporal attention for bar series: multi-timeframe pooled keys and cyclical (same-phase) keys.
 
-Design (issue 4). Each bar attends, for every window ``w`` of ``timeframe_windows`` (in bars), to a
+Design. Each bar attends, for every window ``w`` of ``timeframe_windows`` (in bars), to a
 **pooled multi-resolution key set**: the series cut into blocks of ``w`` bars, each block averaged over its
 present bars, and the query sees the last ``keys_per_timeframe`` (``K``) *complete* blocks. Window 1 is plain
 local attention over the last ``K`` bars; window 240 sees ``K`` four-hour summaries (``K * 240`` bars back).
@@ -78,14 +78,14 @@ class TemporalAttentionConfig:
     cycle_periods_seconds: tuple[int, ...] = (86_400, 604_800)
     cycles_back: int = 7
     cycle_tolerance_seconds: int = 0
-    bar_seconds: int = 60  # the spec's examples are minute bars
+    bar_seconds: int = 60  # the documented examples use minute bars
     causal: bool = True
     chunk_size: int = 512
     use_flash_attn: bool = True
 
     def __post_init__(self) -> None:
         n = "TemporalAttentionConfig"
-        # Lists (as in the spec's example) are stored as tuples so that the config stays hashable.
+        # Lists (as in the documented examples) are stored as tuples so that the config stays hashable.
         object.__setattr__(self, "timeframe_windows", tuple(self.timeframe_windows))
         object.__setattr__(self, "cycle_periods_seconds", tuple(self.cycle_periods_seconds))
         AttentionConfig(d_model=self.d_model, num_heads=self.num_heads, dropout=self.dropout)  # same rules
@@ -133,11 +133,12 @@ class TemporalAttention(nn.Module):
     Args:
         config: :class:`TemporalAttentionConfig`.
 
-    >>> cfg = TemporalAttentionConfig(d_model=32, num_heads=4, timeframe_windows=[1, 5])
-    >>> x = torch.randn(2, 30, 32)
-    >>> ts = torch.arange(1640995200, 1640995200 + 30 * 60, 60).repeat(2, 1)
-    >>> TemporalAttention(cfg)(x, timestamps=ts).shape
-    torch.Size([2, 30, 32])
+    Examples:
+        >>> cfg = TemporalAttentionConfig(d_model=32, num_heads=4, timeframe_windows=[1, 5])
+        >>> x = torch.randn(2, 30, 32)
+        >>> ts = torch.arange(1640995200, 1640995200 + 30 * 60, 60).repeat(2, 1)
+        >>> TemporalAttention(cfg)(x, timestamps=ts).shape
+        torch.Size([2, 30, 32])
     """
 
     def __init__(self, config: TemporalAttentionConfig) -> None:
@@ -226,7 +227,7 @@ class TemporalAttention(nn.Module):
         ok = ok & present.gather(1, idx_c)
         idx_c, ok = idx_c.view(b, t, -1), ok.view(b, t, -1)
         if cfg.causal:
-            # Timestamps need not be sorted (the spec's examples draw random ones): by index too, never look
+            # Timestamps need not be sorted (the documented examples draw random ones): by index too, never look
             # ahead.
             ok = ok & (idx_c <= torch.arange(t, device=ts.device).view(1, t, 1))
         return idx_c, ok

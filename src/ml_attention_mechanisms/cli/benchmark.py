@@ -7,7 +7,7 @@ Suites (``--suite``):
   (warm-up, synchronisation, peak memory: see its module); the ``backend`` column is the kernel the dispatch
   chose, as ``explain_dispatch`` reports it.
 * ``attention``: the attention benchmark protocol of the source tree, ``benchmarks/attention_bench.py``
-  (interleaved timing, per-case peak RSS in fresh processes, the issue's targets), run in a subprocess with
+  (interleaved timing, per-case peak RSS in fresh processes, the attention targets), run in a subprocess with
   ``--quick`` / ``--runs`` / ``--no-memory`` / ``--json`` forwarded.
 * ``all``: ``layers``, then every script of ``benchmarks/`` through ``benchmarks/run_all.py``.
 

@@ -1,4 +1,4 @@
-"""Market data: real exports in, leakage-free model tensors out (see ARCHITECTURE.md and the README).
+"""Market data: real exports in, leakage-free model tensors out (the guide: docs/data.md).
 
 - Reading: :func:`load_ohlcv` (a :class:`QualityReport` with every load; bad input raises
   :class:`DataValidationError`).

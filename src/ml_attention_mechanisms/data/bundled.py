@@ -78,7 +78,8 @@ def load_dataset(
         name: the dataset (see :func:`available_datasets`). Default: ``"binance-1h"``.
         symbols: a subset of its assets, in this order (asset ids follow it). Default: all, in the order
             BTC, ETH, LTC, BNB, ADA.
-        start, end: clip the grid (inclusive; ISO UTC strings or Unix seconds). Default: the whole span.
+        start: first bar kept (inclusive; an ISO UTC string or Unix seconds). Default: the first bar.
+        end: last bar kept (inclusive; an ISO UTC string or Unix seconds). Default: the last bar.
 
     Returns:
         The panel; ``panel.reports`` holds the quality reports of the original exports.
@@ -86,9 +87,9 @@ def load_dataset(
     Raises:
         ValueError: unknown ``name`` (the message lists the available ones) or symbol.
 
-    Example:
-        >>> panel = load_dataset("binance-1h")  # doctest: +SKIP
-        >>> panel.symbols, panel.timeframe  # doctest: +SKIP
+    Examples:
+        >>> panel = load_dataset("binance-1h")
+        >>> panel.symbols, panel.timeframe
         (('BTC/USDT', 'ETH/USDT', 'LTC/USDT', 'BNB/USDT', 'ADA/USDT'), '1h')
     """
     manifest_path = BUNDLED_DIR / f"{name}.json"

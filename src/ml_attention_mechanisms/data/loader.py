@@ -146,10 +146,18 @@ def load_ohlcv(path: str | Path, *, errors: str = "raise", symbol: str | None = 
             line, the column and what was expected.
         ValueError: ``errors`` is not ``"raise"`` or ``"drop"``.
 
-    Example:
-        >>> df = load_ohlcv("Binance_BTCUSDT_1h.csv")  # doctest: +SKIP
-        >>> df.attrs["quality_report"].duplicates  # doctest: +SKIP
-        2649
+    Examples:
+        >>> import pathlib, tempfile
+        >>> import pandas as pd
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "BTCUSDT_1h.csv"
+        >>> pd.DataFrame({
+        ...     "timestamp": ["2021-01-01 00:00", "2021-01-01 01:00", "2021-01-01 02:00"],
+        ...     "open": [100.0, 100.5, 101.0], "high": [101.0, 102.0, 101.5], "low": [99.0, 100.0, 100.2],
+        ...     "close": [100.5, 101.0, 100.8], "volume": [12.0, 8.0, 9.5],
+        ... }).to_csv(path, index=False)
+        >>> df = load_ohlcv(path)
+        >>> len(df), df.attrs["symbol"], df.attrs["timeframe"], str(df.index[0])
+        (3, 'BTC/USDT', '1h', '2021-01-01 00:00:00+00:00')
     """
     with needs_extra("data"):
         import pandas as pd

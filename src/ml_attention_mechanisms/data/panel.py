@@ -306,7 +306,8 @@ def align(
     Args:
         frames: ``{symbol: frame}`` or frames whose ``attrs["symbol"]`` names them (``load_ohlcv`` output).
         timeframe: the grid's step; ``None`` takes the frames' (they must agree). Default: None.
-        start, end: clip the grid (inclusive; ISO UTC strings or Unix seconds). Default: the union's span.
+        start: first bar of the grid (inclusive; ISO UTC string or Unix seconds). Default: the union's first.
+        end: last bar of the grid (inclusive; an ISO UTC string or Unix seconds). Default: the union's last.
         mask_suspicious: mask candles the loader flagged as suspicious. Default: True.
 
     Returns:

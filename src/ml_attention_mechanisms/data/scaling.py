@@ -59,7 +59,8 @@ class FeatureScaler:
         window: bars of the first stage's trailing window. Default: 720.
         min_periods: the first stage's warm-up. Default: 168.
         clip: the final values are clipped to ``[-clip, clip]``. Default: 5.0.
-        mean, std: fitted statistics per feature (empty until :meth:`fit`).
+        mean: fitted mean per feature (empty until :meth:`fit`).
+        std: fitted standard deviation per feature (empty until :meth:`fit`).
     """
 
     feature_names: list[str]

@@ -90,8 +90,9 @@ def split_by_time(
 
     Args:
         timestamps: the grid, int64 Unix seconds ``[T]``.
-        train_end, val_end, test_end: last bar of each period (ISO UTC strings or Unix seconds; inclusive).
-            ``test_end=None``: to the end of the data.
+        train_end: last bar of the training period (an ISO UTC string or Unix seconds; inclusive).
+        val_end: last bar of the validation period (same forms).
+        test_end: last bar of the test period (same forms); ``None``: to the end of the data.
         horizon: the longest target horizon, in bars. Default: 1.
         embargo: bars skipped at the start of validation and test. Default: ``horizon``.
 
@@ -142,7 +143,8 @@ def walk_forward_splits(
     Args:
         num_bars: length of the grid.
         n_folds: folds (>= 1).
-        val_size, test_size: bars in each fold's validation and test periods.
+        val_size: bars in each fold's validation period.
+        test_size: bars in each fold's test period.
         train_size: bars in each training period (a rolling window); ``None`` = expanding (from bar 0).
         horizon: the longest target horizon. Default: 1.
         embargo: bars skipped at the start of validation and test. Default: ``horizon``.

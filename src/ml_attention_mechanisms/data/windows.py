@@ -127,12 +127,13 @@ def prepare_panel(
         horizons: return / volatility horizons in bars. Default: (1, 4, 24).
         signal_horizon: horizon of the signal labels and the drawdown target. Default: 24.
         cost: the signal labels' minimum barrier (a log return). Default: 0.002.
-        num_regimes: regime classes (>= 2). Default: 7 (the spec's).
+        num_regimes: regime classes (>= 2). Default: 7.
         rebalance_horizon: bars of the multi-asset ``next_returns``. Default: 1.
         scaler: fitted statistics (a :class:`FeatureScaler` or its ``to_dict()``) to reuse, e.g. from a
             checkpoint; ``None`` fits new ones on grid positions ``<= fit_end``.
         fit_end: last grid position of the training period (``Split.train_end``); ``None`` = all bars.
-        window, min_periods: the per-asset trailing scaling window. Default: 720, 168.
+        window: bars of the per-asset trailing scaling window. Default: 720.
+        min_periods: bars the per-asset scaling needs before its first value. Default: 168.
 
     Raises:
         ValueError: bad horizons or names, or no training rows to fit the scaler on.

@@ -1,4 +1,4 @@
-"""Positional and market-time encodings (see ARCHITECTURE.md and the README section ``encodings``).
+"""Positional and market-time encodings (the guide: docs/encodings.md).
 
 Every encoding a transformer holds is a :class:`PositionalEncoding` (``forward(x, timestamps)``,
 ``rotary``, ``rotary_positions``, ``attention_bias``); :func:`create_positional_encoding` builds one per

@@ -103,9 +103,10 @@ def create_positional_encoding(
         ValueError: unknown ``kind`` (the message lists the valid names) or a bad value.
         TypeError: an argument the chosen kind does not take (the message lists the valid ones).
 
-    >>> pe = create_positional_encoding("rope", d_model=32, num_heads=4)
-    >>> pe.rotary is not None, pe.attention_bias(3, 3) is None
-    (True, True)
+    Examples:
+        >>> pe = create_positional_encoding("rope", d_model=32, num_heads=4)
+        >>> pe.rotary is not None, pe.attention_bias(3, 3) is None
+        (True, True)
     """
     builder = _BUILDERS.get(kind) if isinstance(kind, str) else None
     if builder is None:

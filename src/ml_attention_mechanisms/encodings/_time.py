@@ -1,6 +1,6 @@
 """Timestamps as data: validation, unit detection and exact elapsed times.
 
-Timestamps travel through the library as int64 Unix seconds ``[B, T]`` (ARCHITECTURE.md). This module is
+Timestamps travel through the library as int64 Unix seconds ``[B, T]``. This module is
 the one place that checks timestamp *tensors* and converts milliseconds: the encodings, attention and
 transformer layers call :func:`to_unix_seconds` rather than writing their own (reading raw file columns
 into seconds is the data loader's job, before tensors exist).
@@ -159,8 +159,9 @@ def to_unix_seconds(
             negative values; values after 2100-01-01; an unknown ``unit``. Checks run in eager mode
             only; under tracing/export ``"auto"`` becomes a branch-free whole-tensor choice.
 
-    >>> to_unix_seconds(torch.tensor([[1_609_459_200_000]])).tolist()  # 2021-01-01 in ms
-    [[1609459200]]
+    Examples:
+        >>> to_unix_seconds(torch.tensor([[1_609_459_200_000]])).tolist()  # 2021-01-01 in ms
+        [[1609459200]]
     """
     if unit not in ("auto", "s", "ms"):
         raise ValueError(f"unit={unit!r}: expected 'auto', 's' or 'ms'")

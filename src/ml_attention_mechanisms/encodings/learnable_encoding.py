@@ -43,8 +43,9 @@ class LearnablePositionalEncoding(PositionalEncoding):
         base: largest wavelength of the initial log-spaced frequencies. Default: 10000.
         unit: unit of incoming timestamps. Default: ``"auto"``.
 
-    >>> LearnablePositionalEncoding(16)(torch.zeros(2, 7, 16)).shape
-    torch.Size([2, 7, 16])
+    Examples:
+        >>> LearnablePositionalEncoding(16)(torch.zeros(2, 7, 16)).shape
+        torch.Size([2, 7, 16])
     """
 
     def __init__(
@@ -128,10 +129,11 @@ class AdaptivePositionalEncoding(PositionalEncoding):
             :class:`LearnablePositionalEncoding` of ``d_model``.
         per_channel: one gate per channel instead of one per token. Default: False.
 
-    >>> enc = AdaptivePositionalEncoding(16)
-    >>> out, gate = enc(torch.randn(2, 5, 16)), enc.gate(torch.randn(2, 5, 16))
-    >>> out.shape, gate.shape
-    (torch.Size([2, 5, 16]), torch.Size([2, 5, 1]))
+    Examples:
+        >>> enc = AdaptivePositionalEncoding(16)
+        >>> out, gate = enc(torch.randn(2, 5, 16)), enc.gate(torch.randn(2, 5, 16))
+        >>> out.shape, gate.shape
+        (torch.Size([2, 5, 16]), torch.Size([2, 5, 1]))
     """
 
     def __init__(

@@ -58,8 +58,9 @@ class SinusoidalPositionalEncoding(PositionalEncoding):
         max_seq_len: longest ``offset + seq_len`` accepted. Default: 4096.
         base: wavelength base. Default: 10000.
 
-    >>> SinusoidalPositionalEncoding(8)(torch.zeros(1, 3, 8)).shape
-    torch.Size([1, 3, 8])
+    Examples:
+        >>> SinusoidalPositionalEncoding(8)(torch.zeros(1, 3, 8)).shape
+        torch.Size([1, 3, 8])
     """
 
     pe: Tensor

@@ -96,10 +96,11 @@ class MarketTimeEncoding(PositionalEncoding):
         config: :class:`MarketTimeConfig`. Default: all parts on.
         unit: unit of incoming timestamps (``"auto"``, ``"s"``, ``"ms"``). Default: ``"auto"``.
 
-    >>> enc = MarketTimeEncoding(16)
-    >>> ts = torch.arange(1_609_459_200, 1_609_459_200 + 5 * 3600, 3600).repeat(2, 1)  # 2021, hourly
-    >>> enc(torch.zeros(2, 5, 16), ts).shape
-    torch.Size([2, 5, 16])
+    Examples:
+        >>> enc = MarketTimeEncoding(16)
+        >>> ts = torch.arange(1_609_459_200, 1_609_459_200 + 5 * 3600, 3600).repeat(2, 1)  # 2021, hourly
+        >>> enc(torch.zeros(2, 5, 16), ts).shape
+        torch.Size([2, 5, 16])
     """
 
     time_aware = True

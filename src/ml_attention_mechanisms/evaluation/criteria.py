@@ -211,7 +211,8 @@ def evaluate_bar(
             ``metrics["strategies"]`` are judged too. ``signal_<ASSET>`` kinds are per-asset signal
             strategies (criterion 5).
         unseen: the assets the run's training data did not contain (the others are seen).
-        margin, unseen_margin: the volatility criterion's margin for seen and unseen assets. Default: 0.05, 0.
+        margin: the volatility criterion's margin for seen assets. Default: 0.05.
+        unseen_margin: the volatility criterion's margin for unseen assets. Default: 0.
 
     Returns:
         ``{"criteria": [{"criterion", "asset", "seen", "passed", "value", "threshold", "margin", "rule",

@@ -61,7 +61,7 @@ def future_return_target(returns: Any, horizon: int = 1) -> np.ndarray:
 def realized_variance_target(returns: Any, horizon: int = 24) -> np.ndarray:
     """Next-``horizon``-bar realised variance ``r[t+1]^2 + ... + r[t+h]^2`` at decision time ``t``.
 
-    The issue's volatility target: with ``horizon=24`` it is the square of the price model's
+    The volatility target of the evaluation: with ``horizon=24`` it is the square of the price model's
     ``volatility`` target at horizon 24.
 
     Returns:

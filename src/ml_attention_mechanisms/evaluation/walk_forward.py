@@ -54,7 +54,7 @@ def expanding_window_folds(
 
     Args:
         n_samples: samples in time order.
-        n_folds: test blocks (>= 4 per the issue, >= 1 accepted). Default: 4.
+        n_folds: test blocks (>= 1). Default: 4.
         min_train: size of the first training block. Default: ``n_samples // (n_folds + 1)``.
         gap: samples dropped between train and test. Default: 0.
 
@@ -111,7 +111,9 @@ def walk_forward(
         fit_predict: trains and predicts one fold.
         y: realised targets, shape ``(N,)`` (NaN allowed: such rows are not scored).
         metrics: name -> ``metric(y_true, y_pred)``, e.g. ``{"mae": mae}``.
-        n_folds, min_train, gap: see :func:`expanding_window_folds`.
+        n_folds: number of folds (see :func:`expanding_window_folds`).
+        min_train: the first fold's training rows (see :func:`expanding_window_folds`).
+        gap: rows left out between training and test (see :func:`expanding_window_folds`).
         folds: explicit folds (e.g. the data layer's splits) instead of the default ones.
 
     Returns:
@@ -171,8 +173,9 @@ def leave_one_asset_out_folds(
     Raises:
         ValueError: duplicate assets, a held-out asset not in ``assets``, or too few left to train on.
 
-    >>> [(f.held_out, f.train_assets) for f in leave_one_asset_out_folds(["BTC", "ETH", "LTC"], held_out=["ETH"])]
-    [('ETH', ('BTC', 'LTC'))]
+    Examples:
+        >>> [(f.held_out, f.train_assets) for f in leave_one_asset_out_folds(["BTC", "ETH", "LTC"], held_out=["ETH"])]
+        [('ETH', ('BTC', 'LTC'))]
     """
     names = list(assets)
     if len(set(names)) != len(names):

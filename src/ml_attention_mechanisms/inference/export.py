@@ -9,7 +9,7 @@ tensor outputs in its dict order (``predictions`` first for the price model), na
   axes; saved with ``torch.export.save`` (``.pt2``).
 - **ONNX** (:func:`export_onnx`): torch 2.13's exporter translates that same exported program (the
   TorchScript-based exporter is gone). It implements opset 18 and up: a request for a lower opset (the
-  spec asks for 11) is written at 18, because the version converter cannot lower these graphs (it fails
+  Production Deployment example asks for 11) is written at 18, because the version converter cannot lower these graphs (it fails
   on ``Unsqueeze``/``Squeeze`` axes given as inputs). :attr:`ExportResult.opset` reports what the file
   holds. Batch and bar axes are dynamic.
 - **TorchScript** (:func:`export_torchscript`): ``torch.jit.script(model)`` through the models'
@@ -376,11 +376,12 @@ def export_model(
         ValueError: unknown format or model name; a bad checkpoint; ``path`` is the checkpoint ``source``.
         ExportCheckError: the export does not reproduce the eager model.
 
-    >>> import tempfile, os
-    >>> result = export_model("signal_generator_small", os.path.join(tempfile.mkdtemp(), "m.pt"),
-    ...                       format="torchscript")
-    >>> result.output_names[:2]
-    ('logits', 'probabilities')
+    Examples:
+        >>> import tempfile, os
+        >>> result = export_model("signal_generator_small", os.path.join(tempfile.mkdtemp(), "m.pt"),
+        ...                       format="torchscript")
+        >>> result.output_names[:2]
+        ('logits', 'probabilities')
     """
     if format not in EXPORT_FORMATS:
         raise ValueError(f"format={format!r}: expected one of {', '.join(EXPORT_FORMATS)}")

@@ -169,15 +169,16 @@ class StreamingPredictor:
         ValueError: a bad config, an unknown symbol, ``mode="cached"`` for a model without a causal
             sliding-window encoder, or a price model with an order-book input.
 
-    >>> from ml_attention_mechanisms import create_crypto_model
-    >>> model = create_crypto_model("price_predictor_small", input_features=4, d_model=16, num_heads=2,
-    ...                             num_encoder_layers=1, attention_window=8)
-    >>> live = StreamingPredictor(model)
-    >>> out = live.update(1_700_000_000, [0.1, -0.2, 0.3, 0.0])
-    >>> out = live.update(1_700_000_000, [0.1, -0.2, 0.5, 0.0])   # the open bar changed: replaced
-    >>> out = live.update(1_700_003_600, [0.2, 0.1, 0.0, 0.1])     # next bar
-    >>> tuple(out["predictions"].shape), live.num_bars
-    ((1, 5, 2), 2)
+    Examples:
+        >>> from ml_attention_mechanisms import create_crypto_model
+        >>> model = create_crypto_model("price_predictor_small", input_features=4, d_model=16, num_heads=2,
+        ...                             num_encoder_layers=1, attention_window=8)
+        >>> live = StreamingPredictor(model)
+        >>> out = live.update(1_700_000_000, [0.1, -0.2, 0.3, 0.0])
+        >>> out = live.update(1_700_000_000, [0.1, -0.2, 0.5, 0.0])   # the open bar changed: replaced
+        >>> out = live.update(1_700_003_600, [0.2, 0.1, 0.0, 0.1])     # next bar
+        >>> tuple(out["predictions"].shape), live.num_bars
+        ((1, 5, 2), 2)
     """
 
     def __init__(

@@ -1,6 +1,6 @@
 """Ready crypto models: price, signals, risk and portfolio; their config, registry and factory.
 
-See ``attention_models.py`` (the spec's module) and the README section "models".
+``attention_models.py`` re-exports them under the module path of the examples; the guide is docs/models.md.
 """
 
 from ._factory import create_crypto_model, model_from_config

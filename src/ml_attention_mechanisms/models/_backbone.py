@@ -1,6 +1,6 @@
 """The causal, streamable temporal encoder shared by the crypto models.
 
-Why this shape (issue 6, "Live use"): the price, signal and risk models must stream one candle at a time
+Why this shape: the price, signal and risk models must stream one candle at a time
 forever. So the encoder has
 
 - **no learned absolute positions**: order enters only through a relative, time-aware ALiBi bias (Press et

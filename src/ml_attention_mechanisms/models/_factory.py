@@ -1,6 +1,6 @@
 """``create_crypto_model``: build a registered model by name; the registered builders and presets.
 
-Each model has a base name (the spec's ``"price_predictor"``, ``"signal_generator"``, ``"risk_assessor"``,
+Each model has a base name (``"price_predictor"``, ``"signal_generator"``, ``"risk_assessor"``,
 ``"portfolio_optimizer"``: the default config) and a ``*_small`` preset (~0.1 M parameters: trains on two CPU
 cores in a few minutes on the bundled data). Presets are three-line functions calling one builder.
 """
@@ -27,7 +27,7 @@ _M = TypeVar("_M", bound=CryptoModel)
 
 
 def _small() -> CryptoPredictionModelConfig:
-    """The small presets' config: d_model 64, 2 layers, 64-bar window (~0.1 M parameters; README "models")."""
+    """The small presets' config: d_model 64, 2 layers, 64-bar window (~0.1 M parameters; docs/models.md, "Sizes")."""
     return CryptoPredictionModelConfig(
         d_model=64, num_heads=4, num_encoder_layers=2, d_ff=128, attention_window=64
     )
@@ -103,13 +103,15 @@ def create_crypto_model(model_type: str, **kwargs: Any) -> nn.Module:
             value that this model does not use; an invalid field value.
         TypeError: keyword arguments that are not config fields (the message names them and the valid ones).
 
-    >>> model = create_crypto_model("price_predictor_small", input_features=8, prediction_horizon=3)
-    >>> model(torch.randn(2, 16, 8))["predictions"].shape
-    torch.Size([2, 3, 2])
-    >>> create_crypto_model("nope")
-    Traceback (most recent call last):
-    ...
-    ValueError: Unknown model_type 'nope'; available: portfolio_optimizer, ...
+    Examples:
+        >>> import torch
+        >>> model = create_crypto_model("price_predictor_small", input_features=8, prediction_horizon=3)
+        >>> model(torch.randn(2, 16, 8))["predictions"].shape
+        torch.Size([2, 3, 2])
+        >>> create_crypto_model("nope")
+        Traceback (most recent call last):
+        ...
+        ValueError: Unknown model_type 'nope'; available: portfolio_optimizer, ...
     """
     entry = get_model_entry(model_type)
     overrides = {k: v for k, v in kwargs.items() if v is not None}

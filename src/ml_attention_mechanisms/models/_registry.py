@@ -75,8 +75,9 @@ def register_model(fn: _F) -> _F:
 def list_models(pattern: str = "*") -> list[str]:
     """Sorted registered names matching the fnmatch ``pattern``.
 
-    >>> "price_predictor" in list_models()
-    True
+    Examples:
+        >>> "price_predictor" in list_models()
+        True
     """
     return sorted(n for n in _MODELS if fnmatch.fnmatchcase(n, pattern))
 

@@ -2,7 +2,7 @@
 
 The models are written for eager mode, ``torch.compile`` and ``torch.export`` (keyword-only arguments,
 ``X | None`` annotations, a dict of outputs, a Python kernel dispatch), which ``torch.jit.script`` cannot
-compile. ``CryptoModel.__prepare_scriptable__`` hands TorchScript this form instead, so that the spec's
+compile. ``CryptoModel.__prepare_scriptable__`` hands TorchScript this form instead, so that
 ``torch.jit.script(model)`` works as written:
 
 - the model is traced (``torch.jit.trace``, eval mode, ``no_grad``) on example features, with the
@@ -15,7 +15,7 @@ compile. ``CryptoModel.__prepare_scriptable__`` hands TorchScript this form inst
   model.
 
 The traced graph reads shapes at run time: any batch size, bar count (and asset count for the portfolio
-model) works, as tested. Timestamps are not an input of this form (the spec calls ``model(features)``);
+model) works, as tested. Timestamps are not an input of this form (the scripted model is called as ``model(features)``);
 export with :func:`~ml_attention_mechanisms.inference.export_onnx` or
 :func:`~ml_attention_mechanisms.inference.export_program` to keep them.
 

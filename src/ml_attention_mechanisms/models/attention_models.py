@@ -1,4 +1,4 @@
-"""The spec's module for the ready crypto models: re-exports the four models, their config and the factory.
+"""The ready crypto models under the module path of the examples: re-exports the four models, their config and the factory.
 
 ``from ml_attention_mechanisms.models.attention_models import CryptoPricePredictionModel`` and the package
 root (``from ml_attention_mechanisms import create_crypto_model``) give the same objects; each model lives in

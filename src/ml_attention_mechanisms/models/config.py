@@ -106,8 +106,9 @@ class CryptoPredictionModelConfig:
     Raises:
         ValueError: a field breaks its rule; the message names the field, the value and the rule.
 
-    >>> CryptoPredictionModelConfig(d_model=64, num_heads=4).head_dim
-    16
+    Examples:
+        >>> CryptoPredictionModelConfig(d_model=64, num_heads=4).head_dim
+        16
     """
 
     d_model: int = 256
@@ -115,14 +116,14 @@ class CryptoPredictionModelConfig:
     num_encoder_layers: int = 4
     d_ff: int | None = None  # None -> 4 * d_model
     dropout: float = 0.1
-    input_features: int = 50  # the spec's examples feed 50 features
+    input_features: int = 50  # the documented examples feed 50 features
     attention_window: int = 128  # bounded KV cache: streams one candle at a time forever
     time_unit_seconds: float = 3600.0  # the bundled data is hourly: one ALiBi unit = one bar
     use_market_time: bool = True
     attention_kind: str = "crypto"  # "standard": index-distance ALiBi, no elapsed time, no market time
-    num_assets: int = 128  # id vocabulary as TradingTransformer's; the spec's examples use ids < 10
+    num_assets: int = 128  # id vocabulary as TradingTransformer's; the examples use ids < 10
     use_mixed_precision: bool = False
-    prediction_horizon: int = 5  # the spec's example horizon
+    prediction_horizon: int = 5  # the Quick Start example's horizon
     prediction_targets: tuple[str, ...] = ("price", "volatility")
     quantiles: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)  # outermost pair: a 90% interval
     orderbook_features: int = 0
@@ -140,7 +141,7 @@ class CryptoPredictionModelConfig:
     num_cross_asset_layers: int = 1  # 0: no attention across assets
 
     def __post_init__(self) -> None:
-        # Lists -> tuples (the spec passes prediction_targets=["price", "volatility"]).
+        # Lists -> tuples (the Quick Start passes prediction_targets=["price", "volatility"]).
         for name in ("prediction_targets", "quantiles", "var_levels", "class_weights", "target_scales"):
             value = getattr(self, name)
             if isinstance(value, list):

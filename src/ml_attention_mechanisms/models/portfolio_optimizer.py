@@ -282,8 +282,8 @@ class CryptoPortfolioOptimizerModel(CryptoModel):
         The Sharpe ratio (mean / standard deviation of the batch's net portfolio returns; Zhang, Zohren and
         Roberts 2020) is a statistic of the whole batch by definition: unlike the other models' losses, it is
         not a mean of per-sample terms, so a DDP run with per-process batches ``b`` optimises the Sharpe of
-        each process's batch, not that of the global batch ``2b`` (kept on purpose: the issue asks for the
-        Sharpe objective). The NLL is a mean over the present (asset, sample) entries.
+        each process's batch, not that of the global batch ``2b`` (kept on purpose: the model's objective
+        is the Sharpe ratio itself). The NLL is a mean over the present (asset, sample) entries.
 
         Reads ``batch["next_returns"]`` (or ``batch["targets"]["next_returns"]``) ``[B, A]``: simple returns
         over the next rebalance period, as the data layer's ``MultiAssetWindows`` give them; entries that are

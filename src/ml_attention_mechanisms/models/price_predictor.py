@@ -53,11 +53,12 @@ class CryptoPricePredictionModel(CryptoModel):
             ``prediction_targets``, ``quantiles``, ``orderbook_features``, ``use_risk_metrics``,
             ``var_confidence``. Default: the default config.
 
-    >>> model = CryptoPricePredictionModel(CryptoPredictionModelConfig(d_model=32, num_heads=4,
-    ...     num_encoder_layers=1, input_features=5, prediction_horizon=3))
-    >>> out = model(torch.randn(2, 20, 5))
-    >>> list(out)[:4], tuple(out["predictions"].shape), tuple(out["quantiles"].shape)
-    (['predictions', 'quantiles', 'lower', 'upper'], (2, 3, 2), (2, 3, 2, 5))
+    Examples:
+        >>> model = CryptoPricePredictionModel(CryptoPredictionModelConfig(d_model=32, num_heads=4,
+        ...     num_encoder_layers=1, input_features=5, prediction_horizon=3))
+        >>> out = model(torch.randn(2, 20, 5))
+        >>> list(out)[:4], tuple(out["predictions"].shape), tuple(out["quantiles"].shape)
+        (['predictions', 'quantiles', 'lower', 'upper'], (2, 3, 2), (2, 3, 2, 5))
     """
 
     DATA_KIND: ClassVar[str] = "single_asset"

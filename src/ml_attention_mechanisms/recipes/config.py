@@ -2,8 +2,8 @@
 
 Budget (default :class:`DemoConfig`): a fixed-seed subsample of ``train_windows`` training windows per
 model, at most ``max_epochs x steps_per_epoch`` optimiser steps, early stopping on ``val_windows``
-validation windows (measured: 2 min 42 s to 3 min 55 s for the whole ``mlattn demo`` on a shared 2-core
-CPU machine; README).
+validation windows (the whole ``mlattn demo`` takes minutes on 2 CPU cores: docs/evaluation.md gives the
+measured time of the latest run).
 """
 
 from __future__ import annotations
@@ -39,22 +39,29 @@ class DemoConfig:
         assets: assets the single-asset models are evaluated on (each judged by the bar, as seen or unseen
             in training). Default: BTC, ETH, LTC, BNB, ADA.
         dataset: bundled dataset. Default: ``"binance-1h"``.
-        start, end: keep bars in ``[start, end]``; ``None`` = all. Default: None.
-        train_end, val_end: split dates; ``None`` = the dataset's default split. Default: None.
+        start: first bar kept; ``None`` = from the first. Default: None.
+        end: last bar kept; ``None`` = to the last. Default: None.
+        train_end: last bar of the training split; ``None`` = the dataset's default split. Default: None.
+        val_end: last bar of the validation split; ``None`` = the dataset's default split. Default: None.
         window: bars per input window (the small presets' attention window). Default: 64.
         train_windows: fixed-seed subsample of training windows per model. Default: 6144.
         val_windows: fixed-seed subsample of validation windows for early stopping. Default: 1024.
-        max_epochs, steps_per_epoch, batch_size, patience, learning_rate: training budget. Default:
-            4, 75, 64, 2, 1e-3.
+        max_epochs: training epochs per model at most. Default: 4.
+        steps_per_epoch: optimiser steps per epoch. Default: 75.
+        batch_size: windows per step. Default: 64.
+        patience: epochs without a better validation loss before stopping. Default: 2.
+        learning_rate: AdamW's peak learning rate. Default: 1e-3.
         model_overrides: config overrides for every model (e.g. tinier models in ``quick``). Default: {}.
         refit_every: refit interval of the rolling baselines (ridge, HAR-RV, GARCH). Default: 168.
-        n_boot, n_sims: bootstrap draws (Sharpe CIs) and Acerbi-Szekely simulations. Default: 1000, 1000.
-        learner_iter, learner_rows: the non-attention learner's budget (boosting iterations, training
-            rows). Default: 100, 10000.
+        n_boot: bootstrap draws of the Sharpe intervals. Default: 1000.
+        n_sims: simulations of the Acerbi-Szekely ES test. Default: 1000.
+        learner_iter: the non-attention learner's boosting iterations. Default: 100.
+        learner_rows: the non-attention learner's training rows. Default: 10000.
         val_stride: forecast every ``val_stride``-th validation bar for the calibrations. Default: 3.
-        target_vols, bands: the grid of annualised target volatilities and no-trade bands the strategies'
-            sizing is chosen from on the validation split (bands relative to the position held). Default:
-            (0.3, 0.5, 0.7, 0.9), (0, 0.1, 0.2, 0.4).
+        target_vols: the annualised target volatilities the strategies' sizing is chosen from on the
+            validation split. Default: (0.3, 0.5, 0.7, 0.9).
+        bands: the no-trade bands (relative to the position held) chosen from with ``target_vols``.
+            Default: (0, 0.1, 0.2, 0.4).
         threads: torch intra-op threads during the run. Default: 1.
         full: walk-forward folds, leave-one-asset-out folds and ablations too. Default: False.
         n_folds: walk-forward folds with ``full``. Default: 4.
@@ -92,7 +99,7 @@ class DemoConfig:
     )
     target_vols: tuple[float, ...] = (0.3, 0.5, 0.7, 0.9)  # BTC ran at 0.5-1.0 a year in 2020-21, alts higher
     bands: tuple[float, ...] = (0.0, 0.1, 0.2, 0.4)  # 0: trade every change of size; 0.4: rarely resize
-    threads: int = 1  # torch threads: on a shared 2-core machine 2 threads ran 7x slower per step (measured)
+    threads: int = 1  # torch threads: on 2 busy CPU cores, 2 threads made a step 7x slower (measured)
     full: bool = False
     n_folds: int = 4
     loao_max_epochs: int = 2  # three folds in --full's ~10 minutes

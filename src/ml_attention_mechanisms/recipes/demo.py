@@ -49,8 +49,6 @@ def run_demo(
 
     Raises:
         ValueError: another ``mlattn demo`` is writing ``out`` (its pid named: ``out/run.lock``).
-
-    >>> # run_demo(DemoConfig.quick(), "runs/quick")  # doctest: +SKIP
     """
     import torch
 

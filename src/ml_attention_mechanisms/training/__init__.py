@@ -1,4 +1,4 @@
-"""Training layer: Lightning module and datamodule, checkpoints, resume, DDP and tuning (see ARCHITECTURE.md).
+"""Training layer: Lightning module and datamodule, checkpoints, resume, DDP and tuning.
 
 Names are exported lazily (``training.tune`` is a module: its entry point is exported as
 :func:`tune_hyperparameters`): ``from ml_attention_mechanisms.training import load_checkpoint`` does not import

@@ -10,7 +10,7 @@ so it loads with ``torch.load(..., weights_only=True)``: loading never runs code
 
 ``bar_seconds`` is the bar interval of the data the model was trained on (written since the library records
 it; optional: a checkpoint without it still loads, and :func:`checkpoint_bar_seconds` then assumes 3600, the
-hourly bars every earlier run was made for). Plus, for checkpoints written during training, Lightning's resume state (optimiser, scheduler, loops,
+hourly bars of the checkpoints written before the interval was recorded). Plus, for checkpoints written during training, Lightning's resume state (optimiser, scheduler, loops,
 callbacks). A checkpoint alone predicts: :func:`load_checkpoint` rebuilds the model from
 ``(model_type, config)`` and loads the weights.
 

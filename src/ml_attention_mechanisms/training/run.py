@@ -344,8 +344,15 @@ def train(
         data: ``"binance-1h"`` (bundled), data files, or :class:`PreparedData`. With ``resume``: taken from
             the run (pass it again only for in-memory data).
         config: YAML file, :class:`RunConfig` or its dict form; ``None`` = defaults. With ``resume``: the run's.
-        max_epochs, batch_size, devices, num_nodes, strategy, precision, accelerator, seed, deterministic:
-            override the config's ``training`` section (``None`` = keep it).
+        max_epochs: overrides ``training.max_epochs`` (``None`` = keep the config's).
+        batch_size: overrides ``training.batch_size`` (per process).
+        devices: overrides ``training.devices``.
+        num_nodes: overrides ``training.num_nodes``.
+        strategy: overrides ``training.strategy`` (e.g. ``"ddp"``).
+        precision: overrides ``training.precision`` (``"32"`` or ``"bf16-mixed"``).
+        accelerator: overrides ``training.accelerator`` (``"cpu"``, ``"cuda"``, ...).
+        seed: overrides ``training.seed``.
+        deterministic: overrides ``training.deterministic``.
         resume: a run directory to continue from its ``last.ckpt`` (after a crash or a kill at any moment).
         out: the run directory to create. Default: ``runs/<model>-<UTC time>``. A directory that holds a
             run is refused unless ``overwrite``; one that holds other files is refused.
@@ -364,8 +371,6 @@ def train(
         ValueError: a bad config value, empty training split, horizon longer than the data, too few bars for
             the window, a run directory in use by another run or holding a run (without ``overwrite``),
             a ``last.ckpt`` to resume from with NaN weights; each is raised before training starts.
-
-    >>> # train("price_predictor_small", "binance-1h", config="run.yaml", max_epochs=3)  # doctest: +SKIP
     """
     overrides = {
         "max_epochs": max_epochs,

@@ -1,4 +1,4 @@
-"""Transformer blocks and the TradingTransformer (see ARCHITECTURE.md)."""
+"""Transformer blocks and the TradingTransformer (the guide: docs/transformers.md)."""
 
 from ._config import TradingTransformerConfig
 from ._losses import qlike_loss, regime_loss

@@ -1,4 +1,4 @@
-"""``TradingTransformerConfig``: every field of the spec's Advanced Configuration, validated.
+"""``TradingTransformerConfig``: every field of the Advanced Configuration example, validated.
 
 Shapes (for the model it configures):
     ``B`` batch, ``T`` bars, ``F`` input features, ``O`` output dim, ``R`` regimes.
@@ -15,7 +15,7 @@ from ._timeframes import parse_timeframe, timeframe_ratio
 
 __all__ = ["DEFAULT_MODALITIES", "POS_ENCODING_TYPES", "TradingTransformerConfig"]
 
-DEFAULT_MODALITIES: tuple[str, ...] = ("price", "volume", "news", "orderbook")  # the spec's Quick Start
+DEFAULT_MODALITIES: tuple[str, ...] = ("price", "volume", "news", "orderbook")  # the Quick Start example's modalities
 POS_ENCODING_TYPES: tuple[str, ...] = ("sinusoidal", "learned", "rope", "alibi", "crypto")
 
 
@@ -47,7 +47,7 @@ class TradingTransformerConfig:
             the temporal attention). Default: False.
         timeframes: timeframe strings, each a whole multiple of ``base_timeframe``. Default:
             ("1m", "5m", "15m", "1h", "4h", "1d").
-        base_timeframe: the bar interval of ``x``. Default: "1m" (the spec's minute-bar examples).
+        base_timeframe: the bar interval of ``x``. Default: "1m" (the documented examples use minute bars).
         use_multi_asset: add a learned asset embedding from ``asset_ids``. Default: False.
         num_assets: embedding rows; id 0 is reserved for an unknown asset. Default: 128.
         asset_symbols: symbols of ids 1, 2, ... (``asset_symbols[i]`` has id ``i + 1``); travels with the
@@ -96,9 +96,9 @@ class TradingTransformerConfig:
     prediction_horizon: int = 1
     use_multi_timeframe: bool = False
     timeframes: tuple[str, ...] = ("1m", "5m", "15m", "1h", "4h", "1d")
-    base_timeframe: str = "1m"  # the spec's examples are minute bars; the training layer sets it from data
+    base_timeframe: str = "1m"  # the documented examples use minute bars; training sets it from the data
     use_multi_asset: bool = False
-    num_assets: int = 128  # room for the spec's examples (100 assets) plus id 0 (unknown)
+    num_assets: int = 128  # room for 100 assets (the Advanced Configuration example) plus id 0 (unknown)
     asset_symbols: tuple[str, ...] = ()
     use_market_regime_detection: bool = False
     num_regimes: int = 4
@@ -115,7 +115,7 @@ class TradingTransformerConfig:
     def __post_init__(self) -> None:
         n = "TradingTransformerConfig"
         for name in ("timeframes", "asset_symbols", "temporal_windows", "modalities"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))  # lists from YAML/the spec -> tuples
+            object.__setattr__(self, name, tuple(getattr(self, name)))  # lists (YAML, the examples) -> tuples
         for name in (
             "d_model",
             "num_heads",

@@ -32,9 +32,10 @@ class FeedForward(nn.Module):
     Raises:
         ValueError: unknown ``activation``.
 
-    >>> import torch
-    >>> FeedForward(16, 32, activation="swiglu")(torch.randn(2, 5, 16)).shape
-    torch.Size([2, 5, 16])
+    Examples:
+        >>> import torch
+        >>> FeedForward(16, 32, activation="swiglu")(torch.randn(2, 5, 16)).shape
+        torch.Size([2, 5, 16])
     """
 
     def __init__(

@@ -23,8 +23,9 @@ class RMSNorm(nn.Module):
         d_model: normalised width.
         eps: added to the mean square. Default: 1e-6.
 
-    >>> RMSNorm(8)(torch.randn(2, 3, 8)).shape
-    torch.Size([2, 3, 8])
+    Examples:
+        >>> RMSNorm(8)(torch.randn(2, 3, 8)).shape
+        torch.Size([2, 3, 8])
     """
 
     def __init__(self, d_model: int, eps: float = 1e-6) -> None:

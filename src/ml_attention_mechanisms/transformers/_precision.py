@@ -1,4 +1,4 @@
-"""The one autocast switch behind every model's ``use_mixed_precision`` (issue 4; the trainer's
+"""The one autocast switch behind every model's ``use_mixed_precision`` (the trainer's
 ``--precision`` maps onto it)."""
 
 from __future__ import annotations

@@ -26,11 +26,12 @@ _PATTERN = re.compile(r"^([1-9][0-9]*)([smhdw])$")
 def parse_timeframe(timeframe: str) -> int:
     """Seconds in a timeframe string.
 
-    >>> parse_timeframe("15m"), parse_timeframe("4h"), parse_timeframe("1d")
-    (900, 14400, 86400)
-
     Raises:
         ValueError: not ``<positive int><s|m|h|d|w>``.
+
+    Examples:
+        >>> parse_timeframe("15m"), parse_timeframe("4h"), parse_timeframe("1d")
+        (900, 14400, 86400)
     """
     match = _PATTERN.match(timeframe) if isinstance(timeframe, str) else None
     if match is None:

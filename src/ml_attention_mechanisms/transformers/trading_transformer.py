@@ -49,9 +49,10 @@ class TradingTransformer(nn.Module):
     Args:
         config: :class:`TradingTransformerConfig`.
 
-    >>> cfg = TradingTransformerConfig(d_model=32, num_heads=4, num_encoder_layers=2, input_features=8)
-    >>> TradingTransformer(cfg)(torch.randn(2, 16, 8))["predictions"].shape
-    torch.Size([2, 1])
+    Examples:
+        >>> cfg = TradingTransformerConfig(d_model=32, num_heads=4, num_encoder_layers=2, input_features=8)
+        >>> TradingTransformer(cfg)(torch.randn(2, 16, 8))["predictions"].shape
+        torch.Size([2, 1])
     """
 
     def __init__(self, config: TradingTransformerConfig) -> None:
@@ -361,16 +362,17 @@ class TradingTransformer(nn.Module):
 def create_trading_transformer(**kwargs: Any) -> TradingTransformer:
     """Build a :class:`TradingTransformer` from :class:`TradingTransformerConfig` fields.
 
-    Cross-modal attention is on unless ``use_cross_modal_attention=False`` is passed, so that the spec's
-    Quick Start (``modality_data`` with price, volume, news, orderbook) runs as written.
-
-    >>> model = create_trading_transformer(input_features=8, d_model=32, num_heads=4, num_encoder_layers=1)
-    >>> model.config.use_cross_modal_attention
-    True
+    Cross-modal attention is on unless ``use_cross_modal_attention=False`` is passed, so that the
+    Quick Start example (``modality_data`` with price, volume, news, orderbook) runs as written.
 
     Raises:
         TypeError: an unknown keyword (the message lists the valid fields).
         ValueError: a field breaks its rule.
+
+    Examples:
+        >>> model = create_trading_transformer(input_features=8, d_model=32, num_heads=4, num_encoder_layers=1)
+        >>> model.config.use_cross_modal_attention
+        True
     """
     kwargs.setdefault("use_cross_modal_attention", True)
     config = replace_config(TradingTransformerConfig(), **kwargs)

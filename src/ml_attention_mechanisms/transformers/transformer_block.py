@@ -125,8 +125,9 @@ def stochastic_depth_rates(rate: float, num_layers: int) -> list[float]:
 
     The first block is almost always kept, the last drops with ``rate``.
 
-    >>> stochastic_depth_rates(0.2, 4)
-    [0.05, 0.1, 0.15000000000000002, 0.2]
+    Examples:
+        >>> stochastic_depth_rates(0.2, 4)
+        [0.05, 0.1, 0.15000000000000002, 0.2]
     """
     return [rate * (i + 1) / num_layers for i in range(num_layers)]
 
@@ -185,9 +186,10 @@ class TransformerEncoderBlock(_CheckpointMixin):
         config: :class:`TransformerBlockConfig`.
         rotary: optional rotary encoding handed to the attention layer.
 
-    >>> block = TransformerEncoderBlock(TransformerBlockConfig(d_model=32, num_heads=4))
-    >>> block(torch.randn(2, 7, 32)).shape
-    torch.Size([2, 7, 32])
+    Examples:
+        >>> block = TransformerEncoderBlock(TransformerBlockConfig(d_model=32, num_heads=4))
+        >>> block(torch.randn(2, 7, 32)).shape
+        torch.Size([2, 7, 32])
     """
 
     def __init__(self, config: TransformerBlockConfig, *, rotary: nn.Module | None = None) -> None:
@@ -267,9 +269,10 @@ class TransformerDecoderBlock(_CheckpointMixin):
             cross-attention is never causal unless a ``memory_mask`` says so).
         rotary: optional rotary encoding for the self-attention.
 
-    >>> block = TransformerDecoderBlock(TransformerBlockConfig(d_model=32, num_heads=4, causal=True))
-    >>> block(torch.randn(2, 5, 32), torch.randn(2, 9, 32)).shape
-    torch.Size([2, 5, 32])
+    Examples:
+        >>> block = TransformerDecoderBlock(TransformerBlockConfig(d_model=32, num_heads=4, causal=True))
+        >>> block(torch.randn(2, 5, 32), torch.randn(2, 9, 32)).shape
+        torch.Size([2, 5, 32])
     """
 
     def __init__(self, config: TransformerBlockConfig, *, rotary: nn.Module | None = None) -> None:

@@ -62,10 +62,11 @@ class AttentionAnalyzer:
     Raises:
         ValueError: a threshold outside its range.
 
-    >>> analyzer = AttentionAnalyzer()
-    >>> w = torch.softmax(torch.randn(2, 4, 8, 8), dim=-1)
-    >>> analyzer.analyze({"layer0": w})["layer0"].entropy.shape
-    torch.Size([4])
+    Examples:
+        >>> analyzer = AttentionAnalyzer()
+        >>> w = torch.softmax(torch.randn(2, 4, 8, 8), dim=-1)
+        >>> analyzer.analyze({"layer0": w})["layer0"].entropy.shape
+        torch.Size([4])
     """
 
     def __init__(self, sparsity_threshold: float = 0.01, *, row_sum_tolerance: float = 1e-2) -> None:

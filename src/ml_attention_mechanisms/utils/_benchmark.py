@@ -181,11 +181,12 @@ def benchmark_attention_implementations(
         ValueError: empty or ill-typed ``implementations``, ``num_runs < 1``, ``warmup_runs < 0``, or a
             module with parameters on another device than ``input_tensor``.
 
-    >>> from ml_attention_mechanisms import AttentionConfig, MultiHeadAttention
-    >>> layer = MultiHeadAttention(AttentionConfig(d_model=32, num_heads=4))
-    >>> stats = benchmark_attention_implementations({"mha": layer}, torch.randn(1, 8, 32), num_runs=2)
-    >>> stats["mha"]["forward_time_mean_ms"] > 0
-    True
+    Examples:
+        >>> from ml_attention_mechanisms import AttentionConfig, MultiHeadAttention
+        >>> layer = MultiHeadAttention(AttentionConfig(d_model=32, num_heads=4))
+        >>> stats = benchmark_attention_implementations({"mha": layer}, torch.randn(1, 8, 32), num_runs=2)
+        >>> stats["mha"]["forward_time_mean_ms"] > 0
+        True
     """
     _check_args(implementations, input_tensor, num_runs, warmup_runs)
     device = input_tensor.device

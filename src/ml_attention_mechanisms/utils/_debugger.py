@@ -77,15 +77,16 @@ class AttentionDebugger:
     Raises:
         ValueError: thresholds not positive, or ``vanishing_threshold >= exploding_threshold``.
 
-    >>> from ml_attention_mechanisms import AttentionConfig, MultiHeadAttention
-    >>> debugger = AttentionDebugger()
-    >>> layer = MultiHeadAttention(AttentionConfig(d_model=16, num_heads=2))
-    >>> debugger.register_attention_hooks(layer)
-    >>> _ = layer(torch.randn(1, 4, 16))
-    >>> report = debugger.get_debug_report()
-    >>> report["num_modules_checked"], report["modules_with_nan"]
-    (3, 0)
-    >>> debugger.remove_hooks()
+    Examples:
+        >>> from ml_attention_mechanisms import AttentionConfig, MultiHeadAttention
+        >>> debugger = AttentionDebugger()
+        >>> layer = MultiHeadAttention(AttentionConfig(d_model=16, num_heads=2))
+        >>> debugger.register_attention_hooks(layer)
+        >>> _ = layer(torch.randn(1, 4, 16))
+        >>> report = debugger.get_debug_report()
+        >>> report["num_modules_checked"], report["modules_with_nan"]
+        (3, 0)
+        >>> debugger.remove_hooks()
     """
 
     def __init__(self, *, vanishing_threshold: float = 1e-7, exploding_threshold: float = 1e3) -> None:

@@ -74,7 +74,7 @@ def _budget(value: object, name: str = "max_memory_mb") -> float:
 class AttentionMemoryOptimizer:
     """Memory estimates per attention backend and budget-driven sequence truncation.
 
-    Every method is static: the class is a namespace, as the spec calls
+    Every method is static: the class is a namespace, called as
     ``AttentionMemoryOptimizer.dynamic_sequence_truncation(...)``.
     """
 
@@ -114,10 +114,11 @@ class AttentionMemoryOptimizer:
         Raises:
             ValueError: a size is not a positive int, an unknown backend, or a bad budget.
 
-        >>> est = AttentionMemoryOptimizer.estimate_attention_memory(
-        ...     batch=1, num_heads=8, q_len=1024, k_len=1024, head_dim=64, backend="math")
-        >>> round(est.scores_mb)  # 8 * 1024 * 1024 scores * 17 bytes
-        136
+        Examples:
+            >>> est = AttentionMemoryOptimizer.estimate_attention_memory(
+            ...     batch=1, num_heads=8, q_len=1024, k_len=1024, head_dim=64, backend="math")
+            >>> round(est.scores_mb)  # 8 * 1024 * 1024 scores * 17 bytes
+            136
         """
         b = _positive_int(batch, "batch")
         h = _positive_int(num_heads, "num_heads")
@@ -217,7 +218,7 @@ class AttentionMemoryOptimizer:
         (:func:`choose_chunk_size`: the largest side that fits, rounded down to a multiple of 64 when it
         is above 64 and shorter than the sequence). MiB = ``2**20`` bytes. A sequence that fits is returned unchanged (the same tensor). ``head_dim`` does not enter
         the score memory (it only prices ``q``/``k``/``v``, see :meth:`estimate_attention_memory`); it is
-        validated as the spec passes it.
+        validated all the same.
 
         Args:
             x: ``[B, T, F]`` (or ``[T, F]``, read as ``B = 1``); time is the second-to-last dimension.
@@ -232,9 +233,10 @@ class AttentionMemoryOptimizer:
             ValueError: ``x`` is not 2-D or 3-D floating, a bad budget or head count, or a budget too small
                 for a single step (the message gives the minimum).
 
-        >>> x = torch.randn(8, 2048, 512)
-        >>> AttentionMemoryOptimizer.dynamic_sequence_truncation(x, 1000.0, 64, 8).shape
-        torch.Size([8, 960, 512])
+        Examples:
+            >>> x = torch.randn(8, 2048, 512)
+            >>> AttentionMemoryOptimizer.dynamic_sequence_truncation(x, 1000.0, 64, 8).shape
+            torch.Size([8, 960, 512])
         """
         if not isinstance(x, Tensor) or x.dim() not in (2, 3) or x.shape[-2] == 0:
             shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__

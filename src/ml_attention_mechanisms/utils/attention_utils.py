@@ -1,7 +1,7 @@
-"""Attention analysis, benchmarking, debugging and memory planning: the spec's ``utils.attention_utils``.
+"""Attention analysis, benchmarking, debugging and memory planning: ``utils.attention_utils``.
 
-The implementations live in small private modules and are re-exported here, under the names the spec
-imports (``from ml_attention_mechanisms.utils.attention_utils import AttentionDebugger``):
+The implementations live in small private modules and are re-exported here, under the names the examples
+import (``from ml_attention_mechanisms.utils.attention_utils import AttentionDebugger``):
 
 * :func:`benchmark_attention_implementations` (:mod:`._benchmark`): time and peak memory per module, with
   the kernel the dispatch chose;

@@ -168,12 +168,13 @@ class AttentionHeatmapVisualizer:
     Raises:
         TypeError: ``config`` is not a :class:`VisualizationConfig`.
 
-    >>> import tempfile
-    >>> viz = AttentionHeatmapVisualizer(VisualizationConfig(save_dir=None))
-    >>> out = Path(tempfile.mkdtemp()) / "plots" / "a.png"
-    >>> path = viz.plot_attention_heatmap(torch.softmax(torch.randn(2, 6, 6), -1), save_path=out)
-    >>> path.exists()
-    True
+    Examples:
+        >>> import tempfile
+        >>> viz = AttentionHeatmapVisualizer(VisualizationConfig(save_dir=None))
+        >>> out = Path(tempfile.mkdtemp()) / "plots" / "a.png"
+        >>> path = viz.plot_attention_heatmap(torch.softmax(torch.randn(2, 6, 6), -1), save_path=out)
+        >>> path.exists()
+        True
     """
 
     def __init__(self, config: VisualizationConfig | None = None) -> None:

@@ -46,7 +46,7 @@ class BacktestConfig:
 
     fee_bps: float = 10.0
     slippage_bps: float = 0.0
-    position_mode: str = "long_flat"  # the issue's default mapping
+    position_mode: str = "long_flat"  # buy = long, sell = flat, hold keeps the position
     allow_short: bool = False
     rebalance_hour_utc: int | None = 0  # daily at 00:00 UTC
     periods_per_year: int = 24 * 365  # hourly bars trade around the clock
@@ -209,10 +209,11 @@ def run_backtest(positions: Any, returns: Any, config: BacktestConfig | None = N
         ValueError: lengths differ, pandas indexes differ, a non-zero position faces a NaN return, or a
             return is no one-bar log return (``|r| > 5``: prices or percent passed by mistake).
 
-    >>> import numpy as np
-    >>> res = run_backtest(np.array([1.0, 1.0, 0.0]), np.log([1.0, 1.1, 1.2]), BacktestConfig(fee_bps=0))
-    >>> [round(x, 4) for x in res.net_returns]
-    [0.1, 0.2]
+    Examples:
+        >>> import numpy as np
+        >>> res = run_backtest(np.array([1.0, 1.0, 0.0]), np.log([1.0, 1.1, 1.2]), BacktestConfig(fee_bps=0))
+        >>> [round(float(x), 4) for x in res.net_returns]
+        [0.1, 0.2]
     """
     cfg = config or BacktestConfig()
     index = _common_index(positions, returns)

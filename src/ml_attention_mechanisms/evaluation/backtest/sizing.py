@@ -122,8 +122,9 @@ def no_trade_band(positions: Any, band: float, *, initial: float = 0.0) -> np.nd
     ``band * |held|`` of it and on the same side (flat counts as a side of its own, so an entry and an exit
     always trade); a NaN target is no decision (kept too). Shape ``(T,)``, no NaN.
 
-    >>> no_trade_band(np.array([0.5, 0.54, 0.7, np.nan, 0.0]), 0.1).tolist()
-    [0.5, 0.5, 0.7, 0.7, 0.0]
+    Examples:
+        >>> no_trade_band(np.array([0.5, 0.54, 0.7, np.nan, 0.0]), 0.1).tolist()
+        [0.5, 0.5, 0.7, 0.7, 0.0]
     """
     target = as_array(positions, "positions")
     if not (np.isfinite(band) and band >= 0):
@@ -209,7 +210,8 @@ def vol_target_weights(weights: Any, variance: Any, correlation: Any, config: Vo
 
     Args:
         weights: target weights at the decision rows, NaN rows elsewhere, shape ``(T, A)``.
-        variance, correlation: see :func:`portfolio_volatility`.
+        variance: the assets' variance forecasts (see :func:`portfolio_volatility`).
+        correlation: the assets' correlation (see :func:`portfolio_volatility`).
         config: the target, the gross-exposure cap and the band.
 
     Returns:

@@ -150,7 +150,8 @@ def vol_target_buy_and_hold_positions(
         config: the target, the cap, the band and the variance horizon.
         start: first decision time (the band starts flat there, so the positions from ``start`` on do not
             depend on earlier ones). Default: 0.
-        min_train, refit_every: HAR-RV's. Default: 2160 (90 days), 168.
+        min_train: HAR-RV's first training span, in bars. Default: 2160 (90 days).
+        refit_every: HAR-RV's refit interval, in bars. Default: 168.
         variance: HAR-RV's forecast of these returns, shape ``(T,)``, when already computed (several
             configs on one series). Default: computed here.
 
@@ -195,7 +196,8 @@ def vol_target_portfolio_weights(
         listed: bool ``(T, A)``: the asset trades at bar ``t`` or did before (its HAR-RV is fitted on its own
             bars only, from its first). Default: every asset from the first bar.
         window: bars of the correlation. Default: 720 (30 days).
-        min_train, refit_every: HAR-RV's, per asset from its first listed bar. Default: 2160, 168.
+        min_train: HAR-RV's first training span, per asset from its first listed bar. Default: 2160.
+        refit_every: HAR-RV's refit interval, in bars. Default: 168.
         variance: :func:`.volatility.listed_har_rv_forecast` of these returns, shape ``(T, A)``, when already
             computed. Default: computed here.
 

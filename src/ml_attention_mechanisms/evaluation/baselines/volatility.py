@@ -119,7 +119,9 @@ def listed_har_rv_forecast(
     Args:
         returns: log returns, shape ``(T, A)``, finite (0 where an asset has no bar).
         listed: bool ``(T, A)``: the asset trades at ``t`` or did before. Default: all, from the first bar.
-        horizon, min_train, refit_every: HAR-RV's. Default: 24, 2160 (90 days), 168.
+        horizon: HAR-RV's forecast horizon, in bars. Default: 24.
+        min_train: HAR-RV's first training span, in bars. Default: 2160 (90 days).
+        refit_every: HAR-RV's refit interval, in bars. Default: 168.
         start: first decision time forecast. Default: 0.
 
     Returns:
