@@ -37,7 +37,7 @@ def _perturb_after(frame: pd.DataFrame, t: int, seed: int = 5) -> pd.DataFrame:
 
 def test_default_set_width_and_names() -> None:
     assert len(DEFAULT_FEATURES) == 17 and feature_names() == list(DEFAULT_FEATURES)
-    assert feature_names("returns", ["4h"])[-1] == "4h:log_volume"
+    assert feature_names("returns", ["4h"])[-1] == "4h:log_relative_volume"
     with pytest.raises(ValueError, match="unknown; available: default, returns"):
         feature_names("nope")
     with pytest.raises(ValueError, match=r"features \['bogus'\]: unknown"):
@@ -69,7 +69,9 @@ def test_reference_formulas() -> None:
     assert f[t, 0, col["close_position"]] == pytest.approx((c[t] - lo[t]) / (h[t] - lo[t]) - 0.5)
     r = np.diff(np.log(c))
     assert f[t, 0, col["realized_vol_24"]] == pytest.approx(np.sqrt(np.mean(r[t - 24 : t] ** 2)))
-    lv = np.log1p(v[t - 23 : t + 1])
+    rel = [np.log(v[i] / v[max(0, i - 719) : i + 1].mean() + 0.01) for i in range(t - 23, t + 1)]
+    assert f[t, 0, col["log_relative_volume"]] == pytest.approx(rel[-1])
+    lv = np.array(rel)
     assert f[t, 0, col["volume_zscore_24"]] == pytest.approx((lv[-1] - lv.mean()) / lv.std(ddof=1))
     win = c[t - 19 : t + 1]
     assert f[t, 0, col["bollinger_width_20"]] == pytest.approx(4 * win.std(ddof=1) / win.mean())

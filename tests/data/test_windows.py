@@ -26,7 +26,8 @@ def test_single_asset_contract() -> None:
     prep = prepare_panel(panel, **SMALL)
     ds = SingleAssetWindows(prep, 32)
     sample = ds[0]
-    assert set(sample) == {"price_data", "timestamps", "asset_ids", "mask", "targets"}
+    assert set(sample) == {"price_data", "timestamps", "asset_ids", "mask", "scale", "targets"}
+    assert sample["scale"].shape == () and sample["scale"].dtype == torch.float32 and sample["scale"] > 0
     assert sample["price_data"].shape == (32, 17) and sample["price_data"].dtype == torch.float32
     assert sample["timestamps"].shape == (32,) and sample["timestamps"].dtype == torch.int64
     assert sample["asset_ids"].shape == () and sample["asset_ids"].dtype == torch.int64

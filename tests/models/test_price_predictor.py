@@ -94,19 +94,46 @@ def test_single_target() -> None:
 
 def test_quantiles_in_units_of_the_volatility_forecast() -> None:
     # Location-scale: every quantile (returns and volatility) is volatility_forecast x a standardised
-    # quantile, so scaling the forecast (its log bias + log c) scales them all by c, horizon by horizon.
-    model = tiny()
+    # quantile, so scaling the forecast (its log-variance residual + 2 log c) scales them all by c, horizon by
+    # horizon; VaR/ES follow it too.
+    model = tiny(use_risk_metrics=True)
     x, ts = torch.randn(4, 9, 6), hourly_timestamps(4, 9)
     with torch.no_grad():
         before = model(x, ts)
         factor = torch.tensor([2.0, 0.5, 3.0])  # one per horizon
-        model.volatility_head.proj.bias += factor.log()  # type: ignore[union-attr]
+        model.volatility_head.proj.bias += 2 * factor.log()  # type: ignore[union-attr]
         after = model(x, ts)
     torch.testing.assert_close(after["volatility_forecast"], before["volatility_forecast"] * factor)
     torch.testing.assert_close(after["quantiles"], before["quantiles"] * factor.view(1, 3, 1, 1))
-    price_only = tiny(prediction_targets=["price"])  # no volatility forecast: the head's own scale
-    assert not price_only.quantile_head.needs_scale
-    assert price_only(x, ts)["quantiles"].shape == (4, 3, 1, 5)
+    torch.testing.assert_close(after["var"], before["var"] * factor)
+    # without a volatility target the unit is the anchor's sqrt(h * scale): the scale maps the quantiles back
+    price_only = tiny(prediction_targets=["price"])
+    scale = torch.tensor([1e-4, 4e-4, 1e-6, 9e-2])
+    with torch.no_grad():
+        q1 = price_only(x, ts, scale=scale)["quantiles"]
+        q4 = price_only(x, ts, scale=4 * scale)["quantiles"]
+    assert q1.shape == (4, 3, 1, 5)
+    torch.testing.assert_close(q4, 2 * q1)
+
+
+def test_scale_maps_every_output_back() -> None:
+    # Forecasts relative to the scale: a scale k times larger multiplies variances by k, volatilities,
+    # quantiles and VaR/ES by sqrt(k); the untrained residual is exactly 0, so the variance is h x scale.
+    model = tiny(use_risk_metrics=True)
+    x, ts = torch.randn(3, 9, 6), hourly_timestamps(3, 9)
+    scale = torch.tensor([1e-4, 2.5e-5, 4e-3])
+    with torch.no_grad():
+        base = model(x, ts, scale=scale)
+        wild = model(x, ts, scale=9 * scale)
+    torch.testing.assert_close(
+        base["volatility_forecast"].square(), scale.unsqueeze(-1) * torch.arange(1.0, 4.0), rtol=1e-5, atol=0
+    )
+    for key in ("volatility_forecast", "quantiles", "predictions", "var", "es"):
+        torch.testing.assert_close(wild[key], 3 * base[key], rtol=1e-5, atol=1e-9)
+    with pytest.raises(ValueError, match="scale must be positive"):
+        model(x, ts, scale=torch.tensor([1e-4, 0.0, 1e-4]))
+    with pytest.raises(ValueError, match=r"scale must have shape \[3\]"):
+        model(x, ts, scale=torch.ones(3, 1))
 
 
 def test_orderbook_data_changes_output() -> None:

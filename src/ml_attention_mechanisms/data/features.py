@@ -7,8 +7,10 @@ The default feature set (``"default"``, :data:`DEFAULT_FEATURES`, width 17), all
 ``log_range``          ln(high_t / low_t)
 ``body``               ln(close_t / open_t)
 ``close_position``     (close - low) / (high - low) - 0.5 (0 for a flat bar)
-``log_volume``         ln(1 + volume_t)
-``volume_zscore_24``   z-score of ``log_volume`` over the last 24 bars
+``log_relative_volume``  ln(volume_t / mean volume of the last 720 bars + 0.01): volume relative to the
+                       asset's own trailing volume, so neither the volume unit nor an exchange's liquidity
+                       level enters (a zero-volume bar gives ln 0.01)
+``volume_zscore_24``   z-score of ``log_relative_volume`` over the last 24 bars
 ``realized_vol_6/24/96``  sqrt(mean of squared 1-bar log returns over the last k bars)
 ``rsi_14``             Wilder's RSI(14) / 100 - 0.5
 ``macd``               (EMA12 - EMA26) of close, divided by close
@@ -44,12 +46,14 @@ __all__ = [
 
 DEFAULT_FEATURES: tuple[str, ...] = (
     "log_return_1", "log_return_4", "log_return_24", "log_range", "body", "close_position",
-    "log_volume", "volume_zscore_24", "realized_vol_6", "realized_vol_24", "realized_vol_96",
+    "log_relative_volume", "volume_zscore_24", "realized_vol_6", "realized_vol_24", "realized_vol_96",
     "rsi_14", "macd", "macd_signal", "macd_hist", "bollinger_width_20", "atr_14",
 )  # fmt: skip
+_VOLUME_WINDOW = 720  # bars of the trailing mean volume that volume is measured against (30 days hourly)
+_VOLUME_FLOOR = 0.01  # a zero-volume bar: ln 0.01, finite
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "default": DEFAULT_FEATURES,
-    "returns": ("log_return_1", "log_return_4", "log_return_24", "log_range", "log_volume"),
+    "returns": ("log_return_1", "log_return_4", "log_return_24", "log_range", "log_relative_volume"),
 }
 
 
@@ -101,9 +105,10 @@ def _one_timeframe(panel: MarketPanel, names: Sequence[str]) -> np.ndarray:
     if want("close_position"):
         rng = h - lo
         out["close_position"] = ((c - lo) / rng.where(rng > 0) - 0.5).where(rng > 0, 0.0).where(c.notna())
-    lv = np.log1p(v)
-    if want("log_volume"):
-        out["log_volume"] = lv
+    mean_volume = v.rolling(_VOLUME_WINDOW, min_periods=24).mean()
+    lv = np.log(v / mean_volume.where(mean_volume > 0) + _VOLUME_FLOOR)
+    if want("log_relative_volume"):
+        out["log_relative_volume"] = lv
     if want("volume_zscore_24"):
         roll = lv.rolling(24, min_periods=12)
         out["volume_zscore_24"] = (lv - roll.mean()) / roll.std().where(lambda s: s > 1e-12)

@@ -9,6 +9,10 @@ Two stages, both causal:
    training rows only, then clipping. Its statistics are plain data (:meth:`FeatureScaler.to_dict`), so a
    checkpoint carries them and a model can be served without the training data.
 
+The scaler also carries the fitted variance anchor (:class:`~.anchor.VarianceAnchor`, each asset's causal
+scale that the models forecast relative to) as plain data, so that whatever keeps the feature statistics
+keeps the anchor's coefficients too.
+
 Shapes: ``T`` bars, ``A`` assets, ``F`` features.
 """
 
@@ -61,6 +65,7 @@ class FeatureScaler:
         clip: the final values are clipped to ``[-clip, clip]``. Default: 5.0.
         mean: fitted mean per feature (empty until :meth:`fit`).
         std: fitted standard deviation per feature (empty until :meth:`fit`).
+        anchor: the fitted variance anchor's ``VarianceAnchor.to_dict()``, or None. Default: None.
     """
 
     feature_names: list[str]
@@ -69,6 +74,7 @@ class FeatureScaler:
     clip: float = 5.0
     mean: list[float] = field(default_factory=list)
     std: list[float] = field(default_factory=list)
+    anchor: dict[str, Any] | None = None
 
     @property
     def fitted(self) -> bool:
@@ -113,6 +119,7 @@ class FeatureScaler:
             "clip": self.clip,
             "mean": list(self.mean),
             "std": list(self.std),
+            **({"anchor": dict(self.anchor)} if self.anchor else {}),
         }
 
     @classmethod
@@ -126,6 +133,7 @@ class FeatureScaler:
                 clip=float(data["clip"]),
                 mean=[float(v) for v in data["mean"]],
                 std=[float(v) for v in data["std"]],
+                anchor=dict(data["anchor"]) if data.get("anchor") else None,
             )
         except KeyError as exc:
             raise ValueError(f"FeatureScaler.from_dict: missing key {exc.args[0]!r}") from None

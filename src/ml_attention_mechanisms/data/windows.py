@@ -6,8 +6,11 @@ Single asset (:class:`SingleAssetWindows`), one asset's window of ``L`` bars end
 
 - ``price_data`` float32 ``[L, F]``: scaled features (0 where ``mask`` is False)
 - ``timestamps`` int64 ``[L]``: bar open times, Unix seconds
-- ``asset_ids`` int64 ``[]``: the asset's id (1..N in the panel's symbol order; 0 = unknown asset)
-- ``mask`` bool ``[L]``: True = the bar is present and its features are defined
+- ``asset_ids`` int64 ``[]``: the asset's id (1..N in the panel's symbol order; 0 = unknown asset, also for
+  an asset with fewer than ``level_window`` training bars: its own embedding would be untrained)
+- ``mask`` bool ``[L]``: True = the bar is present and its features and scale are defined
+- ``scale`` float32 ``[]``: the asset's causal scale at the window's last bar, the variance anchor's
+  per-bar variance forecast of the next bars (:mod:`.anchor`); models forecast relative to it
 - ``targets`` dict: ``returns`` float32 ``[H]`` (ln close_{t+h}/close_t for each horizon), ``volatility``
   float32 ``[H]`` (sqrt of the sum of squared log returns t+1..t+h), ``signal`` int64 ``[]`` (0 sell,
   1 hold, 2 buy; triple barrier net of cost), ``drawdown`` float32 ``[]`` (max drawdown over the signal
@@ -16,9 +19,11 @@ Single asset (:class:`SingleAssetWindows`), one asset's window of ``L`` bars end
 Multi asset (:class:`MultiAssetWindows`), all ``A`` assets' windows ending at bar ``t``:
 
 - ``asset_features`` float32 ``[L, A, F]``, ``asset_mask`` bool ``[L, A]``, ``timestamps`` int64 ``[L]``,
-  ``asset_ids`` int64 ``[A]``
-- ``volume_data`` float32 ``[L, A]``: ln(1 + quote-currency volume of the bar / 1e6), 0 where missing (a
-  liquidity measure: larger = more liquid)
+  ``asset_ids`` int64 ``[A]``, ``scale`` float32 ``[A]`` (each asset's scale at the last bar; 1 where the
+  asset is absent there)
+- ``volume_data`` float32 ``[L, A]``: the bar's traded value in the quote currency (quote volume, else
+  volume x close), 0 where missing; a liquidity measure of which only ratios are used (between assets),
+  so its unit does not matter
 - ``next_returns`` float32 ``[A]``: simple return close_{t+k}/close_t - 1 over the next rebalance period
   ``k`` (0 where undefined), ``next_returns_mask`` bool ``[A]``
 - ``targets`` dict: the single-asset targets with a leading ``[A]`` axis, and ``target_mask`` bool ``[A]``
@@ -40,6 +45,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .anchor import VarianceAnchor, forward_mean_square, parkinson_variance
 from .features import compute_features, feature_names, multi_timeframe_features
 from .loader import normalise_symbol
 from .panel import MarketPanel
@@ -66,15 +72,21 @@ class PreparedPanel:
         timestamps: int64 ``[T]``.
         features: float32 ``[A, T, F]`` scaled features, 0 where not ``mask`` (asset-major: a single-asset
             window is a contiguous slice).
-        mask: bool ``[A, T]``: bar present and every feature defined.
-        volume: float32 ``[A, T]``: ln(1 + quote volume / 1e6), 0 where missing.
+        mask: bool ``[A, T]``: bar present, every feature and the scale defined.
+        volume: float32 ``[A, T]``: traded value in the quote currency, 0 where missing.
+        scale: float32 ``[A, T]``: each asset's causal scale (the variance anchor's per-bar variance
+            forecast from bars <= t), 1 where not ``mask``.
+        asset_ids: int64 ``[A]``: each asset's id in the windows (column + 1; 0 for an asset with fewer
+            than ``level_window`` training bars, whose own embedding would be untrained).
         targets: name -> ``[A, T, ...]`` arrays (``returns``/``volatility`` float32 ``[A, T, H]``,
             ``signal``/``regime`` int64, ``drawdown`` float32).
         target_valid: bool ``[A, T]``: every target defined.
         next_returns: float32 ``[A, T]`` and ``next_returns_valid`` bool ``[A, T]``.
         close: float64 ``[A, T]`` closes, NaN where missing (for backtests and evaluation).
         feature_names, horizons, max_horizon: what the arrays mean.
-        scaler: the fitted :class:`FeatureScaler` (``scaler.to_dict()`` goes into checkpoints).
+        scaler: the fitted :class:`FeatureScaler` (``scaler.to_dict()`` goes into checkpoints, with the
+            fitted anchor under ``"anchor"``).
+        anchor: the fitted :class:`~.anchor.VarianceAnchor`.
     """
 
     symbols: tuple[str, ...]
@@ -92,11 +104,15 @@ class PreparedPanel:
     horizons: tuple[int, ...]
     max_horizon: int
     scaler: FeatureScaler
+    scale: np.ndarray
+    asset_ids: np.ndarray
+    anchor: VarianceAnchor
     settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def symbol_to_id(self) -> dict[str, int]:
-        return {s: i + 1 for i, s in enumerate(self.symbols)}
+        """``{symbol: id}`` of the assets with their own id (the others read as 0, unknown)."""
+        return {s: int(i) for s, i in zip(self.symbols, self.asset_ids) if i > 0}
 
     @property
     def num_features(self) -> int:
@@ -129,14 +145,18 @@ def prepare_panel(
         cost: the signal labels' minimum barrier (a log return). Default: 0.002.
         num_regimes: regime classes (>= 2). Default: 7.
         rebalance_horizon: bars of the multi-asset ``next_returns``. Default: 1.
-        scaler: fitted statistics (a :class:`FeatureScaler` or its ``to_dict()``) to reuse, e.g. from a
-            checkpoint; ``None`` fits new ones on grid positions ``<= fit_end``.
+        scaler: fitted statistics (a :class:`FeatureScaler` or its ``to_dict()``, with the fitted variance
+            anchor) to reuse, e.g. from a checkpoint; ``None`` fits new ones (and the anchor) on grid
+            positions ``<= fit_end``.
         fit_end: last grid position of the training period (``Split.train_end``); ``None`` = all bars.
-        window: bars of the per-asset trailing scaling window. Default: 720.
-        min_periods: bars the per-asset scaling needs before its first value. Default: 168.
+        window: bars of the per-asset trailing scaling window, also the variance anchor's level window.
+            Default: 720.
+        min_periods: bars the per-asset scaling (and the anchor's level) needs before its first value.
+            Default: 168.
 
     Raises:
-        ValueError: bad horizons or names, or no training rows to fit the scaler on.
+        ValueError: bad horizons or names, no training rows to fit the scaler or the anchor on, or given
+            statistics without an anchor.
     """
     names = feature_names(feature_set, timeframes)
     raw = compute_features(panel, feature_set)
@@ -146,16 +166,39 @@ def prepare_panel(
         scaler = FeatureScaler.from_dict(scaler)
     if scaler is not None and scaler.feature_names != names:
         raise ValueError(f"prepare_panel: the scaler's features {scaler.feature_names} differ from {names}")
+    if scaler is not None and scaler.fitted and not scaler.anchor:
+        raise ValueError(
+            "prepare_panel: the given scaler statistics carry no variance anchor ('anchor' key), which the "
+            "models forecast relative to; they come from an older version: retrain the run"
+        )
     if scaler is None:
         scaler = FeatureScaler(names, window=window, min_periods=min_periods)
     z = rolling_standardize(raw, scaler.window, scaler.min_periods)
-    valid = panel.mask & np.isfinite(z).all(axis=-1)
-    if not scaler.fitted:
-        rows = valid.copy()
-        if fit_end is not None:
-            rows[fit_end + 1 :] = False
-        scaler.fit(z, rows)
+    parkinson = parkinson_variance(np.log(panel.field("high") / panel.field("low")))
+    parkinson[~panel.mask] = np.nan
+    fitting = not scaler.fitted
+    rows = panel.mask & np.isfinite(z).all(axis=-1)
+    if fit_end is not None:
+        rows[fit_end + 1 :] = False
+    if fitting:
+        anchor = VarianceAnchor.for_bar_seconds(
+            panel.step_seconds, level_window=scaler.window, min_periods=scaler.min_periods
+        )
+        fit_rows = panel.mask.copy()  # any present training bar; its target ends inside the training period
+        fit_rows[max((panel.num_bars if fit_end is None else fit_end + 1) - anchor.horizon, 0) :] = False
+        anchor.fit(parkinson, forward_mean_square(panel.close, anchor.horizon), fit_rows)
+        scaler.anchor = anchor.to_dict()
+    else:
+        anchor = VarianceAnchor.from_dict(scaler.anchor or {})
+    scale = anchor.scale(parkinson)  # (T, A)
+    valid = panel.mask & np.isfinite(z).all(axis=-1) & np.isfinite(scale)
+    if fitting:
+        scaler.fit(z, rows & valid)
     scaled = np.where(valid[..., None], scaler.apply(z), 0.0).astype(np.float32)
+    # an asset gets its own id with a month of training bars; otherwise it is the (trained) unknown asset
+    trained = (
+        (rows & valid).sum(axis=0) >= anchor.level_window if fitting else np.ones(panel.num_assets, bool)
+    )
 
     close = panel.close
     ret = forward_returns(close, horizons)
@@ -176,14 +219,14 @@ def prepare_panel(
     def asset_major(x: np.ndarray, dtype: Any) -> np.ndarray:
         return np.ascontiguousarray(np.swapaxes(np.nan_to_num(x), 0, 1).astype(dtype))  # (A, T, ...)
 
-    qv = np.log1p(np.nan_to_num(panel.quote_volume, nan=0.0) / 1e6)
+    traded = np.where(np.isfinite(panel.quote_volume), panel.quote_volume, panel.field("volume") * close)
     return PreparedPanel(
         symbols=panel.symbols,
         timeframe=panel.timeframe,
         timestamps=panel.timestamps.astype(np.int64),
         features=np.ascontiguousarray(np.swapaxes(scaled, 0, 1)),
         mask=np.ascontiguousarray(valid.T),
-        volume=asset_major(np.where(panel.mask, qv, 0.0), np.float32),
+        volume=asset_major(np.where(panel.mask, traded, 0.0), np.float32),
         targets={
             "returns": asset_major(ret, np.float32),
             "volatility": asset_major(vol, np.float32),
@@ -199,6 +242,9 @@ def prepare_panel(
         horizons=hs,
         max_horizon=max(*hs, signal_horizon, rebalance_horizon),
         scaler=scaler,
+        scale=asset_major(np.where(valid, scale, 1.0), np.float32),
+        asset_ids=np.where(trained, np.arange(1, panel.num_assets + 1), 0).astype(np.int64),
+        anchor=anchor,
         settings={"feature_set": feature_set if isinstance(feature_set, str) else list(feature_set),
                   "timeframes": list(timeframes), "signal_horizon": signal_horizon, "cost": cost,
                   "num_regimes": num_regimes, "rebalance_horizon": rebalance_horizon},
@@ -261,6 +307,8 @@ class SingleAssetWindows(Dataset[dict[str, Any]]):
         self._mask = torch.from_numpy(prepared.mask)
         self._timestamps = torch.from_numpy(prepared.timestamps)
         self._targets = {k: torch.from_numpy(v) for k, v in prepared.targets.items()}
+        self._ids = torch.from_numpy(prepared.asset_ids)
+        self._scale = torch.from_numpy(prepared.scale)
 
     def __len__(self) -> int:
         return int(self.index.shape[0])
@@ -271,8 +319,9 @@ class SingleAssetWindows(Dataset[dict[str, Any]]):
         return {
             "price_data": self._features[a, lo : t + 1],
             "timestamps": self._timestamps[lo : t + 1],
-            "asset_ids": torch.tensor(a + 1, dtype=torch.int64),
+            "asset_ids": self._ids[a],
             "mask": self._mask[a, lo : t + 1],
+            "scale": self._scale[a, t],
             "targets": {k: v[a, t] for k, v in self._targets.items()},
         }
 
@@ -309,7 +358,8 @@ class MultiAssetWindows(Dataset[dict[str, Any]]):
             for k, v in prepared.targets.items()
         }
         self._target_ok = torch.from_numpy(np.ascontiguousarray(prepared.target_valid.T))
-        self._ids = torch.arange(1, len(prepared.symbols) + 1, dtype=torch.int64)
+        self._ids = torch.from_numpy(prepared.asset_ids)
+        self._scale = torch.from_numpy(np.ascontiguousarray(prepared.scale.T))
 
     def __len__(self) -> int:
         return int(self.index.size)
@@ -324,6 +374,7 @@ class MultiAssetWindows(Dataset[dict[str, Any]]):
             "volume_data": self._volume[lo : t + 1],
             "timestamps": self._timestamps[lo : t + 1],
             "asset_ids": self._ids,
+            "scale": self._scale[t],
             "next_returns": torch.where(ok, self._next[t], 0.0),
             "next_returns_mask": ok,
             "targets": {**{k: v[t] for k, v in self._targets.items()}, "target_mask": self._target_ok[t]},

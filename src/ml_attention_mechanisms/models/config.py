@@ -23,6 +23,9 @@ attention_kind         PSRO   the encoder's attention: ``"crypto"`` (time-aware 
                               bias, no market-time encoding; timestamps are then ignored by the encoder)
 num_assets             PSRO   P/S/R: asset-id vocabulary (ids ``0..num_assets-1``, 0 = unknown);
                               O: the largest number of assets accepted
+asset_dropout          PSR    share of training samples whose asset id reads as 0 (unknown asset), so that
+                              the unknown asset (any coin or exchange the training data did not hold) is a
+                              trained case
 use_mixed_precision    PSRO   forward under autocast (bfloat16 on CPU; bfloat16, else float16, on CUDA) with
                               float32 weights and float32 outputs; ``mlattn train --precision bf16-mixed``
                               sets it (the model carries mixed precision, Lightning then runs ``32-true``)
@@ -122,6 +125,7 @@ class CryptoPredictionModelConfig:
     use_market_time: bool = True
     attention_kind: str = "crypto"  # "standard": index-distance ALiBi, no elapsed time, no market time
     num_assets: int = 128  # id vocabulary as TradingTransformer's; the examples use ids < 10
+    asset_dropout: float = 0.2  # 1 sample in 5 trains the unknown asset (new coins, other exchanges)
     use_mixed_precision: bool = False
     prediction_horizon: int = 5  # the Quick Start example's horizon
     prediction_targets: tuple[str, ...] = ("price", "volatility")
@@ -185,6 +189,15 @@ class CryptoPredictionModelConfig:
         if self.d_ff is not None:
             check_field(_pos_int(self.d_ff), n, "d_ff", self.d_ff, "must be a positive int or None")
         check_field(0.0 <= self.dropout < 1.0, n, "dropout", self.dropout, "must be in [0, 1)")
+        check_field(
+            isinstance(self.asset_dropout, float | int)
+            and not isinstance(self.asset_dropout, bool)
+            and 0.0 <= self.asset_dropout < 1.0,
+            n,
+            "asset_dropout",
+            self.asset_dropout,
+            "must be in [0, 1)",
+        )
         check_field(
             self.time_unit_seconds > 0, n, "time_unit_seconds", self.time_unit_seconds, "must be positive"
         )

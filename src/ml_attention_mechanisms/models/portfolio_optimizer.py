@@ -6,12 +6,15 @@ Pipeline (no weight depends on the asset axis, so any ``A <= num_assets`` works)
    index-distance ALiBi with ``attention_kind="standard"``);
 2. ``num_cross_asset_layers`` blocks of attention across the assets (non-causal, absent assets masked) mix
    their last states (0 blocks: no mixing, each asset's scores read only its own bars; an ablation);
-3. heads give per-asset expected next-period (simple) returns ``mu``, volatilities ``sigma`` and allocation scores;
+3. heads give per-asset next-period volatilities ``sigma = sqrt(scale) * exp(head)`` (relative to each asset's
+   causal ``scale``, the data layer's variance anchor: a per-bar variance), expected next-period (simple)
+   returns ``mu = sigma * head`` (in units of ``sigma``) and allocation scores (from scale-free states);
    target weights are the softmax of the scores over present assets (long-only, on the simplex) or
    ``tanh`` scores capped at ``gross_exposure`` in ``sum |w|`` (long-short);
 4. liquidity: the cost of trading asset ``a`` is ``transaction_cost * sqrt(vbar / v_a)`` (square-root
-   impact; ``v_a`` its mean volume over the last ``risk_lookback`` bars, ``vbar`` the mean over present
-   assets, so an asset of average liquidity costs ``transaction_cost``); the model moves each asset only a
+   impact; ``v_a`` its mean traded value over the last ``risk_lookback`` bars, ``vbar`` the mean over present
+   assets, so an asset of average liquidity costs ``transaction_cost``; only ratios between assets enter, so
+   the unit and an exchange's liquidity level do not); the model moves each asset only a
    fraction ``eta_a = sigmoid(b - s log(cost_a / transaction_cost))`` (``s >= 0``) of the way from
    ``current_weights`` to the target, then renormalises: thinner volume -> costlier -> smaller trade;
 5. risk: ``Sigma = diag(sigma) R diag(sigma)`` with ``R`` the correlation of the assets' return feature
@@ -42,6 +45,7 @@ from ._base import COMMON_FIELDS, CryptoModel
 from ._heads import PositiveHead
 from ._losses import gaussian_var_es, sharpe_with_costs
 from ._portfolio_checks import check_portfolio_inputs
+from ._scale import check_scale, scale_or_default
 from .config import CryptoPredictionModelConfig
 
 __all__ = ["CryptoPortfolioOptimizerModel"]
@@ -88,7 +92,7 @@ class CryptoPortfolioOptimizerModel(CryptoModel):
         self.return_head = nn.Linear(c.d_model, 1)
         nn.init.normal_(self.return_head.weight, std=1e-3)
         nn.init.zeros_(self.return_head.bias)
-        self.volatility_head = PositiveHead(c.d_model, (1,))
+        self.volatility_head = PositiveHead(c.d_model, (1,), init=1.0)  # x sqrt(scale)
         self.score_head = nn.Linear(c.d_model, 1)
         self.trade_bias = nn.Parameter(torch.tensor(2.0))  # eta ~ 0.88 of the way at average liquidity
         self.trade_slope = nn.Parameter(torch.tensor(0.5))  # softplus -> s >= 0: monotone in liquidity
@@ -99,7 +103,7 @@ class CryptoPortfolioOptimizerModel(CryptoModel):
 
     def training_inputs(self, batch: dict[str, Any]) -> dict[str, Any]:
         """Multi-asset batch -> forward kwargs (``asset_features``, ``volume_data``, ``timestamps``, ``mask``
-        from ``asset_mask``, ``current_weights`` when the batch has them)."""
+        from ``asset_mask``, ``scale``, ``current_weights`` when the batch has them)."""
         if "asset_features" not in batch:
             raise ValueError(
                 f"{type(self).__name__}.training_inputs needs batch['asset_features']; got {sorted(batch)}"
@@ -110,6 +114,7 @@ class CryptoPortfolioOptimizerModel(CryptoModel):
             "volume_data": batch.get("volume_data"),
             "timestamps": batch.get("timestamps"),
             "mask": batch.get("asset_mask", batch.get("mask")),
+            "scale": batch.get("scale"),
         }
 
     # -- pieces ------------------------------------------------------------------------------------------
@@ -160,6 +165,7 @@ class CryptoPortfolioOptimizerModel(CryptoModel):
         need_attention_weights: bool = False,
         *,
         mask: Tensor | None = None,
+        scale: Tensor | None = None,
     ) -> dict[str, Any]:
         """Allocate.
 
@@ -167,13 +173,16 @@ class CryptoPortfolioOptimizerModel(CryptoModel):
             asset_features: ``[B, T, A, F]`` per-asset features (``A <= num_assets``).
             current_weights: weights held now ``[B, A]``: summing to 1 within 1e-5 and >= 0 (long-only), or
                 ``sum |w| <= gross_exposure`` (long-short). Default: equal weights over present assets.
-            volume_data: traded volume ``[B, T, A]`` (>= 0, any unit): sets each asset's trading cost.
-                Default: every asset at average liquidity.
+            volume_data: traded volume or value ``[B, T, A]`` (>= 0, any unit: only ratios between assets
+                are used): sets each asset's trading cost. Default: every asset at average liquidity.
             timestamps: int64 Unix seconds ``[B, T]``.
             need_attention_weights: add ``attention_weights`` (``temporal_layer<i>`` ``[B*A, H, T, T]``,
                 ``cross_asset_layer<i>`` ``[B, H, A, A]``).
             mask: bool ``[B, A]`` (asset present) or ``[B, T, A]`` (bars present; an asset is present when its
                 last bar is). Absent assets get zero weight and have no effect on the others.
+            scale: each asset's causal scale at the last bar ``[B, A]``, a per-bar variance (the data layer's
+                ``batch["scale"]``): ``sigma`` and ``mu`` are relative to it. Default: None
+                (:data:`~._scale.DEFAULT_SCALE` for every asset).
 
         Returns:
             dict: ``optimal_weights [B, A]``, ``expected_returns [B, A]``, ``improvement_potential [B]``,
@@ -183,15 +192,16 @@ class CryptoPortfolioOptimizerModel(CryptoModel):
 
         Raises:
             ValueError: wrong shapes, feature count, more assets than ``num_assets``, asset axes that disagree,
-                weights not summing to 1, negative volume, NaN in present entries (eager mode).
+                weights not summing to 1, negative volume, NaN in present entries, a scale that is not positive (eager mode).
         """
         if not is_tracing():
             check_portfolio_inputs(
                 self.config, asset_features, current_weights, volume_data, timestamps, mask
             )
+            check_scale(scale, "scale", ((asset_features.shape[0], asset_features.shape[2]),))
         with self.mixed_precision(asset_features.device):
             out = self._allocate(
-                asset_features, current_weights, volume_data, timestamps, need_attention_weights, mask
+                asset_features, current_weights, volume_data, timestamps, need_attention_weights, mask, scale
             )
         return self.float_outputs(out)
 
@@ -203,6 +213,7 @@ class CryptoPortfolioOptimizerModel(CryptoModel):
         timestamps: Tensor | None,
         need_attention_weights: bool,
         mask: Tensor | None,
+        scale: Tensor | None,
     ) -> dict[str, Any]:
         c = self.config
         b, t, a, f = asset_features.shape
@@ -236,8 +247,9 @@ class CryptoPortfolioOptimizerModel(CryptoModel):
             else:
                 h = res
         zero = torch.zeros((), dtype=h.dtype, device=h.device)
-        mu = torch.where(present, self.return_head(h).squeeze(-1), zero)  # (B, A)
-        sigma = self.volatility_head(h.reshape(b * a, -1)).view(b, a)
+        unit = torch.sqrt(scale_or_default(scale, (b, a), h))  # (B, A): each asset's per-bar volatility
+        sigma = unit * self.volatility_head(h.reshape(b * a, -1)).view(b, a)
+        mu = torch.where(present, sigma * self.return_head(h).squeeze(-1), zero)  # (B, A), in units of sigma
         target = self._target_weights(self.score_head(h).squeeze(-1), present)
         cost = self._cost_rate(volume_data, bar_mask, present).to(h.dtype)
         slope = F.softplus(self.trade_slope)

@@ -2,11 +2,17 @@
 
 Targets (from the data layer): ``"price"`` is the log return from bar ``t`` to ``t + h``; ``"volatility"`` is
 the realised volatility from ``t + 1`` to ``t + h`` (square root of the sum of squared log returns), for
-``h = 1..H``. The point forecast is the median. Loss: pinball over the quantiles (each target scaled by
-its mean absolute value ``target_scales``, so targets of different scale weigh alike) plus 0.1 x QLIKE on
-``volatility_forecast`` (a separate output: QLIKE is minimised by the expected variance, not the median),
-plus FZ0 on VaR/ES with ``use_risk_metrics``. With a ``"volatility"`` target every quantile is in units of
-``volatility_forecast`` (location-scale), so the quantiles follow volatility clustering.
+``h = 1..H``. The point forecast is the median.
+
+Forecasts are relative to the asset's causal ``scale`` (the data layer's variance anchor at bar ``t``, a
+per-bar variance; see ``_scale.py``) and mapped back at the output: the expected ``h``-bar variance is
+``h * scale * exp(w * r_h)`` with a learned log residual ``r`` that starts at 0 (the anchor) and a residual
+weight ``w`` chosen on validation data; every quantile and VaR/ES is in units of ``volatility_forecast`` (its
+square root; location-scale), so they follow the asset's own volatility level and clustering. Loss: pinball
+over the quantiles in units of ``sqrt(h * scale)`` (so every sample and target weighs alike; without a scale,
+each target divided by ``target_scales``) plus QLIKE on ``volatility_forecast`` (the only loss on the variance
+forecast: QLIKE is minimised by the expected variance, not the median), plus FZ0 on VaR/ES with
+``use_risk_metrics``.
 
 Shapes:
     ``B`` batch, ``T`` bars, ``F`` features, ``F_ob`` order-book features, ``H`` horizon,
@@ -24,7 +30,7 @@ from torch import Tensor, nn
 from ..attention._masks import is_tracing
 from ._backbone import TemporalEncoder, last_present
 from ._base import COMMON_FIELDS, CryptoModel, require_targets
-from ._heads import MonotoneQuantileHead, PositiveHead, TailRiskHead
+from ._heads import MonotoneQuantileHead, TailRiskHead
 from ._inputs import (
     check_asset_ids,
     check_finite,
@@ -34,6 +40,7 @@ from ._inputs import (
     zero_masked,
 )
 from ._losses import fz0_loss, pinball_loss, qlike_loss
+from ._scale import VarianceResidualHead, check_scale, drop_asset_ids, scale_or_default
 from .config import CryptoPredictionModelConfig
 
 __all__ = ["CryptoPricePredictionModel"]
@@ -72,13 +79,10 @@ class CryptoPricePredictionModel(CryptoModel):
         "use_risk_metrics",
         "var_confidence",
         "target_scales",
+        "asset_dropout",
     }
     LOSS_STATISTICS: ClassVar[tuple[str, ...]] = ("target_scales",)
-    # QLIKE on 1-bar realised volatility (|r|) is the noisiest term (its gradient 1 - y^2/sigma^2 is
-    # heavy-tailed); the pinball terms train the same forecast through the quantiles' scale. On the real slice
-    # (tests/models/test_real_slice.py) weight 0.1 instead of 1 leaves its held-out QLIKE unchanged and helps
-    # the volatility quantiles.
-    QLIKE_WEIGHT: ClassVar[float] = 0.1
+    QLIKE_WEIGHT: ClassVar[float] = 1.0
 
     def __init__(self, config: CryptoPredictionModelConfig | None = None) -> None:
         super().__init__(config)
@@ -87,22 +91,29 @@ class CryptoPricePredictionModel(CryptoModel):
         self.encoder = TemporalEncoder(c)
         self.orderbook_proj = nn.Linear(c.orderbook_features, c.d_model) if c.orderbook_features > 0 else None
         self.median_index = c.quantiles.index(0.5)
-        # QLIKE's minimiser is the conditional mean of the variance, not the median: a separate output.
-        self.volatility_head = (
-            PositiveHead(c.d_model, (c.prediction_horizon,)) if "volatility" in c.prediction_targets else None
+        self.register_buffer(
+            "horizon_bars", torch.arange(1, c.prediction_horizon + 1, dtype=torch.float32), persistent=False
         )
-        # Location-scale in units of that forecast: every quantile is volatility_forecast x (a standardised
-        # location + width x learned shape), so the conditional scale (volatility clustering) comes from the
-        # QLIKE-trained forecast and the quantile head only learns residual shifts and the shape.
+        # QLIKE's minimiser is the conditional mean of the variance, not the median: a separate output, the
+        # anchor times a learned residual.
+        self.volatility_head = (
+            VarianceResidualHead(c.d_model, tuple(range(1, c.prediction_horizon + 1)))
+            if "volatility" in c.prediction_targets
+            else None
+        )
+        # Location-scale in units of that forecast (or of the anchor's sqrt(h * scale) without one): every
+        # quantile is the scale x (a standardised location + width x learned shape), so the asset's level and
+        # its volatility clustering come from the variance forecast and the quantile head only learns
+        # residual shifts and the shape.
         self.quantile_head = MonotoneQuantileHead(
             c.d_model,
             (c.prediction_horizon, len(c.prediction_targets)),
             c.quantiles,
             log_space=tuple(t == "volatility" for t in c.prediction_targets),
-            scaled=(self.volatility_head is not None,) * len(c.prediction_targets),
+            scaled=(True,) * len(c.prediction_targets),
         )
         self.risk_head = (
-            TailRiskHead(c.d_model, (c.var_alpha,), shape=(c.prediction_horizon,))
+            TailRiskHead(c.d_model, (c.var_alpha,), shape=(c.prediction_horizon,), scaled=True)
             if c.use_risk_metrics
             else None
         )
@@ -158,6 +169,7 @@ class CryptoPricePredictionModel(CryptoModel):
         """Per-bar states ``[B, T, d_model]`` (causal: the state at ``t`` reads bars ``<= t`` only)."""
         if not is_tracing():
             self._check(price_data, timestamps, asset_ids, orderbook_data, mask)
+        asset_ids = drop_asset_ids(asset_ids, self.config.asset_dropout, self.training)
         extra = None
         if orderbook_data is not None and self.orderbook_proj is not None:
             extra = self.orderbook_proj(zero_masked(orderbook_data, mask))  # (B, T, d), fused per bar
@@ -170,11 +182,17 @@ class CryptoPricePredictionModel(CryptoModel):
             need_weights=need_attention_weights,
         )
 
-    def heads(self, h: Tensor) -> dict[str, Tensor]:
-        """Outputs from the states ``h [B, d_model]`` of the bar to forecast from."""
-        vol = self.volatility_head(h) if self.volatility_head is not None else None  # (B, H)
-        scale = None if vol is None else vol.unsqueeze(-1).expand(-1, -1, len(self.targets))  # (B, H, N)
-        q = self.quantile_head(h, scale)  # (B, H, N, Q), increasing along Q
+    def heads(self, h: Tensor, scale: Tensor | None = None) -> dict[str, Tensor]:
+        """Outputs from the states ``h [B, d_model]`` of the bar to forecast from and the asset's per-bar
+        ``scale [B]`` (None: :data:`~._scale.DEFAULT_SCALE`)."""
+        s = scale_or_default(scale, (h.shape[0],), h)  # (B,)
+        anchor_sd = torch.sqrt(s.unsqueeze(-1) * self.horizon_bars.to(h.dtype))  # (B, H): sqrt(h * scale)
+        vol = None
+        if self.volatility_head is not None:
+            vol = torch.sqrt(self.volatility_head(h, s))  # (B, H), root of the expected variance
+        # The quantiles' and VaR's unit: the variance forecast, detached (QLIKE alone trains it).
+        unit = anchor_sd if vol is None else vol.detach()
+        q = self.quantile_head(h, unit.unsqueeze(-1).expand(-1, -1, len(self.targets)))  # (B, H, N, Q)
         out = {
             "predictions": q[..., self.median_index],
             "quantiles": q,
@@ -184,7 +202,7 @@ class CryptoPricePredictionModel(CryptoModel):
         if vol is not None:
             out["volatility_forecast"] = vol  # (B, H), root of the expected variance
         if self.risk_head is not None:
-            var, es = self.risk_head(h)  # (B, H, 1)
+            var, es = self.risk_head(h, unit)  # (B, H, 1)
             out["var"], out["es"] = var.squeeze(-1), es.squeeze(-1)
         return out
 
@@ -197,6 +215,7 @@ class CryptoPricePredictionModel(CryptoModel):
         need_attention_weights: bool = False,
         *,
         mask: Tensor | None = None,
+        scale: Tensor | None = None,
     ) -> dict[str, Any]:
         """Forecast from the last present bar.
 
@@ -209,6 +228,9 @@ class CryptoPricePredictionModel(CryptoModel):
                 ``orderbook_features = F_ob``.
             need_attention_weights: add ``attention_weights``: ``{"temporal_layer<i>": [B, H, T, T]}``.
             mask: bool ``[B, T]``, True = the bar exists; absent bars have no effect (NaN allowed there).
+            scale: the asset's causal scale at the last present bar ``[B]``, a per-bar variance (the data
+                layer's ``batch["scale"]``); forecasts are relative to it and mapped back. Default: None
+                (:data:`~._scale.DEFAULT_SCALE`, 1% per bar).
 
         Returns:
             dict: ``predictions [B, H, N]`` (median; ``N`` follows ``prediction_targets``), ``quantiles
@@ -218,14 +240,15 @@ class CryptoPricePredictionModel(CryptoModel):
             probability ``var_confidence``), and ``attention_weights`` on request.
 
         Raises:
-            ValueError: wrong shapes, feature count, dtypes, NaN/inf in present bars, asset id out of range
-                (eager mode).
+            ValueError: wrong shapes, feature count, dtypes, NaN/inf in present bars, asset id out of range,
+                a scale that is not positive (eager mode).
         """
+        check_scale(scale, "scale", ((price_data.shape[0],),))
         with self.mixed_precision(price_data.device):
             states, weights = self.encode(
                 price_data, timestamps, asset_ids, orderbook_data, need_attention_weights, mask=mask
             )
-            out: dict[str, Any] = dict(self.heads(last_present(states, mask)))
+            out: dict[str, Any] = dict(self.heads(last_present(states, mask), scale))
         if need_attention_weights:
             out["attention_weights"] = weights
         return self.float_outputs(out)
@@ -246,21 +269,28 @@ class CryptoPricePredictionModel(CryptoModel):
         return {"target_scales": tuple(scales)}
 
     def training_inputs(self, batch: dict[str, Any]) -> dict[str, Any]:
-        inputs = super().training_inputs(batch)
+        inputs = {**super().training_inputs(batch), "scale": batch.get("scale")}
         if self.orderbook_proj is not None and "orderbook_data" in batch:
             inputs["orderbook_data"] = batch["orderbook_data"]
         return inputs
 
     def loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> tuple[Tensor, dict[str, float]]:
-        """Pinball per target / ``target_scales`` + ``QLIKE_WEIGHT`` x QLIKE on ``volatility_forecast`` (+ FZ0 with
+        """Pinball per target in units of ``sqrt(h * scale)`` (without ``batch["scale"]``: divided by
+        ``target_scales``) + ``QLIKE_WEIGHT`` x QLIKE on ``volatility_forecast`` (+ FZ0 with
         ``use_risk_metrics``): means of per-sample terms with fixed normalisers.
 
-        Reads ``batch["targets"]["returns"]`` and/or ``["volatility"]`` ``[B, H]``.
+        Reads ``batch["targets"]["returns"]`` and/or ``["volatility"]`` ``[B, H]`` and ``batch["scale"] [B]``.
         """
         keys = tuple(_TARGET_KEYS[t] for t in self.targets)
         targets = require_targets(batch, keys, type(self).__name__)
         quantiles = outputs["quantiles"]
         horizon = quantiles.shape[1]
+        scale = batch.get("scale")
+        unit = None  # (B, H, 1): sqrt(h * scale), the per-sample unit of the pinball terms
+        if scale is not None:
+            unit = torch.sqrt(
+                scale.to(quantiles.dtype).unsqueeze(-1) * self.horizon_bars[:horizon]
+            ).unsqueeze(-1)
         total = quantiles.new_zeros(())
         parts: dict[str, float] = {}
         for i, name in enumerate(self.targets):
@@ -270,8 +300,11 @@ class CryptoPricePredictionModel(CryptoModel):
                     f"batch['targets'][{_TARGET_KEYS[name]!r}] has shape {tuple(y.shape)}, expected "
                     f"[batch, prediction_horizon] = {tuple(quantiles.shape[:2])}"
                 )
-            scale = 1.0 if self.config.target_scales is None else self.config.target_scales[i]
-            pin = pinball_loss(quantiles[:, :, i], y, self.quantile_head.levels) / scale
+            if unit is not None:
+                pin = pinball_loss(quantiles[:, :, i] / unit, y / unit[..., 0], self.quantile_head.levels)
+            else:
+                divisor = 1.0 if self.config.target_scales is None else self.config.target_scales[i]
+                pin = pinball_loss(quantiles[:, :, i], y, self.quantile_head.levels) / divisor
             total = total + pin
             parts[f"pinball_{name}"] = float(pin.detach())
             if name == "volatility":
@@ -285,3 +318,15 @@ class CryptoPricePredictionModel(CryptoModel):
             parts["fz0"] = float(fz.detach())
         parts["loss"] = float(total.detach())
         return total, parts
+
+    def residual_scores(self, outputs: dict[str, Any], batch: dict[str, Any]) -> tuple[Tensor, Tensor] | None:
+        """Summed QLIKE of each candidate residual weight (:data:`~._scale.RESIDUAL_WEIGHTS`) on a batch and
+        the number of terms, from outputs computed with weight 1; None without a variance forecast or a
+        ``batch["scale"]``. Training sums them over the validation set and keeps the best weight."""
+        scale = batch.get("scale")
+        if self.volatility_head is None or scale is None or "volatility_forecast" not in outputs:
+            return None
+        y = require_targets(batch, ("volatility",), type(self).__name__)["volatility"]
+        return self.volatility_head.residual_scores(
+            outputs["volatility_forecast"].square(), scale, y.square()
+        )

@@ -3,9 +3,14 @@
 Risk is measured over the next ``H = prediction_horizon`` bars: ``var``/``es`` refer to the ``H``-bar log
 return (``targets["returns"][:, H-1]``), ``volatility`` to the realised volatility over bars ``t+1..t+H``
 (``targets["volatility"][:, H-1]``) and ``drawdown`` to the maximum drawdown over the same bars
-(``targets["drawdown"]``). Volatility is trained with QLIKE; VaR and ES are the volatility forecast times
-learned tail multipliers (a location-scale model, as filtered historical simulation), trained jointly with
-the FZ0 loss (Patton, Ziegel and Chen 2019); drawdown with the absolute error (its median).
+(``targets["drawdown"]``).
+
+Every output is relative to the asset's causal ``scale`` (the data layer's variance anchor, a per-bar variance;
+see ``_scale.py``) and mapped back: the ``H``-bar variance is ``H * scale * exp(w * r)`` with a learned log
+residual ``r`` starting at 0 and a residual weight ``w`` chosen on validation data, trained with QLIKE; VaR
+and ES are that volatility times learned tail multipliers (a location-scale model, as filtered historical
+simulation), trained jointly with the FZ0 loss (Patton, Ziegel and Chen 2019); drawdown is ``sqrt(H * scale)``
+times a learned positive factor, trained with the absolute error (its median) in units of ``sqrt(H * scale)``.
 
 With several assets (``price_data [B, T, A, F]``) each asset is encoded by the same causal encoder; the
 risk metrics describe the equally weighted basket of the present assets (for one asset: that asset) and
@@ -29,6 +34,7 @@ from ._base import COMMON_FIELDS, CryptoModel, require_targets
 from ._heads import PositiveHead, TailRiskHead, unit_correlation
 from ._inputs import check_asset_ids, check_finite, check_mask, check_series, check_timestamps_shape
 from ._losses import fz0_loss, qlike_loss
+from ._scale import VarianceResidualHead, check_scale, drop_asset_ids, scale_or_default
 from .config import CryptoPredictionModelConfig
 
 __all__ = ["CryptoRiskAssessorModel"]
@@ -51,6 +57,7 @@ class CryptoRiskAssessorModel(CryptoModel):
         "var_levels",
         "var_confidence",
         "drawdown_scale",
+        "asset_dropout",
     }
     LOSS_STATISTICS: ClassVar[tuple[str, ...]] = ("drawdown_scale",)
 
@@ -63,8 +70,8 @@ class CryptoRiskAssessorModel(CryptoModel):
         self.register_buffer("levels", torch.tensor(self.var_levels, dtype=torch.float32), persistent=False)
         self.encoder = TemporalEncoder(c)
         self.tail_head = TailRiskHead(c.d_model, self.var_levels, scaled=True)
-        self.volatility_head = PositiveHead(c.d_model)
-        self.drawdown_head = PositiveHead(c.d_model)
+        self.volatility_head = VarianceResidualHead(c.d_model, (c.prediction_horizon,))
+        self.drawdown_head = PositiveHead(c.d_model, init=1.0)  # in units of sqrt(H * scale)
         self.correlation_proj = nn.Linear(c.d_model, max(c.d_model // 2, 2))
 
     @classmethod
@@ -103,6 +110,7 @@ class CryptoRiskAssessorModel(CryptoModel):
         need_attention_weights: bool = False,
         *,
         mask: Tensor | None = None,
+        scale: Tensor | None = None,
     ) -> dict[str, Any]:
         """Risk over the next ``prediction_horizon`` bars, from the last present bar.
 
@@ -112,6 +120,9 @@ class CryptoRiskAssessorModel(CryptoModel):
             asset_ids: ``[B]``/``[B, T]`` (one asset) or ``[B, A]`` ids in ``[0, num_assets)``.
             need_attention_weights: add ``attention_weights`` ``{"temporal_layer<i>": [B*A, H, T, T]}``.
             mask: bool ``[B, T]`` (bars) or ``[B, T, A]`` (bars per asset), True = present.
+            scale: each asset's causal scale at its last present bar, a per-bar variance: ``[B]`` (one asset)
+                or ``[B, A]`` (the data layer's ``batch["scale"]``); outputs are relative to it and mapped back.
+                Default: None (:data:`~._scale.DEFAULT_SCALE`, 1% per bar).
 
         Returns:
             dict: ``var``/``es [B, L]`` (positive losses of the ``H``-bar log return at each tail probability
@@ -119,12 +130,15 @@ class CryptoRiskAssessorModel(CryptoModel):
             ``correlation [B, A, A]`` (symmetric, unit diagonal, PSD; ``A = 1`` for one asset).
 
         Raises:
-            ValueError: bad shapes, feature count, NaN in present bars, asset id out of range (eager).
+            ValueError: bad shapes, feature count, NaN in present bars, asset id out of range, a scale that is
+                not positive (eager).
         """
         if not is_tracing():
             self._check(price_data, timestamps, asset_ids, mask)
+            b = price_data.shape[0]
+            check_scale(scale, "scale", ((b, price_data.shape[2]),) if price_data.dim() == 4 else ((b,),))
         with self.mixed_precision(price_data.device):
-            out = self._risk(price_data, timestamps, asset_ids, need_attention_weights, mask)
+            out = self._risk(price_data, timestamps, asset_ids, need_attention_weights, mask, scale)
         return self.float_outputs(out)
 
     def _risk(
@@ -134,6 +148,7 @@ class CryptoRiskAssessorModel(CryptoModel):
         asset_ids: Tensor | None,
         need_attention_weights: bool,
         mask: Tensor | None,
+        scale: Tensor | None,
     ) -> dict[str, Any]:
         multi = price_data.dim() == 4
         x = price_data if multi else price_data.unsqueeze(2)  # (B, T, A, F)
@@ -149,7 +164,9 @@ class CryptoRiskAssessorModel(CryptoModel):
         flat_ts = None if timestamps is None else timestamps.repeat_interleave(a, dim=0)  # (B*A, T)
         flat_ids = None
         if asset_ids is not None:
-            flat_ids = asset_ids.reshape(-1) if multi else asset_ids
+            flat_ids = drop_asset_ids(
+                asset_ids.reshape(-1) if multi else asset_ids, self.config.asset_dropout, self.training
+            )
         states, weights = self.encoder(
             flat, timestamps=flat_ts, asset_ids=flat_ids, mask=flat_mask, need_weights=need_attention_weights
         )
@@ -157,9 +174,13 @@ class CryptoRiskAssessorModel(CryptoModel):
         present = torch.ones(b, a, dtype=torch.bool, device=h.device) if bar_mask is None else bar_mask.any(1)
         w = present.to(h.dtype)
         pooled = (h * w.unsqueeze(-1)).sum(1) / w.sum(1, keepdim=True).clamp_min(1.0)  # (B, d)
-        volatility = self.volatility_head(pooled)  # (B,), trained by QLIKE
+        s = scale_or_default(scale, (b, a), pooled).reshape(b, a)  # (B, A)
+        # the basket's per-bar scale: the equal-weight mean of the present assets' scales
+        s = (s * w).sum(1) / w.sum(1).clamp_min(1.0)  # (B,)
+        volatility = torch.sqrt(self.volatility_head(pooled, s)[:, 0])  # (B,), trained by QLIKE
         # VaR/ES = volatility x learned tail multipliers; FZ0 shapes the tail, QLIKE alone sets the scale.
         var, es = self.tail_head(pooled, volatility.detach())  # (B, L)
+        unit = torch.sqrt(s * self.config.prediction_horizon)  # (B,): sqrt(H * scale)
         corr = unit_correlation(self.correlation_proj(h))  # (B, A, A)
         both = present.unsqueeze(-1) & present.unsqueeze(-2)
         eye = torch.eye(a, dtype=torch.bool, device=h.device)
@@ -168,7 +189,7 @@ class CryptoRiskAssessorModel(CryptoModel):
             "var": var,
             "es": es,
             "volatility": volatility,
-            "drawdown": self.drawdown_head(pooled),
+            "drawdown": unit * self.drawdown_head(pooled),
             "correlation": corr,
         }
         if need_attention_weights:
@@ -183,9 +204,11 @@ class CryptoRiskAssessorModel(CryptoModel):
         return {"drawdown_scale": m if m > 1e-12 else 1.0}
 
     def loss(self, outputs: dict[str, Any], batch: dict[str, Any]) -> tuple[Tensor, dict[str, float]]:
-        """FZ0 (VaR/ES, all levels) + QLIKE (volatility) + absolute error (drawdown) / ``drawdown_scale``.
+        """FZ0 (VaR/ES, all levels) + QLIKE (volatility) + absolute error (drawdown) in units of
+        ``sqrt(H * scale)`` (without ``batch["scale"]``: divided by ``drawdown_scale``).
 
-        Each a mean of per-sample terms with fixed normalisers (no statistic of the batch).
+        Each a mean of per-sample terms with fixed normalisers (no statistic of the batch). ``batch["scale"]``
+        ``[B]``, or ``[B, A]`` for multi-asset windows (then their mean over the assets).
 
         Reads ``targets["returns"]``/``["volatility"]`` ``[B, H']`` (column ``prediction_horizon - 1``; a
         ``[B]`` tensor is taken as that column) and ``targets["drawdown"] [B]``; with an optional
@@ -211,8 +234,14 @@ class CryptoRiskAssessorModel(CryptoModel):
         fz = fz0_loss(returns.unsqueeze(-1), var, outputs["es"], self.levels.to(var.dtype))
         ql = qlike_loss(outputs["volatility"], vol)
         dd = targets["drawdown"].to(var.dtype).view(-1)
-        dd_scale = 1.0 if self.config.drawdown_scale is None else self.config.drawdown_scale
-        dd_loss = (outputs["drawdown"] - dd).abs().mean() / dd_scale
+        scale = batch.get("scale")
+        if scale is not None:
+            s = scale.to(var.dtype)
+            unit = torch.sqrt((s.mean(-1) if s.dim() == 2 else s) * self.config.prediction_horizon)  # (B,)
+            dd_loss = ((outputs["drawdown"] - dd).abs() / unit).mean()
+        else:
+            dd_scale = 1.0 if self.config.drawdown_scale is None else self.config.drawdown_scale
+            dd_loss = (outputs["drawdown"] - dd).abs().mean() / dd_scale
         total = fz + ql + dd_loss
         corr_target = targets.get("correlation")
         if corr_target is not None:  # optional: realised correlations [B, A, A] of multi-asset batches
@@ -231,3 +260,19 @@ class CryptoRiskAssessorModel(CryptoModel):
         for level, rate in zip(self.var_levels, breach.tolist()):
             parts[f"breach_rate_{level:g}"] = rate
         return total, parts
+
+    def training_inputs(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """The base contract's inputs plus ``scale`` (``batch["scale"]``)."""
+        return {**super().training_inputs(batch), "scale": batch.get("scale")}
+
+    def residual_scores(self, outputs: dict[str, Any], batch: dict[str, Any]) -> tuple[Tensor, Tensor] | None:
+        """Summed QLIKE of each candidate residual weight on a single-asset batch and the number of terms
+        (outputs computed with weight 1); None without ``batch["scale"] [B]``. See the price model's."""
+        scale = batch.get("scale")
+        if scale is None or scale.dim() != 1:
+            return None
+        y = require_targets(batch, ("volatility",), type(self).__name__)["volatility"]
+        y = y[:, self.config.prediction_horizon - 1] if y.dim() == 2 else y
+        return self.volatility_head.residual_scores(
+            outputs["volatility"].square().unsqueeze(-1), scale, y.square().unsqueeze(-1)
+        )

@@ -24,6 +24,7 @@ from ._backbone import TemporalEncoder, last_present
 from ._base import COMMON_FIELDS, CryptoModel, require_targets
 from ._inputs import check_asset_ids, check_finite, check_mask, check_series, check_timestamps_shape
 from ._losses import expected_calibration_error
+from ._scale import drop_asset_ids
 from .config import CryptoPredictionModelConfig
 
 __all__ = ["SIGNAL_CLASSES", "CryptoSignalGeneratorModel"]
@@ -44,7 +45,7 @@ class CryptoSignalGeneratorModel(CryptoModel):
     DATA_KIND: ClassVar[str] = "single_asset"
     OUTPUT_KIND: ClassVar[str] = "signal"
     TARGETS: ClassVar[tuple[str, ...]] = ("signal",)
-    USED_FIELDS: ClassVar[frozenset[str]] = COMMON_FIELDS | {"class_weights"}
+    USED_FIELDS: ClassVar[frozenset[str]] = COMMON_FIELDS | {"class_weights", "asset_dropout"}
     LOSS_STATISTICS: ClassVar[tuple[str, ...]] = ("class_weights",)
 
     temperature: Tensor
@@ -77,7 +78,7 @@ class CryptoSignalGeneratorModel(CryptoModel):
         return self.encoder(
             price_data,
             timestamps=timestamps,
-            asset_ids=asset_ids,
+            asset_ids=drop_asset_ids(asset_ids, self.config.asset_dropout, self.training),
             mask=mask,
             need_weights=need_attention_weights,
         )

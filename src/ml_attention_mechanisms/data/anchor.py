@@ -1,0 +1,233 @@
+"""The variance anchor: each asset's causal scale, a pooled log-HAR forecast of its next day's variance.
+
+Every model forecasts *relative to* this anchor and maps back at the output (variance = anchor x exp(learned
+residual), quantiles and VaR/ES in units of its square root), so forecasts follow each asset's own volatility
+level: prices and volumes in any unit, a calmer or wilder period, a coin or an exchange the training data
+never held.
+
+The anchor at bar ``t`` uses bars ``<= t`` of that asset only. From the Parkinson (1980) range variance of
+each bar, ``p_t = ln(high_t / low_t)^2 / (4 ln 2)`` (an efficient per-bar variance estimator, unbiased for a
+driftless Brownian path), it forms a level and HAR-style ratios (Corsi 2009; the log form of Corsi and
+Reno 2012):
+
+- ``level_t``: the mean of ``p`` over the last ``level_window`` bars (30 days);
+- ``x_{w,t} = ln(mean_w(p) / level_t)`` for the other windows ``w`` (1 bar, a quarter day, a day, a week,
+  90 days), clipped to ``[-ln 1000, ln 1000]``; 0 (the level itself) where a window has too few bars;
+- per-bar variance forecast ``scale_t = level_t * exp(c_0 + sum_w c_w x_{w,t})``.
+
+The form is homogeneous of degree one: multiplying an asset's variance by ``k`` multiplies its anchor by
+``k`` (no pull towards the training period's level), and price units cancel in ``ln(high / low)``. The
+coefficients ``c`` are fitted once, pooled over every asset of the training rows, by minimising QLIKE
+(Patton 2011) of ``scale_t`` against the realised mean squared 1-bar log return of bars ``t+1..t+horizon``
+(Newton's method on a convex objective: the exponential link makes QLIKE convex in ``c``). They are plain
+data (:meth:`VarianceAnchor.to_dict`), carried by the checkpoints beside the feature scaler's statistics.
+
+Windows and horizon scale with the bar interval (bars per day ``d``): windows ``1, d/4, d, 7d, 90d``,
+horizon ``d``; the level's window is that of the features' causal scaling (:func:`.scaling.rolling_standardize`,
+720 bars by default: 30 days of hourly bars). For hourly bars: windows 1, 6, 24, 168, 2160; level 720 bars,
+at least 168 of them; horizon 24.
+
+Shapes: ``T`` bars, ``...`` any trailing axes (assets), ``K`` windows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["VarianceAnchor", "forward_mean_square", "parkinson_variance"]
+
+_CLIP = math.log(1e3)  # window / level ratios beyond 1000x are bad prints, not information
+_DAY = 86_400
+
+
+def parkinson_variance(log_range: np.ndarray) -> np.ndarray:
+    """Parkinson's per-bar variance ``ln(high / low)^2 / (4 ln 2)`` from ``log_range = ln(high / low)``."""
+    return np.square(log_range) / (4.0 * math.log(2.0))
+
+
+def forward_mean_square(close: np.ndarray, horizon: int) -> np.ndarray:
+    """Mean squared 1-bar log return over bars ``t+1..t+horizon`` at row ``t`` (``[T, ...]``); NaN when
+    any of those returns is undefined (a missing bar) or past the end."""
+    r2 = np.square(np.diff(np.log(close), axis=0, prepend=np.nan))
+    total, count = _trailing(r2, horizon)  # over bars t-h+1..t
+    out = np.full(r2.shape, np.nan)
+    full = np.where(count == horizon, total / horizon, np.nan)
+    out[: r2.shape[0] - horizon] = full[horizon:]
+    return out
+
+
+def _trailing(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sum and count of the finite values of ``x [T, ...]`` over each row's last ``window`` rows."""
+    finite = np.isfinite(x)
+    csum = np.cumsum(np.where(finite, x, 0.0), axis=0)
+    ccount = np.cumsum(finite, axis=0)
+    total, count = csum.copy(), ccount.copy()
+    total[window:] -= csum[:-window]
+    count[window:] -= ccount[:-window]
+    return total, count
+
+
+@dataclass
+class VarianceAnchor:
+    """A pooled, homogeneous log-HAR forecast of the next ``horizon`` bars' variance per bar.
+
+    Args:
+        horizon: bars of the forecast variance (the target of the fit). Default: 24.
+        level_window: bars of the level. Default: 720.
+        windows: bars of the ratio terms. Default: (1, 6, 24, 168, 2160).
+        min_periods: finite bars the level needs. Default: 168.
+        coef: fitted ``c_0, c_w...`` (empty until :meth:`fit`).
+
+    Raises:
+        ValueError: a window or horizon < 1, no ratio windows, or ``coef`` of the wrong length.
+
+    >>> anchor = VarianceAnchor.for_bar_seconds(3600, level_window=720, min_periods=168)
+    >>> anchor.windows, anchor.level_window, anchor.horizon
+    ((1, 6, 24, 168, 2160), 720, 24)
+    """
+
+    horizon: int = 24
+    level_window: int = 720
+    windows: tuple[int, ...] = (1, 6, 24, 168, 2160)
+    min_periods: int = 168
+    coef: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.windows = tuple(int(w) for w in self.windows)
+        ints = (self.horizon, self.level_window, self.min_periods, *self.windows)
+        if not self.windows or min(ints) < 1 or self.min_periods > self.level_window:
+            raise ValueError(
+                f"VarianceAnchor: horizon={self.horizon}, level_window={self.level_window}, "
+                f"windows={self.windows}, min_periods={self.min_periods}: expected integers >= 1, at least "
+                "one window, min_periods <= level_window"
+            )
+        if self.coef and len(self.coef) != len(self.windows) + 1:
+            raise ValueError(
+                f"VarianceAnchor.coef has {len(self.coef)} values, expected {len(self.windows) + 1} "
+                "(intercept, then one per window)"
+            )
+
+    @classmethod
+    def for_bar_seconds(
+        cls, bar_seconds: int, *, level_window: int | None = None, min_periods: int | None = None
+    ) -> VarianceAnchor:
+        """The anchor's windows for bars of ``bar_seconds`` (see the module docstring).
+
+        Args:
+            bar_seconds: the bar interval.
+            level_window: bars of the level. Default: 30 days of bars.
+            min_periods: bars the level needs. Default: a quarter of ``level_window``.
+        """
+        day = max(1, round(_DAY / max(int(bar_seconds), 1)))
+        level = 30 * day if level_window is None else int(level_window)
+        windows = sorted({1, max(1, day // 4), day, 7 * day, 90 * day} - {level})
+        periods = max(1, level // 4) if min_periods is None else int(min_periods)
+        return cls(horizon=day, level_window=level, windows=tuple(windows), min_periods=periods)
+
+    @property
+    def fitted(self) -> bool:
+        return len(self.coef) == len(self.windows) + 1
+
+    @property
+    def history(self) -> int:
+        """Bars of history the newest anchor reads."""
+        return max(self.level_window, *self.windows)
+
+    def design(self, parkinson: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(x [T, ..., K], log level [T, ...])`` from per-bar Parkinson variances ``[T, ...]`` (NaN =
+        missing bar); the log level is NaN where fewer than ``min_periods`` bars or a zero level."""
+        p = np.asarray(parkinson, dtype=np.float64)
+        total, count = _trailing(p, self.level_window)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            level = np.where(count >= self.min_periods, total / count, np.nan)
+            log_level = np.where(level > 0, np.log(level), np.nan)
+            terms = []
+            for w in self.windows:
+                s, n = _trailing(p, w)
+                enough = n >= max(1, min(w // 2, self.min_periods))
+                ratio = np.log(np.maximum(s / np.maximum(n, 1), 1e-300)) - log_level
+                terms.append(np.where(enough & np.isfinite(ratio), np.clip(ratio, -_CLIP, _CLIP), 0.0))
+        return np.stack(terms, axis=-1), log_level
+
+    def log_scale(self, parkinson: np.ndarray) -> np.ndarray:
+        """ln of the per-bar variance forecast ``[T, ...]`` (NaN where the level is undefined)."""
+        if not self.fitted:
+            raise RuntimeError("VarianceAnchor: not fitted; call fit() or build it with from_dict()")
+        x, log_level = self.design(parkinson)
+        c = np.asarray(self.coef)
+        return log_level + c[0] + x @ c[1:]
+
+    def scale(self, parkinson: np.ndarray) -> np.ndarray:
+        """The per-bar variance forecast of the next ``horizon`` bars ``[T, ...]`` (NaN where undefined)."""
+        return np.exp(self.log_scale(parkinson))
+
+    def fit(self, parkinson: np.ndarray, target: np.ndarray, rows: np.ndarray) -> VarianceAnchor:
+        """Fit ``coef`` by QLIKE on the bool ``rows`` (training bars only; pooled over the trailing axes).
+
+        Args:
+            parkinson: per-bar Parkinson variances ``[T, ...]``.
+            target: realised mean squared return of the next ``horizon`` bars ``[T, ...]``
+                (:func:`forward_mean_square`).
+            rows: bool ``[T, ...]``, the rows that may be used (their target must end in the training period).
+
+        Raises:
+            ValueError: fewer than ``20 * (K + 1)`` usable rows.
+        """
+        x, log_level = self.design(parkinson)
+        y = np.asarray(target, dtype=np.float64)
+        use = rows & np.isfinite(log_level) & np.isfinite(y) & (y > 0)
+        k = len(self.windows) + 1
+        n = int(use.sum())
+        if n < 20 * k:
+            raise ValueError(
+                f"VarianceAnchor.fit: {n} training rows with a defined level and a {self.horizon}-bar target, "
+                f"expected at least {20 * k}; use more training data"
+            )
+        design = np.concatenate([np.ones((n, 1)), x[use]], axis=1)  # (N, K+1)
+        offset, yy = log_level[use], y[use]
+        # start: least squares in logs, intercept shifted so that the mean ratio is 1
+        coef, *_ = np.linalg.lstsq(design, np.log(yy) - offset, rcond=None)
+        coef[0] += math.log(float(np.mean(yy * np.exp(-(design @ coef + offset)))))
+        for _ in range(100):  # Newton on mean(y exp(-eta) + eta), eta = offset + design @ coef
+            e = yy * np.exp(-(design @ coef + offset))
+            grad = design.T @ (1.0 - e) / n
+            hess = (design * e[:, None]).T @ design / n + 1e-9 * np.eye(k)
+            step = np.linalg.solve(hess, grad)
+            coef -= step
+            if float(np.abs(step).max()) < 1e-12:
+                break
+        self.coef = [float(v) for v in coef]
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (ints, floats and lists) for a checkpoint."""
+        return {
+            "kind": "parkinson_log_har",
+            "horizon": self.horizon,
+            "level_window": self.level_window,
+            "windows": list(self.windows),
+            "min_periods": self.min_periods,
+            "coef": list(self.coef),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VarianceAnchor:
+        """The inverse of :meth:`to_dict`.
+
+        Raises:
+            ValueError: a key is missing or a value breaks a rule.
+        """
+        try:
+            return cls(
+                horizon=int(data["horizon"]),
+                level_window=int(data["level_window"]),
+                windows=tuple(int(w) for w in data["windows"]),
+                min_periods=int(data["min_periods"]),
+                coef=[float(v) for v in data["coef"]],
+            )
+        except KeyError as exc:
+            raise ValueError(f"VarianceAnchor.from_dict: missing key {exc.args[0]!r}") from None
