@@ -7,7 +7,7 @@ Single asset (:class:`SingleAssetWindows`), one asset's window of ``L`` bars end
 - ``price_data`` float32 ``[L, F]``: scaled features (0 where ``mask`` is False)
 - ``timestamps`` int64 ``[L]``: bar open times, Unix seconds
 - ``asset_ids`` int64 ``[]``: the asset's id (1..N in the panel's symbol order; 0 = unknown asset, also for
-  an asset with fewer than ``level_window`` training bars: its own embedding would be untrained)
+  an asset with fewer than :data:`MIN_TRAINING_BARS` training bars: its own embedding would be untrained)
 - ``mask`` bool ``[L]``: True = the bar is present and its features and scale are defined
 - ``scale`` float32 ``[]``: the asset's causal scale at the window's last bar, the variance anchor's
   per-bar variance forecast of the next bars (:mod:`.anchor`); models forecast relative to it
@@ -59,7 +59,9 @@ from .targets import (
     triple_barrier_labels,
 )
 
-__all__ = ["MultiAssetWindows", "PreparedPanel", "SingleAssetWindows", "prepare_panel"]
+__all__ = ["MIN_TRAINING_BARS", "MultiAssetWindows", "PreparedPanel", "SingleAssetWindows", "prepare_panel"]
+
+MIN_TRAINING_BARS = 48  # an asset with fewer training bars reads as the unknown asset (id 0)
 
 
 @dataclass(eq=False)
@@ -77,7 +79,7 @@ class PreparedPanel:
         scale: float32 ``[A, T]``: each asset's causal scale (the variance anchor's per-bar variance
             forecast from bars <= t), 1 where not ``mask``.
         asset_ids: int64 ``[A]``: each asset's id in the windows (column + 1; 0 for an asset with fewer
-            than ``level_window`` training bars, whose own embedding would be untrained).
+            than :data:`MIN_TRAINING_BARS` training bars, whose own embedding would be untrained).
         targets: name -> ``[A, T, ...]`` arrays (``returns``/``volatility`` float32 ``[A, T, H]``,
             ``signal``/``regime`` int64, ``drawdown`` float32).
         target_valid: bool ``[A, T]``: every target defined.
@@ -195,10 +197,8 @@ def prepare_panel(
     if fitting:
         scaler.fit(z, rows & valid)
     scaled = np.where(valid[..., None], scaler.apply(z), 0.0).astype(np.float32)
-    # an asset gets its own id with a month of training bars; otherwise it is the (trained) unknown asset
-    trained = (
-        (rows & valid).sum(axis=0) >= anchor.level_window if fitting else np.ones(panel.num_assets, bool)
-    )
+    # an asset gets its own id with enough training bars; otherwise it is the (trained) unknown asset
+    trained = (rows & valid).sum(axis=0) >= MIN_TRAINING_BARS if fitting else np.ones(panel.num_assets, bool)
 
     close = panel.close
     ret = forward_returns(close, horizons)

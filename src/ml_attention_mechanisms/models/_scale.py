@@ -91,8 +91,9 @@ class VarianceResidualHead(nn.Module):
             for one ``H``-bar variance).
 
     Attributes:
-        residual_weight: buffer (saved in the state dict), ``w`` in eval mode; training uses ``w = 1``.
-            :meth:`residual_scores` compares the candidates of :data:`RESIDUAL_WEIGHTS` on validation data.
+        residual_weight: buffer ``[len(bars)]`` (saved in the state dict), ``w`` of each output entry in eval
+            mode; training uses ``w = 1``. :meth:`residual_scores` compares the candidates of
+            :data:`RESIDUAL_WEIGHTS` on validation data, entry by entry (horizon by horizon).
     """
 
     bars: Tensor
@@ -104,7 +105,7 @@ class VarianceResidualHead(nn.Module):
         nn.init.zeros_(self.proj.weight)  # the residual starts at exactly 0: the anchor's forecast
         nn.init.zeros_(self.proj.bias)
         self.register_buffer("bars", torch.tensor(bars, dtype=torch.float32), persistent=False)
-        self.register_buffer("residual_weight", torch.ones(()))
+        self.register_buffer("residual_weight", torch.ones(len(bars)))
 
     def forward(self, h: Tensor, scale: Tensor) -> Tensor:
         """Variances ``[B, len(bars)]`` from states ``h [B, d]`` and per-bar scales ``[B]``."""
@@ -113,7 +114,8 @@ class VarianceResidualHead(nn.Module):
         return scale.unsqueeze(-1) * self.bars.to(r.dtype) * torch.exp((w.to(r.dtype) * r).clamp(-20.0, 20.0))
 
     def residual_scores(self, variance: Tensor, scale: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
-        """Summed QLIKE of each candidate weight and the number of terms, for the residual weight's choice.
+        """Summed QLIKE of each candidate weight per output entry and the number of terms, for the residual
+        weights' choice.
 
         Args:
             variance: this head's output with ``w = 1`` ``[B, len(bars)]``.
@@ -121,7 +123,7 @@ class VarianceResidualHead(nn.Module):
             target: realised variances ``[B, len(bars)]`` (non-finite entries are left out).
 
         Returns:
-            ``(sums [K], count [])`` in float64.
+            ``(sums [K, len(bars)], counts [len(bars)])`` in float64.
         """
         base = (scale.double().unsqueeze(-1) * self.bars.double()).expand_as(variance)  # (B, len(bars))
         r = torch.log(variance.double() / base)
@@ -131,5 +133,13 @@ class VarianceResidualHead(nn.Module):
         for w in RESIDUAL_WEIGHTS:
             f = base * torch.exp(w * r)
             ratio = (y + 1e-12) / (f + 1e-12)
-            sums.append(torch.where(ok, ratio - torch.log(ratio) - 1.0, torch.zeros_like(ratio)).sum())
-        return torch.stack(sums), ok.sum().double()
+            sums.append(torch.where(ok, ratio - torch.log(ratio) - 1.0, torch.zeros_like(ratio)).sum(0))
+        return torch.stack(sums), ok.sum(0).double()
+
+    def choose_residual_weights(self, sums: Tensor, counts: Tensor) -> None:
+        """Keep, per output entry with validation terms, the candidate weight of lowest summed QLIKE
+        (``sums [K, len(bars)]``, ``counts [len(bars)]`` from :meth:`residual_scores`, summed)."""
+        best = torch.tensor(RESIDUAL_WEIGHTS, dtype=torch.float64)[torch.argmin(sums, dim=0).cpu()]
+        keep = counts.cpu() > 0
+        current = self.residual_weight.detach().cpu().double()
+        self.residual_weight.copy_(torch.where(keep, best, current).to(self.residual_weight))

@@ -20,6 +20,7 @@ __all__ = [
     "loss_statistics",
     "model_class",
     "model_from_config",
+    "residual_heads",
 ]
 
 
@@ -90,3 +91,10 @@ def loss_statistics(model: nn.Module, train: Dataset[Any], given: Collection[str
         return {}
     stats = method({k: torch.cat(v) for k, v in parts.items()})
     return {k: v for k, v in stats.items() if k in wanted}
+
+
+def residual_heads(model: nn.Module) -> list[nn.Module]:
+    """The model's variance heads with a residual weight chosen on validation data (may be empty)."""
+    from ..models._scale import VarianceResidualHead
+
+    return [m for m in model.modules() if isinstance(m, VarianceResidualHead)]

@@ -3,8 +3,11 @@
 The model brings its own wiring (notes/model_contract.md): ``model.training_inputs(batch)`` gives the forward's
 keyword arguments and ``model.loss(outputs, batch)`` the scalar loss and a few named parts. This module adds
 the optimiser (AdamW), the learning-rate schedule (linear warm-up, then cosine decay to a floor), logging,
-per-epoch seeding (so that a resumed run draws the same dropout masks as an uninterrupted one), and the
-checkpoint payload (so that a checkpoint alone predicts).
+per-epoch seeding (so that a resumed run draws the same dropout masks as an uninterrupted one), the choice
+of a variance model's residual weights on each validation epoch (per horizon, the weight with the lowest
+validation QLIKE among ``0`` = the variance anchor alone ... ``1`` = the full learned residual, stored in the
+model, so that the checkpoint of an epoch forecasts with the weights chosen on that epoch), and the checkpoint payload (so
+that a checkpoint alone predicts).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from .._import_guard import needs_extra
+from ._models import residual_heads
 from .checkpoint import build_payload
 from .config import TrainingConfig
 
@@ -89,6 +93,7 @@ class ForecastModule(L.LightningModule):
         self.scaler = scaler or {}
         self.bar_seconds = bar_seconds
         self.symbols = symbols or {}
+        self._residual: tuple[Tensor, Tensor] | None = None  # validation QLIKE sums per candidate weight
 
     @classmethod
     def for_data(
@@ -113,6 +118,14 @@ class ForecastModule(L.LightningModule):
     def _step(self, batch: dict[str, Any], stage: str) -> Tensor:
         outputs = self(batch)
         loss, parts = self.model.loss(outputs, batch)  # type: ignore[operator]
+        scores = getattr(self.model, "residual_scores", None)
+        if stage == "val" and callable(scores):
+            got = scores(outputs, batch)
+            if got is not None:
+                sums, count = (t.detach() for t in got)
+                if self._residual is not None:
+                    sums, count = sums + self._residual[0], count + self._residual[1]
+                self._residual = (sums, count)
         size = _batch_size(batch)
         sync = stage != "train"  # validation figures are averaged over every process (DDP)
         on_step = stage == "train"
@@ -144,6 +157,21 @@ class ForecastModule(L.LightningModule):
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:  # type: ignore[override]
         return self._step(batch, "val")
+
+    def on_validation_epoch_start(self) -> None:
+        # validation scores the full residual (weight 1); the weight is chosen at the epoch's end
+        self._residual = None
+        for head in residual_heads(self.model):
+            head.residual_weight.fill_(1.0)  # type: ignore[operator]
+
+    def on_validation_epoch_end(self) -> None:
+        heads = residual_heads(self.model)
+        if not heads or self._residual is None:
+            return
+        sums, counts = (self.trainer.strategy.reduce(t, reduce_op="sum") for t in self._residual)
+        for head in heads:
+            head.choose_residual_weights(sums, counts)  # type: ignore[operator]
+            self.log("val_residual_weight", float(head.residual_weight[-1]), sync_dist=False)  # type: ignore[index]
 
     def on_train_epoch_start(self) -> None:
         # Dropout and any other randomness of epoch e depend only on (seed, e, rank): an epoch redone after a
