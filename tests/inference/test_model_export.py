@@ -15,7 +15,7 @@ from ml_attention_mechanisms.inference import (
     export_program,
     export_torchscript,
 )
-from ml_attention_mechanisms.inference._inputs import example_inputs
+from ml_attention_mechanisms.inference._inputs import example_inputs, example_scale, takes_scale
 from ml_attention_mechanisms.inference.export import max_abs_diff
 from ml_attention_mechanisms.models import create_crypto_model, get_model_entry, list_models
 
@@ -53,16 +53,19 @@ def test_torch_export_and_onnx_match_eager_with_dynamic_batch(name: str, tmp_pat
     assert program.max_abs_diff is not None and program.max_abs_diff <= 1e-4
     loaded = torch.export.load(program.path).module()
     features, timestamps = example_inputs(model, batch=1, seq_len=9)
+    scaled = takes_scale(model)  # price, risk, portfolio: forecasts relative to each asset's scale
+    extra = {"scale": example_scale(model, features)} if scaled else {}
     with torch.no_grad():
-        ref = model(features, timestamps=timestamps)
-        got = loaded(features, timestamps)
+        ref = model(features, timestamps=timestamps, **extra)
+        got = loaded(features, timestamps, *extra.values())
     assert max_abs_diff([ref[k] for k in program.output_names], list(got)) <= 1e-4
 
     result = export_onnx(model, tmp_path / f"{name}.onnx", program=program)
     assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-4
     proto = onnx.load(str(result.path))
     assert result.opset == 18
-    assert [i.name for i in proto.graph.input] == ["features", "timestamps"]
+    names = ["features", "timestamps", *(["scale"] if scaled else [])]
+    assert [i.name for i in proto.graph.input] == names
     assert [o.name for o in proto.graph.output] == list(result.output_names)
     batch_dim = proto.graph.input[0].type.tensor_type.shape.dim[0]
     assert batch_dim.dim_param and not batch_dim.dim_value  # symbolic batch axis
@@ -70,10 +73,18 @@ def test_torch_export_and_onnx_match_eager_with_dynamic_batch(name: str, tmp_pat
     session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
     for batch in (1, 4):
         features, timestamps = example_inputs(model, batch=batch, seq_len=12)
-        got = session.run(None, {"features": features.numpy(), "timestamps": timestamps.numpy()})
+        extra = {"scale": example_scale(model, features)} if scaled else {}
+        feeds = {"features": features.numpy(), "timestamps": timestamps.numpy()}
+        got = session.run(None, {**feeds, **{k: v.numpy() for k, v in extra.items()}})
         with torch.no_grad():
-            ref = model(features, timestamps=timestamps)
+            ref = model(features, timestamps=timestamps, **extra)
         assert max_abs_diff([ref[k] for k in result.output_names], [torch.from_numpy(g) for g in got]) <= 1e-4
+    if scaled:  # the graph maps back through its scale input: 4 x the variance, 2 x the volatility
+        key = "volatility_forecast" if "volatility_forecast" in result.output_names else "volatility"
+        i = list(result.output_names).index(key)
+        low = session.run(None, {**feeds, "scale": extra["scale"].numpy()})[i]
+        high = session.run(None, {**feeds, "scale": 4 * extra["scale"].numpy()})[i]
+        torch.testing.assert_close(torch.from_numpy(high), 2 * torch.from_numpy(low), rtol=1e-5, atol=1e-8)
 
 
 def test_program_with_dynamic_assets_takes_any_asset_count(tmp_path: Path) -> None:
@@ -82,8 +93,12 @@ def test_program_with_dynamic_assets_takes_any_asset_count(tmp_path: Path) -> No
     module = program.program.module()
     for assets in (2, 5):
         features, timestamps = example_inputs(model, batch=2, seq_len=10, num_assets=assets)
+        scale = example_scale(model, features)
         with torch.no_grad():
-            ref, got = model(features, timestamps=timestamps), module(features, timestamps)
+            ref, got = (
+                model(features, timestamps=timestamps, scale=scale),
+                module(features, timestamps, scale),
+            )
         assert max_abs_diff([ref[k] for k in program.output_names], list(got)) <= 1e-4
     with pytest.raises(ValueError, match="dynamic asset axis"):
         export_onnx(model, tmp_path / "p.onnx", program=program)

@@ -144,11 +144,16 @@ class HeadView:
         view._modules["encoder"] = self.stub
         self.view = view
 
-    def __call__(self, state: Tensor, timestamp: Tensor, asset_ids: Tensor | None) -> dict[str, Any]:
-        """Outputs for one bar from its encoder state ``[1, d]`` (as ``model(...)`` over the history)."""
+    def __call__(
+        self, state: Tensor, timestamp: Tensor, asset_ids: Tensor | None, scale: Tensor | None = None
+    ) -> dict[str, Any]:
+        """Outputs for one bar from its encoder state ``[1, d]`` and the asset's ``scale [1]`` (as
+        ``model(...)`` over the history)."""
         self.stub.states = state.unsqueeze(1)  # (1, 1, d)
         features = state.new_zeros(1, 1, int(model_config(self.view).input_features))
         kwargs: dict[str, Any] = {"timestamps": timestamp}
         if asset_ids is not None:
             kwargs["asset_ids"] = asset_ids
+        if scale is not None:
+            kwargs["scale"] = scale
         return dict(self.view(features, **kwargs))

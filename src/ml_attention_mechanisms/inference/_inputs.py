@@ -18,11 +18,26 @@ from ..models._examples import EXAMPLE_START_SECONDS, example_inputs, is_multi_a
 __all__ = [
     "EXAMPLE_START_SECONDS",
     "example_inputs",
+    "example_scale",
     "is_multi_asset",
     "load_model",
     "model_config",
     "output_names",
+    "takes_scale",
 ]
+
+
+def takes_scale(model: nn.Module) -> bool:
+    """Whether ``model``'s forward takes the asset's ``scale`` (the price, risk and portfolio models)."""
+    import inspect
+
+    return "scale" in inspect.signature(model.forward).parameters
+
+
+def example_scale(model: nn.Module, features: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Random positive per-bar variances ``[B]`` (``[B, A]`` multi-asset) around 1e-4 for ``features``."""
+    shape = tuple(features.shape[:1]) + (tuple(features.shape[2:3]) if is_multi_asset(model) else ())
+    return 1e-4 * torch.exp(0.5 * torch.randn(shape, generator=generator))
 
 
 def output_names(model: nn.Module, features: Tensor, timestamps: Tensor | None = None) -> list[str]:

@@ -7,6 +7,11 @@ trailing ``window`` raw rows (missing bars as NaN rows, as on the panel's grid) 
 the newest row, so that live inputs are scaled as the training windows were (tested against
 ``FeatureScaler.transform``). Without a scaler, features pass through unchanged (already normalised).
 
+:class:`RollingAnchor` is the streaming form of the variance anchor (``data/anchor.py``) that the statistics
+carry under ``"anchor"``: it keeps the Parkinson variances of the trailing bars, from each row's
+``log_range`` feature, and gives the newest bar's scale, the per-bar variance the models forecast relative
+to (tested against ``VarianceAnchor.scale`` on the panel).
+
 Shapes:
     ``F`` features (``[A, F]`` per bar for multi-asset models).
 """
@@ -18,7 +23,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RollingScaler"]
+from ..data.anchor import VarianceAnchor, parkinson_variance
+
+__all__ = ["RollingAnchor", "RollingScaler"]
 
 
 class RollingScaler:
@@ -87,4 +94,50 @@ class RollingScaler:
         if self.enabled and self._rows:
             nan = np.full_like(self._rows[-1], np.nan)
             for _ in range(min(count, self.window)):
+                self._rows.append(nan)
+
+
+class RollingAnchor:
+    """The newest bar's scale from the checkpoint's variance anchor and the trailing raw feature rows.
+
+    Args:
+        stats: ``FeatureScaler.to_dict()`` (a checkpoint's ``"scaler"``); its ``"anchor"`` and the position of
+            ``log_range`` in its ``feature_names``. None / no anchor: disabled (:meth:`push` returns None).
+
+    Attributes:
+        enabled: the statistics carry an anchor.
+        readable: ... and the features hold ``log_range`` (else the scale must be given per candle).
+    """
+
+    def __init__(self, stats: dict[str, Any] | None) -> None:
+        data = (stats or {}).get("anchor")
+        self.anchor = VarianceAnchor.from_dict(data) if data else None
+        self.enabled = self.anchor is not None
+        names = [str(n) for n in (stats or {}).get("feature_names", [])]
+        self.column = names.index("log_range") if "log_range" in names else None
+        self.readable = self.enabled and self.column is not None
+        self._rows: deque[np.ndarray] = deque(maxlen=self.anchor.history if self.anchor else 1)
+
+    def reset(self) -> None:
+        """Forget the trailing rows."""
+        self._rows.clear()
+
+    def push(self, raw: np.ndarray, *, replace: bool = False) -> np.ndarray | None:
+        """Add (or, with ``replace``, overwrite the newest) raw feature row ``[F]`` or ``[A, F]``; return
+        the newest bar's scale (``[]`` or ``[A]``, NaN where undefined), or None when not readable."""
+        if not self.readable or self.anchor is None or self.column is None:
+            return None
+        p = parkinson_variance(np.asarray(raw, dtype=np.float64)[..., self.column])  # () or (A,)
+        if replace and self._rows:
+            self._rows[-1] = p
+        else:
+            self._rows.append(p)
+        history = np.stack(tuple(self._rows))  # (L,) or (L, A)
+        return np.asarray(self.anchor.scale(history)[-1])
+
+    def push_missing(self, count: int) -> None:
+        """Record ``count`` missing bars (NaN rows)."""
+        if self.readable and self._rows:
+            nan = np.full_like(self._rows[-1], np.nan)
+            for _ in range(min(count, self._rows.maxlen or count)):
                 self._rows.append(nan)

@@ -2,7 +2,10 @@
 
 All three start from the same inputs: ``features`` float32 ``[B, T, F]`` (``[B, T, A, F]`` for the
 portfolio model) and, by default, ``timestamps`` int64 ``[B, T]`` (Unix seconds: the models were trained
-with them, for the time-aware ALiBi distances and the market-time features). The outputs are the model's
+with them, for the time-aware ALiBi distances and the market-time features) and, for the models that
+forecast relative to it (price, risk, portfolio), ``scale`` float32 ``[B]`` (``[B, A]``): each asset's causal
+scale at the last bar, the per-bar variance of the data layer's variance anchor (``batch["scale"]``; live,
+:class:`~ml_attention_mechanisms.inference.StreamingPredictor` computes it). The outputs are the model's
 tensor outputs in its dict order (``predictions`` first for the price model), named after their keys.
 
 - **torch.export** (:func:`export_program`): ``torch.export.export`` with dynamic batch, bar (and asset)
@@ -13,7 +16,8 @@ tensor outputs in its dict order (``predictions`` first for the price model), na
   on ``Unsqueeze``/``Squeeze`` axes given as inputs). :attr:`ExportResult.opset` reports what the file
   holds. Batch and bar axes are dynamic.
 - **TorchScript** (:func:`export_torchscript`): ``torch.jit.script(model)`` through the models'
-  ``__prepare_scriptable__`` (a traced form, see ``models/_scriptable.py``); input ``features`` only.
+  ``__prepare_scriptable__`` (a traced form, see ``models/_scriptable.py``); input ``features`` only (so the
+  models' default scale: use ONNX or ``torch.export`` to serve forecasts at each asset's own scale).
 
 Each export is checked by default: ONNX Runtime (or the loaded program / script module) is run on fresh
 inputs of another batch size and length than the example, and the largest absolute difference from the
@@ -38,7 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from .._import_guard import needs_extra, require_extras
-from ._inputs import example_inputs, is_multi_asset, load_model, model_config
+from ._inputs import example_inputs, example_scale, is_multi_asset, load_model, model_config, takes_scale
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -90,22 +94,51 @@ class ExportResult:
 
 
 class _TupleOutputs(nn.Module):
-    """``model(features, timestamps=...)`` as a tuple of its tensor outputs (what exporters flatten)."""
+    """``model(features, timestamps=..., scale=...)`` as a tuple of its tensor outputs (what exporters
+    flatten); ``names`` are the inputs given, in order."""
 
-    def __init__(self, model: nn.Module, keys: list[str], with_timestamps: bool) -> None:
+    def __init__(self, model: nn.Module, keys: list[str], names: list[str]) -> None:
         super().__init__()
         self.model = model
         self.keys = keys
-        self.with_timestamps = with_timestamps
+        self.names = names
 
-    def forward(self, features: Tensor, timestamps: Tensor | None = None) -> tuple[Tensor, ...]:
-        out = self.model(features, timestamps=timestamps) if self.with_timestamps else self.model(features)
+    def forward(
+        self, features: Tensor, timestamps: Tensor | None = None, scale: Tensor | None = None
+    ) -> tuple[Tensor, ...]:
+        out = _call(self.model, self.names, (features, timestamps, scale))
         return tuple(out[k] for k in self.keys)
 
 
-def _eager(model: nn.Module, args: tuple[Tensor, ...], keys: list[str]) -> list[Tensor]:
+def _call(model: nn.Module, names: list[str], args: tuple[Tensor | None, ...]) -> Any:
+    """``model(features, **the named inputs)`` for ``args`` given in the order of ``names``."""
+    given = dict(zip(names, args))
+    return model(given["features"], **{k: v for k, v in given.items() if k != "features" and v is not None})
+
+
+def _input_names(model: nn.Module, with_timestamps: bool, with_scale: bool | None) -> list[str]:
+    scale = takes_scale(model) if with_scale is None else with_scale and takes_scale(model)
+    return ["features"] + (["timestamps"] if with_timestamps else []) + (["scale"] if scale else [])
+
+
+def _example_args(
+    model: nn.Module, names: list[str], *, batch: int = 2, seq_len: int | None = None, num_assets: int | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, ...]:  # fmt: skip
+    features, timestamps = example_inputs(
+        model, batch=batch, seq_len=seq_len, num_assets=num_assets, generator=generator
+    )
+    given = {
+        "features": features,
+        "timestamps": timestamps,
+        "scale": example_scale(model, features, generator),
+    }
+    return tuple(given[n] for n in names)
+
+
+def _eager(model: nn.Module, args: tuple[Tensor, ...], keys: list[str], names: list[str]) -> list[Tensor]:
     with torch.no_grad():
-        out = model(args[0], timestamps=args[1]) if len(args) > 1 else model(args[0])
+        out = _call(model, names, args)
     return [out[k] for k in keys]
 
 
@@ -130,47 +163,43 @@ def _check(name: str, diff: float, atol: float) -> float:
 
 
 def _prepare(
-    model: nn.Module, with_timestamps: bool, num_assets: int | None
+    model: nn.Module, names: list[str], num_assets: int | None
 ) -> tuple[tuple[Tensor, ...], list[str], _TupleOutputs]:
-    features, timestamps = example_inputs(model, num_assets=num_assets)
-    args = (features, timestamps) if with_timestamps else (features,)
+    args = _example_args(model, names, num_assets=num_assets)
     with torch.no_grad():
-        out = model(features, timestamps=timestamps) if with_timestamps else model(features)
+        out = _call(model, names, args)
     keys = [k for k, v in out.items() if isinstance(v, Tensor)]
-    return args, keys, _TupleOutputs(model, keys, with_timestamps)
+    return args, keys, _TupleOutputs(model, keys, names)
 
 
-def _dynamic_shapes(
-    model: nn.Module, with_timestamps: bool, assets_dynamic: bool
-) -> tuple[dict[int, Any], ...]:
+def _dynamic_shapes(model: nn.Module, names: list[str], assets_dynamic: bool) -> tuple[dict[int, Any], ...]:
     # Dim.DYNAMIC (not named Dims): the exporter may narrow a range (the portfolio model needs at least
     # risk_lookback bars) instead of failing; batch, bars and assets stay symbolic.
     dyn = torch.export.Dim.DYNAMIC
-    feats: dict[int, Any] = {0: dyn, 1: dyn}
-    if is_multi_asset(model) and assets_dynamic:
-        feats[2] = dyn
-    return (feats, {0: dyn, 1: dyn}) if with_timestamps else (feats,)
+    assets = is_multi_asset(model) and assets_dynamic
+    shapes = {
+        "features": {0: dyn, 1: dyn, **({2: dyn} if assets else {})},
+        "timestamps": {0: dyn, 1: dyn},
+        "scale": {0: dyn, **({1: dyn} if assets else {})},
+    }
+    return tuple(shapes[n] for n in names)
 
 
-def _check_inputs(
-    model: nn.Module, with_timestamps: bool, num_assets: int | None = None
-) -> tuple[Tensor, ...]:
+def _check_inputs(model: nn.Module, names: list[str], num_assets: int | None = None) -> tuple[Tensor, ...]:
     """Fresh inputs with a batch size and a length other than the example's (exercises the dynamic axes)."""
     g = torch.Generator().manual_seed(1234)
     t = min(2 * int(model_config(model).attention_window), 64) - 5  # type: ignore[union-attr]
-    features, timestamps = example_inputs(model, batch=3, seq_len=t, num_assets=num_assets, generator=g)
-    return (features, timestamps) if with_timestamps else (features,)
+    return _example_args(model, names, batch=3, seq_len=t, num_assets=num_assets, generator=g)
 
 
 def _exported(
-    model: nn.Module, with_timestamps: bool, num_assets: int | None
+    model: nn.Module, names: list[str], num_assets: int | None
 ) -> tuple[torch.export.ExportedProgram, list[str], list[str]]:
     model.eval()
-    args, keys, wrapper = _prepare(model, with_timestamps, num_assets)
-    dynamic = _dynamic_shapes(model, with_timestamps, assets_dynamic=num_assets is None)
+    args, keys, wrapper = _prepare(model, names, num_assets)
+    dynamic = _dynamic_shapes(model, names, assets_dynamic=num_assets is None)
     program = torch.export.export(wrapper, args, dynamic_shapes=dynamic)
-    inputs = ["features", "timestamps"] if with_timestamps else ["features"]
-    return program, inputs, keys
+    return program, names, keys
 
 
 def export_program(
@@ -178,6 +207,7 @@ def export_program(
     path: str | os.PathLike[str],
     *,
     with_timestamps: bool = True,
+    with_scale: bool | None = None,
     num_assets: int | None = None,
     verify: bool = True,
     atol: float = DEFAULT_ATOL,
@@ -188,6 +218,7 @@ def export_program(
         model: a registered crypto model (put in eval mode).
         path: the file to write.
         with_timestamps: add the ``timestamps`` input. Default: True.
+        with_scale: add the ``scale`` input. Default: None (when the model forecasts relative to one).
         num_assets: fix the portfolio model's asset axis at this size (as ONNX needs). Default: None
             (dynamic).
         verify: reload the file and compare with eager mode on other shapes. Default: True.
@@ -200,18 +231,18 @@ def export_program(
         ExportCheckError: the reloaded program differs from eager mode by more than ``atol``.
     """
     assets = num_assets if is_multi_asset(model) else None
-    program, inputs, keys = _exported(model, with_timestamps, assets)
+    program, inputs, keys = _exported(model, _input_names(model, with_timestamps, with_scale), assets)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     torch.export.save(program, target)
     diff = None
     if verify:
-        args = _check_inputs(model, with_timestamps, assets)
+        args = _check_inputs(model, inputs, assets)
         loaded = torch.export.load(target).module()
         with torch.no_grad():
             got = loaded(*args)
         diff = _check(
-            f"torch.export program {target}", max_abs_diff(_eager(model, args, keys), list(got)), atol
+            f"torch.export program {target}", max_abs_diff(_eager(model, args, keys, inputs), list(got)), atol
         )
     return ExportResult(target, "torch-export", tuple(inputs), tuple(keys), None, diff, program, assets)
 
@@ -222,6 +253,7 @@ def export_onnx(
     *,
     opset_version: int = ONNX_MIN_OPSET,
     with_timestamps: bool = True,
+    with_scale: bool | None = None,
     num_assets: int | None = None,
     program: ExportResult | None = None,
     verify: bool = True,
@@ -235,10 +267,11 @@ def export_onnx(
         opset_version: requested opset; below 18 the file is written at 18 (see the module docstring).
             Default: 18.
         with_timestamps: add the int64 ``timestamps`` input. Default: True.
+        with_scale: add the float32 ``scale`` input. Default: None (when the model forecasts relative to one).
         num_assets: the portfolio model's asset count, fixed in the ONNX graph (ONNX Runtime mis-broadcasts
             the per-asset ``repeat_interleave`` over a symbolic asset axis). Default: 3.
         program: a :func:`export_program` result of the same model to translate (its inputs and asset
-            count win over ``with_timestamps``/``num_assets``). Default: None (export now).
+            count win over ``with_timestamps``/``with_scale``/``num_assets``). Default: None (export now).
         verify: run the file in ONNX Runtime on other shapes and compare with eager mode. Default: True.
         atol: the largest absolute difference allowed. Default: 1e-4.
 
@@ -258,10 +291,9 @@ def export_onnx(
         assets = program.num_assets
         exported = program.program
         inputs, keys = list(program.input_names), list(program.output_names)
-        with_timestamps = "timestamps" in inputs
     else:
         assets = (num_assets or _ONNX_ASSETS) if is_multi_asset(model) else None
-        exported, inputs, keys = _exported(model, with_timestamps, assets)
+        exported, inputs, keys = _exported(model, _input_names(model, with_timestamps, with_scale), assets)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     opset = max(int(opset_version), ONNX_MIN_OPSET)
@@ -278,7 +310,7 @@ def export_onnx(
     if verify:
         diff = _check(
             f"ONNX file {target}",
-            onnxruntime_diff(target, model, inputs, keys, with_timestamps, assets),
+            onnxruntime_diff(target, model, inputs, keys, assets),
             atol,
         )
     return ExportResult(target, "onnx", tuple(inputs), tuple(keys), _file_opset(target), diff)
@@ -309,17 +341,16 @@ def onnxruntime_diff(
     model: nn.Module,
     inputs: list[str],
     keys: list[str],
-    with_timestamps: bool,
     num_assets: int | None = None,
 ) -> float:
     """Largest absolute difference between ONNX Runtime (CPU) and eager mode on fresh inputs."""
     with needs_extra("export"):
         import onnxruntime as ort
 
-    args = _check_inputs(model, with_timestamps, num_assets)
+    args = _check_inputs(model, inputs, num_assets)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(keys, {name: a.numpy() for name, a in zip(inputs, args)})
-    return max_abs_diff(_eager(model, args, keys), [torch.from_numpy(g) for g in got])
+    return max_abs_diff(_eager(model, args, keys, inputs), [torch.from_numpy(g) for g in got])
 
 
 def _file_opset(path: Path) -> int:
@@ -346,12 +377,12 @@ def export_torchscript(
     keys = list(scripted.output_names)
     diff = None
     if verify:
-        args = _check_inputs(model, False)
+        args = _check_inputs(model, ["features"])
         with torch.no_grad():
             got = torch.jit.load(str(target))(args[0])
         diff = _check(
             f"TorchScript file {target}",
-            max_abs_diff(_eager(model, args, keys), [got[k] for k in keys]),
+            max_abs_diff(_eager(model, args, keys, ["features"]), [got[k] for k in keys]),
             atol,
         )
     return ExportResult(target, "torchscript", ("features",), tuple(keys), None, diff)

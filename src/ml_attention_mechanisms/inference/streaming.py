@@ -9,6 +9,13 @@ clipping). Without statistics the features are taken as already normalised. A ba
 not all finite (NaN, warm-up of a rolling feature) is an *absent* bar, exactly as in the training windows'
 ``mask``.
 
+**The scale.** The models forecast relative to each asset's causal scale (the data layer's variance anchor:
+``batch["scale"]``). With statistics that carry the anchor (every checkpoint trained on data), the predictor
+computes it for each candle from the raw rows' ``log_range`` feature, as the data layer does on the panel;
+a bar whose scale is not yet defined (the anchor's warm-up) is absent too. ``update(..., scale=...)`` gives it
+explicitly instead (a per-bar variance), e.g. for a feature set without ``log_range``; without either the
+models use their default scale.
+
 **Bars and the policy for irregular feeds.** Timestamps define bars on a grid of ``bar_seconds`` (default:
 the bar interval a checkpoint records, else the model's ``time_unit_seconds``, which the models use as the
 bar interval):
@@ -58,7 +65,7 @@ from ..config import check_field
 from ._cached_encoder import CachedEncoder, HeadView
 from ._candle_time import check_candle_time
 from ._inputs import is_multi_asset, load_model, model_config
-from ._scaling import RollingScaler
+from ._scaling import RollingAnchor, RollingScaler
 
 __all__ = ["StreamingConfig", "StreamingPredictor"]
 
@@ -221,9 +228,12 @@ class StreamingPredictor:
         )
         self.mode = "cached" if use_cache else "recompute"
         self.asset_id = self._asset_id(asset_id, symbol)
-        self.scaler = RollingScaler(scaler if scaler is not None else self.payload.get("scaler"))
+        stats = scaler if scaler is not None else self.payload.get("scaler")
+        self.scaler = RollingScaler(stats)
+        self.anchor = RollingAnchor(stats)
         self.window = self.config.window or model_reach(self.model)
-        self._gap_cap = max(int(c.attention_window), self.window, self.scaler.window)
+        history = self.anchor.anchor.history if self.anchor.anchor is not None else 1
+        self._gap_cap = max(int(c.attention_window), self.window, self.scaler.window, history)
         self._encoder = CachedEncoder(self.model.encoder) if use_cache else None  # type: ignore[arg-type]
         self._heads = HeadView(self.model) if use_cache else None
         self.reset()
@@ -255,6 +265,7 @@ class StreamingPredictor:
         """Forget the stream (caches, window, scaling rows, last outputs, ``stats``); keep the model."""
         self.stats = {"bars": 0, "updates": 0, "late": 0, "missing": 0}
         self.scaler.reset()
+        self.anchor.reset()
         if self._encoder is not None:
             self._encoder.reset()
         self._bars: deque[tuple[int, Tensor, Tensor, Tensor | None]] = deque(maxlen=self.window)
@@ -295,7 +306,9 @@ class StreamingPredictor:
             )
         return x
 
-    def update(self, timestamp: int, features: Any, *, volume: Any = None) -> dict[str, Any] | None:
+    def update(
+        self, timestamp: int, features: Any, *, volume: Any = None, scale: Any = None
+    ) -> dict[str, Any] | None:
         """Feed one candle; return the model's outputs for the newest bar.
 
         Args:
@@ -303,6 +316,8 @@ class StreamingPredictor:
             features: the bar's feature row ``[F]`` (``[A, F]`` for the portfolio model); raw when the
                 predictor has scaling statistics, else normalised.
             volume: the portfolio model's traded volume per asset ``[A]`` (optional).
+            scale: the bar's scale, a positive per-bar variance (``[A]`` for the portfolio model). Default:
+                computed from the statistics' variance anchor (see the module docstring).
 
         Returns:
             The output dict of ``model(history)`` for the newest present bar (tensors with batch axis 1);
@@ -338,7 +353,17 @@ class StreamingPredictor:
             if missing > 0:
                 self._insert_missing(missing, raw)
         scaled = self.scaler.push(raw, replace=replace)
+        level = self.anchor.push(raw, replace=replace)  # () / (A,), or None when not computed here
+        if scale is not None:
+            level = self._scale(scale, raw)
+        elif self.anchor.enabled and not self.anchor.readable:
+            raise ValueError(
+                "update: the statistics' variance anchor reads the log_range feature, which these features "
+                "lack; give the bar's scale (scale=...)"
+            )
         present_rows = np.isfinite(scaled).all(axis=-1)  # () or (A,)
+        if level is not None:
+            present_rows = present_rows & np.isfinite(level)
         x = torch.from_numpy(np.where(present_rows[..., None], scaled, 0.0).astype(np.float32)).to(
             self.device
         )
@@ -347,11 +372,26 @@ class StreamingPredictor:
             if volume is None
             else torch.as_tensor(np.asarray(volume, dtype=np.float32), device=self.device)
         )
+        level_t = None
+        if level is not None:
+            safe = np.where(np.isfinite(level), level, 1.0).astype(np.float32).reshape(1, -1)  # (1, 1|A)
+            level_t = torch.from_numpy(safe if self.multi_asset else safe[:, 0]).to(
+                self.device
+            )  # (1,) | (1, A)
         if not replace:
             self.stats["bars"] += 1
         self._open_ts = ts
-        self._run(ts, x, torch.as_tensor(present_rows, device=self.device), vol, replace)
+        self._run(ts, x, torch.as_tensor(present_rows, device=self.device), vol, replace, level_t)
         return self._outputs
+
+    def _scale(self, scale: Any, raw: np.ndarray) -> np.ndarray:
+        value = np.asarray(scale.detach().cpu() if isinstance(scale, Tensor) else scale, dtype=np.float64)
+        want = raw.shape[:-1]  # () or (A,)
+        if value.shape != want or not (np.isfinite(value) & (value > 0)).all():
+            raise ValueError(
+                f"scale must be a positive finite per-bar variance of shape {list(want)}, got {value.tolist()}"
+            )
+        return value
 
     def _close(self) -> None:
         if self._encoder is not None:
@@ -364,15 +404,24 @@ class StreamingPredictor:
         self.stats["missing"] += missing
         self.stats["bars"] += missing
         self.scaler.push_missing(count)
+        self.anchor.push_missing(count)
         start = self._open_ts + (missing - count + 1) * self.bar_seconds
         zeros = torch.zeros(raw.shape, dtype=torch.float32, device=self.device)
         absent = torch.zeros(raw.shape[:-1], dtype=torch.bool, device=self.device)
         for i in range(count):
-            self._run(start + i * self.bar_seconds, zeros, absent, None, False)
+            self._run(start + i * self.bar_seconds, zeros, absent, None, False, None)
             self._close()
 
     @torch.no_grad()
-    def _run(self, ts: int, x: Tensor, present: Tensor, volume: Tensor | None, replace: bool) -> None:
+    def _run(
+        self,
+        ts: int,
+        x: Tensor,
+        present: Tensor,
+        volume: Tensor | None,
+        replace: bool,
+        scale: Tensor | None,
+    ) -> None:
         if replace and self._bars:
             self._bars.pop()
         self._bars.append((ts, x, present, volume))
@@ -380,12 +429,12 @@ class StreamingPredictor:
             t = torch.tensor([[ts]], dtype=torch.int64, device=self.device)
             state = self._encoder.step(x.view(1, 1, -1), t, present.view(1, 1), self.asset_id)
             if state is not None:
-                self._outputs = self._heads(state, t, self.asset_id)
+                self._outputs = self._heads(state, t, self.asset_id, scale)
             return
         if bool(present.any()):  # an absent newest bar leaves the outputs at the last present bar
-            self._outputs = self._recompute()
+            self._outputs = self._recompute(scale)
 
-    def _recompute(self) -> dict[str, Any]:
+    def _recompute(self, scale: Tensor | None) -> dict[str, Any]:
         bars = list(self._bars)
         x = torch.stack([b[1] for b in bars]).unsqueeze(0)  # (1, T, F) or (1, T, A, F)
         ts = torch.tensor([[b[0] for b in bars]], dtype=torch.int64, device=self.device)  # (1, T)
@@ -395,8 +444,11 @@ class StreamingPredictor:
             volumes = [b[3] for b in bars]
             if all(v is not None for v in volumes):
                 kwargs["volume_data"] = torch.stack(volumes).unsqueeze(0)  # type: ignore[arg-type]
+            if scale is not None:
+                kwargs["scale"] = scale  # (1, A)
             return dict(self.model(x, **kwargs))
-        return dict(self.model(x, timestamps=ts, asset_ids=self.asset_id, mask=mask))
+        extra = {} if scale is None else {"scale": scale}  # (1,)
+        return dict(self.model(x, timestamps=ts, asset_ids=self.asset_id, mask=mask, **extra))
 
     def warm_up(self, timestamps: Any, features: Any) -> dict[str, Any] | None:
         """Replay history (``timestamps [N]``, ``features [N, F]``) candle by candle; returns the last outputs."""

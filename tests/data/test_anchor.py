@@ -1,0 +1,146 @@
+"""The variance anchor: causal, homogeneous (a k-times variance gives a k-times anchor), QLIKE-fitted."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from _data_fixtures import random_walk_frame
+
+from ml_attention_mechanisms.data import align, prepare_panel
+from ml_attention_mechanisms.data.anchor import VarianceAnchor, forward_mean_square, parkinson_variance
+
+SMALL = VarianceAnchor(horizon=4, level_window=48, windows=(1, 6, 24, 96), min_periods=12)
+
+
+def _parkinson(n: int, assets: int = 2, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    vol = np.exp(np.cumsum(rng.normal(0, 0.05, (n, assets)), axis=0)) * 0.01  # slowly moving volatility
+    p = (vol * rng.normal(size=(n, assets))) ** 2
+    p[37, 0] = np.nan  # a missing bar
+    p[100:103, 1] = np.nan
+    return p
+
+
+def _reference_design(p: np.ndarray, anchor: VarianceAnchor) -> tuple[np.ndarray, np.ndarray]:
+    """The module's formulas with pandas rolling means (an independent implementation)."""
+    frame = pd.DataFrame(p)
+    level = frame.rolling(anchor.level_window, min_periods=anchor.min_periods).mean().to_numpy()
+    cols = []
+    for w in anchor.windows:
+        m = frame.rolling(w, min_periods=max(1, min(w // 2, anchor.min_periods))).mean().to_numpy()
+        x = np.clip(np.log(m / level), -math.log(1e3), math.log(1e3))
+        cols.append(np.where(np.isfinite(x), x, 0.0))
+    return np.stack(cols, -1), np.log(level)
+
+
+def test_design_matches_a_pandas_reference() -> None:
+    p = _parkinson(400)
+    x, log_level = SMALL.design(p)
+    ref_x, ref_level = _reference_design(p, SMALL)
+    np.testing.assert_allclose(log_level, ref_level, rtol=1e-10, equal_nan=True)
+    ok = np.isfinite(ref_level)
+    np.testing.assert_allclose(x[ok], ref_x[ok], rtol=1e-8, atol=1e-10)
+    assert (
+        np.isnan(log_level[: SMALL.min_periods - 1]).all()
+        and np.isfinite(log_level[SMALL.min_periods :]).all()
+    )
+
+
+def test_homogeneous_and_causal() -> None:
+    p = _parkinson(400)
+    anchor = dataclasses.replace(SMALL, coef=[0.1, 0.2, 0.3, -0.1, 0.25])
+    base = anchor.scale(p)
+    for k in (1e-6, 9.0, 1e4):  # a wilder or calmer period, or any price unit (ranges are unit-free)
+        np.testing.assert_allclose(anchor.scale(k * p), k * base, rtol=1e-10, equal_nan=True)
+    t = 250
+    moved = p.copy()
+    moved[t + 1 :] *= 50.0
+    np.testing.assert_array_equal(anchor.scale(moved)[: t + 1], base[: t + 1])
+    assert not np.allclose(anchor.scale(moved)[t + 1 :], base[t + 1 :], equal_nan=True)
+
+
+def test_fit_is_the_qlike_minimiser_and_recovers_planted_coefficients() -> None:
+    n, assets = 6000, 3
+    rng = np.random.default_rng(1)
+    p = _parkinson(n, assets, seed=2)
+    truth = np.array([0.2, 0.15, 0.3, 0.25, 0.1])
+    x, log_level = SMALL.design(p)
+    mean = np.exp(log_level + truth[0] + x @ truth[1:])
+    target = mean * rng.exponential(size=mean.shape)  # E[target | past] = mean: QLIKE is consistent for it
+    rows = np.ones(p.shape, dtype=bool)
+    rows[-SMALL.horizon :] = False
+    fitted = dataclasses.replace(SMALL, coef=[]).fit(p, target, rows)
+    np.testing.assert_allclose(fitted.coef, truth, atol=0.06)
+
+    def qlike(coef: np.ndarray) -> float:
+        f = np.exp(log_level + coef[0] + x @ coef[1:])
+        ok = rows & np.isfinite(f)
+        r = target[ok] / f[ok]
+        return float(np.mean(r - np.log(r) - 1))
+
+    best = qlike(np.asarray(fitted.coef))
+    for i in range(len(truth)):
+        for step in (-0.01, 0.01):
+            other = np.asarray(fitted.coef).copy()
+            other[i] += step
+            assert qlike(other) > best
+
+
+def test_windows_by_bar_interval_and_plain_data() -> None:
+    hourly = VarianceAnchor.for_bar_seconds(3600, level_window=720, min_periods=168)
+    assert (hourly.horizon, hourly.windows, hourly.level_window) == (24, (1, 6, 24, 168, 2160), 720)
+    daily = VarianceAnchor.for_bar_seconds(86_400)
+    assert (daily.horizon, daily.windows, daily.level_window) == (1, (1, 7, 90), 30)
+    anchor = dataclasses.replace(SMALL, coef=[0.0, 0.1, 0.2, 0.3, 0.4])
+    assert VarianceAnchor.from_dict(anchor.to_dict()) == anchor
+    with pytest.raises(ValueError, match="missing key 'coef'"):
+        VarianceAnchor.from_dict({k: v for k, v in anchor.to_dict().items() if k != "coef"})
+    with pytest.raises(ValueError, match="expected integers >= 1"):
+        VarianceAnchor(windows=(0, 4))
+    with pytest.raises(ValueError, match="coef has 2 values, expected 6"):
+        VarianceAnchor(coef=[0.0, 1.0])
+    with pytest.raises(RuntimeError, match="not fitted"):
+        VarianceAnchor().scale(np.ones((10, 1)))
+    rows = np.zeros((200, 2), dtype=bool)
+    rows[50:53, 0] = True
+    with pytest.raises(ValueError, match=r"3 training rows .* at least 100"):
+        SMALL.fit(_parkinson(200), np.ones((200, 2)), rows)
+
+
+def test_forward_mean_square_and_parkinson() -> None:
+    close = np.exp(np.cumsum(np.random.default_rng(3).normal(0, 0.01, (50, 2)), axis=0))
+    close[20, 1] = np.nan
+    y = forward_mean_square(close, 4)
+    r = np.diff(np.log(close), axis=0)  # r[i] = return of bar i + 1
+    assert y[10, 0] == pytest.approx(np.mean(r[10:14, 0] ** 2))
+    # close[20] missing: the returns of bars 20 and 21 are undefined, so are the targets of t = 16..20
+    assert np.isnan(y[16:21, 1]).all() and np.isfinite(y[[15, 21], 1]).all() and np.isnan(y[-4:]).all()
+    assert parkinson_variance(np.array([math.log(1.02)]))[0] == pytest.approx(
+        math.log(1.02) ** 2 / (4 * math.log(2))
+    )
+
+
+def test_prepared_scale_ignores_units_and_travels_with_the_scaler() -> None:
+    frames = {"A/USDT": random_walk_frame(600, seed=1), "B/USDT": random_walk_frame(600, seed=2)}
+    kw = {"window": 96, "min_periods": 24, "horizons": (1, 4), "signal_horizon": 6, "num_regimes": 3}
+    base = prepare_panel(align(frames), fit_end=400, **kw)
+    assert base.scaler.to_dict()["anchor"]["coef"] == pytest.approx(base.anchor.coef)
+    unit = {}
+    for k, f in frames.items():
+        g = f.copy()
+        g[["open", "high", "low", "close"]] *= 1000.0
+        g[["volume", "quote_volume"]] *= 0.001
+        unit[k] = g
+    other = prepare_panel(align(unit), fit_end=400, **kw)
+    np.testing.assert_allclose(other.scale, base.scale, rtol=1e-9)
+    np.testing.assert_allclose(other.features, base.features, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(other.mask, base.mask)
+    reused = prepare_panel(align(frames), scaler=base.scaler.to_dict(), **kw)
+    np.testing.assert_array_equal(reused.scale, base.scale)
+    stale = {k: v for k, v in base.scaler.to_dict().items() if k != "anchor"}
+    with pytest.raises(ValueError, match="carry no variance anchor"):
+        prepare_panel(align(frames), scaler=stale, **kw)

@@ -1,0 +1,106 @@
+"""Live scale: the predictor computes each candle's variance anchor as the data layer does on the panel, and
+gives the outputs the batch model gives for that window with that scale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ml_attention_mechanisms.data import align, compute_features, prepare_panel
+from ml_attention_mechanisms.data.windows import SingleAssetWindows
+from ml_attention_mechanisms.inference import StreamingPredictor
+from ml_attention_mechanisms.inference._scaling import RollingAnchor
+from ml_attention_mechanisms.models import create_crypto_model, get_model_entry
+from ml_attention_mechanisms.training.checkpoint import atomic_save, build_payload
+
+SEQ = 12
+
+
+def _frame(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    sigma = 0.01 * np.exp(np.cumsum(rng.normal(0, 0.05, n)))  # a moving volatility level
+    close = 100 * np.exp(np.cumsum(sigma * rng.normal(size=n)))
+    open_ = np.concatenate([[100.0], close[:-1]])
+    high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0, 0.5, n)) * sigma)
+    low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0, 0.5, n)) * sigma)
+    volume = rng.uniform(10, 100, n)
+    index = pd.date_range("2021-01-01", periods=n, freq="1h", tz="UTC", name="timestamp")
+    frame = pd.DataFrame(
+        {
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": volume,
+            "quote_volume": volume * close,
+        },
+        index=index,
+    )
+    frame.attrs["symbol"] = "SYN/USDT"
+    return frame
+
+
+@pytest.fixture(scope="module")
+def setting(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    frame = _frame(700, seed=0)
+    frame = frame.drop(frame.index[[300, 301, 450]])  # missing bars on the grid
+    panel = align({"SYN/USDT": frame})
+    prepared = prepare_panel(panel, window=96, min_periods=24, horizons=(1, 2), signal_horizon=4, fit_end=500)
+    kwargs = {**get_model_entry("price_predictor").model_cls.test_kwargs(), "input_features": 17}
+    kwargs["attention_window"] = 6  # reach 6 bars: a window of SEQ bars holds it
+    model = create_crypto_model("price_predictor", **kwargs).eval()
+    with torch.no_grad():
+        model.volatility_head.proj.weight.normal_(0, 0.3)  # a non-zero residual
+    payload = build_payload(
+        model, model_type="price_predictor", feature_names=prepared.feature_names,
+        scaler=prepared.scaler.to_dict(), symbols=prepared.symbol_to_id,
+    )  # fmt: skip
+    path = Path(tmp_path_factory.mktemp("ckpt")) / "best.ckpt"
+    atomic_save(payload, path)
+    return {"panel": panel, "prepared": prepared, "model": model, "path": path}
+
+
+def test_rolling_anchor_equals_the_panels_scale(setting: dict[str, object]) -> None:
+    panel, prepared = setting["panel"], setting["prepared"]
+    raw = compute_features(panel)[:, 0]  # type: ignore[arg-type]  # (T, F): the data layer's raw rows
+    live = RollingAnchor(prepared.scaler.to_dict())  # type: ignore[attr-defined]
+    got = np.array([live.push(row) for row in raw], dtype=np.float64)
+    expected = prepared.anchor.scale(  # type: ignore[attr-defined]
+        np.where(panel.mask, np.log(panel.field("high") / panel.field("low")) ** 2 / (4 * np.log(2)), np.nan)  # type: ignore[attr-defined]
+    )[:, 0]
+    np.testing.assert_allclose(got, expected, rtol=1e-9, equal_nan=True)
+    ok = prepared.mask[0]  # type: ignore[attr-defined]
+    np.testing.assert_allclose(got[ok], prepared.scale[0, ok], rtol=1e-6)  # type: ignore[attr-defined]
+
+
+def test_stream_gives_the_batch_outputs_with_the_scale(setting: dict[str, object]) -> None:
+    panel, prepared, model = setting["panel"], setting["prepared"], setting["model"]
+    raw = compute_features(panel)[:, 0]  # type: ignore[arg-type]
+    live = StreamingPredictor(setting["path"], symbol="SYN/USDT")  # type: ignore[arg-type]
+    assert live.anchor.readable
+    windows = SingleAssetWindows(prepared, SEQ)  # type: ignore[arg-type]
+    ends = {int(t): i for i, (_, t) in enumerate(windows.index)}
+    checked = 0
+    for t, ts in enumerate(panel.timestamps):  # type: ignore[attr-defined]
+        if not panel.mask[t, 0]:  # type: ignore[attr-defined]
+            continue  # the feed has no candle for a missing bar: the predictor inserts the gap
+        out = live.update(int(ts), raw[t])
+        if t in ends and t % 25 == 0:
+            batch = {k: v.unsqueeze(0) for k, v in windows[ends[t]].items() if k != "targets"}
+            with torch.no_grad():
+                ref = model(**model.training_inputs(batch))  # type: ignore[operator]
+            assert out is not None
+            for key in ("volatility_forecast", "quantiles"):
+                torch.testing.assert_close(out[key], ref[key], rtol=2e-4, atol=1e-7)
+            checked += 1
+    assert checked >= 10 and live.stats["missing"] == 3
+    with pytest.raises(ValueError, match="scale must be a positive finite per-bar variance"):
+        live.update(int(panel.timestamps[-1]), raw[-1], scale=-1.0)  # type: ignore[attr-defined]
+    low = live.update(int(panel.timestamps[-1]), raw[-1], scale=1e-4)  # type: ignore[attr-defined]
+    high = live.update(int(panel.timestamps[-1]), raw[-1], scale=4e-4)  # the same bar, replaced
+    assert low is not None and high is not None
+    torch.testing.assert_close(high["volatility_forecast"], 2 * low["volatility_forecast"], rtol=1e-5, atol=0)
