@@ -1,6 +1,12 @@
 """Calibration of a run's forecasts: fitted on the validation period only, then continued causally on a
-rolling window of the forecasts whose outcomes are known (split-conformal intervals, QLIKE's variance scale,
-VaR/ES scales).
+rolling window of the forecasts whose outcomes are known (split-conformal intervals, VaR/ES scales, and
+QLIKE's variance scale for a forecaster given one).
+
+The models' own variance forecast is not rescaled: it is the data layer's variance anchor (fitted by QLIKE
+on the training rows) times a residual whose weight was chosen on validation, calibrated by construction. A
+trailing rescaling (the mean of target / forecast over the last 720 resolved bars) lags every volatility
+spike: on walk-forward folds of the bundled data it raised the next period's 24-bar QLIKE of the anchor by
+5-30%.
 
 Shapes:
     T: bars; Q: quantile levels; Lv: VaR levels.
@@ -47,13 +53,14 @@ def fit_calibration(
         rows: bool ``[T]``, the validation rows.
 
     Returns:
-        ``{"cqr_offsets": {tau: offset}, "quantile_levels", "variance_scale", "var_scale": {level: s}}``
-        (plain data, stored in ``calibration.json`` and applied unchanged to test and other data).
+        ``{"cqr_offsets": {tau: offset}, "quantile_levels", "var_scale": {level: s}}`` (plain data, stored in
+        ``calibration.json`` and applied unchanged to test and other data; no variance scale: see the module
+        docstring).
     """
     from ..evaluation.conformal import ConformalQuantileCalibrator
-    from ..evaluation.targets import future_return_target, realized_variance_target
+    from ..evaluation.targets import future_return_target
 
-    ys, qs, vy, vf, losses = [], [], [], [], []
+    ys, qs, losses = [], [], []
     var_rows: dict[float, list[np.ndarray]] = {lv: [] for lv in var_levels}
     for asset, f in forecasts.items():
         r = returns[asset]
@@ -62,9 +69,6 @@ def fit_calibration(
             ok = rows & np.isfinite(y1) & np.isfinite(f["quantiles"]).all(axis=1)
             ys.append(y1[ok])
             qs.append(f["quantiles"][ok])
-        if "variance" in f:
-            vy.append(realized_variance_target(r, horizon)[rows])
-            vf.append(f["variance"][rows])
         if "var" in f:
             losses.append(-y1[rows])
             for i, lv in enumerate(var_levels):
@@ -73,8 +77,6 @@ def fit_calibration(
     if ys and sum(y.size for y in ys) >= 20:
         cal = ConformalQuantileCalibrator.fit(np.concatenate(ys), np.concatenate(qs), list(quantile_levels))
         out["cqr_offsets"] = {str(k): float(v) for k, v in cal.offsets.items()}
-    if vy:
-        out["variance_scale"] = variance_scale(np.concatenate(vy), np.concatenate(vf))
     if losses:
         loss = np.concatenate(losses)
         out["var_scale"] = {str(lv): var_scale(loss, np.concatenate(var_rows[lv]), lv) for lv in var_levels}
@@ -162,9 +164,9 @@ def rolling_calibration(
 
     Intervals: each symmetric quantile pair is widened by the split-conformal quantile of
     the CQR conformity scores ``max(lo - y, y - hi)`` (its ``ceil((n + 1)(1 - 2 tau))``-th smallest of
-    the ``n`` known; Romano et al. 2019); the ``horizon``-bar variance by
-    the mean of ``target / forecast`` (QLIKE's optimal scale); VaR/ES by the ``1 - level`` quantile of
-    ``loss / VaR``.
+    the ``n`` known; Romano et al. 2019); the ``horizon``-bar variance, when the stored calibration has a
+    ``variance_scale``, by the mean of ``target / forecast`` (QLIKE's optimal scale); VaR/ES by the
+    ``1 - level`` quantile of ``loss / VaR``.
 
     Args:
         forecast: raw outputs of :func:`forecast_single` (price and/or risk keys), ``[T, ...]``.
@@ -186,7 +188,7 @@ def rolling_calibration(
     if "quantiles" in forecast:
         levels = [float(v) for v in calibration.get("quantile_levels", ())] or [0.05, 0.25, 0.5, 0.75, 0.95]
         out["quantiles"] = _rolling_intervals(forecast["quantiles"], static["quantiles"], y, levels, known)
-    if "variance" in forecast:
+    if "variance" in forecast and "variance_scale" in calibration:
         out["variance"] = _rolling_variance(forecast["variance"], static["variance"], returns, horizon, known)
     if "var" in forecast:
         var_levels = [float(v) for v in calibration.get("var_levels", (0.05, 0.01))]

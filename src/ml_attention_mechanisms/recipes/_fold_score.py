@@ -12,10 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._import_guard import needs_extra
-from ._calibration import rolling_calibration, variance_scale
 from ._data import HORIZON, DemoData, asset_column, first_bar
 from ._forecast import forecast_single
-from ._forecast_run import ROLLING_WINDOW
 
 if TYPE_CHECKING:
     from ..data import Split
@@ -29,14 +27,13 @@ def fold_row(
     k: int, split: Split, trained: TrainedModel, data: DemoData, cfg: DemoConfig, asset: str
 ) -> dict[str, Any]:
     """One fold's figures for one asset: the fold's model forecasts it (with its own id, or the unknown
-    asset's when its training data did not contain it: ``seen``), its variance is scaled on the fold's
-    validation block and then by the causal rolling calibration of the main evaluation, and it is scored on
-    the fold's test block against the baselines, which read the asset's own bars from its first one."""
+    asset's when its training data did not contain it: ``seen``) and its variance forecast, as it is (the
+    anchor times the residual weighted on the fold's validation block), is scored on the fold's test block
+    against the baselines, which read the asset's own bars from its first one."""
     with needs_extra("data"):
         import pandas as pd
 
     from ..evaluation.suite import evaluate_asset_forecasts
-    from ..evaluation.targets import realized_variance_target
 
     def iso(pos: int) -> str:
         return pd.Timestamp(int(data.timestamps[pos]), unit="s", tz="UTC").strftime("%Y-%m-%d")
@@ -44,21 +41,14 @@ def fold_row(
     ids = trained.payload.get("symbols") or {}
     col = asset_column(data, asset)
     lo, t0, t1 = int(split.val[0]), int(split.test[0]), int(split.test[-1]) + 1
-    positions = np.r_[np.arange(lo, t0, cfg.val_stride), np.arange(t0, t1)]
-    f = forecast_single(trained.model, "price", data.prepared, col, positions, window=cfg.window,
+    f = forecast_single(trained.model, "price", data.prepared, col, np.arange(t0, t1), window=cfg.window,
                         asset_id=int(ids.get(data.symbols[col], 0)))  # fmt: skip
     first = first_bar(data, col)
     r, f = data.returns[first:, col], {key: v[first:] for key, v in f.items() if key != "_positions"}
-    rv = realized_variance_target(r, HORIZON)
-    val = np.zeros(r.shape[0], dtype=bool)
-    val[max(lo - first, 0) : t0 - first] = True
-    scale = variance_scale(np.where(val, rv, np.nan), f["variance"])
-    variance = rolling_calibration(
-        {"variance": f["variance"]}, r, {"variance_scale": scale}, window=ROLLING_WINDOW
-    )["variance"]
     res = evaluate_asset_forecasts(
         r, test_start=t0 - first, test_end=t1 - first, train_end=lo - first if lo > first else t0 - first,
-        return_forecast=f["return"], variance_forecast=variance, horizon=HORIZON, refit_every=cfg.refit_every,
+        return_forecast=f["return"], variance_forecast=f["variance"], horizon=HORIZON,
+        refit_every=cfg.refit_every,
     )  # fmt: skip
     vol = res["volatility"]
     best = min(vol["har_rv"]["qlike"], vol["garch"]["qlike"])

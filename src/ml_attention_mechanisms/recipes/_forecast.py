@@ -56,6 +56,7 @@ def _single_batch(
         "timestamps": torch.from_numpy(prepared.timestamps[idx]),  # (N, L)
         "asset_ids": torch.full((ends.size,), asset_id, dtype=torch.int64),
         "mask": torch.from_numpy(prepared.mask[column][idx]),  # (N, L)
+        "scale": torch.from_numpy(prepared.scale[column][ends]),  # (N,): the asset's scale at each end bar
     }
 
 
@@ -77,8 +78,8 @@ def forecast_single(
 
     Returns:
         Grid-aligned arrays (NaN where not forecast) by output kind: ``price``: ``return`` ``[T]`` (median
-        1-bar log return), ``quantiles`` ``[T, Q]`` (1-bar return quantiles), ``variance`` ``[T]`` (squared
-        median of the last horizon's realised volatility); ``risk``: ``var``/``es`` ``[T, Lv]``,
+        1-bar log return), ``quantiles`` ``[T, Q]`` (1-bar return quantiles), ``variance`` ``[T]`` (the
+        expected realised variance of the last horizon, ``volatility_forecast ** 2``: QLIKE's target); ``risk``: ``var``/``es`` ``[T, Lv]``,
         ``drawdown``, ``volatility`` ``[T]``; ``signal``: ``signal`` ``[T]`` in {-1, 0, 1},
         ``probabilities``/``logits`` ``[T, 3]``, ``confidence`` ``[T]``.
     """
@@ -111,7 +112,7 @@ def _pick(kind: str, out: Mapping[str, Any]) -> dict[str, np.ndarray]:
         return {
             "return": np64(q[:, 0, 0, med]),
             "quantiles": np64(q[:, 0, 0, :]),
-            "variance": np64(q[:, -1, 1, med]) ** 2,
+            "variance": np64(out["volatility_forecast"][:, -1]) ** 2,
         }
     if kind == "risk":
         return {
@@ -145,7 +146,7 @@ def forecast_portfolio(
     ends = ends[(ends >= window - 1) & prepared.mask[:, ends].any(axis=0)] if ends.size else ends
     out = np.full((n, a), np.nan)
     feats = np.swapaxes(prepared.features, 0, 1)  # (T, A, F)
-    mask, volume = prepared.mask.T, prepared.volume.T  # (T, A)
+    mask, volume, scale = prepared.mask.T, prepared.volume.T, prepared.scale.T  # (T, A)
     chunks = list(_chunks(ends))
     for chunk in progress_bar(chunks, len(chunks), "portfolio", progress):
         idx = chunk[:, None] + np.arange(-window + 1, 1)[None, :]  # (N, L)
@@ -154,6 +155,7 @@ def forecast_portfolio(
             volume_data=torch.from_numpy(np.ascontiguousarray(volume[idx])),
             timestamps=torch.from_numpy(prepared.timestamps[idx]),
             mask=torch.from_numpy(np.ascontiguousarray(mask[idx])),
+            scale=torch.from_numpy(np.ascontiguousarray(scale[chunk])),  # (N, A)
         )
         out[chunk] = res["optimal_weights"].double().numpy()
     return out

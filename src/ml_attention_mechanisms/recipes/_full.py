@@ -4,9 +4,9 @@ crypto vs standard attention, cross-asset attention).
 
 Walk-forward: the data layer's :func:`~ml_attention_mechanisms.data.walk_forward_splits` (expanding training
 window, purged and embargoed), ``n_folds`` consecutive test blocks ending at the end of the default test
-split; each fold retrains the price model, calibrates its variance scale on the fold's validation block
-(then the causal rolling calibration of the main evaluation) and scores the fold's test block against HAR-RV, GARCH(1,1) and the last-window variance (rolling refits
-inside the fold, no look-ahead).
+split; each fold retrains the price model (its residual weights chosen on the fold's validation block) and
+scores its variance forecast on the fold's test block against HAR-RV, GARCH(1,1) and the last-window
+variance (rolling refits inside the fold, no look-ahead).
 
 Ablations (default split, test rows; each variant retrained with the demo's budget and seed, only the one
 switch flipped, then calibrated on validation and scored exactly as the demo's model):

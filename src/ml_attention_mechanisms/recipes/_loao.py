@@ -3,9 +3,8 @@
 For each of BTC, ETH and LTC (:func:`~ml_attention_mechanisms.evaluation.leave_one_asset_out_folds`): the
 feature statistics are fitted without the asset, the price model is retrained with the demo's seed on the
 other assets' training and validation windows only (``loao_max_epochs`` epochs of the demo's steps), and
-the asset is then forecast with the unknown-asset id, as ``mlattn evaluate`` forecasts a new coin: its
-variance scaled by its own validation forecasts and then by the causal rolling calibration, scored on the
-test split against HAR-RV and GARCH(1,1) (the criterion for an unseen asset: QLIKE no worse than the better
+the asset is then forecast with the unknown-asset id, as ``mlattn evaluate`` forecasts a new coin (at its
+own scale: the variance anchor on its own bars), scored on the test split against HAR-RV and GARCH(1,1) (the criterion for an unseen asset: QLIKE no worse than the better
 of them), beside the demo's model, which saw the asset.
 """
 
