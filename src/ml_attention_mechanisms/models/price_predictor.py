@@ -84,6 +84,8 @@ class CryptoPricePredictionModel(CryptoModel):
     LOSS_STATISTICS: ClassVar[tuple[str, ...]] = ("target_scales",)
     QLIKE_WEIGHT: ClassVar[float] = 1.0
 
+    horizon_bars: Tensor
+
     def __init__(self, config: CryptoPredictionModelConfig | None = None) -> None:
         super().__init__(config)
         c = self.config
