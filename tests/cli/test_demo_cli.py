@@ -113,7 +113,11 @@ def test_checkpoints_rebuild_the_calibrated_models(demo_run: tuple[Path, str, in
     model, payload = load_checkpoint(out / "checkpoints" / "signal_generator_small.ckpt")
     assert float(model.temperature) == pytest.approx(cal["signal_temperature"], rel=1e-6)
     assert payload["feature_names"] and payload["symbols"]
-    assert {"cqr_offsets", "variance_scale", "var_scale"} <= set(cal)
+    assert {"cqr_offsets", "var_scale"} <= set(
+        cal
+    ) and "variance_scale" not in cal  # the variance: not rescaled
+    price, _ = load_checkpoint(out / "checkpoints" / "price_predictor_small.ckpt")
+    assert set(price.volatility_head.residual_weight.tolist()) <= {0.0, 0.25, 0.5, 0.75, 1.0}  # type: ignore[union-attr]
 
 
 def test_demo_bad_model_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

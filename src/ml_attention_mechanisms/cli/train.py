@@ -131,6 +131,12 @@ def data_error(exc: ValueError, data: str | list[str] | None) -> Exception:
             f"{given}: too few bars to train on: no bar of the training split is past the features' "
             "warm-up (up to 96 bars) and their trailing scaling's first 168 bars; give more bars"
         )
+    if text.startswith("VarianceAnchor.fit:"):
+        return CLIError(
+            f"{given}: too few bars to train on: the variance anchor (each asset's scale) needs "
+            f"{text.split('expected at least ')[-1].split(';')[0]} training bars with a level (past the first "
+            "168 bars) and a 24-bar target; give more bars"
+        )
     m = re.match(r"align: frame (\d+) has no symbol", text)
     if m and int(m.group(1)) < len(files):
         return CLIError(

@@ -183,6 +183,7 @@ def prepare_panel(
     if fit_end is not None:
         rows[fit_end + 1 :] = False
     if fitting:
+        scaler.fit(z, rows)
         anchor = VarianceAnchor.for_bar_seconds(
             panel.step_seconds, level_window=scaler.window, min_periods=scaler.min_periods
         )
@@ -194,8 +195,6 @@ def prepare_panel(
         anchor = VarianceAnchor.from_dict(scaler.anchor or {})
     scale = anchor.scale(parkinson)  # (T, A)
     valid = panel.mask & np.isfinite(z).all(axis=-1) & np.isfinite(scale)
-    if fitting:
-        scaler.fit(z, rows & valid)
     scaled = np.where(valid[..., None], scaler.apply(z), 0.0).astype(np.float32)
     # an asset gets its own id with enough training bars; otherwise it is the (trained) unknown asset
     trained = (rows & valid).sum(axis=0) >= MIN_TRAINING_BARS if fitting else np.ones(panel.num_assets, bool)
