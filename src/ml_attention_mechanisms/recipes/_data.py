@@ -59,7 +59,8 @@ class DemoData:
         returns: float64 ``[T, A]`` hourly log returns, 0 where a bar is missing (finite everywhere).
         val_start, test_start, test_end: grid positions (``test_end`` exclusive).
         sources: symbol -> the file it was loaded from (``evaluate``/``predict``; empty for the demo).
-        panel: the raw panel the data were prepared from (leave-one-asset-out folds re-prepare it).
+        panel: the raw panel the data were prepared from (walk-forward and leave-one-asset-out folds
+            re-prepare it with their own statistics).
         mean_end: where the training-mean return baseline stops averaging (exclusive): the run's
             validation start; None = ``val_start``. ``evaluate`` sets it to the run's own validation start
             when its data reach back to it, so the baseline is the run's training mean there too.

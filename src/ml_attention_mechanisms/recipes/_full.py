@@ -4,7 +4,8 @@ crypto vs standard attention, cross-asset attention).
 
 Walk-forward: the data layer's :func:`~ml_attention_mechanisms.data.walk_forward_splits` (expanding training
 window, purged and embargoed), ``n_folds`` consecutive test blocks ending at the end of the default test
-split; each fold retrains the price model (its residual weights chosen on the fold's validation block) and
+split; each fold prepares the panel with statistics (feature scaling, variance anchor) fitted on its own
+training block, retrains the price model (its residual weights chosen on the fold's validation block) and
 scores its variance forecast on the fold's test block against HAR-RV, GARCH(1,1) and the last-window
 variance (rolling refits inside the fold, no look-ahead).
 
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..evaluation.backtest import BacktestConfig
-from ._data import HORIZON, DemoData, validation_rows
+from ._data import HORIZON, DemoData, prepare_run_data, validation_rows
 from ._fold_score import fold_row
 from ._forecast import forecast_portfolio
 from ._forecast_run import forecast_run, rebalance_positions
@@ -91,10 +92,12 @@ def walk_forward_price(data: DemoData, cfg: DemoConfig, root: Path, *, progress:
     )
     rows: list[dict[str, Any]] = []
     for k, split in enumerate(folds):  # every fold's model saw BTC, ETH and LTC: seen
+        # the fold's own statistics: nothing fitted on bars after its training block
+        fold = prepare_run_data(data.panel, split) if data.panel is not None else data
         trained = train_model(
-            PRICE, data, root / "walk_forward" / f"fold{k}", cfg, progress=progress, split=split
+            PRICE, fold, root / "walk_forward" / f"fold{k}", cfg, progress=progress, split=split
         )
-        rows += [fold_row(k, split, trained, data, cfg, asset) for asset in _bar_assets(cfg)]
+        rows += [fold_row(k, split, trained, fold, cfg, asset) for asset in _bar_assets(cfg)]
     keys = ("qlike_model", "qlike_har_rv", "qlike_garch", "qlike_vs_best_baseline", "rmse_model", "rmse_zero")
     mean = {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
     return {"folds": rows, "mean": mean, "val_size": val_size, "test_size": test_size}
