@@ -104,3 +104,34 @@ def test_stream_gives_the_batch_outputs_with_the_scale(setting: dict[str, object
     high = live.update(int(panel.timestamps[-1]), raw[-1], scale=4e-4)  # the same bar, replaced
     assert low is not None and high is not None
     torch.testing.assert_close(high["volatility_forecast"], 2 * low["volatility_forecast"], rtol=1e-5, atol=0)
+
+
+def test_a_signal_checkpoint_streams_its_batch_outputs_without_a_scale_input(
+    setting: dict[str, object], tmp_path: Path
+) -> None:
+    """The signal model takes no scale: the predictor computes the anchor only to mark bars present."""
+    panel, prepared = setting["panel"], setting["prepared"]
+    kwargs = {**get_model_entry("signal_generator").model_cls.test_kwargs(), "input_features": 17}
+    model = create_crypto_model("signal_generator", **{**kwargs, "attention_window": 6}).eval()
+    payload = build_payload(
+        model, model_type="signal_generator", feature_names=prepared.feature_names,  # type: ignore[attr-defined]
+        scaler=prepared.scaler.to_dict(), symbols=prepared.symbol_to_id,  # type: ignore[attr-defined]
+    )  # fmt: skip
+    atomic_save(payload, tmp_path / "signal.ckpt")
+    raw = compute_features(panel)[:, 0]  # type: ignore[arg-type]
+    live = StreamingPredictor(tmp_path / "signal.ckpt", symbol="SYN/USDT")
+    windows = SingleAssetWindows(prepared, SEQ)  # type: ignore[arg-type]
+    ends = {int(t): i for i, (_, t) in enumerate(windows.index)}
+    checked = 0
+    for t, ts in enumerate(panel.timestamps):  # type: ignore[attr-defined]
+        if not panel.mask[t, 0]:  # type: ignore[attr-defined]
+            continue
+        out = live.update(int(ts), raw[t])
+        if t in ends and t % 50 == 0:
+            batch = {k: v.unsqueeze(0) for k, v in windows[ends[t]].items() if k != "targets"}
+            with torch.no_grad():
+                ref = model(**model.training_inputs(batch))  # type: ignore[operator]
+            assert out is not None
+            torch.testing.assert_close(out["probabilities"], ref["probabilities"], rtol=2e-4, atol=1e-6)
+            checked += 1
+    assert checked >= 5

@@ -14,7 +14,7 @@ not all finite (NaN, warm-up of a rolling feature) is an *absent* bar, exactly a
 computes it for each candle from the raw rows' ``log_range`` feature, as the data layer does on the panel;
 a bar whose scale is not yet defined (the anchor's warm-up) is absent too. ``update(..., scale=...)`` gives it
 explicitly instead (a per-bar variance), e.g. for a feature set without ``log_range``; without either the
-models use their default scale.
+models use their default scale. The signal model reads no scale: its bars are absent or present alike.
 
 **Bars and the policy for irregular feeds.** Timestamps define bars on a grid of ``bar_seconds`` (default:
 the bar interval a checkpoint records, else the model's ``time_unit_seconds``, which the models use as the
@@ -64,7 +64,7 @@ from torch import Tensor, nn
 from ..config import check_field
 from ._cached_encoder import CachedEncoder, HeadView
 from ._candle_time import check_candle_time
-from ._inputs import is_multi_asset, load_model, model_config
+from ._inputs import is_multi_asset, load_model, model_config, takes_scale
 from ._scaling import RollingAnchor, RollingScaler
 
 __all__ = ["StreamingConfig", "StreamingPredictor"]
@@ -231,6 +231,7 @@ class StreamingPredictor:
         stats = scaler if scaler is not None else self.payload.get("scaler")
         self.scaler = RollingScaler(stats)
         self.anchor = RollingAnchor(stats)
+        self.takes_scale = takes_scale(self.model)  # not the signal model (its bars are gated alike)
         self.window = self.config.window or model_reach(self.model)
         history = self.anchor.anchor.history if self.anchor.anchor is not None else 1
         self._gap_cap = max(int(c.attention_window), self.window, self.scaler.window, history)
@@ -356,7 +357,7 @@ class StreamingPredictor:
         level = self.anchor.push(raw, replace=replace)  # () / (A,), or None when not computed here
         if scale is not None:
             level = self._scale(scale, raw)
-        elif self.anchor.enabled and not self.anchor.readable:
+        elif self.anchor.enabled and not self.anchor.readable and self.takes_scale:
             raise ValueError(
                 "update: the statistics' variance anchor reads the log_range feature, which these features "
                 "lack; give the bar's scale (scale=...)"
@@ -373,7 +374,7 @@ class StreamingPredictor:
             else torch.as_tensor(np.asarray(volume, dtype=np.float32), device=self.device)
         )
         level_t = None
-        if level is not None:
+        if level is not None and self.takes_scale:
             safe = np.where(np.isfinite(level), level, 1.0).astype(np.float32).reshape(1, -1)  # (1, 1|A)
             level_t = torch.from_numpy(safe if self.multi_asset else safe[:, 0]).to(
                 self.device
