@@ -15,7 +15,8 @@ from ._timeframes import parse_timeframe, timeframe_ratio
 
 __all__ = ["DEFAULT_MODALITIES", "POS_ENCODING_TYPES", "TradingTransformerConfig"]
 
-DEFAULT_MODALITIES: tuple[str, ...] = ("price", "volume", "news", "orderbook")  # the Quick Start example's modalities
+# the Quick Start example's modalities
+DEFAULT_MODALITIES: tuple[str, ...] = ("price", "volume", "news", "orderbook")
 POS_ENCODING_TYPES: tuple[str, ...] = ("sinusoidal", "learned", "rope", "alibi", "crypto")
 
 
