@@ -50,10 +50,10 @@ def _frame(n: int, seed: int, *, price: float = 1.0, volume: float = 1.0, vol: f
     return frame
 
 
-def _prepared(**units: float) -> Any:
+def _prepared(scaler: dict[str, Any] | None = None, **units: float) -> Any:
     frames = {"A/USDT": _frame(700, 1, **units), "B/USDT": _frame(700, 2, **units)}
     frames["B/USDT"] = frames["B/USDT"].drop(frames["B/USDT"].index[[350, 351]])  # a gap
-    return prepare_panel(align(frames), fit_end=450, **PREPARE)
+    return prepare_panel(align(frames), fit_end=450, scaler=scaler, **PREPARE)
 
 
 def _as64(batch: dict[str, Any]) -> dict[str, Any]:
@@ -97,12 +97,26 @@ def _outputs(model: torch.nn.Module, prepared: Any) -> dict[str, torch.Tensor]:
 def test_price_and_volume_units_leave_every_forecast_unchanged(
     models: dict[str, torch.nn.Module], units: dict[str, float]
 ) -> None:
-    base, other = _prepared(), _prepared(**units)
+    # the other units prepared with statistics fitted on them and with the base's (as a checkpoint applies)
+    base = _prepared()
+    others = {
+        "own statistics": _prepared(**units),
+        "base statistics": _prepared(base.scaler.to_dict(), **units),
+    }
     for name, model in models.items():
-        a, b = _outputs(model, base), _outputs(model, other)
-        assert a.keys() == b.keys() and len(a) >= 3, name
-        for key in a:
-            torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-9, msg=f"{name} {key} {units}")
+        a = _outputs(model, base)
+        assert len(a) >= 3, name
+        for how, other in others.items():
+            b = _outputs(model, other)
+            assert a.keys() == b.keys(), name
+            for key in a:
+                torch.testing.assert_close(
+                    b[key],
+                    a[key],
+                    rtol=1e-4,
+                    atol=1e-12,
+                    msg=f"{name} {key} {units} ({how})",
+                )
 
 
 def test_a_twice_as_volatile_period_moves_the_forecasts_with_it(models: dict[str, torch.nn.Module]) -> None:
