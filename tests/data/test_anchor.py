@@ -11,7 +11,7 @@ import pytest
 from _data_fixtures import random_walk_frame
 
 from ml_attention_mechanisms.data import align, prepare_panel
-from ml_attention_mechanisms.data.anchor import VarianceAnchor, forward_mean_square, parkinson_variance
+from ml_attention_mechanisms.data.anchor import VarianceAnchor, parkinson_variance
 
 SMALL = VarianceAnchor(horizon=4, level_window=48, windows=(1, 6, 24, 96), min_periods=12)
 
@@ -111,14 +111,7 @@ def test_windows_by_bar_interval_and_plain_data() -> None:
         SMALL.fit(_parkinson(200), np.ones((200, 2)), rows)
 
 
-def test_forward_mean_square_and_parkinson() -> None:
-    close = np.exp(np.cumsum(np.random.default_rng(3).normal(0, 0.01, (50, 2)), axis=0))
-    close[20, 1] = np.nan
-    y = forward_mean_square(close, 4)
-    r = np.diff(np.log(close), axis=0)  # r[i] = return of bar i + 1
-    assert y[10, 0] == pytest.approx(np.mean(r[10:14, 0] ** 2))
-    # close[20] missing: the returns of bars 20 and 21 are undefined, so are the targets of t = 16..20
-    assert np.isnan(y[16:21, 1]).all() and np.isfinite(y[[15, 21], 1]).all() and np.isnan(y[-4:]).all()
+def test_parkinson_variance() -> None:
     assert parkinson_variance(np.array([math.log(1.02)]))[0] == pytest.approx(
         math.log(1.02) ** 2 / (4 * math.log(2))
     )

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["VarianceAnchor", "forward_mean_square", "parkinson_variance"]
+__all__ = ["VarianceAnchor", "parkinson_variance"]
 
 _CLIP = math.log(1e3)  # window / level ratios beyond 1000x are bad prints, not information
 _DAY = 86_400
@@ -47,17 +47,6 @@ _DAY = 86_400
 def parkinson_variance(log_range: np.ndarray) -> np.ndarray:
     """Parkinson's per-bar variance ``ln(high / low)^2 / (4 ln 2)`` from ``log_range = ln(high / low)``."""
     return np.square(log_range) / (4.0 * math.log(2.0))
-
-
-def forward_mean_square(close: np.ndarray, horizon: int) -> np.ndarray:
-    """Mean squared 1-bar log return over bars ``t+1..t+horizon`` at row ``t`` (``[T, ...]``); NaN when
-    any of those returns is undefined (a missing bar) or past the end."""
-    r2 = np.square(np.diff(np.log(close), axis=0, prepend=np.nan))
-    total, count = _trailing(r2, horizon)  # over bars t-h+1..t
-    out = np.full(r2.shape, np.nan)
-    full = np.where(count == horizon, total / horizon, np.nan)
-    out[: r2.shape[0] - horizon] = full[horizon:]
-    return out
 
 
 def _trailing(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
@@ -170,8 +159,8 @@ class VarianceAnchor:
 
         Args:
             parkinson: per-bar Parkinson variances ``[T, ...]``.
-            target: realised mean squared return of the next ``horizon`` bars ``[T, ...]``
-                (:func:`forward_mean_square`).
+            target: realised mean squared 1-bar log return of the next ``horizon`` bars ``[T, ...]``
+                (``targets.forward_volatility(close, (horizon,)) ** 2 / horizon``).
             rows: bool ``[T, ...]``, the rows that may be used (their target must end in the training period).
 
         Raises:

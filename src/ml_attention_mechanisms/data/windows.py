@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .anchor import VarianceAnchor, forward_mean_square, parkinson_variance
+from .anchor import VarianceAnchor, parkinson_variance
 from .features import compute_features, feature_names, multi_timeframe_features
 from .loader import normalise_symbol
 from .panel import MarketPanel
@@ -189,7 +189,8 @@ def prepare_panel(
         )
         fit_rows = panel.mask.copy()  # any present training bar; its target ends inside the training period
         fit_rows[max((panel.num_bars if fit_end is None else fit_end + 1) - anchor.horizon, 0) :] = False
-        anchor.fit(parkinson, forward_mean_square(panel.close, anchor.horizon), fit_rows)
+        target = forward_volatility(panel.close, (anchor.horizon,))[..., 0] ** 2 / anchor.horizon  # (T, A)
+        anchor.fit(parkinson, target, fit_rows)
         scaler.anchor = anchor.to_dict()
     else:
         anchor = VarianceAnchor.from_dict(scaler.anchor or {})
