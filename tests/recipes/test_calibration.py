@@ -108,3 +108,21 @@ def test_rolling_calibration_is_causal() -> None:
     np.testing.assert_array_equal(
         a["variance"][: k + 1], b["variance"][: k + 1]
     )  # 24-bar targets resolved by t
+
+
+@pytest.mark.parametrize("level", [0.05, 0.01])
+def test_rolling_var_is_the_split_conformal_rank_of_the_known_ratios(level: float) -> None:
+    """At bar t the VaR factor is the ceil((n + 1)(1 - level))-th smallest of the n = window ratios
+    loss / VaR whose outcomes are known by t (bars t - window .. t - 1), not the interpolated quantile."""
+    from ml_attention_mechanisms.recipes._calibration import rolling_calibration
+
+    r, forecast, cal = _regime_shift(seed=11)
+    window = 720
+    out = rolling_calibration(forecast, r, cal, window=window, min_rows=168)
+    i = [0.05, 0.01].index(level)
+    ratio = np.r_[r[1:], np.nan] / -forecast["var"][:, i]  # loss / VaR of the forecast made at each bar
+    k = int(np.ceil((window + 1) * (1 - level)))
+    for t in (1500, 2600, 3900):
+        known = np.sort(ratio[t - window : t])
+        assert out["var"][t, i] == pytest.approx(forecast["var"][t, i] * known[k - 1], rel=1e-12)
+        assert known[k - 1] > np.quantile(known, 1 - level)  # strictly more conservative here

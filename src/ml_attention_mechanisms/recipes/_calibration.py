@@ -31,9 +31,10 @@ def variance_scale(y: np.ndarray, f: np.ndarray) -> float:
 
 
 def var_scale(loss: np.ndarray, var: np.ndarray, level: float) -> float:
-    """The factor ``s`` giving ``s * var`` an exceedance rate of ``level`` on the calibration rows."""
+    """The factor ``s`` giving ``s * var`` an exceedance rate of at most ``level`` on the calibration rows:
+    the split-conformal quantile of ``loss / var`` (:func:`_conformal_quantile`)."""
     ok = np.isfinite(loss) & np.isfinite(var) & (var > 0)
-    return float(np.quantile(loss[ok] / var[ok], 1.0 - level)) if ok.sum() >= 20 else 1.0
+    return _conformal_quantile(loss[ok] / var[ok], level) if ok.sum() >= 20 else 1.0
 
 
 def fit_calibration(
@@ -137,10 +138,6 @@ def _trailing(
     return out
 
 
-def _quantile(values: np.ndarray, q: float) -> float:
-    return float(np.quantile(values, q))
-
-
 def _conformal_quantile(scores: np.ndarray, alpha: float) -> float:
     """The split-conformal quantile: the ``ceil((n + 1)(1 - alpha))``-th smallest of ``n`` scores."""
     n = scores.shape[0]
@@ -166,7 +163,9 @@ def rolling_calibration(
     the CQR conformity scores ``max(lo - y, y - hi)`` (its ``ceil((n + 1)(1 - 2 tau))``-th smallest of
     the ``n`` known; Romano et al. 2019); the ``horizon``-bar variance, when the stored calibration has a
     ``variance_scale``, by the mean of ``target / forecast`` (QLIKE's optimal scale); VaR/ES by the
-    ``1 - level`` quantile of ``loss / VaR``.
+    split-conformal ``1 - level`` quantile of ``loss / VaR`` (its ``ceil((n + 1)(1 - level))``-th smallest:
+    an exceedance rate of at most ``level`` on exchangeable data, where the plain empirical quantile exceeds
+    it by about ``1 / n``).
 
     Args:
         forecast: raw outputs of :func:`forecast_single` (price and/or risk keys), ``[T, ...]``.
@@ -248,13 +247,13 @@ def _rolling_var_es(
     var_levels: list[float],
     known: _Known,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """VaR and ES scaled by the ``1 - level`` quantile of ``loss / VaR``."""
+    """VaR and ES scaled by the split-conformal ``1 - level`` quantile of ``loss / VaR``."""
     var, es = np.asarray(forecast["var"], dtype=np.float64), np.asarray(forecast["es"], dtype=np.float64)
     new_var, new_es = static["var"].copy(), static["es"].copy()
     for i, lv in enumerate(var_levels):
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(var[:, i] > 0, -y / var[:, i], np.nan)
-        s = known.trailing(ratio, 1, functools.partial(_quantile, q=1.0 - lv))
+        s = known.trailing(ratio, 1, functools.partial(_conformal_quantile, alpha=lv))
         ok = np.isfinite(s)
         new_var[ok, i] = var[ok, i] * s[ok]
         new_es[ok, i] = es[ok, i] * s[ok]
