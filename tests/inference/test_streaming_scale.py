@@ -77,11 +77,17 @@ def test_rolling_anchor_equals_the_panels_scale(setting: dict[str, object]) -> N
     np.testing.assert_allclose(got[ok], prepared.scale[0, ok], rtol=1e-6)  # type: ignore[attr-defined]
 
 
-def test_stream_gives_the_batch_outputs_with_the_scale(setting: dict[str, object]) -> None:
-    panel, prepared, model = setting["panel"], setting["prepared"], setting["model"]
+def _stream_against_batch(
+    setting: dict[str, object],
+    live: StreamingPredictor,
+    model: torch.nn.Module,
+    keys: tuple[str, ...],
+    every: int,
+) -> tuple[int, np.ndarray]:
+    """Feed every present bar's raw features; every ``every``-th bar that ends a training window, compare the
+    stream's ``keys`` with the batch model's on that window. Returns (bars compared, the raw rows)."""
+    panel, prepared = setting["panel"], setting["prepared"]
     raw = compute_features(panel)[:, 0]  # type: ignore[arg-type]
-    live = StreamingPredictor(setting["path"], symbol="SYN/USDT")  # type: ignore[arg-type]
-    assert live.anchor.readable
     windows = SingleAssetWindows(prepared, SEQ)  # type: ignore[arg-type]
     ends = {int(t): i for i, (_, t) in enumerate(windows.index)}
     checked = 0
@@ -89,14 +95,22 @@ def test_stream_gives_the_batch_outputs_with_the_scale(setting: dict[str, object
         if not panel.mask[t, 0]:  # type: ignore[attr-defined]
             continue  # the feed has no candle for a missing bar: the predictor inserts the gap
         out = live.update(int(ts), raw[t])
-        if t in ends and t % 25 == 0:
+        if t in ends and t % every == 0:
             batch = {k: v.unsqueeze(0) for k, v in windows[ends[t]].items() if k != "targets"}
             with torch.no_grad():
                 ref = model(**model.training_inputs(batch))  # type: ignore[operator]
             assert out is not None
-            for key in ("volatility_forecast", "quantiles"):
+            for key in keys:
                 torch.testing.assert_close(out[key], ref[key], rtol=2e-4, atol=1e-7)
             checked += 1
+    return checked, raw
+
+
+def test_stream_gives_the_batch_outputs_with_the_scale(setting: dict[str, object]) -> None:
+    panel, model = setting["panel"], setting["model"]
+    live = StreamingPredictor(setting["path"], symbol="SYN/USDT")  # type: ignore[arg-type]
+    assert live.anchor.readable
+    checked, raw = _stream_against_batch(setting, live, model, ("volatility_forecast", "quantiles"), 25)  # type: ignore[arg-type]
     assert checked >= 10 and live.stats["missing"] == 3
     with pytest.raises(ValueError, match="scale must be a positive finite per-bar variance"):
         live.update(int(panel.timestamps[-1]), raw[-1], scale=-1.0)  # type: ignore[attr-defined]
@@ -110,7 +124,7 @@ def test_a_signal_checkpoint_streams_its_batch_outputs_without_a_scale_input(
     setting: dict[str, object], tmp_path: Path
 ) -> None:
     """The signal model takes no scale: the predictor computes the anchor only to mark bars present."""
-    panel, prepared = setting["panel"], setting["prepared"]
+    prepared = setting["prepared"]
     kwargs = {**get_model_entry("signal_generator").model_cls.test_kwargs(), "input_features": 17}
     model = create_crypto_model("signal_generator", **{**kwargs, "attention_window": 6}).eval()
     payload = build_payload(
@@ -118,20 +132,6 @@ def test_a_signal_checkpoint_streams_its_batch_outputs_without_a_scale_input(
         scaler=prepared.scaler.to_dict(), symbols=prepared.symbol_to_id,  # type: ignore[attr-defined]
     )  # fmt: skip
     atomic_save(payload, tmp_path / "signal.ckpt")
-    raw = compute_features(panel)[:, 0]  # type: ignore[arg-type]
     live = StreamingPredictor(tmp_path / "signal.ckpt", symbol="SYN/USDT")
-    windows = SingleAssetWindows(prepared, SEQ)  # type: ignore[arg-type]
-    ends = {int(t): i for i, (_, t) in enumerate(windows.index)}
-    checked = 0
-    for t, ts in enumerate(panel.timestamps):  # type: ignore[attr-defined]
-        if not panel.mask[t, 0]:  # type: ignore[attr-defined]
-            continue
-        out = live.update(int(ts), raw[t])
-        if t in ends and t % 50 == 0:
-            batch = {k: v.unsqueeze(0) for k, v in windows[ends[t]].items() if k != "targets"}
-            with torch.no_grad():
-                ref = model(**model.training_inputs(batch))  # type: ignore[operator]
-            assert out is not None
-            torch.testing.assert_close(out["probabilities"], ref["probabilities"], rtol=2e-4, atol=1e-6)
-            checked += 1
+    checked, _ = _stream_against_batch(setting, live, model, ("probabilities",), 50)
     assert checked >= 5
