@@ -139,7 +139,9 @@ def test_docstring_examples_are_found() -> None:
 def test_docstring_examples_run(module: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     result = doctest.testmod(
-        importlib.import_module(module), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, report=False
+        importlib.import_module(module),
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+        report=False,
     )
     assert result.attempted > 0, f"{module}: no docstring example found"
     assert result.failed == 0, f"{module}: {result.failed} of {result.attempted} docstring examples failed"

@@ -89,7 +89,9 @@ LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 def _anchors(markdown: str) -> set[str]:
     """The ids Python-Markdown's ``toc`` gives the headings of a page (code spans read as their text)."""
     ids = set()
-    for heading in re.findall(r"^#{1,6} (.+)$", re.sub(r"^```.*?^```", "", markdown, flags=re.S | re.M), re.M):
+    for heading in re.findall(
+        r"^#{1,6} (.+)$", re.sub(r"^```.*?^```", "", markdown, flags=re.S | re.M), re.M
+    ):
         text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading).replace("`", "")
         slug = re.sub(r"[^\w\s-]", "", text).strip().lower()
         ids.add(re.sub(r"[-\s]+", "-", slug))

@@ -38,16 +38,21 @@ MARKERS: dict[str, re.Pattern[str]] = {
         r"<!--\s*/?section:|\bowned by (?:the )?[\w-]+ (?:work|team|branch|developer|session)\b|\bedit only between\b",
         re.I,
     ),
-    "commit in prose": re.compile(r"\bat commit\b|\b(?=[0-9a-f]{0,39}[0-9])(?=[0-9a-f]{0,39}[a-f])[0-9a-f]{7,40}\b"),
+    "commit in prose": re.compile(
+        r"\bat commit\b|\b(?=[0-9a-f]{0,39}[0-9])(?=[0-9a-f]{0,39}[a-f])[0-9a-f]{7,40}\b"
+    ),
     "run history": re.compile(r"\bearlier runs?\b", re.I),
     "unshipped document": re.compile(
         r"\bthe spec\b|\bspec's\b|\bspec (?:asks|calls|passes|says)\b|\bSEED_README\b|\bARCHITECTURE\.md\b"
         r"|\bSTYLE\.md\b|\bTEAM\.md\b",
         re.I,
     ),
-    "issue number": re.compile(r"\bissue #?\d+\b|\bissues #\d+|\bissues \d+ (?:and|to|or) \d+\b|\bissue's\b", re.I),
+    "issue number": re.compile(
+        r"\bissue #?\d+\b|\bissues #\d+|\bissues \d+ (?:and|to|or) \d+\b|\bissue's\b", re.I
+    ),
     "development machine": re.compile(
-        r"\bshared (?:\d-core |dev(?:elopment)? |CPU )?machines?\b|\bthis project's (?:CPU |GPU )?machines?\b", re.I
+        r"\bshared (?:\d-core |dev(?:elopment)? |CPU )?machines?\b|\bthis project's (?:CPU |GPU )?machines?\b",
+        re.I,
     ),
     "work session": re.compile(r"\bsessions?\b", re.I),
 }
@@ -70,7 +75,9 @@ def find_markers(text: str) -> list[tuple[int, str, str]]:
         product = [m.span() for m in PRODUCT_SESSION.finditer(line)]
         for kind, pattern in MARKERS.items():
             for match in pattern.finditer(line):
-                if kind == "work session" and any(a <= match.start() and match.end() <= b for a, b in product):
+                if kind == "work session" and any(
+                    a <= match.start() and match.end() <= b for a, b in product
+                ):
                     continue
                 found.append((number, kind, line.strip()))
                 break
