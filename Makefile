@@ -39,8 +39,8 @@ test: $(BIN)/.installed-dev
 	MLATTN_TEST_DEVICE=cpu $(BIN)/python -m pytest -q -p no:cacheprovider $(wildcard tests/*/test_*_cuda.py)
 
 lint: $(BIN)/.installed-dev
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples docs/_hooks
+	$(BIN)/ruff format --check src tests benchmarks examples docs/_hooks
 	$(BIN)/mypy
 
 bench: $(BIN)/.installed-dev

@@ -4,7 +4,7 @@
 that make that build fail on a broken link: the site's own ``strict`` and ``validation`` settings, applied
 to a tiny site with one defect each (a missing page, a missing anchor, a page left out of the navigation, an
 absolute link), must abort, and the same site without the defect must build. The README, read on GitHub or
-PyPI rather than in the site, is checked here directly: every relative link names a file that exists and
+PyPI rather than in the site, and the examples' README are checked here directly: every relative link names a file that exists and
 every anchor a heading of that file; its results table is the one of the evaluation page.
 """
 
@@ -98,16 +98,16 @@ def _anchors(markdown: str) -> set[str]:
     return ids
 
 
-def test_the_readme_links_resolve() -> None:
-    text = README.read_text()
-    targets = [t for t in LINK.findall(text) if not re.match(r"[a-z]+:", t)]
-    assert len(targets) >= 20
+@pytest.mark.parametrize(("page", "at_least"), [(README, 20), (ROOT / "examples" / "README.md", 2)], ids=str)
+def test_the_readme_links_resolve(page: Path, at_least: int) -> None:
+    targets = [t for t in LINK.findall(page.read_text()) if not re.match(r"[a-z]+:", t)]
+    assert len(targets) >= at_least
     for target in targets:
         path, _, anchor = target.partition("#")
-        file = (ROOT / path) if path else README
-        assert file.exists(), f"README links to {path}, which does not exist"
+        file = (page.parent / path).resolve() if path else page
+        assert file.exists(), f"{page.name} links to {path}, which does not exist"
         if anchor:
-            assert anchor in _anchors(file.read_text()), f"README links to {target}: no such heading"
+            assert anchor in _anchors(file.read_text()), f"{page.name} links to {target}: no such heading"
 
 
 def _results_block(markdown: str) -> str:

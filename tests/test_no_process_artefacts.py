@@ -17,8 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# what users read: the top-level documents, the documentation site's sources, the benchmarks' page, the
-# Makefile's targets and the package (docstrings, comments, messages); the command line's help is added below
+# what users read: the top-level documents, the documentation site's sources, the benchmarks' and examples'
+# pages, the Makefile's targets and the package (docstrings, comments, messages); the command line's help is added below
 FILES = sorted(
     [
         ROOT / "README.md",
@@ -27,6 +27,7 @@ FILES = sorted(
         ROOT / "mkdocs.yml",
         ROOT / "Makefile",
         ROOT / "benchmarks" / "README.md",
+        ROOT / "examples" / "README.md",
         *(ROOT / "docs").rglob("*.md"),
         *(ROOT / "docs").rglob("*.py"),
         *(ROOT / "src").rglob("*.py"),
