@@ -1,13 +1,14 @@
-# Two commands do all the set-up on a fresh machine: `make demo` (the main job) and `make test`.
+# Each target does its own set-up on a fresh machine: `make demo`, `make test`, `make lint`, `make docs`.
 # Each installs what it needs into .venv: the core (torch, pinned to the CPU build by constraints.txt), then
-# the extras of pyproject.toml: `all` for the demo, `dev` (all + test and lint tools) for the rest.
+# the extras of pyproject.toml: `all` for the demo, `docs` for the site, `dev` (all + test, lint and docs
+# tools) for the rest.
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP_FLAGS ?= -q -c constraints.txt
 DEV_EXTRAS := dev,gpu,experimental
 
-.PHONY: demo test lint bench gpu-check venv clean
+.PHONY: demo test lint bench gpu-check docs venv clean
 
 define install
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,6 +24,9 @@ $(BIN)/.installed-all: pyproject.toml constraints.txt
 $(BIN)/.installed-dev: pyproject.toml constraints.txt
 	$(call install,$(DEV_EXTRAS))
 
+$(BIN)/.installed-docs: pyproject.toml constraints.txt
+	$(call install,docs)
+
 venv: $(BIN)/.installed-dev
 
 demo: $(BIN)/.installed-all
@@ -35,16 +39,21 @@ test: $(BIN)/.installed-dev
 	MLATTN_TEST_DEVICE=cpu $(BIN)/python -m pytest -q -p no:cacheprovider $(wildcard tests/*/test_*_cuda.py)
 
 lint: $(BIN)/.installed-dev
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples docs/_hooks
+	$(BIN)/ruff format --check src tests benchmarks examples docs/_hooks
 	$(BIN)/mypy
 
 bench: $(BIN)/.installed-dev
 	$(BIN)/python benchmarks/run_all.py
 
-# On a machine with an NVIDIA GPU: the CUDA tests, the spec's performance tests and the GPU benchmarks.
+# On a machine with an NVIDIA GPU: the CUDA tests, the performance tests on CUDA and the GPU benchmarks.
 gpu-check: $(BIN)/.installed-dev
 	PYTHON=$(BIN)/python bash benchmarks/gpu_check.sh
 
+# The documentation site into site/ (open site/index.html), strict: a broken link or anchor, a page left
+# out of the navigation or a docstring the API pages cannot read fails the build. Offline: nothing fetched.
+docs: $(BIN)/.installed-docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache htmlcov
+	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache htmlcov

@@ -1,13 +1,18 @@
-"""Every Python example of the README runs as written, in order, and prints the shapes it promises.
+"""Every Python example users read runs as written: the README's, the documentation pages' and the
+docstrings' (the API pages show them).
 
-The README keeps all of the spec's examples verbatim. They run in one namespace (later examples use names
-that earlier ones defined, as a reader pasting them into one session would), with the package's public
-names, ``torch`` and ``torch.nn`` in scope, in a temporary folder so that the files they write land there.
+A page's ``python`` blocks run in order in one namespace (later blocks use names that earlier ones defined,
+as a reader pasting them into one interpreter would), with the package's public names, ``torch`` and
+``torch.nn`` in scope, in a temporary folder so that the files they write land there. Blocks that are not
+meant to run are fenced as ``text`` or ``bash``. The examples page keeps every example of the library's
+original specification verbatim, and their printed output is checked.
 """
 
 from __future__ import annotations
 
 import contextlib
+import doctest
+import importlib
 import io
 import re
 from pathlib import Path
@@ -15,9 +20,15 @@ from pathlib import Path
 import pytest
 import torch
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+EXAMPLES_PAGE = DOCS / "examples.md"
+SPEC = ROOT.parent / "shared" / "spec" / "SEED_README.md"  # beside the repository in CI
+PAGES = [README, *sorted(p for p in DOCS.rglob("*.md") if "_hooks" not in p.parts)]
+PACKAGE = ROOT / "src" / "ml_attention_mechanisms"
 
-# A print statement of a spec example -> lines (regexes) that example's output must contain.
+# A print statement of an example of the examples page -> lines (regexes) that example's output must contain.
 EXPECTED: dict[str, list[str]] = {
     'print(f"Output shape: {output.shape}")': [r"Output shape: torch\.Size\(\[4, 128, 512\]\)"],
     'print("Predictions:")': [
@@ -56,34 +67,43 @@ EXPECTED: dict[str, list[str]] = {
 }
 
 
-def _python_blocks(text: str) -> list[str]:
+def python_blocks(text: str) -> list[str]:
+    """The bodies of the ```` ```python ```` fences of a Markdown text, in order."""
     return re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
 
 
-def test_readme_keeps_every_spec_example() -> None:
-    spec = Path(__file__).resolve().parents[2] / "shared" / "spec" / "SEED_README.md"
-    blocks = [b.strip() for b in _python_blocks(README.read_text())]
-    if spec.exists():  # beside the repository in CI; the check below is the one that matters there
-        for example in _python_blocks(spec.read_text()):
-            assert example.strip() in blocks, f"spec example missing from README:\n{example[:200]}"
+def _page_id(page: Path) -> str:
+    return str(page.relative_to(ROOT))
+
+
+def test_the_examples_page_keeps_every_spec_example() -> None:
+    blocks = [b.strip() for b in python_blocks(EXAMPLES_PAGE.read_text())]
+    if SPEC.exists():  # the specification lies beside the repository, not in it
+        for example in python_blocks(SPEC.read_text()):
+            assert example.strip() in blocks, f"example missing from docs/examples.md:\n{example[:200]}"
     for snippet in EXPECTED:
         assert any(snippet in b for b in blocks), snippet
 
 
+def test_the_readme_links_the_examples_page() -> None:
+    assert "docs/examples.md" in README.read_text()
+
+
 @pytest.mark.slow
-def test_every_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("page", [p for p in PAGES if python_blocks(p.read_text())], ids=_page_id)
+def test_every_example_of_a_page_runs(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import ml_attention_mechanisms as mam
 
     monkeypatch.chdir(tmp_path)
-    namespace: dict[str, object] = {"__name__": "__readme__", "torch": torch, "nn": torch.nn}
+    namespace: dict[str, object] = {"__name__": "__docs__", "torch": torch, "nn": torch.nn}
     namespace.update({name: getattr(mam, name) for name in mam.__all__})
-    for i, block in enumerate(_python_blocks(README.read_text())):
+    for i, block in enumerate(python_blocks(page.read_text())):
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             try:
-                exec(compile(block, f"README.md[python block {i}]", "exec"), namespace)
+                exec(compile(block, f"{_page_id(page)}[python block {i}]", "exec"), namespace)
             except Exception as exc:  # pragma: no cover - the message is the point
-                raise AssertionError(f"README python block {i} failed: {exc!r}\n{block}") from exc
+                raise AssertionError(f"{_page_id(page)}: python block {i} failed: {exc!r}\n{block}") from exc
         printed = out.getvalue()
         for snippet, patterns in EXPECTED.items():
             if snippet in block:
@@ -93,9 +113,35 @@ def test_every_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPat
                     )
 
 
-def test_every_public_name_has_a_readme_example() -> None:
+def test_every_public_name_has_an_example() -> None:
     import ml_attention_mechanisms as mam
 
-    code = "\n".join(_python_blocks(README.read_text()))
+    code = "\n".join(b for p in PAGES for b in python_blocks(p.read_text()))
     missing = [n for n in mam.__all__ if not re.search(rf"\b{re.escape(n)}\b", code)]
-    assert not missing, f"public names without a runnable README example: {missing}"
+    assert not missing, f"public names without a runnable example in the README or docs/: {missing}"
+
+
+def _modules_with_doctests() -> list[str]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if re.search(r"^\s*>>> ", path.read_text(encoding="utf-8"), flags=re.M):
+            parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+            found.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return found
+
+
+def test_docstring_examples_are_found() -> None:
+    assert len(_modules_with_doctests()) >= 30
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module", _modules_with_doctests())
+def test_docstring_examples_run(module: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = doctest.testmod(
+        importlib.import_module(module),
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+        report=False,
+    )
+    assert result.attempted > 0, f"{module}: no docstring example found"
+    assert result.failed == 0, f"{module}: {result.failed} of {result.attempted} docstring examples failed"

@@ -38,7 +38,7 @@ except ModuleNotFoundError:  # Python 3.10: the test extra installs tomli
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "ml_attention_mechanisms"
 CORE = {"torch", "numpy"}
-BY_HAND = {"flash_attn"}  # CUDA-only, built by hand (README, "GPU"); used when importable
+BY_HAND = {"flash_attn"}  # CUDA-only, built by hand (docs/gpu.md); used when importable
 
 
 def _name(requirement: str) -> str:

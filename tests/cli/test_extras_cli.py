@@ -16,7 +16,7 @@ from ml_attention_mechanisms.cli.main import SUBCOMMANDS, main
 
 OPTIONAL = tuple(module for extra in EXTRAS.values() for module in extra.modules)
 
-# command line -> the extras it needs (README, "Installation", the same table)
+# command line -> the extras it needs (docs/getting-started.md, the same table)
 NEEDS: list[tuple[list[str], tuple[str, ...]]] = [
     (["demo"], ("data", "train", "eval", "viz")),
     (["train", "--model", "price_predictor_small", "--data", "x.csv"], ("data", "train")),

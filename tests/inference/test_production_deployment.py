@@ -42,7 +42,7 @@ def test_spec_model_optimization_block(tmp_path: Path, monkeypatch: pytest.Monke
 
     proto = onnx.load("crypto_predictor.onnx")
     opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
-    assert opset == 18  # torch 2.13's exporter writes >= 18; the README says so
+    assert opset == 18  # torch 2.13's exporter writes >= 18; docs/inference.md says so
     assert proto.graph.output[0].name == "predictions"
     session = ort.InferenceSession("crypto_predictor.onnx", providers=["CPUExecutionProvider"])
     first = session.run(["predictions"], {"features": dummy_input.numpy()})[0]

@@ -98,8 +98,8 @@ def test_checkpoint_stream_scales_and_restarts(tmp_path: Path) -> None:
 
 
 def test_a_trained_checkpoint_streams_by_any_spelling_of_its_pair(tmp_path: Path) -> None:
-    """A real training stores the data layer's symbols (``"BTC/USDT"``); ``symbol="BTCUSDT"`` (the README's
-    restart line) names the same pair."""
+    """A real training stores the data layer's symbols (``"BTC/USDT"``); ``symbol="BTCUSDT"`` (the
+    restart example of docs/inference.md) names the same pair."""
 
     result = train(
         "price_predictor_small",

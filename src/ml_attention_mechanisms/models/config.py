@@ -15,7 +15,7 @@ dropout                PSRO   dropout on residual branches and MLP hidden units
 input_features         PSRO   ``F``, the last axis of ``price_data`` / ``asset_features``
 attention_window       PSRO   sliding window ``W`` of the causal attention (bars, the query's own included)
 time_unit_seconds      PSRO   one ALiBi distance unit in seconds (set it to the bar interval)
-use_market_time        PSRO   add market-time features (daily and weekly cycles, sessions, weekend, funding
+use_market_time        PSRO   add market-time features (daily and weekly cycles, trading sessions, weekend, funding
                               clock: ``_backbone.MODEL_MARKET_TIME``) when timestamps are given
                               (``attention_kind="crypto"`` only)
 attention_kind         PSRO   the encoder's attention: ``"crypto"`` (time-aware ALiBi whose distance is the
