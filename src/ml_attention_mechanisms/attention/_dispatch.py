@@ -46,7 +46,7 @@ from ._kernels import (
     linear_attention_state,
     linear_readout,
 )
-from ._masks import is_tracing
+from ._masks import PreparedMask, is_tracing
 
 __all__ = [
     "BACKENDS",
@@ -212,8 +212,9 @@ def _inputs(
     dropout_p: float,
     need_weights: bool,
     chunk_size: int | None = None,
+    prepared: PreparedMask | None = None,
 ) -> AttentionInputs:
-    return AttentionInputs(q, k, v, mask, is_causal, window, dropout_p, need_weights, chunk_size)
+    return AttentionInputs(q, k, v, mask, is_causal, window, dropout_p, need_weights, chunk_size, prepared)
 
 
 def choose_backend(
@@ -274,7 +275,7 @@ def attend(
     k: Tensor,
     v: Tensor,
     *,
-    mask: Tensor | None = None,
+    mask: Tensor | PreparedMask | None = None,
     is_causal: bool = False,
     window: int | None = None,
     dropout_p: float = 0.0,
@@ -290,7 +291,9 @@ def attend(
         q: queries ``[B, H, Tq, D]``.
         k: keys ``[B, Hkv, Tk, D]``.
         v: values ``[B, Hkv, Tk, Dv]``.
-        mask: bool (True = may attend) or additive float, broadcastable to ``[B, H, Tq, Tk]``.
+        mask: bool (True = may attend) or additive float, broadcastable to ``[B, H, Tq, Tk]``; or a
+            :class:`~._masks.PreparedMask` (masks, causal window and bias folded once for many calls; then
+            ``is_causal`` and ``window`` stay unset: it holds them).
         is_causal: causal masking, aligned bottom-right when ``Tq < Tk``.
         window: with ``is_causal``, attend only to the last ``window`` keys.
         dropout_p: dropout on the attention weights (pass 0 in eval mode).
@@ -305,14 +308,41 @@ def attend(
 
     Raises:
         RuntimeError: no backend can run (message lists inputs and every backend's reasons).
+        ValueError: a prepared mask with ``is_causal`` or ``window``, or of a shape other than ``[.., Tq, Tk]``.
     """
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
-    inp = _inputs(q, k, v, mask, is_causal, window, dropout_p, need_weights, chunk_size)
+    prepared = mask if isinstance(mask, PreparedMask) else None
+    if prepared is not None:
+        if not is_tracing():
+            _check_prepared(prepared, q, k, is_causal, window)
+        mask = prepared.mask
+    inp = _inputs(q, k, v, mask, is_causal, window, dropout_p, need_weights, chunk_size, prepared)
     name, lines = _decide(inp, backend, allow_fused)
     if name is None:
         raise RuntimeError(_no_backend_message(inp, lines))
     if not is_tracing():
         _log_once(f"attention backend {name} for {q.dtype} on {q.device.type} ({lines[-1]})")
         _record(name, inp, lines)
-    return BACKENDS[name].run(inp, scale)
+    out, weights = BACKENDS[name].run(inp, scale)
+    if prepared is not None and prepared.row_ok is not None:
+        keep = prepared.row_ok  # rows that may attend to nothing: zeros, as on every backend
+        out = out * keep.to(out.dtype)
+        weights = None if weights is None else weights * keep.to(weights.dtype)
+    return out, weights
+
+
+def _check_prepared(
+    prepared: PreparedMask, q: Tensor, k: Tensor, is_causal: bool, window: int | None
+) -> None:
+    if is_causal or window is not None:
+        raise ValueError(
+            "a PreparedMask already holds the causal structure and the window: call with is_causal=False "
+            f"and window=None (got is_causal={is_causal}, window={window})"
+        )
+    want = (q.shape[-2], k.shape[-2])
+    if tuple(prepared.shape[-2:]) != want or prepared.mask.dim() != 4:
+        raise ValueError(
+            f"PreparedMask of shape {tuple(prepared.shape)} does not fit q_len, k_len = {want} "
+            "(expected [B|1, H|1, q_len, k_len])"
+        )

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ._chunking import DEFAULT_MAX_MEMORY_MB, choose_chunk_size
-from ._masks import causal_mask
+from ._masks import PreparedMask, causal_mask
 
 # Looked up once (without importing it): an import inside the dispatch would break torch.compile graphs.
 _HAS_FLASH_ATTN = importlib.util.find_spec("flash_attn") is not None
@@ -41,6 +41,7 @@ class AttentionInputs:
     dropout_p: float
     need_weights: bool
     chunk_size: int | None = None  # tile side for the chunked backend (None = from the default budget)
+    prepared: PreparedMask | None = None  # the folded mask ``mask`` comes from (``mask`` is its float32 form)
 
 
 class Backend:
@@ -146,6 +147,20 @@ class SDPABackend(Backend):
         q, k, v = inp.q, inp.k, inp.v
         gqa = bool(q.shape[1] != k.shape[1])  # a Python bool also under tracing (shapes are tensors there)
         tq, tk = q.shape[-2], k.shape[-2]
+        if inp.prepared is not None:
+            # Folded once for many calls: no empty row, already in the kernel's form (the dispatch zeroes
+            # the rows of ``row_ok`` afterwards).
+            out = F.scaled_dot_product_attention(
+                q,
+                k,
+                v,
+                attn_mask=inp.prepared.for_dtype(q.dtype),
+                dropout_p=inp.dropout_p,
+                is_causal=False,
+                scale=scale,
+                enable_gqa=gqa,
+            )
+            return out, None
         if inp.mask is None and inp.window is None and inp.is_causal and tq == tk:
             # The fused causal kernel skips the upper triangle: the fast path for training and prefill.
             out = F.scaled_dot_product_attention(

@@ -7,6 +7,11 @@ mask: ``0.0`` means "no change" and ``1.0`` adds one to the score. Integer masks
 Shapes: ``attention_mask`` is ``[Tq, Tk]`` or 4-D broadcastable to ``[B, H, Tq, Tk]`` (3-D is
 ambiguous between ``[B, Tq, Tk]`` and ``[B*H, Tq, Tk]`` and is rejected); ``key_mask`` is ``[B, Tk]``,
 True = the key is present (the opposite of torch's ``key_padding_mask``).
+
+A stack of layers that attend with the same masks and bias (an encoder's blocks) folds them once with
+:func:`prepare_mask` into a :class:`PreparedMask` and hands that to every layer, instead of each layer
+combining the key mask, the causal window and the bias again (several passes over ``[B, H, Tq, Tk]`` per
+layer).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["causal_mask", "combine_masks", "is_tracing", "validate_mask"]
+__all__ = ["PreparedMask", "causal_mask", "combine_masks", "is_tracing", "prepare_mask", "validate_mask"]
 
 
 def is_tracing() -> bool:
@@ -113,3 +118,122 @@ def combine_masks(
         else:
             mask = mask.masked_fill(~km, float("-inf"))
     return mask
+
+
+class PreparedMask:
+    """Masks and an additive bias folded once, for every attention call of one shape (e.g. all the blocks
+    of an encoder).
+
+    ``mask`` is the additive float mask the kernels receive: the bias (or 0) where a query may attend to a
+    key, ``-inf`` where it may not, and 0 on the rows that may attend to nothing (a fused kernel would give
+    NaN there); ``row_ok`` marks those rows, whose outputs the dispatch sets to zero (None: every row may
+    attend). The values are exactly those the dispatch builds from the unfolded masks, so the outputs are
+    bit for bit the same. Build it with :func:`prepare_mask`; pass it as ``attention_mask`` (with no
+    ``key_mask``, ``attn_bias`` or causal flag: it holds them).
+
+    Attributes:
+        mask: float32 (or float64) ``[B|1, H|1, Tq, Tk]``.
+        row_ok: bool ``[B|1, H|1, Tq, 1]`` or None.
+    """
+
+    def __init__(self, mask: Tensor, row_ok: Tensor | None) -> None:
+        self.mask = mask
+        self.row_ok = row_ok
+        self._converted: dict[torch.dtype, Tensor] = {}
+
+    @property
+    def shape(self) -> torch.Size:
+        """Shape of :attr:`mask`."""
+        return self.mask.shape
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Dtype of :attr:`mask`."""
+        return self.mask.dtype
+
+    def select_queries(self, index: Tensor) -> PreparedMask:
+        """The mask of the queries at ``index [B, Q]`` (positions per batch row): ``[B, H|1, Q, Tk]``."""
+        b, q = index.shape
+        mask = self.mask.expand(b, -1, -1, -1)  # (B, H|1, Tq, Tk)
+        rows = mask.gather(2, index[:, None, :, None].expand(-1, mask.shape[1], -1, mask.shape[-1]))
+        row_ok = None
+        if self.row_ok is not None:
+            ok = self.row_ok.expand(b, -1, -1, -1)  # (B, H|1, Tq, 1)
+            row_ok = ok.gather(2, index[:, None, :, None].expand(-1, ok.shape[1], -1, 1))
+        return PreparedMask(rows, row_ok)
+
+    def for_dtype(self, dtype: torch.dtype) -> Tensor:
+        """:attr:`mask` in ``dtype`` for a fused kernel (``-inf`` clamped to the dtype's lowest finite value
+        when the dtype differs, as the dispatch does); converted once per dtype."""
+        if dtype == self.mask.dtype:
+            return self.mask
+        if dtype not in self._converted:
+            self._converted[dtype] = self.mask.clamp_min(torch.finfo(dtype).min).to(dtype)
+        return self._converted[dtype]
+
+
+def prepare_mask(
+    q_len: int,
+    k_len: int,
+    *,
+    key_mask: Tensor | None = None,
+    attention_mask: Tensor | None = None,
+    bias: Tensor | None = None,
+    is_causal: bool = False,
+    window: int | None = None,
+    batch: int = 1,
+    heads: int = 1,
+    device: torch.device | None = None,
+) -> PreparedMask:
+    """Fold a key mask, an attention mask, a causal (sliding-window) structure and an additive bias into
+    one :class:`PreparedMask`.
+
+    Args:
+        q_len, k_len: query and key lengths (causal structure aligned bottom-right, as everywhere).
+        key_mask: bool ``[B, Tk]``, True = the key is present.
+        attention_mask: bool (True = may attend) or additive float, ``[Tq, Tk]`` or 4-D.
+        bias: additive float bias broadcastable to ``[B, H, Tq, Tk]`` (ALiBi).
+        is_causal: causal masking.
+        window: with ``is_causal``, only the last ``window`` keys.
+        batch, heads: ``B`` and ``H`` (for the shape checks of ``attention_mask``).
+        device: device of the causal mask. Default: that of the first tensor given.
+
+    Raises:
+        ValueError: a mask of a wrong dtype or shape (eager mode).
+    """
+    if device is None:
+        first = next((t for t in (key_mask, attention_mask, bias) if t is not None), None)
+        device = None if first is None else first.device
+    mask = combine_masks(
+        attention_mask, key_mask, batch=batch, heads=heads, q_len=q_len, k_len=k_len, dtype=torch.float32
+    )
+    if bias is not None:
+        if mask is None:
+            mask = bias
+        elif mask.dtype == torch.bool:
+            mask = bias.masked_fill(~mask, float("-inf"))
+        else:
+            mask = mask + bias
+    if is_causal or window is not None:
+        cm = causal_mask(q_len, k_len, device=device, window=window if is_causal else None)
+        if mask is None:
+            mask = cm
+        elif mask.dtype == torch.bool:
+            mask = mask & cm
+        else:
+            mask = mask.masked_fill(~cm, float("-inf"))
+    if mask is None:
+        return PreparedMask(torch.zeros(1, 1, q_len, k_len, device=device), None)
+    if mask.dim() == 2:
+        mask = mask[None, None]
+    # A causal row keeps at least its own key (bottom-right, Tq <= Tk): only a key mask, an explicit mask or
+    # more queries than keys can leave a row with nothing to attend to.
+    row_ok: Tensor | None = None
+    if key_mask is not None or attention_mask is not None or q_len > k_len:
+        allowed = mask if mask.dtype == torch.bool else mask > float("-inf")
+        row_ok = allowed.any(dim=-1, keepdim=True)  # (B|1, H|1, Tq, 1)
+    if mask.dtype == torch.bool:
+        mask = torch.zeros(mask.shape, device=mask.device).masked_fill(~mask, float("-inf"))
+    if row_ok is not None:
+        mask = mask.masked_fill(~row_ok, 0.0)
+    return PreparedMask(mask, row_ok)

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from ..config import AttentionConfig
 from ._dispatch import attend
-from ._masks import combine_masks, is_tracing
+from ._masks import PreparedMask, combine_masks, is_tracing
 
 __all__ = ["MultiHeadAttention", "RotaryLike"]
 
@@ -136,7 +136,7 @@ class MultiHeadAttention(nn.Module):
         query: Tensor,
         key: Tensor | None = None,
         value: Tensor | None = None,
-        attention_mask: Tensor | None = None,
+        attention_mask: Tensor | PreparedMask | None = None,
         need_weights: bool = False,
         *,
         key_mask: Tensor | None = None,
@@ -152,7 +152,10 @@ class MultiHeadAttention(nn.Module):
             key: ``[B, Tk, d_model]``. Default: ``query``.
             value: ``[B, Tk, d_model]``. Default: ``key``.
             attention_mask: bool ``[Tq, Tk]`` or 4-D broadcastable to ``[B, H, Tq, Tk]`` (True = may
-                attend), or an additive float mask. 3-D and integer masks are rejected.
+                attend), or an additive float mask. 3-D and integer masks are rejected. Or a
+                :class:`~ml_attention_mechanisms.attention._masks.PreparedMask` (key mask, causal window and
+                bias folded once for a stack of layers): it replaces ``key_mask``, ``attn_bias`` and the
+                causal flag, which must then stay unset.
             need_weights: also return the attention weights ``[B, H, Tq, Tk]`` (exact math path).
             key_mask: bool ``[B, Tk]``, True = the key is present.
             is_causal: causal masking (bottom-right aligned); ``None`` = ``config.causal``.
@@ -184,7 +187,7 @@ class MultiHeadAttention(nn.Module):
         query: Tensor,
         key: Tensor | None,
         value: Tensor | None,
-        attention_mask: Tensor | None,
+        attention_mask: Tensor | PreparedMask | None,
         need_weights: bool,
         *,
         key_mask: Tensor | None,
@@ -231,13 +234,22 @@ class MultiHeadAttention(nn.Module):
         k: Tensor,
         v: Tensor,
         *,
-        attention_mask: Tensor | None = None,
+        attention_mask: Tensor | PreparedMask | None = None,
         key_mask: Tensor | None = None,
         is_causal: bool = False,
         attn_bias: Tensor | None = None,
         need_weights: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
         """Combine masks and bias and call the dispatch on per-head tensors ``[B, H, T, D]``."""
+        if isinstance(attention_mask, PreparedMask):
+            if not is_tracing() and (key_mask is not None or attn_bias is not None):
+                raise ValueError(
+                    "attention_mask is a PreparedMask, which already holds the key mask and the bias: "
+                    "pass neither key_mask nor attn_bias with it"
+                )
+            return self._kernel(
+                q, k, v, mask=attention_mask, is_causal=False, window=None, need_weights=need_weights
+            )
         b, tq, tk = q.shape[0], q.shape[-2], k.shape[-2]
         mask = combine_masks(
             attention_mask, key_mask, batch=b, heads=self.num_heads, q_len=tq, k_len=tk, dtype=q.dtype
@@ -259,7 +271,7 @@ class MultiHeadAttention(nn.Module):
         k: Tensor,
         v: Tensor,
         *,
-        mask: Tensor | None,
+        mask: Tensor | PreparedMask | None,
         is_causal: bool,
         window: int | None,
         need_weights: bool,

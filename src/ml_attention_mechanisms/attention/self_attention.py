@@ -19,7 +19,7 @@ from ..config import AttentionConfig
 from ._chunking import DEFAULT_MAX_MEMORY_MB, choose_chunk_size
 from ._crypto_attention import CryptoMultiHeadAttention
 from ._dispatch import attend, linear_attention_readout, linear_attention_state
-from ._masks import combine_masks, is_tracing
+from ._masks import PreparedMask, combine_masks, is_tracing
 from .multi_head_attention import MultiHeadAttention
 
 __all__ = [
@@ -127,7 +127,7 @@ class ChunkedAttention(MultiHeadAttention):
         k: Tensor,
         v: Tensor,
         *,
-        mask: Tensor | None,
+        mask: Tensor | PreparedMask | None,
         is_causal: bool,
         window: int | None,
         need_weights: bool,
@@ -273,7 +273,7 @@ class LinearAttention(MultiHeadAttention):
         k: Tensor,
         v: Tensor,
         *,
-        mask: Tensor | None,
+        mask: Tensor | PreparedMask | None,
         is_causal: bool,
         window: int | None,
         need_weights: bool,
@@ -281,8 +281,9 @@ class LinearAttention(MultiHeadAttention):
         if not is_tracing():
             if need_weights:
                 raise ValueError("LinearAttention has no softmax weights: need_weights=True is not supported")
-            if mask is not None and not (
-                mask.dtype == torch.bool and mask.shape[1] == 1 and mask.shape[2] == 1
+            if isinstance(mask, PreparedMask) or (
+                mask is not None
+                and not (mask.dtype == torch.bool and mask.shape[1] == 1 and mask.shape[2] == 1)
             ):
                 raise ValueError(
                     "LinearAttention supports key_mask [batch, k_len] and is_causal only; got a combined mask "

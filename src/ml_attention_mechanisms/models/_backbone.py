@@ -23,8 +23,19 @@ bars (tested bit for bit).
 
 The blocks are the transformer layer's :class:`TransformerEncoderBlock` (pre-norm, GELU MLP).
 
+**Patch tokens** (``patch_size = p > 1``, see ``_patches.py``): the tokens are patches of ``p`` bars ending at
+the window's last present bar, timed at their last bar; everything above then runs over tokens (a token
+attends the ``W / p`` latest tokens). ``p`` times fewer tokens: the projections and MLPs cost ``p`` times
+less and the attention ``p**2`` times less. Such an encoder streams by recomputing the window, not bar by bar.
+
+Cost: the key mask, the causal window and the ALiBi bias are folded once per forward into one
+:class:`~ml_attention_mechanisms.attention._masks.PreparedMask` that every layer reuses; a model that reads
+only the last present bar (``last_only=True``) runs the last layer for that bar alone (its keys and values
+still come from every bar).
+
 Shapes:
-    ``B`` batch, ``T`` bars, ``F`` features, ``H`` heads, ``d`` = ``d_model``.
+    ``B`` batch, ``T`` bars, ``N`` tokens (``T``, or ``ceil(T / p)`` patches), ``F`` features, ``H`` heads,
+    ``d`` = ``d_model``.
 """
 
 from __future__ import annotations
@@ -34,10 +45,12 @@ import dataclasses
 import torch
 from torch import Tensor, nn
 
+from ..attention._masks import prepare_mask
 from ..encodings.positional_encoding import ALiBiEncoding
 from ..encodings.temporal_encoding import DAY, WEEK, MarketTimeConfig, MarketTimeEncoding
 from ..transformers.transformer_block import TransformerBlockConfig, TransformerEncoderBlock
 from ._inputs import zero_masked
+from ._patches import last_present_index, patch_input_features, patch_tokens
 from .config import CryptoPredictionModelConfig
 
 __all__ = ["MODEL_MARKET_TIME", "TemporalEncoder", "last_present"]
@@ -59,9 +72,7 @@ def last_present(h: Tensor, mask: Tensor | None) -> Tensor:
     """
     if mask is None:
         return h[:, -1]
-    t = h.shape[1]
-    position = torch.arange(1, t + 1, device=mask.device).unsqueeze(0)  # (1, T)
-    idx = (mask.long() * position).argmax(dim=1)  # (B,): last present bar (0 when none)
+    idx = last_present_index(mask)  # (B,): last present bar (0 when none)
     return h.gather(1, idx.view(-1, 1, 1).expand(-1, 1, h.shape[-1])).squeeze(1)
 
 
@@ -71,12 +82,13 @@ class TemporalEncoder(nn.Module):
     Args:
         config: :class:`CryptoPredictionModelConfig` (``d_model``, ``num_heads``, ``num_encoder_layers``,
             ``d_ff``, ``dropout``, ``input_features``, ``attention_window``, ``time_unit_seconds``,
-            ``use_market_time``, ``attention_kind``, ``num_assets``).
+            ``use_market_time``, ``attention_kind``, ``num_assets``, ``patch_size``).
         use_asset_ids: build the asset embedding (``num_assets`` rows, row 0 = unknown asset, kept at zero).
             Default: True.
 
     Attributes:
-        attention_window: the sliding window ``W`` of every attention layer.
+        attention_window: the sliding window ``W`` of every attention layer, in bars.
+        patch_size: bars per token (1: bar tokens).
         layer_names: names of the attention layers, as used in ``attention_weights``.
     """
 
@@ -84,7 +96,9 @@ class TemporalEncoder(nn.Module):
         super().__init__()
         c = config
         self.attention_window = c.attention_window
-        self.input_proj = nn.Linear(c.input_features, c.d_model)
+        self.patch_size = c.patch_size
+        self.num_heads = c.num_heads
+        self.input_proj = nn.Linear(patch_input_features(c.input_features, c.patch_size), c.d_model)
         self.asset_embedding = nn.Embedding(c.num_assets, c.d_model, padding_idx=0) if use_asset_ids else None
         crypto = c.attention_kind == "crypto"
         self.attention_kind = c.attention_kind
@@ -98,12 +112,13 @@ class TemporalEncoder(nn.Module):
         block_config = TransformerBlockConfig(
             d_model=c.d_model, num_heads=c.num_heads, d_ff=c.hidden_dim, dropout=c.dropout, causal=True
         )
+        self.token_window = c.attention_window // c.patch_size  # tokens each token attends, its own included
         self.blocks = nn.ModuleList()
         for _ in range(c.num_encoder_layers):
             block = TransformerEncoderBlock(block_config)
             # Declare the window on the attention layer itself (MultiHeadAttention reads
             # config.sliding_window when causal): same weights as CausalAttention(sliding_window=W).
-            block.attn.config = dataclasses.replace(block.attn.config, sliding_window=c.attention_window)
+            block.attn.config = dataclasses.replace(block.attn.config, sliding_window=self.token_window)
             self.blocks.append(block)
         self.norm = nn.LayerNorm(c.d_model)
         self.layer_names = [f"temporal_layer{i}" for i in range(c.num_encoder_layers)]
@@ -117,8 +132,9 @@ class TemporalEncoder(nn.Module):
         mask: Tensor | None = None,
         extra: Tensor | None = None,
     ) -> Tensor:
-        """Per-bar embedding ``[B, T, d]`` of features ``x [B, T, F]`` (absent bars read as zeros)."""
-        h = self.input_proj(zero_masked(x, mask))  # (B, T, d)
+        """Per-token embedding ``[B, N, d]`` of features ``x [B, N, F]`` (bar tokens: absent bars read as
+        zeros; patch tokens: ``x`` is :func:`patch_tokens`' features, ``p * F + p`` wide)."""
+        h = self.input_proj(zero_masked(x, mask) if self.patch_size == 1 else x)  # (B, N, d)
         if extra is not None:
             h = h + extra
         if self.asset_embedding is not None and asset_ids is not None:
@@ -138,8 +154,9 @@ class TemporalEncoder(nn.Module):
         extra: Tensor | None = None,
         need_weights: bool = False,
         name_prefix: str = "",
+        last_only: bool = False,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Encode ``x [B, T, F]`` into per-bar states ``[B, T, d]``.
+        """Encode ``x [B, T, F]`` into per-token states ``[B, N, d]``.
 
         Args:
             x: features ``[B, T, F]``.
@@ -149,20 +166,52 @@ class TemporalEncoder(nn.Module):
             mask: bool ``[B, T]``, True = the bar exists; absent bars are never attended and their values
                 have no effect.
             extra: an additive per-bar embedding ``[B, T, d]`` (e.g. the projected order book).
-            need_weights: also return each layer's weights ``[B, H, T, T]``.
+            need_weights: also return each layer's weights ``[B, H, N, N]``.
             name_prefix: prefix of the weight names.
+            last_only: return only the state at each row's last present bar, ``[B, 1, d]``; the last layer
+                then runs for that bar alone (unless weights are requested).
 
         Returns:
-            ``(states [B, T, d], {layer name: weights})``.
+            ``(states [B, N, d] or [B, 1, d], {layer name: weights})``; ``N = T`` for bar tokens,
+            ``ceil(T / patch_size)`` for patch tokens (the last one ends at the last present bar).
         """
-        h = self.embed(x, timestamps=timestamps, asset_ids=asset_ids, mask=mask, extra=extra)
-        t = h.shape[1]
-        bias = self.alibi.attention_bias(t, t, timestamps)  # (B|1, H, T, T)
+        if self.patch_size > 1:
+            tokens = patch_tokens(
+                x, self.patch_size, timestamps=timestamps, asset_ids=asset_ids, mask=mask, extra=extra
+            )
+            x, timestamps, asset_ids, mask = tokens.features, tokens.timestamps, tokens.asset_ids, tokens.mask
+            h = self.embed(x, timestamps=timestamps, asset_ids=asset_ids, extra=tokens.extra)
+        else:
+            h = self.embed(x, timestamps=timestamps, asset_ids=asset_ids, mask=mask, extra=extra)
+        b, t = h.shape[0], h.shape[1]
+        bias = self.alibi.attention_bias(t, t, timestamps)  # (B|1, H, N, N)
+        prepared = prepare_mask(
+            t,
+            t,
+            key_mask=mask,
+            bias=bias,
+            is_causal=True,
+            window=self.token_window,
+            batch=b,
+            heads=self.num_heads,
+        )
+        readout: Tensor | None = None
+        if last_only:  # the token the models read: the last present bar's (the last patch ends there)
+            if self.patch_size == 1 and mask is not None:
+                readout = last_present_index(mask).unsqueeze(1)  # (B, 1)
+            else:
+                readout = torch.full((b, 1), t - 1, dtype=torch.long, device=h.device)
         weights: dict[str, Tensor] = {}
-        for name, block in zip(self.layer_names, self.blocks):
-            out = block(h, key_mask=mask, attn_bias=bias, need_weights=need_weights)
+        last = len(self.blocks) - 1
+        for i, (name, block) in enumerate(zip(self.layer_names, self.blocks)):
+            rows = readout if i == last and not need_weights else None
+            out = block(h, attention_mask=prepared, need_weights=need_weights, query_index=rows)
             if isinstance(out, tuple):
                 h, weights[name_prefix + name] = out
             else:
                 h = out
+            if rows is not None:
+                readout = None  # h holds the read-out rows only
+        if readout is not None:  # weights were requested: every row was computed
+            h = h.gather(1, readout.unsqueeze(-1).expand(-1, -1, h.shape[-1]))  # (B, 1, d)
         return self.norm(h), weights

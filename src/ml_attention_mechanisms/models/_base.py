@@ -40,6 +40,7 @@ COMMON_FIELDS: frozenset[str] = frozenset(
         "dropout",
         "input_features",
         "attention_window",
+        "patch_size",
         "time_unit_seconds",
         "use_market_time",
         "attention_kind",

@@ -14,6 +14,11 @@ d_ff                   PSRO   MLP hidden width (``None`` = ``4 * d_model``)
 dropout                PSRO   dropout on residual branches and MLP hidden units
 input_features         PSRO   ``F``, the last axis of ``price_data`` / ``asset_features``
 attention_window       PSRO   sliding window ``W`` of the causal attention (bars, the query's own included)
+patch_size             PSRO   bars per token: 1 = one token per bar; ``p > 1`` = patch tokens (PatchTST, Nie et
+                              al. 2023): ``p`` consecutive bars (features and presence) projected into one
+                              token whose time is its last bar's; the window counts bars, so a token attends
+                              the ``attention_window / p`` latest tokens (``p`` must divide it). Fewer tokens:
+                              faster training and inference; see ``_backbone.py``
 time_unit_seconds      PSRO   one ALiBi distance unit in seconds (set it to the bar interval)
 use_market_time        PSRO   add market-time features (daily and weekly cycles, trading sessions, weekend, funding
                               clock: ``_backbone.MODEL_MARKET_TIME``) when timestamps are given
@@ -122,6 +127,7 @@ class CryptoPredictionModelConfig:
     dropout: float = 0.1
     input_features: int = 50  # the documented examples feed 50 features
     attention_window: int = 128  # bounded KV cache: streams one candle at a time forever
+    patch_size: int = 1  # 1: a token per bar (streams bar by bar); > 1: patch tokens, fewer and faster
     time_unit_seconds: float = 3600.0  # the bundled data is hourly: one ALiBi unit = one bar
     use_market_time: bool = True
     attention_kind: str = "crypto"  # "standard": index-distance ALiBi, no elapsed time, no market time
@@ -164,6 +170,14 @@ class CryptoPredictionModelConfig:
         ):
             value = getattr(self, name)
             check_field(_pos_int(value), n, name, value, "must be a positive int")
+        check_field(_pos_int(self.patch_size), n, "patch_size", self.patch_size, "must be a positive int")
+        check_field(
+            self.attention_window % self.patch_size == 0,
+            n,
+            "patch_size",
+            self.patch_size,
+            f"must divide attention_window ({self.attention_window}): the window counts whole patches",
+        )
         check_field(
             isinstance(self.num_cross_asset_layers, int)
             and not isinstance(self.num_cross_asset_layers, bool)

@@ -40,7 +40,7 @@ from torch import Tensor, nn
 
 from ..attention._masks import is_tracing
 from ..transformers.transformer_block import TransformerBlockConfig, TransformerEncoderBlock
-from ._backbone import TemporalEncoder, last_present
+from ._backbone import TemporalEncoder
 from ._base import COMMON_FIELDS, CryptoModel
 from ._heads import PositiveHead
 from ._losses import gaussian_var_es, sharpe_with_costs
@@ -237,9 +237,13 @@ class CryptoPortfolioOptimizerModel(CryptoModel):
         flat_mask = bar_mask.permute(0, 2, 1).reshape(b * a, t)
         flat_ts = None if timestamps is None else timestamps.repeat_interleave(a, dim=0)
         states, weights = self.encoder(
-            flat, timestamps=flat_ts, mask=flat_mask, need_weights=need_attention_weights
+            flat,
+            timestamps=flat_ts,
+            mask=flat_mask,
+            need_weights=need_attention_weights,
+            last_only=True,
         )
-        h = last_present(states, flat_mask).view(b, a, -1)  # (B, A, d)
+        h = states[:, -1].view(b, a, -1)  # (B, A, d): each asset's last present bar
         for name, block in zip(self.cross_names, self.cross_asset):
             res = block(h, key_mask=present, need_weights=need_attention_weights)
             if isinstance(res, tuple):

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from ..attention._masks import is_tracing
-from ._backbone import TemporalEncoder, last_present
+from ._backbone import TemporalEncoder
 from ._base import COMMON_FIELDS, CryptoModel, require_targets
 from ._heads import MonotoneQuantileHead, TailRiskHead
 from ._inputs import (
@@ -167,8 +167,11 @@ class CryptoPricePredictionModel(CryptoModel):
         need_attention_weights: bool = False,
         *,
         mask: Tensor | None = None,
+        last_only: bool = False,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Per-bar states ``[B, T, d_model]`` (causal: the state at ``t`` reads bars ``<= t`` only)."""
+        """Per-bar states ``[B, T, d_model]`` (causal: the state at ``t`` reads bars ``<= t`` only); per-patch
+        ``[B, N, d_model]`` with ``patch_size > 1``; ``[B, 1, d_model]`` at the last present bar with
+        ``last_only``."""
         if not is_tracing():
             self._check(price_data, timestamps, asset_ids, orderbook_data, mask)
         asset_ids = drop_asset_ids(asset_ids, self.config.asset_dropout, self.training)
@@ -182,6 +185,7 @@ class CryptoPricePredictionModel(CryptoModel):
             mask=mask,
             extra=extra,
             need_weights=need_attention_weights,
+            last_only=last_only,
         )
 
     def heads(self, h: Tensor, scale: Tensor | None = None) -> dict[str, Tensor]:
@@ -248,9 +252,15 @@ class CryptoPricePredictionModel(CryptoModel):
         check_scale(scale, "scale", ((price_data.shape[0],),))
         with self.mixed_precision(price_data.device):
             states, weights = self.encode(
-                price_data, timestamps, asset_ids, orderbook_data, need_attention_weights, mask=mask
+                price_data,
+                timestamps,
+                asset_ids,
+                orderbook_data,
+                need_attention_weights,
+                mask=mask,
+                last_only=True,
             )
-            out: dict[str, Any] = dict(self.heads(last_present(states, mask), scale))
+            out: dict[str, Any] = dict(self.heads(states[:, -1], scale))
         if need_attention_weights:
             out["attention_weights"] = weights
         return self.float_outputs(out)

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from ..attention._masks import is_tracing
-from ._backbone import TemporalEncoder, last_present
+from ._backbone import TemporalEncoder
 from ._base import COMMON_FIELDS, CryptoModel, require_targets
 from ._heads import PositiveHead, TailRiskHead, unit_correlation
 from ._inputs import check_asset_ids, check_finite, check_mask, check_series, check_timestamps_shape
@@ -168,9 +168,14 @@ class CryptoRiskAssessorModel(CryptoModel):
                 asset_ids.reshape(-1) if multi else asset_ids, self.config.asset_dropout, self.training
             )
         states, weights = self.encoder(
-            flat, timestamps=flat_ts, asset_ids=flat_ids, mask=flat_mask, need_weights=need_attention_weights
+            flat,
+            timestamps=flat_ts,
+            asset_ids=flat_ids,
+            mask=flat_mask,
+            need_weights=need_attention_weights,
+            last_only=True,
         )
-        h = last_present(states, flat_mask).view(b, a, -1)  # (B, A, d)
+        h = states[:, -1].view(b, a, -1)  # (B, A, d): each asset's last present bar
         present = torch.ones(b, a, dtype=torch.bool, device=h.device) if bar_mask is None else bar_mask.any(1)
         w = present.to(h.dtype)
         pooled = (h * w.unsqueeze(-1)).sum(1) / w.sum(1, keepdim=True).clamp_min(1.0)  # (B, d)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..attention._masks import is_tracing
-from ._backbone import TemporalEncoder, last_present
+from ._backbone import TemporalEncoder
 from ._base import COMMON_FIELDS, CryptoModel, require_targets
 from ._inputs import check_asset_ids, check_finite, check_mask, check_series, check_timestamps_shape
 from ._losses import expected_calibration_error
@@ -65,8 +65,10 @@ class CryptoSignalGeneratorModel(CryptoModel):
         need_attention_weights: bool = False,
         *,
         mask: Tensor | None = None,
+        last_only: bool = False,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Per-bar states ``[B, T, d_model]`` (causal)."""
+        """Per-bar states ``[B, T, d_model]`` (causal; per patch ``[B, N, d_model]`` with ``patch_size > 1``;
+        ``[B, 1, d_model]`` at the last present bar with ``last_only``)."""
         if not is_tracing():
             c = self.config
             check_series(price_data, "price_data", features=c.input_features, multi_asset=False)
@@ -81,6 +83,7 @@ class CryptoSignalGeneratorModel(CryptoModel):
             asset_ids=drop_asset_ids(asset_ids, self.config.asset_dropout, self.training),
             mask=mask,
             need_weights=need_attention_weights,
+            last_only=last_only,
         )
 
     def heads(self, h: Tensor) -> dict[str, Tensor]:
@@ -122,9 +125,9 @@ class CryptoSignalGeneratorModel(CryptoModel):
         """
         with self.mixed_precision(price_data.device):
             states, weights = self.encode(
-                price_data, timestamps, asset_ids, need_attention_weights, mask=mask
+                price_data, timestamps, asset_ids, need_attention_weights, mask=mask, last_only=True
             )
-            out: dict[str, Any] = dict(self.heads(last_present(states, mask)))
+            out: dict[str, Any] = dict(self.heads(states[:, -1]))
         if need_attention_weights:
             out["attention_weights"] = weights
         return self.float_outputs(out)

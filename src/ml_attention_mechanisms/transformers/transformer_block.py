@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from ..attention._masks import PreparedMask
 from ..attention.multi_head_attention import MultiHeadAttention
 from ..config import AttentionConfig, check_field
 from ._mlp import ACTIVATIONS, FeedForward
@@ -206,21 +207,39 @@ class TransformerEncoderBlock(_CheckpointMixin):
     def _forward(
         self,
         x: Tensor,
-        attention_mask: Tensor | None,
+        attention_mask: Tensor | PreparedMask | None,
         key_mask: Tensor | None,
         positions: Tensor | None,
         attn_bias: Tensor | None,
         need_weights: bool,
+        query_index: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         h = self.attn_res.pre(x)
-        res = self.attn(
-            h,
-            attention_mask=attention_mask,
-            need_weights=need_weights,
-            key_mask=key_mask,
-            positions=positions,
-            attn_bias=attn_bias,
-        )
+        if query_index is None:
+            res = self.attn(
+                h,
+                attention_mask=attention_mask,
+                need_weights=need_weights,
+                key_mask=key_mask,
+                positions=positions,
+                attn_bias=attn_bias,
+            )
+        else:  # only these queries: every key and value, their own rows of the mask
+            assert isinstance(attention_mask, PreparedMask)
+            rows = query_index.unsqueeze(-1).expand(-1, -1, x.shape[-1])  # (B, Q, d)
+            q_pos = None
+            if positions is not None:
+                q_pos = positions[query_index] if positions.dim() == 1 else positions.gather(1, query_index)
+            res = self.attn(
+                h.gather(1, rows),
+                h,
+                h,
+                attention_mask=attention_mask.select_queries(query_index),
+                need_weights=need_weights,
+                positions=q_pos,
+                key_positions=positions,
+            )
+            x = x.gather(1, rows)  # (B, Q, d)
         attn_out, weights = res if isinstance(res, tuple) else (res, None)
         x = self.attn_res.post(x, attn_out)
         x = self.mlp_res.post(x, self.mlp(self.mlp_res.pre(x)))
@@ -230,31 +249,57 @@ class TransformerEncoderBlock(_CheckpointMixin):
         self,
         x: Tensor,
         *,
-        attention_mask: Tensor | None = None,
+        attention_mask: Tensor | PreparedMask | None = None,
         key_mask: Tensor | None = None,
         positions: Tensor | None = None,
         attn_bias: Tensor | None = None,
         need_weights: bool = False,
+        query_index: Tensor | None = None,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Run the block.
 
         Args:
             x: ``[B, T, d_model]``.
-            attention_mask: bool (True = may attend) or additive float, ``[T, T]`` or ``[B, H, T, T]``.
+            attention_mask: bool (True = may attend) or additive float, ``[T, T]`` or ``[B, H, T, T]``; or a
+                :class:`~ml_attention_mechanisms.attention._masks.PreparedMask` (key mask, causal window and
+                bias folded once for a stack of blocks; ``key_mask`` and ``attn_bias`` stay unset then).
             key_mask: bool ``[B, T]``, True = the bar exists.
             positions: rotary positions (``[T]`` or ``[B, T]``) when a rotary encoding is attached.
             attn_bias: additive float bias broadcastable to ``[B, H, T, T]`` (ALiBi).
             need_weights: also return the attention weights ``[B, H, T, T]``.
+            query_index: compute the block only at these positions ``[B, Q]`` (int64): their queries
+                attend to every key of ``x`` with their own rows of the mask, which must then be a
+                ``PreparedMask``; the output is ``[B, Q, d_model]`` (e.g. the last layer of an encoder whose
+                model reads one bar). Default: every position.
 
         Returns:
-            ``[B, T, d_model]``, or ``(output, weights)`` with ``need_weights=True``.
+            ``[B, T, d_model]`` (``[B, Q, d_model]`` with ``query_index``), or ``(output, weights)`` with
+            ``need_weights=True``.
+
+        Raises:
+            ValueError: ``query_index`` without a ``PreparedMask`` (eager mode).
         """
+        if query_index is not None and not isinstance(attention_mask, PreparedMask):
+            raise ValueError(
+                "TransformerEncoderBlock: query_index needs attention_mask to be a PreparedMask "
+                f"(the queries' own mask rows are taken from it), got {type(attention_mask).__name__}"
+            )
         if self._maybe_checkpoint(need_weights):
             out, _ = checkpoint(
-                self._forward, x, attention_mask, key_mask, positions, attn_bias, False, use_reentrant=False
+                self._forward,
+                x,
+                attention_mask,
+                key_mask,
+                positions,
+                attn_bias,
+                False,
+                query_index,
+                use_reentrant=False,
             )
             return out  # type: ignore[no-any-return]
-        out, weights = self._forward(x, attention_mask, key_mask, positions, attn_bias, need_weights)
+        out, weights = self._forward(
+            x, attention_mask, key_mask, positions, attn_bias, need_weights, query_index
+        )
         if need_weights:
             assert weights is not None
             return out, weights
