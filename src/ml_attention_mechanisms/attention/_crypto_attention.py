@@ -114,13 +114,17 @@ class CryptoMultiHeadAttention(MultiHeadAttention):
 
     def time_bias(self, timestamps: Tensor, key_timestamps: Tensor) -> Tensor:
         """Elapsed-time ALiBi bias ``[B, H, Tq, Tk]`` from int timestamps ``[B, Tq]`` and ``[B, Tk]``."""
-        bias = self.alibi.bias(
-            timestamps.shape[-1], key_timestamps.shape[-1], q_times=timestamps, k_times=key_timestamps
-        )
+        unit = None  # time_unit_seconds (the ALiBi's own unit)
         if self.time_unit_seconds is None and key_timestamps.shape[-1] > 1:
             spacing = torch.diff(key_timestamps, dim=-1).abs().to(torch.float64).median(dim=-1).values
-            bias = bias / spacing.clamp_min(1.0).to(bias.dtype).view(-1, 1, 1, 1)  # distance in bars
-        return bias
+            unit = spacing.clamp_min(1.0).to(torch.float32)  # (B,): distance in bars of the median spacing
+        return self.alibi.bias(
+            timestamps.shape[-1],
+            key_timestamps.shape[-1],
+            q_times=timestamps,
+            k_times=key_timestamps,
+            unit_seconds=unit,
+        )
 
     def temperature(self, volatility: Tensor, q_len: int) -> Tensor:
         """Per-head temperature ``[B, H, Tq, 1]`` from volatility ``[B]`` or ``[B, Tq]``."""

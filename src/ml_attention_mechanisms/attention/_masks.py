@@ -153,7 +153,7 @@ class PreparedMask:
 
     def select_queries(self, index: Tensor) -> PreparedMask:
         """The mask of the queries at ``index [B, Q]`` (positions per batch row): ``[B, H|1, Q, Tk]``."""
-        b, q = index.shape
+        b = index.shape[0]
         mask = self.mask.expand(b, -1, -1, -1)  # (B, H|1, Tq, Tk)
         rows = mask.gather(2, index[:, None, :, None].expand(-1, mask.shape[1], -1, mask.shape[-1]))
         row_ok = None
@@ -179,6 +179,7 @@ def prepare_mask(
     key_mask: Tensor | None = None,
     attention_mask: Tensor | None = None,
     bias: Tensor | None = None,
+    head_scale: Tensor | None = None,
     is_causal: bool = False,
     window: int | None = None,
     batch: int = 1,
@@ -193,17 +194,26 @@ def prepare_mask(
         key_mask: bool ``[B, Tk]``, True = the key is present.
         attention_mask: bool (True = may attend) or additive float, ``[Tq, Tk]`` or 4-D.
         bias: additive float bias broadcastable to ``[B, H, Tq, Tk]`` (ALiBi).
+        head_scale: positive per-head factors ``[H]`` of a bias that is ``head_scale_h x bias`` with ``bias``
+            the same for every head (``[B|1, 1, Tq, Tk]``; ALiBi: the slopes and minus the distance). The masks
+            are then folded into ``bias`` before it is multiplied out to the heads: one pass over
+            ``[B, H, Tq, Tk]`` instead of several. Not with a float ``attention_mask``.
         is_causal: causal masking.
         window: with ``is_causal``, only the last ``window`` keys.
         batch, heads: ``B`` and ``H`` (for the shape checks of ``attention_mask``).
         device: device of the causal mask. Default: that of the first tensor given.
 
     Raises:
-        ValueError: a mask of a wrong dtype or shape (eager mode).
+        ValueError: a mask of a wrong dtype or shape, or ``head_scale`` with a float ``attention_mask``
+            (eager mode).
     """
     if device is None:
         first = next((t for t in (key_mask, attention_mask, bias) if t is not None), None)
         device = None if first is None else first.device
+    if head_scale is not None and attention_mask is not None and attention_mask.is_floating_point():
+        raise ValueError(
+            "prepare_mask: head_scale scales the bias alone; a float attention_mask cannot be folded"
+        )
     mask = combine_masks(
         attention_mask, key_mask, batch=batch, heads=heads, q_len=q_len, k_len=k_len, dtype=torch.float32
     )
@@ -236,4 +246,6 @@ def prepare_mask(
         mask = torch.zeros(mask.shape, device=mask.device).masked_fill(~mask, float("-inf"))
     if row_ok is not None:
         mask = mask.masked_fill(~row_ok, 0.0)
+    if head_scale is not None and bias is not None:
+        mask = head_scale.view(1, -1, 1, 1) * mask  # (B|1, H, Tq, Tk); -inf stays -inf (positive scales)
     return PreparedMask(mask, row_ok)

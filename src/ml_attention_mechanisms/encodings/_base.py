@@ -76,6 +76,19 @@ class PositionalEncoding(nn.Module):
             )
         return ts
 
+    def _query_key_seconds(
+        self, q_len: int, k_len: int, timestamps: Tensor, key_timestamps: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        """Validated seconds of the queries ``[B, Tq]`` and keys ``[B, Tk]`` (default: the queries')."""
+        q_ts = self._seconds(timestamps)
+        k_ts = q_ts if key_timestamps is None else self._seconds(key_timestamps, name="key_timestamps")
+        if not is_tracing() and (q_ts.shape[1] != q_len or k_ts.shape[1] != k_len):
+            raise ValueError(
+                f"timestamps {tuple(q_ts.shape)} / key_timestamps {tuple(k_ts.shape)} do not match "
+                f"q_len={q_len}, k_len={k_len} (pass key_timestamps when keys differ from queries)"
+            )
+        return q_ts, k_ts
+
     # -- the interface -----------------------------------------------------------------------------
     def forward(self, x: Tensor, timestamps: Tensor | None = None) -> Tensor:
         """Return ``x [B, T, d_model]`` plus any additive encoding (here: ``x`` unchanged)."""

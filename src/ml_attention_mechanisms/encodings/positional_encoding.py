@@ -220,6 +220,30 @@ class ALiBi(nn.Module):
             slopes = power_of_two(closest) + power_of_two(2 * closest)[0::2][: num_heads - closest]
         return torch.tensor(slopes, dtype=torch.float32)
 
+    def distance(
+        self,
+        q_len: int,
+        k_len: int,
+        *,
+        q_times: Tensor | None = None,
+        k_times: Tensor | None = None,
+        unit_seconds: Tensor | None = None,
+    ) -> Tensor:
+        """The distance of :meth:`bias`, the same for every head: ``[B|1, Tq, Tk]`` (float32).
+
+        Args:
+            q_len, k_len: query and key lengths.
+            q_times, k_times: int64 seconds ``[B, Tq]`` and ``[B, Tk]`` (time form, with ``time_aware``).
+            unit_seconds: a distance unit per row ``[B]`` in place of ``time_unit_seconds`` (time form).
+        """
+        if self.time_aware and q_times is not None and k_times is not None:
+            diff = elapsed_seconds(q_times[:, :, None], k_times[:, None, :])  # (B, Tq, Tk) int64, exact
+            unit = self.time_unit_seconds if unit_seconds is None else unit_seconds.view(-1, 1, 1)
+            return diff.abs().to(torch.float32) / unit
+        qi = torch.arange(q_len, device=self.slopes.device).unsqueeze(-1) + (k_len - q_len)
+        kj = torch.arange(k_len, device=self.slopes.device).unsqueeze(0)
+        return (qi - kj).abs().to(torch.float32).unsqueeze(0)  # (1, Tq, Tk)
+
     def bias(
         self,
         q_len: int,
@@ -227,21 +251,17 @@ class ALiBi(nn.Module):
         *,
         q_times: Tensor | None = None,
         k_times: Tensor | None = None,
+        unit_seconds: Tensor | None = None,
     ) -> Tensor:
-        """Additive bias ``[B|1, H, Tq, Tk]`` (float32).
+        """Additive bias ``[B|1, H, Tq, Tk]`` (float32): ``-slope_h x`` :meth:`distance`.
 
         Index form: query ``i`` sits at ``k_len - q_len + i`` (bottom-right, as causal decoding) and the
         distance to key ``j`` is ``|pos_i - j|``. Time form (``time_aware`` and both timestamps int64
-        seconds, ``[B, Tq]`` and ``[B, Tk]``): distance ``|t_i - t_j| / time_unit_seconds``.
+        seconds, ``[B, Tq]`` and ``[B, Tk]``): distance ``|t_i - t_j| / time_unit_seconds`` (or
+        ``/ unit_seconds`` of the row).
         """
-        if self.time_aware and q_times is not None and k_times is not None:
-            diff = elapsed_seconds(q_times[:, :, None], k_times[:, None, :])  # (B, Tq, Tk) int64, exact
-            dist = diff.abs().to(torch.float32) / self.time_unit_seconds
-            return -self.slopes.view(1, -1, 1, 1) * dist[:, None]  # (B, H, Tq, Tk)
-        qi = torch.arange(q_len, device=self.slopes.device).unsqueeze(-1) + (k_len - q_len)
-        kj = torch.arange(k_len, device=self.slopes.device).unsqueeze(0)
-        dist = (qi - kj).abs().to(torch.float32)  # (Tq, Tk)
-        return -self.slopes.view(1, -1, 1, 1) * dist  # (1, H, Tq, Tk)
+        dist = self.distance(q_len, k_len, q_times=q_times, k_times=k_times, unit_seconds=unit_seconds)
+        return -self.slopes.view(1, -1, 1, 1) * dist[:, None]  # (B|1, H, Tq, Tk)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -323,6 +343,25 @@ class ALiBiEncoding(PositionalEncoding):
         self.alibi = ALiBi(num_heads, time_aware=time_aware, time_unit_seconds=time_unit_seconds)
         self.time_aware = time_aware
 
+    @property
+    def slopes(self) -> Tensor:
+        """The heads' slopes ``[H]``."""
+        return self.alibi.slopes
+
+    def distance(
+        self,
+        q_len: int,
+        k_len: int,
+        timestamps: Tensor | None = None,
+        key_timestamps: Tensor | None = None,
+    ) -> Tensor:
+        """The head-independent distance ``[1|B, Tq, Tk]`` of :meth:`attention_bias` (``-slope_h x`` it):
+        index distance, or elapsed time with ``time_aware`` and timestamps (see :meth:`attention_bias`)."""
+        if not (self.time_aware and timestamps is not None):
+            return self.alibi.distance(q_len, k_len)
+        q_ts, k_ts = self._query_key_seconds(q_len, k_len, timestamps, key_timestamps)
+        return self.alibi.distance(q_len, k_len, q_times=q_ts, k_times=k_ts)
+
     def attention_bias(
         self,
         q_len: int,
@@ -335,13 +374,6 @@ class ALiBiEncoding(PositionalEncoding):
         ``timestamps`` are the queries' ``[B, Tq]``; ``key_timestamps`` the keys' ``[B, Tk]`` (default:
         ``timestamps``, which then needs ``Tq == Tk``; in cached decoding pass the cache's timestamps).
         """
-        if not (self.time_aware and timestamps is not None):
-            return self.alibi.bias(q_len, k_len)
-        q_ts = self._seconds(timestamps)
-        k_ts = q_ts if key_timestamps is None else self._seconds(key_timestamps, name="key_timestamps")
-        if not is_tracing() and (q_ts.shape[1] != q_len or k_ts.shape[1] != k_len):
-            raise ValueError(
-                f"timestamps {tuple(q_ts.shape)} / key_timestamps {tuple(k_ts.shape)} do not match "
-                f"q_len={q_len}, k_len={k_len} (pass key_timestamps when keys differ from queries)"
-            )
-        return self.alibi.bias(q_len, k_len, q_times=q_ts, k_times=k_ts)
+        return (
+            -self.slopes.view(1, -1, 1, 1) * self.distance(q_len, k_len, timestamps, key_timestamps)[:, None]
+        )

@@ -249,11 +249,5 @@ class CryptoPositionalEncoding(MarketTimeEncoding):
             raise ValueError(
                 "CryptoPositionalEncoding.attention_bias needs timestamps [batch, q_len]; got None"
             )
-        q_ts = self._seconds(timestamps)
-        k_ts = q_ts if key_timestamps is None else self._seconds(key_timestamps, name="key_timestamps")
-        if not is_tracing() and (q_ts.shape[1] != q_len or k_ts.shape[1] != k_len):
-            raise ValueError(
-                f"timestamps {tuple(q_ts.shape)} / key_timestamps {tuple(k_ts.shape)} do not match "
-                f"q_len={q_len}, k_len={k_len} (pass key_timestamps when keys differ from queries)"
-            )
+        q_ts, k_ts = self._query_key_seconds(q_len, k_len, timestamps, key_timestamps)
         return self.alibi.bias(q_len, k_len, q_times=q_ts, k_times=k_ts)

@@ -184,12 +184,13 @@ class TemporalEncoder(nn.Module):
         else:
             h = self.embed(x, timestamps=timestamps, asset_ids=asset_ids, mask=mask, extra=extra)
         b, t = h.shape[0], h.shape[1]
-        bias = self.alibi.attention_bias(t, t, timestamps)  # (B|1, H, N, N)
+        distance = self.alibi.distance(t, t, timestamps)  # (B|1, N, N); the bias is -slope_h x distance
         prepared = prepare_mask(
             t,
             t,
             key_mask=mask,
-            bias=bias,
+            bias=-distance.unsqueeze(1),
+            head_scale=self.alibi.slopes,
             is_causal=True,
             window=self.token_window,
             batch=b,

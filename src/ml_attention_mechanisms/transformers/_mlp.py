@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ._dropout import Dropout
+
 __all__ = ["ACTIVATIONS", "FeedForward"]
 
 ACTIVATIONS: tuple[str, ...] = ("gelu", "swiglu", "geglu")
@@ -49,7 +51,7 @@ class FeedForward(nn.Module):
         # Gated: one matmul produces [value; gate] (B, T, 2*d_ff).
         self.w_in = nn.Linear(d_model, d_ff * (2 if self.gated else 1), bias=bias)
         self.w_out = nn.Linear(d_ff, d_model, bias=bias)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.w_in(x)

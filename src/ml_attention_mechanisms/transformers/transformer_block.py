@@ -23,6 +23,7 @@ from torch.utils.checkpoint import checkpoint
 from ..attention._masks import PreparedMask
 from ..attention.multi_head_attention import MultiHeadAttention
 from ..config import AttentionConfig, check_field
+from ._dropout import Dropout
 from ._mlp import ACTIVATIONS, FeedForward
 from ._norms import NORM_TYPES, make_norm
 
@@ -162,7 +163,7 @@ class _Residual(nn.Module):
         super().__init__()
         self.norm_first = config.norm_first
         self.norm = make_norm(config.norm_type, config.d_model, config.norm_eps)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.drop_path = DropPath(config.drop_path_rate)
 
     def pre(self, x: Tensor) -> Tensor:
