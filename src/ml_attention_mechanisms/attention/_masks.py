@@ -210,40 +210,46 @@ def prepare_mask(
     if device is None:
         first = next((t for t in (key_mask, attention_mask, bias) if t is not None), None)
         device = None if first is None else first.device
-    if head_scale is not None and attention_mask is not None and attention_mask.is_floating_point():
+    float_mask = attention_mask is not None and attention_mask.is_floating_point()
+    if float_mask and not is_tracing():
+        assert attention_mask is not None
+        validate_mask(attention_mask, "attention_mask", q_len, k_len, batch, heads)  # (bool: checked below)
+    if head_scale is not None and float_mask:
         raise ValueError(
             "prepare_mask: head_scale scales the bias alone; a float attention_mask cannot be folded"
         )
-    mask = combine_masks(
-        attention_mask, key_mask, batch=batch, heads=heads, q_len=q_len, k_len=k_len, dtype=torch.float32
-    )
-    if bias is not None:
-        if mask is None:
-            mask = bias
-        elif mask.dtype == torch.bool:
-            mask = bias.masked_fill(~mask, float("-inf"))
-        else:
-            mask = mask + bias
+    # Where a query may attend (bool), and what is added there (float): each folded once, at the smallest shape.
+    allowed = combine_masks(
+        None if float_mask else attention_mask,
+        key_mask,
+        batch=batch,
+        heads=heads,
+        q_len=q_len,
+        k_len=k_len,
+        dtype=torch.float32,
+    )  # None or bool (B|1, H|1, Tq|1, Tk)
     if is_causal or window is not None:
         cm = causal_mask(q_len, k_len, device=device, window=window if is_causal else None)
-        if mask is None:
-            mask = cm
-        elif mask.dtype == torch.bool:
-            mask = mask & cm
-        else:
-            mask = mask.masked_fill(~cm, float("-inf"))
-    if mask is None:
-        return PreparedMask(torch.zeros(1, 1, q_len, k_len, device=device), None)
-    if mask.dim() == 2:
-        mask = mask[None, None]
+        allowed = cm if allowed is None else allowed & cm
+    added = bias
+    if float_mask:
+        assert attention_mask is not None
+        am = attention_mask if attention_mask.dim() == 4 else attention_mask[None, None]
+        added = am.to(torch.float32) if added is None else am.to(torch.float32) + added
+    if added is None:
+        added = torch.zeros(1, 1, q_len, k_len, device=device)
+    elif added.dim() == 2:
+        added = added[None, None]
+    mask = added if allowed is None else torch.where(allowed, added, float("-inf"))  # (B|1, H|1, Tq, Tk)
     # A causal row keeps at least its own key (bottom-right, Tq <= Tk): only a key mask, an explicit mask or
     # more queries than keys can leave a row with nothing to attend to.
     row_ok: Tensor | None = None
     if key_mask is not None or attention_mask is not None or q_len > k_len:
-        allowed = mask if mask.dtype == torch.bool else mask > float("-inf")
-        row_ok = allowed.any(dim=-1, keepdim=True)  # (B|1, H|1, Tq, 1)
-    if mask.dtype == torch.bool:
-        mask = torch.zeros(mask.shape, device=mask.device).masked_fill(~mask, float("-inf"))
+        ok = mask > float("-inf") if float_mask or allowed is None else allowed
+        row_ok = ok.any(dim=-1, keepdim=True)  # (B|1, H|1, Tq, 1)
+        row_ok = row_ok if row_ok.dim() == 4 else row_ok[None, None]
+        if not is_tracing() and row_ok.device.type == "cpu" and bool(row_ok.all()):
+            row_ok = None  # no empty row (a free check on the CPU; elsewhere it would wait for the device)
     if row_ok is not None:
         mask = mask.masked_fill(~row_ok, 0.0)
     if head_scale is not None and bias is not None:

@@ -114,6 +114,10 @@ def detect_time_unit(timestamps: Tensor, *, name: str = "timestamps") -> Literal
     if timestamps.numel() == 0:
         return "s"
     lo, hi = int_range(timestamps)
+    return _unit_of_range(lo, hi, name)
+
+
+def _unit_of_range(lo: int, hi: int, name: str) -> Literal["s", "ms"]:
     if lo < 0:
         raise ValueError(f"{name} contains a negative value ({lo}); expected Unix seconds >= 0 (1970-01-01)")
     if hi <= MAX_UNIX_SECONDS:
@@ -175,19 +179,18 @@ def to_unix_seconds(
         return torch.where(is_ms, floor_div(ts, 1000), ts)
     _check_dtype_and_shape(timestamps, name, ndim)
     ts = timestamps.to(torch.int64)
+    if ts.numel() == 0:
+        return ts
+    lo, hi = int_range(ts)  # one device read for the unit and the range checks
     if unit == "auto":
-        unit = detect_time_unit(ts, name=name)
+        unit = _unit_of_range(lo, hi, name)
         _report_unit(unit, name)
-    if ts.numel() > 0:
-        lo, hi = int_range(ts)
-        if lo < 0:
-            raise ValueError(
-                f"{name} contains a negative value ({lo}); expected Unix {unit} >= 0 (1970-01-01)"
-            )
-        limit = MAX_UNIX_SECONDS if unit == "s" else _MAX_UNIX_MS
-        if hi > limit:
-            hint = " (milliseconds? pass unit='ms' or 'auto')" if unit == "s" and hi <= _MAX_UNIX_MS else ""
-            raise ValueError(f"{name} contains {hi}, after 2100-01-01 in unit {unit!r} (max {limit}){hint}")
+    if lo < 0:
+        raise ValueError(f"{name} contains a negative value ({lo}); expected Unix {unit} >= 0 (1970-01-01)")
+    limit = MAX_UNIX_SECONDS if unit == "s" else _MAX_UNIX_MS
+    if hi > limit:
+        hint = " (milliseconds? pass unit='ms' or 'auto')" if unit == "s" and hi <= _MAX_UNIX_MS else ""
+        raise ValueError(f"{name} contains {hi}, after 2100-01-01 in unit {unit!r} (max {limit}){hint}")
     if unit == "ms":
         return floor_div(ts, 1000)
     return ts

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from ..config import check_field
 from . import _calendar as cal
 from ._base import PositionalEncoding
+from ._feature_cache import TimestampFeatureCache
 from ._time import TimeUnit, is_tracing
 from .positional_encoding import ALiBi
 
@@ -89,7 +90,9 @@ class MarketTimeEncoding(PositionalEncoding):
     ``features(timestamps)`` are fixed functions of UTC time (integer arithmetic, see ``_calendar.py``):
     calendar (cyclical), sessions with DST, the funding clock, the halving-cycle phase, and Fourier terms
     ``sin/cos(2πk·(t mod p)/p)`` for each configured period ``p``. One ``Linear(F, d_model)`` maps them to
-    the model width; its columns for the Fourier terms are the learned seasonal coefficients.
+    the model width; its columns for the Fourier terms are the learned seasonal coefficients. The encoding
+    remembers the features of the timestamps it has seen (:class:`~._feature_cache.TimestampFeatureCache`:
+    the same values, without a few hundred tensor operations per call); :meth:`features` always computes.
 
     Args:
         d_model: model width.
@@ -119,6 +122,7 @@ class MarketTimeEncoding(PositionalEncoding):
         self.dropout = nn.Dropout(self.config.dropout)
         periods = torch.tensor(self.config.seasonality_periods, dtype=torch.int64)
         self.register_buffer("periods", periods, persistent=False)
+        self.feature_cache = TimestampFeatureCache(self._features)
 
     def _feature_names(self) -> list[str]:
         c = self.config
@@ -149,7 +153,10 @@ class MarketTimeEncoding(PositionalEncoding):
             ValueError: bad timestamps (NaN, negative, after 2100, wrong dtype or rank); see
                 :func:`~ml_attention_mechanisms.encodings.to_unix_seconds`.
         """
-        s = self._seconds(timestamps)
+        return self._features(self._seconds(timestamps))
+
+    def _features(self, s: Tensor) -> Tensor:
+        """:meth:`features` of validated int64 Unix seconds ``[B, T]``."""
         c = self.config
         parts: list[Tensor] = []
         f = cal.calendar_fields(s) if (c.calendar or c.sessions) else {}  # civil date computed once
@@ -183,8 +190,14 @@ class MarketTimeEncoding(PositionalEncoding):
 
     def encoding(self, timestamps: Tensor) -> Tensor:
         """The additive encoding ``[B, T, d_model]`` (projection of :meth:`features`)."""
-        feats = self.features(timestamps).to(self.proj.weight.dtype)
-        return self.dropout(self.proj(feats))
+        return self.encode_seconds(self._seconds(timestamps))
+
+    def encode_seconds(self, seconds: Tensor) -> Tensor:
+        """:meth:`encoding` of timestamps already validated as int64 Unix seconds ``[B, T]`` (see
+        :func:`~ml_attention_mechanisms.encodings.to_unix_seconds`); features from the cache in eager mode."""
+        feats = self._features(seconds) if is_tracing() else self.feature_cache(seconds)
+        out = self.proj(feats.to(self.proj.weight.dtype))
+        return self.dropout(out) if self.config.dropout > 0 else out
 
     def forward(self, x: Tensor, timestamps: Tensor | None = None) -> Tensor:
         """``x [B, T, d_model]`` plus the market-time encoding of ``timestamps [B, T]``.
@@ -197,9 +210,7 @@ class MarketTimeEncoding(PositionalEncoding):
             raise ValueError(
                 f"{type(self).__name__} needs timestamps [batch, seq_len] (int64 Unix seconds); got None"
             )
-        if not is_tracing():
-            self._seconds(timestamps, x)  # shape check against x
-        return x + self.encoding(timestamps).to(x.dtype)
+        return x + self.encode_seconds(self._seconds(timestamps, x)).to(x.dtype)
 
 
 class CryptoPositionalEncoding(MarketTimeEncoding):

@@ -45,7 +45,8 @@ import dataclasses
 import torch
 from torch import Tensor, nn
 
-from ..attention._masks import prepare_mask
+from ..attention._masks import PreparedMask, is_tracing, prepare_mask
+from ..encodings._time import to_unix_seconds
 from ..encodings.positional_encoding import ALiBiEncoding
 from ..encodings.temporal_encoding import DAY, WEEK, MarketTimeConfig, MarketTimeEncoding
 from ..transformers.transformer_block import TransformerBlockConfig, TransformerEncoderBlock
@@ -123,6 +124,16 @@ class TemporalEncoder(nn.Module):
         self.norm = nn.LayerNorm(c.d_model)
         self.layer_names = [f"temporal_layer{i}" for i in range(c.num_encoder_layers)]
 
+    def _seconds(self, timestamps: Tensor | None, x: Tensor) -> Tensor | None:
+        """Timestamps as validated int64 Unix seconds (once per call), or None when the encoder ignores them."""
+        if timestamps is None or self.attention_kind != "crypto":
+            return None
+        if not is_tracing() and tuple(timestamps.shape) != tuple(x.shape[:2]):
+            raise ValueError(
+                f"timestamps must have shape [batch, seq_len] = {tuple(x.shape[:2])}, got {tuple(timestamps.shape)}"
+            )
+        return to_unix_seconds(timestamps)
+
     def embed(
         self,
         x: Tensor,
@@ -134,15 +145,63 @@ class TemporalEncoder(nn.Module):
     ) -> Tensor:
         """Per-token embedding ``[B, N, d]`` of features ``x [B, N, F]`` (bar tokens: absent bars read as
         zeros; patch tokens: ``x`` is :func:`patch_tokens`' features, ``p * F + p`` wide)."""
+        return self._embed(x, self._seconds(timestamps, x), asset_ids, mask, extra)
+
+    def _embed(
+        self,
+        x: Tensor,
+        seconds: Tensor | None,
+        asset_ids: Tensor | None,
+        mask: Tensor | None,
+        extra: Tensor | None,
+    ) -> Tensor:
         h = self.input_proj(zero_masked(x, mask) if self.patch_size == 1 else x)  # (B, N, d)
         if extra is not None:
             h = h + extra
         if self.asset_embedding is not None and asset_ids is not None:
-            emb = self.asset_embedding(asset_ids)  # (B, d) or (B, T, d)
+            emb = self.asset_embedding(asset_ids)  # (B, d) or (B, N, d)
             h = h + (emb.unsqueeze(1) if emb.dim() == 2 else emb)
-        if self.market_time is not None and timestamps is not None:
-            h = self.market_time(h, timestamps)
+        if self.market_time is not None and seconds is not None:
+            h = h + self.market_time.encode_seconds(seconds).to(h.dtype)  # (B, N, d), cached per timestamp
         return h
+
+    def _tokens(
+        self,
+        x: Tensor,
+        seconds: Tensor | None,
+        asset_ids: Tensor | None,
+        mask: Tensor | None,
+        extra: Tensor | None,
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """``(embedded tokens [B, N, d], their seconds [B, N], their mask [B, N])``."""
+        if self.patch_size == 1:
+            return self._embed(x, seconds, asset_ids, mask, extra), seconds, mask
+        tok = patch_tokens(
+            x, self.patch_size, timestamps=seconds, asset_ids=asset_ids, mask=mask, extra=extra
+        )
+        return (
+            self._embed(tok.features, tok.timestamps, tok.asset_ids, None, tok.extra),
+            tok.timestamps,
+            tok.mask,
+        )
+
+    def attention_mask(
+        self, seconds: Tensor | None, mask: Tensor | None, batch: int, tokens: int
+    ) -> PreparedMask:
+        """Key mask, causal window and ALiBi bias of every layer, folded once: ``[B|1, H, N, N]``."""
+        # The bias is -slope_h x distance: the masks are folded into the distance, then it is scaled per head.
+        distance = self.alibi.alibi.distance(tokens, tokens, q_times=seconds, k_times=seconds)  # (B|1, N, N)
+        return prepare_mask(
+            tokens,
+            tokens,
+            key_mask=mask,
+            bias=-distance.unsqueeze(1),
+            head_scale=self.alibi.slopes,
+            is_causal=True,
+            window=self.token_window,
+            batch=batch,
+            heads=self.num_heads,
+        )
 
     def forward(
         self,
@@ -175,32 +234,14 @@ class TemporalEncoder(nn.Module):
             ``(states [B, N, d] or [B, 1, d], {layer name: weights})``; ``N = T`` for bar tokens,
             ``ceil(T / patch_size)`` for patch tokens (the last one ends at the last present bar).
         """
-        if self.patch_size > 1:
-            tokens = patch_tokens(
-                x, self.patch_size, timestamps=timestamps, asset_ids=asset_ids, mask=mask, extra=extra
-            )
-            x, timestamps, asset_ids, mask = tokens.features, tokens.timestamps, tokens.asset_ids, tokens.mask
-            h = self.embed(x, timestamps=timestamps, asset_ids=asset_ids, extra=tokens.extra)
-        else:
-            h = self.embed(x, timestamps=timestamps, asset_ids=asset_ids, mask=mask, extra=extra)
+        h, seconds, mask = self._tokens(x, self._seconds(timestamps, x), asset_ids, mask, extra)
         b, t = h.shape[0], h.shape[1]
-        distance = self.alibi.distance(t, t, timestamps)  # (B|1, N, N); the bias is -slope_h x distance
-        prepared = prepare_mask(
-            t,
-            t,
-            key_mask=mask,
-            bias=-distance.unsqueeze(1),
-            head_scale=self.alibi.slopes,
-            is_causal=True,
-            window=self.token_window,
-            batch=b,
-            heads=self.num_heads,
-        )
-        readout: Tensor | None = None
-        if last_only:  # the token the models read: the last present bar's (the last patch ends there)
+        prepared = self.attention_mask(seconds, mask, b, t)
+        readout: Tensor | None = None  # the token the models read: the last present bar's
+        if last_only:
             if self.patch_size == 1 and mask is not None:
                 readout = last_present_index(mask).unsqueeze(1)  # (B, 1)
-            else:
+            else:  # no mask, or patches (the last one ends at the last present bar)
                 readout = torch.full((b, 1), t - 1, dtype=torch.long, device=h.device)
         weights: dict[str, Tensor] = {}
         last = len(self.blocks) - 1

@@ -33,7 +33,9 @@ class Dropout(nn.Dropout):
     """
 
     def forward(self, input: Tensor) -> Tensor:
-        if not self.training or self.p == 0.0 or self.inplace or input.device.type != "cpu":
+        if not self.training or self.p == 0.0:
+            return input  # the identity, without a dispatch
+        if self.inplace or input.device.type != "cpu":
             return super().forward(input)
         keep = torch.empty(input.shape, dtype=torch.float32).uniform_().ge_(self.p)  # (...): 1.0 or 0.0
         noise = keep.to(input.dtype).div_(1.0 - self.p)  # as nn.Dropout: the kept scale in the input's dtype

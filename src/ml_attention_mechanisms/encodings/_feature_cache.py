@@ -1,0 +1,95 @@
+"""A per-timestamp cache for features that are fixed functions of time (the market-time features).
+
+The calendar, session, funding, halving and seasonal features of a bar depend on its timestamp alone, and a
+model meets the same timestamps again and again: every training epoch, the sliding windows of a stream
+(each new window shares all but one bar with the last), a batch of assets on one time grid. Computing them
+costs a few hundred small tensor operations per call, whatever the number of bars, which dominates a
+batch-1 forward. :class:`TimestampFeatureCache` keeps the features of the timestamps it has seen, sorted,
+and answers a call with one ``searchsorted`` and one gather when every timestamp is known.
+
+On a miss it computes the unknown timestamps and, since bars sit on a grid, the next ``ahead`` grid points
+after the newest one (spacing: the smallest gap between the call's timestamps), so that a stream keeps
+hitting. These are values of a fixed function of time, not data: nothing about later bars is read. The
+cached rows are the rows the function returns (it is elementwise), so cached and computed features are the
+same bit for bit (tested). The cache holds at most ``max_entries`` timestamps (then it starts afresh), lives
+on the device of its last call, and is bypassed while tracing or exporting.
+
+Shapes:
+    ``S`` any shape of timestamps, ``K`` cached timestamps, ``F`` features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from ._time import MAX_UNIX_SECONDS
+
+__all__ = ["TimestampFeatureCache"]
+
+
+class TimestampFeatureCache:
+    """Features of int64 Unix seconds, remembered per timestamp.
+
+    Args:
+        compute: validated seconds ``[1, M]`` -> features ``[1, M, F]`` (elementwise in time).
+        max_entries: the most timestamps kept. Default: 65536 (7 years of hourly bars).
+        ahead: grid points computed past the newest timestamp of a miss. Default: 256.
+    """
+
+    def __init__(
+        self, compute: Callable[[Tensor], Tensor], *, max_entries: int = 65536, ahead: int = 256
+    ) -> None:
+        self.compute = compute
+        self.max_entries = max_entries
+        self.ahead = ahead
+        self.keys: Tensor | None = None  # (K,) sorted, unique
+        self.values: Tensor | None = None  # (K, F)
+
+    def __len__(self) -> int:
+        return 0 if self.keys is None else int(self.keys.numel())
+
+    def clear(self) -> None:
+        """Forget every timestamp."""
+        self.keys, self.values = None, None
+
+    def __call__(self, seconds: Tensor) -> Tensor:
+        """Features ``[*S, F]`` of validated int64 Unix seconds ``[*S]``."""
+        flat = seconds.reshape(-1).contiguous()  # (numel(S),)
+        rows = self._lookup(flat)
+        if rows is None:
+            self._add(flat)
+            rows = self._lookup(flat)
+        assert rows is not None and self.values is not None
+        return self.values[rows].view(*seconds.shape, -1)
+
+    def _lookup(self, flat: Tensor) -> Tensor | None:
+        """Rows of ``flat`` in the cache, or None when one is missing."""
+        keys = self.keys
+        if keys is None or keys.device != flat.device or flat.numel() == 0:
+            return None
+        rows = torch.searchsorted(keys, flat).clamp_max(keys.numel() - 1)
+        return rows if bool((keys[rows] == flat).all()) else None
+
+    def _add(self, flat: Tensor) -> None:
+        new = torch.unique(flat)  # sorted
+        if new.numel() > 1 and self.ahead > 0:
+            step = torch.diff(new).min()
+            grid = new[-1] + step * torch.arange(1, self.ahead + 1, device=new.device)
+            new = torch.cat((new, grid[grid <= MAX_UNIX_SECONDS]))
+        keys, values = self.keys, self.values
+        if keys is None or values is None or keys.device != new.device:
+            keys, values = new[:0], None
+        elif keys.numel() + new.numel() > self.max_entries:
+            keys, values = new[:0], None  # full: start afresh
+        else:
+            new = new[~torch.isin(new, keys)]
+        computed = self.compute(new.unsqueeze(0))[0]  # (M, F)
+        if values is None:
+            self.keys, self.values = new, computed
+            return
+        merged = torch.cat((keys, new))
+        order = torch.argsort(merged)
+        self.keys, self.values = merged[order], torch.cat((values, computed))[order]
