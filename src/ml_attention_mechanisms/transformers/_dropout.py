@@ -1,11 +1,13 @@
-"""Dropout whose CPU mask costs one random-number draw per element instead of two.
+"""Dropout whose CPU mask costs a quarter of ``nn.Dropout``'s random-number generation.
 
-``nn.Dropout`` on the CPU draws its mask with ``bernoulli_``, one 64-bit draw (two Mersenne-Twister steps,
-serially) per element, a large share of a small model's training step. :class:`Dropout` draws a float32
-uniform per element (one 32-bit step, 24 random bits, as ``torch.rand``) and keeps where it is ``>= p``: the
-same distribution (keep with probability ``1 - p`` up to ``2**-24``, kept values scaled by ``1 / (1 - p)``,
-drawn from the global generator, so seeds and gradient checkpointing replay it), at about half the cost. On
-other devices, and in place, it is ``nn.Dropout``.
+``nn.Dropout`` on the CPU draws its mask with ``bernoulli_``: one 64-bit Mersenne-Twister draw per element,
+serially, a large share of a small model's training step. :class:`Dropout` takes 32 random bits per element
+from a 64-bit SFC64 stream (O'Neill's small fast counting generator, as NumPy ships it: two elements per
+draw, about a nanosecond each) and keeps an element when its bits lie in a set of probability ``1 - p``
+(exact to ``2**-32``); kept values are scaled by ``1 / (1 - p)`` as ``nn.Dropout`` does. The stream is
+seeded from PyTorch's global generator at each call, so ``torch.manual_seed`` and gradient checkpointing
+(which replays that generator) decide the mask. On other devices, in place, and for ``p`` above ``1 - 2**-32``
+it is ``nn.Dropout``.
 
 Shapes:
     any; the output has the input's shape and dtype.
@@ -13,17 +15,28 @@ Shapes:
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Dropout"]
+__all__ = ["Dropout", "keep_mask"]
+
+
+def keep_mask(shape: torch.Size, p: float) -> Tensor:
+    """A CPU bool tensor of ``shape``, each element True with probability ``1 - p`` (to ``2**-32``)."""
+    n = shape.numel()
+    seed = int(torch.randint(0, 2**62, (1,)))  # from the global generator: seeds and checkpoints replay it
+    bits = np.random.SFC64(seed).random_raw((n + 1) // 2)  # (ceil(n/2),) uint64: two 32-bit lanes each
+    lanes = torch.from_numpy(bits).view(torch.int32)[:n]  # uniform over the int32 range
+    drop_below = round(p * 2**32) - 2**31  # P(lane < drop_below) = p
+    return (lanes >= drop_below).view(shape)
 
 
 class Dropout(nn.Dropout):
     """Inverted dropout (Srivastava et al. 2014, https://jmlr.org/papers/v15/srivastava14a.html).
 
     Args:
-        p: probability of zeroing an element, in [0, 1). Default: 0.5.
+        p: probability of zeroing an element, in [0, 1]. Default: 0.5.
         inplace: as ``nn.Dropout`` (then ``nn.Dropout``'s own kernel runs). Default: False.
 
     >>> drop = Dropout(0.1).train()
@@ -35,8 +48,7 @@ class Dropout(nn.Dropout):
     def forward(self, input: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
             return input  # the identity, without a dispatch
-        if self.inplace or input.device.type != "cpu":
+        if self.inplace or input.device.type != "cpu" or self.p > 1.0 - 2.0**-32:
             return super().forward(input)
-        keep = torch.empty(input.shape, dtype=torch.float32).uniform_().ge_(self.p)  # (...): 1.0 or 0.0
-        noise = keep.to(input.dtype).div_(1.0 - self.p)  # as nn.Dropout: the kept scale in the input's dtype
+        noise = keep_mask(input.shape, self.p).to(input.dtype).div_(1.0 - self.p)  # 1 / (1 - p) or 0
         return input * noise
