@@ -98,6 +98,10 @@ class CryptoModel(nn.Module):
                 f"{', '.join(sorted(self.USED_FIELDS))}"
             )
         self.config = config
+        if config.patch_size > 1:
+            # A patch token spans several bars, so there is no bar-by-bar (KV-cached) form: such a model streams
+            # by recomputing its window (StreamingPredictor's "recompute" mode).
+            self.__dict__["STREAMABLE"] = False
 
     @classmethod
     def test_kwargs(cls) -> dict[str, Any]:
