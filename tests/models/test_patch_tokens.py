@@ -24,14 +24,8 @@ from ml_attention_mechanisms.models._patches import patch_tokens
 HOUR = 3600
 
 
-def _one_name_per_class() -> list[str]:
-    seen: dict[type, str] = {}
-    for name in list_models():
-        seen.setdefault(get_model_entry(name).model_cls, name)
-    return sorted(seen.values())
-
-
-CLASSES = _one_name_per_class()
+# One registered name per model class (presets share their class's graph).
+CLASSES = sorted({get_model_entry(n).model_cls: n for n in sorted(list_models(), reverse=True)}.values())
 
 
 def _model(name: str, **overrides: Any) -> nn.Module:
