@@ -12,7 +12,11 @@ For each model the bundled ``binance-1h`` data are windowed as ``mlattn train`` 
   holds Lightning's own per-step bookkeeping).
 
 Usage: ``python benchmarks/training_throughput.py [--quick] [--trainer] [--threads N] [--models a,b]
-[--presets both|default|small]``.
+[--presets both|default|small] [--patch-size P]`` (``--patch-size``: every model with ``P`` bars per token).
+
+To compare two versions of the library, run it once per source tree on the same idle machine, one after the
+other (``PYTHONPATH=<tree>/src python benchmarks/training_throughput.py --presets small``), and repeat the
+pair; ``benchmarks/README.md`` has the figures and the commands.
 """
 
 from __future__ import annotations
@@ -29,18 +33,24 @@ import torch
 
 
 def _time_loop(
-    model_type: str, prepared: Any, *, steps: int, batch_size: int, repeats: int
+    model_type: str,
+    prepared: Any,
+    *,
+    steps: int,
+    batch_size: int,
+    repeats: int,
+    model: dict[str, Any] | None = None,
 ) -> dict[str, float]:
     from ml_attention_mechanisms.training.config import RunConfig, TrainingConfig
     from ml_attention_mechanisms.training.datamodule import WindowDataModule
     from ml_attention_mechanisms.training.run import build_model
 
-    cfg = RunConfig(training=TrainingConfig(batch_size=batch_size))
-    model, _ = build_model(model_type, cfg, prepared)
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    cfg = RunConfig(model=dict(model or {}), training=TrainingConfig(batch_size=batch_size))
+    net, _ = build_model(model_type, cfg, prepared)
+    net.train()
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4)
     loader = WindowDataModule(prepared, batch_size=batch_size).train_dataloader()
-    params = sum(p.numel() for p in model.parameters())
+    params = sum(p.numel() for p in net.parameters())
     loads, computes = [], []
     for _ in range(repeats + 1):  # the first pass warms up (allocator, kernels)
         it = iter(loader)
@@ -49,11 +59,11 @@ def _time_loop(
         load = (time.perf_counter() - start) / steps
         start = time.perf_counter()
         for batch in batches:
-            outputs = model(**model.training_inputs(batch))  # type: ignore[operator]
-            loss, _ = model.loss(outputs, batch)  # type: ignore[operator]
+            outputs = net(**net.training_inputs(batch))  # type: ignore[operator]
+            loss, _ = net.loss(outputs, batch)  # type: ignore[operator]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             optimizer.step()
         compute = (time.perf_counter() - start) / steps
         loads.append(load)
@@ -68,10 +78,13 @@ def _time_loop(
     }
 
 
-def _time_trainer(model_type: str, prepared: Any, *, steps: int, batch_size: int) -> dict[str, float]:
+def _time_trainer(
+    model_type: str, prepared: Any, *, steps: int, batch_size: int, model: dict[str, Any] | None = None
+) -> dict[str, float]:
     from ml_attention_mechanisms.training.run import train
 
     config = {
+        "model": dict(model or {}),
         "training": {
             "max_epochs": 1,
             "batch_size": batch_size,
@@ -79,7 +92,7 @@ def _time_trainer(model_type: str, prepared: Any, *, steps: int, batch_size: int
             "limit_val_batches": 1,
             "enable_progress_bar": False,
             "early_stopping_patience": None,
-        }
+        },
     }
     with tempfile.TemporaryDirectory() as out:
         result = train(model_type, prepared, config=config, out=out)
@@ -98,7 +111,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--presets", choices=["both", "default", "small"], default="both", help="which presets"
     )
+    parser.add_argument("--patch-size", type=int, default=1, help="bars per token of every model (default 1)")
     args = parser.parse_args(argv)
+    overrides = {"patch_size": args.patch_size} if args.patch_size != 1 else {}
     logging.getLogger("lightning").setLevel(logging.ERROR)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     torch.set_num_threads(args.threads)
@@ -127,15 +142,19 @@ def main(argv: list[str]) -> int:
                 cache[key] = prepare_run_data(name, "binance-1h", cfg, include_test=False)
                 print(f"# data for {name}: {time.perf_counter() - start:.1f} s to window", file=sys.stderr)
             prepared = cache[key]
-            row = {"model": name, "window": window, **_time_loop(name, prepared, steps=steps, batch_size=batch,
-                                                                 repeats=repeats)}  # fmt: skip
+            timing = _time_loop(
+                name, prepared, steps=steps, batch_size=batch, repeats=repeats, model=overrides
+            )
+            row = {"model": name, "window": window, **timing}
             if args.trainer:
-                row.update(_time_trainer(name, prepared, steps=steps, batch_size=batch))
+                row.update(_time_trainer(name, prepared, steps=steps, batch_size=batch, model=overrides))
             rows.append(row)
             print(_format(row), flush=True)
     print()
+    patches = f", patch_size {args.patch_size}" if overrides else ""
     print(
         f"CPU, {args.threads} threads, batch {batch}, torch {torch.__version__}; {steps} steps x {repeats} repeats"
+        f"{patches}"
     )
     print("| model | params (M) | window | step ms | load ms | windows/s | data share |" + (
         " trainer windows/s | trainer gap share |" if args.trainer else ""))  # fmt: skip

@@ -313,11 +313,10 @@ def attend(
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
     prepared = mask if isinstance(mask, PreparedMask) else None
-    if prepared is not None:
-        if not is_tracing():
-            _check_prepared(prepared, q, k, is_causal, window)
-        mask = prepared.mask
-    inp = _inputs(q, k, v, mask, is_causal, window, dropout_p, need_weights, chunk_size, prepared)
+    plain = mask if not isinstance(mask, PreparedMask) else mask.mask
+    if prepared is not None and not is_tracing():
+        _check_prepared(prepared, q, k, is_causal, window)
+    inp = _inputs(q, k, v, plain, is_causal, window, dropout_p, need_weights, chunk_size, prepared)
     name, lines = _decide(inp, backend, allow_fused)
     if name is None:
         raise RuntimeError(_no_backend_message(inp, lines))
