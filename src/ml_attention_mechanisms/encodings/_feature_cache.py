@@ -12,7 +12,8 @@ after the newest one (spacing: the smallest gap between the call's timestamps), 
 hitting. These are values of a fixed function of time, not data: nothing about later bars is read. The
 cached rows are the rows the function returns (it is elementwise), so cached and computed features are the
 same bit for bit (tested). The cache holds at most ``max_entries`` timestamps (then it starts afresh), lives
-on the device of its last call, and is bypassed while tracing or exporting.
+on the device of its last call, and is bypassed while tracing or exporting. Threads may share it: its keys
+and values are replaced together, so a call never reads one without the other.
 
 Shapes:
     ``S`` any shape of timestamps, ``K`` cached timestamps, ``F`` features.
@@ -45,51 +46,57 @@ class TimestampFeatureCache:
         self.compute = compute
         self.max_entries = max_entries
         self.ahead = ahead
-        self.keys: Tensor | None = None  # (K,) sorted, unique
-        self.values: Tensor | None = None  # (K, F)
+        # (keys (K,) sorted and unique, values (K, F)): replaced as one object, so a call that runs while
+        # another thread adds timestamps reads one consistent pair.
+        self.state: tuple[Tensor, Tensor] | None = None
 
     def __len__(self) -> int:
-        return 0 if self.keys is None else int(self.keys.numel())
+        return 0 if self.state is None else int(self.state[0].numel())
 
     def clear(self) -> None:
         """Forget every timestamp."""
-        self.keys, self.values = None, None
+        self.state = None
 
     def __call__(self, seconds: Tensor) -> Tensor:
         """Features ``[*S, F]`` of validated int64 Unix seconds ``[*S]``."""
         flat = seconds.reshape(-1).contiguous()  # (numel(S),)
-        rows = self._lookup(flat)
+        state = self.state
+        rows = self._lookup(state, flat)
         if rows is None:
-            self._add(flat)
-            rows = self._lookup(flat)
-        assert rows is not None and self.values is not None
-        return self.values[rows].view(*seconds.shape, -1)
+            state = self._add(state, flat)
+            rows = self._lookup(state, flat)
+        assert state is not None and rows is not None
+        return state[1][rows].view(*seconds.shape, -1)
 
-    def _lookup(self, flat: Tensor) -> Tensor | None:
-        """Rows of ``flat`` in the cache, or None when one is missing."""
-        keys = self.keys
-        if keys is None or keys.device != flat.device or flat.numel() == 0:
+    @staticmethod
+    def _lookup(state: tuple[Tensor, Tensor] | None, flat: Tensor) -> Tensor | None:
+        """Rows of ``flat`` in ``state``, or None when one is missing."""
+        if state is None or state[0].device != flat.device or flat.numel() == 0:
             return None
+        keys = state[0]
         rows = torch.searchsorted(keys, flat).clamp_max(keys.numel() - 1)
         return rows if bool((keys[rows] == flat).all()) else None
 
-    def _add(self, flat: Tensor) -> None:
+    def _add(self, state: tuple[Tensor, Tensor] | None, flat: Tensor) -> tuple[Tensor, Tensor]:
         new = torch.unique(flat)  # sorted
         if new.numel() > 1 and self.ahead > 0:
             step = torch.diff(new).min()
             grid = new[-1] + step * torch.arange(1, self.ahead + 1, device=new.device)
             new = torch.cat((new, grid[grid <= MAX_UNIX_SECONDS]))
-        keys, values = self.keys, self.values
-        if keys is None or values is None or keys.device != new.device:
-            keys, values = new[:0], None
-        elif keys.numel() + new.numel() > self.max_entries:
-            keys, values = new[:0], None  # full: start afresh
+        if (
+            state is None
+            or state[0].device != new.device
+            or state[0].numel() + new.numel() > self.max_entries
+        ):
+            state = None  # empty, moved, or full: start afresh
         else:
-            new = new[~torch.isin(new, keys)]
+            new = new[~torch.isin(new, state[0])]
         computed = self.compute(new.unsqueeze(0))[0]  # (M, F)
-        if values is None:
-            self.keys, self.values = new, computed
-            return
-        merged = torch.cat((keys, new))
-        order = torch.argsort(merged)
-        self.keys, self.values = merged[order], torch.cat((values, computed))[order]
+        if state is None:
+            merged = (new, computed)
+        else:
+            keys = torch.cat((state[0], new))
+            order = torch.argsort(keys)
+            merged = (keys[order], torch.cat((state[1], computed))[order])
+        self.state = merged
+        return merged
