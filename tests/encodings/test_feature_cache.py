@@ -55,3 +55,15 @@ def test_alibi_distance_with_a_unit_per_row() -> None:
     ]
     bias = alibi.bias(3, 3, q_times=ts, k_times=ts, unit_seconds=unit)
     torch.testing.assert_close(bias, -alibi.slopes.view(1, 2, 1, 1) * d[:, None])
+
+
+def test_a_batch_across_a_period_fills_its_grid_once() -> None:
+    cache = TimestampFeatureCache(lambda s: s.unsqueeze(-1), max_entries=1000, ahead=4)
+    batch = T2021 + 3600 * torch.tensor([[0, 1, 2], [300, 301, 302]])  # two windows, far apart, one grid
+    cache(batch)
+    assert len(cache) == 303 + 4  # every hour in between, and 4 after
+    inside = T2021 + 3600 * torch.arange(100, 110).unsqueeze(0)
+    assert torch.equal(cache(inside), inside.unsqueeze(-1)) and len(cache) == 307  # a hit
+    off_grid = torch.tensor([[T2021 + 1800, T2021 + 3600 * 900]])  # not one grid: only these and what follows
+    cache(off_grid)
+    assert len(cache) == 307 + 2 + 4

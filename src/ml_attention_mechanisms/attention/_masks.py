@@ -240,7 +240,10 @@ def prepare_mask(
         added = torch.zeros(1, 1, q_len, k_len, device=device)
     elif added.dim() == 2:
         added = added[None, None]
-    mask = added if allowed is None else torch.where(allowed, added, float("-inf"))  # (B|1, H|1, Tq, Tk)
+    mask = added
+    if allowed is not None:  # (masked_fill: torch.where with a scalar is an unvectorised path on the CPU)
+        shape = torch.broadcast_shapes(added.shape, allowed.shape)
+        mask = added.expand(shape).masked_fill(~allowed, float("-inf"))  # (B|1, H|1, Tq, Tk)
     # A causal row keeps at least its own key (bottom-right, Tq <= Tk): only a key mask, an explicit mask or
     # more queries than keys can leave a row with nothing to attend to.
     row_ok: Tensor | None = None

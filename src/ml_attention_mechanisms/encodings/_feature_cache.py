@@ -7,9 +7,11 @@ costs a few hundred small tensor operations per call, whatever the number of bar
 batch-1 forward. :class:`TimestampFeatureCache` keeps the features of the timestamps it has seen, sorted,
 and answers a call with one ``searchsorted`` and one gather when every timestamp is known.
 
-On a miss it computes the unknown timestamps and, since bars sit on a grid, the next ``ahead`` grid points
-after the newest one (spacing: the smallest gap between the call's timestamps), so that a stream keeps
-hitting. These are values of a fixed function of time, not data: nothing about later bars is read. The
+On a miss it computes the unknown timestamps and, since bars sit on a grid (spacing: the smallest gap between
+the call's timestamps), every grid point between the call's first and last timestamp (when that fits in half
+the cache: a training batch drawn across a dataset fills it once) and the next ``ahead`` grid points after the
+newest one, so that a stream keeps hitting. These are values of a fixed function of time, not data: nothing
+about later bars is read. The
 cached rows are the rows the function returns (it is elementwise), so cached and computed features are the
 same bit for bit (tested). The cache holds at most ``max_entries`` timestamps (then it starts afresh), lives
 on the device of its last call, and is bypassed while tracing or exporting. Threads may share it: its keys
@@ -77,12 +79,22 @@ class TimestampFeatureCache:
         rows = torch.searchsorted(keys, flat).clamp_max(keys.numel() - 1)
         return rows if bool((keys[rows] == flat).all()) else None
 
+    def _grid(self, new: Tensor) -> Tensor:
+        """``new`` (sorted, unique) and the grid points it implies: every point of the grid between its first
+        and last timestamp when they all lie on one grid and it fits in half the cache (a training batch drawn
+        across a dataset then fills the cache once), and the next ``ahead`` points after the last one."""
+        if new.numel() < 2:
+            return new
+        step = int(torch.diff(new).min())
+        first, last = int(new[0]), int(new[-1])
+        points = (last - first) // step + 1
+        if points <= self.max_entries // 2 and bool(((new - first) % step == 0).all()):
+            new = torch.arange(first, last + 1, step, device=new.device)  # the whole span of the grid
+        ahead = last + step * torch.arange(1, self.ahead + 1, device=new.device)
+        return torch.cat((new, ahead[ahead <= MAX_UNIX_SECONDS]))
+
     def _add(self, state: tuple[Tensor, Tensor] | None, flat: Tensor) -> tuple[Tensor, Tensor]:
-        new = torch.unique(flat)  # sorted
-        if new.numel() > 1 and self.ahead > 0:
-            step = torch.diff(new).min()
-            grid = new[-1] + step * torch.arange(1, self.ahead + 1, device=new.device)
-            new = torch.cat((new, grid[grid <= MAX_UNIX_SECONDS]))
+        new = self._grid(torch.unique(flat))  # sorted
         if (
             state is None
             or state[0].device != new.device

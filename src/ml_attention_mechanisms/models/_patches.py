@@ -93,7 +93,7 @@ def patch_tokens(
         src = src_raw.clamp_min(0)
         present = (src_raw >= 0) & mask.gather(1, src)
     bars = _take(x, src)  # (B, L, F)
-    bars = torch.where(present.unsqueeze(-1), bars, torch.zeros((), dtype=x.dtype, device=x.device))
+    bars = bars.masked_fill(~present.unsqueeze(-1), 0.0)  # absent bars read as zeros (NaN too)
     flags = present.to(x.dtype)  # (B, L)
     features = torch.cat((bars.reshape(b, n, p * f), flags.reshape(b, n, p)), dim=-1)  # (B, N, p*F + p)
     token_ts = None if timestamps is None else timestamps.gather(1, src).view(b, n, p)[..., -1]

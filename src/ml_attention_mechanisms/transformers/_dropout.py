@@ -45,10 +45,25 @@ class Dropout(nn.Dropout):
     True
     """
 
+    def _fast(self, input: Tensor) -> bool:
+        return not self.inplace and input.device.type == "cpu" and self.p <= 1.0 - 2.0**-32
+
+    def _noise(self, input: Tensor) -> Tensor:
+        """``1 / (1 - p)`` (in the input's dtype, as ``nn.Dropout`` computes it) where kept, else 0."""
+        # (bool -> dtype, then scaled in place: a bool tensor times a scale is a slow, unvectorised cast)
+        return keep_mask(input.shape, self.p).to(input.dtype).div_(1.0 - self.p)
+
     def forward(self, input: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
             return input  # the identity, without a dispatch
-        if self.inplace or input.device.type != "cpu" or self.p > 1.0 - 2.0**-32:
+        if not self._fast(input):
             return super().forward(input)
-        noise = keep_mask(input.shape, self.p).to(input.dtype).div_(1.0 - self.p)  # 1 / (1 - p) or 0
-        return input * noise
+        return input * self._noise(input)
+
+    def add_to(self, x: Tensor, branch: Tensor) -> Tensor:
+        """``x + self(branch)``, in one pass on the CPU (a residual connection)."""
+        if not self.training or self.p == 0.0:
+            return x + branch
+        if not self._fast(branch):
+            return x + super().forward(branch)
+        return torch.addcmul(x, branch, self._noise(branch))

@@ -170,7 +170,10 @@ class _Residual(nn.Module):
         return self.norm(x) if self.norm_first else x
 
     def post(self, x: Tensor, branch: Tensor) -> Tensor:
-        out = x + self.drop_path(self.dropout(branch))
+        if self.drop_path.p == 0.0 or not self.training:
+            out = self.dropout.add_to(x, branch)  # x + dropout(branch), fused
+        else:
+            out = x + self.drop_path(self.dropout(branch))
         return out if self.norm_first else self.norm(out)
 
 
