@@ -242,7 +242,9 @@ def prepare_mask(
         added = added[None, None]
     mask = added
     if allowed is not None:  # (masked_fill: torch.where with a scalar is an unvectorised path on the CPU)
-        shape = torch.broadcast_shapes(added.shape, allowed.shape)
+        a, b = tuple(added.shape), tuple(allowed.shape)
+        a, b = (1,) * (len(b) - len(a)) + a, (1,) * (len(a) - len(b)) + b
+        shape = tuple(max(x, y) for x, y in zip(a, b))  # the broadcast shape (sizes are 1 or equal)
         mask = added.expand(shape).masked_fill(~allowed, float("-inf"))  # (B|1, H|1, Tq, Tk)
     # A causal row keeps at least its own key (bottom-right, Tq <= Tk): only a key mask, an explicit mask or
     # more queries than keys can leave a row with nothing to attend to.
