@@ -1,6 +1,6 @@
 """A per-timestamp cache for features that are fixed functions of time (the market-time features).
 
-The calendar, session, funding, halving and seasonal features of a bar depend on its timestamp alone, and a
+The calendar, trading-session, funding, halving and seasonal features of a bar depend on its timestamp alone, and a
 model meets the same timestamps again and again: every training epoch, the sliding windows of a stream
 (each new window shares all but one bar with the last), a batch of assets on one time grid. Computing them
 costs a few hundred small tensor operations per call, whatever the number of bars, which dominates a
