@@ -11,7 +11,7 @@ from _model_helpers import T0, hourly_timestamps, multi_asset_batch, single_asse
 from torch import Tensor, nn
 
 from ml_attention_mechanisms.inference import StreamingConfig, StreamingPredictor, export_onnx, export_program
-from ml_attention_mechanisms.inference._inputs import example_inputs
+from ml_attention_mechanisms.inference._inputs import example_inputs, example_scale, takes_scale
 from ml_attention_mechanisms.inference.export import max_abs_diff
 from ml_attention_mechanisms.models import (
     CryptoPredictionModelConfig,
@@ -214,7 +214,9 @@ def test_patch_models_export_to_torch_export_and_onnx(name: str, tmp_path: Path)
     session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
     for batch, seq_len in ((1, 9), (4, 12)):  # an odd length: a partial first patch
         features, timestamps = example_inputs(model, batch=batch, seq_len=seq_len)
-        got = session.run(None, {"features": features.numpy(), "timestamps": timestamps.numpy()})
+        extra = {"scale": example_scale(model, features)} if takes_scale(model) else {}
+        feeds = {"features": features.numpy(), "timestamps": timestamps.numpy()}
+        got = session.run(None, {**feeds, **{k: v.numpy() for k, v in extra.items()}})
         with torch.no_grad():
-            ref = model(features, timestamps=timestamps)
+            ref = model(features, timestamps=timestamps, **extra)
         assert max_abs_diff([ref[k] for k in result.output_names], [torch.from_numpy(g) for g in got]) <= 1e-4
