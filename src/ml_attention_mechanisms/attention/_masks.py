@@ -190,7 +190,8 @@ def prepare_mask(
     one :class:`PreparedMask`.
 
     Args:
-        q_len, k_len: query and key lengths (causal structure aligned bottom-right, as everywhere).
+        q_len: query length (causal structure aligned bottom-right, as everywhere).
+        k_len: key length.
         key_mask: bool ``[B, Tk]``, True = the key is present.
         attention_mask: bool (True = may attend) or additive float, ``[Tq, Tk]`` or 4-D.
         bias: additive float bias broadcastable to ``[B, H, Tq, Tk]`` (ALiBi).

@@ -232,8 +232,10 @@ class ALiBi(nn.Module):
         """The distance of :meth:`bias`, the same for every head: ``[B|1, Tq, Tk]`` (float32).
 
         Args:
-            q_len, k_len: query and key lengths.
-            q_times, k_times: int64 seconds ``[B, Tq]`` and ``[B, Tk]`` (time form, with ``time_aware``).
+            q_len: query length.
+            k_len: key length.
+            q_times: int64 seconds ``[B, Tq]`` of the queries (time form, with ``time_aware``).
+            k_times: int64 seconds ``[B, Tk]`` of the keys (time form, with ``time_aware``).
             unit_seconds: a distance unit per row ``[B]`` in place of ``time_unit_seconds`` (time form).
         """
         if self.time_aware and q_times is not None and k_times is not None:
