@@ -9,10 +9,9 @@ the path (the variance anchor reads the range). Another level is ``omega x c^2``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -21,12 +20,19 @@ from ml_attention_mechanisms.data import SingleAssetWindows, align, prepare_pane
 from ml_attention_mechanisms.data.splits import split_by_time
 from ml_attention_mechanisms.models import create_crypto_model
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+pytestmark = pytest.mark.extras("data")  # frames built with pandas: not in the core-only CI run
+
 ALPHA, BETA, OMEGA = 0.08, 0.90, 2e-6  # omega / (1 - alpha - beta) = 1e-4 per bar
 H, SEQ, SUB = 24, 32, 12
 
 
 def _garch(n: int, omega: float, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     """Hourly OHLCV bars of a GARCH(1,1) path and the true ``E_t[mean of r_{t+1..t+H}^2]`` at each bar."""
+    import pandas as pd
+
     rng = np.random.default_rng(seed)
     var = omega / (1 - ALPHA - BETA)
     rows = np.empty((n, 4))

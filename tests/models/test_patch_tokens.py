@@ -200,6 +200,7 @@ def test_patch_model_streams_by_recomputing_and_refuses_the_cached_mode() -> Non
             torch.testing.assert_close(got[key], ref[key], rtol=1e-5, atol=1e-5, msg=key)
 
 
+@pytest.mark.extras("export")
 @pytest.mark.parametrize("name", CLASSES)
 def test_patch_models_export_to_torch_export_and_onnx(name: str, tmp_path: Path) -> None:
     """As the models' own export test: dynamic batch and bars (so a dynamic number of patches)."""

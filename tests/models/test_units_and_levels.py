@@ -10,16 +10,20 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from torch.utils.data import DataLoader
 
 from ml_attention_mechanisms.data import MultiAssetWindows, SingleAssetWindows, align, prepare_panel
 from ml_attention_mechanisms.models import create_crypto_model, get_model_entry
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+pytestmark = pytest.mark.extras("data")  # frames built with pandas: not in the core-only CI run
 
 SEQ = 16
 MODELS = ("price_predictor", "risk_assessor", "signal_generator", "portfolio_optimizer")
@@ -29,6 +33,8 @@ PREPARE = {"window": 96, "min_periods": 24, "horizons": (1, 2), "signal_horizon"
 def _frame(n: int, seed: int, *, price: float = 1.0, volume: float = 1.0, vol: float = 1.0) -> pd.DataFrame:
     """Hourly OHLCV bars of a random walk whose volatility drifts; ``price``/``volume`` change the units,
     ``vol`` multiplies every log return and log range (a period ``vol**2`` times as volatile)."""
+    import pandas as pd
+
     rng = np.random.default_rng(seed)
     sigma = 0.01 * np.exp(np.cumsum(rng.normal(0, 0.05, n)))
     steps = vol * sigma * rng.normal(size=n)
