@@ -27,7 +27,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -42,9 +42,6 @@ from ._score import score_assets, score_strategies
 from ._sizing import Sizing
 from ._train import train_model
 from .config import BAR_ASSETS, DemoConfig
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["FullResults", "run_full"]
 
