@@ -11,7 +11,11 @@ the CPU, ``--threads`` intra-op threads, default 2):
   16, ``ff_mult=2``, the 24 outputs read at the last token, MAE loss), as built by default and with
   ``attn_flash=True`` (its option for PyTorch's fused attention kernel, about twice as fast on the CPU);
 - NeuralForecast ``PatchTST`` (hidden 128, 3 layers, patch 16 with stride 8: 16 patch tokens, its
-  defaults otherwise; the univariate series as it takes it).
+  defaults otherwise; the univariate series as it takes it);
+- like for like, since the defaults differ in regularisation (``price_predictor`` trains with dropout 0.1,
+  x-transformers' ``Encoder`` with none): ``price_predictor`` with ``dropout=0``, and x-transformers with
+  ``attn_flash=True`` and ``attn_dropout=ff_dropout=0.1``. These two are rows; the ratio columns stay the
+  three peers as built by default.
 
 Protocol: every model gets the same synthetic batch shapes and an AdamW step with gradient clipping at 1;
 5 warm-up then 20 timed optimiser steps (forward, loss, backward, clip, step), the models interleaved step
@@ -47,9 +51,10 @@ from torch import Tensor, nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Case, format_table, load_note, time_interleaved
 
-from ml_attention_mechanisms import create_crypto_model
+from ml_attention_mechanisms import CryptoPredictionModelConfig, create_crypto_model
 
 B, T, F, D, HEADS, LAYERS, D_FF, HORIZON = 64, 128, 17, 128, 8, 3, 256, 24
+DROPOUT = CryptoPredictionModelConfig().dropout  # the models' default (the peers' defaults have none)
 T0 = 1_609_459_200  # 2021-01-01, hourly bars
 BENCH_EXTRA = 'pip install -c constraints.txt "ml-attention-mechanisms[bench]"'
 
@@ -124,9 +129,9 @@ def ours(name: str, **overrides: Any) -> Subject:
     return Subject(name, model, loss, lambda: model(**model.training_inputs(one)))
 
 
-def x_transformers(*, flash: bool = False) -> Subject | str:
-    """x-transformers' continuous encoder of the same size (``flash``: its fused-attention option), or why it
-    cannot run."""
+def x_transformers(*, flash: bool = False, dropout: float = 0.0) -> Subject | str:
+    """x-transformers' continuous encoder of the same size (``flash``: its fused-attention option; ``dropout``:
+    its ``attn_dropout`` and ``ff_dropout``, 0 by default), or why it cannot run."""
     try:
         from x_transformers import ContinuousTransformerWrapper, Encoder
     except ImportError:
@@ -136,12 +141,19 @@ def x_transformers(*, flash: bool = False) -> Subject | str:
         dim_out=HORIZON,
         max_seq_len=T,
         attn_layers=Encoder(
-            dim=D, depth=LAYERS, heads=HEADS, attn_dim_head=D // HEADS, ff_mult=D_FF // D, attn_flash=flash
+            dim=D,
+            depth=LAYERS,
+            heads=HEADS,
+            attn_dim_head=D // HEADS,
+            ff_mult=D_FF // D,
+            attn_flash=flash,
+            attn_dropout=dropout,
+            ff_dropout=dropout,
         ),
     )
     g = torch.Generator().manual_seed(0)
     x, y, one = torch.randn(B, T, F, generator=g), torch.randn(B, HORIZON, generator=g), torch.randn(1, T, F)
-    option = ", attn_flash=True" if flash else ""
+    option = (", attn_flash=True" if flash else "") + (f", dropout {dropout:g}" if dropout else "")
     return Subject(
         f"x-transformers ContinuousTransformerWrapper + Encoder (128 tokens{option})",
         model,
@@ -214,6 +226,12 @@ def main(argv: list[str]) -> int:
         else:
             peers[key] = made
             subjects.append(made)
+    # like for like: each side with the other's regularisation (rows, not ratio columns)
+    subjects.append(ours("price_predictor, dropout=0 (as the peers' defaults)", dropout=0.0))
+    if "x-transformers flash" in peers:
+        made = x_transformers(flash=True, dropout=DROPOUT)
+        assert not isinstance(made, str)
+        subjects.append(made)
     warmup, steps, forwards = (1, 3, 5) if args.quick else (5, 20, 50)
     for s in subjects:
         s.model.train()  # (mode switches walk every module: kept out of the timed calls)
