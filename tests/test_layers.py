@@ -158,7 +158,7 @@ def test_the_scan_sees_function_level_and_relative_imports() -> None:
     ]
     assert inside, "recipes._models imports the models package inside model_kind()"
     targets = {i.target for i in IMPORTS if i.source == f"{PACKAGE}.training.run"}
-    assert {f"{PACKAGE}.training._models", f"{PACKAGE}.training._record"} <= targets  # from . import ...
+    assert {f"{PACKAGE}.training._build", f"{PACKAGE}.training._record"} <= targets  # from . import ...
 
 
 def test_imports_point_down_the_layers() -> None:

@@ -23,35 +23,26 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from .._import_guard import has_module, needs_extra
-from ..config import replace_config
-from . import _models, _record
-from ._callbacks import AtomicCheckpointIO, BestCheckpoint, LatestCheckpoint, ThroughputMeter
-from ._quiet import QuietTrainer
+from .._import_guard import needs_extra
+from . import _record
+from ._build import apply_overrides, build_model, load_config, plain_config, prepare_run_data
+from ._callbacks import BestCheckpoint, LatestCheckpoint, ThroughputMeter
 from ._run_dir import check_run_dir, claim_run_dir
-from .config import (
-    ConfigError,
-    RunConfig,
-    TrainingConfig,
-    dump_run_config,
-    load_run_config,
-    run_config_from_dict,
-)
+from ._trainer import early_stopping, loggers, make_trainer
+from .config import RunConfig, TrainingConfig, dump_run_config
 from .datamodule import PreparedData, WindowDataModule
 from .module import ForecastModule
 from .resume import IN_MEMORY, check_data_unchanged, resume_point
 
 with needs_extra("train"):
     import lightning as L
-    from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor
-    from lightning.pytorch.loggers import CSVLogger, Logger
+    from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 
 __all__ = [
     "TrainResult",
@@ -97,154 +88,6 @@ class TrainResult:
     bar_seconds: int | None = None
 
 
-def _load_config(config: str | os.PathLike[str] | RunConfig | dict[str, Any] | None) -> RunConfig:
-    if config is None:
-        return RunConfig()
-    if isinstance(config, RunConfig):
-        return config
-    if isinstance(config, dict):
-        return run_config_from_dict(config, where="config")
-    return load_run_config(config)
-
-
-def _apply_overrides(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
-    given = {k: v for k, v in overrides.items() if v is not None}
-    if not given:
-        return cfg
-    return dataclasses.replace(cfg, training=replace_config(cfg.training, **given))
-
-
-def _create(model_type: str, kwargs: dict[str, Any]) -> nn.Module:
-    """``create_crypto_model`` with a bad ``model`` section reported as a config error."""
-    try:
-        return _models.create_model(model_type, **kwargs)
-    except TypeError as exc:  # unknown keys, or a value the model cannot even hold
-        raise ConfigError(f"config model section for {model_type!r}: {exc}") from exc
-    except ValueError as exc:
-        if not kwargs or "Unknown model_type" in str(exc):
-            raise
-        raise ConfigError(f"config model section for {model_type!r}: {exc}") from exc
-
-
-def prepare_run_data(
-    model_type: str,
-    data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | PreparedData,
-    cfg: RunConfig,
-    *,
-    include_test: bool,
-) -> PreparedData:
-    """The splits a run trains on, checked before any training starts.
-
-    Args:
-        model_type: registry name (its ``DATA_KIND`` and ``prediction_horizon`` shape the windows).
-        data: ``"binance-1h"`` (the bundled dataset), data files, or already prepared splits.
-        cfg: the run configuration (its ``data`` section cuts the windows).
-        include_test: build the test split too (tuning passes ``False``: it never reads it).
-
-    Raises:
-        FileNotFoundError: a data file does not exist (named).
-        ValueError: an empty training split, a horizon longer than the data, too few bars for the window.
-    """
-    if isinstance(data, PreparedData):
-        return data
-    from ._data import prepare_data
-
-    cls = _models.model_class(model_type)
-    probe = _create(model_type, cfg.model)
-    horizon = int(getattr(getattr(probe, "config", None), "prediction_horizon", 1))
-    del probe
-    return prepare_data(
-        data,
-        cfg.data,
-        data_kind=str(getattr(cls, "DATA_KIND", "single_asset")),
-        horizon=horizon,
-        output_kind=str(getattr(cls, "OUTPUT_KIND", "")),
-        include_test=include_test,
-    )
-
-
-def build_model(model_type: str, cfg: RunConfig, data: PreparedData) -> tuple[nn.Module, dict[str, Any]]:
-    """Create the model with ``input_features`` (and what else the data decide) taken from the data.
-
-    The data also decide ``time_unit_seconds`` (when the model has it and the config does not set it): the
-    bar interval, so that one bar is one unit of the market-time encodings on any timeframe (3600 for hourly
-    data, the models' default: an hourly run's config is the plain default one).
-
-    Returns:
-        ``(model, kwargs)``: the model and the keyword arguments it was built with.
-
-    Raises:
-        ValueError: the config sets ``input_features`` to another width than the data's, or sets the model's
-            ``use_mixed_precision`` against ``training.precision``.
-    """
-    kwargs = dict(cfg.model)
-    width = len(data.feature_names)
-    if "input_features" in kwargs and kwargs["input_features"] != width:
-        raise ValueError(
-            f"model.input_features={kwargs['input_features']!r}: the data have {width} features; "
-            "leave input_features out, it comes from the data"
-        )
-    kwargs["input_features"] = width
-    mixed = cfg.training.precision == "bf16-mixed"
-    if "use_mixed_precision" in kwargs and bool(kwargs["use_mixed_precision"]) != mixed:
-        raise ValueError(
-            f"model.use_mixed_precision={kwargs['use_mixed_precision']!r} contradicts "
-            f"training.precision={cfg.training.precision!r}; set only --precision"
-        )
-    probe = _create(model_type, kwargs)
-    fields = _models.config_fields(probe)
-    extra: dict[str, Any] = {}
-    if "use_mixed_precision" in fields:
-        extra["use_mixed_precision"] = mixed  # one switch: --precision decides both
-    if "num_assets" in fields and data.symbols:
-        needed = len(data.symbols) if data.data_kind == "multi_asset" else max(data.symbols.values()) + 1
-        if needed > probe.config.num_assets and "num_assets" not in kwargs:  # type: ignore[union-attr,operator]
-            extra["num_assets"] = needed
-    if "time_unit_seconds" in fields and data.bar_seconds and "time_unit_seconds" not in kwargs:
-        # one bar = one unit of the market-time encodings at any timeframe (windows, horizons and feature
-        # windows count bars); a time_unit_seconds set in the config wins
-        extra["time_unit_seconds"] = float(data.bar_seconds)
-    extra.update(_models.loss_statistics(probe, data.train, kwargs))  # fixed loss normalisers (DDP-exact)
-    extra = {k: v for k, v in extra.items() if getattr(probe.config, k) != v}
-    if not extra:
-        return probe, kwargs
-    kwargs.update(extra)
-    return _create(model_type, kwargs), kwargs
-
-
-def _plain_config(net: nn.Module) -> dict[str, Any]:
-    config = getattr(net, "config", None)
-    if config is None or not dataclasses.is_dataclass(config) or isinstance(config, type):
-        return {}
-    return dataclasses.asdict(config)
-
-
-def _loggers(run_dir: Path) -> list[Logger]:
-    loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="logs")]
-    if has_module("tensorboard") or has_module("tensorboardX"):
-        from lightning.pytorch.loggers import TensorBoardLogger
-
-        loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard"))
-    return loggers
-
-
-def _strategy(cfg: TrainingConfig) -> Any:
-    if cfg.strategy == "auto":
-        return "auto"
-    from lightning.pytorch.strategies import DDPStrategy
-
-    gpu = cfg.accelerator in ("cuda", "gpu") or (cfg.accelerator == "auto" and _cuda())
-    return DDPStrategy(
-        process_group_backend="nccl" if gpu else "gloo",
-        timeout=timedelta(seconds=cfg.ddp_timeout_s),
-        start_method="spawn" if cfg.strategy == "ddp_spawn" else "popen",
-    )
-
-
-def _cuda() -> bool:
-    return torch.cuda.is_available()
-
-
 def _run_dir(model_type: str, out: str | os.PathLike[str] | None) -> Path:
     inherited = os.environ.get(RUN_DIR_ENV)
     if inherited:
@@ -256,66 +99,6 @@ def _run_dir(model_type: str, out: str | os.PathLike[str] | None) -> Path:
             "--out: a distributed launch (torchrun, SLURM) needs an explicit --out run directory"
         )
     return Path("runs") / f"{model_type}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def make_trainer(
-    tcfg: TrainingConfig,
-    *,
-    callbacks: list[Callback],
-    logger: list[Logger] | bool,
-    root_dir: Path,
-    enable_checkpointing: bool = True,
-    enable_progress_bar: bool | None = None,
-    model: nn.Module | None = None,
-) -> L.Trainer:
-    """The Lightning ``Trainer`` of a run (or of a tuning trial) for the settings ``tcfg``.
-
-    Mixed precision is one switch, ``tcfg.precision``: ``build_model`` turns it into the model's
-    ``use_mixed_precision`` where the model has that field, and then the model carries it (its forward
-    autocasts, its outputs and the loss stay float32) while Lightning runs ``"32-true"``; a model without the
-    field gets Lightning's ``"bf16-mixed"`` instead. Never both. It leaves out Lightning's banners and tips
-    (:class:`~._quiet.QuietTrainer`).
-    """
-    return QuietTrainer(
-        accelerator="gpu" if tcfg.accelerator == "cuda" else tcfg.accelerator,
-        devices=tcfg.devices,
-        num_nodes=tcfg.num_nodes,
-        strategy=_strategy(tcfg),
-        precision=(
-            "bf16-mixed"
-            if tcfg.precision == "bf16-mixed" and not _models.carries_mixed_precision(model)
-            else "32-true"
-        ),
-        max_epochs=tcfg.max_epochs,
-        gradient_clip_val=tcfg.gradient_clip_val,
-        deterministic=tcfg.deterministic,
-        callbacks=callbacks,
-        logger=logger,
-        plugins=[AtomicCheckpointIO()],
-        default_root_dir=str(root_dir),
-        use_distributed_sampler=False,  # WindowDataModule builds the samplers (see its docstring)
-        num_sanity_val_steps=0,  # a sanity pass would draw from the random streams before a resumed epoch
-        limit_train_batches=tcfg.limit_train_batches,
-        limit_val_batches=tcfg.limit_val_batches,
-        log_every_n_steps=tcfg.log_every_n_steps,
-        enable_progress_bar=tcfg.enable_progress_bar if enable_progress_bar is None else enable_progress_bar,
-        enable_model_summary=False,
-        enable_checkpointing=enable_checkpointing,
-    )
-
-
-def early_stopping(tcfg: TrainingConfig) -> list[Callback]:
-    """``[EarlyStopping on val_loss]`` when ``tcfg.early_stopping_patience`` is set, else ``[]``."""
-    if tcfg.early_stopping_patience is None:
-        return []
-    return [
-        EarlyStopping(
-            monitor="val_loss",
-            mode="min",
-            patience=tcfg.early_stopping_patience,
-            min_delta=tcfg.early_stopping_min_delta,
-        )
-    ]
 
 
 def train(
@@ -388,12 +171,12 @@ def train(
     if resume is not None:
         point = resume_point(resume, model=model, data=data)
         run_dir, model, data, record = point.run_dir, point.model, point.data, point.record
-        cfg = _apply_overrides(point.config, overrides)
+        cfg = apply_overrides(point.config, overrides)
         ckpt_path = point.checkpoint
     else:
         if model is None or data is None:
             raise ValueError("train() needs model= and data= (or resume=)")
-        cfg = _apply_overrides(_load_config(config), overrides)
+        cfg = apply_overrides(load_config(config), overrides)
         run_dir = _run_dir(model, out)
     assert model is not None and data is not None
     if _writes_run_dir():
@@ -466,7 +249,7 @@ def _write_start(
         record = _record.new_record(
             model=model, data=given, data_files={str(p): _record.file_sha256(p) for p in prepared.files}
         )
-    record["model_config"] = _plain_config(net)
+    record["model_config"] = plain_config(net)
     record.update(_record.interval_fields(prepared.bar_seconds))
     record["status"] = "running"
     _record.write_record(run_dir, record)
@@ -523,7 +306,7 @@ def _fit(
         *callbacks,
     ]
     cbs.extend(early_stopping(tcfg))
-    trainer = make_trainer(tcfg, callbacks=cbs, logger=_loggers(run_dir), root_dir=run_dir, model=net)
+    trainer = make_trainer(tcfg, callbacks=cbs, logger=loggers(run_dir), root_dir=run_dir, model=net)
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(ckpt_path) if ckpt_path else None)
 
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else None

@@ -24,11 +24,12 @@ from typing import Any
 
 from .._import_guard import needs_extra
 from ..config import replace_config
+from ._build import apply_overrides, build_model, load_config, prepare_run_data
+from ._trainer import early_stopping, make_trainer
 from .checkpoint import library_versions
 from .config import RunConfig, dump_run_config
 from .datamodule import PreparedData, WindowDataModule
 from .module import ForecastModule
-from .run import _apply_overrides, _load_config, build_model, early_stopping, make_trainer, prepare_run_data
 
 with needs_extra("train"):
     import lightning as L
@@ -147,7 +148,7 @@ def tune(
         from ..utils._paths import refuse_output_over_input
 
         refuse_output_over_input("--out", out_dir / "best_config.yaml", [("--config", config)])
-    cfg = _apply_overrides(_load_config(config), {"max_epochs": max_epochs, "seed": seed})
+    cfg = apply_overrides(load_config(config), {"max_epochs": max_epochs, "seed": seed})
     # Trials run in this process, one device: no DDP inside a search.
     cfg = dataclasses.replace(
         cfg, training=replace_config(cfg.training, devices=1, num_nodes=1, strategy="auto")
