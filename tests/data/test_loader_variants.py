@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from ml_attention_mechanisms.data import DataValidationError, load_ohlcv
-from ml_attention_mechanisms.data.loader import normalise_symbol
+from ml_attention_mechanisms.data.loader import _symbol_from_name, normalise_symbol
 
 N = 30
 OHLCV = ("open", "high", "low", "close", "volume")
@@ -185,11 +185,11 @@ SUPPORTED: dict[str, Variant] = {
         ("quote_volume",),
     ),
     "coinbase-pro-api": (
-        "x.csv",
+        "BTC-USD.csv",  # named after the pair as Coinbase writes it
         lambda f: table(
             "time,low,high,open,close,volume", "ts,low,high,open,close,volume", cells(f, S), reverse=True
         ),
-        None,
+        "BTC/USD",
         (),
     ),
     "cryptocompare": (
@@ -408,6 +408,22 @@ def test_gzip_of_a_variant(tmp_path: Path) -> None:
 def test_symbol_names() -> None:
     assert normalise_symbol("XBTUSD") == "XBT/USD"  # not XB/TUSD
     assert normalise_symbol("BTCTUSD") == "BTC/TUSD" and normalise_symbol("ETHBTC") == "ETH/BTC"
+
+
+@pytest.mark.parametrize(
+    ("file_name", "symbol"),
+    [
+        ("Binance_BTCUSDT_1h.csv", "BTC/USDT"),
+        ("XBTUSD_60.csv", "XBT/USD"),
+        ("BTC-USD.csv", "BTC/USD"),
+        ("coinbase_ETH-BTC_3600.csv.gz", "ETH/BTC"),
+        ("BTCUSDT-1h-2021-03.csv", "BTC/USDT"),
+        ("exchange_BTC_1h.csv", None),  # a base alone names no pair
+        ("prices.csv", None),
+    ],
+)
+def test_symbol_from_the_file_name(file_name: str, symbol: str | None) -> None:
+    assert _symbol_from_name(Path(file_name)) == symbol
 
 
 def test_dropped_row_is_reported(tmp_path: Path) -> None:

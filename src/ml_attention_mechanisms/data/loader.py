@@ -30,8 +30,11 @@ _CONFLICT_VOLUME = 0.01
 
 
 def _symbol_from_name(path: Path) -> str | None:
+    """The pair a file's name gives, written together or with a hyphen as exchanges name them:
+    ``Binance_BTCUSDT_1h.csv``, ``XBTUSD_60.csv`` (Kraken), ``BTC-USD.csv`` (Coinbase) -> ``BTC/USDT``,
+    ``XBT/USD``, ``BTC/USD``; ``None`` when it names none."""
     stem = path.name.split(".")[0].upper()
-    m = re.search(r"(?:^|[_\-\s])([A-Z0-9]{2,10}?(?:" + "|".join(QUOTES) + r"))(?:$|[_\-\s])", stem)
+    m = re.search(r"(?:^|[_\-\s])([A-Z0-9]{2,10}?-?(?:" + "|".join(QUOTES) + r"))(?:$|[_\-\s])", stem)
     return normalise_symbol(m.group(1)) if m else None
 
 
