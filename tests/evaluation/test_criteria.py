@@ -155,3 +155,18 @@ def test_signal_strategies_pass_on_two_of_three_seen_assets(
         ("BTC", True), ("ETH", True), ("LTC", True), ("ADA", False),
     ]  # fmt: skip
     assert out["n_criteria"] == 3 * 4 + 1
+
+
+def test_signal_strategies_of_unseen_coins_only_make_no_criterion() -> None:
+    """``mlattn evaluate`` on new coins only: their signal strategies are reported, and no majority over
+    zero seen assets is judged (a failed criterion there would say nothing about the model)."""
+    metrics = _planted()
+    metrics["strategies"] = {"signal_ADA": _signal(0.1, 0.5, 0.2), "signal_SOL": _signal(2.0, 0.5, 0.2)}
+    out = evaluate_bar(metrics, assets=(), strategy_kinds=(), unseen=("ADA", "SOL"))
+    assert out["criteria"] == [] and out["n_criteria"] == 0
+    assert [(r["asset"], r["seen"], r["passed"]) for r in out["reported"]] == [
+        ("ADA", False, False), ("SOL", False, True),
+    ]  # fmt: skip
+    seen_missing = evaluate_bar(metrics, assets=(), strategy_kinds=("signal_BTC",), unseen=("ADA", "SOL"))
+    assert [c["criterion"] for c in seen_missing["criteria"]] == ["strategy_signal"]  # a seen one is judged
+    assert not seen_missing["criteria"][0]["passed"]

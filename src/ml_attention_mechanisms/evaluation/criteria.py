@@ -23,7 +23,8 @@ Strategies (net Sharpe after costs, test split):
    buy-and-hold and above every other baseline of its kind (momentum, the volatility-targeted
    buy-and-hold); those verdicts are *reported* rows, and the criterion ``strategy_signal`` (asset
    ``"all"``) passes when at least two thirds of them pass (2 of 3 for BTC, ETH, LTC). An unseen asset's
-   signal strategy is reported with its verdict but counts in no criterion.
+   signal strategy is reported with its verdict but counts in no criterion; with no seen asset's signal
+   strategy (``mlattn evaluate`` on new coins only) there is no ``strategy_signal`` criterion.
 
 Every row carries ``seen`` and ``margin``: how far the figure is from what it is compared with (QLIKE: the
 relative gain ``1 - model / best baseline``; interval: ``1 - width / baseline width``; VaR: the lower
@@ -240,7 +241,7 @@ def evaluate_bar(
                 verdicts[asset] = row["passed"]
             continue
         out.append({**_strategy_row(block, kind), "asset": "all", "seen": None})
-    if reported:
+    if verdicts:  # only unseen coins' signal strategies: reported, and no criterion to judge
         out.append({**signal_majority_criterion(verdicts), "asset": "all", "seen": None})
     n_passed = sum(c["passed"] for c in out)
     return {"criteria": out, "reported": reported, "passed": n_passed == len(out), "n_passed": n_passed,
