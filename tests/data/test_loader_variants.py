@@ -13,7 +13,12 @@ import pandas as pd
 import pytest
 
 from ml_attention_mechanisms.data import DataValidationError, load_ohlcv
-from ml_attention_mechanisms.data.loader import _symbol_from_name, normalise_symbol
+from ml_attention_mechanisms.data.loader import (
+    _symbol_from_name,
+    base_currency,
+    known_asset_id,
+    normalise_symbol,
+)
 
 N = 30
 OHLCV = ("open", "high", "low", "close", "volume")
@@ -424,6 +429,18 @@ def test_symbol_names() -> None:
 )
 def test_symbol_from_the_file_name(file_name: str, symbol: str | None) -> None:
     assert _symbol_from_name(Path(file_name)) == symbol
+
+
+def test_a_coin_is_known_on_any_market() -> None:
+    """A run's ids are per coin: BTC/USD, Kraken's XBT/USD and BTCUSDT get the id of a run's BTC/USDT."""
+    assert base_currency("XBTUSD") == "BTC" and base_currency("xdg-eur") == "DOGE"
+    assert base_currency("eth/btc") == "ETH" and base_currency("SYN") == "SYN"
+    known = {"BTC/USDT": 1, "ETH/USDT": 2}
+    ids = [known_asset_id(s, known) for s in ("BTC/USDT", "BTC/USD", "XBT/USD", "BTCUSDT", "ETH/EUR")]
+    assert ids == [1, 1, 1, 1, 2]
+    assert known_asset_id("SOL/USDT", known) == 0  # a coin the run never saw: the unknown asset
+    assert known_asset_id("BTC/USD", {"BTC/USDT": 1, "BTC/EUR": 2}) == 0  # two markets of it: ambiguous
+    assert known_asset_id("BTC/EUR", {"BTC/USDT": 1, "BTC/EUR": 2}) == 2  # its own entry first
 
 
 def test_dropped_row_is_reported(tmp_path: Path) -> None:

@@ -1,11 +1,13 @@
 """``mlattn evaluate`` on a demo's own test period and data gives the demo's figures: the same forecasts
 (the rolling calibration warmed up on the bars before the first scored one, the signal model's calibrated
 temperature), the same baselines, the same strategies (sized by the run's stored choice) and the same bar.
-Would fail if the two paths drift apart."""
+Would fail if the two paths drift apart. The same coin exported by another exchange under its own name
+(Kraken's ``XBTUSD``) is the coin the run trained on: its forecasts are the run's BTC forecasts."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,10 +19,14 @@ CONFIG = {"train_end": "2020-10-31 23:00", "val_end": "2020-12-05 23:00"}
 
 
 @pytest.fixture(scope="module")
-def demo_and_evaluate(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, Any]]:
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("same")
+
+
+@pytest.fixture(scope="module")
+def demo_and_evaluate(root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     from ml_attention_mechanisms.data import load_dataset
 
-    root = tmp_path_factory.mktemp("same")
     cfg = DemoConfig.quick(**CONFIG)
     demo = run_demo(cfg, root / "run", progress=False).metrics
     panel = load_dataset(cfg.dataset).between(cfg.start, cfg.end)
@@ -86,3 +92,28 @@ def test_strategies_and_the_bar_are_the_demos(
     assert [(c["asset"], c["criterion"], c["passed"]) for c in ev["bar"]["criteria"]] == [
         (c["asset"], c["criterion"], c["passed"]) for c in demo["bar"]["criteria"]
     ]
+
+
+def test_another_exchanges_name_of_a_seen_coin(
+    root: Path, demo_and_evaluate: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    """BTC as Kraken exports it (``XBTUSD_60.csv``: headerless OHLCVT, its name for BTC) is BTC: seen, and
+    forecast with BTC's own asset id, so every BTC figure equals the Binance-named file's."""
+    import pandas as pd
+
+    demo, ev = demo_and_evaluate
+    frame = pd.read_csv(root / "BTCUSDT_1h.csv", index_col=0, parse_dates=True)
+    kraken = pd.DataFrame(
+        {
+            "t": (frame.index - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1),
+            **{k: frame[k].to_numpy() for k in ("open", "high", "low", "close", "volume")},
+        }
+    )
+    path = root / "XBTUSD_60.csv"
+    kraken.to_csv(path, header=False, index=False)
+    first, end = demo["data"]["periods"]["test"][0], DemoConfig.quick(**CONFIG).end
+    xbt = evaluate_run(root / "run", [path], start=first, end=end, out=root / "xbt", progress=False).metrics
+    assert xbt["data"]["seen"] == {"BTC": True}
+    mine = {k: v for k, v in _figures(ev["assets"]["BTC"]).items() if "/dm[" not in k}
+    theirs = _figures(xbt["assets"]["BTC"])
+    assert set(mine) <= set(theirs) and _same(mine, theirs) == []

@@ -13,10 +13,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from .validation import DataValidationError
 
-__all__ = ["QUOTES", "headerless_columns", "map_columns", "norm", "normalise_symbol"]
+__all__ = [
+    "QUOTES",
+    "base_currency",
+    "headerless_columns",
+    "known_asset_id",
+    "map_columns",
+    "norm",
+    "normalise_symbol",
+]
 
 QUOTES = ("USDT", "USDC", "BUSD", "TUSD", "FDUSD", "USD", "EUR", "GBP", "BTC", "ETH", "BNB")
 # currencies that are a quote whenever a file does not say otherwise
@@ -67,6 +76,31 @@ def normalise_symbol(text: str) -> str:
     for base, quote in sorted(splits, key=lambda bq: len(bq[0]) < 3):
         return f"{base}/{quote}"
     return s
+
+
+# another exchange's name of a coin: Kraken writes BTC as XBT and DOGE as XDG
+_COIN_ALIASES = {"XBT": "BTC", "XDG": "DOGE"}
+
+
+def base_currency(symbol: str) -> str:
+    """The coin a symbol trades, by its common name: ``"BTC/USDT"``, ``"BTCUSDT"``, ``"btc-usd"``,
+    ``"XBT/USD"`` (Kraken) -> ``"BTC"``."""
+    base = normalise_symbol(symbol).split("/")[0]
+    return _COIN_ALIASES.get(base, base)
+
+
+def known_asset_id(symbol: str, known: Mapping[str, int]) -> int:
+    """The id a run gave ``symbol``'s coin (``known``: a checkpoint's ``symbols``, ``{"BTC/USDT": 1, ...}``).
+
+    The symbol's own entry, else the one entry of the same coin on another market or exchange
+    (``BTC/USD``, ``XBTUSD`` for a run trained on ``BTC/USDT``); 0, the unknown asset, for a coin the run
+    did not train on (or one it trained on in several markets, which would be ambiguous).
+    """
+    if symbol in known:
+        return int(known[symbol])
+    coin = base_currency(symbol)
+    ids = {int(i) for s, i in known.items() if base_currency(s) == coin}
+    return ids.pop() if len(ids) == 1 else 0
 
 
 def _currencies(symbol: str | None) -> tuple[str | None, str | None]:

@@ -244,18 +244,15 @@ class StreamingPredictor:
         if self.multi_asset:
             return None
         if symbol is not None:
-            symbols = self.payload.get("symbols") or {}
-            if symbol not in symbols:
-                from ..data.loader import normalise_symbol  # "BTCUSDT", "btc-usdt" -> "BTC/USDT"
+            from ..data.loader import known_asset_id  # "BTCUSDT", "BTC/USD", "XBTUSD" -> BTC/USDT's id
 
-                same = [s for s in symbols if normalise_symbol(s) == normalise_symbol(symbol)]
-                if len(same) != 1:
-                    raise ValueError(
-                        f"symbol {symbol!r} is not in the checkpoint's symbols "
-                        f"({', '.join(sorted(symbols)) or 'none'})"
-                    )
-                symbol = same[0]
-            asset_id = int(symbols[symbol])
+            symbols = self.payload.get("symbols") or {}
+            asset_id = known_asset_id(symbol, symbols)
+            if asset_id == 0:
+                raise ValueError(
+                    f"symbol {symbol!r} is not in the checkpoint's symbols "
+                    f"({', '.join(sorted(symbols)) or 'none'}), nor the same coin on another market"
+                )
         aid = 0 if asset_id is None else int(asset_id)
         n = int(model_config(self.model).num_assets)
         if not 0 <= aid < n:

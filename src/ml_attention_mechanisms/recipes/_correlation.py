@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.loader import known_asset_id
 from ._data import HORIZON, DemoData, asset_column, base_symbol
 from ._models import RunModel
 from ._progress import say
@@ -61,7 +62,7 @@ def _batch(
 
 def _ids(payload: Any, data: DemoData, assets: Sequence[str]) -> list[int]:
     known = payload.get("symbols") or {}
-    by_base = {base_symbol(s): int(known.get(s, 0)) for s in data.symbols}
+    by_base = {base_symbol(s): known_asset_id(s, known) for s in data.symbols}
     return [by_base.get(a, 0) for a in assets]
 
 

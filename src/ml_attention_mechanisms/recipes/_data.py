@@ -44,8 +44,11 @@ MIN_HISTORY = 30 * 24 + HORIZON + 11  # bars before the first scored one: HAR-RV
 
 
 def base_symbol(symbol: str) -> str:
-    """``"BTC/USDT"`` -> ``"BTC"`` (the name the bar and the report use)."""
-    return symbol.split("/")[0].split("-")[0].upper()
+    """``"BTC/USDT"``, ``"XBT/USD"`` -> ``"BTC"``: the coin, the name the bar and the report use (and by
+    which a run's checkpoints know it: :func:`~ml_attention_mechanisms.data.loader.known_asset_id`)."""
+    from ..data.loader import base_currency
+
+    return base_currency(symbol)
 
 
 @dataclass(eq=False)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._import_guard import needs_extra
+from ..data.loader import known_asset_id
 from ._data import HORIZON, DemoData, asset_column, first_bar
 from ._forecast import forecast_single
 
@@ -42,7 +43,7 @@ def fold_row(
     col = asset_column(data, asset)
     lo, t0, t1 = int(split.val[0]), int(split.test[0]), int(split.test[-1]) + 1
     f = forecast_single(trained.model, "price", data.prepared, col, np.arange(t0, t1), window=cfg.window,
-                        asset_id=int(ids.get(data.symbols[col], 0)))  # fmt: skip
+                        asset_id=known_asset_id(data.symbols[col], ids))  # fmt: skip
     first = first_bar(data, col)
     r, f = data.returns[first:, col], {key: v[first:] for key, v in f.items() if key != "_positions"}
     res = evaluate_asset_forecasts(
@@ -53,7 +54,7 @@ def fold_row(
     vol = res["volatility"]
     best = min(vol["har_rv"]["qlike"], vol["garch"]["qlike"])
     return {
-        "fold": k, "asset": asset, "seen": data.symbols[col] in ids, "train_to": iso(int(split.train[-1])),
+        "fold": k, "asset": asset, "seen": known_asset_id(data.symbols[col], ids) != 0, "train_to": iso(int(split.train[-1])),
         "test": f"{iso(t0)}..{iso(t1 - 1)}", "qlike_model": vol["model"]["qlike"],
         "qlike_har_rv": vol["har_rv"]["qlike"], "qlike_garch": vol["garch"]["qlike"],
         "qlike_vs_best_baseline": vol["model"]["qlike"] / best - 1.0, "rmse_model": res["returns"]["model"]["rmse"],

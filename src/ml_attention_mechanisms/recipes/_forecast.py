@@ -32,8 +32,11 @@ _CHUNK = 512
 
 
 def asset_ids_for(symbols: tuple[str, ...], known: Mapping[str, int]) -> list[int]:
-    """The run's id of each symbol of the data; 0 (the reserved unknown-asset id) for a symbol it never saw."""
-    return [int(known.get(s, 0)) for s in symbols]
+    """The run's id of each symbol of the data, by coin (``BTC/USD`` gets the id of a run's ``BTC/USDT``);
+    0 (the reserved unknown-asset id) for a coin it never saw."""
+    from ..data.loader import known_asset_id
+
+    return [known_asset_id(s, known) for s in symbols]
 
 
 def _chunks(positions: np.ndarray) -> Iterator[np.ndarray]:
