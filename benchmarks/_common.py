@@ -1,6 +1,6 @@
 """Shared benchmark machinery: interleaved median timing with spread, and peak RSS in a fresh process.
 
-Protocol (issue 2): CPU, float32, a fixed number of threads; every case warmed up, then timed ``runs`` times
+Protocol: CPU, float32, a fixed number of threads; every case warmed up, then timed ``runs`` times
 with the cases of a group interleaved (round-robin), so that machine load hits all of them alike; the median
 is reported with the spread (min..max as +-% of the median). Peak memory is read per case in a fresh
 subprocess from the kernel's peak-RSS counter ``VmHWM`` (``/proc/self/status``), reset through

@@ -1,9 +1,9 @@
-"""Attention benchmarks of issue 2: ``python benchmarks/attention_bench.py`` (``--quick`` for a smoke run).
+"""Attention benchmarks: ``python benchmarks/attention_bench.py`` (``--quick`` for a smoke run).
 
 CPU, float32, 2 threads (``OMP_WAIT_POLICY=PASSIVE`` unless set), batch 4, 8 heads, d_model 512; every group of
 cases is timed interleaved, median
 of 10 runs after 2 warm-ups, spread = half the min..max range; the peak RSS of each case is read in a fresh
-subprocess (``VmHWM`` reset after set-up and warm-up). Prints the per-case table, then the issue's targets
+subprocess (``VmHWM`` reset after set-up and warm-up). Prints the per-case table, then the targets
 with the measured ratio and PASS / MISS. ``--json PATH`` also writes the figures.
 """
 

@@ -6,10 +6,10 @@
 #   1. tests:  every gpu-marked test (`pytest tests -m gpu --gpu`): kernels and layers on CUDA against the
 #              float64 reference and against the CPU, empty rows, gradients, KV caches, models, autocast,
 #              a Lightning bf16 run;
-#   2. perf:   the spec's performance tests (`pytest tests/test_attention.py -m benchmark --gpu -s`): the CPU
+#   2. perf:   the performance tests (`pytest tests/test_attention.py -m benchmark --gpu -s`): the CPU
 #              ratios and the same claims on CUDA in fp16, each printing its measured figures;
-#   3. layers: `mlattn benchmark` on CUDA at the spec's table size (seq_len 1024) in float16, bfloat16, float32;
-#   4. models: benchmarks/model_bench.py --device cuda in fp32 and bf16 autocast (the spec's model table).
+#   3. layers: `mlattn benchmark` on CUDA at the attention table's size (seq_len 1024) in float16, bfloat16, float32;
+#   4. models: benchmarks/model_bench.py --device cuda in fp32 and bf16 autocast (the models' table).
 #
 # Everything is appended to $OUT/gpu_check.log (default OUT=gpu-check-out); the model figures also go to
 # $OUT/model_gpu_{fp32,bf16}.json. Each step is bounded by STEP_TIMEOUT seconds (default 240). The exit status

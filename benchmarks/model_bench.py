@@ -1,4 +1,4 @@
-"""The crypto models' measured table (issue 6), in place of the spec's unmeasured one.
+"""The crypto models' measured table: parameters, epoch time, batch-1 inference, peak memory.
 
 ``python benchmarks/model_bench.py`` (``--quick``: small presets only, fewer steps; ``--json PATH`` also
 writes the figures; ``--device {cpu,cuda}``, default cpu; ``--precision {32,bf16}``, default 32: bf16 builds
@@ -287,7 +287,7 @@ def main(argv: list[str]) -> int:
         f"{target.describe()}; epoch = default training split, {SEQ_LEN}-bar windows, batch {BATCH}; "
         f"inference = one {INFER_LEN}-bar window; {load_note()}"
     )
-    print("median (fastest) of the timed runs: on a shared machine the fastest is the closer to the cost")
+    print("median (fastest) of the timed runs: under load, the fastest is the closer to the cost")
     header = [
         "model",
         "parameters",

@@ -11,7 +11,7 @@ rolling), then three ways of getting the newest bar's outputs are timed, interle
 - ``exact fwd``: the batch model over the ``num_layers * (W - 1) + 1`` bars the newest output depends on
   (what the recompute mode runs; only this one equals the whole-history output).
 
-The target (issue 9): ``update`` at least 10x faster than ``window fwd`` at ``W = 512``. Not a test: nothing
+The target: ``update`` at least 10x faster than ``window fwd`` at ``W = 512``. Not a test: nothing
 is asserted. Usage: ``python benchmarks/streaming_bench.py [--quick] [--threads N]``.
 """
 

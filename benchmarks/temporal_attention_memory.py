@@ -15,7 +15,7 @@ import sys
 import time
 
 CASES = [  # (batch, bars, backward)
-    (4, 1_440, False),  # the spec's example
+    (4, 1_440, False),  # a day of minute bars
     (1, 10_080, False),  # a week of minutes
     (4, 10_080, False),
     (1, 10_080, True),

@@ -1,6 +1,6 @@
 """Forward and forward+backward time of the TradingTransformer: tiny, default and Quick Start configs (CPU).
 
-Reports the parameter count and the best wall time over a few runs (the least noisy on a shared machine). Not a test: nothing is asserted.
+Reports the parameter count and the best wall time over a few runs (the least noisy under load). Not a test: nothing is asserted.
 
 Usage: ``python benchmarks/transformer_bench.py [--quick]``.
 """

@@ -71,7 +71,7 @@ class AttentionConfig:
     num_kv_heads: int | None = None  # None -> MHA; fewer -> GQA
     bias: bool = True
     causal: bool = False  # the causal variants set it
-    sliding_window: int | None = None  # bounded-memory streaming (issue: rolling window forever)
+    sliding_window: int | None = None  # bounded memory when streaming forever (a rolling window)
     max_seq_len: int | None = None
     scale: float | None = None
 

@@ -81,7 +81,7 @@ class DemoConfig:
     train_end: str | None = None
     val_end: str | None = None
     window: int = 64  # the small presets' attention window
-    train_windows: int | None = 6144  # ~5% of the 125k training windows: fits the 10-minute budget
+    train_windows: int | None = 6144  # ~9% of the 69k training windows: the demo runs in ~2 minutes
     val_windows: int | None = 1024
     max_epochs: int = 4
     steps_per_epoch: int | None = 75  # 4 x 75 steps of 64 windows: each subsampled window seen ~3 times
