@@ -117,3 +117,19 @@ def test_another_exchanges_name_of_a_seen_coin(
     mine = {k: v for k, v in _figures(ev["assets"]["BTC"]).items() if "/dm[" not in k}
     theirs = _figures(xbt["assets"]["BTC"])
     assert set(mine) <= set(theirs) and _same(mine, theirs) == []
+
+
+def test_a_short_scored_period_is_warned(
+    root: Path, demo_and_evaluate: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    """A few days scored: the figures are reported with a warning per asset that names the bar count."""
+    del demo_and_evaluate  # (the fixture writes the run and the files)
+    end = DemoConfig.quick(**CONFIG).end
+    files = [root / "BTCUSDT_1h.csv", root / "ETHUSDT_1h.csv"]
+    ev = evaluate_run(root / "run", files, start="2020-12-20", end=end, out=root / "short", progress=False)
+    short = [w for w in ev.metrics["warnings"] if "bars scored" in w]
+    assert [w.split(":")[0] for w in short] == ["BTC", "ETH"]
+    rows = {c["rows"] for c in ev.metrics["bar"]["criteria"] if c["asset"] == "BTC" and c.get("rows")}
+    n = int(short[0].split("only ")[1].split()[0])
+    assert rows == {n} and 0 < n < 720  # the bars the summary's figures stand on
+    assert "BTC" in ev.metrics["assets"]  # reported all the same

@@ -26,6 +26,9 @@ from ._run_inputs import load_run_inputs
 from ._scoring import score_forecasts, score_run_strategies, strategy_sizing
 from .config import DemoConfig
 
+# fewer scored bars than a month of hours and the tests and Sharpe ratios cannot tell the models apart
+MIN_SCORED_BARS = 30 * 24
+
 __all__ = ["evaluate_run"]
 
 
@@ -61,7 +64,7 @@ def evaluate_run(
     data = inputs.data
     check_no_long_gaps(data)
     periods = _run_periods(run)
-    warnings = _in_sample(periods, data) + _no_sizing(inputs.calibration)
+    warnings = _in_sample(periods, data) + _no_sizing(inputs.calibration) + _short_period(data)
     data.mean_end = _run_validation_start(periods, data)
     root.mkdir(parents=True, exist_ok=True)
     cfg = DemoConfig.from_stored(
@@ -110,6 +113,20 @@ def _run_periods(run: str | Path) -> dict[str, list[str]]:
         if span and span[0] and span[1]:
             spans[key] = span
     return spans
+
+
+def _short_period(data: DemoData) -> tuple[str, ...]:
+    """A sentence per asset with fewer than :data:`MIN_SCORED_BARS` bars in the scored period: its figures
+    are reported, but too few bars stand behind them to tell the model from its baselines."""
+    present = np.asarray(data.prepared.mask)[:, data.test_start : data.test_end].sum(axis=1)
+    return tuple(
+        f"{base_symbol(symbol)}: only {int(n)} bars scored (about {int(n) // 24} days): too few to tell the "
+        f"model from its baselines (a 99% VaR expects one exceedance in 100 bars, the 24-bar variance has "
+        f"{int(n) // 24} non-overlapping targets, a Sharpe ratio over days is mostly noise); score at least "
+        f"{MIN_SCORED_BARS} bars (--start earlier)"
+        for symbol, n in zip(data.symbols, present)
+        if n < MIN_SCORED_BARS
+    )
 
 
 def _no_sizing(calibration: dict[str, Any]) -> tuple[str, ...]:
