@@ -441,6 +441,7 @@ def test_a_coin_is_known_on_any_market() -> None:
     assert known_asset_id("SOL/USDT", known) == 0  # a coin the run never saw: the unknown asset
     assert known_asset_id("BTC/USD", {"BTC/USDT": 1, "BTC/EUR": 2}) == 0  # two markets of it: ambiguous
     assert known_asset_id("BTC/EUR", {"BTC/USDT": 1, "BTC/EUR": 2}) == 2  # its own entry first
+    assert known_asset_id("btc-eur", {"BTC/USDT": 1, "BTC/EUR": 2}) == 2  # written another way
 
 
 def test_dropped_row_is_reported(tmp_path: Path) -> None:

@@ -92,12 +92,15 @@ def base_currency(symbol: str) -> str:
 def known_asset_id(symbol: str, known: Mapping[str, int]) -> int:
     """The id a run gave ``symbol``'s coin (``known``: a checkpoint's ``symbols``, ``{"BTC/USDT": 1, ...}``).
 
-    The symbol's own entry, else the one entry of the same coin on another market or exchange
-    (``BTC/USD``, ``XBTUSD`` for a run trained on ``BTC/USDT``); 0, the unknown asset, for a coin the run
-    did not train on (or one it trained on in several markets, which would be ambiguous).
+    The symbol's own entry (as written, or normalised: ``"BTCUSDT"`` is ``"BTC/USDT"``), else the one entry
+    of the same coin on another market or exchange (``BTC/USD``, ``XBTUSD`` for a run trained on
+    ``BTC/USDT``); 0, the unknown asset, for a coin the run did not train on (or one it trained on in
+    several markets, which would be ambiguous).
     """
-    if symbol in known:
-        return int(known[symbol])
+    pair = normalise_symbol(symbol)
+    for s, i in known.items():
+        if s == symbol or normalise_symbol(s) == pair:
+            return int(i)
     coin = base_currency(symbol)
     ids = {int(i) for s, i in known.items() if base_currency(s) == coin}
     return ids.pop() if len(ids) == 1 else 0
