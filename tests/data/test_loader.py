@@ -106,6 +106,23 @@ def test_real_ltc_damaged_unix_and_orphan(load_real: LoadReal) -> None:
     assert df.index[-1] == _ts("2021-06-10 00:00") and df.iloc[-1]["close"] == 170.89
 
 
+def test_real_ltc_read_back_and_saved_by_pandas(
+    load_real: LoadReal, shared_dir: Path, tmp_path: Path
+) -> None:
+    """``pd.read_csv`` then ``to_csv`` turns the damaged ``1.62E+12`` into ``1620000000000.0``, repeated on
+    hundreds of rows: still damaged, the times still come from the date and time columns, the same candles.
+    An intact unix value with few digits on one row (``1566000000``, whose date has a 12-hour clock) stays."""
+    original = load_real("Binance_LTCUSDT_1h.csv")
+    path = tmp_path / "Binance_LTCUSDT_1h.csv"
+    pd.read_csv(shared_dir / "Binance_LTCUSDT_1h.csv").to_csv(path, index=False)
+    assert "1620000000000.0," in path.read_text()[:2000]
+    again = load_ohlcv(path)
+    pd.testing.assert_index_equal(again.index, original.index)
+    for col in ("open", "high", "low", "close", "volume"):
+        np.testing.assert_array_equal(again[col].to_numpy(), original[col].to_numpy(), err_msg=col)
+    assert _ts("2019-08-17 00:00") in again.index  # 1566000000 (its date says 12:00, a 12-hour clock)
+
+
 # ---------------------------------------------------------------- format families (small written fixtures)
 
 _A_ROWS = [

@@ -3,7 +3,9 @@
 - Unix values in seconds, milliseconds, microseconds or nanoseconds (told apart by magnitude) are exact.
 - A unix value a spreadsheet wrote in scientific notation with too few digits (``1.62E+12``: the time to
   within ~116 days) is *damaged*: the row's time comes from its date (and time) columns, checked to lie
-  within one unit of the damaged value's last digit.
+  within one unit of the damaged value's last digit. So is the same value read back and written as a plain
+  number (``1620000000000.0``: four significant digits or fewer, and repeated on other rows) where the row
+  has a date column; without one it is taken as it is.
 - Date strings are read in the formats CryptoDataDownload has used (``2021-06-10 00:00:00``,
   ``2017-08-17 04-AM``, ``10-06-21`` + ``00:00:00``, ``2017-08-17``) and ISO 8601, as UTC.
 - Where both are present the unix value wins; rows whose date column disagrees (a local clock, a 12-hour
@@ -205,6 +207,16 @@ def resolve_timestamps(columns: dict[str, np.ndarray]) -> TimestampResult:
                 damaged_value[rows] = values[rows] / div[rows]
                 damaged_res[rows] = res[bad]
                 unix_seconds[rows] = np.nan
+            if date_key is not None:  # the same damage after a float round trip: 1620000000000.0
+                coarse = np.flatnonzero(
+                    ~is_sci
+                    & np.isfinite(unix_seconds)
+                    & (_significant_digits(values) <= 4)
+                    & _repeated(values)
+                )
+                damaged_value[coarse] = values[coarse] / div[coarse]
+                damaged_res[coarse] = 10.0 ** _trailing_zeros(values[coarse]) / div[coarse]
+                unix_seconds[coarse] = np.nan
             need_date = ~np.isfinite(unix_seconds)
             unparseable = (
                 need_date & np.isnan(values) & ~text.str.lower().isin(["", "nan", "null", "none"]).to_numpy()
@@ -279,6 +291,31 @@ def resolve_timestamps(columns: dict[str, np.ndarray]) -> TimestampResult:
     for r in np.flatnonzero(~ok):
         result.invalid.setdefault(int(r), (unix_key or date_key or "timestamp", "missing timestamp"))  # type: ignore[arg-type]
     return result
+
+
+def _trailing_zeros(values: np.ndarray) -> np.ndarray:
+    """The decimal zeros an integer value ends with (``1620000000000.0`` -> 10); 0 for others."""
+    out = np.zeros(values.shape, dtype=np.int64)
+    whole = np.isfinite(values) & (values > 0) & (values == np.floor(values)) & (values < 2.0**53)
+    for k in range(1, 19):
+        out[whole & (np.fmod(np.where(whole, values, 1.0), 10.0**k) == 0)] = k
+    return out
+
+
+def _repeated(values: np.ndarray) -> np.ndarray:
+    """bool: the value occurs more than once in the column (a rounded unix value stands for many rows; an
+    intact one with few digits, ``1566000000``, is one row's)."""
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    return np.asarray(counts[inverse.ravel()] > 1)
+
+
+def _significant_digits(values: np.ndarray) -> np.ndarray:
+    """The significant digits of integer values (``1620000000000.0`` -> 3); a large number for others, so
+    that only a unix value written with few digits (a spreadsheet's ``1.62E+12`` read back as a number)
+    counts as coarse. An intact hourly unix time has five or more (``1605855600`` -> 8)."""
+    whole = np.isfinite(values) & (values > 0) & (values == np.floor(values)) & (values < 2.0**53)
+    digits = np.floor(np.log10(np.where(whole, values, 1.0))).astype(np.int64) + 1
+    return np.where(whole, digits - _trailing_zeros(values), 99)
 
 
 def _to_seconds(parsed: object) -> np.ndarray:
