@@ -208,14 +208,11 @@ def resolve_timestamps(columns: dict[str, np.ndarray]) -> TimestampResult:
                 damaged_res[rows] = res[bad]
                 unix_seconds[rows] = np.nan
             if date_key is not None:  # the same damage after a float round trip: 1620000000000.0
-                coarse = np.flatnonzero(
-                    ~is_sci
-                    & np.isfinite(unix_seconds)
-                    & (_significant_digits(values) <= 4)
-                    & _repeated(values)
-                )
+                digits, zeros = _decimal_shape(values)
+                coarse = np.flatnonzero(~is_sci & np.isfinite(unix_seconds) & (digits <= 4))
+                coarse = coarse[_repeated(values[coarse])]  # (a coarse value's repeats are coarse too)
                 damaged_value[coarse] = values[coarse] / div[coarse]
-                damaged_res[coarse] = 10.0 ** _trailing_zeros(values[coarse]) / div[coarse]
+                damaged_res[coarse] = 10.0 ** zeros[coarse] / div[coarse]
                 unix_seconds[coarse] = np.nan
             need_date = ~np.isfinite(unix_seconds)
             unparseable = (
@@ -293,29 +290,24 @@ def resolve_timestamps(columns: dict[str, np.ndarray]) -> TimestampResult:
     return result
 
 
-def _trailing_zeros(values: np.ndarray) -> np.ndarray:
-    """The decimal zeros an integer value ends with (``1620000000000.0`` -> 10); 0 for others."""
-    out = np.zeros(values.shape, dtype=np.int64)
+def _decimal_shape(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(significant digits, trailing zeros)`` of integer values (``1620000000000.0`` -> 3, 10); ``(99, 0)``
+    for others, so that only a unix value written with few digits (a spreadsheet's ``1.62E+12`` read back as
+    a number) counts as coarse. An intact hourly unix time has five or more (``1605855600`` -> 8)."""
     whole = np.isfinite(values) & (values > 0) & (values == np.floor(values)) & (values < 2.0**53)
+    x = np.where(whole, values, 1.0)
+    zeros = np.zeros(values.shape, dtype=np.int64)
     for k in range(1, 19):
-        out[whole & (np.fmod(np.where(whole, values, 1.0), 10.0**k) == 0)] = k
-    return out
+        zeros[whole & (np.fmod(x, 10.0**k) == 0)] = k
+    digits = np.floor(np.log10(x)).astype(np.int64) + 1
+    return np.where(whole, digits - zeros, 99), zeros
 
 
 def _repeated(values: np.ndarray) -> np.ndarray:
-    """bool: the value occurs more than once in the column (a rounded unix value stands for many rows; an
+    """bool: the value occurs more than once among ``values`` (a rounded unix value stands for many rows; an
     intact one with few digits, ``1566000000``, is one row's)."""
     _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
     return np.asarray(counts[inverse.ravel()] > 1)
-
-
-def _significant_digits(values: np.ndarray) -> np.ndarray:
-    """The significant digits of integer values (``1620000000000.0`` -> 3); a large number for others, so
-    that only a unix value written with few digits (a spreadsheet's ``1.62E+12`` read back as a number)
-    counts as coarse. An intact hourly unix time has five or more (``1605855600`` -> 8)."""
-    whole = np.isfinite(values) & (values > 0) & (values == np.floor(values)) & (values < 2.0**53)
-    digits = np.floor(np.log10(np.where(whole, values, 1.0))).astype(np.int64) + 1
-    return np.where(whole, digits - _trailing_zeros(values), 99)
 
 
 def _to_seconds(parsed: object) -> np.ndarray:
