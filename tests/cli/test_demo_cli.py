@@ -64,7 +64,8 @@ def test_metrics_hold_models_and_every_baseline(demo_run: tuple[Path, str, int])
     assert {"zero", "ridge", "har_rv", "garch", "learner_hgb"} <= baselines_in_dm
     sig = m["strategies"]["signal_BTC"]
     assert set(sig["baselines"]) == {"buy_and_hold", "momentum_24", "buy_and_hold_vol_target"}
-    n_sizing = len(DemoConfig.quick().vol_targets())  # every (target, band) pair tried on validation
+    # every (target, band) pair tried on validation, for each training budget the models were chosen from
+    n_sizing = len(DemoConfig.quick().vol_targets()) * len(DemoConfig.quick().training_budgets())
     assert sig["model"]["n_configs_tried"] == n_sizing and "deflated_sharpe" in sig["model"]
     assert set(m["strategies"]["portfolio"]["baselines"]) == {
         "equal_weight",
@@ -82,6 +83,20 @@ def test_metrics_hold_models_and_every_baseline(demo_run: tuple[Path, str, int])
         assert [r for r in rows if r["chosen"]] == [best], name
     assert m["data"]["seen"] == {"BTC": True, "ETH": True, "LTC": True, "BNB": True, "ADA": True}
     assert "equity" not in sig  # per-bar arrays go to the plots, not the JSON
+
+
+def test_each_model_is_kept_with_its_lowest_validation_loss(demo_run: tuple[Path, str, int]) -> None:
+    m = _metrics(demo_run[0])
+    cfg = DemoConfig.quick()
+    tried = [(c.train_windows, c.max_epochs) for c in cfg.training_budgets()]
+    assert len(tried) == 2 and set(m["training"]) == set(cfg.models)
+    for name, t in m["training"].items():
+        budgets = t["budgets"]
+        assert [(b["train_windows"], b["max_epochs"]) for b in budgets] == tried, name
+        assert len({b["run_dir"] for b in budgets}) == len(budgets), name  # each trained in its own directory
+        kept = [b for b in budgets if b["kept"]]
+        assert len(kept) == 1 and kept[0]["best_val_loss"] == min(b["best_val_loss"] for b in budgets), name
+        assert (t["run_dir"], t["best_val_loss"]) == (kept[0]["run_dir"], kept[0]["best_val_loss"]), name
 
 
 def test_the_bar_is_computed_from_the_figures(demo_run: tuple[Path, str, int]) -> None:
@@ -153,7 +168,7 @@ def test_full_adds_walk_forward_folds_and_ablations(demo_run: tuple[Path, str, i
     # the "on" row is the demo's own portfolio model, scored the same way as the main table
     assert portfolio[0]["sharpe"] == pytest.approx(m["strategies"]["portfolio"]["model"]["sharpe"], rel=1e-9)
     assert m["ablations"]["not_run"] == []
-    n_sizing = len(DemoConfig.quick().vol_targets())
+    n_sizing = len(DemoConfig.quick().vol_targets()) * len(DemoConfig.quick().training_budgets())
     assert m["configurations_tried"]["price"] == 3 and m["configurations_tried"]["portfolio"] == n_sizing + 1
     html = (demo_run[0] / "report.html").read_text(encoding="utf-8")
     assert "Walk-forward folds" in html and "Ablations" in html and "Leave-one-asset-out folds" in html

@@ -12,6 +12,9 @@ def test_demo_config_validation_names_the_field() -> None:
         DemoConfig(models=("nope",))
     with pytest.raises(ValueError, match="window"):
         DemoConfig(window=1)
+    for bad in (((0, 4),), ((6144,),), ((6144, 2.5),)):
+        with pytest.raises(ValueError, match=r"DemoConfig\.budgets.*\(train_windows, max_epochs\)"):
+            DemoConfig(budgets=bad)  # type: ignore[arg-type]
     assert DemoConfig.quick().window < DemoConfig().window
 
 
@@ -32,3 +35,18 @@ def test_stored_config_round_trip() -> None:
     again = DemoConfig.from_stored(stored, assets=("XYZ",), window=8)
     assert again.models == cfg.models and again.assets == ("XYZ",) and again.window == 8
     assert again.model_overrides == cfg.model_overrides
+    assert again.budgets == cfg.budgets and again.training_budgets()[1].train_windows == cfg.budgets[0][0]
+    # a run stored before training budgets existed trained with one
+    old = {k: v for k, v in cfg.to_dict().items() if k != "budgets"}
+    assert DemoConfig.from_stored(old, assets=("XYZ",), window=8).training_budgets() == [
+        DemoConfig.from_stored(old, assets=("XYZ",), window=8)
+    ]
+
+
+def test_training_budgets_replace_windows_and_epochs_only() -> None:
+    cfg = DemoConfig(budgets=((16384, 10), (2048, 2)))
+    runs = cfg.training_budgets()
+    assert runs[0] is cfg
+    assert [(c.train_windows, c.max_epochs) for c in runs] == [(6144, 4), (16384, 10), (2048, 2)]
+    assert all(c.steps_per_epoch == cfg.steps_per_epoch and c.val_windows == cfg.val_windows for c in runs)
+    assert all(c.budgets == () for c in runs[1:])

@@ -9,8 +9,10 @@ training block, retrains the price model (its residual weights chosen on the fol
 scores its variance forecast on the fold's test block against HAR-RV, GARCH(1,1) and the last-window
 variance (rolling refits inside the fold, no look-ahead).
 
-Ablations (default split, test rows; each variant retrained with the demo's budget and seed, only the one
-switch flipped, then calibrated on validation and scored exactly as the demo's model):
+Walk-forward and leave-one-asset-out folds train with the demo's first budget (``DemoConfig.train_windows``,
+``max_epochs``). Ablations (default split, test rows; each variant retrained with the budget and seed the
+demo's model was kept with, only the one switch flipped, then calibrated on validation and scored exactly as
+the demo's model):
 
 - market time: the price model (market-time encoding) against ``use_market_time=False``;
 - crypto vs standard attention: the price model (time-aware ALiBi + market time) against
@@ -37,10 +39,10 @@ from ._fold_score import fold_row
 from ._forecast import forecast_portfolio
 from ._forecast_run import forecast_run, rebalance_positions
 from ._loao import leave_one_asset_out
-from ._models import model_kind, training_assets
+from ._models import training_assets
 from ._score import score_assets, score_strategies
 from ._sizing import Sizing
-from ._train import train_model
+from ._train import TrainedModel, train_model
 from .config import BAR_ASSETS, DemoConfig
 
 __all__ = ["FullResults", "run_full"]
@@ -115,7 +117,8 @@ def _price_rows(variant: str, table: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _price_variant(data: DemoData, cfg: DemoConfig, root: Path, overrides: Mapping[str, Any], tag: str, *,
                    progress: bool) -> dict[str, Any]:  # fmt: skip
-    """Retrain the price model with ``overrides``; its calibrated test-split scores per asset."""
+    """Retrain the price model with ``overrides`` (``cfg``: the demo model's budget); its calibrated
+    test-split scores per asset."""
     trained = train_model(PRICE, data, root / "ablations" / tag, cfg, progress=progress, overrides=overrides,
                           name=f"{PRICE}@{tag}")  # fmt: skip
     models = {"price": trained.run_model}
@@ -143,31 +146,20 @@ def _portfolio_row(
     return {"ablation": variant, "asset": "portfolio", **{k: m.get(k) for k in keys}}
 
 
-def _main_checkpoint(root: Path, model_type: str) -> Path | None:
-    ckpts = root / "models" / model_type / "checkpoints"
-    for name in ("best.ckpt", "last.ckpt"):  # as train_model: the best checkpoint, else the last
-        if (ckpts / name).is_file():
-            return ckpts / name
-    return None
-
-
-def _cross_asset(data: DemoData, cfg: DemoConfig, root: Path, sizing: tuple[Sizing, np.ndarray], *,
-                 progress: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:  # fmt: skip
-    """Cross-asset attention on (the demo's portfolio model) vs off: ``(rows, not_run)``."""
-    from ..training import load_checkpoint
-
-    model_type = next((m for m in cfg.models if model_kind(m) == "portfolio"), None)
-    ckpt = None if model_type is None else _main_checkpoint(root, model_type)
-    if model_type is None or ckpt is None:
-        reason = "no portfolio model among the demo's models" if model_type is None else "no checkpoint found"
+def _cross_asset(data: DemoData, cfg: DemoConfig, root: Path, sizing: tuple[Sizing, np.ndarray],
+                 main: TrainedModel | None, *, progress: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:  # fmt: skip
+    """Cross-asset attention on (the demo's portfolio model, ``main``) vs off (retrained with ``main``'s
+    budget): ``(rows, not_run)``."""
+    if main is None:
+        reason = "no portfolio model among the demo's models"
         return [], [{"ablation": "cross-asset attention on/off", "status": "not run", "reason": reason}]
-    main_model, _ = load_checkpoint(ckpt)
-    layers = int(main_model.config.num_cross_asset_layers)
-    trained = train_model(model_type, data, root / "ablations" / "no_cross_asset", cfg, progress=progress,
-                          overrides={"num_cross_asset_layers": 0}, name=f"{model_type}@no_cross_asset")  # fmt: skip
+    layers = int(main.model.config.num_cross_asset_layers)  # type: ignore[union-attr,arg-type]
+    trained = train_model(main.model_type, data, root / "ablations" / "no_cross_asset", main.config,
+                          progress=progress, overrides={"num_cross_asset_layers": 0},
+                          name=f"{main.model_type}@no_cross_asset")  # fmt: skip
     rows = [
         _portfolio_row(
-            f"cross-asset attention, {layers} layer(s) (demo model)", main_model, data, cfg, sizing
+            f"cross-asset attention, {layers} layer(s) (demo model)", main.model, data, cfg, sizing
         ),
         _portfolio_row("no cross-asset attention", trained.model, data, cfg, sizing),
     ]
@@ -176,12 +168,16 @@ def _cross_asset(data: DemoData, cfg: DemoConfig, root: Path, sizing: tuple[Sizi
 
 def ablations(
     data: DemoData, cfg: DemoConfig, root: Path, main_scores: Mapping[str, Any],
-    sizing: tuple[Sizing, np.ndarray], *, progress: bool,
+    sizing: tuple[Sizing, np.ndarray], trained: Mapping[str, TrainedModel], *, progress: bool,
 ) -> dict[str, Any]:  # fmt: skip
-    """The three ablations (module docstring) on the test rows: ``{"rows": [...], "not_run": [...]}``."""
-    no_mt = _price_variant(data, cfg, root, {"use_market_time": False}, "no_market_time", progress=progress)
+    """The three ablations (module docstring) on the test rows: ``{"rows": [...], "not_run": [...]}``;
+    ``trained``: kind -> the demo's models."""
+    price_cfg = trained["price"].config if "price" in trained else cfg
+    no_mt = _price_variant(
+        data, price_cfg, root, {"use_market_time": False}, "no_market_time", progress=progress
+    )
     std = _price_variant(
-        data, cfg, root, {"attention_kind": "standard"}, "standard_attention", progress=progress
+        data, price_cfg, root, {"attention_kind": "standard"}, "standard_attention", progress=progress
     )
     main = {a: main_scores[a] for a in _bar_assets(cfg) if a in main_scores}
     rows = (
@@ -189,18 +185,20 @@ def ablations(
         + _price_rows("no market-time encoding", no_mt)
         + _price_rows("standard attention (index ALiBi, no market time)", std)
     )
-    portfolio_rows, not_run = _cross_asset(data, cfg, root, sizing, progress=progress)
+    portfolio_rows, not_run = _cross_asset(
+        data, cfg, root, sizing, trained.get("portfolio"), progress=progress
+    )
     return {"rows": rows + portfolio_rows, "not_run": not_run}
 
 
 def run_full(
     data: DemoData, cfg: DemoConfig, root: Path, main_scores: Mapping[str, Any],
-    sizing: tuple[Sizing, np.ndarray], *, progress: bool,
+    sizing: tuple[Sizing, np.ndarray], trained: Mapping[str, TrainedModel], *, progress: bool,
 ) -> FullResults:  # fmt: skip
-    """Walk-forward folds, leave-one-asset-out folds and ablations; ``configs_tried`` counts the extra
-    configurations per model kind."""
+    """Walk-forward folds, leave-one-asset-out folds and ablations (``trained``: kind -> the demo's models);
+    ``configs_tried`` counts the extra configurations per model kind."""
     wf = walk_forward_price(data, cfg, root, progress=progress)
     loao = leave_one_asset_out(data, cfg, root, main_scores, progress=progress)
-    ab = ablations(data, cfg, root, main_scores, sizing, progress=progress)
+    ab = ablations(data, cfg, root, main_scores, sizing, trained, progress=progress)
     tried = {"price": 2, **({"portfolio": 1} if not ab["not_run"] else {})}
     return FullResults(walk_forward=wf, ablations=ab, configs_tried=tried, leave_one_asset_out=loao)

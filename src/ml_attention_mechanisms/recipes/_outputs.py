@@ -102,7 +102,12 @@ def run_metrics(results: RunResults) -> dict[str, Any]:
         "calibration": {k: v for k, v in scored.forecasts.calibration.items() if k != "sizing"},
         "sizing": r.sizing.to_dict() if r.sizing is not None else None,
         "training": {
-            t.name: {"epochs": t.epochs, "best_val_loss": t.best_val_loss, "run_dir": str(t.run_dir)}
+            t.name: {
+                "epochs": t.epochs,
+                "best_val_loss": t.best_val_loss,
+                "run_dir": str(t.run_dir),
+                **({"budgets": t.budgets} if t.budgets else {}),
+            }
             for t in r.trained.values()
         },
         "assets": scored.assets,

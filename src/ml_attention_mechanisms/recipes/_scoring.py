@@ -155,11 +155,12 @@ def score_run_strategies(
     """The volatility-targeted signal and portfolio strategies after costs: ``(strategies, configurations
     tried per kind)``.
 
-    The sizing candidates and ``extra_configs_tried`` (the ablations' variants) count as configurations
-    tried: they deflate the Sharpe ratios.
+    The sizing candidates of each training budget the models were chosen from, and ``extra_configs_tried``
+    (the ablations' variants), count as configurations tried: they deflate the Sharpe ratios.
     """
     chosen, variance = sizing
-    n_configs = {"signal": chosen.n_candidates, "portfolio": chosen.n_candidates}
+    tried = chosen.n_candidates * len(config.training_budgets())
+    n_configs = {"signal": tried, "portfolio": tried}
     for kind, n in extra_configs_tried.items():
         n_configs[kind] = n_configs.get(kind, 1) + int(n)
     strategies = score_strategies(

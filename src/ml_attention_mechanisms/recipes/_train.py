@@ -1,8 +1,9 @@
 """Training of a run's models through the training layer's :func:`~ml_attention_mechanisms.training.train`.
 
 Each model trains on a fixed-seed subsample of its training windows, stops early on a fixed-seed subsample of
-its validation windows, and is reloaded from its best checkpoint (lowest validation loss): the choice is
-made on validation only.
+its validation windows, and is reloaded from its best checkpoint (lowest validation loss). With several
+training budgets (``DemoConfig.budgets``) it trains once per budget and the lowest best validation loss is
+kept: every choice is made on validation only.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import csv
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from ..training import PreparedData, RunConfig
     from .config import DemoConfig
 
-__all__ = ["MODEL_OVERRIDES", "TrainedModel", "train_model"]
+__all__ = ["MODEL_OVERRIDES", "TrainedModel", "train_budgets", "train_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,10 @@ class TrainedModel:
         run_dir: the training run directory (config.yaml, run.json, checkpoints/, logs/).
         history: ``{"train_loss": [...], "val_loss": [...]}`` per epoch.
         epochs: epochs run; best_val_loss: the lowest validation loss.
+        config: the run's config with the budget this model trained with (its ``train_windows`` and
+            ``max_epochs``).
+        budgets: with several training budgets, one entry per budget (``train_windows``, ``max_epochs``,
+            ``epochs``, ``best_val_loss``, ``run_dir``, ``kept``); empty for a single training.
     """
 
     name: str
@@ -63,6 +68,8 @@ class TrainedModel:
     history: dict[str, list[float]]
     epochs: int
     best_val_loss: float | None
+    config: DemoConfig
+    budgets: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def kind(self) -> str:
@@ -156,7 +163,44 @@ def train_model(
         history=_history(out),
         epochs=result.epochs,
         best_val_loss=result.best_val_loss,
+        config=config,
     )
+
+
+def train_budgets(
+    model_type: str, data: DemoData, out: Path, config: DemoConfig, *, progress: bool
+) -> TrainedModel:
+    """:func:`train_model` once per training budget of ``config`` (:meth:`DemoConfig.training_budgets`); the
+    training with the lowest best validation loss is returned (the first on a tie), with every budget's
+    figures in ``budgets``. The first budget trains in ``out``, the others in ``out@<windows>x<epochs>``.
+    """
+    configs = config.training_budgets()
+    runs: list[TrainedModel] = []
+    for i, cfg in enumerate(configs):
+        where = out if i == 0 else out.with_name(f"{out.name}@{cfg.train_windows}x{cfg.max_epochs}")
+        runs.append(train_model(model_type, data, where, cfg, progress=progress))
+    if len(runs) == 1:
+        return runs[0]
+
+    def loss(t: TrainedModel) -> float:
+        return t.best_val_loss if t.best_val_loss is not None and math.isfinite(t.best_val_loss) else math.inf
+
+    kept = min(range(len(runs)), key=lambda i: (loss(runs[i]), i))
+    runs[kept].budgets = [
+        {
+            "train_windows": cfg.train_windows,
+            "max_epochs": cfg.max_epochs,
+            "epochs": t.epochs,
+            "best_val_loss": t.best_val_loss,
+            "run_dir": str(t.run_dir),
+            "kept": i == kept,
+        }
+        for i, (cfg, t) in enumerate(zip(configs, runs))
+    ]
+    logger.info(
+        "%s: kept budget %d of %d (validation loss %s)", model_type, kept + 1, len(runs), loss(runs[kept])
+    )
+    return runs[kept]
 
 
 def _training_data(

@@ -47,6 +47,11 @@ class DemoConfig:
         train_windows: fixed-seed subsample of training windows per model. Default: 6144.
         val_windows: fixed-seed subsample of validation windows for early stopping. Default: 1024.
         max_epochs: training epochs per model at most. Default: 4.
+        budgets: further ``(train_windows, max_epochs)`` budgets each of ``models`` also trains with (same
+            steps per epoch, validation windows, early stopping and seed); the demo keeps, per model, the
+            training with the lowest best validation loss (the first budget on a tie). With ``full``, the
+            walk-forward and leave-one-asset-out folds train with the first budget, the ablations with the one
+            the demo's model was kept with. Default: ((16384, 10),).
         steps_per_epoch: optimiser steps per epoch. Default: 75.
         batch_size: windows per step. Default: 64.
         patience: epochs without a better validation loss before stopping. Default: 2.
@@ -84,6 +89,7 @@ class DemoConfig:
     train_windows: int | None = 6144  # ~9% of the 69k training windows: the demo runs in ~2 minutes
     val_windows: int | None = 1024
     max_epochs: int = 4
+    budgets: tuple[tuple[int, int], ...] = ((16384, 10),)  # early stopping ends most after 3-8 epochs
     steps_per_epoch: int | None = 75  # 4 x 75 steps of 64 windows: each subsampled window seen ~3 times
     batch_size: int = 64
     patience: int = 2
@@ -131,6 +137,11 @@ class DemoConfig:
             v = getattr(self, name)
             check_field(isinstance(v, int) and v >= 1, n, name, v, "must be an int >= 1")
         check_field(self.window >= 2, n, "window", self.window, "must be >= 2")
+        for b in self.budgets:
+            ok = isinstance(b, tuple) and len(b) == 2 and all(isinstance(x, int) and x >= 1 for x in b)
+            check_field(
+                ok, n, "budgets", self.budgets, "must be (train_windows, max_epochs) pairs of ints >= 1"
+            )
         check_field(self.patience >= 0, n, "patience", self.patience, "must be >= 0")
         check_field(self.n_folds >= 1, n, "n_folds", self.n_folds, "must be >= 1")
         check_field(self.learning_rate > 0, n, "learning_rate", self.learning_rate, "must be > 0")
@@ -148,6 +159,7 @@ class DemoConfig:
             window=16, train_windows=128, val_windows=64, max_epochs=1, steps_per_epoch=2, batch_size=32,
             model_overrides={"d_model": 16, "num_heads": 2, "num_encoder_layers": 1, "d_ff": 32, "attention_window": 16},
             refit_every=400, n_boot=50, n_sims=50, learner_iter=10, learner_rows=1000, n_folds=4, loao_max_epochs=1,
+            budgets=((256, 1),),
         )  # fmt: skip
         base.update(overrides)
         return cls(**base)
@@ -157,16 +169,23 @@ class DemoConfig:
         """The config a run stored in ``demo_config.json`` (unknown keys ignored), for other ``assets``."""
         fields = {f.name for f in dataclasses.fields(cls)}
         kept: dict[str, Any] = {
-            k: (tuple(v) if isinstance(v, list) else v)
+            k: (tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v)
             for k, v in stored.items()
             if k in fields and k != "assets"
         }
+        kept.setdefault("budgets", ())  # a run stored before training budgets trained with one
         return dataclasses.replace(cls(**kept), assets=assets, window=window)
 
     def vol_targets(self) -> list[VolTargetConfig]:
         """The sizing candidates: every target volatility with every band (long/flat, no leverage)."""
         return [
             VolTargetConfig(target_vol=float(t), band=float(b)) for t in self.target_vols for b in self.bands
+        ]
+
+    def training_budgets(self) -> list[DemoConfig]:
+        """This config, then one per entry of ``budgets`` with its ``train_windows`` and ``max_epochs``."""
+        return [self] + [
+            dataclasses.replace(self, train_windows=w, max_epochs=e, budgets=()) for w, e in self.budgets
         ]
 
     def batch_size_for(self, model_type: str) -> int:
@@ -179,4 +198,9 @@ class DemoConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (tuples as lists), as ``demo_config.json`` and ``metrics.json`` store it."""
-        return {**dataclasses.asdict(self), "models": list(self.models), "assets": list(self.assets)}
+        return {
+            **dataclasses.asdict(self),
+            "models": list(self.models),
+            "assets": list(self.assets),
+            "budgets": [list(b) for b in self.budgets],
+        }

@@ -26,7 +26,7 @@ from ._full import run_full
 from ._outputs import RunOutputs, RunResults, build_report, run_metrics, save_run_state, write_run
 from ._progress import Timings, say
 from ._scoring import score_forecasts, score_run_strategies, strategy_sizing
-from ._train import TrainedModel, train_model
+from ._train import TrainedModel, train_budgets
 from .config import DemoConfig
 
 __all__ = ["run_demo"]
@@ -80,7 +80,7 @@ def _run_demo(cfg: DemoConfig, root: Path, progress: bool) -> RunOutputs:
     for i, model_type in enumerate(cfg.models, 1):
         say(f"training {model_type} ({i}/{len(cfg.models)})", progress)
         with timings.measure(f"train_{model_type}"):
-            model = train_model(model_type, data, root / "models" / model_type, cfg, progress=progress)
+            model = train_budgets(model_type, data, root / "models" / model_type, cfg, progress=progress)
         trained[model.kind] = model
     models = {kind: t.run_model for kind, t in trained.items()}
     backtest = BacktestConfig()
@@ -93,7 +93,7 @@ def _run_demo(cfg: DemoConfig, root: Path, progress: bool) -> RunOutputs:
     if cfg.full:
         say("--full: walk-forward folds, leave-one-asset-out folds and ablations", progress)
         with timings.measure("full"):
-            full = run_full(data, cfg, root, scored.assets, sizing, progress=progress)
+            full = run_full(data, cfg, root, scored.assets, sizing, trained, progress=progress)
     strategies, tried = score_run_strategies(
         scored.forecasts, data, cfg, backtest, sizing, full.configs_tried if full is not None else {}
     )
