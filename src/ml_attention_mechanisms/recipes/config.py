@@ -2,7 +2,8 @@
 
 Budget (default :class:`DemoConfig`): a fixed-seed subsample of ``train_windows`` training windows per
 model, at most ``max_epochs x steps_per_epoch`` optimiser steps, early stopping on ``val_windows``
-validation windows (the whole ``mlattn demo`` takes minutes on 2 CPU cores: docs/evaluation.md gives the
+validation windows; then once more per entry of ``budgets`` (more windows and epochs), keeping the lower
+validation loss (the whole ``mlattn demo`` takes minutes on 2 CPU cores: docs/evaluation.md gives the
 measured time of the latest run).
 """
 
@@ -86,7 +87,7 @@ class DemoConfig:
     train_end: str | None = None
     val_end: str | None = None
     window: int = 64  # the small presets' attention window
-    train_windows: int | None = 6144  # ~9% of the 69k training windows: the demo runs in ~2 minutes
+    train_windows: int | None = 6144  # ~9% of the 69k training windows
     val_windows: int | None = 1024
     max_epochs: int = 4
     budgets: tuple[tuple[int, int], ...] = ((16384, 10),)  # early stopping ends most after 3-8 epochs
