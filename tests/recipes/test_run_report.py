@@ -48,3 +48,20 @@ def test_extra_tables_mark_each_asset_seen_or_unseen() -> None:
         "Ablations": [("ADA", "unseen"), ("portfolio", "")],
     }
     assert all(list(r)[list(r).index("asset") + 1] == "seen" for rows in tables.values() for r in rows)
+
+
+def test_training_budgets_table_lists_every_budget_and_the_kept_one() -> None:
+    from ml_attention_mechanisms.recipes._report import report_tables
+
+    two = [
+        {"train_windows": 6144, "max_epochs": 4, "epochs": 4, "best_val_loss": 0.79, "kept": False, "run_dir": "a"},
+        {"train_windows": 16384, "max_epochs": 10, "epochs": 7, "best_val_loss": 0.78, "kept": True, "run_dir": "b"},
+    ]  # fmt: skip
+    metrics = {"training": {"price_predictor_small": {"budgets": two}, "risk_assessor_small": {"epochs": 4}}}
+    ((title, rows),) = report_tables(metrics).items()
+    assert title.startswith("Training budgets")
+    assert [(r["model"], r["train_windows"], r["kept"]) for r in rows] == [
+        ("price_predictor_small", 6144, False),
+        ("price_predictor_small", 16384, True),
+    ]
+    assert report_tables({"training": {"risk_assessor_small": {"epochs": 4}}}) == {}

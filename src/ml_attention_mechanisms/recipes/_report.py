@@ -26,7 +26,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 VALIDATION_ONLY = (
-    "Everything was chosen on the validation split (early stopping, conformal intervals, variance and VaR "
+    "Everything was chosen on the validation split (early stopping, each model's training budget, conformal "
+    "intervals, variance and VaR "
     "scales, temperature, the strategies' target volatility and no-trade band); the test split was read once, "
     "for these figures. Seen: the run's training data contained the asset; unseen: it did not (in the demo, BNB "
     "and ADA, which start after the training split ends), and its variance forecast need only match the better "
@@ -76,8 +77,19 @@ def sizing_notes(sizing: Mapping[str, Any] | None) -> list[str]:
 
 
 def report_tables(metrics: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Extra tables of the report: correlation forecasts, walk-forward folds, ablations (when run)."""
+    """Extra tables of the report: training budgets, correlation forecasts, walk-forward folds, ablations
+    (when run)."""
     extra: dict[str, list[dict[str, Any]]] = {}
+    budgets = [
+        {
+            "model": name,
+            **{k: b[k] for k in ("train_windows", "max_epochs", "epochs", "best_val_loss", "kept")},
+        }
+        for name, t in (metrics.get("training") or {}).items()
+        for b in t.get("budgets", [])
+    ]
+    if budgets:
+        extra["Training budgets (best validation loss of each; the lowest is kept)"] = budgets
     correlation = metrics.get("correlation")
     if correlation:
         extra[
