@@ -41,9 +41,10 @@ def fold_row(
 
     ids = trained.payload.get("symbols") or {}
     col = asset_column(data, asset)
+    asset_id = known_asset_id(data.symbols[col], ids)  # 0: the fold's model never saw the coin
     lo, t0, t1 = int(split.val[0]), int(split.test[0]), int(split.test[-1]) + 1
     f = forecast_single(trained.model, "price", data.prepared, col, np.arange(t0, t1), window=cfg.window,
-                        asset_id=known_asset_id(data.symbols[col], ids))  # fmt: skip
+                        asset_id=asset_id)  # fmt: skip
     first = first_bar(data, col)
     r, f = data.returns[first:, col], {key: v[first:] for key, v in f.items() if key != "_positions"}
     res = evaluate_asset_forecasts(
@@ -54,7 +55,7 @@ def fold_row(
     vol = res["volatility"]
     best = min(vol["har_rv"]["qlike"], vol["garch"]["qlike"])
     return {
-        "fold": k, "asset": asset, "seen": known_asset_id(data.symbols[col], ids) != 0, "train_to": iso(int(split.train[-1])),
+        "fold": k, "asset": asset, "seen": asset_id != 0, "train_to": iso(int(split.train[-1])),
         "test": f"{iso(t0)}..{iso(t1 - 1)}", "qlike_model": vol["model"]["qlike"],
         "qlike_har_rv": vol["har_rv"]["qlike"], "qlike_garch": vol["garch"]["qlike"],
         "qlike_vs_best_baseline": vol["model"]["qlike"] / best - 1.0, "rmse_model": res["returns"]["model"]["rmse"],
