@@ -85,18 +85,30 @@ def test_metrics_hold_models_and_every_baseline(demo_run: tuple[Path, str, int])
     assert "equity" not in sig  # per-bar arrays go to the plots, not the JSON
 
 
-def test_each_model_is_kept_with_its_lowest_validation_loss(demo_run: tuple[Path, str, int]) -> None:
+def test_each_model_keeps_the_budget_chosen_on_validation(demo_run: tuple[Path, str, int]) -> None:
+    """Forecasting models keep their lowest validation loss; strategy models the highest validation net Sharpe
+    of their sized strategy, and that Sharpe is the one the run's sizing then finds for the kept model."""
     m = _metrics(demo_run[0])
     cfg = DemoConfig.quick()
     tried = [(c.train_windows, c.max_epochs) for c in cfg.training_budgets()]
     assert len(tried) == 2 and set(m["training"]) == set(cfg.models)
+    strategy = {"signal_generator_small": "signal", "portfolio_optimizer_small": "portfolio"}
     for name, t in m["training"].items():
         budgets = t["budgets"]
         assert [(b["train_windows"], b["max_epochs"]) for b in budgets] == tried, name
         assert len({b["run_dir"] for b in budgets}) == len(budgets), name  # each trained in its own directory
         kept = [b for b in budgets if b["kept"]]
-        assert len(kept) == 1 and kept[0]["best_val_loss"] == min(b["best_val_loss"] for b in budgets), name
+        assert len(kept) == 1, name
         assert (t["run_dir"], t["best_val_loss"]) == (kept[0]["run_dir"], kept[0]["best_val_loss"]), name
+        if name in strategy:
+            assert kept[0]["val_sharpe"] == max(b["val_sharpe"] for b in budgets), name
+            best = max(
+                r["score"] for r in m["sizing"]["validation"][strategy[name]] if r["score"] == r["score"]
+            )
+            assert kept[0]["val_sharpe"] == pytest.approx(best, rel=1e-12, abs=1e-12), name
+        else:
+            assert "val_sharpe" not in kept[0], name
+            assert kept[0]["best_val_loss"] == min(b["best_val_loss"] for b in budgets), name
 
 
 def test_the_bar_is_computed_from_the_figures(demo_run: tuple[Path, str, int]) -> None:

@@ -64,4 +64,8 @@ def test_training_budgets_table_lists_every_budget_and_the_kept_one() -> None:
         ("price_predictor_small", 6144, False),
         ("price_predictor_small", 16384, True),
     ]
+    assert rows[0]["val_sharpe"] == "-"  # a forecasting model: kept by its validation loss
     assert report_tables({"training": {"risk_assessor_small": {"epochs": 4}}}) == {}
+    signal = [{**b, "val_sharpe": s, "kept": not b["kept"]} for b, s in zip(two, (1.5, 0.4))]
+    ((_, rows),) = report_tables({"training": {"signal_generator_small": {"budgets": signal}}}).items()
+    assert [(r["val_sharpe"], r["kept"]) for r in rows] == [(1.5, True), (0.4, False)]

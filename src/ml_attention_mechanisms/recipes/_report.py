@@ -83,13 +83,19 @@ def report_tables(metrics: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]
     budgets = [
         {
             "model": name,
-            **{k: b[k] for k in ("train_windows", "max_epochs", "epochs", "best_val_loss", "kept")},
+            **{k: b[k] for k in ("train_windows", "max_epochs", "epochs", "best_val_loss")},
+            "val_sharpe": b.get("val_sharpe", "-"),
+            "kept": b["kept"],
         }
         for name, t in (metrics.get("training") or {}).items()
         for b in t.get("budgets", [])
     ]
     if budgets:
-        extra["Training budgets (best validation loss of each; the lowest is kept)"] = budgets
+        title = (
+            "Training budgets (each model's best validation loss; the lowest is kept, for the signal and "
+            "portfolio models the highest validation net Sharpe of their sized strategy)"
+        )
+        extra[title] = budgets
     correlation = metrics.get("correlation")
     if correlation:
         extra[

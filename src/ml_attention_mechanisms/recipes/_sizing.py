@@ -148,6 +148,8 @@ def choose_sizing(
     seen: Sequence[str],
     candidates: Sequence[VolTargetConfig],
     backtest: BacktestConfig,
+    *,
+    baselines: bool = True,
 ) -> Sizing:
     """Each strategy's and baseline's sizing, the candidate with the best validation net Sharpe.
 
@@ -157,6 +159,7 @@ def choose_sizing(
         variance: :func:`asset_variances`.
         seen: the assets the signal strategies' choice pools over (the run's training assets).
         candidates: the grid.
+        baselines: size the volatility-targeted baselines too (False: the model's strategies only).
     """
     from ..evaluation.backtest import choose_vol_target
     from ..evaluation.baselines import listed_har_rv_forecast
@@ -183,8 +186,8 @@ def choose_sizing(
     scores: dict[str, Callable[[VolTargetConfig], float]] = {
         **({"signal": signal} if pool else {}),
         **({"portfolio": portfolio(weights)} if weights is not None else {}),
-        SIGNAL_BASELINE: buy_and_hold,
-        **{name: baseline(name) for name in PORTFOLIO_BASELINES},
+        **({SIGNAL_BASELINE: buy_and_hold} if baselines else {}),
+        **({name: baseline(name) for name in PORTFOLIO_BASELINES} if baselines else {}),
     }
     chosen, tables = {}, {}
     for name, score in scores.items():

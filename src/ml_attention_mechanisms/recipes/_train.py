@@ -2,8 +2,9 @@
 
 Each model trains on a fixed-seed subsample of its training windows, stops early on a fixed-seed subsample of
 its validation windows, and is reloaded from its best checkpoint (lowest validation loss). With several
-training budgets (``DemoConfig.budgets``) it trains once per budget and the lowest best validation loss is
-kept: every choice is made on validation only.
+training budgets (``DemoConfig.budgets``) it trains once per budget and one training is kept
+(:func:`keep_budget`): the lowest best validation loss, or for the strategy models the highest validation
+net Sharpe of their sized strategies (:mod:`._select`). Every choice is made on validation only.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from ..training import PreparedData, RunConfig
     from .config import DemoConfig
 
-__all__ = ["MODEL_OVERRIDES", "TrainedModel", "train_budgets", "train_model"]
+__all__ = ["MODEL_OVERRIDES", "TrainedModel", "keep_budget", "train_budgets", "train_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ class TrainedModel:
         config: the run's config with the budget this model trained with (its ``train_windows`` and
             ``max_epochs``).
         budgets: with several training budgets, one entry per budget (``train_windows``, ``max_epochs``,
-            ``epochs``, ``best_val_loss``, ``run_dir``, ``kept``); empty for a single training.
+            ``epochs``, ``best_val_loss``, ``val_sharpe`` for a strategy model, ``run_dir``, ``kept``,
+            ``kept_by``); empty for a single training.
     """
 
     name: str
@@ -169,37 +171,64 @@ def train_model(
 
 def train_budgets(
     model_type: str, data: DemoData, out: Path, config: DemoConfig, *, progress: bool
-) -> TrainedModel:
-    """:func:`train_model` once per training budget of ``config`` (:meth:`DemoConfig.training_budgets`); the
-    training with the lowest best validation loss is returned (the first on a tie), with every budget's
-    figures in ``budgets``. The first budget trains in ``out``, the others in ``out@<windows>x<epochs>``.
-    """
-    configs = config.training_budgets()
+) -> list[TrainedModel]:
+    """:func:`train_model` once per training budget of ``config`` (:meth:`DemoConfig.training_budgets`), in
+    that order: the first budget trains in ``out``, the others in ``out@<windows>x<epochs>``.
+    :func:`keep_budget` picks one."""
     runs: list[TrainedModel] = []
-    for i, cfg in enumerate(configs):
+    for i, cfg in enumerate(config.training_budgets()):
         where = out if i == 0 else out.with_name(f"{out.name}@{cfg.train_windows}x{cfg.max_epochs}")
         runs.append(train_model(model_type, data, where, cfg, progress=progress))
-    if len(runs) == 1:
-        return runs[0]
+    return runs
+
+
+def keep_budget(runs: Sequence[TrainedModel], sharpes: Sequence[float] | None = None) -> TrainedModel:
+    """The training of ``runs`` (one per budget, :func:`train_budgets`) to keep, with every budget's figures
+    in its ``budgets`` (when there are several).
+
+    Without ``sharpes``: the lowest best validation loss. With ``sharpes`` (one validation net Sharpe per
+    run, :mod:`._select`): the highest finite Sharpe. Ties go to the earlier budget; when no figure is
+    finite the first budget is kept.
+
+    Raises:
+        ValueError: no runs, or ``sharpes`` of another length.
+    """
+    if not runs:
+        raise ValueError("runs: expected at least one training")
+    if sharpes is not None and len(sharpes) != len(runs):
+        raise ValueError(
+            f"sharpes: {len(sharpes)} figures for {len(runs)} trainings; expected one per training"
+        )
 
     def loss(t: TrainedModel) -> float:
         return t.best_val_loss if t.best_val_loss is not None and math.isfinite(t.best_val_loss) else math.inf
 
-    kept = min(range(len(runs)), key=lambda i: (loss(runs[i]), i))
+    # the figure minimised: the validation loss, or minus the validation Sharpe (NaN: never kept before a finite one)
+    cost = (
+        [loss(t) for t in runs]
+        if sharpes is None
+        else [-s if math.isfinite(s) else math.inf for s in sharpes]
+    )
+    kept = min(range(len(runs)), key=lambda i: (cost[i], i))
+    if len(runs) == 1:
+        return runs[0]
+    by = (
+        "lowest validation loss" if sharpes is None else "highest validation net Sharpe of its sized strategy"
+    )
     runs[kept].budgets = [
         {
-            "train_windows": cfg.train_windows,
-            "max_epochs": cfg.max_epochs,
+            "train_windows": t.config.train_windows,
+            "max_epochs": t.config.max_epochs,
             "epochs": t.epochs,
             "best_val_loss": t.best_val_loss,
+            **({"val_sharpe": sharpes[i]} if sharpes is not None else {}),
             "run_dir": str(t.run_dir),
             "kept": i == kept,
+            "kept_by": by,
         }
-        for i, (cfg, t) in enumerate(zip(configs, runs))
+        for i, t in enumerate(runs)
     ]
-    logger.info(
-        "%s: kept budget %d of %d (validation loss %s)", model_type, kept + 1, len(runs), loss(runs[kept])
-    )
+    logger.info("%s: kept budget %d of %d (%s)", runs[kept].name, kept + 1, len(runs), by)
     return runs[kept]
 
 

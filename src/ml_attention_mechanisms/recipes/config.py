@@ -3,7 +3,7 @@
 Budget (default :class:`DemoConfig`): a fixed-seed subsample of ``train_windows`` training windows per
 model, at most ``max_epochs x steps_per_epoch`` optimiser steps, early stopping on ``val_windows``
 validation windows; then once more per entry of ``budgets`` (more windows and epochs), keeping the lower
-validation loss (the whole ``mlattn demo`` takes minutes on 2 CPU cores: docs/evaluation.md gives the
+validation loss, or the higher validation net Sharpe for the strategy models (the whole ``mlattn demo`` takes minutes on 2 CPU cores: docs/evaluation.md gives the
 measured time of the latest run).
 """
 
@@ -50,7 +50,8 @@ class DemoConfig:
         max_epochs: training epochs per model at most. Default: 4.
         budgets: further ``(train_windows, max_epochs)`` budgets each of ``models`` also trains with (same
             steps per epoch, validation windows, early stopping and seed); the demo keeps, per model, the
-            training with the lowest best validation loss (the first budget on a tie). With ``full``, the
+            training with the lowest best validation loss, for the signal and portfolio models the one whose
+            sized strategy has the highest validation net Sharpe (the first budget on a tie). With ``full``, the
             walk-forward and leave-one-asset-out folds train with the first budget, the ablations with the one
             the demo's model was kept with. Default: ((16384, 10),).
         steps_per_epoch: optimiser steps per epoch. Default: 75.

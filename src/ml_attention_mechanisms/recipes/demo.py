@@ -2,9 +2,9 @@
 
 :func:`run_demo` trains the small preset of each of the four models on the bundled 5-asset hourly data with
 the default split (train to 2020-06-30 23:00, validation 2020-07-01..2020-12-31, test
-2021-01-01..2021-06-10), chooses everything on validation only (early stopping on the validation loss,
-temperature scaling, split-conformal calibration of intervals, the 24-bar variance and VaR/ES, continued
-causally on a rolling window of resolved forecasts: see :func:`._calibration.rolling_calibration`), scores
+2021-01-01..2021-06-10), chooses everything on validation only (early stopping on the validation loss, each
+model's training budget (:mod:`._select`), temperature scaling, split-conformal calibration of intervals, the
+24-bar variance and VaR/ES, continued causally on a rolling window of resolved forecasts: see :func:`._calibration.rolling_calibration`), scores
 the test split against every baseline with the significance tests (BTC, ETH, LTC as seen assets; BNB and
 ADA, listed after the training split ends, as unseen ones), sizes the signal and portfolio strategies by the
 forecast volatility (target and no-trade band chosen on validation: :mod:`._sizing`), backtests them after
@@ -12,8 +12,8 @@ forecast volatility (target and no-trade band chosen on validation: :mod:`._sizi
 scores its correlation forecast against the rolling correlation (:mod:`._correlation`), and writes the run
 directory (:mod:`._outputs`). The budget is :class:`~.config.DemoConfig`'s.
 
-The recipe reads top to bottom: load, train, forecast and score, size, (``--full``: walk-forward,
-leave-one-asset-out and ablations), strategies, metrics, write.
+The recipe reads top to bottom: load, train, keep a budget per model, forecast and score, size, (``--full``:
+walk-forward, leave-one-asset-out and ablations), strategies, metrics, write.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from ._full import run_full
 from ._outputs import RunOutputs, RunResults, build_report, run_metrics, save_run_state, write_run
 from ._progress import Timings, say
 from ._scoring import score_forecasts, score_run_strategies, strategy_sizing
+from ._select import keep_budgets
 from ._train import TrainedModel, train_budgets
 from .config import DemoConfig
 
@@ -76,14 +77,18 @@ def _run_demo(cfg: DemoConfig, root: Path, progress: bool) -> RunOutputs:
         data = load_demo_data(
             dataset=cfg.dataset, start=cfg.start, end=cfg.end, train_end=cfg.train_end, val_end=cfg.val_end
         )
-    trained: dict[str, TrainedModel] = {}
+    candidates: dict[str, list[TrainedModel]] = {}
     for i, model_type in enumerate(cfg.models, 1):
         say(f"training {model_type} ({i}/{len(cfg.models)})", progress)
         with timings.measure(f"train_{model_type}"):
-            model = train_budgets(model_type, data, root / "models" / model_type, cfg, progress=progress)
-        trained[model.kind] = model
-    models = {kind: t.run_model for kind, t in trained.items()}
+            runs = train_budgets(model_type, data, root / "models" / model_type, cfg, progress=progress)
+        candidates[runs[0].kind] = runs
     backtest = BacktestConfig()
+    if cfg.budgets:
+        say("keeping a training budget per model (on validation)", progress)
+    with timings.measure("budget_choice"):
+        trained = keep_budgets(candidates, data, cfg, backtest)
+    models = {kind: t.run_model for kind, t in trained.items()}
     scored = score_forecasts(models, data, cfg, backtest, calibration=None, progress=progress)
     timings.add(scored.seconds)
     say("sizing the strategies on validation (target volatility, no-trade band)", progress)
