@@ -48,7 +48,7 @@ def test_highest_validation_sharpe_is_kept_whatever_the_losses() -> None:
         ([0.7, 0.7, 0.9], None, 0),  # a tie goes to the earlier budget
         ([None, float("nan"), 0.9], None, 2),  # no loss recorded: never before a finite one
         ([0.7, 0.8, 0.9], [1.0, 1.0, 0.2], 0),
-        ([0.7, 0.8, 0.9], [float("nan")] * 3, 0),  # nothing traded: the first budget
+        ([0.8, 0.7, 0.9], [float("nan")] * 3, 1),  # nothing traded: the lowest loss
     ],
 )
 def test_ties_and_missing_figures(
@@ -56,6 +56,14 @@ def test_ties_and_missing_figures(
 ) -> None:
     runs = _runs(losses)
     assert keep_budget(runs, sharpes) is runs[index]
+
+
+def test_no_strategy_traded_falls_back_to_the_loss_and_says_so() -> None:
+    kept = keep_budget(_runs([0.8, 0.7]), [float("nan")] * 2)
+    assert kept.name == "m1"
+    assert {b["kept_by"] for b in kept.budgets} == {
+        "lowest validation loss (no budget's strategy traded on validation)"
+    }
 
 
 def test_a_single_training_is_kept_as_it_is_and_bad_input_is_named() -> None:

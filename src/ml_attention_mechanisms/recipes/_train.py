@@ -187,8 +187,8 @@ def keep_budget(runs: Sequence[TrainedModel], sharpes: Sequence[float] | None = 
     in its ``budgets`` (when there are several).
 
     Without ``sharpes``: the lowest best validation loss. With ``sharpes`` (one validation net Sharpe per
-    run, :mod:`._select`): the highest finite Sharpe. Ties go to the earlier budget; when no figure is
-    finite the first budget is kept.
+    run, :mod:`._select`): the highest finite Sharpe, or the lowest loss when no Sharpe is finite (no budget's
+    strategy traded). Ties go to the earlier budget.
 
     Raises:
         ValueError: no runs, or ``sharpes`` of another length.
@@ -203,18 +203,16 @@ def keep_budget(runs: Sequence[TrainedModel], sharpes: Sequence[float] | None = 
     def loss(t: TrainedModel) -> float:
         return t.best_val_loss if t.best_val_loss is not None and math.isfinite(t.best_val_loss) else math.inf
 
-    # the figure minimised: the validation loss, or minus the validation Sharpe (NaN: never kept before a finite one)
-    cost = (
-        [loss(t) for t in runs]
-        if sharpes is None
-        else [-s if math.isfinite(s) else math.inf for s in sharpes]
-    )
+    # the figure minimised: minus the validation Sharpe (NaN: never kept before a finite one), or the loss
+    by_sharpe_cost = [-s if math.isfinite(s) else math.inf for s in sharpes or []]
+    by_sharpe = any(math.isfinite(c) for c in by_sharpe_cost)
+    cost = by_sharpe_cost if by_sharpe else [loss(t) for t in runs]
     kept = min(range(len(runs)), key=lambda i: (cost[i], i))
     if len(runs) == 1:
         return runs[0]
-    by = (
-        "lowest validation loss" if sharpes is None else "highest validation net Sharpe of its sized strategy"
-    )
+    by = "highest validation net Sharpe of its sized strategy" if by_sharpe else "lowest validation loss"
+    if sharpes is not None and not by_sharpe:
+        by += " (no budget's strategy traded on validation)"
     runs[kept].budgets = [
         {
             "train_windows": t.config.train_windows,
