@@ -4,13 +4,15 @@
 the default split (train to 2020-06-30 23:00, validation 2020-07-01..2020-12-31, test
 2021-01-01..2021-06-10), chooses everything on validation only (early stopping on the validation loss, each
 model's training budget (:mod:`._select`), temperature scaling, split-conformal calibration of intervals, the
-24-bar variance and VaR/ES, continued causally on a rolling window of resolved forecasts: see :func:`._calibration.rolling_calibration`), scores
-the test split against every baseline with the significance tests (BTC, ETH, LTC as seen assets; BNB and
-ADA, listed after the training split ends, as unseen ones), sizes the signal and portfolio strategies by the
-forecast volatility (target and no-trade band chosen on validation: :mod:`._sizing`), backtests them after
-10 bps fees against buy-and-hold and its volatility-targeted version, evaluates "the bar", fits the risk model's correlation head on multi-asset training windows of BTC, ETH and LTC and
-scores its correlation forecast against the rolling correlation (:mod:`._correlation`), and writes the run
-directory (:mod:`._outputs`). The budget is :class:`~.config.DemoConfig`'s.
+24-bar variance and VaR/ES, continued causally on a rolling window of resolved forecasts: see
+:func:`._calibration.rolling_calibration`), scores the test split against every baseline with the
+significance tests (BTC, ETH, LTC as seen assets; BNB and ADA, listed after the training split ends, as unseen
+ones), sizes the signal and portfolio strategies by the forecast volatility (target and no-trade band chosen
+on validation: :mod:`._sizing`), backtests them after 10 bps fees against buy-and-hold and its
+volatility-targeted version, evaluates "the bar", fits the risk model's correlation head on multi-asset
+training windows of BTC, ETH and LTC and scores its correlation forecast against the rolling correlation
+(:mod:`._correlation`), and writes the run directory (:mod:`._outputs`). The budget is
+:class:`~.config.DemoConfig`'s.
 
 The recipe reads top to bottom: load, train, keep a budget per model, forecast and score, size, (``--full``:
 walk-forward, leave-one-asset-out and ablations), strategies, metrics, write.
