@@ -27,9 +27,8 @@ logger = logging.getLogger(__name__)
 
 VALIDATION_ONLY = (
     "Everything was chosen on the validation split (early stopping, each model's training budget, conformal "
-    "intervals, variance and VaR "
-    "scales, temperature, the strategies' target volatility and no-trade band); the test split was read once, "
-    "for these figures. Seen: the run's training data contained the asset; unseen: it did not (in the demo, BNB "
+    "intervals, variance and VaR scales, temperature, the strategies' target volatility and no-trade band); "
+    "the test split was read once, for these figures. Seen: the run's training data contained the asset; unseen: it did not (in the demo, BNB "
     "and ADA, which start after the training split ends), and its variance forecast need only match the better "
     "baseline."
 )

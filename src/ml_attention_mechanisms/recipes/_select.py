@@ -41,7 +41,7 @@ def keep_budgets(
     kept = {kind: keep_budget(runs) for kind, runs in candidates.items() if kind not in STRATEGY_KINDS}
     several = {k: v for k, v in candidates.items() if k in STRATEGY_KINDS and len(v) > 1}
     price = kept["price"].run_model if "price" in kept else None
-    sharpes = validation_sharpes(several, price, data, config, backtest) if several else {}
+    sharpes = validation_sharpes(several, price, data, config, backtest)
     kept.update({k: keep_budget(v, sharpes.get(k)) for k, v in candidates.items() if k in STRATEGY_KINDS})
     return {kind: kept[kind] for kind in candidates}
 
