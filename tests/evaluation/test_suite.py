@@ -224,3 +224,41 @@ def test_every_forecaster_of_a_table_is_scored_on_the_same_rows() -> None:
     assert out["var95"]["n"] == N - TEST - 1 - 1
     assert {b["var95"]["n"] for b in out["var_baselines"].values()} == {N - TEST - 2}
     assert {d["baseline"] for d in out["dm"] if d["target"] == "variance"} >= {"learner", "garch"}
+
+
+def test_a_target_ending_on_a_bar_without_a_price_is_not_scored() -> None:
+    """Previous-tick returns (0 at a bar without a price): a 1-bar outcome on such a bar is no outcome, and
+    a 24-bar variance whose last bar has no price is not known yet; both rows leave every table, and the
+    variance rows whose path crosses a gap but ends on a priced bar stay (their sum of squares is whole)."""
+    r, sigma2_next = _garch_series(4)
+    observed = np.ones(N, dtype=bool)
+    observed[TEST + np.array([50, 51, 300, 500])] = False
+    log_price, priced = np.cumsum(r), np.flatnonzero(observed)
+    r = np.zeros(N)  # previous-tick: 0 at a bar without a price, the move across it on the next bar
+    r[priced[1:]] = np.diff(log_price[priced])
+    variance = 24 * sigma2_next
+    quantiles = np.sqrt(sigma2_next)[:, None] * np.array([-1.645, 0.0, 1.645])[None, :]
+    var95 = 1.645 * np.sqrt(sigma2_next)
+    kwargs = dict(
+        test_start=TEST, return_forecast=np.zeros(N), variance_forecast=variance, quantile_forecast=quantiles,
+        quantile_levels=[0.05, 0.5, 0.95], var_forecasts={0.95: (var95, None)}, refit_every=300, n_sims=50,
+    )  # fmt: skip
+    out = evaluate_asset_forecasts(r, observed=observed, **kwargs)  # type: ignore[arg-type]
+    no_outcome_1 = int((~observed[TEST + 1 :]).sum())  # decision t, bar t + 1 without a price
+    no_outcome_24 = int((~observed[TEST + 24 :]).sum())
+    assert {v["n"] for v in out["returns"].values()} == {N - TEST - 1 - no_outcome_1}
+    assert {v["n"] for v in out["interval90"].values()} == {N - TEST - 1 - no_outcome_1}
+    assert out["var95"]["n"] == N - TEST - 1 - no_outcome_1
+    assert {v["n"] for v in out["volatility"].values()} == {N - TEST - 24 - no_outcome_24}
+    y = realized_variance_target(r)
+    y[: N - 24][~observed[24:]] = np.nan
+    rows = (np.arange(N) >= TEST) & np.isfinite(y)
+    assert out["volatility"]["model"]["qlike"] == pytest.approx(
+        variance_scores(y[rows], variance[rows])["qlike"]
+    )
+    hit = future_return_target(r, 1)
+    ok = (np.arange(N) >= TEST) & np.isfinite(hit) & np.append(observed[1:], False)
+    inside = (hit[ok] >= quantiles[ok, 0]) & (hit[ok] <= quantiles[ok, 2])
+    assert out["interval90"]["model"]["coverage"] == pytest.approx(inside.mean())
+    with pytest.raises(ValueError, match="observed: shape"):
+        evaluate_asset_forecasts(r, observed=observed[:-1], **kwargs)  # type: ignore[arg-type]

@@ -126,3 +126,41 @@ def test_rolling_var_is_the_split_conformal_rank_of_the_known_ratios(level: floa
         known = np.sort(ratio[t - window : t])
         assert out["var"][t, i] == pytest.approx(forecast["var"][t, i] * known[k - 1], rel=1e-12)
         assert known[k - 1] > np.quantile(known, 1 - level)  # strictly more conservative here
+
+
+@pytest.mark.parametrize("level", [0.05, 0.01])
+def test_a_bar_without_a_price_is_no_outcome_of_the_calibration(level: float) -> None:
+    """Previous-tick returns are 0 at a bar without a price: with ``observed`` those zeros are not loss
+    ratios of the rolling VaR calibration (nor CQR scores), so the rank is taken over the priced bars."""
+    from ml_attention_mechanisms.recipes._calibration import rolling_calibration
+
+    r, forecast, cal = _regime_shift(seed=12)
+    observed = np.ones(r.size, dtype=bool)
+    observed[np.arange(1000, r.size, 7)] = False
+    r = np.where(observed, r, 0.0)
+    window = 720
+    out = rolling_calibration(forecast, r, cal, window=window, min_rows=168, observed=observed)
+    i = [0.05, 0.01].index(level)
+    ratio = np.r_[r[1:], np.nan] / -forecast["var"][:, i]
+    ratio[:-1][~observed[1:]] = np.nan  # decision t, bar t + 1 without a price: no outcome
+    for t in (1500, 2600, 3900):
+        known = np.sort(ratio[t - window : t][np.isfinite(ratio[t - window : t])])
+        k = int(np.ceil((known.size + 1) * (1 - level)))
+        assert out["var"][t, i] == pytest.approx(forecast["var"][t, i] * known[k - 1], rel=1e-12)
+    plain = rolling_calibration(forecast, r, cal, window=window, min_rows=168)
+    assert not np.allclose(plain["quantiles"][1500:], out["quantiles"][1500:])  # the zeros count without it
+
+
+def test_fit_calibration_skips_bars_without_a_price() -> None:
+    r, forecast, _ = _regime_shift(seed=13)
+    rows = np.zeros(r.size, dtype=bool)
+    rows[200:1800] = True
+    observed = np.ones(r.size, dtype=bool)
+    observed[np.arange(201, 1800, 3)] = False
+    r = np.where(observed, r, 0.0)
+    kw = dict(quantile_levels=(0.05, 0.25, 0.5, 0.75, 0.95), var_levels=(0.05, 0.01), horizon=24)
+    with_gaps = fit_calibration({"A": forecast}, {"A": r}, rows, observed={"A": observed}, **kw)  # type: ignore[arg-type]
+    keep = rows & np.r_[observed[1:], False]
+    only_priced = fit_calibration({"A": forecast}, {"A": r}, keep, **kw)  # type: ignore[arg-type]
+    assert with_gaps == only_priced
+    assert with_gaps != fit_calibration({"A": forecast}, {"A": r}, rows, **kw)  # type: ignore[arg-type]

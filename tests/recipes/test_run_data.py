@@ -11,7 +11,28 @@ def test_log_returns_and_gaps() -> None:
     close = np.array([[100.0, 101.0, np.nan, 99.0, 100.0]])
     r = log_returns(close)
     assert r.shape == (5, 1)
-    np.testing.assert_allclose(r[:, 0], [0.0, np.log(1.01), 0.0, 0.0, np.log(100 / 99)])
+    # previous-tick: the move across the missing bar lands on the first bar after it
+    np.testing.assert_allclose(r[:, 0], [0.0, np.log(1.01), 0.0, np.log(99 / 101), np.log(100 / 99)])
+
+
+def test_log_returns_keep_every_move_whatever_bars_are_missing() -> None:
+    """The returns of any span add up to its price change, and the realised variance of a path with gaps
+    is that of the path sampled at the bars that have a price: nothing is lost to a gap."""
+    rng = np.random.default_rng(0)
+    full = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.01, size=(2, 400)), axis=1))
+    gappy = full.copy()
+    gappy[0, rng.choice(np.arange(1, 399), size=40, replace=False)] = np.nan
+    gappy[1, :50] = np.nan  # listed later
+    r = log_returns(gappy)
+    for a in range(2):
+        priced = np.flatnonzero(np.isfinite(gappy[a]))
+        np.testing.assert_allclose(
+            r[priced[0] :, a].sum(), np.log(gappy[a, priced[-1]] / gappy[a, priced[0]])
+        )
+        np.testing.assert_allclose(
+            r[:, a] ** 2 @ np.ones(400), (np.diff(np.log(gappy[a, priced])) ** 2).sum()
+        )
+        assert (r[~np.isfinite(gappy[a]), a] == 0).all()
 
 
 def test_subsample_is_fixed_sorted_and_sized() -> None:

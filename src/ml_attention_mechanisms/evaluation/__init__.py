@@ -117,7 +117,13 @@ from .suite import (
     evaluate_portfolio_strategy,
     evaluate_signal_strategy,
 )
-from .targets import finite_rows, future_return_target, realized_correlation_target, realized_variance_target
+from .targets import (
+    finite_rows,
+    future_return_target,
+    observed_target,
+    realized_correlation_target,
+    realized_variance_target,
+)
 from .walk_forward import (
     AssetFold,
     Fold,
@@ -190,6 +196,7 @@ __all__ = [
     "momentum_positions",
     "no_trade_band",
     "normal_var_es",
+    "observed_target",
     "performance_metrics",
     "pinball_loss",
     "pit_from_quantiles",

@@ -50,7 +50,12 @@ from .scorecards import (
     var_es_scores,
     variance_scores,
 )
-from .targets import future_return_target, realized_correlation_target, realized_variance_target
+from .targets import (
+    future_return_target,
+    observed_target,
+    realized_correlation_target,
+    realized_variance_target,
+)
 
 __all__ = [
     "evaluate_asset_forecasts",
@@ -111,6 +116,7 @@ def evaluate_asset_forecasts(
     horizon: int = 24,
     refit_every: int = 168,
     n_sims: int = 1000,
+    observed: Any = None,
 ) -> dict[str, Any]:
     """One asset's forecasts scored against every baseline on the test rows ``[test_start, test_end)``.
 
@@ -144,6 +150,10 @@ def evaluate_asset_forecasts(
         horizon: bars of the variance target. Default: 24.
         refit_every: refit interval of the rolling baselines. Default: 168.
         n_sims: simulations of the Acerbi-Szekely p-value. Default: 1000.
+        observed: bool, shape ``(T,)``: True where the bar has a price; ``returns`` are then previous-tick
+            returns (0 at a bar without a price, the move across a gap on the bar after it), and a target
+            whose last bar has no price is not scored (:func:`~.targets.observed_target`). Default: None
+            (every bar has a price).
 
     Returns:
         ``{"returns": {name: point scores}, "volatility": {name: variance scores}, "interval90":
@@ -160,12 +170,17 @@ def evaluate_asset_forecasts(
     if test_start >= n or (test_end is not None and not test_start < test_end <= n):
         raise ValueError(f"test_start={test_start}, test_end={test_end}: expected 0 < start < end <= {n}")
     rows = _in_test(n, test_start, test_end)
+    seen = np.ones(n, dtype=bool) if observed is None else np.asarray(observed, dtype=bool)
+
+    def outcome(target: np.ndarray, bars: int) -> np.ndarray:
+        return observed_target(target, seen, bars)
+
     extra = dict(others or {})
     out: dict[str, Any] = {}
     dm_rows: list[dict[str, Any]] = []
     min_train = min(720, test_start)
     if return_forecast is not None:
-        y = future_return_target(r, 1)
+        y = outcome(future_return_target(r, 1), 1)
         forecasts = {
             "model": as_array(return_forecast, "return_forecast"),
             "zero": zero_forecast(r),
@@ -185,7 +200,7 @@ def evaluate_asset_forecasts(
             r, horizon=horizon, min_train=min_train, refit_every=refit_every, start=test_start
         )
     if variance_forecast is not None and garch_fit is not None:
-        y = realized_variance_target(r, horizon)
+        y = outcome(realized_variance_target(r, horizon), horizon)
         forecasts = {
             "model": as_array(variance_forecast, "variance_forecast"),
             "har_rv": har_rv_forecast(
@@ -207,7 +222,8 @@ def evaluate_asset_forecasts(
             raise ValueError("quantile_levels: required with quantile_forecast")
         levels = list(quantile_levels)
         q = as_array(quantile_forecast, "quantile_forecast", ndim=2)
-        y_all = future_return_target(r, check_int(quantile_horizon, "quantile_horizon"))
+        quantile_horizon = check_int(quantile_horizon, "quantile_horizon")
+        y_all = outcome(future_return_target(r, quantile_horizon), quantile_horizon)
         sets: dict[str, tuple[np.ndarray, list[float]]] = {}
         if calibration_start is not None:
             # validation rows whose targets end before the test split's first bar (no shared bars)
@@ -232,7 +248,7 @@ def evaluate_asset_forecasts(
             k: quantile_scores(_only(y_all, ok), _only(f, ok), lv) for k, (f, lv) in sets.items()
         }
     if var_forecasts and garch_fit is not None:
-        x = future_return_target(r, 1)
+        x = outcome(future_return_target(r, 1), 1)
         hist = historical_var_es(r, list(var_forecasts))
         garch = normal_var_es(garch_fit, list(var_forecasts))
         baselines: dict[str, dict[str, Any]] = {"historical": {}, "garch_normal": {}}

@@ -20,6 +20,7 @@ from ._checks import as_array, check_int
 __all__ = [
     "finite_rows",
     "future_return_target",
+    "observed_target",
     "realized_correlation_target",
     "realized_variance_target",
     "trailing_sum",
@@ -69,6 +70,30 @@ def realized_variance_target(returns: Any, horizon: int = 24) -> np.ndarray:
     """
     r = as_array(returns, "returns")
     return _forward_sum(r * r, check_int(horizon, "horizon"))
+
+
+def observed_target(target: Any, observed: Any, horizon: int) -> np.ndarray:
+    """``target`` with NaN at the decision times ``t`` whose last target bar ``t + horizon`` has no price.
+
+    Returns across a gap in the data are previous-tick ones (0 at a bar without a price, the move on the
+    first bar after it), so a path's sum and its realised variance stay whole while its last bar has a
+    price; a path that ends in a gap has no outcome yet and is not scored.
+
+    Args:
+        target: a target indexed by decision time, shape ``(T,)``.
+        observed: bool, shape ``(T,)``: True where the bar has a price.
+        horizon: bars of the target.
+
+    Returns:
+        Shape ``(T,)``, float64.
+    """
+    y = np.array(as_array(target, "target"), dtype=np.float64)
+    seen = np.asarray(observed, dtype=bool)
+    if seen.shape != y.shape:
+        raise ValueError(f"observed: shape {seen.shape}, expected {y.shape} like the target")
+    h = check_int(horizon, "horizon")
+    y[: y.shape[0] - h][~seen[h:]] = np.nan
+    return y
 
 
 def finite_rows(*arrays: Any) -> np.ndarray:

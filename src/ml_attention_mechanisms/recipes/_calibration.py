@@ -45,13 +45,16 @@ def fit_calibration(
     quantile_levels: tuple[float, ...],
     var_levels: tuple[float, ...],
     horizon: int,
+    observed: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Pooled calibration of every asset's forecasts on the validation rows only.
 
     Args:
         forecasts: asset -> the merged outputs of :func:`forecast_single` (price and risk keys).
-        returns: asset -> its log returns ``[T]``.
+        returns: asset -> its previous-tick log returns ``[T]``.
         rows: bool ``[T]``, the validation rows.
+        observed: asset -> bool ``[T]``, True where the bar has a price (a next bar without one is no
+            outcome); None = every bar has one.
 
     Returns:
         ``{"cqr_offsets": {tau: offset}, "quantile_levels", "var_scale": {level: s}}`` (plain data, stored in
@@ -59,21 +62,21 @@ def fit_calibration(
         docstring).
     """
     from ..evaluation.conformal import ConformalQuantileCalibrator
-    from ..evaluation.targets import future_return_target
 
     ys, qs, losses = [], [], []
     var_rows: dict[float, list[np.ndarray]] = {lv: [] for lv in var_levels}
     for asset, f in forecasts.items():
         r = returns[asset]
-        y1 = future_return_target(r, 1)
+        y1 = _next_return(r, None if observed is None else observed.get(asset))
         if "quantiles" in f:
             ok = rows & np.isfinite(y1) & np.isfinite(f["quantiles"]).all(axis=1)
             ys.append(y1[ok])
             qs.append(f["quantiles"][ok])
         if "var" in f:
-            losses.append(-y1[rows])
+            outcome = rows & np.isfinite(y1)
+            losses.append(-y1[outcome])
             for i, lv in enumerate(var_levels):
-                var_rows[lv].append(f["var"][rows, i])
+                var_rows[lv].append(f["var"][outcome, i])
     out: dict[str, Any] = {"quantile_levels": list(quantile_levels)}
     if ys and sum(y.size for y in ys) >= 20:
         cal = ConformalQuantileCalibrator.fit(np.concatenate(ys), np.concatenate(qs), list(quantile_levels))
@@ -82,6 +85,15 @@ def fit_calibration(
         loss = np.concatenate(losses)
         out["var_scale"] = {str(lv): var_scale(loss, np.concatenate(var_rows[lv]), lv) for lv in var_levels}
     return out
+
+
+def _next_return(returns: np.ndarray, observed: np.ndarray | None, horizon: int = 1) -> np.ndarray:
+    """The next ``horizon`` bars' log return at each decision time; NaN where the last of them has no price
+    (``observed`` False) or lies past the end."""
+    from ..evaluation.targets import future_return_target, observed_target
+
+    y = future_return_target(returns, horizon)
+    return y if observed is None else observed_target(y, observed, horizon)
 
 
 def apply_calibration(
@@ -153,6 +165,7 @@ def rolling_calibration(
     window: int = 720,
     min_rows: int = 168,
     horizon: int = 24,
+    observed: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Causal rolling split-conformal calibration: at each decision time ``t`` the calibration set is the
     model's own forecasts of the last ``window`` bars whose outcomes are known at ``t`` (the validation
@@ -169,18 +182,18 @@ def rolling_calibration(
 
     Args:
         forecast: raw outputs of :func:`forecast_single` (price and/or risk keys), ``[T, ...]``.
-        returns: the asset's log returns ``[T]``.
+        returns: the asset's previous-tick log returns ``[T]``.
         calibration: the stored calibration (fallback; its ``quantile_levels``, ``var_levels``).
+        observed: bool ``[T]``, True where the bar has a price: an outcome whose last bar has none is not
+            known (not in any calibration set); None = every bar has one.
 
     Returns:
         The forecasts with calibrated ``quantiles``/``variance``/``var``/``es`` and the raw ones kept as
         ``quantiles_raw``/``variance_raw``.
     """
-    from ..evaluation.targets import future_return_target
-
     static = apply_calibration(forecast, calibration)
     out = dict(static)
-    y = future_return_target(returns, 1)
+    y = _next_return(returns, observed)
     first = next(iter(forecast.values()))
     at = np.flatnonzero(np.isfinite(first.reshape(first.shape[0], -1)).all(axis=1))  # rows forecast
     known = _Known(at=at, window=window, min_rows=min_rows)
@@ -188,7 +201,9 @@ def rolling_calibration(
         levels = [float(v) for v in calibration.get("quantile_levels", ())] or [0.05, 0.25, 0.5, 0.75, 0.95]
         out["quantiles"] = _rolling_intervals(forecast["quantiles"], static["quantiles"], y, levels, known)
     if "variance" in forecast and "variance_scale" in calibration:
-        out["variance"] = _rolling_variance(forecast["variance"], static["variance"], returns, horizon, known)
+        out["variance"] = _rolling_variance(
+            forecast["variance"], static["variance"], returns, horizon, known, observed
+        )
     if "var" in forecast:
         var_levels = [float(v) for v in calibration.get("var_levels", (0.05, 0.01))]
         out["var"], out["es"] = _rolling_var_es(forecast, static, y, var_levels, known)
@@ -227,13 +242,19 @@ def _rolling_intervals(
 
 
 def _rolling_variance(
-    raw: np.ndarray, static: np.ndarray, returns: np.ndarray, horizon: int, known: _Known
+    raw: np.ndarray,
+    static: np.ndarray,
+    returns: np.ndarray,
+    horizon: int,
+    known: _Known,
+    observed: np.ndarray | None,
 ) -> np.ndarray:
     """The ``horizon``-bar variance scaled by the mean of ``target / forecast`` (QLIKE's optimal scale)."""
-    from ..evaluation.targets import realized_variance_target
+    from ..evaluation.targets import observed_target, realized_variance_target
 
     f = np.asarray(raw, dtype=np.float64)
     rv = realized_variance_target(returns, horizon)
+    rv = rv if observed is None else observed_target(rv, observed, horizon)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(f > 0, rv / f, np.nan)
     scale = known.trailing(ratio, horizon, lambda s: float(np.mean(s)))

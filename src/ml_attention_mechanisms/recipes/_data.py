@@ -33,6 +33,7 @@ __all__ = [
     "load_demo_data",
     "log_returns",
     "prepare_run_data",
+    "priced_bars",
     "subsample",
     "validation_rows",
 ]
@@ -89,10 +90,28 @@ class DemoData:
 
 
 def log_returns(close: np.ndarray) -> np.ndarray:
-    """``[A, T]`` closes (NaN = missing) -> ``[T, A]`` log returns, 0 where undefined."""
+    """``[A, T]`` closes (NaN = missing) -> ``[T, A]`` previous-tick log returns.
+
+    A missing bar has no price, so its return is 0 and the move across a gap lands on the first bar after
+    it: ``r[t] = ln(close[t] / close[s])`` with ``s`` the last bar before ``t`` that has a price. The returns
+    of a span then add up to its price change whatever bars are missing, so realised variance and a held
+    position's profit keep the move through an exchange outage (0 before an asset's first bar). Which
+    returns are outcomes (the bar has a price) is :func:`priced_bars`.
+    """
+    c = np.asarray(close, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.diff(np.log(close), axis=1, prepend=np.nan)
-    return np.nan_to_num(r, nan=0.0, posinf=0.0, neginf=0.0).T.copy()
+        logc = np.where(c > 0, np.log(c), np.nan)
+    present = np.isfinite(logc)
+    last = np.maximum.accumulate(np.where(present, np.arange(c.shape[1]), 0), axis=1)  # last priced bar <= t
+    filled = np.take_along_axis(logc, last, axis=1)  # previous-tick log price (NaN before the first bar)
+    prev = np.concatenate([np.full((c.shape[0], 1), np.nan), filled[:, :-1]], axis=1)
+    r = np.where(present & np.isfinite(prev), logc - prev, 0.0)
+    return np.ascontiguousarray(r.T)
+
+
+def priced_bars(data: DemoData) -> np.ndarray:
+    """bool ``[T, A]``: the bar has a price (its return is an outcome, not a gap's previous-tick zero)."""
+    return np.isfinite(np.asarray(data.prepared.close, dtype=np.float64)).T
 
 
 def asset_column(data: DemoData, asset: str) -> int:
@@ -110,8 +129,7 @@ def asset_column(data: DemoData, asset: str) -> int:
 
 def listed_mask(data: DemoData) -> np.ndarray:
     """bool ``[T, A]``: the asset has a bar at ``t`` or had one before (it is listed)."""
-    present = np.isfinite(np.asarray(data.prepared.close, dtype=np.float64)).T  # (T, A)
-    return np.maximum.accumulate(present, axis=0)
+    return np.maximum.accumulate(priced_bars(data), axis=0)
 
 
 def first_bar(data: DemoData, column: int) -> int:

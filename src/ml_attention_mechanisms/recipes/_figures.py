@@ -14,7 +14,7 @@ import numpy as np
 
 from .._import_guard import needs_extra
 from ..evaluation.report import ReportFigure
-from ._data import DemoData, asset_column
+from ._data import DemoData, asset_column, priced_bars
 from ._forecast_run import Forecasts
 
 __all__ = ["build_figures"]
@@ -30,11 +30,13 @@ def _dates(data: DemoData, lo: int, hi: int) -> Any:
 
 
 def _next_returns(data: DemoData, asset: str) -> np.ndarray:
-    """The next bar's log return ``[T_test]`` at each test decision time of ``asset``."""
-    from ..evaluation.targets import future_return_target
+    """The next bar's log return ``[T_test]`` at each test decision time of ``asset`` (NaN where that bar
+    has no price)."""
+    from ..evaluation.targets import future_return_target, observed_target
 
-    r = data.returns[:, asset_column(data, asset)]
-    return future_return_target(r, 1)[data.test_start : data.test_end]
+    col = asset_column(data, asset)
+    y = observed_target(future_return_target(data.returns[:, col], 1), priced_bars(data)[:, col], 1)
+    return y[data.test_start : data.test_end]
 
 
 def build_figures(

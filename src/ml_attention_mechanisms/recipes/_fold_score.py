@@ -13,7 +13,7 @@ import numpy as np
 
 from .._import_guard import needs_extra
 from ..data.loader import known_asset_id
-from ._data import HORIZON, DemoData, asset_column, first_bar
+from ._data import HORIZON, DemoData, asset_column, first_bar, priced_bars
 from ._forecast import forecast_single
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def fold_row(
     res = evaluate_asset_forecasts(
         r, test_start=t0 - first, test_end=t1 - first, train_end=lo - first if lo > first else t0 - first,
         return_forecast=f["return"], variance_forecast=f["variance"], horizon=HORIZON,
-        refit_every=cfg.refit_every,
+        refit_every=cfg.refit_every, observed=priced_bars(data)[first:, col],
     )  # fmt: skip
     vol = res["volatility"]
     best = min(vol["har_rv"]["qlike"], vol["garch"]["qlike"])

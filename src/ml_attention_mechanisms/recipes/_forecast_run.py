@@ -20,7 +20,7 @@ from torch import nn
 from ..evaluation.backtest import BacktestConfig
 from ._calibration import fit_calibration, rolling_calibration
 from ._calibration_file import check_calibration
-from ._data import HORIZON, DemoData, asset_column, base_symbol
+from ._data import HORIZON, DemoData, asset_column, base_symbol, priced_bars
 from ._forecast import asset_ids_for, forecast_portfolio, forecast_single
 from ._models import RunModel
 
@@ -269,9 +269,11 @@ def _fit(
     """The calibration fitted on the validation ``rows`` of the assets of ``per_asset``, checked."""
     rows = rows if rows is not None else np.zeros(data.timestamps.size, dtype=bool)
     returns = {a: data.returns[:, asset_column(data, a)] for a in per_asset}
+    priced = {a: priced_bars(data)[:, asset_column(data, a)] for a in per_asset}
     calibration = fit_calibration(
-        per_asset, returns, rows, quantile_levels=levels, var_levels=var_levels, horizon=HORIZON
-    )
+        per_asset, returns, rows, quantile_levels=levels, var_levels=var_levels, horizon=HORIZON,
+        observed=priced,
+    )  # fmt: skip
     calibration["var_levels"] = list(var_levels)
     if temperature is not None:
         calibration["signal_temperature"] = temperature
@@ -332,8 +334,11 @@ def forecast_run(
             {a: per_asset[a] for a in fit_on}, data, calibrate_rows, levels, var_levels, temperature
         )
     applied = {**calibration, "mode": "rolling", "rolling_window": ROLLING_WINDOW}
+    priced, col = priced_bars(data), {a: asset_column(data, a) for a in per_asset}
     calibrated = {
-        a: rolling_calibration(f, data.returns[:, asset_column(data, a)], calibration, window=ROLLING_WINDOW)
+        a: rolling_calibration(
+            f, data.returns[:, col[a]], calibration, window=ROLLING_WINDOW, observed=priced[:, col[a]]
+        )
         if f
         else {}
         for a, f in per_asset.items()

@@ -15,7 +15,7 @@ import numpy as np
 
 from .._import_guard import needs_extra
 from ._calibration import rolling_calibration, variance_scale
-from ._data import HORIZON, DemoData, asset_column
+from ._data import HORIZON, DemoData, asset_column, priced_bars
 from ._forecast_run import ROLLING_WINDOW
 
 if TYPE_CHECKING:
@@ -58,13 +58,13 @@ def learner_forecasts(
     """
     from ..evaluation.baselines import fit_predict_learner
     from ..evaluation.conformal import ConformalQuantileCalibrator
-    from ..evaluation.targets import future_return_target, realized_variance_target
+    from ..evaluation.targets import future_return_target, observed_target, realized_variance_target
 
     p = data.prepared
-    r = data.returns[:, column]
+    r, priced = data.returns[:, column], priced_bars(data)[:, column]
     x = learner_inputs(p.features[column], p.mask[column])
-    y1 = future_return_target(r, 1)
-    rv = realized_variance_target(r, HORIZON)
+    y1 = observed_target(future_return_target(r, 1), priced, 1)
+    rv = observed_target(realized_variance_target(r, HORIZON), priced, HORIZON)
     train = np.asarray(data.split.train, dtype=np.int64)
     train = train[np.isfinite(y1[train]) & np.isfinite(rv[train]) & (rv[train] > 0) & p.mask[column, train]]
     if train_rows is not None and train.size > train_rows:
@@ -93,7 +93,7 @@ def learner_forecasts(
         static["cqr_offsets"] = {str(k): float(v) for k, v in cal.offsets.items()}
     # the same causal rolling calibration as the models' (validation forecasts first), so that the
     # comparison is of forecasters, not of calibration schemes
-    out = rolling_calibration(out, r, static, window=ROLLING_WINDOW)
+    out = rolling_calibration(out, r, static, window=ROLLING_WINDOW, observed=priced)
     out["levels"] = np.asarray(levels)
     return out
 

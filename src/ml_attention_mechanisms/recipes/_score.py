@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..evaluation.backtest import BacktestConfig
-from ._data import HORIZON, DemoData, asset_column, first_bar, listed_mask
+from ._data import HORIZON, DemoData, asset_column, first_bar, listed_mask, priced_bars
 from ._learner import LEARNER
 from ._sizing import PORTFOLIO_BASELINES, SIGNAL_BASELINE, Sizing, sized_portfolio, sized_signal
 
@@ -62,7 +62,8 @@ def score_assets(
         for asset, full in forecasts.items():
             # from the asset's first bar: the baselines fit its own history, never the zeros before its listing
             first = first_bar(data, asset_column(data, asset))
-            r, f = data.returns[first:, asset_column(data, asset)], {k: v[first:] for k, v in full.items()}
+            col = asset_column(data, asset)
+            r, f = data.returns[first:, col], {k: v[first:] for k, v in full.items()}
             mean_end = data.val_start if data.mean_end is None else data.mean_end
             t0, t1, v0 = data.test_start - first, data.test_end - first, mean_end - first
             var_forecasts = None
@@ -84,7 +85,7 @@ def score_assets(
                 quantile_forecast=f.get("quantiles"),
                 quantile_levels=list(quantile_levels) if "quantiles" in f else None,
                 var_forecasts=var_forecasts, drawdown_forecast=f.get("drawdown"), others=others,
-                horizon=HORIZON, refit_every=refit_every, n_sims=n_sims,
+                horizon=HORIZON, refit_every=refit_every, n_sims=n_sims, observed=priced_bars(data)[first:, col],
             )  # fmt: skip
     return out
 
