@@ -170,17 +170,12 @@ def evaluate_asset_forecasts(
     if test_start >= n or (test_end is not None and not test_start < test_end <= n):
         raise ValueError(f"test_start={test_start}, test_end={test_end}: expected 0 < start < end <= {n}")
     rows = _in_test(n, test_start, test_end)
-    seen = np.ones(n, dtype=bool) if observed is None else np.asarray(observed, dtype=bool)
-
-    def outcome(target: np.ndarray, bars: int) -> np.ndarray:
-        return observed_target(target, seen, bars)
-
     extra = dict(others or {})
     out: dict[str, Any] = {}
     dm_rows: list[dict[str, Any]] = []
     min_train = min(720, test_start)
     if return_forecast is not None:
-        y = outcome(future_return_target(r, 1), 1)
+        y = observed_target(future_return_target(r, 1), observed, 1)
         forecasts = {
             "model": as_array(return_forecast, "return_forecast"),
             "zero": zero_forecast(r),
@@ -200,7 +195,7 @@ def evaluate_asset_forecasts(
             r, horizon=horizon, min_train=min_train, refit_every=refit_every, start=test_start
         )
     if variance_forecast is not None and garch_fit is not None:
-        y = outcome(realized_variance_target(r, horizon), horizon)
+        y = observed_target(realized_variance_target(r, horizon), observed, horizon)
         forecasts = {
             "model": as_array(variance_forecast, "variance_forecast"),
             "har_rv": har_rv_forecast(
@@ -223,7 +218,7 @@ def evaluate_asset_forecasts(
         levels = list(quantile_levels)
         q = as_array(quantile_forecast, "quantile_forecast", ndim=2)
         quantile_horizon = check_int(quantile_horizon, "quantile_horizon")
-        y_all = outcome(future_return_target(r, quantile_horizon), quantile_horizon)
+        y_all = observed_target(future_return_target(r, quantile_horizon), observed, quantile_horizon)
         sets: dict[str, tuple[np.ndarray, list[float]]] = {}
         if calibration_start is not None:
             # validation rows whose targets end before the test split's first bar (no shared bars)
@@ -248,7 +243,7 @@ def evaluate_asset_forecasts(
             k: quantile_scores(_only(y_all, ok), _only(f, ok), lv) for k, (f, lv) in sets.items()
         }
     if var_forecasts and garch_fit is not None:
-        x = outcome(future_return_target(r, 1), 1)
+        x = observed_target(future_return_target(r, 1), observed, 1)
         hist = historical_var_es(r, list(var_forecasts))
         garch = normal_var_es(garch_fit, list(var_forecasts))
         baselines: dict[str, dict[str, Any]] = {"historical": {}, "garch_normal": {}}

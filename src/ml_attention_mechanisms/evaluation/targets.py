@@ -81,13 +81,15 @@ def observed_target(target: Any, observed: Any, horizon: int) -> np.ndarray:
 
     Args:
         target: a target indexed by decision time, shape ``(T,)``.
-        observed: bool, shape ``(T,)``: True where the bar has a price.
+        observed: bool, shape ``(T,)``: True where the bar has a price; None: every bar has one.
         horizon: bars of the target.
 
     Returns:
         Shape ``(T,)``, float64.
     """
     y = np.array(as_array(target, "target"), dtype=np.float64)
+    if observed is None:
+        return y
     seen = np.asarray(observed, dtype=bool)
     if seen.shape != y.shape:
         raise ValueError(f"observed: shape {seen.shape}, expected {y.shape} like the target")

@@ -87,13 +87,11 @@ def fit_calibration(
     return out
 
 
-def _next_return(returns: np.ndarray, observed: np.ndarray | None, horizon: int = 1) -> np.ndarray:
-    """The next ``horizon`` bars' log return at each decision time; NaN where the last of them has no price
-    (``observed`` False) or lies past the end."""
+def _next_return(returns: np.ndarray, observed: np.ndarray | None) -> np.ndarray:
+    """The next bar's log return at each decision time; NaN where that bar has no price or lies past the end."""
     from ..evaluation.targets import future_return_target, observed_target
 
-    y = future_return_target(returns, horizon)
-    return y if observed is None else observed_target(y, observed, horizon)
+    return observed_target(future_return_target(returns, 1), observed, 1)
 
 
 def apply_calibration(
@@ -253,8 +251,7 @@ def _rolling_variance(
     from ..evaluation.targets import observed_target, realized_variance_target
 
     f = np.asarray(raw, dtype=np.float64)
-    rv = realized_variance_target(returns, horizon)
-    rv = rv if observed is None else observed_target(rv, observed, horizon)
+    rv = observed_target(realized_variance_target(returns, horizon), observed, horizon)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(f > 0, rv / f, np.nan)
     scale = known.trailing(ratio, horizon, lambda s: float(np.mean(s)))
