@@ -1,4 +1,5 @@
-"""The variance anchor: causal, homogeneous (a k-times variance gives a k-times anchor), QLIKE-fitted."""
+"""The variance anchor: causal, homogeneous (a k-times variance gives a k-times anchor), unmoved by longer or
+shorter wicks, QLIKE-fitted."""
 
 from __future__ import annotations
 
@@ -13,34 +14,43 @@ from _data_fixtures import random_walk_frame
 from ml_attention_mechanisms.data import align, prepare_panel
 from ml_attention_mechanisms.data.anchor import VarianceAnchor, parkinson_variance
 
-SMALL = VarianceAnchor(horizon=4, level_window=48, windows=(1, 6, 24, 96), min_periods=12)
+SMALL = VarianceAnchor(horizon=4, level_window=48, windows=(1, 6, 24, 96), min_periods=12, ratio_window=120)
 
 
-def _parkinson(n: int, assets: int = 2, seed: int = 0) -> np.ndarray:
+def _bars(n: int, assets: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Per-bar Parkinson variances and squared returns ``[n, assets]`` (NaN at missing bars and at the
+    return across them)."""
     rng = np.random.default_rng(seed)
     vol = np.exp(np.cumsum(rng.normal(0, 0.05, (n, assets)), axis=0)) * 0.01  # slowly moving volatility
     p = (vol * rng.normal(size=(n, assets))) ** 2
+    r2 = 0.7 * (vol * rng.normal(size=(n, assets))) ** 2
     p[37, 0] = np.nan  # a missing bar
+    r2[37:39, 0] = np.nan
     p[100:103, 1] = np.nan
-    return p
+    r2[100:104, 1] = np.nan
+    return p, r2
 
 
-def _reference_design(p: np.ndarray, anchor: VarianceAnchor) -> tuple[np.ndarray, np.ndarray]:
+def _reference_design(p: np.ndarray, r2: np.ndarray, anchor: VarianceAnchor) -> tuple[np.ndarray, np.ndarray]:
     """The module's formulas with pandas rolling means (an independent implementation)."""
     frame = pd.DataFrame(p)
     level = frame.rolling(anchor.level_window, min_periods=anchor.min_periods).mean().to_numpy()
+    both = np.isfinite(p) & np.isfinite(r2)
+    rolling = {"window": anchor.ratio_window, "min_periods": anchor.min_periods}
+    ret = pd.DataFrame(np.where(both, r2, np.nan)).rolling(**rolling).sum().to_numpy()
+    rng_ = pd.DataFrame(np.where(both, p, np.nan)).rolling(**rolling).sum().to_numpy()
     cols = []
     for w in anchor.windows:
         m = frame.rolling(w, min_periods=max(1, min(w // 2, anchor.min_periods))).mean().to_numpy()
         x = np.clip(np.log(m / level), -math.log(1e3), math.log(1e3))
         cols.append(np.where(np.isfinite(x), x, 0.0))
-    return np.stack(cols, -1), np.log(level)
+    return np.stack(cols, -1), np.log(level * ret / rng_)
 
 
 def test_design_matches_a_pandas_reference() -> None:
-    p = _parkinson(400)
-    x, log_level = SMALL.design(p)
-    ref_x, ref_level = _reference_design(p, SMALL)
+    p, r2 = _bars(400)
+    x, log_level = SMALL.design(p, r2)
+    ref_x, ref_level = _reference_design(p, r2, SMALL)
     np.testing.assert_allclose(log_level, ref_level, rtol=1e-10, equal_nan=True)
     ok = np.isfinite(ref_level)
     np.testing.assert_allclose(x[ok], ref_x[ok], rtol=1e-8, atol=1e-10)
@@ -50,30 +60,35 @@ def test_design_matches_a_pandas_reference() -> None:
     )
 
 
-def test_homogeneous_and_causal() -> None:
-    p = _parkinson(400)
+def test_homogeneous_causal_and_unmoved_by_wicks() -> None:
+    p, r2 = _bars(400)
     anchor = dataclasses.replace(SMALL, coef=[0.1, 0.2, 0.3, -0.1, 0.25])
-    base = anchor.scale(p)
+    base = anchor.scale(p, r2)
     for k in (1e-6, 9.0, 1e4):  # a wilder or calmer period, or any price unit (ranges are unit-free)
-        np.testing.assert_allclose(anchor.scale(k * p), k * base, rtol=1e-10, equal_nan=True)
+        np.testing.assert_allclose(anchor.scale(k * p, k * r2), k * base, rtol=1e-10, equal_nan=True)
+        # ranges k times as wide for the same closes (another venue's wicks): the same anchor
+        np.testing.assert_allclose(anchor.scale(k * p, r2), base, rtol=1e-10, equal_nan=True)
     t = 250
-    moved = p.copy()
-    moved[t + 1 :] *= 50.0
-    np.testing.assert_array_equal(anchor.scale(moved)[: t + 1], base[: t + 1])
-    assert not np.allclose(anchor.scale(moved)[t + 1 :], base[t + 1 :], equal_nan=True)
+    later = np.arange(p.shape[0])[:, None] > t
+    for after in (
+        anchor.scale(np.where(later, 50 * p, p), r2),
+        anchor.scale(p, np.where(later, 50 * r2, r2)),
+    ):
+        np.testing.assert_array_equal(after[: t + 1], base[: t + 1])  # only later bars move
+        assert not np.allclose(after[t + 1 :], base[t + 1 :], equal_nan=True)
 
 
 def test_fit_is_the_qlike_minimiser_and_recovers_planted_coefficients() -> None:
     n, assets = 6000, 3
     rng = np.random.default_rng(1)
-    p = _parkinson(n, assets, seed=2)
+    p, r2 = _bars(n, assets, seed=2)
     truth = np.array([0.2, 0.15, 0.3, 0.25, 0.1])
-    x, log_level = SMALL.design(p)
+    x, log_level = SMALL.design(p, r2)
     mean = np.exp(log_level + truth[0] + x @ truth[1:])
     target = mean * rng.exponential(size=mean.shape)  # E[target | past] = mean: QLIKE is consistent for it
     rows = np.ones(p.shape, dtype=bool)
     rows[-SMALL.horizon :] = False
-    fitted = dataclasses.replace(SMALL, coef=[]).fit(p, target, rows)
+    fitted = dataclasses.replace(SMALL, coef=[]).fit(p, r2, target, rows)
     np.testing.assert_allclose(fitted.coef, truth, atol=0.06)
 
     def qlike(coef: np.ndarray) -> float:
@@ -93,22 +108,30 @@ def test_fit_is_the_qlike_minimiser_and_recovers_planted_coefficients() -> None:
 def test_windows_by_bar_interval_and_plain_data() -> None:
     hourly = VarianceAnchor.for_bar_seconds(3600, level_window=720, min_periods=168)
     assert (hourly.horizon, hourly.windows, hourly.level_window) == (24, (1, 6, 24, 168, 2160), 720)
+    assert hourly.ratio_window == 2160
     daily = VarianceAnchor.for_bar_seconds(86_400)
-    assert (daily.horizon, daily.windows, daily.level_window) == (1, (1, 7, 90), 30)
+    assert (daily.horizon, daily.windows, daily.level_window, daily.ratio_window) == (1, (1, 7, 90), 30, 90)
     anchor = dataclasses.replace(SMALL, coef=[0.0, 0.1, 0.2, 0.3, 0.4])
     assert VarianceAnchor.from_dict(anchor.to_dict()) == anchor
     with pytest.raises(ValueError, match="missing key 'coef'"):
         VarianceAnchor.from_dict({k: v for k, v in anchor.to_dict().items() if k != "coef"})
+    with pytest.raises(ValueError, match="older version: retrain"):
+        VarianceAnchor.from_dict({**anchor.to_dict(), "kind": "parkinson_log_har"})
     with pytest.raises(ValueError, match="expected integers >= 1"):
         VarianceAnchor(windows=(0, 4))
     with pytest.raises(ValueError, match="coef has 2 values, expected 6"):
         VarianceAnchor(coef=[0.0, 1.0])
+    with pytest.raises(ValueError, match="min_periods <= level_window and ratio_window"):
+        VarianceAnchor(min_periods=200, ratio_window=100)
     with pytest.raises(RuntimeError, match="not fitted"):
-        VarianceAnchor().scale(np.ones((10, 1)))
+        VarianceAnchor().scale(np.ones((10, 1)), np.ones((10, 1)))
+    p, r2 = _bars(200)
+    with pytest.raises(ValueError, match="squared_returns shape"):
+        SMALL.design(p, r2[:-1])
     rows = np.zeros((200, 2), dtype=bool)
     rows[50:53, 0] = True
     with pytest.raises(ValueError, match=r"3 training rows .* at least 100"):
-        SMALL.fit(_parkinson(200), np.ones((200, 2)), rows)
+        SMALL.fit(p, r2, np.ones((200, 2)), rows)
 
 
 def test_parkinson_variance() -> None:

@@ -69,8 +69,10 @@ def test_rolling_anchor_equals_the_panels_scale(setting: dict[str, object]) -> N
     raw = compute_features(panel)[:, 0]  # type: ignore[arg-type]  # (T, F): the data layer's raw rows
     live = RollingAnchor(prepared.scaler.to_dict())  # type: ignore[attr-defined]
     got = np.array([live.push(row) for row in raw], dtype=np.float64)
+    close = panel.close  # type: ignore[attr-defined]  # NaN at missing bars
     expected = prepared.anchor.scale(  # type: ignore[attr-defined]
-        np.where(panel.mask, np.log(panel.field("high") / panel.field("low")) ** 2 / (4 * np.log(2)), np.nan)  # type: ignore[attr-defined]
+        np.where(panel.mask, np.log(panel.field("high") / panel.field("low")) ** 2 / (4 * np.log(2)), np.nan),  # type: ignore[attr-defined]
+        np.diff(np.log(close), axis=0, prepend=np.nan) ** 2,
     )[:, 0]
     np.testing.assert_allclose(got, expected, rtol=1e-9, equal_nan=True)
     ok = prepared.mask[0]  # type: ignore[attr-defined]

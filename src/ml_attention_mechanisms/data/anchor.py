@@ -8,24 +8,29 @@ never held.
 The anchor at bar ``t`` uses bars ``<= t`` of that asset only. From the Parkinson (1980) range variance of
 each bar, ``p_t = ln(high_t / low_t)^2 / (4 ln 2)`` (an efficient per-bar variance estimator, unbiased for a
 driftless Brownian path), it forms a level and HAR-style ratios (Corsi 2009; the log form of Corsi and
-Reno 2012):
+Reno 2012), and puts the level in the units of close-to-close returns:
 
 - ``level_t``: the mean of ``p`` over the last ``level_window`` bars (30 days);
+- ``ratio_t = sum r^2 / sum p`` over the last ``ratio_window`` bars (90 days) that have both, with ``r`` the
+  1-bar log return: how much close-to-close variance a unit of range variance carries on this asset and
+  venue. Wicks differ between exchanges and exports (a thin order book prints longer ones, an aggregated
+  feed shorter ones); the ratio cancels that, so wicks ``k`` times as long leave the anchor unchanged;
 - ``x_{w,t} = ln(mean_w(p) / level_t)`` for the other windows ``w`` (1 bar, a quarter day, a day, a week,
   90 days), clipped to ``[-ln 1000, ln 1000]``; 0 (the level itself) where a window has too few bars;
-- per-bar variance forecast ``scale_t = level_t * exp(c_0 + sum_w c_w x_{w,t})``.
+- per-bar variance forecast ``scale_t = level_t * ratio_t * exp(c_0 + sum_w c_w x_{w,t})``.
 
 The form is homogeneous of degree one: multiplying an asset's variance by ``k`` multiplies its anchor by
-``k`` (no pull towards the training period's level), and price units cancel in ``ln(high / low)``. The
-coefficients ``c`` are fitted once, pooled over every asset of the training rows, by minimising QLIKE
-(Patton 2011) of ``scale_t`` against the realised mean squared 1-bar log return of bars ``t+1..t+horizon``
-(Newton's method on a convex objective: the exponential link makes QLIKE convex in ``c``). They are plain
-data (:meth:`VarianceAnchor.to_dict`), carried by the checkpoints beside the feature scaler's statistics.
+``k`` (no pull towards the training period's level), and price units cancel in ``ln(high / low)`` and in
+``r``. The coefficients ``c`` are fitted once, pooled over every asset of the training rows, by minimising
+QLIKE (Patton 2011) of ``scale_t`` against the realised mean squared 1-bar log return of bars
+``t+1..t+horizon`` (Newton's method on a convex objective: the exponential link makes QLIKE convex in
+``c``). They are plain data (:meth:`VarianceAnchor.to_dict`), carried by the checkpoints beside the feature
+scaler's statistics.
 
 Windows and horizon scale with the bar interval (bars per day ``d``): windows ``1, d/4, d, 7d, 90d``,
-horizon ``d``; the level's window is that of the features' causal scaling (:func:`.scaling.rolling_standardize`,
-720 bars by default: 30 days of hourly bars). For hourly bars: windows 1, 6, 24, 168, 2160; level 720 bars,
-at least 168 of them; horizon 24.
+ratio window ``90d``, horizon ``d``; the level's window is that of the features' causal scaling
+(:func:`.scaling.rolling_standardize`, 720 bars by default: 30 days of hourly bars). For hourly bars: windows
+1, 6, 24, 168, 2160; level 720 bars, at least 168 of them; ratio 2160 bars, at least 168; horizon 24.
 
 Shapes: ``T`` bars, ``...`` any trailing axes (assets), ``K`` windows.
 """
@@ -42,6 +47,7 @@ __all__ = ["VarianceAnchor", "parkinson_variance"]
 
 _CLIP = math.log(1e3)  # window / level ratios beyond 1000x are bad prints, not information
 _DAY = 86_400
+_KIND = "parkinson_log_har_return_ratio"
 
 
 def parkinson_variance(log_range: np.ndarray) -> np.ndarray:
@@ -67,32 +73,35 @@ class VarianceAnchor:
     Args:
         horizon: bars of the forecast variance (the target of the fit). Default: 24.
         level_window: bars of the level. Default: 720.
-        windows: bars of the ratio terms. Default: (1, 6, 24, 168, 2160).
-        min_periods: finite bars the level needs. Default: 168.
+        windows: bars of the HAR terms. Default: (1, 6, 24, 168, 2160).
+        min_periods: finite bars the level and the return-to-range ratio need. Default: 168.
+        ratio_window: bars of the return-to-range ratio. Default: 2160.
         coef: fitted ``c_0, c_w...`` (empty until :meth:`fit`).
 
     Raises:
-        ValueError: a window or horizon < 1, no ratio windows, or ``coef`` of the wrong length.
+        ValueError: a window or horizon < 1, no HAR windows, ``min_periods`` above a window it bounds, or
+            ``coef`` of the wrong length.
 
     >>> anchor = VarianceAnchor.for_bar_seconds(3600, level_window=720, min_periods=168)
-    >>> anchor.windows, anchor.level_window, anchor.horizon
-    ((1, 6, 24, 168, 2160), 720, 24)
+    >>> anchor.windows, anchor.level_window, anchor.ratio_window, anchor.horizon
+    ((1, 6, 24, 168, 2160), 720, 2160, 24)
     """
 
     horizon: int = 24
     level_window: int = 720
     windows: tuple[int, ...] = (1, 6, 24, 168, 2160)
     min_periods: int = 168
+    ratio_window: int = 2160
     coef: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.windows = tuple(int(w) for w in self.windows)
-        ints = (self.horizon, self.level_window, self.min_periods, *self.windows)
-        if not self.windows or min(ints) < 1 or self.min_periods > self.level_window:
+        ints = (self.horizon, self.level_window, self.ratio_window, self.min_periods, *self.windows)
+        if not self.windows or min(ints) < 1 or self.min_periods > min(self.level_window, self.ratio_window):
             raise ValueError(
                 f"VarianceAnchor: horizon={self.horizon}, level_window={self.level_window}, "
-                f"windows={self.windows}, min_periods={self.min_periods}: expected integers >= 1, at least "
-                "one window, min_periods <= level_window"
+                f"ratio_window={self.ratio_window}, windows={self.windows}, min_periods={self.min_periods}: "
+                "expected integers >= 1, at least one window, min_periods <= level_window and ratio_window"
             )
         if self.coef and len(self.coef) != len(self.windows) + 1:
             raise ValueError(
@@ -115,7 +124,10 @@ class VarianceAnchor:
         level = 30 * day if level_window is None else int(level_window)
         windows = sorted({1, max(1, day // 4), day, 7 * day, 90 * day} - {level})
         periods = max(1, level // 4) if min_periods is None else int(min_periods)
-        return cls(horizon=day, level_window=level, windows=tuple(windows), min_periods=periods)
+        return cls(
+            horizon=day, level_window=level, windows=tuple(windows), min_periods=periods,
+            ratio_window=max(90 * day, periods),
+        )  # fmt: skip
 
     @property
     def fitted(self) -> bool:
@@ -124,41 +136,55 @@ class VarianceAnchor:
     @property
     def history(self) -> int:
         """Bars of history the newest anchor reads."""
-        return max(self.level_window, *self.windows)
+        return max(self.level_window, self.ratio_window, *self.windows)
 
-    def design(self, parkinson: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(x [T, ..., K], log level [T, ...])`` from per-bar Parkinson variances ``[T, ...]`` (NaN =
-        missing bar); the log level is NaN where fewer than ``min_periods`` bars or a zero level."""
+    def design(self, parkinson: np.ndarray, squared_returns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(x [T, ..., K], log level [T, ...])`` from per-bar Parkinson variances and squared 1-bar log
+        returns ``[T, ...]`` (NaN = missing bar, or a return across one); the log level (the range level
+        times the return-to-range ratio) is NaN where either has fewer than ``min_periods`` bars or is 0."""
         p = np.asarray(parkinson, dtype=np.float64)
+        r2 = np.asarray(squared_returns, dtype=np.float64)
+        if r2.shape != p.shape:
+            raise ValueError(
+                f"VarianceAnchor: squared_returns shape {r2.shape}, expected {p.shape} like parkinson"
+            )
         total, count = _trailing(p, self.level_window)
+        both = np.isfinite(p) & np.isfinite(r2)
+        ret_sum, n_both = _trailing(np.where(both, r2, np.nan), self.ratio_window)
+        range_sum, _ = _trailing(np.where(both, p, np.nan), self.ratio_window)
         with np.errstate(divide="ignore", invalid="ignore"):
             level = np.where(count >= self.min_periods, total / count, np.nan)
-            log_level = np.where(level > 0, np.log(level), np.nan)
+            ratio = np.where(n_both >= self.min_periods, ret_sum / range_sum, np.nan)
+            log_ratio = np.where(ratio > 0, np.log(ratio), np.nan)
+            log_level = np.where(level > 0, np.log(level), np.nan)  # of the ranges: the HAR terms' base
             terms = []
             for w in self.windows:
                 s, n = _trailing(p, w)
                 enough = n >= max(1, min(w // 2, self.min_periods))
-                ratio = np.log(np.maximum(s / np.maximum(n, 1), 1e-300)) - log_level
-                terms.append(np.where(enough & np.isfinite(ratio), np.clip(ratio, -_CLIP, _CLIP), 0.0))
-        return np.stack(terms, axis=-1), log_level
+                rel = np.log(np.maximum(s / np.maximum(n, 1), 1e-300)) - log_level
+                terms.append(np.where(enough & np.isfinite(rel), np.clip(rel, -_CLIP, _CLIP), 0.0))
+        return np.stack(terms, axis=-1), log_level + log_ratio
 
-    def log_scale(self, parkinson: np.ndarray) -> np.ndarray:
+    def log_scale(self, parkinson: np.ndarray, squared_returns: np.ndarray) -> np.ndarray:
         """ln of the per-bar variance forecast ``[T, ...]`` (NaN where the level is undefined)."""
         if not self.fitted:
             raise RuntimeError("VarianceAnchor: not fitted; call fit() or build it with from_dict()")
-        x, log_level = self.design(parkinson)
+        x, log_level = self.design(parkinson, squared_returns)
         c = np.asarray(self.coef)
         return log_level + c[0] + x @ c[1:]
 
-    def scale(self, parkinson: np.ndarray) -> np.ndarray:
+    def scale(self, parkinson: np.ndarray, squared_returns: np.ndarray) -> np.ndarray:
         """The per-bar variance forecast of the next ``horizon`` bars ``[T, ...]`` (NaN where undefined)."""
-        return np.exp(self.log_scale(parkinson))
+        return np.exp(self.log_scale(parkinson, squared_returns))
 
-    def fit(self, parkinson: np.ndarray, target: np.ndarray, rows: np.ndarray) -> VarianceAnchor:
+    def fit(
+        self, parkinson: np.ndarray, squared_returns: np.ndarray, target: np.ndarray, rows: np.ndarray
+    ) -> VarianceAnchor:
         """Fit ``coef`` by QLIKE on the bool ``rows`` (training bars only; pooled over the trailing axes).
 
         Args:
             parkinson: per-bar Parkinson variances ``[T, ...]``.
+            squared_returns: squared 1-bar log returns ``[T, ...]`` (NaN across a missing bar).
             target: realised mean squared 1-bar log return of the next ``horizon`` bars ``[T, ...]``
                 (``targets.forward_volatility(close, (horizon,)) ** 2 / horizon``).
             rows: bool ``[T, ...]``, the rows that may be used (their target must end in the training period).
@@ -166,7 +192,7 @@ class VarianceAnchor:
         Raises:
             ValueError: fewer than ``20 * (K + 1)`` usable rows.
         """
-        x, log_level = self.design(parkinson)
+        x, log_level = self.design(parkinson, squared_returns)
         y = np.asarray(target, dtype=np.float64)
         use = rows & np.isfinite(log_level) & np.isfinite(y) & (y > 0)
         k = len(self.windows) + 1
@@ -195,11 +221,12 @@ class VarianceAnchor:
     def to_dict(self) -> dict[str, Any]:
         """Plain data (ints, floats and lists) for a checkpoint."""
         return {
-            "kind": "parkinson_log_har",
+            "kind": _KIND,
             "horizon": self.horizon,
             "level_window": self.level_window,
             "windows": list(self.windows),
             "min_periods": self.min_periods,
+            "ratio_window": self.ratio_window,
             "coef": list(self.coef),
         }
 
@@ -210,12 +237,18 @@ class VarianceAnchor:
         Raises:
             ValueError: a key is missing or a value breaks a rule.
         """
+        if data.get("kind") != _KIND:
+            raise ValueError(
+                f"VarianceAnchor.from_dict: kind {data.get('kind')!r}, expected {_KIND!r} (an anchor without "
+                "the return-to-range ratio comes from an older version: retrain the run)"
+            )
         try:
             return cls(
                 horizon=int(data["horizon"]),
                 level_window=int(data["level_window"]),
                 windows=tuple(int(w) for w in data["windows"]),
                 min_periods=int(data["min_periods"]),
+                ratio_window=int(data["ratio_window"]),
                 coef=[float(v) for v in data["coef"]],
             )
         except KeyError as exc:

@@ -178,6 +178,7 @@ def prepare_panel(
     z = rolling_standardize(raw, scaler.window, scaler.min_periods)
     parkinson = parkinson_variance(np.log(panel.field("high") / panel.field("low")))
     parkinson[~panel.mask] = np.nan
+    squared_returns = np.square(np.diff(np.log(panel.close), axis=0, prepend=np.nan))  # NaN across a gap
     fitting = not scaler.fitted
     rows = panel.mask & np.isfinite(z).all(axis=-1)
     if fit_end is not None:
@@ -190,11 +191,11 @@ def prepare_panel(
         fit_rows = panel.mask.copy()  # any present training bar; its target ends inside the training period
         fit_rows[max((panel.num_bars if fit_end is None else fit_end + 1) - anchor.horizon, 0) :] = False
         target = forward_volatility(panel.close, (anchor.horizon,))[..., 0] ** 2 / anchor.horizon  # (T, A)
-        anchor.fit(parkinson, target, fit_rows)
+        anchor.fit(parkinson, squared_returns, target, fit_rows)
         scaler.anchor = anchor.to_dict()
     else:
         anchor = VarianceAnchor.from_dict(scaler.anchor or {})
-    scale = anchor.scale(parkinson)  # (T, A)
+    scale = anchor.scale(parkinson, squared_returns)  # (T, A)
     valid = panel.mask & np.isfinite(z).all(axis=-1) & np.isfinite(scale)
     scaled = np.where(valid[..., None], scaler.apply(z), 0.0).astype(np.float32)
     # an asset gets its own id with enough training bars; otherwise it is the (trained) unknown asset

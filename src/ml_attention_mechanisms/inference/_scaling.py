@@ -8,8 +8,8 @@ the newest row, so that live inputs are scaled as the training windows were (tes
 ``FeatureScaler.transform``). Without a scaler, features pass through unchanged (already normalised).
 
 :class:`RollingAnchor` is the streaming form of the variance anchor (``data/anchor.py``) that the statistics
-carry under ``"anchor"``: it keeps the Parkinson variances of the trailing bars, from each row's
-``log_range`` feature, and gives the newest bar's scale, the per-bar variance the models forecast relative
+carry under ``"anchor"``: it keeps the Parkinson variances and squared returns of the trailing bars, from
+each row's ``log_range`` and ``log_return_1`` features, and gives the newest bar's scale, the per-bar variance the models forecast relative
 to (tested against ``VarianceAnchor.scale`` on the panel).
 
 Shapes:
@@ -101,12 +101,14 @@ class RollingAnchor:
     """The newest bar's scale from the checkpoint's variance anchor and the trailing raw feature rows.
 
     Args:
-        stats: ``FeatureScaler.to_dict()`` (a checkpoint's ``"scaler"``); its ``"anchor"`` and the position of
-            ``log_range`` in its ``feature_names``. None / no anchor: disabled (:meth:`push` returns None).
+        stats: ``FeatureScaler.to_dict()`` (a checkpoint's ``"scaler"``); its ``"anchor"`` and the positions of
+            ``log_range`` and ``log_return_1`` in its ``feature_names``. None / no anchor: disabled
+            (:meth:`push` returns None).
 
     Attributes:
         enabled: the statistics carry an anchor.
-        readable: ... and the features hold ``log_range`` (else the scale must be given per candle).
+        readable: ... and the features hold ``log_range`` and ``log_return_1`` (else the scale must be given
+            per candle).
     """
 
     def __init__(self, stats: dict[str, Any] | None) -> None:
@@ -114,8 +116,12 @@ class RollingAnchor:
         self.anchor = VarianceAnchor.from_dict(data) if data else None
         self.enabled = self.anchor is not None
         names = [str(n) for n in (stats or {}).get("feature_names", [])]
-        self.column = names.index("log_range") if "log_range" in names else None
-        self.readable = self.enabled and self.column is not None
+        self.columns = (
+            (names.index("log_range"), names.index("log_return_1"))
+            if {"log_range", "log_return_1"} <= set(names)
+            else None
+        )
+        self.readable = self.enabled and self.columns is not None
         self._rows: deque[np.ndarray] = deque(maxlen=self.anchor.history if self.anchor else 1)
 
     def reset(self) -> None:
@@ -125,15 +131,17 @@ class RollingAnchor:
     def push(self, raw: np.ndarray, *, replace: bool = False) -> np.ndarray | None:
         """Add (or, with ``replace``, overwrite the newest) raw feature row ``[F]`` or ``[A, F]``; return
         the newest bar's scale (``[]`` or ``[A]``, NaN where undefined), or None when not readable."""
-        if not self.readable or self.anchor is None or self.column is None:
+        if not self.readable or self.anchor is None or self.columns is None:
             return None
-        p = parkinson_variance(np.asarray(raw, dtype=np.float64)[..., self.column])  # () or (A,)
+        row = np.asarray(raw, dtype=np.float64)
+        p = parkinson_variance(row[..., self.columns[0]])  # () or (A,)
+        pair = np.stack([p, np.square(row[..., self.columns[1]])])  # (2,) or (2, A)
         if replace and self._rows:
-            self._rows[-1] = p
+            self._rows[-1] = pair
         else:
-            self._rows.append(p)
-        history = np.stack(tuple(self._rows))  # (L,) or (L, A)
-        return np.asarray(self.anchor.scale(history)[-1])
+            self._rows.append(pair)
+        history = np.stack(tuple(self._rows))  # (L, 2) or (L, 2, A)
+        return np.asarray(self.anchor.scale(history[:, 0], history[:, 1])[-1])
 
     def push_missing(self, count: int) -> None:
         """Record ``count`` missing bars (NaN rows)."""

@@ -11,9 +11,10 @@ not all finite (NaN, warm-up of a rolling feature) is an *absent* bar, exactly a
 
 **The scale.** The models forecast relative to each asset's causal scale (the data layer's variance anchor:
 ``batch["scale"]``). With statistics that carry the anchor (every checkpoint trained on data), the predictor
-computes it for each candle from the raw rows' ``log_range`` feature, as the data layer does on the panel;
+computes it for each candle from the raw rows' ``log_range`` and ``log_return_1`` features, as the data layer
+does on the panel;
 a bar whose scale is not yet defined (the anchor's warm-up) is absent too. ``update(..., scale=...)`` gives it
-explicitly instead (a per-bar variance), e.g. for a feature set without ``log_range``; without either the
+explicitly instead (a per-bar variance), e.g. for a feature set without those two; without either the
 models use their default scale. The signal model reads no scale: its bars are absent or present alike.
 
 **Bars and the policy for irregular feeds.** Timestamps define bars on a grid of ``bar_seconds`` (default:
@@ -356,8 +357,8 @@ class StreamingPredictor:
             level = self._scale(scale, raw)
         elif self.anchor.enabled and not self.anchor.readable and self.takes_scale:
             raise ValueError(
-                "update: the statistics' variance anchor reads the log_range feature, which these features "
-                "lack; give the bar's scale (scale=...)"
+                "update: the statistics' variance anchor reads the log_range and log_return_1 features, which "
+                "these features lack; give the bar's scale (scale=...)"
             )
         present_rows = np.isfinite(scaled).all(axis=-1)  # () or (A,)
         if level is not None:
