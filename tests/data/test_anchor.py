@@ -160,3 +160,21 @@ def test_prepared_scale_ignores_units_and_travels_with_the_scaler() -> None:
     stale = {k: v for k, v in base.scaler.to_dict().items() if k != "anchor"}
     with pytest.raises(ValueError, match="carry no variance anchor"):
         prepare_panel(align(frames), scaler=stale, **kw)
+
+
+def test_prepared_scale_ignores_the_length_of_the_wicks() -> None:
+    """Another venue's candles: the same closes, every range c times as wide in log terms (a thinner book's
+    longer wicks). Range variances grow c^2-fold; the scale the models forecast relative to does not move."""
+    frames = {"A/USDT": random_walk_frame(900, seed=3), "B/USDT": random_walk_frame(900, seed=4)}
+    kw = {"window": 96, "min_periods": 24, "horizons": (1, 4), "signal_horizon": 6, "num_regimes": 3}
+    base = prepare_panel(align(frames), fit_end=600, **kw)
+    wide = {}
+    for k, f in frames.items():
+        g = f.copy()
+        mid = np.sqrt(g["high"] * g["low"])  # ln(high / low) doubles around the range's geometric middle
+        g["high"], g["low"] = mid * (g["high"] / mid) ** 2, mid * (g["low"] / mid) ** 2
+        wide[k] = g
+    other = prepare_panel(align(wide), scaler=base.scaler.to_dict(), **kw)
+    ok = base.mask & other.mask
+    assert ok.mean() > 0.5
+    np.testing.assert_allclose(other.scale[ok], base.scale[ok], rtol=1e-9)
