@@ -21,7 +21,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["apply_calibration", "fit_calibration", "rolling_calibration", "var_scale", "variance_scale"]
+__all__ = [
+    "apply_calibration",
+    "fit_calibration",
+    "next_return",
+    "rolling_calibration",
+    "var_scale",
+    "variance_scale",
+]
 
 
 def variance_scale(y: np.ndarray, f: np.ndarray) -> float:
@@ -67,7 +74,7 @@ def fit_calibration(
     var_rows: dict[float, list[np.ndarray]] = {lv: [] for lv in var_levels}
     for asset, f in forecasts.items():
         r = returns[asset]
-        y1 = _next_return(r, None if observed is None else observed.get(asset))
+        y1 = next_return(r, None if observed is None else observed.get(asset))
         if "quantiles" in f:
             ok = rows & np.isfinite(y1) & np.isfinite(f["quantiles"]).all(axis=1)
             ys.append(y1[ok])
@@ -87,7 +94,7 @@ def fit_calibration(
     return out
 
 
-def _next_return(returns: np.ndarray, observed: np.ndarray | None) -> np.ndarray:
+def next_return(returns: np.ndarray, observed: np.ndarray | None) -> np.ndarray:
     """The next bar's log return at each decision time; NaN where that bar has no price or lies past the end."""
     from ..evaluation.targets import future_return_target, observed_target
 
@@ -191,7 +198,7 @@ def rolling_calibration(
     """
     static = apply_calibration(forecast, calibration)
     out = dict(static)
-    y = _next_return(returns, observed)
+    y = next_return(returns, observed)
     first = next(iter(forecast.values()))
     at = np.flatnonzero(np.isfinite(first.reshape(first.shape[0], -1)).all(axis=1))  # rows forecast
     known = _Known(at=at, window=window, min_rows=min_rows)

@@ -14,6 +14,7 @@ import numpy as np
 
 from .._import_guard import needs_extra
 from ..evaluation.report import ReportFigure
+from ._calibration import next_return
 from ._data import DemoData, asset_column, priced_bars
 from ._forecast_run import Forecasts
 
@@ -32,11 +33,8 @@ def _dates(data: DemoData, lo: int, hi: int) -> Any:
 def _next_returns(data: DemoData, asset: str) -> np.ndarray:
     """The next bar's log return ``[T_test]`` at each test decision time of ``asset`` (NaN where that bar
     has no price)."""
-    from ..evaluation.targets import future_return_target, observed_target
-
     col = asset_column(data, asset)
-    y = observed_target(future_return_target(data.returns[:, col], 1), priced_bars(data)[:, col], 1)
-    return y[data.test_start : data.test_end]
+    return next_return(data.returns[:, col], priced_bars(data)[:, col])[data.test_start : data.test_end]
 
 
 def build_figures(

@@ -269,7 +269,8 @@ def _fit(
     """The calibration fitted on the validation ``rows`` of the assets of ``per_asset``, checked."""
     rows = rows if rows is not None else np.zeros(data.timestamps.size, dtype=bool)
     returns = {a: data.returns[:, asset_column(data, a)] for a in per_asset}
-    priced = {a: priced_bars(data)[:, asset_column(data, a)] for a in per_asset}
+    priced_all = priced_bars(data)
+    priced = {a: priced_all[:, asset_column(data, a)] for a in per_asset}
     calibration = fit_calibration(
         per_asset, returns, rows, quantile_levels=levels, var_levels=var_levels, horizon=HORIZON,
         observed=priced,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._import_guard import needs_extra
-from ._calibration import rolling_calibration, variance_scale
+from ._calibration import next_return, rolling_calibration, variance_scale
 from ._data import HORIZON, DemoData, asset_column, priced_bars
 from ._forecast_run import ROLLING_WINDOW
 
@@ -58,12 +58,12 @@ def learner_forecasts(
     """
     from ..evaluation.baselines import fit_predict_learner
     from ..evaluation.conformal import ConformalQuantileCalibrator
-    from ..evaluation.targets import future_return_target, observed_target, realized_variance_target
+    from ..evaluation.targets import observed_target, realized_variance_target
 
     p = data.prepared
     r, priced = data.returns[:, column], priced_bars(data)[:, column]
     x = learner_inputs(p.features[column], p.mask[column])
-    y1 = observed_target(future_return_target(r, 1), priced, 1)
+    y1 = next_return(r, priced)
     rv = observed_target(realized_variance_target(r, HORIZON), priced, HORIZON)
     train = np.asarray(data.split.train, dtype=np.int64)
     train = train[np.isfinite(y1[train]) & np.isfinite(rv[train]) & (rv[train] > 0) & p.mask[column, train]]

@@ -56,6 +56,7 @@ def score_assets(
     from ..evaluation.suite import evaluate_asset_forecasts
 
     out: dict[str, dict[str, Any]] = {}
+    priced = priced_bars(data)
     with warnings.catch_warnings():
         # rolling baselines warm up on all-NaN windows before the test rows; those rows are not scored
         warnings.filterwarnings("ignore", message="All-NaN slice", category=RuntimeWarning)
@@ -85,7 +86,7 @@ def score_assets(
                 quantile_forecast=f.get("quantiles"),
                 quantile_levels=list(quantile_levels) if "quantiles" in f else None,
                 var_forecasts=var_forecasts, drawdown_forecast=f.get("drawdown"), others=others,
-                horizon=HORIZON, refit_every=refit_every, n_sims=n_sims, observed=priced_bars(data)[first:, col],
+                horizon=HORIZON, refit_every=refit_every, n_sims=n_sims, observed=priced[first:, col],
             )  # fmt: skip
     return out
 
