@@ -52,6 +52,35 @@ def test_quantile_scores() -> None:
     assert np.isnan(quantile_scores(y, q, levels, interval=0.8)["coverage"])
 
 
+def test_quantile_scores_by_volatility_thirds_match_a_plain_reference() -> None:
+    """A constant-width interval on heteroskedastic outcomes: it over-covers the calm third and
+    under-covers the wild one, which the overall coverage hides."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    sigma = np.exp(rng.normal(0, 0.6, n))
+    y = sigma * rng.standard_normal(n)
+    q = np.tile([-1.645, 0.0, 1.645], (n, 1)) * np.median(sigma)
+    q[:, 2] += rng.uniform(0, 0.1, n)  # widths that differ by row
+    vol = sigma**2
+    vol[7] = np.nan  # in no third
+    y[11] = np.nan  # not scored at all
+    out = quantile_scores(y, q, [0.05, 0.5, 0.95], volatility=vol)["by_volatility"]
+    ok = np.isfinite(y)
+    yy, lo, hi, v = y[ok], q[ok, 0], q[ok, 2], vol[ok]
+    has = np.isfinite(v)
+    edges = np.quantile(v[has], [1 / 3, 2 / 3])
+    for i, (a, b) in enumerate([(-np.inf, edges[0]), (edges[0], edges[1]), (edges[1], np.inf)]):
+        rows = has & (v >= a) & (v < b)
+        assert out["n"][i] == rows.sum()
+        assert out["coverage"][i] == pytest.approx(np.mean((yy[rows] >= lo[rows]) & (yy[rows] <= hi[rows])))
+        assert out["width"][i] == pytest.approx(np.mean(hi[rows] - lo[rows]))
+    assert sum(out["n"]) == n - 2 and out["edges"] == pytest.approx(edges.tolist())
+    assert out["coverage"][0] > 0.97 and out["coverage"][2] < 0.8
+    assert "by_volatility" not in quantile_scores(y, q, [0.05, 0.5, 0.95])
+    with pytest.raises(ValueError, match="volatility: 5 rows, expected 3000"):
+        quantile_scores(y, q, [0.05, 0.5, 0.95], volatility=vol[:5])
+
+
 def test_var_es_scores_feed_the_bar() -> None:
     rng = np.random.default_rng(2)
     x = rng.standard_normal(1500)

@@ -23,6 +23,7 @@ from ml_attention_mechanisms.evaluation import (
     run_backtest,
     variance_scores,
 )
+from ml_attention_mechanisms.evaluation.targets import trailing_sum
 
 N, TEST = 2600, 2000
 
@@ -81,6 +82,8 @@ def test_asset_forecasts_scored_against_every_baseline() -> None:
     tables = comparison_tables({"BTC": out})
     assert len(tables["Volatility (QLIKE)"]) == 4 and len(tables["Returns (RMSE)"]) == 4
     assert [r["forecast"] for r in tables["90% intervals"]] == ["model_raw", "model", "empirical_quantile"]
+    model_row = tables["90% intervals"][1]
+    assert model_row["coverage_wild"] == out["interval90"]["model"]["by_volatility"]["coverage"][2]
     assert [r["forecast"] for r in tables["VaR backtests"]] == ["model", "historical", "garch_normal"]
     assert len(tables["Diebold-Mariano: model vs baselines"]) == len(out["dm"]) == 6
 
@@ -182,6 +185,15 @@ def test_multi_bar_quantiles_use_the_matching_target_and_baseline() -> None:
     assert out["interval90"]["model"]["coverage"] == pytest.approx(np.mean(np.abs(y[ok]) <= 1.645 * sigma))
     base = rolling_quantile_forecast(r, [0.05, 0.5, 0.95], horizon=h)[TEST:][ok]
     assert out["interval90"]["empirical_quantile"]["width"] == pytest.approx(np.mean(base[:, 2] - base[:, 0]))
+    # the thirds sort every forecaster's rows by the same causal figure: the last 24 bars' realised variance
+    trailing = trailing_sum(r**2, 24)[TEST:][ok]
+    for name, rows_q in (("model", q[TEST:][ok]), ("empirical_quantile", base)):
+        thirds = out["interval90"][name]["by_volatility"]
+        edges = np.quantile(trailing, [1 / 3, 2 / 3])
+        wild = trailing >= edges[1]
+        inside = (y[ok] >= rows_q[:, 0]) & (y[ok] <= rows_q[:, 2])
+        assert thirds["edges"] == pytest.approx(edges.tolist())
+        assert thirds["coverage"][2] == pytest.approx(inside[wild].mean())
 
 
 def test_every_forecaster_of_a_table_is_scored_on_the_same_rows() -> None:

@@ -60,15 +60,38 @@ def point_scores(y_true: Any, y_pred: Any) -> dict[str, float]:
 
 
 def quantile_scores(
-    y_true: Any, q_pred: Any, quantiles: Sequence[float], *, interval: float = 0.9, pit_bins: int = 10
+    y_true: Any,
+    q_pred: Any,
+    quantiles: Sequence[float],
+    *,
+    interval: float = 0.9,
+    pit_bins: int = 10,
+    volatility: Any = None,
 ) -> dict[str, Any]:
-    """Pinball loss, CRPS, the central ``interval``'s coverage and width, calibration and a PIT histogram.
+    """Pinball loss, CRPS, the central ``interval``'s coverage and width, calibration and a PIT histogram;
+    with ``volatility``, the interval's coverage and width in each third of the rows sorted by it.
+
+    An interval can reach its average coverage by covering calm bars more often than wild ones; the thirds
+    show whether it holds where the risk is. Give every forecaster of a comparison the same ``volatility``
+    (a causal one, known at each decision time: e.g. the trailing realised variance) so that their thirds
+    hold the same rows.
+
+    Args:
+        y_true: outcomes, shape ``(N,)``.
+        q_pred: quantile forecasts, shape ``(N, Q)``.
+        quantiles: their levels, shape ``(Q,)``.
+        interval: the central interval's probability. Default: 0.9.
+        pit_bins: bins of the PIT histogram. Default: 10.
+        volatility: the rows' sorting variable, shape ``(N,)``; rows where it is not finite are in no third.
+            Default: None (no thirds).
 
     Returns:
         ``{"pinball", "crps", "coverage", "width", "calibration": {"levels", "observed"},
-        "pit_histogram" (share per bin), "n"}``; ``coverage``/``width`` are NaN if the interval's levels
-        are not among ``quantiles``.
+        "pit_histogram" (share per bin), "n"}``, with ``volatility`` also ``"by_volatility": {"edges"
+        (the two cut points), "coverage", "width", "n"}`` (lists from the calmest third to the wildest);
+        ``coverage``/``width`` are NaN if the interval's levels are not among ``quantiles``.
     """
+    ok = finite_rows(y_true, q_pred)
     y, q = _finite(y_true, q_pred)
     levels = [check_prob(t, "quantiles") for t in quantiles]
     tau = (1.0 - check_prob(interval, "interval")) / 2.0
@@ -77,7 +100,7 @@ def quantile_scores(
     coverage = interval_coverage(y, q[:, lo[0]], q[:, hi[0]]) if lo and hi else float("nan")
     width = interval_width(q[:, lo[0]], q[:, hi[0]]) if lo and hi else float("nan")
     pit = pit_from_quantiles(y, q, levels)
-    return {
+    out: dict[str, Any] = {
         "pinball": pinball_loss(y, q, levels),
         "crps": crps_from_quantiles(y, q, levels),
         "coverage": coverage,
@@ -88,6 +111,26 @@ def quantile_scores(
         },
         "pit_histogram": (np.histogram(pit, bins=pit_bins, range=(0, 1))[0] / y.size).tolist(),
         "n": float(y.size),
+    }
+    if volatility is not None and lo and hi:
+        v = as_array(volatility, "volatility")
+        if v.shape[0] != ok.shape[0]:
+            raise ValueError(f"volatility: {v.shape[0]} rows, expected {ok.shape[0]} (one per outcome)")
+        out["by_volatility"] = _interval_thirds(y, q[:, lo[0]], q[:, hi[0]], v[ok])
+    return out
+
+
+def _interval_thirds(y: np.ndarray, lo: np.ndarray, hi: np.ndarray, v: np.ndarray) -> dict[str, Any]:
+    """Coverage and width of ``[lo, hi]`` in each third of the rows with a finite ``v``, sorted by ``v``."""
+    has = np.isfinite(v)
+    edges = np.quantile(v[has], [1 / 3, 2 / 3]) if has.any() else np.full(2, np.nan)
+    third = np.digitize(v, edges)  # 0, 1, 2 (rows without a finite v are masked out below)
+    rows = [has & (third == i) for i in range(3)]
+    return {
+        "edges": edges.tolist(),
+        "coverage": [interval_coverage(y[r], lo[r], hi[r]) if r.any() else float("nan") for r in rows],
+        "width": [interval_width(lo[r], hi[r]) if r.any() else float("nan") for r in rows],
+        "n": [float(r.sum()) for r in rows],
     }
 
 

@@ -55,6 +55,7 @@ from .targets import (
     observed_target,
     realized_correlation_target,
     realized_variance_target,
+    trailing_sum,
 )
 
 __all__ = [
@@ -157,7 +158,8 @@ def evaluate_asset_forecasts(
 
     Returns:
         ``{"returns": {name: point scores}, "volatility": {name: variance scores}, "interval90":
-        {name: quantile scores}, "var95"/"var99": the model's VaR backtest, "var_baselines":
+        {name: quantile scores, with coverage and width in each third of the test rows by the realised
+        variance of the last ``horizon`` bars}, "var95"/"var99": the model's VaR backtest, "var_baselines":
         {"historical": {...}, "garch_normal": {...}}, "dm": Diebold-Mariano rows}``, each part present
         when the model output it needs is given (baselines of that part included).
 
@@ -239,8 +241,11 @@ def evaluate_asset_forecasts(
                     [float(v) for v in o["quantile_levels"]],
                 )
         ok = _need(_common_rows(rows, y_all, *(f for f, _ in sets.values())), "interval90", list(sets))
+        # the same thirds for every forecaster: by the realised variance of the last `horizon` bars at t
+        trailing_variance = _only(trailing_sum(r**2, horizon), ok)
         out["interval90"] = {
-            k: quantile_scores(_only(y_all, ok), _only(f, ok), lv) for k, (f, lv) in sets.items()
+            k: quantile_scores(_only(y_all, ok), _only(f, ok), lv, volatility=trailing_variance)
+            for k, (f, lv) in sets.items()
         }
     if var_forecasts and garch_fit is not None:
         x = observed_target(future_return_target(r, 1), observed, 1)

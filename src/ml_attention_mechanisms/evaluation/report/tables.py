@@ -18,6 +18,15 @@ def _get(d: Any, *path: str) -> Any:
     return d
 
 
+def _thirds(by_volatility: Any) -> dict[str, Any]:
+    """The interval's coverage in the calm, middle and wild thirds of the rows (:func:`.scorecards
+    .quantile_scores`' ``by_volatility``) as three columns; none when it was not computed."""
+    if not isinstance(by_volatility, Mapping):
+        return {}
+    names = ("coverage_calm", "coverage_middle", "coverage_wild")
+    return dict(zip(names, by_volatility.get("coverage", [None] * 3), strict=False))
+
+
 def comparison_tables(
     assets: Mapping[str, Mapping[str, Any]],
     strategies: Mapping[str, Mapping[str, Any]] | None = None,
@@ -79,6 +88,7 @@ def comparison_tables(
                     "forecast": name,
                     "coverage": scores.get("coverage"),
                     "width": scores.get("width"),
+                    **_thirds(scores.get("by_volatility")),
                     "crps": scores.get("crps"),
                     "pinball": scores.get("pinball"),
                 },
