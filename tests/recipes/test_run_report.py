@@ -28,6 +28,23 @@ def test_shortfalls_and_table_name_every_failed_criterion() -> None:
     table = terminal_table(metrics)
     assert "the bar: 3 of 5 criteria pass" in table
     assert table.count("PASS") == 3 and table.count("FAIL") == 2
+    assert "wildest third" not in table  # no thirds computed, no line
+
+
+def test_terminal_table_shows_the_intervals_coverage_in_the_wildest_third() -> None:
+    metrics = _planted_metrics()
+    assets = {"BTC": metrics["assets"]["BTC"], "ETH": {}}  # type: ignore[index]
+    btc = assets["BTC"]["interval90"]
+    btc["model"]["by_volatility"] = {"coverage": [0.95, 0.9, 0.891]}
+    btc["empirical_quantile"]["by_volatility"] = {"coverage": [0.97, 0.92, 0.776]}
+    eth = {"model": {"by_volatility": {"coverage": [0.9, 0.9, 0.905]}},
+           "empirical_quantile": {"by_volatility": {"coverage": [0.9, 0.9, 0.803]}}}  # fmt: skip
+    assets["ETH"] = {"interval90": eth}
+    table = terminal_table({"assets": assets})
+    assert table.splitlines()[-1] == (
+        "90% interval in the wildest third of hours (by the last 24 bars' realised variance): covers "
+        "the model's 89.1-90.5%, the empirical quantiles' 77.6-80.3%"
+    )
 
 
 def test_extra_tables_mark_each_asset_seen_or_unseen() -> None:

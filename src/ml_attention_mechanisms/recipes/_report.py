@@ -189,6 +189,12 @@ def terminal_table(metrics: Mapping[str, Any]) -> str:
     lines = [
         summary_text(summary_rows(bar), n_passed=bar.get("n_passed", 0), n_criteria=bar.get("n_criteria", 0))
     ]
+    wild = _wild_third_coverage(metrics.get("assets") or {})
+    if wild:
+        lines.append(
+            "90% interval in the wildest third of hours (by the last 24 bars' realised variance): covers "
+            + ", ".join(f"{k} {v}" for k, v in wild.items())
+        )
     chosen = (metrics.get("sizing") or {}).get("chosen") or {}
     if chosen:
         lines.append(
@@ -197,3 +203,21 @@ def terminal_table(metrics: Mapping[str, Any]) -> str:
             + " (target vol a year / no-trade band)"
         )
     return "\n".join(lines)
+
+
+def _wild_third_coverage(assets: Mapping[str, Any]) -> dict[str, str]:
+    """forecaster (the model, the empirical quantiles) -> the range over the assets of its 90% interval's
+    coverage in the wildest third of the scored rows (``by_volatility``); empty where none has the thirds."""
+    names = {"model": "the model's", "empirical_quantile": "the empirical quantiles'"}
+    out = {}
+    for key, name in names.items():
+        wild = [
+            float(s["interval90"][key]["by_volatility"]["coverage"][2])
+            for s in assets.values()
+            if isinstance(s, Mapping) and "by_volatility" in ((s.get("interval90") or {}).get(key) or {})
+        ]
+        finite = [w for w in wild if w == w]
+        if finite:
+            lo, hi = min(finite), max(finite)
+            out[name] = f"{100 * lo:.1f}%" if lo == hi else f"{100 * lo:.1f}-{100 * hi:.1f}%"
+    return out
