@@ -220,6 +220,7 @@ def test_every_forecaster_of_a_table_is_scored_on_the_same_rows() -> None:
         others={"learner": {"variance": learner_var, "return": np.full(N, 1e-5)}},
         refit_every=300,
         n_sims=50,
+        periods=np.where(np.arange(N) < TEST + 400, "early", "late"),
     )
     y = realized_variance_target(r)
     rows = (np.arange(N) >= TEST) & np.isfinite(y) & np.isfinite(variance) & np.isfinite(learner_var)
@@ -231,6 +232,17 @@ def test_every_forecaster_of_a_table_is_scored_on_the_same_rows() -> None:
         variance_scores(y[rows], garch[rows])["qlike"]
     )
     assert set(out["volatility"]) == {"model", "har_rv", "garch", "last_window", "learner"}
+    # per period: the same rows as the whole table, split by label
+    by = out["volatility_by_period"]
+    late = rows & (np.arange(N) >= TEST + 400)
+    assert list(by) == ["early", "late"]
+    assert by["late"]["garch"]["qlike"] == pytest.approx(variance_scores(y[late], garch[late])["qlike"])
+    assert {v["n"] for v in by["late"].values()} == {late.sum()}
+    assert by["early"]["model"]["n"] + by["late"]["model"]["n"] == expected
+    table = comparison_tables({"BTC": out})["Volatility by period (QLIKE)"]
+    assert [row["period"] for row in table] == ["early", "late"]
+    better = min(by["late"]["har_rv"]["qlike"], by["late"]["garch"]["qlike"])
+    assert table[1]["gain"] == pytest.approx(1 - by["late"]["model"]["qlike"] / better)
     assert {v["n"] for v in out["returns"].values()} == {N - TEST - 1}
     assert {v["n"] for v in out["interval90"].values()} == {N - TEST - 1 - 1}
     assert out["var95"]["n"] == N - TEST - 1 - 1

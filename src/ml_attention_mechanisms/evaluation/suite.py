@@ -91,6 +91,20 @@ def _others(extra: Mapping[str, Mapping[str, Any]], key: str) -> dict[str, np.nd
     return {name: as_array(o[key], f"others[{name!r}][{key!r}]") for name, o in extra.items() if key in o}
 
 
+def _by_period(
+    periods: Any, ok: np.ndarray, y: np.ndarray, forecasts: Mapping[str, np.ndarray]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """``{label: {name: variance scores}}`` over the rows ``ok`` that carry each label, in order of appearance."""
+    labels = np.asarray(periods)
+    if labels.shape != ok.shape:
+        raise ValueError(f"periods: shape {labels.shape}, expected ({ok.shape[0]},) (one label per bar)")
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for label in dict.fromkeys(labels[ok].tolist()):
+        rows = ok & (labels == label)
+        out[str(label)] = {k: variance_scores(_only(y, rows), _only(f, rows)) for k, f in forecasts.items()}
+    return out
+
+
 def _need(ok: np.ndarray, block: str, names: Sequence[str]) -> np.ndarray:
     if not ok.any():
         raise ValueError(
@@ -118,6 +132,7 @@ def evaluate_asset_forecasts(
     refit_every: int = 168,
     n_sims: int = 1000,
     observed: Any = None,
+    periods: Any = None,
 ) -> dict[str, Any]:
     """One asset's forecasts scored against every baseline on the test rows ``[test_start, test_end)``.
 
@@ -155,13 +170,16 @@ def evaluate_asset_forecasts(
             returns (0 at a bar without a price, the move across a gap on the bar after it), and a target
             whose last bar has no price is not scored (:func:`~.targets.observed_target`). Default: None
             (every bar has a price).
+        periods: a label per bar, shape ``(T,)`` (e.g. the month of each decision time): the variance is
+            also scored per label, on the rows of the volatility table that carry it. Default: None.
 
     Returns:
         ``{"returns": {name: point scores}, "volatility": {name: variance scores}, "interval90":
         {name: quantile scores, with coverage and width in each third of the test rows by the realised
         variance of the last ``horizon`` bars}, "var95"/"var99": the model's VaR backtest, "var_baselines":
-        {"historical": {...}, "garch_normal": {...}}, "dm": Diebold-Mariano rows}``, each part present
-        when the model output it needs is given (baselines of that part included).
+        {"historical": {...}, "garch_normal": {...}}, "dm": Diebold-Mariano rows}`` (with ``periods``, also
+        ``"volatility_by_period": {label: {name: variance scores}}``), each part present when the model
+        output it needs is given (baselines of that part included).
 
     Raises:
         ValueError: bad shapes or splits; a part without a single test row where every forecast is finite.
@@ -209,6 +227,8 @@ def evaluate_asset_forecasts(
         }
         ok = _need(_common_rows(rows, y, *forecasts.values()), "volatility", list(forecasts))
         out["volatility"] = {k: variance_scores(_only(y, ok), _only(f, ok)) for k, f in forecasts.items()}
+        if periods is not None:
+            out["volatility_by_period"] = _by_period(periods, ok, y, forecasts)
         losses = {k: loss_series("qlike", _only(y, ok), _only(f, ok)) for k, f in forecasts.items()}
         dm_rows += [
             {"target": "variance", **d}

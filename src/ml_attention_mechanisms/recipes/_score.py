@@ -51,12 +51,14 @@ def score_assets(
     Returns:
         asset -> the result of ``evaluate_asset_forecasts`` with the learner's scores beside the baselines
         (``learner_hgb``, and its Diebold-Mariano rows) and the raw (uncalibrated) interval scores as
-        ``model_raw``.
+        ``model_raw``; the variance also per calendar month of the decision times
+        (``volatility_by_period``).
     """
     from ..evaluation.suite import evaluate_asset_forecasts
 
     out: dict[str, dict[str, Any]] = {}
     priced = priced_bars(data)
+    months = np.datetime_as_string(data.timestamps.astype("datetime64[s]"), unit="M")  # "2021-01"
     with warnings.catch_warnings():
         # rolling baselines warm up on all-NaN windows before the test rows; those rows are not scored
         warnings.filterwarnings("ignore", message="All-NaN slice", category=RuntimeWarning)
@@ -87,6 +89,7 @@ def score_assets(
                 quantile_levels=list(quantile_levels) if "quantiles" in f else None,
                 var_forecasts=var_forecasts, drawdown_forecast=f.get("drawdown"), others=others,
                 horizon=HORIZON, refit_every=refit_every, n_sims=n_sims, observed=priced[first:, col],
+                periods=months[first:],
             )  # fmt: skip
     return out
 

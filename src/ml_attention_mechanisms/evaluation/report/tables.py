@@ -27,6 +27,14 @@ def _thirds(by_volatility: Any) -> dict[str, Any]:
     return dict(zip(names, by_volatility.get("coverage", [None] * 3), strict=False))
 
 
+def _period_row(scores: Mapping[str, Any]) -> dict[str, Any]:
+    """The model's QLIKE, HAR-RV's and GARCH's, and the model's gain over the better of the two."""
+    model, har, garch = (_get(scores, k, "qlike") for k in ("model", "har_rv", "garch"))
+    better = min((v for v in (har, garch) if isinstance(v, float)), default=None)
+    gain = 1.0 - model / better if isinstance(model, float) and better else None
+    return {"model": model, "har_rv": har, "garch": garch, "gain": gain, "n": _get(scores, "model", "n")}
+
+
 def comparison_tables(
     assets: Mapping[str, Mapping[str, Any]],
     strategies: Mapping[str, Mapping[str, Any]] | None = None,
@@ -43,8 +51,9 @@ def comparison_tables(
             ``signal_<ASSET>`` strategy row) says ``seen`` or ``unseen`` in a ``seen`` column.
 
     Returns:
-        Title -> rows, for the parts present: "Returns (RMSE)", "Volatility (QLIKE)", "90% intervals",
-        "VaR backtests", "Drawdown forecasts", "Diebold-Mariano: model vs baselines", "Strategies (net of costs)".
+        Title -> rows, for the parts present: "Returns (RMSE)", "Volatility (QLIKE)", "Volatility by period
+        (QLIKE)" (the model, HAR-RV and GARCH, and the model's gain over the better), "90% intervals", "VaR
+        backtests", "Drawdown forecasts", "Diebold-Mariano: model vs baselines", "Strategies (net of costs)".
     """
     tables: dict[str, list[dict[str, Any]]] = {}
 
@@ -80,6 +89,8 @@ def comparison_tables(
                     "n": scores.get("n"),
                 },
             )
+        for period, scores in (_get(res, "volatility_by_period") or {}).items():
+            add("Volatility by period (QLIKE)", {"asset": asset, "period": period, **_period_row(scores)})
         for name, scores in (_get(res, "interval90") or {}).items():
             add(
                 "90% intervals",
