@@ -1,6 +1,10 @@
 """``mlattn predict``: a run's forecasts, signals, positions, risk figures and portfolio weights for every
-bar and asset of other data, as one table (CSV or Parquet). The run's stored calibration is applied
-unchanged; nothing is scored, so the data need only the forecasts' own history. ``position`` is the signal
+bar and asset of other data, as one table (CSV or Parquet). Calibrated as ``evaluate`` calibrates: the
+run's stored calibration, continued causally on the forecasts whose outcomes are known
+(:func:`._calibration.rolling_calibration`); the models also forecast the :data:`._forecast_run.WARM_UP`
+bars before the first predicted bar where the data have them, so a bar's figures do not depend on where
+``--start`` lies. Nothing is scored, so the data need only the forecasts' own history (with less, the first
+predicted bars fall back on the stored calibration until 168 outcomes are known). ``position`` is the signal
 strategy's position sized by the run's stored volatility targeting (its ``direction`` beside it, starting
 flat at the first predicted bar); ``portfolio_weight`` is the portfolio model's weight before its sizing.
 
@@ -21,7 +25,7 @@ from ..evaluation.backtest import BacktestConfig, VolTargetConfig, signals_to_po
 from ..utils._paths import refuse_output_over_input
 from ._data import base_symbol
 from ._forecast import forecast_portfolio
-from ._forecast_run import Forecasts, forecast_run
+from ._forecast_run import WARM_UP, Forecasts, forecast_run
 from ._run_inputs import input_files, load_run_inputs
 
 __all__ = ["predict_run", "prediction_table"]
@@ -37,7 +41,7 @@ def prediction_table(
 ) -> Any:
     """Forecasts, signals, positions, risk figures and portfolio weights of a run's models for every bar
     and asset of the data, as one long ``pandas.DataFrame`` (``timestamp``, ``symbol``, ``close``, one
-    column per figure). The run's stored calibration is applied unchanged.
+    column per figure), calibrated as the module docstring says.
 
     Raises:
         FileNotFoundError: a missing run directory or data file.
@@ -52,8 +56,9 @@ def prediction_table(
     assets = [base_symbol(s) for s in data.symbols]
     lo, hi = data.test_start, int(data.timestamps.size)
     fc = forecast_run(
-        inputs.models, data, assets, window=window, lo=lo, hi=hi, backtest_config=backtest,
-        calibration=inputs.calibration, calibrate_rows=None, progress=progress,
+        inputs.models, data, assets, window=window, lo=max(window - 1, lo - WARM_UP), hi=hi,
+        backtest_config=backtest, calibration=inputs.calibration, calibrate_rows=None, progress=progress,
+        first_scored=lo,
     )  # fmt: skip
     times = pd.to_datetime(data.timestamps[lo:hi], unit="s", utc=True)
     weights = None
