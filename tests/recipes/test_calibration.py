@@ -164,3 +164,44 @@ def test_fit_calibration_skips_bars_without_a_price() -> None:
     only_priced = fit_calibration({"A": forecast}, {"A": r}, keep, **kw)  # type: ignore[arg-type]
     assert with_gaps == only_priced
     assert with_gaps != fit_calibration({"A": forecast}, {"A": r}, rows, **kw)  # type: ignore[arg-type]
+
+
+def test_live_rolling_calibrator_equals_the_runs_rolling_calibration_bar_for_bar() -> None:
+    """``RollingConformalCalibrator``, fed one bar at a time (bars without a price and bars without a
+    forecast included), gives the calibrated intervals and VaR/ES that ``evaluate``/``predict`` compute on
+    the whole series, before and after enough outcomes are known to replace the stored calibration."""
+    from ml_attention_mechanisms.evaluation import RollingConformalCalibrator
+    from ml_attention_mechanisms.recipes._calibration import rolling_calibration
+
+    rng = np.random.default_rng(7)
+    n = 900
+    sigma = np.exp(np.cumsum(rng.normal(0, 0.05, n))) * 0.01
+    r = sigma * rng.standard_t(4, n)
+    observed = rng.uniform(size=n) > 0.05  # 5% of the bars have no price: no outcome there
+    z = np.array([-1.4, -0.6, 0.0, 0.6, 1.4])
+    q = (0.9 * sigma)[:, None] * z[None, :] + rng.normal(0, 0.001, (n, 1))
+    var = (0.9 * sigma)[:, None] * np.array([1.5, 2.2])
+    es = var * 1.3
+    none = rng.uniform(size=n) < 0.03  # no forecast at these bars
+    q[none], var[none], es[none] = np.nan, np.nan, np.nan
+    calibration = {
+        "quantile_levels": [0.05, 0.25, 0.5, 0.75, 0.95],
+        "cqr_offsets": {"0.05": 0.002, "0.25": -0.0005},
+        "var_levels": [0.05, 0.01],
+        "var_scale": {"0.05": 1.1, "0.01": 0.95},
+    }
+    batch = rolling_calibration({"quantiles": q, "var": var, "es": es}, r, calibration, window=200,
+                                min_rows=60, observed=observed)  # fmt: skip
+    live = RollingConformalCalibrator.from_calibration(calibration, window=200, min_rows=60)
+    stored_rows = 0
+    for t in range(n):
+        kw = {} if none[t] else {"quantiles": q[t], "var": var[t], "es": es[t]}
+        out = live.step(r[t] if observed[t] else None, **kw)
+        if none[t]:
+            assert out == {}
+            continue
+        np.testing.assert_allclose(out["quantiles"], batch["quantiles"][t], rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(out["var"], batch["var"][t], rtol=1e-12)
+        np.testing.assert_allclose(out["es"], batch["es"][t], rtol=1e-12)
+        stored_rows += bool(np.allclose(out["var"], var[t] * [1.1, 0.95]))
+    assert 60 <= stored_rows < 100  # the stored calibration until 60 outcomes are known, then rolling

@@ -53,7 +53,13 @@ from .baselines import (
     vol_target_portfolio_weights,
     zero_forecast,
 )
-from .conformal import ConformalQuantileCalibrator, cqr_apply, cqr_offset
+from .conformal import (
+    ConformalQuantileCalibrator,
+    RollingConformalCalibrator,
+    conformal_quantile,
+    cqr_apply,
+    cqr_offset,
+)
 from .criteria import (
     evaluate_bar,
     interval_criterion,
@@ -142,6 +148,7 @@ __all__ = [
     "Fold",
     "GarchForecast",
     "ReportFigure",
+    "RollingConformalCalibrator",
     "VolTargetConfig",
     "WalkForwardResult",
     "acerbi_szekely_z2",
@@ -153,6 +160,7 @@ __all__ = [
     "choose_vol_target",
     "christoffersen_independence",
     "comparison_tables",
+    "conformal_quantile",
     "correlation_forecast_error",
     "cqr_apply",
     "cqr_offset",

@@ -1,4 +1,5 @@
-"""Split-conformal calibration of quantile intervals: conformalised quantile regression (CQR).
+"""Split-conformal calibration of quantile intervals: conformalised quantile regression (CQR), on a fixed
+calibration split or rolling causally over a live feed (:class:`RollingConformalCalibrator`).
 
 Romano, Patterson and Candes (2019), "Conformalized Quantile Regression", NeurIPS. On a calibration
 (validation) split, the conformity score of each point is ``E = max(lo - y, y - hi)``; the interval is
@@ -11,15 +12,30 @@ Shapes:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ._checks import as_array, check_prob, check_same_length
 
-__all__ = ["ConformalQuantileCalibrator", "cqr_apply", "cqr_offset"]
+__all__ = [
+    "ConformalQuantileCalibrator",
+    "RollingConformalCalibrator",
+    "conformal_quantile",
+    "cqr_apply",
+    "cqr_offset",
+]
+
+
+def conformal_quantile(scores: np.ndarray, alpha: float) -> float:
+    """The split-conformal quantile of ``n`` scores: their ``ceil((n + 1)(1 - alpha))``-th smallest (the
+    largest when that rank passes ``n``)."""
+    n = scores.shape[0]
+    k = min(n, int(np.ceil((n + 1) * (1.0 - alpha))))
+    return float(np.partition(scores, k - 1)[k - 1])
 
 
 def cqr_offset(y_cal: Any, lower_cal: Any, upper_cal: Any, *, alpha: float = 0.1) -> float:
@@ -109,3 +125,129 @@ def _pairs(levels: tuple[float, ...]) -> list[tuple[int, int]]:
         if abs(levels[i] + levels[n - 1 - i] - 1.0) > 1e-9:
             raise ValueError(f"quantiles={list(levels)!r}: expected levels symmetric around 0.5")
     return [(i, n - 1 - i) for i in range(n // 2)]
+
+
+@dataclass(eq=False)
+class RollingConformalCalibrator:
+    """The causal rolling calibration of one asset's live forecasts, one bar at a time: the streaming form
+    of the calibration ``mlattn evaluate`` and ``predict`` apply (equal to it bar for bar; tested).
+
+    At each bar the calibration set is the forecasts of the last ``window`` bars whose outcome (the next
+    bar's log return) is known. Each symmetric quantile pair is widened by the split-conformal quantile of
+    its CQR scores ``max(lo - y, y - hi)``, each VaR (and its ES) scaled by the split-conformal ``1 - level``
+    quantile of ``loss / VaR``. While fewer than ``min_rows`` outcomes are known, the stored calibration
+    (fitted on the run's validation split) applies.
+
+    Call :meth:`step` once per bar of the grid, bars without a price included.
+
+    Attributes:
+        quantile_levels: levels of the quantile forecasts, increasing, symmetric around 0.5.
+        offsets: the stored CQR offset per pair, by its lower level.
+        var_levels: tail probabilities of the VaR forecasts (0.05 for a 95% VaR).
+        var_scale: the stored VaR/ES factor per tail probability.
+        window: bars the calibration looks back over. Default: 720.
+        min_rows: known outcomes that replace the stored calibration. Default: 168.
+
+    >>> cal = RollingConformalCalibrator.from_calibration(
+    ...     {"quantile_levels": [0.05, 0.5, 0.95], "cqr_offsets": {"0.05": 0.001}})
+    >>> cal.step(None, quantiles=[-0.01, 0.0, 0.01])["quantiles"]
+    array([-0.011,  0.   ,  0.011])
+    """
+
+    quantile_levels: tuple[float, ...]
+    offsets: dict[float, float]
+    var_levels: tuple[float, ...] = ()
+    var_scale: dict[float, float] = field(default_factory=dict)
+    window: int = 720
+    min_rows: int = 168
+    _bar: int = field(default=-1, init=False, repr=False)
+    _pending: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)
+    _scores: dict[str, deque[tuple[int, float]]] = field(default_factory=dict, init=False, repr=False)
+
+    @classmethod
+    def from_calibration(
+        cls, calibration: Mapping[str, Any], *, window: int = 720, min_rows: int = 168
+    ) -> RollingConformalCalibrator:
+        """From a run's ``calibration.json`` (``quantile_levels``, ``cqr_offsets``, ``var_levels``,
+        ``var_scale``; a missing part is not calibrated)."""
+        levels = tuple(float(v) for v in calibration.get("quantile_levels", ()))
+        offsets = {float(k): float(v) for k, v in (calibration.get("cqr_offsets") or {}).items()}
+        var_scale = {float(k): float(v) for k, v in (calibration.get("var_scale") or {}).items()}
+        var_levels = tuple(float(v) for v in calibration.get("var_levels", tuple(var_scale)))
+        return cls(levels, offsets, var_levels, var_scale, window=int(window), min_rows=int(min_rows))
+
+    def step(
+        self, outcome: float | None, *, quantiles: Any = None, var: Any = None, es: Any = None
+    ) -> dict[str, np.ndarray]:
+        """Take one bar: its log return since the last bar with a price (``None`` or NaN for a bar without
+        a price), which resolves the previous bar's forecasts, then this bar's raw forecasts.
+
+        Args:
+            outcome: the bar's log return (the outcome of the forecasts given at the previous step).
+            quantiles: this bar's raw quantiles of the next bar's log return, shape ``(Q,)``; None: none.
+            var: this bar's raw VaR per tail probability of ``var_levels``, shape ``(Lv,)``; None: none.
+            es: its expected shortfall, shape ``(Lv,)``, scaled with the VaR; None: none.
+
+        Returns:
+            The calibrated ``quantiles`` (sorted), ``var`` and ``es``: those given.
+        """
+        self._bar += 1
+        y = float("nan") if outcome is None else float(outcome)
+        self._resolve(y)
+        given = {
+            k: np.asarray(v, dtype=np.float64) for k, v in (("q", quantiles), ("var", var)) if v is not None
+        }
+        self._pending = given
+        out: dict[str, np.ndarray] = {}
+        if "q" in given:
+            out["quantiles"] = self._intervals(given["q"])
+        if "var" in given:
+            factor = self._var_factors(given["var"])
+            out["var"] = given["var"] * factor
+            if es is not None:
+                out["es"] = np.asarray(es, dtype=np.float64) * factor
+        return out
+
+    def _pairs(self) -> list[tuple[int, int]]:
+        return _pairs(self.quantile_levels)
+
+    def _resolve(self, y: float) -> None:
+        """Score the previous bar's forecasts against ``y`` (no score without an outcome)."""
+        row = self._bar - 1
+        for key, values in self._pending.items():
+            for k, score in enumerate(self._scores_of(key, values, y)):
+                self._scores.setdefault(f"{key}{k}", deque()).append((row, score))
+        for history in self._scores.values():  # keep the rows a later bar can still read
+            while history and history[0][0] <= self._bar - 1 - self.window:
+                history.popleft()
+
+    def _scores_of(self, key: str, values: np.ndarray, y: float) -> list[float]:
+        if key == "q":
+            return [float(max(values[i] - y, y - values[j])) for i, j in self._pairs()]
+        return [float(-y / v) if v > 0 else float("nan") for v in values]
+
+    def _known(self, key: str) -> np.ndarray:
+        """The finite scores of ``key`` from the last ``window`` bars before this one."""
+        scores = np.array([s for _, s in self._scores.get(key, ())], dtype=np.float64)
+        return scores[np.isfinite(scores)]
+
+    def _intervals(self, q: np.ndarray) -> np.ndarray:
+        out = q.copy()
+        for k, (i, j) in enumerate(self._pairs()):
+            known = self._known(f"q{k}")
+            if known.size >= self.min_rows:
+                shift = conformal_quantile(known, 2 * self.quantile_levels[i])
+            else:
+                shift = self.offsets.get(self.quantile_levels[i], 0.0)
+            out[i], out[j] = q[i] - shift, q[j] + shift
+        return np.sort(out)
+
+    def _var_factors(self, var: np.ndarray) -> np.ndarray:
+        factors = np.ones(var.shape[0])
+        for k, level in enumerate(self.var_levels[: var.shape[0]]):
+            known = self._known(f"var{k}")
+            if known.size >= self.min_rows:
+                factors[k] = conformal_quantile(known, level)
+            else:
+                factors[k] = self.var_scale.get(level, 1.0)
+        return factors

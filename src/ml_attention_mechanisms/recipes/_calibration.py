@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from ..evaluation.conformal import conformal_quantile
+
 __all__ = [
     "apply_calibration",
     "fit_calibration",
@@ -39,9 +41,9 @@ def variance_scale(y: np.ndarray, f: np.ndarray) -> float:
 
 def var_scale(loss: np.ndarray, var: np.ndarray, level: float) -> float:
     """The factor ``s`` giving ``s * var`` an exceedance rate of at most ``level`` on the calibration rows:
-    the split-conformal quantile of ``loss / var`` (:func:`_conformal_quantile`)."""
+    the split-conformal quantile of ``loss / var`` (:func:`conformal_quantile`)."""
     ok = np.isfinite(loss) & np.isfinite(var) & (var > 0)
-    return _conformal_quantile(loss[ok] / var[ok], level) if ok.sum() >= 20 else 1.0
+    return conformal_quantile(loss[ok] / var[ok], level) if ok.sum() >= 20 else 1.0
 
 
 def fit_calibration(
@@ -155,13 +157,6 @@ def _trailing(
     return out
 
 
-def _conformal_quantile(scores: np.ndarray, alpha: float) -> float:
-    """The split-conformal quantile: the ``ceil((n + 1)(1 - alpha))``-th smallest of ``n`` scores."""
-    n = scores.shape[0]
-    k = min(n, int(np.ceil((n + 1) * (1.0 - alpha))))
-    return float(np.partition(scores, k - 1)[k - 1])
-
-
 def rolling_calibration(
     forecast: Mapping[str, np.ndarray],
     returns: np.ndarray,
@@ -238,7 +233,7 @@ def _rolling_intervals(
         j = len(levels) - 1 - i
         alpha = 2 * levels[i]
         score = np.maximum(q[:, i] - y, y - q[:, j])  # NaN where no forecast or no outcome
-        offset = known.trailing(score, 1, functools.partial(_conformal_quantile, alpha=alpha))
+        offset = known.trailing(score, 1, functools.partial(conformal_quantile, alpha=alpha))
         fallback = static[:, i] - q[:, i]  # the stored offset, as a shift of the low side
         shift = np.where(np.isfinite(offset), offset, -fallback)
         cal[:, i] = q[:, i] - shift
@@ -278,7 +273,7 @@ def _rolling_var_es(
     for i, lv in enumerate(var_levels):
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(var[:, i] > 0, -y / var[:, i], np.nan)
-        s = known.trailing(ratio, 1, functools.partial(_conformal_quantile, alpha=lv))
+        s = known.trailing(ratio, 1, functools.partial(conformal_quantile, alpha=lv))
         ok = np.isfinite(s)
         new_var[ok, i] = var[ok, i] * s[ok]
         new_es[ok, i] = es[ok, i] * s[ok]
