@@ -9,6 +9,8 @@ import pytest
 
 from ml_attention_mechanisms.evaluation import (
     ConformalQuantileCalibrator,
+    RollingConformalCalibrator,
+    conformal_quantile,
     cqr_apply,
     cqr_offset,
     interval_coverage,
@@ -65,3 +67,32 @@ def test_calibrator_over_quantile_pairs() -> None:
         ConformalQuantileCalibrator.fit(y_cal, quantiles(x_cal)[:, :3], [0.1, 0.5, 0.8])
     with pytest.raises(ValueError, match="coverage=0.8"):
         cal.interval(quantiles(x_test), 0.8)
+
+
+def test_conformal_quantile_is_the_order_statistic_capped_at_the_largest() -> None:
+    scores = np.random.default_rng(3).normal(size=40)
+    assert conformal_quantile(scores, 0.1) == np.sort(scores)[math.ceil(41 * 0.9) - 1]
+    assert conformal_quantile(scores[:5], 0.1) == scores[:5].max()  # the rank passes n: the largest
+
+
+def test_rolling_calibrator_refuses_forecasts_of_the_wrong_length_without_taking_the_bar() -> None:
+    cal = RollingConformalCalibrator.from_calibration(
+        {"quantile_levels": [0.05, 0.5, 0.95], "cqr_offsets": {"0.05": 0.0}, "var_levels": [0.05, 0.01]}
+    )
+    with pytest.raises(ValueError, match=r"quantiles has shape \(2,\), expected \(3,\)"):
+        cal.step(0.01, quantiles=[-0.01, 0.01])
+    with pytest.raises(ValueError, match=r"var has shape \(1,\), expected \(2,\)"):
+        cal.step(0.01, var=[0.02])
+    out = cal.step(None, quantiles=[-0.01, 0.0, 0.01], var=[0.02, 0.03])
+    assert out["var"].tolist() == [0.02, 0.03]  # no stored VaR scale: unchanged
+    # neither refused bar was taken: the calibrator goes on as one that never saw them
+    fresh = RollingConformalCalibrator.from_calibration(
+        {"quantile_levels": [0.05, 0.5, 0.95], "cqr_offsets": {"0.05": 0.0}, "var_levels": [0.05, 0.01]},
+        min_rows=1,
+    )
+    cal.min_rows = 1
+    fresh.step(None, quantiles=[-0.01, 0.0, 0.01], var=[0.02, 0.03])
+    for y in (0.02, -0.015, 0.004):
+        a = cal.step(y, quantiles=[-0.01, 0.0, 0.01], var=[0.02, 0.03])
+        b = fresh.step(y, quantiles=[-0.01, 0.0, 0.01], var=[0.02, 0.03])
+        assert a["quantiles"].tolist() == b["quantiles"].tolist() and a["var"].tolist() == b["var"].tolist()

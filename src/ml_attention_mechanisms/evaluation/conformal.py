@@ -190,13 +190,22 @@ class RollingConformalCalibrator:
 
         Returns:
             The calibrated ``quantiles`` (sorted), ``var`` and ``es``: those given.
+
+        Raises:
+            ValueError: ``quantiles`` or ``var`` without one value per level (the bar is not taken).
         """
-        self._bar += 1
-        y = float("nan") if outcome is None else float(outcome)
-        self._resolve(y)
         given = {
             k: np.asarray(v, dtype=np.float64) for k, v in (("q", quantiles), ("var", var)) if v is not None
         }
+        for key, name, levels in (("q", "quantiles", self.quantile_levels), ("var", "var", self.var_levels)):
+            if key in given and given[key].shape != (len(levels),):
+                raise ValueError(
+                    f"RollingConformalCalibrator.step: {name} has shape {given[key].shape}, expected "
+                    f"({len(levels)},): one value per level {list(levels)}"
+                )
+        self._bar += 1
+        y = float("nan") if outcome is None else float(outcome)
+        self._resolve(y)
         self._pending = given
         out: dict[str, np.ndarray] = {}
         if "q" in given:
@@ -244,7 +253,7 @@ class RollingConformalCalibrator:
 
     def _var_factors(self, var: np.ndarray) -> np.ndarray:
         factors = np.ones(var.shape[0])
-        for k, level in enumerate(self.var_levels[: var.shape[0]]):
+        for k, level in enumerate(self.var_levels):
             known = self._known(f"var{k}")
             if known.size >= self.min_rows:
                 factors[k] = conformal_quantile(known, level)
