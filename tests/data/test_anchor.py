@@ -178,3 +178,23 @@ def test_prepared_scale_ignores_the_length_of_the_wicks() -> None:
     ok = base.mask & other.mask
     assert ok.mean() > 0.5
     np.testing.assert_allclose(other.scale[ok], base.scale[ok], rtol=1e-9)
+
+
+def test_log_scale_last_is_the_last_row_of_log_scale() -> None:
+    """The live form computes only the newest row: the same figure as the whole design's last row, with
+    missing bars, before the level's warm-up ends and over several assets."""
+    rng = np.random.default_rng(5)
+    n = 140
+    p = rng.uniform(0.5, 2.0, (n, 2)) * 1e-4
+    r2 = p * rng.uniform(0.2, 3.0, (n, 2))
+    p[[10, 11, 60], 0] = np.nan
+    r2[[10, 12, 90], 1] = np.nan
+    anchor = VarianceAnchor(
+        horizon=4, level_window=20, windows=(1, 3, 10, 40), min_periods=5, ratio_window=30
+    )
+    anchor.coef = [0.1, 0.2, 0.15, 0.1, 0.05]
+    full = anchor.log_scale(p, r2)
+    for end in (3, 8, 21, 41, 61, 140):  # warm-up, partial windows, full windows
+        np.testing.assert_allclose(anchor.log_scale_last(p[:end], r2[:end]), full[end - 1], rtol=1e-12)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        VarianceAnchor().log_scale_last(p, r2)

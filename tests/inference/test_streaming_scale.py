@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from ml_attention_mechanisms.data import align, compute_features, prepare_panel
+from ml_attention_mechanisms.data.anchor import parkinson_variance
 from ml_attention_mechanisms.data.windows import SingleAssetWindows
 from ml_attention_mechanisms.inference import StreamingPredictor
 from ml_attention_mechanisms.inference._scaling import RollingAnchor
@@ -137,3 +138,37 @@ def test_a_signal_checkpoint_streams_its_batch_outputs_without_a_scale_input(
     live = StreamingPredictor(tmp_path / "signal.ckpt", symbol="SYN/USDT")
     checked, _ = _stream_against_batch(setting, live, model, ("probabilities",), 50)
     assert checked >= 5
+
+
+def test_rolling_rows_over_many_windows_equal_the_whole_series() -> None:
+    """A stream many times longer than the kept rows (their buffer moves to the front again and again),
+    with updates of the open bar and missing bars: the scaler's rows equal a pandas rolling z-score of the
+    whole series, the anchor's scale the anchor of the whole series."""
+    from ml_attention_mechanisms.data.anchor import VarianceAnchor
+    from ml_attention_mechanisms.inference._scaling import RollingScaler
+
+    rng = np.random.default_rng(11)
+    n, window = 120, 8
+    rows = rng.normal(size=(n, 2)) * np.array([0.01, 1.0]) + np.array([0.02, 0.0])
+    rows[[30, 31, 77]] = np.nan  # missing bars
+    names = ["log_range", "log_return_1"]
+    anchor = VarianceAnchor(horizon=4, level_window=10, windows=(1, 3, 6), min_periods=3, ratio_window=12)
+    anchor.coef = [0.1, 0.2, 0.3, 0.1]
+    stats = {"feature_names": names, "window": window, "min_periods": 3, "clip": 5.0,
+             "mean": [0.1, -0.2], "std": [1.5, 0.8], "anchor": anchor.to_dict()}  # fmt: skip
+    scaler, live_anchor = RollingScaler(stats), RollingAnchor(stats)
+    got_z, got_scale = [], []
+    for t in range(n):
+        if t % 5 == 0:  # a first print of the bar, then its update: replaced, not appended
+            scaler.push(rows[t] + 1.0)
+            live_anchor.push(rows[t] + 1.0)
+        replace = t % 5 == 0
+        got_z.append(scaler.push(rows[t], replace=replace))
+        got_scale.append(live_anchor.push(rows[t], replace=replace))
+    frame = pd.DataFrame(rows)
+    roll = frame.rolling(window, min_periods=3)
+    z = ((frame - roll.mean()) / roll.std()).to_numpy()
+    want_z = np.clip((z - np.array([0.1, -0.2])) / np.array([1.5, 0.8]), -5.0, 5.0)
+    np.testing.assert_allclose(np.array(got_z), want_z, rtol=1e-9, atol=1e-12, equal_nan=True)
+    want_scale = anchor.scale(parkinson_variance(rows[:, 0]), rows[:, 1] ** 2)
+    np.testing.assert_allclose(np.array(got_scale), want_scale, rtol=1e-9, equal_nan=True)

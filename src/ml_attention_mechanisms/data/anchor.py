@@ -38,6 +38,7 @@ Shapes: ``T`` bars, ``...`` any trailing axes (assets), ``K`` windows.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +65,16 @@ def _trailing(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     total[window:] -= csum[:-window]
     count[window:] -= ccount[:-window]
     return total, count
+
+
+_Trailing = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+
+
+def _trailing_last(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_trailing` at the last row only: sum and count of the finite values of ``x[-window:]``."""
+    tail = x[-window:]
+    finite = np.isfinite(tail)
+    return np.where(finite, tail, 0.0).sum(axis=0), finite.sum(axis=0)
 
 
 @dataclass
@@ -142,16 +153,22 @@ class VarianceAnchor:
         """``(x [T, ..., K], log level [T, ...])`` from per-bar Parkinson variances and squared 1-bar log
         returns ``[T, ...]`` (NaN = missing bar, or a return across one); the log level (the range level
         times the return-to-range ratio) is NaN where either has fewer than ``min_periods`` bars or is 0."""
+        return self._design(parkinson, squared_returns, _trailing)
+
+    def _design(
+        self, parkinson: np.ndarray, squared_returns: np.ndarray, trailing: _Trailing
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`design` with ``trailing`` (:func:`_trailing`: every row; :func:`_trailing_last`: the last)."""
         p = np.asarray(parkinson, dtype=np.float64)
         r2 = np.asarray(squared_returns, dtype=np.float64)
         if r2.shape != p.shape:
             raise ValueError(
                 f"VarianceAnchor: squared_returns shape {r2.shape}, expected {p.shape} like parkinson"
             )
-        total, count = _trailing(p, self.level_window)
+        total, count = trailing(p, self.level_window)
         both = np.isfinite(p) & np.isfinite(r2)
-        ret_sum, n_both = _trailing(np.where(both, r2, np.nan), self.ratio_window)
-        range_sum, _ = _trailing(np.where(both, p, np.nan), self.ratio_window)
+        ret_sum, n_both = trailing(np.where(both, r2, np.nan), self.ratio_window)
+        range_sum, _ = trailing(np.where(both, p, np.nan), self.ratio_window)
         with np.errstate(divide="ignore", invalid="ignore"):
             level = np.where(count >= self.min_periods, total / count, np.nan)
             ratio = np.where(n_both >= self.min_periods, ret_sum / range_sum, np.nan)
@@ -159,7 +176,7 @@ class VarianceAnchor:
             log_level = np.where(level > 0, np.log(level), np.nan)  # of the ranges: the HAR terms' base
             terms = []
             for w in self.windows:
-                s, n = _trailing(p, w)
+                s, n = trailing(p, w)
                 enough = n >= max(1, min(w // 2, self.min_periods))
                 rel = np.log(np.maximum(s / np.maximum(n, 1), 1e-300)) - log_level
                 terms.append(np.where(enough & np.isfinite(rel), np.clip(rel, -_CLIP, _CLIP), 0.0))
@@ -167,11 +184,21 @@ class VarianceAnchor:
 
     def log_scale(self, parkinson: np.ndarray, squared_returns: np.ndarray) -> np.ndarray:
         """ln of the per-bar variance forecast ``[T, ...]`` (NaN where the level is undefined)."""
+        return self._log_scale(parkinson, squared_returns, _trailing)
+
+    def log_scale_last(self, parkinson: np.ndarray, squared_returns: np.ndarray) -> np.ndarray:
+        """``log_scale(...)[-1]``, computed for the last row only (the live form: a candle costs sums over the
+        trailing windows, not the whole history's design)."""
+        return self._log_scale(parkinson, squared_returns, _trailing_last)
+
+    def _log_scale(
+        self, parkinson: np.ndarray, squared_returns: np.ndarray, trailing: _Trailing
+    ) -> np.ndarray:
         if not self.fitted:
             raise RuntimeError("VarianceAnchor: not fitted; call fit() or build it with from_dict()")
-        x, log_level = self.design(parkinson, squared_returns)
+        x, log_level = self._design(parkinson, squared_returns, trailing)
         c = np.asarray(self.coef)
-        return log_level + c[0] + x @ c[1:]
+        return np.asarray(log_level + c[0] + x @ c[1:])
 
     def scale(self, parkinson: np.ndarray, squared_returns: np.ndarray) -> np.ndarray:
         """The per-bar variance forecast of the next ``horizon`` bars ``[T, ...]`` (NaN where undefined)."""

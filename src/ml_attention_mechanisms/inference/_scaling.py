@@ -18,7 +18,6 @@ Shapes:
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 import numpy as np
@@ -26,6 +25,42 @@ import numpy as np
 from ..data.anchor import VarianceAnchor, parkinson_variance
 
 __all__ = ["RollingAnchor", "RollingScaler"]
+
+
+class _Rows:
+    """The last ``maxlen`` rows (each of one shape) in one contiguous array: :meth:`view` costs nothing and an
+    append is O(1) amortised (the rows move to the front once every ``maxlen`` appends), where stacking a
+    deque of rows would copy them all at every candle."""
+
+    def __init__(self, maxlen: int) -> None:
+        self.maxlen = max(1, int(maxlen))
+        self._buf: np.ndarray | None = None
+        self._n = 0
+
+    def __len__(self) -> int:
+        return min(self._n, self.maxlen)
+
+    def clear(self) -> None:
+        self._n = 0
+
+    def append(self, row: np.ndarray) -> None:
+        if self._buf is None or self._buf.shape[1:] != row.shape:
+            self._buf, self._n = np.empty((2 * self.maxlen, *row.shape)), 0
+        if self._n == self._buf.shape[0]:
+            keep = self.maxlen - 1
+            self._buf[:keep] = self._buf[self._n - keep : self._n]
+            self._n = keep
+        self._buf[self._n] = row
+        self._n += 1
+
+    def replace_last(self, row: np.ndarray) -> None:
+        assert self._buf is not None and self._n > 0
+        self._buf[self._n - 1] = row
+
+    def view(self) -> np.ndarray:
+        """The kept rows, oldest first: ``(len(self), *row_shape)``."""
+        assert self._buf is not None
+        return self._buf[max(0, self._n - self.maxlen) : self._n]
 
 
 class RollingScaler:
@@ -60,7 +95,7 @@ class RollingScaler:
                     f"scaler statistics: mean {self.mean.shape} and std {self.std.shape} must have one value per "
                     f"feature ({n})"
                 )
-        self._rows: deque[np.ndarray] = deque(maxlen=self.window)
+        self._rows = _Rows(self.window)
 
     def reset(self) -> None:
         """Forget the trailing rows."""
@@ -74,11 +109,11 @@ class RollingScaler:
         raw = np.asarray(raw, dtype=np.float64)
         if not self.enabled:
             return raw
-        if replace and self._rows:
-            self._rows[-1] = raw
+        if replace and len(self._rows):
+            self._rows.replace_last(raw)
         else:
             self._rows.append(raw)
-        stack = np.stack(tuple(self._rows))  # (L, ..., F)
+        stack = self._rows.view()  # (L, ..., F)
         finite = np.isfinite(stack)
         count = finite.sum(axis=0)
         values = np.where(finite, stack, 0.0)
@@ -91,8 +126,8 @@ class RollingScaler:
 
     def push_missing(self, count: int) -> None:
         """Record ``count`` missing bars (NaN rows, as the panel's grid has them)."""
-        if self.enabled and self._rows:
-            nan = np.full_like(self._rows[-1], np.nan)
+        if self.enabled and len(self._rows):
+            nan = np.full_like(self._rows.view()[-1], np.nan)
             for _ in range(min(count, self.window)):
                 self._rows.append(nan)
 
@@ -122,7 +157,7 @@ class RollingAnchor:
             else None
         )
         self.readable = self.enabled and self.columns is not None
-        self._rows: deque[np.ndarray] = deque(maxlen=self.anchor.history if self.anchor else 1)
+        self._rows = _Rows(self.anchor.history if self.anchor else 1)
 
     def reset(self) -> None:
         """Forget the trailing rows."""
@@ -136,16 +171,16 @@ class RollingAnchor:
         row = np.asarray(raw, dtype=np.float64)
         p = parkinson_variance(row[..., self.columns[0]])  # () or (A,)
         pair = np.stack([p, np.square(row[..., self.columns[1]])])  # (2,) or (2, A)
-        if replace and self._rows:
-            self._rows[-1] = pair
+        if replace and len(self._rows):
+            self._rows.replace_last(pair)
         else:
             self._rows.append(pair)
-        history = np.stack(tuple(self._rows))  # (L, 2) or (L, 2, A)
-        return np.asarray(self.anchor.scale(history[:, 0], history[:, 1])[-1])
+        history = self._rows.view()  # (L, 2) or (L, 2, A)
+        return np.exp(self.anchor.log_scale_last(history[:, 0], history[:, 1]))
 
     def push_missing(self, count: int) -> None:
         """Record ``count`` missing bars (NaN rows)."""
-        if self.readable and self._rows:
-            nan = np.full_like(self._rows[-1], np.nan)
-            for _ in range(min(count, self._rows.maxlen or count)):
+        if self.readable and len(self._rows):
+            nan = np.full_like(self._rows.view()[-1], np.nan)
+            for _ in range(min(count, self._rows.maxlen)):
                 self._rows.append(nan)
