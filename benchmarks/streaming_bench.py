@@ -9,13 +9,16 @@ rolling), then three ways of getting the newest bar's outputs are timed, interle
   CPU caches between updates) and ``back-to-back`` (mean of consecutive updates, the live pattern);
 - ``window fwd``: the batch model over the last ``W`` bars (the usual "recompute the window");
 - ``exact fwd``: the batch model over the ``num_layers * (W - 1) + 1`` bars the newest output depends on
-  (what the recompute mode runs; only this one equals the whole-history output);
-- ``scaled update`` (price model): the update of a predictor built as from a checkpoint, with scaling
-  statistics (a 720-bar rolling z-score of the raw features) and a variance anchor (2,160 bars of Parkinson
-  variances and squared returns), after a stream longer than both windows: what a live feed pays per candle.
+  (what the recompute mode runs; only this one equals the whole-history output).
+
+With a checkpoint, the predictor also scales each raw candle (a 720-bar rolling z-score of 50 features)
+and computes its variance anchor (2,160 bars of Parkinson variances and squared returns). ``--scaling``
+times that per-candle work alone, after a stream longer than both windows, interleaved with the batch forms
+recomputed over the same trailing rows (the z-score over the stacked 720 rows, ``VarianceAnchor.scale`` over
+the 2,160): median of ``runs`` blocks of 100 candles.
 
 The target: ``update`` at least 10x faster than ``window fwd`` at ``W = 512``. Not a test: nothing
-is asserted. Usage: ``python benchmarks/streaming_bench.py [--quick] [--threads N]``.
+is asserted. Usage: ``python benchmarks/streaming_bench.py [--quick] [--threads N] [--no-exact] [--scaling]``.
 """
 
 from __future__ import annotations
@@ -32,29 +35,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Case, time_interleaved
 
-from ml_attention_mechanisms.data.anchor import VarianceAnchor
+from ml_attention_mechanisms.data.anchor import VarianceAnchor, parkinson_variance
 from ml_attention_mechanisms.inference import StreamingPredictor
+from ml_attention_mechanisms.inference._scaling import RollingAnchor, RollingScaler
 from ml_attention_mechanisms.models import create_crypto_model
 
 T0 = 1_700_000_000
 HOUR = 3600
-
-
-def _scaler_stats(features: int) -> dict[str, Any]:
-    """Scaling statistics as a checkpoint carries them: hourly defaults, ``log_range`` and ``log_return_1``
-    first (the anchor reads them), an anchor with the hourly windows."""
-    anchor = VarianceAnchor.for_bar_seconds(3600, level_window=720, min_periods=168)
-    anchor.coef = [0.2, 0.08, 0.25, 0.14, 0.2, 0.18]
-    names = ["log_range", "log_return_1", *(f"f{i}" for i in range(features - 2))]
-    return {"feature_names": names, "window": 720, "min_periods": 168, "clip": 5.0,
-            "mean": [0.0] * features, "std": [1.0] * features, "anchor": anchor.to_dict()}  # fmt: skip
-
-
-def _raw_rows(n: int, features: int) -> np.ndarray:
-    rows = np.random.default_rng(0).normal(size=(n, features))
-    rows[:, 0] = np.abs(rows[:, 0]) * 0.01  # log(high / low) >= 0
-    rows[:, 1] *= 0.01
-    return rows
 
 
 def bench(name: str, window: int, runs: int, exact: bool) -> dict[str, Any]:
@@ -82,20 +69,6 @@ def bench(name: str, window: int, runs: int, exact: bool) -> dict[str, Any]:
     cases = {"update": Case(update), "window fwd": Case(lambda: forward(window))}
     if exact:
         cases["exact fwd"] = Case(lambda: forward(reach))
-    if name == "price_predictor":
-        stats = _scaler_stats(f)
-        raw = _raw_rows(2160 + 64 + runs * 8 + 64, f)
-        scaled = StreamingPredictor(model, scaler=stats)
-        for i in range(2160 + 64):  # longer than the anchor's and the scaling's windows
-            scaled.update(T0 + i * HOUR, raw[i])
-        cursor = {"i": 2160 + 64}
-
-        def scaled_update() -> None:
-            i = cursor["i"]
-            scaled.update(T0 + i * HOUR, raw[i])
-            cursor["i"] = i + 1
-
-        cases["scaled update"] = Case(scaled_update)
     timings = time_interleaved(cases, runs=runs, warmup=2)
     # The live pattern: candles back to back, nothing else running in between (mean of 4 * runs updates).
     count = 4 * runs
@@ -107,16 +80,61 @@ def bench(name: str, window: int, runs: int, exact: bool) -> dict[str, Any]:
     return {"model": name, "W": window, "back_to_back": back_to_back, **timings}
 
 
+def scaling(runs: int, features: int = 50, block: int = 100) -> dict[str, Any]:
+    """Per-candle scaling and anchor: the streaming forms against the batch forms over the same rows."""
+    anchor = VarianceAnchor.for_bar_seconds(3600, level_window=720, min_periods=168)
+    anchor.coef = [0.2, 0.08, 0.25, 0.14, 0.2, 0.18]
+    names = ["log_range", "log_return_1", *(f"f{i}" for i in range(features - 2))]
+    stats = {"feature_names": names, "window": 720, "min_periods": 168, "clip": 5.0,
+             "mean": [0.0] * features, "std": [1.0] * features, "anchor": anchor.to_dict()}  # fmt: skip
+    warm = anchor.history + 64
+    raw = np.random.default_rng(0).normal(size=(warm + (runs + 3) * block, features))
+    raw[:, 0] = np.abs(raw[:, 0]) * 0.01  # log(high / low) >= 0
+    raw[:, 1] *= 0.01
+    scaler, live_anchor = RollingScaler(stats), RollingAnchor(stats)
+    for row in raw[:warm]:
+        scaler.push(row)
+        live_anchor.push(row)
+    cursor = {"stream": warm, "batch": warm}
+
+    def stream() -> None:
+        i = cursor["stream"]
+        for row in raw[i : i + block]:
+            scaler.push(row)
+            live_anchor.push(row)
+        cursor["stream"] = i + block
+
+    def batch() -> None:
+        i = cursor["batch"]
+        for t in range(i, i + block):
+            rows = raw[t - 719 : t + 1]  # the z-score over the kept rows, as the stream computes it
+            finite = np.isfinite(rows)
+            mean = np.where(finite, rows, 0.0).sum(0) / finite.sum(0)
+            np.sqrt((np.where(finite, rows - mean, 0.0) ** 2).sum(0) / (finite.sum(0) - 1))
+            hist = raw[t - anchor.history + 1 : t + 1]
+            anchor.scale(parkinson_variance(hist[:, 0]), hist[:, 1] ** 2)[-1]
+        cursor["batch"] = i + block
+
+    t = time_interleaved({"stream": Case(stream), "batch": Case(batch)}, runs=runs, warmup=1)
+    return {k: v.median_ms / block for k, v in t.items()}
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="price model only, fewer runs")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--no-exact", action="store_true", help="skip the (slow) exact-reach forward")
+    parser.add_argument("--scaling", action="store_true", help="time the per-candle scaling and anchor only")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     names = ["price_predictor"] if args.quick else ["price_predictor", "signal_generator", "risk_assessor"]
     runs = 5 if args.quick else 9
+    if args.scaling:
+        r = scaling(runs)
+        print(f"per candle, median of {runs} blocks of 100: streaming scaling + anchor {r['stream']:.3f} ms, "
+              f"batch forms over the same rows {r['batch']:.3f} ms ({r['batch'] / r['stream']:.1f}x)")  # fmt: skip
+        return 0
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), batch 1, median of {runs} runs")
     header = (
         f"{'model':<17} {'W':>4}  {'update':>10}  {'window fwd':>11}  {'speed-up':>8}  "
@@ -134,8 +152,6 @@ def main(argv: list[str]) -> int:
             if "exact fwd" in r:
                 ex = r["exact fwd"].median_ms
                 line += f"  {ex:>7.1f} ms  {ex / up:>7.1f}x"
-            if "scaled update" in r:
-                line += f"  scaled update {r['scaled update'].median_ms:.2f} ms"
             print(line, flush=True)
     print(f"({time.perf_counter() - started:.0f} s)")
     return 0
