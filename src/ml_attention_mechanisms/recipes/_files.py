@@ -211,9 +211,11 @@ def _iso(seconds: int) -> str:
 def check_no_long_gaps(data: DemoData) -> None:
     """Refuse a scored period in which an asset has no bars for :data:`HORIZON` bars or more.
 
-    Missing bars are zero returns to the scorers: across such a gap the 24-bar realised-variance target is
-    zero and the last-window baseline forecasts a zero variance, so QLIKE and every figure would compare
-    invented bars. The message names the file, the gap and the ``--start``/``--end`` that avoid it.
+    Returns are previous-tick: the first bar after a gap carries the whole move across it. After a gap of a
+    day or more, the 24-bar realised-variance target of the bars around it measures days of movement as one
+    bar's, and the baselines read that move as one bar's too, so QLIKE and every figure would compare
+    something other than the next day's variance. The message names the file, the gap and the
+    ``--start``/``--end`` that avoid it.
 
     Raises:
         ValueError: the first such gap (also an asset listed after the scored period starts).
