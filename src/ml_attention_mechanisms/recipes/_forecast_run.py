@@ -264,12 +264,12 @@ def _raw_forecasts(
 
 def _fit(
     per_asset: Mapping[str, Mapping[str, np.ndarray]], data: DemoData, rows: np.ndarray | None,
-    levels: tuple[float, ...], var_levels: tuple[float, ...], temperature: float | None,
+    levels: tuple[float, ...], var_levels: tuple[float, ...], temperature: float | None, priced_all: np.ndarray,
 ) -> dict[str, Any]:  # fmt: skip
-    """The calibration fitted on the validation ``rows`` of the assets of ``per_asset``, checked."""
+    """The calibration fitted on the validation ``rows`` of the assets of ``per_asset``, checked
+    (``priced_all``: :func:`._data.priced_bars` of ``data``)."""
     rows = rows if rows is not None else np.zeros(data.timestamps.size, dtype=bool)
     returns = {a: data.returns[:, asset_column(data, a)] for a in per_asset}
-    priced_all = priced_bars(data)
     priced = {a: priced_all[:, asset_column(data, a)] for a in per_asset}
     calibration = fit_calibration(
         per_asset, returns, rows, quantile_levels=levels, var_levels=var_levels, horizon=HORIZON,
@@ -329,13 +329,13 @@ def forecast_run(
     )  # fmt: skip
     _check(models, data, made, per_asset, signal)  # the models' own outputs
     levels, var_levels = _levels(models)
+    priced, col = priced_bars(data), {a: asset_column(data, a) for a in per_asset}
     if calibration is None:
         fit_on = [a for a in assets if calibrate_assets is None or a in calibrate_assets] or list(assets)
         calibration = _fit(
-            {a: per_asset[a] for a in fit_on}, data, calibrate_rows, levels, var_levels, temperature
+            {a: per_asset[a] for a in fit_on}, data, calibrate_rows, levels, var_levels, temperature, priced
         )
     applied = {**calibration, "mode": "rolling", "rolling_window": ROLLING_WINDOW}
-    priced, col = priced_bars(data), {a: asset_column(data, a) for a in per_asset}
     calibrated = {
         a: rolling_calibration(
             f, data.returns[:, col[a]], calibration, window=ROLLING_WINDOW, observed=priced[:, col[a]]
