@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluation.conformal import conformal_quantile
+from ..evaluation.conformal import ConformalQuantileCalibrator, conformal_quantile
+from ..evaluation.targets import future_return_target, observed_target, realized_variance_target
 
 __all__ = [
     "apply_calibration",
@@ -70,8 +71,6 @@ def fit_calibration(
         ``calibration.json`` and applied unchanged to test and other data; no variance scale: see the module
         docstring).
     """
-    from ..evaluation.conformal import ConformalQuantileCalibrator
-
     ys, qs, losses = [], [], []
     var_rows: dict[float, list[np.ndarray]] = {lv: [] for lv in var_levels}
     for asset, f in forecasts.items():
@@ -98,8 +97,6 @@ def fit_calibration(
 
 def next_return(returns: np.ndarray, observed: np.ndarray | None) -> np.ndarray:
     """The next bar's log return at each decision time; NaN where that bar has no price or lies past the end."""
-    from ..evaluation.targets import future_return_target, observed_target
-
     return observed_target(future_return_target(returns, 1), observed, 1)
 
 
@@ -108,8 +105,6 @@ def apply_calibration(
 ) -> dict[str, np.ndarray]:
     """The forecasts with the stored calibration applied (CQR offsets, variance and VaR/ES scales); the raw
     quantiles stay under ``quantiles_raw``."""
-    from ..evaluation.conformal import ConformalQuantileCalibrator
-
     out = dict(forecast)
     if "quantiles" in out and "cqr_offsets" in calibration:
         levels = tuple(float(x) for x in calibration["quantile_levels"])
@@ -250,8 +245,6 @@ def _rolling_variance(
     observed: np.ndarray | None,
 ) -> np.ndarray:
     """The ``horizon``-bar variance scaled by the mean of ``target / forecast`` (QLIKE's optimal scale)."""
-    from ..evaluation.targets import observed_target, realized_variance_target
-
     f = np.asarray(raw, dtype=np.float64)
     rv = observed_target(realized_variance_target(returns, horizon), observed, horizon)
     with np.errstate(divide="ignore", invalid="ignore"):
