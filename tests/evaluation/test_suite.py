@@ -276,6 +276,9 @@ def test_a_target_ending_on_a_bar_without_a_price_is_not_scored() -> None:
     assert {v["n"] for v in out["volatility"].values()} == {N - TEST - 24 - no_outcome_24}
     y = realized_variance_target(r)
     y[: N - 24][~observed[24:]] = np.nan
+    np.testing.assert_array_equal(
+        realized_variance_target(r, observed=observed), y
+    )  # the targets' own keyword
     rows = (np.arange(N) >= TEST) & np.isfinite(y)
     assert out["volatility"]["model"]["qlike"] == pytest.approx(
         variance_scores(y[rows], variance[rows])["qlike"]

@@ -52,7 +52,6 @@ from .scorecards import (
 )
 from .targets import (
     future_return_target,
-    observed_target,
     realized_correlation_target,
     realized_variance_target,
     trailing_sum,
@@ -195,7 +194,7 @@ def evaluate_asset_forecasts(
     dm_rows: list[dict[str, Any]] = []
     min_train = min(720, test_start)
     if return_forecast is not None:
-        y = observed_target(future_return_target(r, 1), observed, 1)
+        y = future_return_target(r, 1, observed=observed)
         forecasts = {
             "model": as_array(return_forecast, "return_forecast"),
             "zero": zero_forecast(r),
@@ -215,7 +214,7 @@ def evaluate_asset_forecasts(
             r, horizon=horizon, min_train=min_train, refit_every=refit_every, start=test_start
         )
     if variance_forecast is not None and garch_fit is not None:
-        y = observed_target(realized_variance_target(r, horizon), observed, horizon)
+        y = realized_variance_target(r, horizon, observed=observed)
         forecasts = {
             "model": as_array(variance_forecast, "variance_forecast"),
             "har_rv": har_rv_forecast(
@@ -240,7 +239,7 @@ def evaluate_asset_forecasts(
         levels = list(quantile_levels)
         q = as_array(quantile_forecast, "quantile_forecast", ndim=2)
         quantile_horizon = check_int(quantile_horizon, "quantile_horizon")
-        y_all = observed_target(future_return_target(r, quantile_horizon), observed, quantile_horizon)
+        y_all = future_return_target(r, quantile_horizon, observed=observed)
         sets: dict[str, tuple[np.ndarray, list[float]]] = {}
         if calibration_start is not None:
             # validation rows whose targets end before the test split's first bar (no shared bars)
@@ -268,7 +267,7 @@ def evaluate_asset_forecasts(
             for k, (f, lv) in sets.items()
         }
     if var_forecasts and garch_fit is not None:
-        x = observed_target(future_return_target(r, 1), observed, 1)
+        x = future_return_target(r, 1, observed=observed)
         hist = historical_var_es(r, list(var_forecasts))
         garch = normal_var_es(garch_fit, list(var_forecasts))
         baselines: dict[str, dict[str, Any]] = {"historical": {}, "garch_normal": {}}

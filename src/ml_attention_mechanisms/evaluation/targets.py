@@ -45,31 +45,35 @@ def _forward_sum(x: np.ndarray, horizon: int) -> np.ndarray:
     return out
 
 
-def future_return_target(returns: Any, horizon: int = 1) -> np.ndarray:
+def future_return_target(returns: Any, horizon: int = 1, *, observed: Any = None) -> np.ndarray:
     """The log return over the next ``horizon`` bars, ``r[t+1] + ... + r[t+h]``, at decision time ``t``.
 
     Args:
         returns: hourly log returns, shape ``(T,)``.
         horizon: bars ahead. Default: 1.
+        observed: bool, shape ``(T,)``: True where the bar has a price (``returns`` previous-tick); a target
+            whose last bar has none is NaN (:func:`observed_target`). Default: None (every bar has one).
 
     Returns:
         Shape ``(T,)``; the last ``horizon`` entries are NaN.
     """
     r = as_array(returns, "returns")
-    return _forward_sum(r, check_int(horizon, "horizon"))
+    h = check_int(horizon, "horizon")
+    return observed_target(_forward_sum(r, h), observed, h)
 
 
-def realized_variance_target(returns: Any, horizon: int = 24) -> np.ndarray:
+def realized_variance_target(returns: Any, horizon: int = 24, *, observed: Any = None) -> np.ndarray:
     """Next-``horizon``-bar realised variance ``r[t+1]^2 + ... + r[t+h]^2`` at decision time ``t``.
 
     The volatility target of the evaluation: with ``horizon=24`` it is the square of the price model's
-    ``volatility`` target at horizon 24.
+    ``volatility`` target at horizon 24. ``observed``: as for :func:`future_return_target`.
 
     Returns:
         Shape ``(T,)``; the last ``horizon`` entries are NaN.
     """
     r = as_array(returns, "returns")
-    return _forward_sum(r * r, check_int(horizon, "horizon"))
+    h = check_int(horizon, "horizon")
+    return observed_target(_forward_sum(r * r, h), observed, h)
 
 
 def observed_target(target: Any, observed: Any, horizon: int) -> np.ndarray:

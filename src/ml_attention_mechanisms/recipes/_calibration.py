@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..evaluation.conformal import ConformalQuantileCalibrator, conformal_quantile
-from ..evaluation.targets import future_return_target, observed_target, realized_variance_target
+from ..evaluation.targets import future_return_target, realized_variance_target
 
 __all__ = [
     "apply_calibration",
@@ -97,7 +97,7 @@ def fit_calibration(
 
 def next_return(returns: np.ndarray, observed: np.ndarray | None) -> np.ndarray:
     """The next bar's log return at each decision time; NaN where that bar has no price or lies past the end."""
-    return observed_target(future_return_target(returns, 1), observed, 1)
+    return future_return_target(returns, 1, observed=observed)
 
 
 def apply_calibration(
@@ -246,7 +246,7 @@ def _rolling_variance(
 ) -> np.ndarray:
     """The ``horizon``-bar variance scaled by the mean of ``target / forecast`` (QLIKE's optimal scale)."""
     f = np.asarray(raw, dtype=np.float64)
-    rv = observed_target(realized_variance_target(returns, horizon), observed, horizon)
+    rv = realized_variance_target(returns, horizon, observed=observed)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(f > 0, rv / f, np.nan)
     scale = known.trailing(ratio, horizon, lambda s: float(np.mean(s)))

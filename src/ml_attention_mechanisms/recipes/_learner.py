@@ -58,13 +58,13 @@ def learner_forecasts(
     """
     from ..evaluation.baselines import fit_predict_learner
     from ..evaluation.conformal import ConformalQuantileCalibrator
-    from ..evaluation.targets import observed_target, realized_variance_target
+    from ..evaluation.targets import realized_variance_target
 
     p = data.prepared
     r, priced = data.returns[:, column], priced_bars(data)[:, column]
     x = learner_inputs(p.features[column], p.mask[column])
     y1 = next_return(r, priced)
-    rv = observed_target(realized_variance_target(r, HORIZON), priced, HORIZON)
+    rv = realized_variance_target(r, HORIZON, observed=priced)
     train = np.asarray(data.split.train, dtype=np.int64)
     train = train[np.isfinite(y1[train]) & np.isfinite(rv[train]) & (rv[train] > 0) & p.mask[column, train]]
     if train_rows is not None and train.size > train_rows:
