@@ -107,10 +107,10 @@ def test_fit_is_the_qlike_minimiser_and_recovers_planted_coefficients() -> None:
 
 def test_windows_by_bar_interval_and_plain_data() -> None:
     hourly = VarianceAnchor.for_bar_seconds(3600, level_window=720, min_periods=168)
-    assert (hourly.horizon, hourly.windows, hourly.level_window) == (24, (1, 6, 24, 168, 2160), 720)
+    assert (hourly.horizon, hourly.windows, hourly.level_window) == (24, (1, 6, 24, 168, 8760), 720)
     assert hourly.ratio_window == 2160
     daily = VarianceAnchor.for_bar_seconds(86_400)
-    assert (daily.horizon, daily.windows, daily.level_window, daily.ratio_window) == (1, (1, 7, 90), 30, 90)
+    assert (daily.horizon, daily.windows, daily.level_window, daily.ratio_window) == (1, (1, 7, 365), 30, 90)
     anchor = dataclasses.replace(SMALL, coef=[0.0, 0.1, 0.2, 0.3, 0.4])
     assert VarianceAnchor.from_dict(anchor.to_dict()) == anchor
     with pytest.raises(ValueError, match="missing key 'coef'"):

@@ -16,7 +16,7 @@ Reno 2012), and puts the level in the units of close-to-close returns:
   venue. Wicks differ between exchanges and exports (a thin order book prints longer ones, an aggregated
   feed shorter ones); the ratio cancels that, so wicks ``k`` times as long leave the anchor unchanged;
 - ``x_{w,t} = ln(mean_w(p) / level_t)`` for the other windows ``w`` (1 bar, a quarter day, a day, a week,
-  90 days), clipped to ``[-ln 1000, ln 1000]``; 0 (the level itself) where a window has too few bars;
+  365 days), clipped to ``[-ln 1000, ln 1000]``; 0 (the level itself) where a window has too few bars;
 - per-bar variance forecast ``scale_t = level_t * ratio_t * exp(c_0 + sum_w c_w x_{w,t})``.
 
 The form is homogeneous of degree one: multiplying an asset's variance by ``k`` multiplies its anchor by
@@ -27,10 +27,10 @@ QLIKE (Patton 2011) of ``scale_t`` against the realised mean squared 1-bar log r
 ``c``). They are plain data (:meth:`VarianceAnchor.to_dict`), carried by the checkpoints beside the feature
 scaler's statistics.
 
-Windows and horizon scale with the bar interval (bars per day ``d``): windows ``1, d/4, d, 7d, 90d``,
+Windows and horizon scale with the bar interval (bars per day ``d``): windows ``1, d/4, d, 7d, 365d``,
 ratio window ``90d``, horizon ``d``; the level's window is that of the features' causal scaling
 (:func:`.scaling.rolling_standardize`, 720 bars by default: 30 days of hourly bars). For hourly bars: windows
-1, 6, 24, 168, 2160; level 720 bars, at least 168 of them; ratio 2160 bars, at least 168; horizon 24.
+1, 6, 24, 168, 8760; level 720 bars, at least 168 of them; ratio 2160 bars, at least 168; horizon 24.
 
 Shapes: ``T`` bars, ``...`` any trailing axes (assets), ``K`` windows.
 """
@@ -84,7 +84,7 @@ class VarianceAnchor:
     Args:
         horizon: bars of the forecast variance (the target of the fit). Default: 24.
         level_window: bars of the level. Default: 720.
-        windows: bars of the HAR terms. Default: (1, 6, 24, 168, 2160).
+        windows: bars of the HAR terms. Default: (1, 6, 24, 168, 8760).
         min_periods: finite bars the level and the return-to-range ratio need. Default: 168.
         ratio_window: bars of the return-to-range ratio. Default: 2160.
         coef: fitted ``c_0, c_w...`` (empty until :meth:`fit`).
@@ -95,12 +95,12 @@ class VarianceAnchor:
 
     >>> anchor = VarianceAnchor.for_bar_seconds(3600, level_window=720, min_periods=168)
     >>> anchor.windows, anchor.level_window, anchor.ratio_window, anchor.horizon
-    ((1, 6, 24, 168, 2160), 720, 2160, 24)
+    ((1, 6, 24, 168, 8760), 720, 2160, 24)
     """
 
     horizon: int = 24
     level_window: int = 720
-    windows: tuple[int, ...] = (1, 6, 24, 168, 2160)
+    windows: tuple[int, ...] = (1, 6, 24, 168, 8760)
     min_periods: int = 168
     ratio_window: int = 2160
     coef: list[float] = field(default_factory=list)
@@ -133,7 +133,7 @@ class VarianceAnchor:
         """
         day = max(1, round(_DAY / max(int(bar_seconds), 1)))
         level = 30 * day if level_window is None else int(level_window)
-        windows = sorted({1, max(1, day // 4), day, 7 * day, 90 * day} - {level})
+        windows = sorted({1, max(1, day // 4), day, 7 * day, 365 * day} - {level})
         periods = max(1, level // 4) if min_periods is None else int(min_periods)
         return cls(
             horizon=day, level_window=level, windows=tuple(windows), min_periods=periods,
