@@ -12,10 +12,10 @@ rolling), then three ways of getting the newest bar's outputs are timed, interle
   (what the recompute mode runs; only this one equals the whole-history output).
 
 With a checkpoint, the predictor also scales each raw candle (a 720-bar rolling z-score of 50 features)
-and computes its variance anchor (2,160 bars of Parkinson variances and squared returns). ``--scaling``
-times that per-candle work alone, after a stream longer than both windows, interleaved with the batch forms
-recomputed over the same trailing rows (the z-score over the stacked 720 rows, ``VarianceAnchor.scale`` over
-the 2,160): median of ``runs`` blocks of 100 candles.
+and computes its variance anchor (8,760 bars of Parkinson variances and squared returns: its longest
+window, a year). ``--scaling`` times that per-candle work alone, after a stream longer than both windows,
+interleaved with the batch forms recomputed over the same trailing rows (the z-score over the stacked 720
+rows, ``VarianceAnchor.scale`` over the 8,760): median of ``runs`` blocks of 100 candles.
 
 The target: ``update`` at least 10x faster than ``window fwd`` at ``W = 512``. Not a test: nothing
 is asserted. Usage: ``python benchmarks/streaming_bench.py [--quick] [--threads N] [--no-exact] [--scaling]``.

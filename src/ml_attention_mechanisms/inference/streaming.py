@@ -42,8 +42,9 @@ keeps the last ``window`` bars (default: the model's reach, ``num_layers * (W - 
 ``risk_lookback`` for the portfolio model) and runs the model over them for each candle.
 
 **Restart.** ``StreamingPredictor("best.ckpt")`` rebuilds the model, its scaling statistics and symbol ids
-from a training checkpoint; :meth:`StreamingPredictor.warm_up` replays recent history (at least the
-model's reach plus the scaler's window, in bars) and the state is then the same as that of a predictor that
+from a training checkpoint; :meth:`StreamingPredictor.warm_up` replays recent history (in bars, at least
+the longer of the model's reach plus the scaler's window and the variance anchor's ``history``, a year of
+hourly bars by default) and the state is then the same as that of a predictor that
 never stopped.
 
 Shapes:
