@@ -15,6 +15,7 @@ import pytest
 from ml_attention_mechanisms.data import DataValidationError, load_ohlcv
 from ml_attention_mechanisms.data.loader import (
     _symbol_from_name,
+    asset_name,
     base_currency,
     known_asset_id,
     normalise_symbol,
@@ -442,6 +443,16 @@ def test_a_coin_is_known_on_any_market() -> None:
     assert known_asset_id("BTC/USD", {"BTC/USDT": 1, "BTC/EUR": 2}) == 0  # two markets of it: ambiguous
     assert known_asset_id("BTC/EUR", {"BTC/USDT": 1, "BTC/EUR": 2}) == 2  # its own entry first
     assert known_asset_id("btc-eur", {"BTC/USDT": 1, "BTC/EUR": 2}) == 2  # written another way
+
+
+def test_a_pair_priced_in_another_coin_is_an_asset_of_its_own() -> None:
+    """ETH in bitcoin is another price series than ETH in dollars: ETH/BTC is ``ETHBTC``, unknown to a run
+    trained on ETH/USDT, known to one trained on ETH/BTC itself (in any spelling, Kraken's XBT included)."""
+    names = [asset_name(s) for s in ("BTC/USDT", "XBTUSD", "btc-eur", "BTC", "ETH/BTC", "eth-xbt", "SOLETH")]
+    assert names == ["BTC", "BTC", "BTC", "BTC", "ETHBTC", "ETHBTC", "SOLETH"]
+    assert known_asset_id("ETH/BTC", {"BTC/USDT": 1, "ETH/USDT": 2}) == 0
+    assert known_asset_id("ETH/XBT", {"ETH/BTC": 3, "ETH/USDT": 2}) == 3
+    assert known_asset_id("ETH/USD", {"ETH/BTC": 3, "ETH/USDT": 2}) == 2
 
 
 def test_dropped_row_is_reported(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from .validation import DataValidationError
 
 __all__ = [
     "QUOTES",
+    "asset_name",
     "base_currency",
     "headerless_columns",
     "known_asset_id",
@@ -89,20 +90,32 @@ def base_currency(symbol: str) -> str:
     return _COIN_ALIASES.get(base, base)
 
 
+def asset_name(symbol: str) -> str:
+    """The asset a symbol stands for: its coin where it is priced in a fiat currency or a stablecoin, or
+    where no quote is named (``"BTC/USDT"``, ``"XBT/USD"``, ``"BTC/EUR"``, ``"BTC"`` -> ``"BTC"``); the
+    pair, without its slash, where it is priced in another coin (``"ETH/BTC"`` -> ``"ETHBTC"``: ether in
+    bitcoin is another price series than ether in dollars)."""
+    pair = normalise_symbol(symbol)
+    base, _, quote = pair.partition("/")
+    if not quote or quote in _FIAT:
+        return base_currency(pair)
+    return f"{_COIN_ALIASES.get(base, base)}{_COIN_ALIASES.get(quote, quote)}"
+
+
 def known_asset_id(symbol: str, known: Mapping[str, int]) -> int:
-    """The id a run gave ``symbol``'s coin (``known``: a checkpoint's ``symbols``, ``{"BTC/USDT": 1, ...}``).
+    """The id a run gave ``symbol``'s asset (``known``: a checkpoint's ``symbols``, ``{"BTC/USDT": 1, ...}``).
 
     The symbol's own entry (as written, or normalised: ``"BTCUSDT"`` is ``"BTC/USDT"``), else the one entry
-    of the same coin on another market or exchange (``BTC/USD``, ``XBTUSD`` for a run trained on
-    ``BTC/USDT``); 0, the unknown asset, for a coin the run did not train on (or one it trained on in
-    several markets, which would be ambiguous).
+    of the same asset (:func:`asset_name`) on another market or exchange (``BTC/USD``, ``XBTUSD`` for a run
+    trained on ``BTC/USDT``); 0, the unknown asset, for an asset the run did not train on (``ETH/BTC`` for a
+    run trained on ``ETH/USDT``; or one it trained on in several markets, which would be ambiguous).
     """
     pair = normalise_symbol(symbol)
     for s, i in known.items():
         if s == symbol or normalise_symbol(s) == pair:
             return int(i)
-    coin = base_currency(symbol)
-    ids = {int(i) for s, i in known.items() if base_currency(s) == coin}
+    name = asset_name(symbol)
+    ids = {int(i) for s, i in known.items() if asset_name(s) == name}
     return ids.pop() if len(ids) == 1 else 0
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._import_guard import needs_extra
-from ._columns import QUOTES, base_currency, known_asset_id, normalise_symbol
+from ._columns import QUOTES, asset_name, base_currency, known_asset_id, normalise_symbol
 from ._formats import RawTable, read_table
 from ._numbers import parse_numbers
 from ._timestamps import resolve_timestamps
@@ -18,7 +18,7 @@ from .validation import DataValidationError, QualityReport, flag_candles, infer_
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["PRICE_COLUMNS", "base_currency", "known_asset_id", "load_ohlcv", "normalise_symbol"]
+__all__ = ["PRICE_COLUMNS", "asset_name", "base_currency", "known_asset_id", "load_ohlcv", "normalise_symbol"]
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 _REQUIRED = (*PRICE_COLUMNS, "volume")
