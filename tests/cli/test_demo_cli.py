@@ -55,13 +55,19 @@ def test_metrics_hold_models_and_every_baseline(demo_run: tuple[Path, str, int])
     assert m["backtest_config"] == to_jsonable(dataclasses.asdict(BacktestConfig()))
     btc = m["assets"]["BTC"]
     assert {"model", "zero", "training_mean", "ridge", "learner_hgb"} <= set(btc["returns"])
-    assert {"model", "har_rv", "garch", "last_window", "learner_hgb"} <= set(btc["volatility"])
+    assert {"model", "har_rv", "garch", "last_window", "learner_hgb", "variance_anchor"} <= set(
+        btc["volatility"]
+    )
+    anchor, model = btc["volatility"]["variance_anchor"], btc["volatility"]["model"]
+    assert (
+        anchor["n"] == model["n"] > 0 and anchor["qlike"] > 0
+    )  # the model's rows: the anchor is defined there
     assert {"model", "model_raw", "empirical_quantile", "learner_hgb"} <= set(btc["interval90"])
     assert {"historical", "garch_normal"} <= set(btc["var_baselines"])
     for key in ("var95", "var99"):
         assert {"kupiec_p", "christoffersen_p", "exceedance_rate"} <= set(btc[key])
     baselines_in_dm = {row["baseline"] for row in btc["dm"]}
-    assert {"zero", "ridge", "har_rv", "garch", "learner_hgb"} <= baselines_in_dm
+    assert {"zero", "ridge", "har_rv", "garch", "learner_hgb", "variance_anchor"} <= baselines_in_dm
     sig = m["strategies"]["signal_BTC"]
     assert set(sig["baselines"]) == {"buy_and_hold", "momentum_24", "buy_and_hold_vol_target"}
     # every (target, band) pair tried on validation, for each training budget the models were chosen from

@@ -54,3 +54,26 @@ def test_signal_is_sized_by_the_variance_forecast() -> None:
     held = np.where(np.arange(1000, 1499) < 1200, size, 0.0)  # decided at t, earns bar t+1
     net = held * np.expm1(r[1001:, 0]) - 0.001 * np.abs(np.diff(np.r_[0.0, held]))
     assert out["signal_BTC"]["model"]["net_return"] == pytest.approx(np.prod(1 + net) - 1, rel=1e-9)
+
+
+def test_the_variance_anchor_is_scored_beside_the_model_on_its_rows() -> None:
+    """``variance_anchor`` is 24 x the asset's scale on the rows the model forecast: a model whose forecast is
+    exactly that scores the same QLIKE on the same rows; one 1.5 times as large scores another."""
+    from ml_attention_mechanisms.recipes._score import score_assets
+
+    rng = np.random.default_rng(7)
+    n = 1500
+    r = rng.normal(0.0, 0.01, (n, 2))
+    data = _fake_data(r, 1000)
+    scale = np.exp(rng.normal(np.log(1e-4), 0.3, (2, n)))  # per-bar variance forecasts [A, T]
+    mask = np.ones((2, n), dtype=bool)
+    mask[0, 1100:1105] = False  # absent bars: no scale, no forecast
+    data.prepared.mask, data.prepared.scale = mask, np.where(mask, scale, 1.0)
+    exact = np.where(mask[0], 24 * scale[0], np.nan)
+    exact[1300:1310] = np.nan  # bars the model did not forecast
+    for factor, same in ((1.0, True), (1.5, False)):
+        out = score_assets(data, {"BTC": {"variance": factor * exact}}, {}, quantile_levels=(), var_levels=(),
+                           refit_every=500, n_sims=10)  # fmt: skip
+        vol = out["BTC"]["volatility"]
+        assert vol["variance_anchor"]["n"] == vol["model"]["n"] == n - 1000 - 24 - 15
+        assert (vol["variance_anchor"]["qlike"] == pytest.approx(vol["model"]["qlike"], rel=1e-12)) is same

@@ -23,9 +23,11 @@ from ._data import HORIZON, DemoData, asset_column, first_bar, listed_mask, pric
 from ._learner import LEARNER
 from ._sizing import PORTFOLIO_BASELINES, SIGNAL_BASELINE, Sizing, sized_portfolio, sized_signal
 
-__all__ = ["score_assets", "score_strategies", "strip_arrays"]
+__all__ = ["ANCHOR", "score_assets", "score_strategies", "strip_arrays"]
 
 logger = logging.getLogger(__name__)
+
+ANCHOR = "variance_anchor"  # the price model's variance anchor alone (its residual at 0), in every table
 
 
 def score_assets(
@@ -41,7 +43,9 @@ def score_assets(
     """Each asset's calibrated model forecasts against every forecast baseline on the test rows.
 
     Every figure of a table (the model's, each baseline's, the learner's, the raw intervals') is computed on
-    the same rows: the test rows where all of them and the target are finite (``n`` of each entry).
+    the same rows: the test rows where all of them and the target are finite (``n`` of each entry). Beside
+    the model's 24-bar variance, its variance anchor alone (``variance_anchor``: ``24 x`` the asset's scale,
+    the model's forecast with its learned residual at 0) shows what the attention adds to it.
 
     Args:
         forecasts: asset -> calibrated price/risk outputs (see :mod:`._forecast_run`).
@@ -49,10 +53,10 @@ def score_assets(
         var_levels: the risk model's tail probabilities (0.05, 0.01 -> ``var95``, ``var99``).
 
     Returns:
-        asset -> the result of ``evaluate_asset_forecasts`` with the learner's scores beside the baselines
-        (``learner_hgb``, and its Diebold-Mariano rows) and the raw (uncalibrated) interval scores as
-        ``model_raw``; the variance also per calendar month of the decision times
-        (``volatility_by_period``).
+        asset -> the result of ``evaluate_asset_forecasts`` with the learner's and the anchor's scores beside
+        the baselines (``learner_hgb``, ``variance_anchor``, and their Diebold-Mariano rows) and the raw
+        (uncalibrated) interval scores as ``model_raw``; the variance also per calendar month of the decision
+        times (``volatility_by_period``).
     """
     from ..evaluation.suite import evaluate_asset_forecasts
 
@@ -78,6 +82,11 @@ def score_assets(
                     "quantiles": f["quantiles_raw"],
                     "quantile_levels": list(quantile_levels),
                 }
+            if "variance" in f:  # the model's own anchor alone: what the attention's residual adds to it
+                own = np.where(
+                    data.prepared.mask[col, first:], HORIZON * data.prepared.scale[col, first:], np.nan
+                )
+                others[ANCHOR] = {"variance": np.where(np.isfinite(f["variance"]), own, np.nan)}
             if asset in learner:  # the learner's forecasts of the targets the model forecasts
                 lf = {k: v if k == "levels" else v[first:] for k, v in learner[asset].items()}
                 others[LEARNER] = {k: lf[k] for k in ("return", "variance", "quantiles") if k in f}
