@@ -18,7 +18,9 @@ interleaved with the batch forms recomputed over the same trailing rows (the z-s
 rows, ``VarianceAnchor.scale`` over the 8,760): median of ``runs`` blocks of 100 candles.
 
 The target: ``update`` at least 10x faster than ``window fwd`` at ``W = 512``. Not a test: nothing
-is asserted. Usage: ``python benchmarks/streaming_bench.py [--quick] [--threads N] [--no-exact] [--scaling]``.
+is asserted. ``--warm-up`` times :meth:`StreamingPredictor.warm_up` over a year and a month of candles against
+``update`` on every candle (the small price preset, the same scaling and anchor). Usage:
+``python benchmarks/streaming_bench.py [--quick] [--threads N] [--no-exact] [--scaling] [--warm-up]``.
 """
 
 from __future__ import annotations
@@ -119,17 +121,50 @@ def scaling(runs: int, features: int = 50, block: int = 100) -> dict[str, Any]:
     return {k: v.median_ms / block for k, v in t.items()}
 
 
+def warm_up_timing(runs: int, features: int = 50) -> dict[str, float]:
+    """A year and a month of hourly candles (the anchor's history and more) replayed into the small price
+    preset with a 50-feature scaling and an anchor: ``warm_up`` (the model on the last candles only) against
+    ``update`` on every candle; seconds, median of ``runs`` interleaved runs."""
+    anchor = VarianceAnchor.for_bar_seconds(3600, level_window=720, min_periods=168)
+    anchor.coef = [0.2, 0.08, 0.25, 0.14, 0.2, 0.18]
+    names = ["log_range", "log_return_1", *(f"f{i}" for i in range(features - 2))]
+    stats = {"feature_names": names, "window": 720, "min_periods": 168, "clip": 5.0,
+             "mean": [0.0] * features, "std": [1.0] * features, "anchor": anchor.to_dict()}  # fmt: skip
+    model = create_crypto_model("price_predictor_small", input_features=features).eval()
+    n = anchor.history + 720
+    raw = np.random.default_rng(0).normal(size=(n, features)) * 0.01
+    raw[:, 0] = np.abs(raw[:, 0])  # log(high / low) >= 0
+    times = 1_700_000_000 // 3600 * 3600 + 3600 * np.arange(n)
+
+    def replay() -> None:
+        live = StreamingPredictor(model, scaler=stats)
+        for ts, row in zip(times.tolist(), raw):
+            live.update(ts, row)
+
+    def warm() -> None:
+        StreamingPredictor(model, scaler=stats).warm_up(times, raw)
+
+    t = time_interleaved({"update": Case(replay), "warm_up": Case(warm)}, runs=runs, warmup=0)
+    return {"candles": float(n), **{k: v.median_ms / 1e3 for k, v in t.items()}}
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="price model only, fewer runs")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--no-exact", action="store_true", help="skip the (slow) exact-reach forward")
     parser.add_argument("--scaling", action="store_true", help="time the per-candle scaling and anchor only")
+    parser.add_argument("--warm-up", action="store_true", help="time warm_up over a year of candles only")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     names = ["price_predictor"] if args.quick else ["price_predictor", "signal_generator", "risk_assessor"]
     runs = 5 if args.quick else 9
+    if args.warm_up:
+        w = warm_up_timing(3)
+        print(f"{w['candles']:.0f} candles, median of 3: warm_up {w['warm_up']:.1f} s, update on every candle "
+              f"{w['update']:.1f} s ({w['update'] / w['warm_up']:.1f}x)")  # fmt: skip
+        return 0
     if args.scaling:
         r = scaling(runs)
         print(f"per candle, median of {runs} blocks of 100: streaming scaling + anchor {r['stream']:.3f} ms, "

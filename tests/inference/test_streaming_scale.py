@@ -179,3 +179,33 @@ def test_rolling_rows_over_many_windows_equal_the_whole_series() -> None:
     want_scale = anchor.scale(parkinson_variance(rows[:, 0]), rows[:, 1] ** 2)
     want_scale[[30, 31, 77]] = np.nan  # no candle, no scale asked for
     np.testing.assert_allclose(np.array(got_scale), want_scale, rtol=1e-9, equal_nan=True)
+
+
+@pytest.mark.parametrize("mode", ["cached", "recompute"])
+def test_warm_up_is_updating_every_candle(setting: dict[str, object], mode: str) -> None:
+    """``warm_up`` runs the model on its last candles only (the reach), the older ones feeding the scaling
+    and the anchor: the state is that of ``update`` on every candle. Replayed through a gap and an updated
+    candle, the two predictors give the same outputs at the last replayed bar and at every later one, and
+    the same counts."""
+    from ml_attention_mechanisms.inference import StreamingConfig
+
+    panel = setting["panel"]
+    raw = compute_features(panel)[:, 0]  # type: ignore[arg-type]
+    rows = [(int(ts), raw[t]) for t, ts in enumerate(panel.timestamps) if panel.mask[t, 0]]  # type: ignore[attr-defined]
+    rows.insert(200, (rows[200][0], raw[0]))  # a candle sent, then updated by the closed one
+    stop = 560  # past the second gap: the replayed tail (the reach) starts after both gaps
+    config = StreamingConfig(mode=mode)
+    every = StreamingPredictor(setting["path"], config, symbol="SYN/USDT")  # type: ignore[arg-type]
+    for ts, row in rows[:stop]:
+        expected = every.update(ts, row)
+    warm = StreamingPredictor(setting["path"], config, symbol="SYN/USDT")  # type: ignore[arg-type]
+    got = warm.warm_up([ts for ts, _ in rows[:stop]], np.stack([row for _, row in rows[:stop]]))
+    assert warm.mode == mode and stop > warm.window and warm.stats == every.stats
+    assert warm.stats["missing"] == 3 and warm.stats["updates"] == 1
+    for ts, row in rows[stop:]:
+        assert got is not None and expected is not None
+        for key in ("volatility_forecast", "quantiles", "predictions"):
+            torch.testing.assert_close(got[key], expected[key], rtol=1e-5, atol=1e-7)
+        got, expected = warm.update(ts, row), every.update(ts, row)
+    with pytest.raises(ValueError, match="2 timestamps and 1 feature rows"):
+        warm.warm_up([0, 1], raw[:1])

@@ -328,6 +328,13 @@ class StreamingPredictor:
                 more than ``max_gap_bars`` ahead (the stream is left unchanged); a late candle with
                 ``late_policy="raise"``.
         """
+        return self._update(timestamp, features, volume=volume, scale=scale, run=True)
+
+    def _update(
+        self, timestamp: int, features: Any, *, volume: Any, scale: Any, run: bool
+    ) -> dict[str, Any] | None:
+        """:meth:`update`; with ``run=False`` the candle only feeds the scaling, the anchor and the stream's
+        clock (the model is not run: :meth:`warm_up`'s older candles)."""
         if isinstance(timestamp, bool) or not isinstance(timestamp, int | np.integer):
             raise ValueError(f"timestamp must be int Unix seconds, got {timestamp!r}")
         ts = int(timestamp)
@@ -351,7 +358,7 @@ class StreamingPredictor:
             self._close()
             missing = round((ts - self._open_ts) / self.bar_seconds) - 1
             if missing > 0:
-                self._insert_missing(missing, raw)
+                self._insert_missing(missing, raw, run=run)
         scaled = self.scaler.push(raw, replace=replace)
         level = self.anchor.push(raw, replace=replace)  # () / (A,), or None when not computed here
         if scale is not None:
@@ -361,6 +368,10 @@ class StreamingPredictor:
                 "update: the statistics' variance anchor reads the log_range and log_return_1 features, which "
                 "these features lack; give the bar's scale (scale=...)"
             )
+        if not run:
+            self.stats["bars"] += 0 if replace else 1
+            self._open_ts = ts
+            return self._outputs
         present_rows = np.isfinite(scaled).all(axis=-1)  # () or (A,)
         if level is not None:
             present_rows = present_rows & np.isfinite(level)
@@ -398,13 +409,15 @@ class StreamingPredictor:
             self._encoder.commit()
         self._closed_outputs = self._outputs
 
-    def _insert_missing(self, missing: int, raw: np.ndarray) -> None:
+    def _insert_missing(self, missing: int, raw: np.ndarray, *, run: bool = True) -> None:
         assert self._open_ts is not None
         count = min(missing, self._gap_cap)
         self.stats["missing"] += missing
         self.stats["bars"] += missing
         self.scaler.push_missing(count)
         self.anchor.push_missing(count)
+        if not run:
+            return
         start = self._open_ts + (missing - count + 1) * self.bar_seconds
         zeros = torch.zeros(raw.shape, dtype=torch.float32, device=self.device)
         absent = torch.zeros(raw.shape[:-1], dtype=torch.bool, device=self.device)
@@ -451,8 +464,21 @@ class StreamingPredictor:
         return dict(self.model(x, timestamps=ts, asset_ids=self.asset_id, mask=mask, **extra))
 
     def warm_up(self, timestamps: Any, features: Any) -> dict[str, Any] | None:
-        """Replay history (``timestamps [N]``, ``features [N, F]``) candle by candle; returns the last outputs."""
+        """Replay history (``timestamps [N]``, ``features [N, F]``) candle by candle; returns the last outputs.
+
+        The state afterwards is that of :meth:`update` called on every candle (tested), but the model runs on
+        the last ``window`` candles only (at least the model's reach): no later output reads further back, so the
+        older candles only feed the scaling and the variance anchor, whose windows are longer (a year of
+        hourly bars replays in seconds instead of a model step per candle).
+        """
+        times = np.asarray(timestamps).tolist()
+        rows = np.asarray(features, dtype=np.float64)
+        if len(times) != len(rows):
+            raise ValueError(
+                f"warm_up: {len(times)} timestamps and {len(rows)} feature rows; expected one each"
+            )
         out = self._outputs
-        for ts, row in zip(np.asarray(timestamps).tolist(), np.asarray(features, dtype=np.float64)):
-            out = self.update(int(ts), row)
+        first_run = len(times) - max(self.window, model_reach(self.model))
+        for i, (ts, row) in enumerate(zip(times, rows)):
+            out = self._update(ts, row, volume=None, scale=None, run=i >= first_run)
         return out
