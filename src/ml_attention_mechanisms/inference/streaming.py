@@ -466,10 +466,13 @@ class StreamingPredictor:
     def warm_up(self, timestamps: Any, features: Any) -> dict[str, Any] | None:
         """Replay history (``timestamps [N]``, ``features [N, F]``) candle by candle; returns the last outputs.
 
-        The state afterwards is that of :meth:`update` called on every candle (tested), but the model runs on
-        the last ``window`` candles only (at least the model's reach): no later output reads further back, so the
-        older candles only feed the scaling and the variance anchor, whose windows are longer (a year of
-        hourly bars replays in seconds instead of a model step per candle).
+        The state afterwards is that of :meth:`update` called on every candle (tested), but the model runs
+        on the last ``window`` candles only (at least the model's reach): no later output reads further
+        back, so the older candles only feed the scaling and the variance anchor, whose windows are longer
+        (a year of hourly bars replays in seconds instead of a model step per candle).
+
+        Raises:
+            ValueError: not one feature row per timestamp; any :meth:`update` raises on a candle.
         """
         times = np.asarray(timestamps).tolist()
         rows = np.asarray(features, dtype=np.float64)

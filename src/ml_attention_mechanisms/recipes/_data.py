@@ -45,9 +45,9 @@ MIN_HISTORY = 30 * 24 + HORIZON + 11  # bars before the first scored one: HAR-RV
 
 
 def base_symbol(symbol: str) -> str:
-    """``"BTC/USDT"``, ``"XBT/USD"`` -> ``"BTC"``, ``"ETH/BTC"`` -> ``"ETHBTC"``: the asset, the name the bar
-    and the report use (and by which a run's checkpoints know it:
-    :func:`~ml_attention_mechanisms.data.loader.asset_name`, :func:`~ml_attention_mechanisms.data.loader.known_asset_id`)."""
+    """``"BTC/USDT"``, ``"XBT/USD"`` -> ``"BTC"``, ``"ETH/BTC"`` -> ``"ETHBTC"``: the asset
+    (:func:`~ml_attention_mechanisms.data.loader.asset_name`), the name the bar and the report use, and by
+    which a run's checkpoints know it (:func:`~ml_attention_mechanisms.data.loader.known_asset_id`)."""
     from ..data.loader import asset_name
 
     return asset_name(symbol)
