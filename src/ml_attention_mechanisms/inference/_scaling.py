@@ -57,6 +57,20 @@ class _Rows:
         assert self._buf is not None and self._n > 0
         self._buf[self._n - 1] = row
 
+    def put(self, row: np.ndarray, *, replace: bool) -> None:
+        """Append ``row``, or with ``replace`` overwrite the newest row (append when there is none)."""
+        if replace and len(self):
+            self.replace_last(row)
+        else:
+            self.append(row)
+
+    def append_missing(self, count: int) -> None:
+        """Append ``count`` NaN rows shaped like the newest (at most ``maxlen``; none before a first row)."""
+        if len(self):
+            nan = np.full_like(self.view()[-1], np.nan)
+            for _ in range(min(count, self.maxlen)):
+                self.append(nan)
+
     def view(self) -> np.ndarray:
         """The kept rows, oldest first: ``(len(self), *row_shape)``."""
         assert self._buf is not None
@@ -101,6 +115,12 @@ class RollingScaler:
         """Forget the trailing rows."""
         self._rows.clear()
 
+    def keep(self, raw: np.ndarray, *, replace: bool = False) -> None:
+        """Add (or, with ``replace``, overwrite the newest) raw row without scaling it: :meth:`push` for a
+        row whose scaled value is not needed (a replayed candle older than the model's reach)."""
+        if self.enabled:
+            self._rows.put(np.asarray(raw, dtype=np.float64), replace=replace)
+
     def push(self, raw: np.ndarray, *, replace: bool = False) -> np.ndarray:
         """Add (or, with ``replace``, overwrite the newest) raw row and return it scaled (float64, NaN kept).
 
@@ -109,10 +129,7 @@ class RollingScaler:
         raw = np.asarray(raw, dtype=np.float64)
         if not self.enabled:
             return raw
-        if replace and len(self._rows):
-            self._rows.replace_last(raw)
-        else:
-            self._rows.append(raw)
+        self._rows.put(raw, replace=replace)
         stack = self._rows.view()  # (L, ..., F)
         finite = np.isfinite(stack)
         count = finite.sum(axis=0)
@@ -126,10 +143,8 @@ class RollingScaler:
 
     def push_missing(self, count: int) -> None:
         """Record ``count`` missing bars (NaN rows, as the panel's grid has them)."""
-        if self.enabled and len(self._rows):
-            nan = np.full_like(self._rows.view()[-1], np.nan)
-            for _ in range(min(count, self.window)):
-                self._rows.append(nan)
+        if self.enabled:
+            self._rows.append_missing(count)
 
 
 class RollingAnchor:
@@ -163,24 +178,26 @@ class RollingAnchor:
         """Forget the trailing rows."""
         self._rows.clear()
 
-    def push(self, raw: np.ndarray, *, replace: bool = False) -> np.ndarray | None:
-        """Add (or, with ``replace``, overwrite the newest) raw feature row ``[F]`` or ``[A, F]``; return
-        the newest bar's scale (``[]`` or ``[A]``, NaN where undefined), or None when not readable."""
-        if not self.readable or self.anchor is None or self.columns is None:
-            return None
+    def keep(self, raw: np.ndarray, *, replace: bool = False) -> None:
+        """Add (or, with ``replace``, overwrite the newest) raw feature row ``[F]`` or ``[A, F]`` without
+        computing its scale: :meth:`push` for a row whose scale is not needed (a replayed older candle)."""
+        if not self.readable or self.columns is None:
+            return
         row = np.asarray(raw, dtype=np.float64)
         p = parkinson_variance(row[..., self.columns[0]])  # () or (A,)
         pair = np.stack([p, np.square(row[..., self.columns[1]])])  # (2,) or (2, A)
-        if replace and len(self._rows):
-            self._rows.replace_last(pair)
-        else:
-            self._rows.append(pair)
+        self._rows.put(pair, replace=replace)
+
+    def push(self, raw: np.ndarray, *, replace: bool = False) -> np.ndarray | None:
+        """Add (or, with ``replace``, overwrite the newest) raw feature row ``[F]`` or ``[A, F]``; return
+        the newest bar's scale (``[]`` or ``[A]``, NaN where undefined), or None when not readable."""
+        if not self.readable or self.anchor is None:
+            return None
+        self.keep(raw, replace=replace)
         history = self._rows.view()  # (L, 2) or (L, 2, A)
         return np.exp(self.anchor.log_scale_last(history[:, 0], history[:, 1]))
 
     def push_missing(self, count: int) -> None:
         """Record ``count`` missing bars (NaN rows)."""
-        if self.readable and len(self._rows):
-            nan = np.full_like(self._rows.view()[-1], np.nan)
-            for _ in range(min(count, self._rows.maxlen)):
-                self._rows.append(nan)
+        if self.readable:
+            self._rows.append_missing(count)

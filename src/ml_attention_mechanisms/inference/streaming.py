@@ -359,8 +359,12 @@ class StreamingPredictor:
             missing = round((ts - self._open_ts) / self.bar_seconds) - 1
             if missing > 0:
                 self._insert_missing(missing, raw, run=run)
-        scaled = self.scaler.push(raw, replace=replace)
-        level = self.anchor.push(raw, replace=replace)  # () / (A,), or None when not computed here
+        if run:
+            scaled = self.scaler.push(raw, replace=replace)
+            level = self.anchor.push(raw, replace=replace)  # () / (A,), or None when not computed here
+        else:  # only the trailing rows matter: nothing reads this candle's scaled row or scale
+            self.scaler.keep(raw, replace=replace)
+            self.anchor.keep(raw, replace=replace)
         if scale is not None:
             level = self._scale(scale, raw)
         elif self.anchor.enabled and not self.anchor.readable and self.takes_scale:
@@ -468,8 +472,9 @@ class StreamingPredictor:
 
         The state afterwards is that of :meth:`update` called on every candle (tested), but the model runs
         on the last ``window`` candles only (at least the model's reach): no later output reads further
-        back, so the older candles only feed the scaling and the variance anchor, whose windows are longer
-        (a year of hourly bars replays in seconds instead of a model step per candle).
+        back, so the older candles only join the trailing rows of the scaling and the variance anchor, whose
+        windows are longer (a year of hourly bars replays in well under a second instead of a model step and
+        a scaling per candle).
 
         Raises:
             ValueError: not one feature row per timestamp; any :meth:`update` raises on a candle.
