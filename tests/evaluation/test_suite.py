@@ -250,6 +250,21 @@ def test_every_forecaster_of_a_table_is_scored_on_the_same_rows() -> None:
     assert {d["baseline"] for d in out["dm"] if d["target"] == "variance"} >= {"learner", "garch"}
 
 
+def test_other_quantile_forecasters_are_scored_only_at_the_models_levels() -> None:
+    """Pinball and CRPS average over the levels: a forecaster at fewer levels would score another loss (3
+    levels of a normal score about 0.81 times 5 levels of the same, exact quantiles), so it is refused."""
+    r, sigma2_next = _garch_series(3)
+    z5 = np.array([-1.645, -0.674, 0.0, 0.674, 1.645])
+    five = [0.05, 0.25, 0.5, 0.75, 0.95]
+    q5 = np.sqrt(sigma2_next)[:, None] * z5[None, :]
+    kw = {"test_start": TEST, "quantile_forecast": q5, "quantile_levels": five}
+    out = evaluate_asset_forecasts(r, **kw, others={"same": {"quantiles": q5}})
+    assert out["interval90"]["same"]["pinball"] == pytest.approx(out["interval90"]["model"]["pinball"])
+    three = {"quantiles": q5[:, [0, 2, 4]], "quantile_levels": [0.05, 0.5, 0.95]}
+    with pytest.raises(ValueError, match=r"others\['three'\]\['quantile_levels'\].*model's levels"):
+        evaluate_asset_forecasts(r, **kw, others={"three": three})
+
+
 def test_a_target_ending_on_a_bar_without_a_price_is_not_scored() -> None:
     """Previous-tick returns (0 at a bar without a price): a 1-bar outcome on such a bar is no outcome, and
     a 24-bar variance whose last bar has no price is not known yet; both rows leave every table, and the

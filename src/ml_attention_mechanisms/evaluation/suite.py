@@ -159,8 +159,9 @@ def evaluate_asset_forecasts(
         drawdown_forecast: model's forecast of the next-``horizon``-bar maximum drawdown, shape ``(T,)``
             (scored against the rolling mean of past drawdowns under ``"drawdown"``).
         others: further forecasters scored beside the baselines, on the same rows: name -> any of
-            ``"return"`` ``(T,)``, ``"variance"`` ``(T,)``, ``"quantiles"`` ``(T, Q')`` with
-            ``"quantile_levels"`` (e.g. a non-attention learner, or the model's uncalibrated quantiles).
+            ``"return"`` ``(T,)``, ``"variance"`` ``(T,)``, ``"quantiles"`` ``(T, Q)`` at the model's
+            ``quantile_levels`` (an optional ``"quantile_levels"`` must equal them: pinball and CRPS average
+            over the levels) (e.g. a non-attention learner, or the model's uncalibrated quantiles).
             Their Diebold-Mariano rows against the model are included. Default: None.
         horizon: bars of the variance target. Default: 24.
         refit_every: refit interval of the rolling baselines. Default: 168.
@@ -181,7 +182,8 @@ def evaluate_asset_forecasts(
         output it needs is given (baselines of that part included).
 
     Raises:
-        ValueError: bad shapes or splits; a part without a single test row where every forecast is finite.
+        ValueError: bad shapes or splits; a part without a single test row where every forecast is finite;
+            quantiles in ``others`` at levels other than the model's.
     """
     r = as_array(returns, "returns", allow_nan=False)
     n = r.shape[0]
@@ -255,10 +257,14 @@ def evaluate_asset_forecasts(
         sets["empirical_quantile"] = (rolling_quantile_forecast(r, levels, horizon=quantile_horizon), levels)
         for k, o in extra.items():
             if "quantiles" in o:
-                sets[k] = (
-                    as_array(o["quantiles"], f"others[{k!r}]['quantiles']", ndim=2),
-                    [float(v) for v in o["quantile_levels"]],
-                )
+                given = [float(v) for v in o.get("quantile_levels", levels)]
+                if len(given) != len(levels) or not np.allclose(given, levels, rtol=0.0, atol=1e-9):
+                    # pinball and CRPS average over the levels: fewer or other levels score another loss
+                    raise ValueError(
+                        f"others[{k!r}]['quantile_levels']={given}: expected the model's levels {levels} "
+                        "(pinball and CRPS compare forecasters only over the same levels)"
+                    )
+                sets[k] = (as_array(o["quantiles"], f"others[{k!r}]['quantiles']", ndim=2), levels)
         ok = _need(_common_rows(rows, y_all, *(f for f, _ in sets.values())), "interval90", list(sets))
         # the same thirds for every forecaster: by the realised variance of the last `horizon` bars at t
         trailing_variance = _only(trailing_sum(r**2, horizon), ok)

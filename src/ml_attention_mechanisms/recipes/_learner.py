@@ -53,8 +53,8 @@ def learner_forecasts(
     the causal rolling calibration of :func:`._calibration.rolling_calibration`).
 
     Returns:
-        ``{"return": [T], "variance": [T], "quantiles": [T, Q]}`` (the learner's interval levels are the
-        outermost pair of ``quantile_levels`` and the median).
+        ``{"return": [T], "variance": [T], "quantiles": [T, Q], "levels": [Q]}``: one quantile model per
+        level of ``quantile_levels`` (the models' levels, so that pinball and CRPS compare like with like).
     """
     from ..evaluation.baselines import fit_predict_learner
     from ..evaluation.conformal import ConformalQuantileCalibrator
@@ -71,7 +71,7 @@ def learner_forecasts(
         train = np.sort(np.random.default_rng(seed).choice(train, size=train_rows, replace=False))
     n = r.shape[0]
     ahead = np.arange(data.val_start, data.test_end)
-    levels = [quantile_levels[0], 0.5, quantile_levels[-1]]
+    levels = [float(v) for v in quantile_levels]
     f_ret = fit_predict_learner(x[train], y1[train], x[ahead], kind="hgb", max_iter=max_iter, seed=seed)
     f_lrv = fit_predict_learner(
         x[train], np.log(rv[train]), x[ahead], kind="hgb", max_iter=max_iter, seed=seed
@@ -79,7 +79,11 @@ def learner_forecasts(
     f_q = fit_predict_learner(
         x[train], y1[train], x[ahead], kind="hgb", quantiles=levels, max_iter=max_iter, seed=seed
     )
-    out = {"return": np.full(n, np.nan), "variance": np.full(n, np.nan), "quantiles": np.full((n, 3), np.nan)}
+    out = {
+        "return": np.full(n, np.nan),
+        "variance": np.full(n, np.nan),
+        "quantiles": np.full((n, len(levels)), np.nan),
+    }
     out["return"][ahead], out["variance"][ahead], out["quantiles"][ahead] = f_ret, np.exp(f_lrv), f_q
     val = np.zeros(n, dtype=bool)
     val[data.val_start : data.test_start] = True
