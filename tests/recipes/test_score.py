@@ -3,23 +3,13 @@ computed here)."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
+from _recipe_helpers import fake_data
 
 from ml_attention_mechanisms.evaluation import BacktestConfig, VolTargetConfig
-from ml_attention_mechanisms.recipes._data import DemoData
 from ml_attention_mechanisms.recipes._score import score_strategies
 from ml_attention_mechanisms.recipes._sizing import Sizing
-
-
-def _fake_data(r: np.ndarray, test_start: int) -> DemoData:
-    n = r.shape[0]
-    ts = 1_600_000_000 // 86400 * 86400 + 3600 * np.arange(n, dtype=np.int64)
-    prepared = SimpleNamespace(symbols=("BTC/USDT", "ETH/USDT"), timestamps=ts, close=np.ones((2, n)))
-    return DemoData(prepared=prepared, split=None, returns=r, val_start=test_start // 2,
-                    test_start=test_start, test_end=n)  # fmt: skip
 
 
 def _sizing(target_vol: float) -> Sizing:
@@ -30,7 +20,7 @@ def _sizing(target_vol: float) -> Sizing:
 def test_always_buy_signal_matches_buy_and_hold_but_for_the_entry_fee() -> None:
     rng = np.random.default_rng(5)
     r = rng.normal(0.0002, 0.01, (1500, 2))
-    data = _fake_data(r, 1000)
+    data = fake_data(r, 1000)
     calm = np.full((1500, 2), 1e-8)  # a forecast so calm that every position hits the cap of 1
     out = score_strategies(data, {"BTC": np.ones(1500)}, None, config=BacktestConfig(fee_bps=0.0),
                            sizing=_sizing(0.5), variance=calm, n_configs={"signal": 3}, n_boot=50)  # fmt: skip
@@ -45,7 +35,7 @@ def test_always_buy_signal_matches_buy_and_hold_but_for_the_entry_fee() -> None:
 def test_signal_is_sized_by_the_variance_forecast() -> None:
     rng = np.random.default_rng(6)
     r = rng.normal(0.0002, 0.01, (1500, 2))
-    data = _fake_data(r, 1000)
+    data = fake_data(r, 1000)
     variance = np.full((1500, 2), 24 * 1e-4)  # 0.936 a year: a target of 0.3 holds 0.3 / 0.936
     signal = np.where(np.arange(1500) < 1200, 1.0, -1.0)  # long, then sell (flat: long/flat)
     out = score_strategies(data, {"BTC": signal}, None, config=BacktestConfig(fee_bps=10.0),
@@ -64,7 +54,7 @@ def test_the_variance_anchor_is_scored_beside_the_model_on_its_rows() -> None:
     rng = np.random.default_rng(7)
     n = 1500
     r = rng.normal(0.0, 0.01, (n, 2))
-    data = _fake_data(r, 1000)
+    data = fake_data(r, 1000)
     scale = np.exp(rng.normal(np.log(1e-4), 0.3, (2, n)))  # per-bar variance forecasts [A, T]
     mask = np.ones((2, n), dtype=bool)
     mask[0, 1100:1105] = False  # absent bars: no scale, no forecast

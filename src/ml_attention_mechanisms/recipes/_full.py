@@ -139,7 +139,8 @@ def _portfolio_row(
     reb = rebalance_positions(data, int(data.test_start), int(data.test_end), bt)
     weights = forecast_portfolio(model, data.prepared, reb, window=cfg.window)
     res = score_strategies(data, {}, weights, config=bt, sizing=sizing[0], variance=sizing[1],
-                           n_configs={"portfolio": sizing[0].n_candidates}, n_boot=cfg.n_boot)  # fmt: skip
+                           n_configs={"portfolio": sizing[0].n_candidates}, n_boot=cfg.n_boot,
+                           allocation="model")  # fmt: skip
     m = res["portfolio"]["model"]
     keys = ("sharpe", "sharpe_ci_low", "sharpe_ci_high", "sortino", "max_drawdown", "calmar", "turnover",
             "net_return")  # fmt: skip

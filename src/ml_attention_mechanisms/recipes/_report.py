@@ -12,6 +12,7 @@ from typing import Any
 
 from .._import_guard import needs_extra
 from ..evaluation.report import ReportFigure
+from ._sizing import EQUAL_ALLOCATION
 
 __all__ = [
     "RunReport",
@@ -71,7 +72,26 @@ def sizing_notes(sizing: Mapping[str, Any] | None) -> list[str]:
         f"volatility), sized by {sizing.get('variance_source') or 'the variance forecasts'}; the baselines "
         f"'_vol_target' by HAR-RV), each with the best of {n} (target, band) pairs on {sizing.get('chosen_on')}: "
         + "; ".join(parts)
-        + "."
+        + ".",
+        *allocation_note(sizing),
+    ]
+
+
+def allocation_note(sizing: Mapping[str, Any]) -> list[str]:
+    """One sentence on what the portfolio holds (the model's weights or equal weights) and why; none for a run
+    that did not compare them."""
+    validation = sizing.get("validation") or {}
+    if EQUAL_ALLOCATION not in validation or "portfolio" not in validation:
+        return []
+    best = {
+        k: max((float(r["score"]) for r in validation[k]), default=float("nan"))
+        for k in ("portfolio", EQUAL_ALLOCATION)
+    }
+    equal = sizing.get("portfolio_allocation") == "equal_weight"
+    held = "equal weights over the listed assets" if equal else "the portfolio model's weights"
+    return [
+        f"The portfolio holds {held}, sized the same way: the higher best validation net Sharpe (the model's "
+        f"weights {best['portfolio']:.2f}, equal weights {best[EQUAL_ALLOCATION]:.2f})."
     ]
 
 
@@ -202,6 +222,7 @@ def terminal_table(metrics: Mapping[str, Any]) -> str:
             + ", ".join(f"{k} {c['target_vol']:g}/{c['band']:g}" for k, c in chosen.items())
             + " (target vol a year / no-trade band)"
         )
+    lines += allocation_note(metrics.get("sizing") or {})
     return "\n".join(lines)
 
 

@@ -21,7 +21,14 @@ import numpy as np
 from ..evaluation.backtest import BacktestConfig
 from ._data import HORIZON, DemoData, asset_column, first_bar, listed_mask, priced_bars
 from ._learner import LEARNER
-from ._sizing import PORTFOLIO_BASELINES, SIGNAL_BASELINE, Sizing, sized_portfolio, sized_signal
+from ._sizing import (
+    PORTFOLIO_BASELINES,
+    SIGNAL_BASELINE,
+    Sizing,
+    portfolio_allocation,
+    sized_portfolio,
+    sized_signal,
+)
 
 __all__ = ["ANCHOR", "score_assets", "score_strategies", "strip_arrays"]
 
@@ -113,10 +120,12 @@ def score_strategies(
     variance: np.ndarray,
     n_configs: Mapping[str, int],
     n_boot: int,
+    allocation: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Signal strategies per asset (``signal_<ASSET>``) and the portfolio, sized by the forecast volatility
     (:mod:`._sizing`), net of costs, on the test span, against their baselines (the volatility-targeted ones
-    with their own validation-chosen sizing).
+    with their own validation-chosen sizing). The portfolio holds the model's weights or equal weights, as
+    chosen on validation (:func:`._sizing.portfolio_allocation`; its block says which under ``"allocation"``).
 
     Args:
         signals: asset -> signal ``[T]`` in {-1, 0, 1} (NaN = no decision: hold).
@@ -125,6 +134,8 @@ def score_strategies(
         sizing: the sizing of each strategy and baseline (chosen on validation, or a run's stored one).
         variance: the 24-bar variance forecasts ``[T, A]`` that size the model's strategies.
         n_configs: kind -> configurations tried (reported beside each Sharpe, used by the deflated Sharpe).
+        allocation: ``"model"``: the portfolio holds the model's weights whatever validation chose (an
+            ablation of the model). Default: None (the sizing's choice).
     """
     from ..evaluation.suite import evaluate_portfolio_strategy, evaluate_signal_strategy
 
@@ -143,12 +154,19 @@ def score_strategies(
                 n_boot=n_boot, vol_target=sizing.chosen[SIGNAL_BASELINE],
             )  # fmt: skip
         if weights is not None:
-            sized = sized_portfolio(weights, variance, data, span, sizing.chosen["portfolio"], config)
+            if allocation == "model":
+                held, cfg = weights, sizing.chosen["portfolio"]
+            else:
+                held, cfg = portfolio_allocation(weights, data, sizing)
+            sized = sized_portfolio(held, variance, data, span, cfg, config)
             out["portfolio"] = evaluate_portfolio_strategy(
                 data.returns, sized, data.timestamps, test_start=span.start, test_end=span.stop, config=config,
                 n_configs=int(n_configs.get("portfolio", 1)), n_boot=n_boot, listed=listed_mask(data),
                 vol_targets={name: sizing.chosen[name] for name in PORTFOLIO_BASELINES},
             )  # fmt: skip
+            out["portfolio"]["allocation"] = (
+                "model" if held is weights else "equal_weight"
+            )  # the "model" row's
     return out
 
 

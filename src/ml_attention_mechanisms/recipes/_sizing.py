@@ -10,6 +10,12 @@ split (pooled over the seen assets for the signal strategies), chosen the same w
 volatility-targeted baselines (buy-and-hold sized by HAR-RV; equal weight and risk parity). The test split
 is never read here. A run stores the choice (``calibration.json`` ``sizing``); ``evaluate`` applies it.
 
+The portfolio model's weights must earn their place: equal weights over the listed assets, sized the same
+way by the same forecasts (``portfolio_equal_weight``), are chosen on the validation split too, and the
+portfolio holds them instead when their best validation net Sharpe is higher
+(:attr:`Sizing.portfolio_allocation`), as the price model's residual weight chosen on validation can leave
+the variance anchor alone.
+
 Every strategy starts flat at the first bar of its span and decides at the close of each bar with the
 forecasts made then; the engine fills at the next bar.
 
@@ -30,17 +36,21 @@ from ..evaluation.backtest import BacktestConfig, VolTargetConfig
 from ._data import HORIZON, DemoData, asset_column, first_bar, listed_mask
 
 __all__ = [
+    "EQUAL_ALLOCATION",
     "PORTFOLIO_BASELINES",
     "SIGNAL_BASELINE",
     "Sizing",
     "asset_variances",
     "choose_sizing",
+    "equal_allocation",
+    "portfolio_allocation",
     "sized_portfolio",
     "sized_signal",
 ]
 
 SIGNAL_BASELINE = "buy_and_hold_vol_target"
 PORTFOLIO_BASELINES = ("equal_weight_vol_target", "risk_parity_vol_target")
+EQUAL_ALLOCATION = "portfolio_equal_weight"  # equal weights sized like the portfolio model's
 
 
 @dataclass(eq=False)
@@ -64,6 +74,7 @@ class Sizing:
             "chosen": {k: v.to_dict() for k, v in self.chosen.items()},
             "chosen_on": self.chosen_on,
             "variance_source": self.variance_source,
+            "portfolio_allocation": self.portfolio_allocation,
             "validation": self.validation,
         }
 
@@ -77,6 +88,19 @@ class Sizing:
     def n_candidates(self) -> int:
         """Configurations tried per strategy (they deflate the Sharpe ratios)."""
         return max((len(v) for v in self.validation.values()), default=1)
+
+    @property
+    def portfolio_allocation(self) -> str:
+        """``"equal_weight"`` when equal weights had a higher best validation net Sharpe than the portfolio
+        model's weights, sized the same way; ``"model"`` otherwise (and for a run that compared none)."""
+        model, equal = (_best(self.validation.get(k, ())) for k in ("portfolio", EQUAL_ALLOCATION))
+        return "equal_weight" if np.isfinite(equal) and not equal <= model else "model"
+
+
+def _best(rows: Sequence[Mapping[str, Any]]) -> float:
+    """The highest finite ``score`` of a validation table (NaN: none)."""
+    scores = [float(r["score"]) for r in rows if np.isfinite(float(r["score"]))]
+    return max(scores) if scores else float("nan")
 
 
 def asset_variances(assets: Mapping[str, Mapping[str, np.ndarray]], data: DemoData) -> tuple[np.ndarray, str]:
@@ -128,6 +152,26 @@ def sized_portfolio(weights: np.ndarray, variance: np.ndarray, data: DemoData, s
     return vol_target_weights(w, variance, corr, cfg)
 
 
+def equal_allocation(weights: np.ndarray, data: DemoData) -> np.ndarray:
+    """Equal weights over the assets listed at each row where ``weights`` ``[T, A]`` has a decision (NaN
+    elsewhere): the allocation the portfolio model's weights are compared with."""
+    listed = listed_mask(data).astype(np.float64)
+    rows = np.isfinite(weights).all(axis=1) & (listed.sum(axis=1) > 0)
+    out = np.full(weights.shape, np.nan)
+    out[rows] = listed[rows] / listed[rows].sum(axis=1, keepdims=True)
+    return out
+
+
+def portfolio_allocation(
+    weights: np.ndarray, data: DemoData, sizing: Sizing
+) -> tuple[np.ndarray, VolTargetConfig]:
+    """``(weights [T, A], sizing)`` the portfolio holds: the model's, or equal weights where validation chose
+    them (:attr:`Sizing.portfolio_allocation`)."""
+    if sizing.portfolio_allocation == "equal_weight":
+        return equal_allocation(weights, data), sizing.chosen[EQUAL_ALLOCATION]
+    return weights, sizing.chosen["portfolio"]
+
+
 def _sharpe(run: Callable[..., Any], *args: Any) -> float:
     """The net Sharpe of the backtest ``run(*args)`` (NaN for a flat strategy: never chosen)."""
     with warnings.catch_warnings():
@@ -159,7 +203,8 @@ def choose_sizing(
         variance: :func:`asset_variances`.
         seen: the assets the signal strategies' choice pools over (the run's training assets).
         candidates: the grid.
-        baselines: size the volatility-targeted baselines too (False: the model's strategies only).
+        baselines: size the volatility-targeted baselines and the equal-weight allocation
+            (:data:`EQUAL_ALLOCATION`) too (False: the model's strategies only).
     """
     from ..evaluation.backtest import choose_vol_target
     from ..evaluation.baselines import listed_har_rv_forecast
@@ -186,6 +231,11 @@ def choose_sizing(
     scores: dict[str, Callable[[VolTargetConfig], float]] = {
         **({"signal": signal} if pool else {}),
         **({"portfolio": portfolio(weights)} if weights is not None else {}),
+        **(
+            {EQUAL_ALLOCATION: portfolio(equal_allocation(weights, data))}
+            if weights is not None and baselines
+            else {}
+        ),
         **({SIGNAL_BASELINE: buy_and_hold} if baselines else {}),
         **({name: baseline(name) for name in PORTFOLIO_BASELINES} if baselines else {}),
     }
