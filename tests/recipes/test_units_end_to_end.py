@@ -151,3 +151,35 @@ def test_predictions_do_not_depend_on_price_or_volume_units(
                 table[column].to_numpy(dtype=float), base[column].to_numpy(dtype=float),
                 rtol=RTOL, atol=1e-12, equal_nan=True, err_msg=f"{column} ({name})",
             )  # fmt: skip
+
+
+def test_predicted_portfolio_weight_is_what_the_runs_portfolio_holds(
+    run_and_files: tuple[Path, dict[str, list[Path]]], tmp_path: Path
+) -> None:
+    """``portfolio_weight`` is the model's weight where the run's validation kept it, equal weights over the
+    listed assets where it chose them (forced here both ways by editing a copy of the run's stored scores);
+    ``portfolio_model_weight`` is the model's either way."""
+    import json
+    import shutil
+
+    run, files = run_and_files
+    for equal_wins in (False, True):
+        copy = tmp_path / f"run_{equal_wins}"
+        shutil.copytree(run, copy)
+        path = copy / "calibration.json"
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        tables = stored["sizing"]["validation"]
+        tables["portfolio_equal_weight"] = [
+            {**row, "score": (9.0 if equal_wins else -9.0)} for row in tables["portfolio"]
+        ]
+        path.write_text(json.dumps(stored), encoding="utf-8")
+        table = prediction_table(copy, files["base"], start="2021-01-20")
+        model = table.pivot(index="timestamp", columns="symbol", values="portfolio_model_weight")
+        held = table.pivot(index="timestamp", columns="symbol", values="portfolio_weight")
+        rows = model.notna().all(axis=1).to_numpy()
+        assert rows.sum() >= 200
+        if equal_wins:  # every file's coin is listed from its first row on
+            np.testing.assert_allclose(held.to_numpy()[rows], 1.0 / 3.0, rtol=1e-12)
+        else:
+            np.testing.assert_array_equal(held.to_numpy()[rows], model.to_numpy()[rows])
+        assert np.isnan(held.to_numpy()[~rows]).all()

@@ -6,7 +6,9 @@ bars before the first predicted bar where the data have them, so a bar's figures
 ``--start`` lies. Nothing is scored, so the data need only the forecasts' own history (with less, the first
 predicted bars fall back on the stored calibration until 168 outcomes are known). ``position`` is the signal
 strategy's position sized by the run's stored volatility targeting (its ``direction`` beside it, starting
-flat at the first predicted bar); ``portfolio_weight`` is the portfolio model's weight before its sizing.
+flat at the first predicted bar); ``portfolio_weight`` is the weight the run's portfolio holds before its
+sizing (the portfolio model's, or equal weights over the listed assets where the run's validation chose
+them: :attr:`._sizing.Sizing.portfolio_allocation`), ``portfolio_model_weight`` the portfolio model's own.
 
 Shapes:
     T: bars; A: assets; Q: quantile levels; Lv: VaR levels.
@@ -27,6 +29,7 @@ from ._data import base_symbol
 from ._forecast import forecast_portfolio
 from ._forecast_run import WARM_UP, Forecasts, forecast_run
 from ._run_inputs import input_files, load_run_inputs
+from ._sizing import Sizing, portfolio_allocation
 
 __all__ = ["predict_run", "prediction_table"]
 
@@ -66,6 +69,9 @@ def prediction_table(
         weights = forecast_portfolio(
             inputs.models["portfolio"].model, data.prepared, np.arange(lo, hi), window=window
         )
+        held = weights
+        if "sizing" in inputs.calibration:
+            held = portfolio_allocation(weights, data, Sizing.from_dict(inputs.calibration["sizing"]))[0]
     frames = []
     for a, asset in enumerate(assets):
         cols: dict[str, Any] = {
@@ -75,7 +81,8 @@ def prediction_table(
         }
         cols.update(_asset_columns(fc, asset, slice(lo, hi), backtest, _signal_sizing(inputs.calibration)))
         if weights is not None:
-            cols["portfolio_weight"] = weights[lo:hi, a]
+            cols["portfolio_weight"] = held[lo:hi, a]
+            cols["portfolio_model_weight"] = weights[lo:hi, a]
         frames.append(pd.DataFrame(cols))
     return pd.concat(frames, ignore_index=True)
 
