@@ -95,7 +95,9 @@ def test_metrics_hold_models_and_every_baseline(demo_run: tuple[Path, str, int])
     equal = best_score["portfolio_equal_weight"] > best_score["portfolio"]
     assert sizing["portfolio_allocation"] == m["strategies"]["portfolio"]["allocation"]
     assert sizing["portfolio_allocation"] == ("equal_weight" if equal else "model")
-    n_ablations = len([r for r in (m.get("ablations") or {}).get("rows", []) if r["asset"] == "portfolio"]) - 1
+    n_ablations = (
+        len([r for r in (m.get("ablations") or {}).get("rows", []) if r["asset"] == "portfolio"]) - 1
+    )
     n_portfolio = n_sizing + len(DemoConfig.quick().vol_targets())  # the equal weights' pairs count too
     assert m["strategies"]["portfolio"]["model"]["n_configs_tried"] == n_portfolio + max(n_ablations, 0)
     assert m["data"]["seen"] == {"BTC": True, "ETH": True, "LTC": True, "BNB": True, "ADA": True}
@@ -197,7 +199,9 @@ def test_full_adds_walk_forward_folds_and_ablations(demo_run: tuple[Path, str, i
     # the "on" row is the demo's own portfolio model, scored the same way as the main table when the portfolio
     # holds the model's weights (the ablation compares the model's weights whatever validation chose)
     if m["strategies"]["portfolio"]["allocation"] == "model":
-        assert portfolio[0]["sharpe"] == pytest.approx(m["strategies"]["portfolio"]["model"]["sharpe"], rel=1e-9)
+        assert portfolio[0]["sharpe"] == pytest.approx(
+            m["strategies"]["portfolio"]["model"]["sharpe"], rel=1e-9
+        )
     assert m["ablations"]["not_run"] == []
     n_sizing = len(DemoConfig.quick().vol_targets()) * len(DemoConfig.quick().training_budgets())
     n_equal = len(DemoConfig.quick().vol_targets())  # the equal-weight allocation's pairs
