@@ -44,7 +44,7 @@ def test_demo_quick_writes_every_artefact(demo_run: tuple[Path, str, int]) -> No
                   "portfolio_optimizer_small"):  # fmt: skip
         assert (out / "models" / model / "config.yaml").is_file()
     assert "the bar:" in stdout and "24h variance" in stdout and "sizing (chosen on validation)" in stdout
-    assert "The portfolio holds " in stdout and "validation net Sharpe" in stdout
+    assert "The portfolio holds " in stdout and "The signal strategy holds " in stdout
     head = stdout.splitlines()[0].split()
     assert head[:4] == ["asset", "seen", "criterion", "figure"]  # the one-screen summary comes first
 
@@ -73,7 +73,8 @@ def test_metrics_hold_models_and_every_baseline(demo_run: tuple[Path, str, int])
     assert set(sig["baselines"]) == {"buy_and_hold", "momentum_24", "buy_and_hold_vol_target"}
     # every (target, band) pair tried on validation, for each training budget the models were chosen from
     n_sizing = len(DemoConfig.quick().vol_targets()) * len(DemoConfig.quick().training_budgets())
-    assert sig["model"]["n_configs_tried"] == n_sizing and "deflated_sharpe" in sig["model"]
+    n_null = len(DemoConfig.quick().vol_targets())  # the null strategy's pairs count too
+    assert sig["model"]["n_configs_tried"] == n_sizing + n_null and "deflated_sharpe" in sig["model"]
     assert set(m["strategies"]["portfolio"]["baselines"]) == {
         "equal_weight",
         "inverse_volatility",
@@ -84,22 +85,24 @@ def test_metrics_hold_models_and_every_baseline(demo_run: tuple[Path, str, int])
     sizing = m["sizing"]
     assert sizing["chosen_on"].startswith("validation ") and set(sizing["chosen"]) == {
         "signal", "portfolio", "buy_and_hold_vol_target", "equal_weight_vol_target", "risk_parity_vol_target",
-        "portfolio_equal_weight",
+        "portfolio_equal_weight", "signal_long",
     }  # fmt: skip
     best_score = {}
     for name, rows in sizing["validation"].items():  # the chosen pair has the best validation Sharpe
         best = max((r for r in rows if r["score"] == r["score"]), key=lambda r: r["score"], default=rows[0])
         assert [r for r in rows if r["chosen"]] == [best], name
         best_score[name] = best["score"]
-    # the portfolio holds equal weights only where they beat the model's weights on validation, and says so
-    equal = best_score["portfolio_equal_weight"] > best_score["portfolio"]
-    assert sizing["portfolio_allocation"] == m["strategies"]["portfolio"]["allocation"]
-    assert sizing["portfolio_allocation"] == ("equal_weight" if equal else "model")
+    # a strategy holds its null strategy only where that beats the model's decisions on validation, and says so
+    for kind, null, name in (("portfolio", "portfolio_equal_weight", "equal_weight"),
+                             ("signal", "signal_long", "always_long")):  # fmt: skip
+        assert sizing["holds"][kind] == (name if best_score[null] > best_score[kind] else "model")
+    assert m["strategies"]["portfolio"]["holds"] == sizing["holds"]["portfolio"]
+    held = {m["strategies"][k]["holds"] for k in m["strategies"] if k.startswith("signal_")}
+    assert held == {sizing["holds"]["signal"]}
     n_ablations = (
         len([r for r in (m.get("ablations") or {}).get("rows", []) if r["asset"] == "portfolio"]) - 1
     )
-    n_portfolio = n_sizing + len(DemoConfig.quick().vol_targets())  # the equal weights' pairs count too
-    assert m["strategies"]["portfolio"]["model"]["n_configs_tried"] == n_portfolio + max(n_ablations, 0)
+    assert m["strategies"]["portfolio"]["model"]["n_configs_tried"] == n_sizing + n_null + max(n_ablations, 0)
     assert m["data"]["seen"] == {"BTC": True, "ETH": True, "LTC": True, "BNB": True, "ADA": True}
     assert "equity" not in sig  # per-bar arrays go to the plots, not the JSON
 
@@ -198,15 +201,16 @@ def test_full_adds_walk_forward_folds_and_ablations(demo_run: tuple[Path, str, i
     assert all({"sharpe", "max_drawdown", "sortino", "turnover"} <= set(row) for row in portfolio)
     # the "on" row is the demo's own portfolio model, scored the same way as the main table when the portfolio
     # holds the model's weights (the ablation compares the model's weights whatever validation chose)
-    if m["strategies"]["portfolio"]["allocation"] == "model":
+    if m["strategies"]["portfolio"]["holds"] == "model":
         assert portfolio[0]["sharpe"] == pytest.approx(
             m["strategies"]["portfolio"]["model"]["sharpe"], rel=1e-9
         )
     assert m["ablations"]["not_run"] == []
     n_sizing = len(DemoConfig.quick().vol_targets()) * len(DemoConfig.quick().training_budgets())
-    n_equal = len(DemoConfig.quick().vol_targets())  # the equal-weight allocation's pairs
+    n_null = len(DemoConfig.quick().vol_targets())  # the null strategy's pairs
     assert m["configurations_tried"]["price"] == 3
-    assert m["configurations_tried"]["portfolio"] == n_sizing + n_equal + 1
+    assert m["configurations_tried"]["portfolio"] == n_sizing + n_null + 1
+    assert m["configurations_tried"]["signal"] == n_sizing + n_null
     html = (demo_run[0] / "report.html").read_text(encoding="utf-8")
     assert "Walk-forward folds" in html and "Ablations" in html and "Leave-one-asset-out folds" in html
 

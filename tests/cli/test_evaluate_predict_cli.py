@@ -95,8 +95,12 @@ def test_predict_writes_every_bar_and_asset(run_and_files: tuple[Path, list[Path
     assert (table["return_q0.05"] <= table["return_q0.95"]).all()
     from ml_attention_mechanisms.evaluation import VolTargetConfig, vol_target_positions
 
-    sizing = VolTargetConfig.from_dict(stored_sizing(run)["signal"])  # type: ignore[arg-type]
+    holds = json.loads((run / "calibration.json").read_text(encoding="utf-8"))["sizing"]["holds"]["signal"]
+    key = {"model": "signal", "always_long": "signal_long"}[holds]  # the direction the run's strategy holds
+    sizing = VolTargetConfig.from_dict(stored_sizing(run)[key])  # type: ignore[arg-type]
     btc = table[table["symbol"] == "BTC/USDT"]
+    if holds == "always_long":
+        assert (btc["direction"] == 1.0).all()
     want = vol_target_positions(btc["direction"].to_numpy(float), btc["variance_24h"].to_numpy(float), sizing)
     np.testing.assert_allclose(btc["position"].to_numpy(float), want)  # sized by the run's stored choice
 

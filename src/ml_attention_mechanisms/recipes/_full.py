@@ -140,7 +140,7 @@ def _portfolio_row(
     weights = forecast_portfolio(model, data.prepared, reb, window=cfg.window)
     res = score_strategies(data, {}, weights, config=bt, sizing=sizing[0], variance=sizing[1],
                            n_configs={"portfolio": sizing[0].n_candidates}, n_boot=cfg.n_boot,
-                           allocation="model")  # fmt: skip
+                           model_only=True)  # fmt: skip
     m = res["portfolio"]["model"]
     keys = ("sharpe", "sharpe_ci_low", "sharpe_ci_high", "sortino", "max_drawdown", "calmar", "turnover",
             "net_return")  # fmt: skip

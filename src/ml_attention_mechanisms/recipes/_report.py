@@ -12,10 +12,11 @@ from typing import Any
 
 from .._import_guard import needs_extra
 from ..evaluation.report import ReportFigure
-from ._sizing import EQUAL_ALLOCATION
+from ._sizing import NULL_STRATEGIES, best_score
 
 __all__ = [
     "RunReport",
+    "holds_notes",
     "report_notes",
     "report_tables",
     "shortfalls",
@@ -73,26 +74,32 @@ def sizing_notes(sizing: Mapping[str, Any] | None) -> list[str]:
         f"'_vol_target' by HAR-RV), each with the best of {n} (target, band) pairs on {sizing.get('chosen_on')}: "
         + "; ".join(parts)
         + ".",
-        *allocation_note(sizing),
+        *holds_notes(sizing),
     ]
 
 
-def allocation_note(sizing: Mapping[str, Any]) -> list[str]:
-    """One sentence on what the portfolio holds (the model's weights or equal weights) and why; none for a run
-    that did not compare them."""
+_HELD = {  # kind -> (what the strategy is, the model's decisions, the null strategy's)
+    "signal": ("The signal strategy", "the signal model's long/flat decisions", "long on every bar"),
+    "portfolio": ("The portfolio", "the portfolio model's weights", "equal weights over the listed assets"),
+}
+
+
+def holds_notes(sizing: Mapping[str, Any]) -> list[str]:
+    """One sentence per strategy on what it holds (its model's decisions or its null strategy's) and why;
+    none for a strategy whose run did not compare them."""
     validation = sizing.get("validation") or {}
-    if EQUAL_ALLOCATION not in validation or "portfolio" not in validation:
-        return []
-    best = {
-        k: max((float(r["score"]) for r in validation[k]), default=float("nan"))
-        for k in ("portfolio", EQUAL_ALLOCATION)
-    }
-    equal = sizing.get("portfolio_allocation") == "equal_weight"
-    held = "equal weights over the listed assets" if equal else "the portfolio model's weights"
-    return [
-        f"The portfolio holds {held}, sized the same way: the higher best validation net Sharpe (the model's "
-        f"weights {best['portfolio']:.2f}, equal weights {best[EQUAL_ALLOCATION]:.2f})."
-    ]
+    holds = sizing.get("holds") or {}
+    out = []
+    for kind, (null, name) in NULL_STRATEGIES.items():
+        if kind not in validation or null not in validation:
+            continue
+        what, model, other = _HELD[kind]
+        held = other if holds.get(kind) == name else model
+        out.append(
+            f"{what} holds {held}, sized the same way: the higher best validation net Sharpe ({model} "
+            f"{best_score(validation[kind]):.2f}, {other} {best_score(validation[null]):.2f})."
+        )
+    return out
 
 
 def report_tables(metrics: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -222,7 +229,7 @@ def terminal_table(metrics: Mapping[str, Any]) -> str:
             + ", ".join(f"{k} {c['target_vol']:g}/{c['band']:g}" for k, c in chosen.items())
             + " (target vol a year / no-trade band)"
         )
-    lines += allocation_note(metrics.get("sizing") or {})
+    lines += holds_notes(metrics.get("sizing") or {})
     return "\n".join(lines)
 
 

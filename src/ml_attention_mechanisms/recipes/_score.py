@@ -25,7 +25,8 @@ from ._sizing import (
     PORTFOLIO_BASELINES,
     SIGNAL_BASELINE,
     Sizing,
-    portfolio_allocation,
+    held_portfolio,
+    held_signal,
     sized_portfolio,
     sized_signal,
 )
@@ -120,12 +121,13 @@ def score_strategies(
     variance: np.ndarray,
     n_configs: Mapping[str, int],
     n_boot: int,
-    allocation: str | None = None,
+    model_only: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Signal strategies per asset (``signal_<ASSET>``) and the portfolio, sized by the forecast volatility
     (:mod:`._sizing`), net of costs, on the test span, against their baselines (the volatility-targeted ones
-    with their own validation-chosen sizing). The portfolio holds the model's weights or equal weights, as
-    chosen on validation (:func:`._sizing.portfolio_allocation`; its block says which under ``"allocation"``).
+    with their own validation-chosen sizing). Each strategy holds its model's decisions or its null strategy's
+    (always long; equal weights), as chosen on validation (:attr:`._sizing.Sizing.holds`); each block says
+    which under ``"holds"``.
 
     Args:
         signals: asset -> signal ``[T]`` in {-1, 0, 1} (NaN = no decision: hold).
@@ -134,8 +136,8 @@ def score_strategies(
         sizing: the sizing of each strategy and baseline (chosen on validation, or a run's stored one).
         variance: the 24-bar variance forecasts ``[T, A]`` that size the model's strategies.
         n_configs: kind -> configurations tried (reported beside each Sharpe, used by the deflated Sharpe).
-        allocation: ``"model"``: the portfolio holds the model's weights whatever validation chose (an
-            ablation of the model). Default: None (the sizing's choice).
+        model_only: hold the models' decisions whatever validation chose (an ablation of a model). Default:
+            False (the sizing's choice).
     """
     from ..evaluation.suite import evaluate_portfolio_strategy, evaluate_signal_strategy
 
@@ -147,26 +149,25 @@ def score_strategies(
         for asset, sig in signals.items():
             col = asset_column(data, asset)
             first = first_bar(data, col)
-            positions = sized_signal(sig, variance[:, col], span, sizing.chosen["signal"], config)
+            held, cfg = (sig, sizing.chosen["signal"]) if model_only else held_signal(sig, sizing)
+            positions = sized_signal(held, variance[:, col], span, cfg, config)
             out[f"signal_{asset}"] = evaluate_signal_strategy(
                 data.returns[first:, col], positions[first:], test_start=span.start - first,
                 test_end=span.stop - first, config=config, n_configs=int(n_configs.get("signal", 1)),
                 n_boot=n_boot, vol_target=sizing.chosen[SIGNAL_BASELINE],
             )  # fmt: skip
+            out[f"signal_{asset}"]["holds"] = "model" if held is sig else "always_long"  # the "model" row's
         if weights is not None:
-            if allocation == "model":
-                held, cfg = weights, sizing.chosen["portfolio"]
-            else:
-                held, cfg = portfolio_allocation(weights, data, sizing)
-            sized = sized_portfolio(held, variance, data, span, cfg, config)
+            w, cfg = (
+                (weights, sizing.chosen["portfolio"]) if model_only else held_portfolio(weights, data, sizing)
+            )
+            sized = sized_portfolio(w, variance, data, span, cfg, config)
             out["portfolio"] = evaluate_portfolio_strategy(
                 data.returns, sized, data.timestamps, test_start=span.start, test_end=span.stop, config=config,
                 n_configs=int(n_configs.get("portfolio", 1)), n_boot=n_boot, listed=listed_mask(data),
                 vol_targets={name: sizing.chosen[name] for name in PORTFOLIO_BASELINES},
             )  # fmt: skip
-            out["portfolio"]["allocation"] = (
-                "model" if held is weights else "equal_weight"
-            )  # the "model" row's
+            out["portfolio"]["holds"] = "model" if w is weights else "equal_weight"  # the "model" row's
     return out
 
 

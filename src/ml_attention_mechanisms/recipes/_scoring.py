@@ -28,7 +28,7 @@ from ._learner import learner_forecasts_all
 from ._models import RunModel, training_assets
 from ._progress import Timings, say
 from ._score import score_assets, score_strategies
-from ._sizing import EQUAL_ALLOCATION, Sizing, asset_variances, choose_sizing
+from ._sizing import NULL_STRATEGIES, Sizing, asset_variances, choose_sizing
 from .config import BAR_ASSETS, DemoConfig
 
 __all__ = ["WARM_UP", "ScoredForecasts", "score_forecasts", "score_run_strategies", "strategy_sizing"]
@@ -155,14 +155,15 @@ def score_run_strategies(
     """The volatility-targeted signal and portfolio strategies after costs: ``(strategies, configurations
     tried per kind)``.
 
-    The sizing candidates of each training budget the models were chosen from, the equal-weight allocation's
-    (the portfolio's), and ``extra_configs_tried`` (the ablations' variants), count as configurations tried:
-    they deflate the Sharpe ratios.
+    The sizing candidates of each training budget the models were chosen from, the null strategy's (always
+    long; equal weights), and ``extra_configs_tried`` (the ablations' variants), count as configurations
+    tried: they deflate the Sharpe ratios.
     """
     chosen, variance = sizing
     tried = chosen.n_candidates * len(config.training_budgets())
-    equal = len(chosen.validation.get(EQUAL_ALLOCATION, ()))
-    n_configs = {"signal": tried, "portfolio": tried + equal}
+    n_configs = {
+        kind: tried + len(chosen.validation.get(null, ())) for kind, (null, _) in NULL_STRATEGIES.items()
+    }
     for kind, n in extra_configs_tried.items():
         n_configs[kind] = n_configs.get(kind, 1) + int(n)
     strategies = score_strategies(

@@ -10,11 +10,12 @@ split (pooled over the seen assets for the signal strategies), chosen the same w
 volatility-targeted baselines (buy-and-hold sized by HAR-RV; equal weight and risk parity). The test split
 is never read here. A run stores the choice (``calibration.json`` ``sizing``); ``evaluate`` applies it.
 
-The portfolio model's weights must earn their place: equal weights over the listed assets, sized the same
-way by the same forecasts (``portfolio_equal_weight``), are chosen on the validation split too, and the
-portfolio holds them instead when their best validation net Sharpe is higher
-(:attr:`Sizing.portfolio_allocation`), as the price model's residual weight chosen on validation can leave
-the variance anchor alone.
+A strategy model's decisions must earn their place against the decisions of no model, sized the same way
+by the same forecasts (:data:`NULL_STRATEGIES`): long on every bar for the signal strategy
+(``signal_long``), equal weights over the listed assets for the portfolio (``portfolio_equal_weight``).
+Each gets its own pair on the validation split, and the strategy holds it instead of the model's
+decisions when its best validation net Sharpe is higher (:attr:`Sizing.holds`), as the price model's
+residual weight chosen on validation can leave the variance anchor alone.
 
 Every strategy starts flat at the first bar of its span and decides at the close of each bar with the
 forecasts made then; the engine fills at the next bar.
@@ -36,21 +37,27 @@ from ..evaluation.backtest import BacktestConfig, VolTargetConfig
 from ._data import HORIZON, DemoData, asset_column, first_bar, listed_mask
 
 __all__ = [
+    "ALWAYS_LONG",
     "EQUAL_ALLOCATION",
+    "NULL_STRATEGIES",
     "PORTFOLIO_BASELINES",
     "SIGNAL_BASELINE",
     "Sizing",
     "asset_variances",
+    "best_score",
     "choose_sizing",
     "equal_allocation",
-    "portfolio_allocation",
+    "held_portfolio",
+    "held_signal",
     "sized_portfolio",
     "sized_signal",
 ]
 
 SIGNAL_BASELINE = "buy_and_hold_vol_target"
 PORTFOLIO_BASELINES = ("equal_weight_vol_target", "risk_parity_vol_target")
+ALWAYS_LONG = "signal_long"  # long on every bar, sized like the signal strategy
 EQUAL_ALLOCATION = "portfolio_equal_weight"  # equal weights sized like the portfolio model's
+NULL_STRATEGIES = {"signal": (ALWAYS_LONG, "always_long"), "portfolio": (EQUAL_ALLOCATION, "equal_weight")}
 
 
 @dataclass(eq=False)
@@ -74,7 +81,7 @@ class Sizing:
             "chosen": {k: v.to_dict() for k, v in self.chosen.items()},
             "chosen_on": self.chosen_on,
             "variance_source": self.variance_source,
-            "portfolio_allocation": self.portfolio_allocation,
+            "holds": self.holds,
             "validation": self.validation,
         }
 
@@ -90,14 +97,18 @@ class Sizing:
         return max((len(v) for v in self.validation.values()), default=1)
 
     @property
-    def portfolio_allocation(self) -> str:
-        """``"equal_weight"`` when equal weights had a higher best validation net Sharpe than the portfolio
-        model's weights, sized the same way; ``"model"`` otherwise (and for a run that compared none)."""
-        model, equal = (_best(self.validation.get(k, ())) for k in ("portfolio", EQUAL_ALLOCATION))
-        return "equal_weight" if np.isfinite(equal) and not equal <= model else "model"
+    def holds(self) -> dict[str, str]:
+        """Strategy kind (``"signal"``, ``"portfolio"``) -> what it holds: ``"model"``, or the null strategy's
+        name (``"always_long"``, ``"equal_weight"``) where that had the higher best validation net Sharpe,
+        sized the same way (a tie, or a run that compared none, keeps the model)."""
+        out = {}
+        for kind, (key, name) in NULL_STRATEGIES.items():
+            model, null = best_score(self.validation.get(kind, ())), best_score(self.validation.get(key, ()))
+            out[kind] = name if np.isfinite(null) and not null <= model else "model"
+        return out
 
 
-def _best(rows: Sequence[Mapping[str, Any]]) -> float:
+def best_score(rows: Sequence[Mapping[str, Any]]) -> float:
     """The highest finite ``score`` of a validation table (NaN: none)."""
     scores = [float(r["score"]) for r in rows if np.isfinite(float(r["score"]))]
     return max(scores) if scores else float("nan")
@@ -162,14 +173,20 @@ def equal_allocation(weights: np.ndarray, data: DemoData) -> np.ndarray:
     return out
 
 
-def portfolio_allocation(
-    weights: np.ndarray, data: DemoData, sizing: Sizing
-) -> tuple[np.ndarray, VolTargetConfig]:
+def held_portfolio(weights: np.ndarray, data: DemoData, sizing: Sizing) -> tuple[np.ndarray, VolTargetConfig]:
     """``(weights [T, A], sizing)`` the portfolio holds: the model's, or equal weights where validation chose
-    them (:attr:`Sizing.portfolio_allocation`)."""
-    if sizing.portfolio_allocation == "equal_weight":
+    them (:attr:`Sizing.holds`)."""
+    if sizing.holds["portfolio"] == "equal_weight":
         return equal_allocation(weights, data), sizing.chosen[EQUAL_ALLOCATION]
     return weights, sizing.chosen["portfolio"]
+
+
+def held_signal(signal: np.ndarray, sizing: Sizing) -> tuple[np.ndarray, VolTargetConfig]:
+    """``(signal [T], sizing)`` the signal strategy holds: the model's decisions, or buy on every bar where
+    validation chose it (:attr:`Sizing.holds`)."""
+    if sizing.holds["signal"] == "always_long":
+        return np.ones_like(signal, dtype=np.float64), sizing.chosen[ALWAYS_LONG]
+    return signal, sizing.chosen["signal"]
 
 
 def _sharpe(run: Callable[..., Any], *args: Any) -> float:
@@ -203,8 +220,8 @@ def choose_sizing(
         variance: :func:`asset_variances`.
         seen: the assets the signal strategies' choice pools over (the run's training assets).
         candidates: the grid.
-        baselines: size the volatility-targeted baselines and the equal-weight allocation
-            (:data:`EQUAL_ALLOCATION`) too (False: the model's strategies only).
+        baselines: size the volatility-targeted baselines and the null strategies (:data:`NULL_STRATEGIES`)
+            too (False: the model's strategies only).
     """
     from ..evaluation.backtest import choose_vol_target
     from ..evaluation.baselines import listed_har_rv_forecast
@@ -222,14 +239,21 @@ def choose_sizing(
     def baseline(name: str) -> Callable[[VolTargetConfig], float]:
         return lambda c: _sharpe(_baseline_portfolio, data, name, span, c, backtest, har)
 
-    def signal(c: VolTargetConfig) -> float:
-        return _mean([_sharpe(_signal_run, signals[a], var, data, a, span, c, backtest) for a in pool])
+    def signal(signals: Mapping[str, np.ndarray]) -> Callable[[VolTargetConfig], float]:
+        return lambda c: _mean(
+            [_sharpe(_signal_run, signals[a], var, data, a, span, c, backtest) for a in pool]
+        )
 
     def portfolio(w: np.ndarray) -> Callable[[VolTargetConfig], float]:
         return lambda c: _sharpe(_portfolio_run, w, var, data, span, c, backtest)
 
     scores: dict[str, Callable[[VolTargetConfig], float]] = {
-        **({"signal": signal} if pool else {}),
+        **({"signal": signal(signals)} if pool else {}),
+        **(
+            {ALWAYS_LONG: signal({a: np.ones_like(s, dtype=np.float64) for a, s in signals.items()})}
+            if pool and baselines
+            else {}
+        ),
         **({"portfolio": portfolio(weights)} if weights is not None else {}),
         **(
             {EQUAL_ALLOCATION: portfolio(equal_allocation(weights, data))}

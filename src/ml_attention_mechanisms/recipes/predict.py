@@ -4,11 +4,13 @@ run's stored calibration, continued causally on the forecasts whose outcomes are
 (:func:`._calibration.rolling_calibration`); the models also forecast the :data:`._forecast_run.WARM_UP`
 bars before the first predicted bar where the data have them, so a bar's figures do not depend on where
 ``--start`` lies. Nothing is scored, so the data need only the forecasts' own history (with less, the first
-predicted bars fall back on the stored calibration until 168 outcomes are known). ``position`` is the signal
-strategy's position sized by the run's stored volatility targeting (its ``direction`` beside it, starting
-flat at the first predicted bar); ``portfolio_weight`` is the weight the run's portfolio holds before its
-sizing (the portfolio model's, or equal weights over the listed assets where the run's validation chose
-them: :attr:`._sizing.Sizing.portfolio_allocation`), ``portfolio_model_weight`` the portfolio model's own.
+predicted bars fall back on the stored calibration until 168 outcomes are known). What the run's strategies
+hold follows its validation choice (:attr:`._sizing.Sizing.holds`): ``direction`` is the signal strategy's
+long/flat direction (the signal model's decision, or long on every bar where the run chose that; the model's
+own is in ``signal`` and ``p_*``) and ``position`` that direction sized by the run's stored volatility
+targeting (starting flat at the first predicted bar); ``portfolio_weight`` is the weight the run's portfolio
+holds before its sizing (the portfolio model's, or equal weights over the listed assets),
+``portfolio_model_weight`` the portfolio model's own.
 
 Shapes:
     T: bars; A: assets; Q: quantile levels; Lv: VaR levels.
@@ -23,13 +25,13 @@ from typing import Any
 import numpy as np
 
 from .._import_guard import needs_extra
-from ..evaluation.backtest import BacktestConfig, VolTargetConfig, signals_to_positions, vol_target_positions
+from ..evaluation.backtest import BacktestConfig, signals_to_positions, vol_target_positions
 from ..utils._paths import refuse_output_over_input
 from ._data import base_symbol
 from ._forecast import forecast_portfolio
 from ._forecast_run import WARM_UP, Forecasts, forecast_run
 from ._run_inputs import input_files, load_run_inputs
-from ._sizing import Sizing, portfolio_allocation
+from ._sizing import Sizing, held_portfolio, held_signal
 
 __all__ = ["predict_run", "prediction_table"]
 
@@ -64,14 +66,14 @@ def prediction_table(
         first_scored=lo,
     )  # fmt: skip
     times = pd.to_datetime(data.timestamps[lo:hi], unit="s", utc=True)
+    stored = inputs.calibration.get("sizing")
+    sizing = Sizing.from_dict(stored) if stored else None
     weights = None
     if "portfolio" in inputs.models:
         weights = forecast_portfolio(
             inputs.models["portfolio"].model, data.prepared, np.arange(lo, hi), window=window
         )
-        held = weights
-        if "sizing" in inputs.calibration:
-            held = portfolio_allocation(weights, data, Sizing.from_dict(inputs.calibration["sizing"]))[0]
+        held = weights if sizing is None else held_portfolio(weights, data, sizing)[0]
     frames = []
     for a, asset in enumerate(assets):
         cols: dict[str, Any] = {
@@ -79,7 +81,7 @@ def prediction_table(
             "symbol": data.symbols[a],
             "close": data.prepared.close[a, lo:hi],
         }
-        cols.update(_asset_columns(fc, asset, slice(lo, hi), backtest, _signal_sizing(inputs.calibration)))
+        cols.update(_asset_columns(fc, asset, slice(lo, hi), backtest, sizing))
         if weights is not None:
             cols["portfolio_weight"] = held[lo:hi, a]
             cols["portfolio_model_weight"] = weights[lo:hi, a]
@@ -87,18 +89,12 @@ def prediction_table(
     return pd.concat(frames, ignore_index=True)
 
 
-def _signal_sizing(calibration: dict[str, Any]) -> VolTargetConfig | None:
-    """The signal strategy's sizing the run stored (None: a run without one, positions unsized)."""
-    chosen = (calibration.get("sizing") or {}).get("chosen") or {}
-    return VolTargetConfig.from_dict(dict(chosen["signal"])) if "signal" in chosen else None
-
-
 def _asset_columns(
-    fc: Forecasts, asset: str, rows: slice, backtest: BacktestConfig, sizing: VolTargetConfig | None = None
+    fc: Forecasts, asset: str, rows: slice, backtest: BacktestConfig, sizing: Sizing | None = None
 ) -> dict[str, np.ndarray]:
     """One asset's columns: return forecast and quantiles, 24-bar variance, VaR/ES, drawdown, signal,
-    class probabilities, the direction and the position the backtest would hold (sized by ``sizing`` and
-    the 24-bar variance forecast when both are there)."""
+    class probabilities, the direction the run's signal strategy holds and the position the backtest would
+    hold (sized by the run's stored ``sizing`` and the 24-bar variance forecast when both are there)."""
     cols: dict[str, np.ndarray] = {}
     f = fc.assets.get(asset, {})
     if "return" in f:
@@ -117,11 +113,14 @@ def _asset_columns(
         cols["signal"] = sig
         for i, name in enumerate(("sell", "hold", "buy")):
             cols[f"p_{name}"] = s["probabilities"][rows, i]
-        direction = signals_to_positions(np.nan_to_num(sig, nan=0.0).astype(np.int64), backtest)
+        held, cfg = (
+            (sig, None) if sizing is None or "signal" not in sizing.chosen else held_signal(sig, sizing)
+        )
+        direction = signals_to_positions(np.nan_to_num(held, nan=0.0).astype(np.int64), backtest)
         cols["direction"] = direction
         cols["position"] = direction
-        if sizing is not None and "variance_24h" in cols:
-            cols["position"] = vol_target_positions(direction, cols["variance_24h"], sizing)
+        if cfg is not None and "variance_24h" in cols:
+            cols["position"] = vol_target_positions(direction, cols["variance_24h"], cfg)
     return cols
 
 
