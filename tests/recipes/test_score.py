@@ -14,7 +14,12 @@ from ml_attention_mechanisms.recipes._sizing import Sizing
 
 def _sizing(target_vol: float) -> Sizing:
     cfg = VolTargetConfig(target_vol=target_vol)
-    return Sizing({"signal": cfg, "buy_and_hold_vol_target": cfg}, {"signal": [{"score": 1.0}] * 3}, "planted", "planted")
+    return Sizing(
+        {"signal": cfg, "buy_and_hold_vol_target": cfg},
+        {"signal": [{"score": 1.0}] * 3},
+        "planted",
+        "planted",
+    )
 
 
 def test_always_buy_signal_matches_buy_and_hold_but_for_the_entry_fee() -> None:

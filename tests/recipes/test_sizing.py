@@ -15,6 +15,7 @@ from ml_attention_mechanisms.evaluation import (
     run_backtest,
     run_portfolio_backtest,
 )
+from ml_attention_mechanisms.recipes._data import DemoData
 from ml_attention_mechanisms.recipes._score import score_strategies
 from ml_attention_mechanisms.recipes._sizing import (
     ALWAYS_LONG,
@@ -79,15 +80,21 @@ def test_equal_allocation_spreads_over_the_listed_assets_at_the_models_decision_
     np.testing.assert_array_equal(out, expected)
 
 
+N, TEST = 24 * 80, 24 * 40  # 80 days of hourly bars, tested from day 40
+
+
+def _market(seed: int) -> tuple[np.ndarray, DemoData, np.ndarray, np.random.Generator]:
+    """``(returns [N, 2], data, variance forecasts [N, 2], rng)`` of two planted assets."""
+    rng = np.random.default_rng(seed)
+    r = rng.normal(0.0003, 0.01, (N, 2))
+    return r, fake_data(r, TEST), np.exp(rng.normal(np.log(24e-4), 0.2, (N, 2))), rng
+
+
 def test_the_portfolio_holds_what_validation_chose_and_says_so() -> None:
-    rng = np.random.default_rng(11)
-    n = 24 * 80
-    r = rng.normal(0.0003, 0.01, (n, 2))
-    data = fake_data(r, 24 * 40)
-    variance = np.exp(rng.normal(np.log(24e-4), 0.2, (n, 2)))
-    weights = np.full((n, 2), np.nan)
-    weights[::24] = np.column_stack([np.linspace(0.2, 0.8, n)[::24], 1 - np.linspace(0.2, 0.8, n)[::24]])
-    bt, span = BacktestConfig(), slice(24 * 40, n)
+    r, data, variance, _ = _market(11)
+    weights = np.full((N, 2), np.nan)
+    weights[::24] = np.column_stack([np.linspace(0.2, 0.8, N)[::24], 1 - np.linspace(0.2, 0.8, N)[::24]])
+    bt, span = BacktestConfig(), slice(TEST, N)
 
     def held_sharpe(w: np.ndarray, cfg: VolTargetConfig) -> float:
         sized = sized_portfolio(w, variance, data, span, cfg, bt)
@@ -115,13 +122,9 @@ def test_the_portfolio_holds_what_validation_chose_and_says_so() -> None:
 
 
 def test_the_signal_strategy_holds_long_where_validation_chose_it() -> None:
-    rng = np.random.default_rng(12)
-    n = 24 * 80
-    r = rng.normal(0.0003, 0.01, (n, 2))
-    data = fake_data(r, 24 * 40)
-    variance = np.exp(rng.normal(np.log(24e-4), 0.2, (n, 2)))
-    signal = np.where(rng.random(n) < 0.5, 1.0, -1.0)  # buy or sell at random: long/flat
-    bt, span = BacktestConfig(), slice(24 * 40, n)
+    r, data, variance, rng = _market(12)
+    signal = np.where(rng.random(N) < 0.5, 1.0, -1.0)  # buy or sell at random: long/flat
+    bt, span = BacktestConfig(), slice(TEST, N)
 
     def sharpe(sig: np.ndarray, cfg: VolTargetConfig) -> float:
         pos = sized_signal(sig, variance[:, 0], span, cfg, bt)
@@ -129,7 +132,7 @@ def test_the_signal_strategy_holds_long_where_validation_chose_it() -> None:
 
     kw = {"config": bt, "variance": variance, "n_configs": {"signal": 3}, "n_boot": 20}
     for scores, held, expected in (
-        ((1.0, 2.0), "always_long", sharpe(np.ones(n), VolTargetConfig(target_vol=0.3))),
+        ((1.0, 2.0), "always_long", sharpe(np.ones(N), VolTargetConfig(target_vol=0.3))),
         ((2.0, 1.0), "model", sharpe(signal, VolTargetConfig(target_vol=0.5))),
     ):
         out = score_strategies(data, {"BTC": signal}, None, sizing=_sizing(None, None, scores), **kw)[

@@ -65,7 +65,8 @@ class Sizing:
     """The sizing of each strategy and volatility-targeted baseline, and how it was chosen.
 
     Attributes:
-        chosen: ``"signal"``, ``"portfolio"`` and each baseline name -> its :class:`VolTargetConfig`.
+        chosen: ``"signal"``, ``"portfolio"``, each null strategy's and each baseline's name -> its
+            :class:`VolTargetConfig`.
         validation: the same keys -> one row per candidate with its validation net Sharpe.
         variance_source: what sized the model's strategies.
         chosen_on: the period the choice read.
