@@ -112,6 +112,9 @@ def test_portfolio_strategy_against_its_baselines() -> None:
     assert all(ts.hour == 0 for ts in idx[TEST:][decided]) and decided.sum() == 25
     rows = comparison_tables({}, {"portfolio": out})["Strategies (net of costs)"]
     assert [r["strategy"] for r in rows] == ["model", "equal_weight", "inverse_volatility", "min_variance"]
+    assert [r["holds"] for r in rows] == [None] * 4  # no choice made: nothing said
+    held = comparison_tables({}, {"portfolio": {**out, "holds": "equal_weight"}})["Strategies (net of costs)"]
+    assert [r["holds"] for r in held] == ["equal_weight", None, None, None]
     assert all(r["n_configs_tried"] == 1 and r["sharpe_ci_low"] <= r["sharpe"] for r in rows)
     bar = evaluate_bar(
         {"strategies": {"portfolio": {"model": out["model"], "baselines": out["baselines"]}}},

@@ -135,6 +135,8 @@ def comparison_tables(
                 {
                     "kind": kind,
                     "strategy": name,
+                    # what the model's row held where a run chose it on validation (a null strategy or the model)
+                    "holds": _get(res, "holds") if name == "model" else None,
                     "sharpe": m.get("sharpe"),
                     "sharpe_ci_low": m.get("sharpe_ci_low"),
                     "sharpe_ci_high": m.get("sharpe_ci_high"),
