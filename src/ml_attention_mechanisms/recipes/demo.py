@@ -8,7 +8,7 @@ model's training budget (:mod:`._select`), temperature scaling, split-conformal 
 :func:`._calibration.rolling_calibration`), scores the test split against every baseline with the
 significance tests (BTC, ETH, LTC as seen assets; BNB and ADA, listed after the training split ends, as unseen
 ones), sizes the signal and portfolio strategies by the forecast volatility (target and no-trade band chosen
-on validation: :mod:`._sizing`), backtests them after 10 bps fees against buy-and-hold and its
+on validation, and whether each holds its model's decisions or those of no model: :mod:`._sizing`), backtests them after 10 bps fees against buy-and-hold and its
 volatility-targeted version, evaluates "the bar", fits the risk model's correlation head on multi-asset
 training windows of BTC, ETH and LTC and scores its correlation forecast against the rolling correlation
 (:mod:`._correlation`), and writes the run directory (:mod:`._outputs`). The budget is
