@@ -22,6 +22,7 @@ from ..evaluation.backtest import BacktestConfig
 from ._data import HORIZON, DemoData, asset_column, first_bar, listed_mask, priced_bars
 from ._learner import LEARNER
 from ._sizing import (
+    NULL_STRATEGIES,
     PORTFOLIO_BASELINES,
     SIGNAL_BASELINE,
     Sizing,
@@ -142,6 +143,7 @@ def score_strategies(
     from ..evaluation.suite import evaluate_portfolio_strategy, evaluate_signal_strategy
 
     span = slice(int(data.test_start), int(data.test_end))
+    holds = dict.fromkeys(NULL_STRATEGIES, "model") if model_only else sizing.holds
     out: dict[str, dict[str, Any]] = {}
     with warnings.catch_warnings():
         # a strategy that never trades has no Sharpe ratio: its bootstrap interval is NaN (reported as null)
@@ -149,25 +151,23 @@ def score_strategies(
         for asset, sig in signals.items():
             col = asset_column(data, asset)
             first = first_bar(data, col)
-            held, cfg = (sig, sizing.chosen["signal"]) if model_only else held_signal(sig, sizing)
+            held, cfg = held_signal(sig, sizing, holds["signal"])
             positions = sized_signal(held, variance[:, col], span, cfg, config)
             out[f"signal_{asset}"] = evaluate_signal_strategy(
                 data.returns[first:, col], positions[first:], test_start=span.start - first,
                 test_end=span.stop - first, config=config, n_configs=int(n_configs.get("signal", 1)),
                 n_boot=n_boot, vol_target=sizing.chosen[SIGNAL_BASELINE],
             )  # fmt: skip
-            out[f"signal_{asset}"]["holds"] = "model" if held is sig else "always_long"  # the "model" row's
+            out[f"signal_{asset}"]["holds"] = holds["signal"]  # what the "model" row held
         if weights is not None:
-            w, cfg = (
-                (weights, sizing.chosen["portfolio"]) if model_only else held_portfolio(weights, data, sizing)
-            )
+            w, cfg = held_portfolio(weights, data, sizing, holds["portfolio"])
             sized = sized_portfolio(w, variance, data, span, cfg, config)
             out["portfolio"] = evaluate_portfolio_strategy(
                 data.returns, sized, data.timestamps, test_start=span.start, test_end=span.stop, config=config,
                 n_configs=int(n_configs.get("portfolio", 1)), n_boot=n_boot, listed=listed_mask(data),
                 vol_targets={name: sizing.chosen[name] for name in PORTFOLIO_BASELINES},
             )  # fmt: skip
-            out["portfolio"]["holds"] = "model" if w is weights else "equal_weight"  # the "model" row's
+            out["portfolio"]["holds"] = holds["portfolio"]  # what the "model" row held
     return out
 
 

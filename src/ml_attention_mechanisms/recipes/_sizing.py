@@ -174,18 +174,20 @@ def equal_allocation(weights: np.ndarray, data: DemoData) -> np.ndarray:
     return out
 
 
-def held_portfolio(weights: np.ndarray, data: DemoData, sizing: Sizing) -> tuple[np.ndarray, VolTargetConfig]:
-    """``(weights [T, A], sizing)`` the portfolio holds: the model's, or equal weights where validation chose
-    them (:attr:`Sizing.holds`)."""
-    if sizing.holds["portfolio"] == "equal_weight":
+def held_portfolio(
+    weights: np.ndarray, data: DemoData, sizing: Sizing, holds: str
+) -> tuple[np.ndarray, VolTargetConfig]:
+    """``(weights [T, A], sizing)`` the portfolio holds: equal weights for ``holds="equal_weight"`` (the
+    choice :attr:`Sizing.holds` made on validation), the model's otherwise."""
+    if holds == "equal_weight":
         return equal_allocation(weights, data), sizing.chosen[EQUAL_ALLOCATION]
     return weights, sizing.chosen["portfolio"]
 
 
-def held_signal(signal: np.ndarray, sizing: Sizing) -> tuple[np.ndarray, VolTargetConfig]:
-    """``(signal [T], sizing)`` the signal strategy holds: the model's decisions, or buy on every bar where
-    validation chose it (:attr:`Sizing.holds`)."""
-    if sizing.holds["signal"] == "always_long":
+def held_signal(signal: np.ndarray, sizing: Sizing, holds: str) -> tuple[np.ndarray, VolTargetConfig]:
+    """``(signal [T], sizing)`` the signal strategy holds: buy on every bar for ``holds="always_long"`` (the
+    choice :attr:`Sizing.holds` made on validation), the model's decisions otherwise."""
+    if holds == "always_long":
         return np.ones_like(signal, dtype=np.float64), sizing.chosen[ALWAYS_LONG]
     return signal, sizing.chosen["signal"]
 

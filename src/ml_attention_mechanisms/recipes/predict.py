@@ -73,7 +73,9 @@ def prediction_table(
         weights = forecast_portfolio(
             inputs.models["portfolio"].model, data.prepared, np.arange(lo, hi), window=window
         )
-        held = weights if sizing is None else held_portfolio(weights, data, sizing)[0]
+        held = (
+            weights if sizing is None else held_portfolio(weights, data, sizing, sizing.holds["portfolio"])[0]
+        )
     frames = []
     for a, asset in enumerate(assets):
         cols: dict[str, Any] = {
@@ -114,7 +116,9 @@ def _asset_columns(
         for i, name in enumerate(("sell", "hold", "buy")):
             cols[f"p_{name}"] = s["probabilities"][rows, i]
         held, cfg = (
-            (sig, None) if sizing is None or "signal" not in sizing.chosen else held_signal(sig, sizing)
+            (sig, None)
+            if sizing is None or "signal" not in sizing.chosen
+            else held_signal(sig, sizing, sizing.holds["signal"])
         )
         direction = signals_to_positions(np.nan_to_num(held, nan=0.0).astype(np.int64), backtest)
         cols["direction"] = direction
