@@ -42,7 +42,7 @@ def _reference_design(p: np.ndarray, r2: np.ndarray, anchor: VarianceAnchor) -> 
     cols = []
     for w in anchor.windows:
         m = frame.rolling(w, min_periods=max(1, min(w // 2, anchor.min_periods))).mean().to_numpy()
-        x = np.clip(np.log(m / level), -math.log(1e3), math.log(1e3))
+        x = np.clip(np.log(m / level), math.log(anchor.min_ratio), math.log(1e3))
         cols.append(np.where(np.isfinite(x), x, 0.0))
     return np.stack(cols, -1), np.log(level * ret / rng_)
 
@@ -113,6 +113,10 @@ def test_windows_by_bar_interval_and_plain_data() -> None:
     assert (daily.horizon, daily.windows, daily.level_window, daily.ratio_window) == (1, (1, 7, 365), 30, 90)
     anchor = dataclasses.replace(SMALL, coef=[0.0, 0.1, 0.2, 0.3, 0.4])
     assert VarianceAnchor.from_dict(anchor.to_dict()) == anchor
+    stored_without_floor = {k: v for k, v in anchor.to_dict().items() if k != "min_ratio"}
+    assert VarianceAnchor.from_dict(stored_without_floor).min_ratio == 1e-3  # the floor it was fitted with
+    with pytest.raises(ValueError, match=r"min_ratio=0.0, expected a value in \(0, 1\]"):
+        VarianceAnchor(min_ratio=0.0)
     with pytest.raises(ValueError, match="missing key 'coef'"):
         VarianceAnchor.from_dict({k: v for k, v in anchor.to_dict().items() if k != "coef"})
     with pytest.raises(ValueError, match="older version: retrain"):
@@ -132,6 +136,28 @@ def test_windows_by_bar_interval_and_plain_data() -> None:
     rows[50:53, 0] = True
     with pytest.raises(ValueError, match=r"3 training rows .* at least 100"):
         SMALL.fit(p, r2, np.ones((200, 2)), rows)
+
+
+def test_a_bar_without_range_counts_as_min_ratio_of_the_level() -> None:
+    """A bar that printed no range (no trade, a stale quote) is not read as a market 1000 times calmer: each
+    window's term is floored at ``ln(min_ratio)``, so stale bars move the anchor by a bounded factor."""
+    p, r2 = _bars(400)
+    stale = np.zeros(p.shape, dtype=bool)
+    stale[200::3] = True  # every third bar from 200 on traded nothing
+    p_stale = np.where(stale, 0.0, p)
+    for floor in (0.2, 0.05):
+        anchor = dataclasses.replace(SMALL, min_ratio=floor)
+        x, log_level = anchor.design(p_stale, r2)
+        assert x.min() == pytest.approx(math.log(floor))
+        on = stale & np.isfinite(log_level)
+        np.testing.assert_allclose(x[on][:, 0], math.log(floor))  # the 1-bar term sits on the floor
+    wide = dataclasses.replace(SMALL, min_ratio=1e-3, coef=[0.1, 0.3, 0.0, 0.0, 0.0])
+    tight = dataclasses.replace(wide, min_ratio=0.2)
+    ok = stale & np.isfinite(tight.scale(p_stale, r2))
+    base = dataclasses.replace(wide, coef=[0.1, 0.0, 0.0, 0.0, 0.0]).scale(p_stale, r2)[ok]
+    # the 1-bar term alone: a stale bar lowers the anchor by 0.2 ** 0.3 at most, not 1000 ** -0.3
+    np.testing.assert_allclose(tight.scale(p_stale, r2)[ok] / base, 0.2**0.3, rtol=1e-10)
+    np.testing.assert_allclose(wide.scale(p_stale, r2)[ok] / base, 1e-3**0.3, rtol=1e-10)
 
 
 def test_parkinson_variance() -> None:

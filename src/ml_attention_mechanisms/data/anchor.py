@@ -16,7 +16,13 @@ Reno 2012), and puts the level in the units of close-to-close returns:
   venue. Wicks differ between exchanges and exports (a thin order book prints longer ones, an aggregated
   feed shorter ones); the ratio cancels that, so wicks ``k`` times as long leave the anchor unchanged;
 - ``x_{w,t} = ln(mean_w(p) / level_t)`` for the other windows ``w`` (1 bar, a quarter day, a day, a week,
-  365 days), clipped to ``[-ln 1000, ln 1000]``; 0 (the level itself) where a window has too few bars;
+  365 days), clipped to ``[ln min_ratio, ln 1000]``; 0 (the level itself) where a window has too few bars.
+  The floor (``min_ratio``, 1/5 by default) keeps a bar that printed no range (no trade in the hour, a
+  stale quote: common on thin venues and young coins) from reading as a market hundreds of times calmer:
+  the log of a single bar's range variance has a long left tail that carries noise, not information. On
+  the bundled data's validation period (July to December 2020) the floor 1/5 gave the anchor, fitted on
+  the training period, a 1.2% lower 24-bar QLIKE on BTC, ETH and LTC than a floor of 1/1000 (floors
+  1/1000, 1/20, 1/10, 1/5, 1/4, 1/3, 1/2 were compared there);
 - per-bar variance forecast ``scale_t = level_t * ratio_t * exp(c_0 + sum_w c_w x_{w,t})``.
 
 The form is homogeneous of degree one: multiplying an asset's variance by ``k`` multiplies its anchor by
@@ -47,6 +53,7 @@ import numpy as np
 __all__ = ["VarianceAnchor", "parkinson_variance"]
 
 _CLIP = math.log(1e3)  # window / level ratios beyond 1000x are bad prints, not information
+_OLD_MIN_RATIO = 1e-3  # the floor of anchors stored before ``min_ratio`` was a field
 _DAY = 86_400
 _KIND = "parkinson_log_har_return_ratio"
 
@@ -87,6 +94,8 @@ class VarianceAnchor:
         windows: bars of the HAR terms. Default: (1, 6, 24, 168, 8760).
         min_periods: finite bars the level and the return-to-range ratio need. Default: 168.
         ratio_window: bars of the return-to-range ratio. Default: 2160.
+        min_ratio: the floor of each window's mean range variance, as a fraction of the level, in
+            ``(0, 1]``. Default: 0.2.
         coef: fitted ``c_0, c_w...`` (empty until :meth:`fit`).
 
     Raises:
@@ -103,6 +112,7 @@ class VarianceAnchor:
     windows: tuple[int, ...] = (1, 6, 24, 168, 8760)
     min_periods: int = 168
     ratio_window: int = 2160
+    min_ratio: float = 0.2
     coef: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -114,6 +124,9 @@ class VarianceAnchor:
                 f"ratio_window={self.ratio_window}, windows={self.windows}, min_periods={self.min_periods}: "
                 "expected integers >= 1, at least one window, min_periods <= level_window and ratio_window"
             )
+        self.min_ratio = float(self.min_ratio)
+        if not 0.0 < self.min_ratio <= 1.0:
+            raise ValueError(f"VarianceAnchor: min_ratio={self.min_ratio!r}, expected a value in (0, 1]")
         if self.coef and len(self.coef) != len(self.windows) + 1:
             raise ValueError(
                 f"VarianceAnchor.coef has {len(self.coef)} values, expected {len(self.windows) + 1} "
@@ -174,12 +187,12 @@ class VarianceAnchor:
             ratio = np.where(n_both >= self.min_periods, ret_sum / range_sum, np.nan)
             log_ratio = np.where(ratio > 0, np.log(ratio), np.nan)
             log_level = np.where(level > 0, np.log(level), np.nan)  # of the ranges: the HAR terms' base
-            terms = []
+            terms, floor = [], math.log(self.min_ratio)
             for w in self.windows:
                 s, n = trailing(p, w)
                 enough = n >= max(1, min(w // 2, self.min_periods))
                 rel = np.log(np.maximum(s / np.maximum(n, 1), 1e-300)) - log_level
-                terms.append(np.where(enough & np.isfinite(rel), np.clip(rel, -_CLIP, _CLIP), 0.0))
+                terms.append(np.where(enough & np.isfinite(rel), np.clip(rel, floor, _CLIP), 0.0))
         return np.stack(terms, axis=-1), log_level + log_ratio
 
     def log_scale(self, parkinson: np.ndarray, squared_returns: np.ndarray) -> np.ndarray:
@@ -254,6 +267,7 @@ class VarianceAnchor:
             "windows": list(self.windows),
             "min_periods": self.min_periods,
             "ratio_window": self.ratio_window,
+            "min_ratio": self.min_ratio,
             "coef": list(self.coef),
         }
 
@@ -276,6 +290,7 @@ class VarianceAnchor:
                 windows=tuple(int(w) for w in data["windows"]),
                 min_periods=int(data["min_periods"]),
                 ratio_window=int(data["ratio_window"]),
+                min_ratio=float(data.get("min_ratio", _OLD_MIN_RATIO)),
                 coef=[float(v) for v in data["coef"]],
             )
         except KeyError as exc:
