@@ -182,9 +182,13 @@ def test_a_pair_priced_in_another_coin_is_an_asset_of_its_own(
     table = pd.read_csv(out)
     by = {s: g.set_index("timestamp") for s, g in table.groupby("symbol")}
     assert set(by) == {"ETH/USDT", "ETH/BTC"} and len(by["ETH/BTC"]) == len(by["ETH/USDT"]) > 0
+    # units move a forecast by ~1e-6 (float32); another asset id by far more. The upper quantile, in units of
+    # the anchor's scale, always passes through the model (the 24-bar variance may be the anchor's alone,
+    # where validation set its residual weight to 0, and then no asset id can move it)
+    upper = by["ETH/BTC"]["return_q0.95"] / by["ETH/USDT"]["return_q0.95"]
+    assert np.isfinite(upper).all() and float(np.median(np.abs(upper - 1))) > 1e-3
     variance = by["ETH/BTC"]["variance_24h"] / by["ETH/USDT"]["variance_24h"]
-    # units move a forecast by ~1e-6 (float32); another asset id by ~0.4% here
-    assert np.isfinite(variance).all() and float(np.median(np.abs(variance - 1))) > 1e-3
+    assert np.isfinite(variance).all()
 
 
 def test_evaluate_on_the_runs_own_period_says_in_sample(
