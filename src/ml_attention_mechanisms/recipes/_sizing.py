@@ -43,6 +43,7 @@ __all__ = [
     "PORTFOLIO_BASELINES",
     "SIGNAL_BASELINE",
     "Sizing",
+    "always_long",
     "asset_variances",
     "best_score",
     "choose_sizing",
@@ -184,11 +185,16 @@ def held_portfolio(
     return weights, sizing.chosen["portfolio"]
 
 
+def always_long(signal: np.ndarray) -> np.ndarray:
+    """Buy on every bar, shaped like ``signal`` ``[T]``: the decisions the signal model's are compared with."""
+    return np.ones_like(signal, dtype=np.float64)
+
+
 def held_signal(signal: np.ndarray, sizing: Sizing, holds: str) -> tuple[np.ndarray, VolTargetConfig]:
     """``(signal [T], sizing)`` the signal strategy holds: buy on every bar for ``holds="always_long"`` (the
     choice :attr:`Sizing.holds` made on validation), the model's decisions otherwise."""
     if holds == "always_long":
-        return np.ones_like(signal, dtype=np.float64), sizing.chosen[ALWAYS_LONG]
+        return always_long(signal), sizing.chosen[ALWAYS_LONG]
     return signal, sizing.chosen["signal"]
 
 
@@ -253,7 +259,7 @@ def choose_sizing(
     scores: dict[str, Callable[[VolTargetConfig], float]] = {
         **({"signal": signal(signals)} if pool else {}),
         **(
-            {ALWAYS_LONG: signal({a: np.ones_like(s, dtype=np.float64) for a, s in signals.items()})}
+            {ALWAYS_LONG: signal({a: always_long(s) for a, s in signals.items()})}
             if pool and baselines
             else {}
         ),

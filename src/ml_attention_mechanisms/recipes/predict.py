@@ -68,14 +68,13 @@ def prediction_table(
     times = pd.to_datetime(data.timestamps[lo:hi], unit="s", utc=True)
     stored = inputs.calibration.get("sizing")
     sizing = Sizing.from_dict(stored) if stored else None
+    holds = sizing.holds if sizing is not None else {}  # what the run's strategies hold, read once
     weights = None
     if "portfolio" in inputs.models:
         weights = forecast_portfolio(
             inputs.models["portfolio"].model, data.prepared, np.arange(lo, hi), window=window
         )
-        held = (
-            weights if sizing is None else held_portfolio(weights, data, sizing, sizing.holds["portfolio"])[0]
-        )
+        held = weights if sizing is None else held_portfolio(weights, data, sizing, holds["portfolio"])[0]
     frames = []
     for a, asset in enumerate(assets):
         cols: dict[str, Any] = {
@@ -83,7 +82,7 @@ def prediction_table(
             "symbol": data.symbols[a],
             "close": data.prepared.close[a, lo:hi],
         }
-        cols.update(_asset_columns(fc, asset, slice(lo, hi), backtest, sizing))
+        cols.update(_asset_columns(fc, asset, slice(lo, hi), backtest, sizing, holds.get("signal", "model")))
         if weights is not None:
             cols["portfolio_weight"] = held[lo:hi, a]
             cols["portfolio_model_weight"] = weights[lo:hi, a]
@@ -92,11 +91,17 @@ def prediction_table(
 
 
 def _asset_columns(
-    fc: Forecasts, asset: str, rows: slice, backtest: BacktestConfig, sizing: Sizing | None = None
+    fc: Forecasts,
+    asset: str,
+    rows: slice,
+    backtest: BacktestConfig,
+    sizing: Sizing | None = None,
+    holds: str = "model",
 ) -> dict[str, np.ndarray]:
     """One asset's columns: return forecast and quantiles, 24-bar variance, VaR/ES, drawdown, signal,
-    class probabilities, the direction the run's signal strategy holds and the position the backtest would
-    hold (sized by the run's stored ``sizing`` and the 24-bar variance forecast when both are there)."""
+    class probabilities, the direction the run's signal strategy holds (``holds``: the run's
+    ``Sizing.holds["signal"]``) and the position the backtest would hold (sized by the run's stored
+    ``sizing`` and the 24-bar variance forecast when both are there)."""
     cols: dict[str, np.ndarray] = {}
     f = fc.assets.get(asset, {})
     if "return" in f:
@@ -118,7 +123,7 @@ def _asset_columns(
         held, cfg = (
             (sig, None)
             if sizing is None or "signal" not in sizing.chosen
-            else held_signal(sig, sizing, sizing.holds["signal"])
+            else held_signal(sig, sizing, holds)
         )
         direction = signals_to_positions(np.nan_to_num(held, nan=0.0).astype(np.int64), backtest)
         cols["direction"] = direction
