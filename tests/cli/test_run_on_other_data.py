@@ -1,6 +1,6 @@
 """``mlattn evaluate`` / ``predict`` / ``backtest --run`` on data a run cannot use as it is: another bar
 interval, files without a symbol or given twice, a week-long gap, constant prices, a `mlattn train` run
-given as ``--run``, an output path that is a file, two pairs of one base asset (a pair priced in another
+given as ``--run``, an output path that is a file, an asset listed too late to be scored, two pairs of one base asset (a pair priced in another
 coin is an asset of its own), and the run's own period
 (in-sample). Each is handled (the output checked) or refused in one stderr line naming the argument and
 what was expected, with exit code 2; never a traceback, never dropped silently."""
@@ -95,6 +95,21 @@ def test_week_gap_is_refused_then_scored_after_it(
     assert inside.sum() > 100 and table.loc[inside, ["close", "return_forecast"]].isna().all().all()
     later_bars = (table["timestamp"] >= "2021-02-01") & table["close"].notna()
     assert later_bars.sum() > 200 and np.isfinite(table.loc[later_bars, "return_forecast"]).all()
+
+
+def test_an_asset_listed_too_late_to_be_scored_is_refused(
+    run_dir: tuple[Path, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ETH listed 2021-01-20: its baselines' 755 bars of history end after the data do: refused, file named."""
+    from ml_attention_mechanisms.data import load_dataset
+
+    run, later = run_dir
+    btc, eth = tmp_path / "BTCUSDT_1h.csv", tmp_path / "ETHUSDT_1h.csv"
+    later.to_csv(btc)
+    bars = load_dataset("binance-1h").between("2021-01-20", "2021-02-10 23:00").to_frame("ETH/USDT")[OHLCV]
+    bars.to_csv(eth)
+    refused(["evaluate", "--run", str(run), "--data", str(btc), str(eth)], capsys, str(eth),
+            "first bar (2021-01-20 00:00) is too late", "755 bars of its own history")  # fmt: skip
 
 
 def test_constant_prices_are_refused(

@@ -27,8 +27,10 @@ __all__ = [
     "MIN_HISTORY",
     "DemoData",
     "asset_column",
+    "bar_time",
     "base_symbol",
     "first_bar",
+    "first_scored",
     "listed_mask",
     "load_demo_data",
     "log_returns",
@@ -138,6 +140,18 @@ def first_bar(data: DemoData, column: int) -> int:
     volatility-targeted baselines read its returns from there, never the zeros before it."""
     present = np.isfinite(np.asarray(data.prepared.close[column], dtype=np.float64))
     return int(np.argmax(present)) if present.any() else int(present.size)
+
+
+def bar_time(seconds: int) -> str:
+    """A bar's Unix time as ``YYYY-MM-DD HH:MM`` (UTC), as messages and ``metrics.json`` write it."""
+    return str(np.datetime_as_string(np.datetime64(int(seconds), "s"), unit="m")).replace("T", " ")
+
+
+def first_scored(data: DemoData, column: int) -> int:
+    """The grid position of the asset's first scored bar: the scored period's first, or, for an asset listed
+    less than :data:`MIN_HISTORY` bars before it (or inside it), its first bar plus :data:`MIN_HISTORY`: its
+    baselines read that much of its own history first."""
+    return max(int(data.test_start), first_bar(data, column) + MIN_HISTORY)
 
 
 def validation_rows(data: DemoData) -> np.ndarray:

@@ -15,7 +15,16 @@ from typing import Any
 import numpy as np
 
 from .._import_guard import needs_extra
-from ._data import HORIZON, MIN_HISTORY, DemoData, base_symbol, prepare_run_data
+from ._data import (
+    HORIZON,
+    MIN_HISTORY,
+    DemoData,
+    bar_time,
+    base_symbol,
+    first_bar,
+    first_scored,
+    prepare_run_data,
+)
 
 __all__ = ["check_no_long_gaps", "load_files_panel", "predict_history"]
 
@@ -108,7 +117,7 @@ def _check_forecastable(data: DemoData, first: int) -> None:
         if not data.prepared.mask[a, first:].any():
             raise ValueError(
                 f"--data {data.sources.get(symbol, symbol)}: {symbol} has no bar with finite features from "
-                f"{_iso(int(data.timestamps[first]))} on (constant prices or no bars there: the models see "
+                f"{bar_time(int(data.timestamps[first]))} on (constant prices or no bars there: the models see "
                 "nothing to forecast); give data where the price moves"
             )
 
@@ -197,15 +206,8 @@ def _predict_first(ts: np.ndarray, lo: int | None, start: str | None, history: t
             "start later or give earlier data"
         )
     if first >= n:
-        raise ValueError(f"--start {start}: after the last bar of the data ({_iso(int(ts[-1]))})")
+        raise ValueError(f"--start {start}: after the last bar of the data ({bar_time(int(ts[-1]))})")
     return first
-
-
-def _iso(seconds: int) -> str:
-    with needs_extra("data"):
-        import pandas as pd
-
-    return str(pd.Timestamp(seconds, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M"))
 
 
 def check_no_long_gaps(data: DemoData) -> None:
@@ -217,27 +219,37 @@ def check_no_long_gaps(data: DemoData) -> None:
     something other than the next day's variance. The message names the file, the gap and the
     ``--start``/``--end`` that avoid it.
 
+    An asset listed less than :data:`MIN_HISTORY` bars before the scored period starts, or inside it, is
+    scored from its own first scored bar (:func:`._data.first_scored`); the bars before its listing are no gap.
+
     Raises:
-        ValueError: the first such gap (also an asset listed after the scored period starts).
+        ValueError: the first such gap, or an asset listed too late to be scored on ``2 * HORIZON`` bars.
     """
     present = np.isfinite(np.asarray(data.prepared.close, dtype=np.float64))  # [A, T]
     ts = data.timestamps
-    lo, hi = max(data.test_start - HORIZON, 0), data.test_end
+    hi = data.test_end
     for a, symbol in enumerate(data.symbols):
+        where = data.sources.get(symbol, symbol)
+        own = first_scored(data, a)
+        if own > data.test_start and own + 2 * HORIZON > hi:
+            listed = bar_time(int(ts[min(first_bar(data, a), ts.size - 1)]))
+            raise ValueError(
+                f"--data {where}: {symbol}'s first bar ({listed}) is too late to score it: its baselines need "
+                f"{MIN_HISTORY} bars of its own history first, which leave fewer than {2 * HORIZON} scored bars "
+                f"before the data end ({bar_time(int(ts[-1]))}); give later data or leave the file out"
+            )
+        lo = max(own - HORIZON, 0)
         missing = ~present[a, lo:hi]
         edges = np.diff(np.r_[0, missing.astype(np.int8), 0])
         starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
         long = np.flatnonzero(stops - starts >= HORIZON)
         if long.size:
             g0, g1 = lo + int(starts[long[0]]), lo + int(stops[long[0]])  # [g0, g1) missing
-            where = data.sources.get(symbol, symbol)
-            # a listing (no bar before the gap) needs the baselines' whole history after it; a gap, one horizon
-            warm = HORIZON if present[a, :g0].any() else MIN_HISTORY
-            after = f"--start {_iso(int(ts[g1 + warm]))} or later" if g1 + warm < ts.size else ""
-            before = f"--end before {_iso(int(ts[g0]))}" if g0 > data.test_start else ""
+            after = f"--start {bar_time(int(ts[g1 + HORIZON]))} or later" if g1 + HORIZON < ts.size else ""
+            before = f"--end before {bar_time(int(ts[g0]))}" if g0 > own else ""
             advice = " or ".join(x for x in (after, before) if x) or "give data with these bars"
             raise ValueError(
-                f"--data {where}: {symbol} has no bars from {_iso(int(ts[g0]))} for {g1 - g0} h inside the "
+                f"--data {where}: {symbol} has no bars from {bar_time(int(ts[g0]))} for {g1 - g0} h inside the "
                 "scored period (missing, or zero-volume placeholder candles, which are masked); a gap of "
                 f"{HORIZON} h or more leaves the {HORIZON}-bar targets and baselines undefined; use {advice}"
             )

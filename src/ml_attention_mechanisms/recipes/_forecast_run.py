@@ -215,10 +215,13 @@ def _signals(
         temperature = calibrate_signal_temperature(models["signal"].model, out, data, rows, fit_assets)
     later, made_late = _raw_single_asset(models, data, assets, {"signal": late}, **kw)  # the calibrated model
     made.add(made_late)
-    for asset, f in out.items():
+    for asset, f in later.get("signal", {}).items():
+        mine = out.setdefault(asset, {})
         for key, value in f.items():
-            if key in later.get("signal", {}).get(asset, {}):
-                value[first_scored:] = later["signal"][asset][key][first_scored:]
+            if key in mine:
+                mine[key][first_scored:] = value[first_scored:]
+            else:  # an asset listed after the scored period starts: no forecast before it
+                mine[key] = value
     return out, temperature, made
 
 
@@ -237,25 +240,36 @@ def _levels(models: Mapping[str, RunModel]) -> tuple[tuple[float, ...], tuple[fl
 def _raw_forecasts(
     models: Mapping[str, RunModel], data: DemoData, assets: Sequence[str], *, lo: int, hi: int,
     first_scored: int, val_stride: int, fit_rows: np.ndarray | None, calibrate_assets: Sequence[str] | None,
-    window: int, progress: bool,
+    window: int, progress: bool, scored_from: Mapping[str, int] | None = None,
 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]], float | None, _Forecast]:  # fmt: skip
     """The single-asset models' raw forecasts (``asset -> price/risk outputs``, ``asset -> signal``), the
     signal model's fitted temperature (with ``fit_rows``) and where they were made."""
     start = first_scored
-    positions = {
-        k: _positions(lo, hi, start, val_stride if k in STRIDED else 1) for k in ("price", "risk", "signal")
-    }
+    # an asset scored from a later bar (listed late) forecasts around its own first scored bar as it would
+    # alone: the same warm-up before it, at the same stride
+    own = {a: max(start, int((scored_from or {}).get(a, start))) for a in assets}
     # a coin the models never saw needs its own forecasts only over the rolling calibration's warm-up, as in
     # ``evaluate`` (the pooled calibration and the strategies' sizing read the seen assets' validation)
     unseen = [a for a in assets if calibrate_assets is not None and a not in calibrate_assets]
+    raw: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    made = _Forecast({}, {})
+    for first in sorted(set(own.values())):
+        group = [a for a in assets if own[a] == first]
+        positions = {
+            k: _positions(lo, hi, first, val_stride if k in STRIDED else 1) for k in ("price", "risk")
+        }
+        starts = {a: max(lo, first - WARM_UP) for a in group if a in unseen or first > start}
+        part, where = _raw_single_asset(models, data, group, positions, window=window, progress=progress,
+                                        starts=starts)  # fmt: skip
+        for kind, by_asset in part.items():
+            raw.setdefault(kind, {}).update(by_asset)
+        made.add(where)
     starts = {a: max(lo, start - WARM_UP) for a in unseen}
-    raw, made = _raw_single_asset(models, data, assets, {k: positions[k] for k in ("price", "risk")},
-                                  window=window, progress=progress, starts=starts)  # fmt: skip
     per_asset = {
         a: {k: v for kind in ("price", "risk") for k, v in raw.get(kind, {}).get(a, {}).items()}
         for a in assets
     }
-    signal, temperature, made_signal = _signals(models, data, assets, positions["signal"], start, fit_rows,
+    signal, temperature, made_signal = _signals(models, data, assets, _positions(lo, hi, start, 1), start, fit_rows,
                                                 calibrate_assets, window=window, progress=progress,
                                                 starts=starts)  # fmt: skip
     made.add(made_signal)
@@ -296,6 +310,7 @@ def forecast_run(
     val_stride: int = 1,
     first_scored: int | None = None,
     calibrate_assets: Sequence[str] | None = None,
+    scored_from: Mapping[str, int] | None = None,
 ) -> Forecasts:
     """Every model's forecasts at decision times ``[lo, hi)``, calibrated.
 
@@ -315,6 +330,9 @@ def forecast_run(
         calibrate_assets: the assets whose validation forecasts the fitted calibration pools (the run's
             training assets: a coin the models never saw is calibrated as ``evaluate`` would, by its own
             resolved forecasts). Default: all of ``assets``.
+        scored_from: asset -> its own first scored bar, where later than ``first_scored`` (an asset listed
+            late: :func:`._data.first_scored`); its risk forecasts before that bar are strided from it, as
+            they would be with it alone. Default: none.
 
     Raises:
         ValueError: a model's output NaN, infinite or out of its domain (a negative variance or VaR, crossed
@@ -325,7 +343,7 @@ def forecast_run(
     fit_rows = calibrate_rows if calibration is None else None
     per_asset, signal, temperature, made = _raw_forecasts(
         models, data, assets, lo=lo, hi=hi, first_scored=start, val_stride=val_stride, fit_rows=fit_rows,
-        calibrate_assets=calibrate_assets, window=window, progress=progress,
+        calibrate_assets=calibrate_assets, window=window, progress=progress, scored_from=scored_from,
     )  # fmt: skip
     _check(models, data, made, per_asset, signal)  # the models' own outputs
     levels, var_levels = _levels(models)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..evaluation.backtest import BacktestConfig
 from ..evaluation.metrics_io import write_metrics_json
-from ._data import DemoData, asset_column
+from ._data import DemoData, asset_column, bar_time, base_symbol, first_scored
 from ._figures import build_figures
 from ._forecast import attention_map
 from ._full import FullResults
@@ -95,6 +95,12 @@ def run_metrics(results: RunResults) -> dict[str, Any]:
             "symbols": list(data.symbols),
             "periods": {k: list(v) for k, v in data.split.describe(data.timestamps).items()},
             "test_rows": [int(data.test_start), int(data.test_end)],
+            # each asset's first scored bar: later than the period's for an asset listed late (first_scored)
+            "scored_from": {
+                base_symbol(s): bar_time(int(data.timestamps[first_scored(data, c)]))
+                for c, s in enumerate(data.symbols)
+                if first_scored(data, c) < data.timestamps.size
+            },
             "seen": {a: a in scored.seen for a in scored.assets},
         },
         "config": r.config.to_dict(),

@@ -18,7 +18,7 @@ from .._import_guard import needs_extra
 from ..evaluation.backtest import BacktestConfig
 from ..evaluation.metrics_io import read_json_object
 from ..utils._paths import same_file
-from ._data import DemoData, base_symbol
+from ._data import MIN_HISTORY, DemoData, bar_time, base_symbol, first_bar, first_scored
 from ._files import check_no_long_gaps
 from ._outputs import RunOutputs, RunResults, build_report, run_metrics, write_run
 from ._progress import Timings, say
@@ -48,8 +48,13 @@ def evaluate_run(
     Raises:
         FileNotFoundError: a missing run directory or data file.
         ValueError: a run without checkpoints, fewer bars than the window, start after end, a file that is
-            not hourly or names no symbol (or one already given), or an asset without bars for 24 h or
-            more inside the scored period (see :func:`._files.check_no_long_gaps`).
+            not hourly or names no symbol (or one already given), an asset without bars for 24 h or
+            more inside the scored period, or one listed too late to be scored (see
+            :func:`._files.check_no_long_gaps`).
+
+    An asset listed after the scored period starts (or less than the baselines' history before it) is scored
+    from its own first scored bar (:func:`._data.first_scored`), and the portfolio from the first bar every
+    asset is scored on; a warning names that bar.
     """
     timings = Timings()
     root = Path(out) if out is not None else Path(run) / "evaluate"
@@ -64,7 +69,9 @@ def evaluate_run(
     data = inputs.data
     check_no_long_gaps(data)
     periods = _run_periods(run)
-    warnings = _in_sample(periods, data) + _no_sizing(inputs.calibration) + _short_period(data)
+    warnings = (
+        _in_sample(periods, data) + _listed_late(data) + _no_sizing(inputs.calibration) + _short_period(data)
+    )
     data.mean_end = _run_validation_start(periods, data)
     root.mkdir(parents=True, exist_ok=True)
     cfg = DemoConfig.from_stored(
@@ -118,7 +125,8 @@ def _run_periods(run: str | Path) -> dict[str, list[str]]:
 def _short_period(data: DemoData) -> tuple[str, ...]:
     """A sentence per asset with fewer than :data:`MIN_SCORED_BARS` bars in the scored period: its figures
     are reported, but too few bars stand behind them to tell the model from its baselines."""
-    present = np.asarray(data.prepared.mask)[:, data.test_start : data.test_end].sum(axis=1)
+    mask = np.asarray(data.prepared.mask)
+    present = [int(mask[c, first_scored(data, c) : data.test_end].sum()) for c in range(len(data.symbols))]
     return tuple(
         f"{base_symbol(symbol)}: only {int(n)} bars scored (about {int(n) // 24} days): too few to tell the "
         f"model from its baselines (a 99% VaR expects one exceedance in 100 bars, the 24-bar variance has "
@@ -126,6 +134,20 @@ def _short_period(data: DemoData) -> tuple[str, ...]:
         f"{MIN_SCORED_BARS} bars (--start earlier)"
         for symbol, n in zip(data.symbols, present)
         if n < MIN_SCORED_BARS
+    )
+
+
+def _listed_late(data: DemoData) -> tuple[str, ...]:
+    """A sentence per asset scored from a later bar than the period's first: listed after it starts, or
+    with less of its own history before it than the baselines need."""
+    start = bar_time(int(data.timestamps[data.test_start]))
+    return tuple(
+        f"{base_symbol(symbol)}: its first bar ({bar_time(int(data.timestamps[first_bar(data, c)]))}) leaves "
+        f"fewer than {MIN_HISTORY} bars of its own history before the scored period starts ({start}), which "
+        f"the baselines need: it is scored from {bar_time(int(data.timestamps[first_scored(data, c)]))}, and "
+        "the portfolio from the first bar every asset is scored on"
+        for c, symbol in enumerate(data.symbols)
+        if first_scored(data, c) > data.test_start
     )
 
 
