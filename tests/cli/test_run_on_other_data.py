@@ -1,6 +1,6 @@
 """``mlattn evaluate`` / ``predict`` / ``backtest --run`` on data a run cannot use as it is: another bar
 interval, files without a symbol or given twice, a week-long gap, constant prices, a `mlattn train` run
-given as ``--run``, an output path that is a file, an asset listed too late to be scored, two pairs of one base asset (a pair priced in another
+given as ``--run``, an output path that is a file, an asset with too few bars to be scored, two pairs of one base asset (a pair priced in another
 coin is an asset of its own), and the run's own period
 (in-sample). Each is handled (the output checked) or refused in one stderr line naming the argument and
 what was expected, with exit code 2; never a traceback, never dropped silently."""
@@ -97,19 +97,24 @@ def test_week_gap_is_refused_then_scored_after_it(
     assert later_bars.sum() > 200 and np.isfinite(table.loc[later_bars, "return_forecast"]).all()
 
 
-def test_an_asset_listed_too_late_to_be_scored_is_refused(
+def test_an_asset_with_too_few_bars_to_score_is_refused(
     run_dir: tuple[Path, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """ETH listed 2021-01-20: its baselines' 755 bars of history end after the data do: refused, file named."""
+    """ETH listed 2021-01-20: its baselines' 755 bars of history end after the data do: refused, file named;
+    so is an asset whose bars end before it could be scored on 48."""
     from ml_attention_mechanisms.data import load_dataset
 
     run, later = run_dir
     btc, eth = tmp_path / "BTCUSDT_1h.csv", tmp_path / "ETHUSDT_1h.csv"
     later.to_csv(btc)
-    bars = load_dataset("binance-1h").between("2021-01-20", "2021-02-10 23:00").to_frame("ETH/USDT")[OHLCV]
-    bars.to_csv(eth)
-    refused(["evaluate", "--run", str(run), "--data", str(btc), str(eth)], capsys, str(eth),
-            "first bar (2021-01-20 00:00) is too late", "755 bars of its own history")  # fmt: skip
+    bars = load_dataset("binance-1h").between("2020-12-20", "2021-02-10 23:00").to_frame("ETH/USDT")[OHLCV]
+    bars[bars.index >= "2021-01-20"].to_csv(eth)
+    argv = ["evaluate", "--run", str(run), "--data", str(btc), str(eth)]
+    refused(argv, capsys, str(eth), "too few bars to score (2021-01-20 00:00 .. 2021-02-10 23:00", "755 bars")
+    bars[bars.index <= "2021-01-21 12:00"].to_csv(eth)  # the period starts 2021-01-20 11:00: 2 targets end
+    refused(
+        argv, capsys, str(eth), "too few bars to score (2020-12-20 00:00 .. 2021-01-21 12:00", "48 scored"
+    )
 
 
 def test_constant_prices_are_refused(

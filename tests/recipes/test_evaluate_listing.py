@@ -1,8 +1,8 @@
-"""``evaluate_run`` on files whose assets list at different times: an asset listed after the scored period
-starts is scored from its own first scored bar (its first bar plus the baselines' history), with the same
-figures as when it is evaluated alone from that bar; the other assets' figures do not change; the portfolio is
-scored from the first bar every asset is scored on; a warning and ``metrics.json`` name that bar. (An asset
-listed too late to be scored is refused: ``tests/cli/test_run_on_other_data.py``.)"""
+"""``evaluate_run`` on files whose assets list and end at different times: each asset is scored over its own
+span (from its first bar plus the baselines' history when it lists late; up to the last bar whose 24-bar
+target it completes when its bars end early), with the same figures as when it is evaluated alone over that
+span; the portfolio is scored on the bars every asset is scored on; a warning and ``metrics.json`` name the
+spans. (Too few bars to score an asset are refused: ``tests/cli/test_run_on_other_data.py``.)"""
 
 from __future__ import annotations
 
@@ -17,35 +17,56 @@ import pytest
 
 from ml_attention_mechanisms.cli.main import main
 from ml_attention_mechanisms.recipes import evaluate_run
-from ml_attention_mechanisms.recipes._data import MIN_HISTORY
+from ml_attention_mechanisms.recipes._data import HORIZON, MIN_HISTORY
 
-START = "2020-12-05"  # BTC's first scored bar: 816 bars of its history before it
+START = "2020-12-05"  # the period's first scored bar: 816 bars of BTC's and LTC's history before it
 LISTED = "2020-12-20"  # ETH's first bar: after START
+ENDS = "2021-02-10 23:00"  # LTC's last bar: before the data end (2021-02-28 23:00)
 COLUMNS = ["open", "high", "low", "close", "volume", "quote_volume"]
+
+
+def _time(ts: pd.Timestamp) -> str:
+    return ts.strftime("%Y-%m-%d %H:%M")
 
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A quick four-model run evaluated on BTC and a late-listed ETH together, and on each alone."""
+    """A quick four-model run evaluated on BTC, a late-listed ETH and an early-ending LTC together, and on
+    each alone over its span."""
     from ml_attention_mechanisms.data import load_dataset
 
     root = tmp_path_factory.mktemp("listing")
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(["demo", "--quick", "--out", str(root / "run"), "--no-progress"]) == 0
     bars = load_dataset("binance-1h").between("2020-11-01", "2021-02-28 23:00")
-    btc, eth = root / "BTCUSDT_1h.csv", root / "ETHUSDT_1h.csv"
-    bars.to_frame("BTC/USDT")[COLUMNS].to_csv(btc)
-    listed = bars.to_frame("ETH/USDT")[COLUMNS]
-    listed = listed[listed.index >= LISTED]
-    listed.to_csv(eth)
-    # the reference: ETH's first bar plus MIN_HISTORY bars of the hourly grid (missing hours count)
-    first = listed.index[listed["close"].notna()][0]
-    eth_scored = (first + pd.Timedelta(hours=MIN_HISTORY)).strftime("%Y-%m-%d %H:%M")
+    frames = {a: bars.to_frame(f"{a}/USDT")[COLUMNS] for a in ("BTC", "ETH", "LTC")}
+    frames["ETH"] = frames["ETH"][frames["ETH"].index >= LISTED]
+    frames["LTC"] = frames["LTC"][frames["LTC"].index <= ENDS]
+    files = {}
+    for asset, frame in frames.items():
+        files[asset] = root / f"{asset}USDT_1h.csv"
+        frame.to_csv(files[asset])
+    # the references: on the hourly grid (missing hours count), ETH's first bar plus MIN_HISTORY bars; the
+    # last scored decision HORIZON bars before an asset's last bar (the grid's last: BTC's)
+    last_bar = frames["BTC"].index[-1]
+    spans = {
+        "BTC": [f"{START} 00:00", _time(last_bar - pd.Timedelta(hours=HORIZON))],
+        "ETH": [
+            _time(frames["ETH"].index[frames["ETH"]["close"].notna()][0] + pd.Timedelta(hours=MIN_HISTORY)),
+            _time(last_bar - pd.Timedelta(hours=HORIZON)),
+        ],
+        "LTC": [f"{START} 00:00", _time(pd.Timestamp(ENDS) - pd.Timedelta(hours=HORIZON))],
+    }
     run = root / "run"
-    both = evaluate_run(run, [btc, eth], start=START, out=root / "both", progress=False).metrics
-    eth_alone = evaluate_run(run, [eth], start=eth_scored, out=root / "eth", progress=False).metrics
-    btc_alone = evaluate_run(run, [btc], start=START, out=root / "btc", progress=False).metrics
-    return {"both": both, "ETH": eth_alone, "BTC": btc_alone, "eth_scored": eth_scored}
+    out: dict[str, Any] = {"spans": spans}
+    out["all"] = evaluate_run(
+        run, list(files.values()), start=START, out=root / "all", progress=False
+    ).metrics
+    for asset, path in files.items():
+        out[asset] = evaluate_run(
+            run, [path], start=spans[asset][0], out=root / asset, progress=False
+        ).metrics
+    return out
 
 
 def _leaves(tree: Any, path: str = "") -> Iterator[tuple[str, float]]:
@@ -67,27 +88,34 @@ def _same(a: Any, b: Any) -> None:
     assert not differ, differ[:5]
 
 
-def test_a_late_listed_asset_is_scored_from_its_own_first_scored_bar(evaluated: dict[str, Any]) -> None:
-    both = evaluated["both"]
-    assert both["data"]["scored_from"] == {"BTC": f"{START} 00:00", "ETH": evaluated["eth_scored"]}
-    said = [w for w in both["warnings"] if w.startswith("ETH:")]
-    assert len(said) == 1 and evaluated["eth_scored"] in said[0] and f"{LISTED} 00:00" in said[0]
+def _hours(span: list[str]) -> float:
+    return (pd.Timestamp(span[1]) - pd.Timestamp(span[0])) / pd.Timedelta(hours=1)
+
+
+def test_each_asset_is_scored_over_its_own_span_and_told(evaluated: dict[str, Any]) -> None:
+    both, spans = evaluated["all"], evaluated["spans"]
+    assert both["data"]["scored"] == spans
+    for asset in ("ETH", "LTC"):
+        said = [w for w in both["warnings"] if w.startswith(f"{asset}:")]
+        assert len(said) == 1 and f"{spans[asset][0]} .. {spans[asset][1]}" in said[0], said
+    assert "first bar (2020-12-20 00:00)" in next(w for w in both["warnings"] if w.startswith("ETH:"))
+    assert f"last bar ({ENDS})" in next(w for w in both["warnings"] if w.startswith("LTC:"))
     assert not any(w.startswith("BTC:") for w in both["warnings"])
-    eth_rows = both["assets"]["ETH"]["var95"]["n"]
-    assert 0 < eth_rows < both["assets"]["BTC"]["var95"]["n"]
 
 
-@pytest.mark.parametrize("asset", ["BTC", "ETH"])
+@pytest.mark.parametrize("asset", ["BTC", "ETH", "LTC"])
 def test_each_asset_scores_as_it_does_alone(evaluated: dict[str, Any], asset: str) -> None:
-    both, alone = evaluated["both"], evaluated[asset]
+    both, alone = evaluated["all"], evaluated[asset]
+    assert alone["data"]["scored"] == {asset: evaluated["spans"][asset]}
     _same(both["assets"][asset], alone["assets"][asset])
     _same(both["strategies"][f"signal_{asset}"], alone["strategies"][f"signal_{asset}"])
 
 
-def test_the_portfolio_is_scored_from_the_bar_every_asset_is_scored_on(evaluated: dict[str, Any]) -> None:
-    strategies = evaluated["both"]["strategies"]
-    bars = {k: strategies[k]["model"]["n_bars"] for k in ("portfolio", "signal_ETH", "signal_BTC")}
-    assert bars["portfolio"] == bars["signal_ETH"] < bars["signal_BTC"]
+def test_the_portfolio_is_scored_on_the_bars_every_asset_is_scored_on(evaluated: dict[str, Any]) -> None:
+    strategies, spans = evaluated["all"]["strategies"], evaluated["spans"]
+    for asset, span in spans.items():
+        assert strategies[f"signal_{asset}"]["model"]["n_bars"] == _hours(span)
+    common = [max(s[0] for s in spans.values()), min(s[1] for s in spans.values())]  # ETH's start, LTC's end
+    assert strategies["portfolio"]["model"]["n_bars"] == _hours(common)
     for name, block in strategies["portfolio"]["baselines"].items():
-        assert block["n_bars"] == bars["portfolio"], name
-    assert pd.Timestamp(evaluated["eth_scored"]) > pd.Timestamp(START)
+        assert block["n_bars"] == _hours(common), name

@@ -40,3 +40,28 @@ def test_subsample_is_fixed_sorted_and_sized() -> None:
     a, b = subsample(data, 10, seed=3), subsample(data, 10, seed=3)  # type: ignore[arg-type]
     assert list(a.indices) == list(b.indices) == sorted(a.indices) and len(a) == 10  # type: ignore[attr-defined]
     assert subsample(data, None, 0) is data and subsample(data, 500, 0) is data  # type: ignore[arg-type]
+
+
+def test_scored_span_narrows_for_a_late_listing_and_an_early_end_only() -> None:
+    """The period's span, from first bar + MIN_HISTORY for a late listing, to HORIZON bars before the last
+    bar when the bars end a day or more before the grid's; a shorter absence at the end is tolerated."""
+    from _recipe_helpers import fake_data
+
+    from ml_attention_mechanisms.recipes._data import HORIZON, MIN_HISTORY, scored_span
+
+    n, start = 3000, 1000
+    data = fake_data(np.zeros((n, 2)), start)
+    data.test_end = n - HORIZON
+    close = data.prepared.close
+    assert scored_span(data, 0) == slice(start, n - HORIZON)
+    for listed, first in ((0, start), (start - MIN_HISTORY, start), (start, start + MIN_HISTORY)):
+        close[1] = 1.0
+        close[1, :listed] = np.nan
+        assert scored_span(data, 1).start == first, listed
+    for absent, stop in ((1, n - HORIZON), (HORIZON - 1, n - HORIZON), (HORIZON, n - 2 * HORIZON)):
+        close[1] = 1.0
+        close[1, n - absent :] = np.nan
+        assert scored_span(data, 1).stop == stop, absent  # last bar n-1-absent: stop = last - HORIZON + 1
+    close[1] = np.nan
+    span = scored_span(data, 1)
+    assert span.start >= span.stop

@@ -30,12 +30,12 @@ __all__ = [
     "bar_time",
     "base_symbol",
     "first_bar",
-    "first_scored",
     "listed_mask",
     "load_demo_data",
     "log_returns",
     "prepare_run_data",
     "priced_bars",
+    "scored_span",
     "subsample",
     "validation_rows",
 ]
@@ -147,11 +147,23 @@ def bar_time(seconds: int) -> str:
     return str(np.datetime_as_string(np.datetime64(int(seconds), "s"), unit="m")).replace("T", " ")
 
 
-def first_scored(data: DemoData, column: int) -> int:
-    """The grid position of the asset's first scored bar: the scored period's first, or, for an asset listed
-    less than :data:`MIN_HISTORY` bars before it (or inside it), its first bar plus :data:`MIN_HISTORY`: its
-    baselines read that much of its own history first."""
-    return max(int(data.test_start), first_bar(data, column) + MIN_HISTORY)
+def scored_span(data: DemoData, column: int) -> slice:
+    """The asset's scored decision times ``[start, stop)`` on the grid: the scored period's, from its first
+    bar plus :data:`MIN_HISTORY` for an asset listed less than that before the period starts or inside it
+    (its baselines read that much of its own history first), and up to :data:`HORIZON` bars before its last
+    bar for an asset whose bars end a day or more before the grid's (delisted, or exported earlier: the last
+    24-bar target it completes; a shorter absence at the end is tolerated as a gap shorter than a day is).
+    Empty (``start >= stop``) when it has too few bars for either."""
+    present = np.isfinite(np.asarray(data.prepared.close[column], dtype=np.float64))
+    if not present.any():
+        return slice(int(data.test_end), int(data.test_end))
+    first, last = int(np.argmax(present)), int(present.size - 1 - np.argmax(present[::-1]))
+    stop = (
+        int(data.test_end)
+        if present.size - 1 - last < HORIZON
+        else min(int(data.test_end), last - HORIZON + 1)
+    )
+    return slice(max(int(data.test_start), first + MIN_HISTORY), stop)
 
 
 def validation_rows(data: DemoData) -> np.ndarray:

@@ -21,9 +21,8 @@ from ._data import (
     DemoData,
     bar_time,
     base_symbol,
-    first_bar,
-    first_scored,
     prepare_run_data,
+    scored_span,
 )
 
 __all__ = ["check_no_long_gaps", "load_files_panel", "predict_history"]
@@ -210,7 +209,7 @@ def _predict_first(ts: np.ndarray, lo: int | None, start: str | None, history: t
     return first
 
 
-def check_no_long_gaps(data: DemoData) -> None:
+def check_no_long_gaps(data: DemoData, *, portfolio: bool = False) -> None:
     """Refuse a scored period in which an asset has no bars for :data:`HORIZON` bars or more.
 
     Returns are previous-tick: the first bar after a gap carries the whole move across it. After a gap of a
@@ -219,40 +218,57 @@ def check_no_long_gaps(data: DemoData) -> None:
     something other than the next day's variance. The message names the file, the gap and the
     ``--start``/``--end`` that avoid it.
 
-    An asset listed less than :data:`MIN_HISTORY` bars before the scored period starts, or inside it, is
-    scored from its own first scored bar (:func:`._data.first_scored`); the bars before its listing are no gap.
+    Each asset is checked over its own scored span (:func:`._data.scored_span`): the bars before a late
+    listing and after an early last bar are no gap.
+
+    Args:
+        data: the evaluated data.
+        portfolio: the run has a portfolio model: the assets' spans must share ``2 * HORIZON`` bars.
 
     Raises:
-        ValueError: the first such gap, or an asset listed too late to be scored on ``2 * HORIZON`` bars.
+        ValueError: the first such gap, an asset with too few bars to be scored on ``2 * HORIZON`` bars, or
+            (``portfolio``) spans sharing fewer bars.
     """
     present = np.isfinite(np.asarray(data.prepared.close, dtype=np.float64))  # [A, T]
     ts = data.timestamps
-    hi = data.test_end
+    spans = [scored_span(data, a) for a in range(len(data.symbols))]
     for a, symbol in enumerate(data.symbols):
-        where = data.sources.get(symbol, symbol)
-        own = first_scored(data, a)
-        if own > data.test_start and own + 2 * HORIZON > hi:
-            listed = bar_time(int(ts[min(first_bar(data, a), ts.size - 1)]))
+        where, span = data.sources.get(symbol, symbol), spans[a]
+        if span.stop - span.start < 2 * HORIZON:
+            held = np.flatnonzero(present[a])
+            first, last = (bar_time(int(ts[held[i]])) for i in (0, -1))
             raise ValueError(
-                f"--data {where}: {symbol}'s first bar ({listed}) is too late to score it: its baselines need "
-                f"{MIN_HISTORY} bars of its own history first, which leave fewer than {2 * HORIZON} scored bars "
-                f"before the data end ({bar_time(int(ts[-1]))}); give later data or leave the file out"
+                f"--data {where}: {symbol} has too few bars to score ({first} .. {last} on the grid of "
+                f"{bar_time(int(ts[0]))} .. {bar_time(int(ts[-1]))}): its baselines need {MIN_HISTORY} bars of "
+                f"its own history, then at least {2 * HORIZON} scored bars and a {HORIZON}-bar target after "
+                "them; give it more bars, move --start, or leave the file out"
             )
-        lo = max(own - HORIZON, 0)
-        missing = ~present[a, lo:hi]
+        lo = max(span.start - HORIZON, 0)
+        missing = ~present[a, lo : span.stop]
         edges = np.diff(np.r_[0, missing.astype(np.int8), 0])
         starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
         long = np.flatnonzero(stops - starts >= HORIZON)
         if long.size:
             g0, g1 = lo + int(starts[long[0]]), lo + int(stops[long[0]])  # [g0, g1) missing
             after = f"--start {bar_time(int(ts[g1 + HORIZON]))} or later" if g1 + HORIZON < ts.size else ""
-            before = f"--end before {bar_time(int(ts[g0]))}" if g0 > own else ""
+            before = f"--end before {bar_time(int(ts[g0]))}" if g0 > span.start else ""
             advice = " or ".join(x for x in (after, before) if x) or "give data with these bars"
             raise ValueError(
                 f"--data {where}: {symbol} has no bars from {bar_time(int(ts[g0]))} for {g1 - g0} h inside the "
                 "scored period (missing, or zero-volume placeholder candles, which are masked); a gap of "
                 f"{HORIZON} h or more leaves the {HORIZON}-bar targets and baselines undefined; use {advice}"
             )
+    common = min(s.stop for s in spans) - max(s.start for s in spans)
+    if portfolio and common < 2 * HORIZON:
+        each = ", ".join(
+            f"{base_symbol(sym)} {bar_time(int(ts[s.start]))} .. {bar_time(int(ts[s.stop - 1]))}"
+            for sym, s in zip(data.symbols, spans)
+        )
+        raise ValueError(
+            f"--data: the assets are scored on fewer than {2 * HORIZON} common bars ({each}); the run's portfolio "
+            "model is scored on the bars every asset is scored on: evaluate the files apart, or give "
+            "overlapping ones"
+        )
 
 
 def _to_seconds(value: str) -> int:

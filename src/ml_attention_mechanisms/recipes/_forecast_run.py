@@ -331,7 +331,7 @@ def forecast_run(
             training assets: a coin the models never saw is calibrated as ``evaluate`` would, by its own
             resolved forecasts). Default: all of ``assets``.
         scored_from: asset -> its own first scored bar, where later than ``first_scored`` (an asset listed
-            late: :func:`._data.first_scored`); its risk forecasts before that bar are strided from it, as
+            late: :func:`._data.scored_span`); its risk forecasts before that bar are strided from it, as
             they would be with it alone. Default: none.
 
     Raises:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..evaluation.backtest import BacktestConfig
 from ..evaluation.metrics_io import write_metrics_json
-from ._data import DemoData, asset_column, bar_time, base_symbol, first_scored
+from ._data import DemoData, asset_column, bar_time, base_symbol, scored_span
 from ._figures import build_figures
 from ._forecast import attention_map
 from ._full import FullResults
@@ -80,6 +80,14 @@ class RunResults:
     sizing: Sizing | None = None
 
 
+def _span_times(data: DemoData, column: int) -> list[str]:
+    """The asset's first and last scored decision times (:func:`._data.scored_span`), or ``[]`` for none."""
+    span = scored_span(data, column)
+    if span.start >= span.stop:
+        return []
+    return [bar_time(int(data.timestamps[span.start])), bar_time(int(data.timestamps[span.stop - 1]))]
+
+
 def run_metrics(results: RunResults) -> dict[str, Any]:
     """``metrics.json`` of a run (without ``checkpoints`` and ``timings_s``): every figure, the bar computed
     from them by ``evaluate_bar``, one sentence per failed criterion, warnings and what is not covered."""
@@ -95,12 +103,9 @@ def run_metrics(results: RunResults) -> dict[str, Any]:
             "symbols": list(data.symbols),
             "periods": {k: list(v) for k, v in data.split.describe(data.timestamps).items()},
             "test_rows": [int(data.test_start), int(data.test_end)],
-            # each asset's first scored bar: later than the period's for an asset listed late (first_scored)
-            "scored_from": {
-                base_symbol(s): bar_time(int(data.timestamps[first_scored(data, c)]))
-                for c, s in enumerate(data.symbols)
-                if first_scored(data, c) < data.timestamps.size
-            },
+            # each asset's first and last scored decision time: narrower than the period's for an asset listed
+            # late or whose bars end early (scored_span)
+            "scored": {base_symbol(s): _span_times(data, c) for c, s in enumerate(data.symbols)},
             "seen": {a: a in scored.seen for a in scored.assets},
         },
         "config": r.config.to_dict(),

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..evaluation.backtest import BacktestConfig
-from ._data import HORIZON, DemoData, asset_column, first_bar, first_scored, listed_mask, priced_bars
+from ._data import HORIZON, DemoData, asset_column, first_bar, listed_mask, priced_bars, scored_span
 from ._learner import LEARNER
 from ._sizing import (
     NULL_STRATEGIES,
@@ -80,11 +80,13 @@ def score_assets(
             first = first_bar(data, asset_column(data, asset))
             col = asset_column(data, asset)
             r, f = data.returns[first:, col], {k: v[first:] for k, v in full.items()}
-            scored = first_scored(data, col)  # later than the period's first bar for an asset listed late
+            scored = scored_span(
+                data, col
+            )  # narrower than the period for an asset listed late or ending early
             mean_end = data.val_start if data.mean_end is None else data.mean_end
-            if scored > data.test_start:  # the training mean then averages its history before it is scored
-                mean_end = scored - 1
-            t0, t1, v0 = scored - first, data.test_end - first, mean_end - first
+            if scored.start > data.test_start:  # the training mean then averages its history before it
+                mean_end = scored.start - 1
+            t0, t1, v0 = scored.start - first, scored.stop - first, mean_end - first
             var_forecasts = None
             if "var" in f:
                 var_forecasts = {1.0 - lv: (f["var"][:, i], f["es"][:, i]) for i, lv in enumerate(var_levels)}
@@ -145,7 +147,6 @@ def score_strategies(
     """
     from ..evaluation.suite import evaluate_portfolio_strategy, evaluate_signal_strategy
 
-    span = slice(int(data.test_start), int(data.test_end))
     holds = dict.fromkeys(NULL_STRATEGIES, "model") if model_only else sizing.holds
     out: dict[str, dict[str, Any]] = {}
     with warnings.catch_warnings():
@@ -154,18 +155,19 @@ def score_strategies(
         for asset, sig in signals.items():
             col = asset_column(data, asset)
             first = first_bar(data, col)
-            own = slice(first_scored(data, col), span.stop)
+            own = scored_span(data, col)
             held, cfg = held_signal(sig, sizing, holds["signal"])
             positions = sized_signal(held, variance[:, col], own, cfg, config)
             out[f"signal_{asset}"] = evaluate_signal_strategy(
                 data.returns[first:, col], positions[first:], test_start=own.start - first,
-                test_end=span.stop - first, config=config, n_configs=int(n_configs.get("signal", 1)),
+                test_end=own.stop - first, config=config, n_configs=int(n_configs.get("signal", 1)),
                 n_boot=n_boot, vol_target=sizing.chosen[SIGNAL_BASELINE],
             )  # fmt: skip
             out[f"signal_{asset}"]["holds"] = holds["signal"]  # what the "model" row held
         if weights is not None:
-            # from the first bar every asset is scored on: its baselines hold every asset from the start
-            every = slice(max(first_scored(data, c) for c in range(len(data.symbols))), span.stop)
+            # over the bars every asset is scored on: its baselines hold every asset throughout
+            spans = [scored_span(data, c) for c in range(len(data.symbols))]
+            every = slice(max(s.start for s in spans), min(s.stop for s in spans))
             w, cfg = held_portfolio(weights, data, sizing, holds["portfolio"])
             sized = sized_portfolio(w, variance, data, every, cfg, config)
             out["portfolio"] = evaluate_portfolio_strategy(

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..evaluation.backtest import BacktestConfig
 from ._correlation import correlation_step
-from ._data import DemoData, asset_column, first_scored, validation_rows
+from ._data import DemoData, asset_column, scored_span, validation_rows
 from ._forecast_run import WARM_UP, Forecasts, forecast_run
 from ._learner import learner_forecasts_all
 from ._models import RunModel, training_assets
@@ -87,7 +87,7 @@ def score_forecasts(
             backtest_config=backtest_config, calibration=calibration,
             calibrate_rows=validation_rows(data) if fit else None, progress=progress, val_stride=config.val_stride,
             first_scored=data.test_start, calibrate_assets=seen,
-            scored_from={a: first_scored(data, asset_column(data, a)) for a in config.assets},
+            scored_from={a: scored_span(data, asset_column(data, a)).start for a in config.assets},
         )  # fmt: skip
     with clock.measure("correlation"):
         bar_assets = tuple(a for a in BAR_ASSETS if a in config.assets)

@@ -18,7 +18,7 @@ from .._import_guard import needs_extra
 from ..evaluation.backtest import BacktestConfig
 from ..evaluation.metrics_io import read_json_object
 from ..utils._paths import same_file
-from ._data import MIN_HISTORY, DemoData, bar_time, base_symbol, first_bar, first_scored
+from ._data import MIN_HISTORY, DemoData, bar_time, base_symbol, scored_span
 from ._files import check_no_long_gaps
 from ._outputs import RunOutputs, RunResults, build_report, run_metrics, write_run
 from ._progress import Timings, say
@@ -49,12 +49,12 @@ def evaluate_run(
         FileNotFoundError: a missing run directory or data file.
         ValueError: a run without checkpoints, fewer bars than the window, start after end, a file that is
             not hourly or names no symbol (or one already given), an asset without bars for 24 h or
-            more inside the scored period, or one listed too late to be scored (see
-            :func:`._files.check_no_long_gaps`).
+            more inside the scored period, or one with too few bars to be scored, or assets scored on no common
+            bars while the run has a portfolio model (see :func:`._files.check_no_long_gaps`).
 
-    An asset listed after the scored period starts (or less than the baselines' history before it) is scored
-    from its own first scored bar (:func:`._data.first_scored`), and the portfolio from the first bar every
-    asset is scored on; a warning names that bar.
+    An asset listed after the scored period starts (or less than the baselines' history before it), or whose
+    bars end before the data do, is scored over its own span (:func:`._data.scored_span`), and the portfolio on
+    the bars every asset is scored on; a warning names the span.
     """
     timings = Timings()
     root = Path(out) if out is not None else Path(run) / "evaluate"
@@ -67,10 +67,10 @@ def evaluate_run(
         )
     inputs = load_run_inputs(run, data_files, start=start, end=end)
     data = inputs.data
-    check_no_long_gaps(data)
+    check_no_long_gaps(data, portfolio="portfolio" in inputs.models)
     periods = _run_periods(run)
     warnings = (
-        _in_sample(periods, data) + _listed_late(data) + _no_sizing(inputs.calibration) + _short_period(data)
+        _in_sample(periods, data) + _own_spans(data) + _no_sizing(inputs.calibration) + _short_period(data)
     )
     data.mean_end = _run_validation_start(periods, data)
     root.mkdir(parents=True, exist_ok=True)
@@ -126,7 +126,7 @@ def _short_period(data: DemoData) -> tuple[str, ...]:
     """A sentence per asset with fewer than :data:`MIN_SCORED_BARS` bars in the scored period: its figures
     are reported, but too few bars stand behind them to tell the model from its baselines."""
     mask = np.asarray(data.prepared.mask)
-    present = [int(mask[c, first_scored(data, c) : data.test_end].sum()) for c in range(len(data.symbols))]
+    present = [int(mask[c, scored_span(data, c)].sum()) for c in range(len(data.symbols))]
     return tuple(
         f"{base_symbol(symbol)}: only {int(n)} bars scored (about {int(n) // 24} days): too few to tell the "
         f"model from its baselines (a 99% VaR expects one exceedance in 100 bars, the 24-bar variance has "
@@ -137,18 +137,32 @@ def _short_period(data: DemoData) -> tuple[str, ...]:
     )
 
 
-def _listed_late(data: DemoData) -> tuple[str, ...]:
-    """A sentence per asset scored from a later bar than the period's first: listed after it starts, or
-    with less of its own history before it than the baselines need."""
-    start = bar_time(int(data.timestamps[data.test_start]))
-    return tuple(
-        f"{base_symbol(symbol)}: its first bar ({bar_time(int(data.timestamps[first_bar(data, c)]))}) leaves "
-        f"fewer than {MIN_HISTORY} bars of its own history before the scored period starts ({start}), which "
-        f"the baselines need: it is scored from {bar_time(int(data.timestamps[first_scored(data, c)]))}, and "
-        "the portfolio from the first bar every asset is scored on"
-        for c, symbol in enumerate(data.symbols)
-        if first_scored(data, c) > data.test_start
-    )
+def _own_spans(data: DemoData) -> tuple[str, ...]:
+    """A sentence per asset scored over fewer bars than the period (:func:`._data.scored_span`): listed after
+    it starts (or with less of its own history before it than the baselines need), or its bars ending before
+    the data do (delisted, or exported earlier)."""
+    ts = data.timestamps
+    whole = f"{bar_time(int(ts[data.test_start]))} .. {bar_time(int(ts[data.test_end - 1]))}"
+    out = []
+    for c, symbol in enumerate(data.symbols):
+        span = scored_span(data, c)
+        if span.start <= data.test_start and span.stop >= data.test_end:
+            continue
+        present = np.flatnonzero(np.isfinite(np.asarray(data.prepared.close[c], dtype=np.float64)))
+        why = []
+        if span.start > data.test_start:
+            why.append(
+                f"its first bar ({bar_time(int(ts[present[0]]))}) leaves fewer than {MIN_HISTORY} bars of its own "
+                "history before the period starts, which the baselines need"
+            )
+        if span.stop < data.test_end:
+            why.append(f"its last bar ({bar_time(int(ts[present[-1]]))}) comes before the data end")
+        out.append(
+            f"{base_symbol(symbol)}: scored {bar_time(int(ts[span.start]))} .. {bar_time(int(ts[span.stop - 1]))}, "
+            f"not over the whole period ({whole}): {'; '.join(why)}; the portfolio is scored on the bars every "
+            "asset is scored on"
+        )
+    return tuple(out)
 
 
 def _no_sizing(calibration: dict[str, Any]) -> tuple[str, ...]:
