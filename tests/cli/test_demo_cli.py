@@ -133,6 +133,27 @@ def test_each_model_keeps_the_budget_chosen_on_validation(demo_run: tuple[Path, 
             assert kept[0]["best_val_loss"] == min(b["best_val_loss"] for b in budgets), name
 
 
+def test_each_strategy_says_how_far_validation_tells_it_from_its_null(
+    demo_run: tuple[Path, str, int],
+) -> None:
+    """``sizing.margins``: the model's best validation net Sharpe minus its null strategy's (the two best
+    scores of the validation tables), inside its 90% block-bootstrap interval, and said in the terminal."""
+    m, stdout = _metrics(demo_run[0]), demo_run[1]
+    sizing = m["sizing"]
+
+    def best(name: str) -> float:
+        return max(r["score"] for r in sizing["validation"][name] if r["score"] == r["score"])
+
+    margin = sizing["margins"]["portfolio"]  # the portfolio always trades: finite
+    assert margin["difference"] == pytest.approx(best("portfolio") - best("portfolio_equal_weight"), rel=1e-9)
+    assert margin["low"] <= margin["difference"] <= margin["high"] and margin["confidence"] == 0.9
+    said = next(line for line in stdout.splitlines() if line.startswith("The portfolio holds "))
+    assert f"the difference {margin['difference']:+.2f}, 90% interval {margin['low']:+.2f} to" in said
+    signal = sizing["margins"]["signal"]
+    if signal["difference"] == signal["difference"]:  # NaN where the signal model never traded
+        assert signal["difference"] == pytest.approx(best("signal") - best("signal_long"), rel=1e-9)
+
+
 def test_the_bar_is_computed_from_the_figures(demo_run: tuple[Path, str, int]) -> None:
     from ml_attention_mechanisms.evaluation import evaluate_bar
 

@@ -111,6 +111,7 @@ from .scorecards import (
 )
 from .significance import (
     block_bootstrap_sharpe_ci,
+    block_bootstrap_sharpe_difference,
     deflated_sharpe_ratio,
     diebold_mariano,
     probabilistic_sharpe_ratio,
@@ -155,6 +156,7 @@ __all__ = [
     "annualised_volatility",
     "attention_heatmap_figure",
     "block_bootstrap_sharpe_ci",
+    "block_bootstrap_sharpe_difference",
     "buy_and_hold_positions",
     "calibration_figure",
     "choose_vol_target",

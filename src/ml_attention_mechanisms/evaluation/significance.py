@@ -13,16 +13,17 @@ Shapes:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from .._import_guard import needs_extra
-from ._checks import as_array, check_int, check_prob, check_same_length
+from ._checks import as_array, check_int, check_prob, check_same_length, values_of
 
 __all__ = [
     "block_bootstrap_sharpe_ci",
+    "block_bootstrap_sharpe_difference",
     "deflated_sharpe_ratio",
     "diebold_mariano",
     "expected_max_sharpe",
@@ -133,23 +134,88 @@ def block_bootstrap_sharpe_ci(
     """
     r = as_array(returns, "returns", allow_nan=False, min_len=10)
     confidence, n_boot = check_prob(confidence, "confidence"), check_int(n_boot, "n_boot")
-    n = r.shape[0]
-    block = max(1, round(n ** (1 / 3))) if block_len is None else check_int(block_len, "block_len")
-    n_blocks = -(-n // block)
-    rng = np.random.default_rng(seed)
     sharpes = np.empty(n_boot)
-    offsets = np.arange(block)
-    for lo in range(0, n_boot, 100):  # chunks bound the (chunk, N) index array
-        hi = min(n_boot, lo + 100)
-        starts = rng.integers(0, n, size=(hi - lo, n_blocks))
-        idx = ((starts[:, :, None] + offsets) % n).reshape(hi - lo, -1)[:, :n]
-        sample = r[idx]
-        std = sample.std(axis=1, ddof=1)
-        sharpes[lo:hi] = np.where(std > 0, sample.mean(axis=1) / np.where(std > 0, std, 1.0), np.nan)
+    for rows, idx in _block_samples(r.shape[0], n_boot, block_len, seed):
+        sharpes[rows] = _sharpes(r[idx])
     sharpes *= np.sqrt(periods_per_year)
     tail = (1.0 - confidence) / 2.0
     low, high = np.nanquantile(sharpes, [tail, 1.0 - tail])
     return float(low), float(high)
+
+
+def block_bootstrap_sharpe_difference(
+    returns: Any,
+    other: Any,
+    *,
+    confidence: float = 0.9,
+    n_boot: int = 1000,
+    block_len: int | None = None,
+    periods_per_year: int = 8760,
+    seed: int = 0,
+) -> dict[str, float]:
+    """The difference of two strategies' annualised Sharpe ratios on the same bars, and its percentile
+    interval by circular block bootstrap of the bars (both strategies resampled at the same bars, so their
+    common moves cancel).
+
+    With several columns (``K`` assets: one strategy per asset) the difference is that of the mean Sharpe
+    ratios over the columns, the bars resampled together.
+
+    Args:
+        returns: per-bar returns of the first strategy, shape ``(N,)`` or ``(N, K)``.
+        other: the second strategy's, the same shape.
+        confidence: interval level. Default: 0.9.
+        n_boot: bootstrap samples. Default: 1000.
+        block_len: bars per block. Default: ``round(N^(1/3))``.
+        periods_per_year: annualisation. Default: 8760.
+        seed: random seed. Default: 0.
+
+    Returns:
+        ``{"difference", "low", "high", "confidence"}``: ``mean Sharpe(returns) - mean Sharpe(other)``.
+
+    Raises:
+        ValueError: shapes that differ, non-finite returns or fewer than 10 bars.
+    """
+    ndim = np.ndim(values_of(returns))
+    a = as_array(returns, "returns", ndim=2 if ndim == 2 else 1, allow_nan=False, min_len=10)
+    b = as_array(other, "other", ndim=a.ndim, allow_nan=False, min_len=10)
+    if a.shape != b.shape:
+        raise ValueError(f"returns {a.shape} and other {b.shape}: expected one shape, (N,) or (N, K)")
+    confidence, n_boot = check_prob(confidence, "confidence"), check_int(n_boot, "n_boot")
+    a2, b2 = a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1)
+    root = np.sqrt(periods_per_year)
+
+    def difference(x: np.ndarray, y: np.ndarray) -> np.ndarray:  # (..., N, K) -> (...)
+        return (np.nanmean(_sharpes(x, axis=-2), axis=-1) - np.nanmean(_sharpes(y, axis=-2), axis=-1)) * root
+
+    diffs = np.empty(n_boot)
+    for rows, idx in _block_samples(a2.shape[0], n_boot, block_len, seed):
+        diffs[rows] = difference(a2[idx], b2[idx])
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.nanquantile(diffs, [tail, 1.0 - tail])
+    point = float(difference(a2, b2))
+    return {"difference": point, "low": float(low), "high": float(high), "confidence": confidence}
+
+
+def _sharpes(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Per-bar Sharpe ratios ``mean / std`` along ``axis`` (NaN where std is 0)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        std = x.std(axis=axis, ddof=1)
+        return np.where(std > 0, x.mean(axis=axis) / np.where(std > 0, std, 1.0), np.nan)
+
+
+def _block_samples(
+    n: int, n_boot: int, block_len: int | None, seed: int
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """Circular block-bootstrap row indices of ``n`` bars, in chunks: ``(rows of the n_boot samples, indices
+    (chunk, n))``; blocks of ``block_len`` consecutive bars (default ``round(n^(1/3))``), wrapping around."""
+    block = max(1, round(n ** (1 / 3))) if block_len is None else check_int(block_len, "block_len")
+    n_blocks = -(-n // block)
+    rng = np.random.default_rng(seed)
+    offsets = np.arange(block)
+    for lo in range(0, n_boot, 100):  # chunks bound the (chunk, N) index array
+        hi = min(n_boot, lo + 100)
+        starts = rng.integers(0, n, size=(hi - lo, n_blocks))
+        yield slice(lo, hi), ((starts[:, :, None] + offsets) % n).reshape(hi - lo, -1)[:, :n]
 
 
 def probabilistic_sharpe_ratio(

@@ -5,6 +5,7 @@ and the terminal's one-screen summary of the bar (figures: :mod:`._figures`).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,7 @@ def holds_notes(sizing: Mapping[str, Any]) -> list[str]:
     none for a strategy whose run did not compare them."""
     validation = sizing.get("validation") or {}
     holds = sizing.get("holds") or {}
+    margins = sizing.get("margins") or {}
     out = []
     for kind, (null, name) in NULL_STRATEGIES.items():
         if kind not in validation or null not in validation:
@@ -97,9 +99,25 @@ def holds_notes(sizing: Mapping[str, Any]) -> list[str]:
         held = other if holds.get(kind) == name else model
         out.append(
             f"{what} holds {held}, sized the same way: the higher best validation net Sharpe ({model} "
-            f"{best_score(validation[kind]):.2f}, {other} {best_score(validation[null]):.2f})."
+            f"{best_score(validation[kind]):.2f}, {other} {best_score(validation[null]):.2f}"
+            f"{_margin_text(margins.get(kind))})."
         )
     return out
+
+
+def _margin_text(margin: Mapping[str, float] | None) -> str:
+    """``; the difference +0.07, 90% interval -0.92 to +1.05 (block bootstrap): ...`` (empty without one)."""
+    if not margin:
+        return ""
+    figures = [float(margin.get(k, math.nan)) for k in ("difference", "low", "high")]
+    if not all(math.isfinite(f) for f in figures):
+        return ""
+    difference, lo, hi = figures
+    verdict = "validation cannot tell them apart" if lo <= 0.0 <= hi else "a difference validation can tell"
+    return (
+        f"; the difference {difference:+.2f}, {float(margin.get('confidence', 0.9)):.0%} "
+        f"interval {lo:+.2f} to {hi:+.2f} (block bootstrap of the validation bars): {verdict}"
+    )
 
 
 def report_tables(metrics: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:

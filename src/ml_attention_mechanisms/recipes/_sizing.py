@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -71,12 +71,17 @@ class Sizing:
         validation: the same keys -> one row per candidate with its validation net Sharpe.
         variance_source: what sized the model's strategies.
         chosen_on: the period the choice read.
+        margins: strategy kind -> its model's best validation net Sharpe minus its null strategy's, with a
+            90% block-bootstrap interval (:func:`~..evaluation.significance.block_bootstrap_sharpe_difference`,
+            both at their chosen sizing, on the same resampled bars): how far the validation split can tell
+            them apart.
     """
 
     chosen: dict[str, VolTargetConfig]
     validation: dict[str, list[dict[str, Any]]]
     variance_source: str
     chosen_on: str
+    margins: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +89,7 @@ class Sizing:
             "chosen_on": self.chosen_on,
             "variance_source": self.variance_source,
             "holds": self.holds,
+            "margins": self.margins,
             "validation": self.validation,
         }
 
@@ -91,7 +97,7 @@ class Sizing:
     def from_dict(cls, data: Mapping[str, Any]) -> Sizing:
         chosen = {k: VolTargetConfig.from_dict(dict(v)) for k, v in data["chosen"].items()}
         return cls(chosen, dict(data.get("validation", {})), str(data.get("variance_source", "")),
-                   str(data.get("chosen_on", "")))  # fmt: skip
+                   str(data.get("chosen_on", "")), dict(data.get("margins", {})))  # fmt: skip
 
     @property
     def n_candidates(self) -> int:
@@ -275,8 +281,38 @@ def choose_sizing(
     chosen, tables = {}, {}
     for name, score in scores.items():
         chosen[name], tables[name] = choose_vol_target(candidates, score)
+    margins: dict[str, dict[str, float]] = {}  # each strategy model against its null, both at their sizing
+    if pool and "signal" in chosen and ALWAYS_LONG in chosen:
+
+        def signal_returns(decisions: Mapping[str, np.ndarray], name: str) -> np.ndarray:  # (N, assets)
+            runs = [_signal_run(decisions[a], var, data, a, span, chosen[name], backtest) for a in pool]
+            return np.stack([r.net_returns for r in runs], axis=1)
+
+        longs = {a: always_long(s) for a, s in signals.items()}
+        margins["signal"] = _margin(
+            signal_returns(signals, "signal"), signal_returns(longs, ALWAYS_LONG), backtest
+        )
+    if weights is not None and "portfolio" in chosen and EQUAL_ALLOCATION in chosen:
+
+        def portfolio_returns(w: np.ndarray, name: str) -> np.ndarray:  # (N,)
+            return np.asarray(_portfolio_run(w, var, data, span, chosen[name], backtest).net_returns)
+
+        equal = portfolio_returns(equal_allocation(weights, data), EQUAL_ALLOCATION)
+        margins["portfolio"] = _margin(portfolio_returns(weights, "portfolio"), equal, backtest)
     period = data.split.describe(data.timestamps).get("val", ("", "", 0))
-    return Sizing(chosen, tables, source, f"validation {period[0]} .. {period[1]} (net Sharpe after costs)")
+    return Sizing(chosen, tables, source, f"validation {period[0]} .. {period[1]} (net Sharpe after costs)",
+                  margins)  # fmt: skip
+
+
+def _margin(model: np.ndarray, null: np.ndarray, backtest: BacktestConfig) -> dict[str, float]:
+    """The model's validation net Sharpe minus its null strategy's, with its 90% block-bootstrap interval."""
+    from ..evaluation.significance import block_bootstrap_sharpe_difference
+
+    with warnings.catch_warnings():  # a flat strategy has no Sharpe ratio: NaN, reported as such
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return block_bootstrap_sharpe_difference(
+            model, null, confidence=0.9, periods_per_year=backtest.periods_per_year
+        )
 
 
 def _signal_run(signal: np.ndarray, var: np.ndarray, data: DemoData, asset: str, span: slice,
