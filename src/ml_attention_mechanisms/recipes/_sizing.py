@@ -281,6 +281,18 @@ def choose_sizing(
     chosen, tables = {}, {}
     for name, score in scores.items():
         chosen[name], tables[name] = choose_vol_target(candidates, score)
+    margins = _margins(signals, weights, var, data, span, pool, chosen, backtest)
+    period = data.split.describe(data.timestamps).get("val", ("", "", 0))
+    return Sizing(chosen, tables, source, f"validation {period[0]} .. {period[1]} (net Sharpe after costs)",
+                  margins)  # fmt: skip
+
+
+def _margins(
+    signals: Mapping[str, np.ndarray], weights: np.ndarray | None, var: np.ndarray, data: DemoData, span: slice,
+    pool: Sequence[str], chosen: Mapping[str, VolTargetConfig], backtest: BacktestConfig,
+) -> dict[str, dict[str, float]]:  # fmt: skip
+    """Strategy kind -> its model's validation net Sharpe minus its null strategy's, both at their chosen
+    sizing, with a 90% block-bootstrap interval (:attr:`Sizing.margins`)."""
     margins: dict[str, dict[str, float]] = {}  # each strategy model against its null, both at their sizing
     if pool and "signal" in chosen and ALWAYS_LONG in chosen:
 
@@ -299,9 +311,7 @@ def choose_sizing(
 
         equal = portfolio_returns(equal_allocation(weights, data), EQUAL_ALLOCATION)
         margins["portfolio"] = _margin(portfolio_returns(weights, "portfolio"), equal, backtest)
-    period = data.split.describe(data.timestamps).get("val", ("", "", 0))
-    return Sizing(chosen, tables, source, f"validation {period[0]} .. {period[1]} (net Sharpe after costs)",
-                  margins)  # fmt: skip
+    return margins
 
 
 def _margin(model: np.ndarray, null: np.ndarray, backtest: BacktestConfig) -> dict[str, float]:
