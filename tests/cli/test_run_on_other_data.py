@@ -1,6 +1,6 @@
 """``mlattn evaluate`` / ``predict`` / ``backtest --run`` on data a run cannot use as it is: another bar
 interval, files without a symbol or given twice, a week-long gap, constant prices, a `mlattn train` run
-given as ``--run``, an output path that is a file, an asset with too few bars to be scored, two pairs of one base asset (a pair priced in another
+given as ``--run``, an output path that is a file, an asset with too few bars to be scored, hours without a candle, two pairs of one base asset (a pair priced in another
 coin is an asset of its own), and the run's own period
 (in-sample). Each is handled (the output checked) or refused in one stderr line naming the argument and
 what was expected, with exit code 2; never a traceback, never dropped silently."""
@@ -115,6 +115,36 @@ def test_an_asset_with_too_few_bars_to_score_is_refused(
     refused(
         argv, capsys, str(eth), "too few bars to score (2020-12-20 00:00 .. 2021-01-21 12:00", "48 scored"
     )
+
+
+def test_hours_without_a_candle_are_said_or_refused(
+    run_dir: tuple[Path, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An export that leaves out hours (Kraken's OHLCVT writes none without trades): a bar whose previous bars
+    are missing has no features, so a tenth of the hours missing leaves a large share of the bars unforecast,
+    said in a warning with the shares (computed here from the file), and two fifths missing is refused."""
+    import json
+
+    run, later = run_dir
+    rng = np.random.default_rng(0)
+    sparse, path = later[rng.random(len(later)) >= 0.1], tmp_path / "BTCUSDT_1h.csv"
+    sparse.to_csv(path)
+    out = tmp_path / "ev"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert (
+            main(["evaluate", "--run", str(run), "--data", str(path), "--out", str(out), "--no-progress"])
+            == 0
+        )
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    first, last = (pd.Timestamp(t, tz="UTC") for t in metrics["data"]["scored"]["BTC"])
+    hours = int((last - first) / pd.Timedelta(hours=1)) + 1
+    held = int(((sparse.index >= first) & (sparse.index <= last)).sum())
+    said = [w for w in metrics["warnings"] if "have no usable candle" in w]
+    assert len(said) == 1 and said[0].startswith(f"BTC: {1 - held / hours:.0%} of its scored hours"), said
+    assert f"of its {held} scored bars with a candle" in said[0] and "Kraken" in said[0]
+    later[rng.random(len(later)) >= 0.4].to_csv(path)
+    refused(["evaluate", "--run", str(run), "--data", str(path)], capsys, str(path), "no bar with finite features",
+            "of its hours there have no usable candle")  # fmt: skip
 
 
 def test_constant_prices_are_refused(

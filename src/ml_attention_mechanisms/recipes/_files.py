@@ -25,7 +25,11 @@ from ._data import (
     scored_span,
 )
 
-__all__ = ["check_no_long_gaps", "load_files_panel", "predict_history"]
+__all__ = ["FEATURES_NEED", "check_no_long_gaps", "load_files_panel", "predict_history"]
+
+# why a bar next to hours without a candle has no features (the default feature set: returns over 1, 4 and
+# 24 bars, realised volatility over the last 6, 24 and 96)
+FEATURES_NEED = "a bar's features need the bars 1, 4 and 24 hours before it and most of the last 6"
 
 
 def load_files_panel(
@@ -114,10 +118,14 @@ def _check_forecastable(data: DemoData, first: int) -> None:
     """Refuse an asset without a bar with finite features from ``first`` on (the file named)."""
     for a, symbol in enumerate(data.symbols):
         if not data.prepared.mask[a, first:].any():
+            held = float(np.isfinite(np.asarray(data.prepared.close[a, first:], dtype=np.float64)).mean())
+            why = "constant prices or no bars there"
+            if 0.0 < held < 0.95:  # a bar's features need the bars 1, 4 and 24 bars before it
+                why = f"{1 - held:.0%} of its hours there have no usable candle, and {FEATURES_NEED}"
             raise ValueError(
                 f"--data {data.sources.get(symbol, symbol)}: {symbol} has no bar with finite features from "
-                f"{bar_time(int(data.timestamps[first]))} on (constant prices or no bars there: the models see "
-                "nothing to forecast); give data where the price moves"
+                f"{bar_time(int(data.timestamps[first]))} on ({why}: the models see nothing to forecast); give "
+                "data with a candle for every hour where the price moves"
             )
 
 

@@ -19,7 +19,7 @@ from ..evaluation.backtest import BacktestConfig
 from ..evaluation.metrics_io import read_json_object
 from ..utils._paths import same_file
 from ._data import MIN_HISTORY, DemoData, bar_time, base_symbol, scored_span
-from ._files import check_no_long_gaps
+from ._files import FEATURES_NEED, check_no_long_gaps
 from ._outputs import RunOutputs, RunResults, build_report, run_metrics, write_run
 from ._progress import Timings, say
 from ._run_inputs import load_run_inputs
@@ -70,8 +70,9 @@ def evaluate_run(
     check_no_long_gaps(data, portfolio="portfolio" in inputs.models)
     periods = _run_periods(run)
     warnings = (
-        _in_sample(periods, data) + _own_spans(data) + _no_sizing(inputs.calibration) + _short_period(data)
-    )
+        _in_sample(periods, data) + _own_spans(data) + _unforecast(data) + _no_sizing(inputs.calibration)
+        + _short_period(data)
+    )  # fmt: skip
     data.mean_end = _run_validation_start(periods, data)
     root.mkdir(parents=True, exist_ok=True)
     cfg = DemoConfig.from_stored(
@@ -162,6 +163,25 @@ def _own_spans(data: DemoData) -> tuple[str, ...]:
             f"not over the whole period ({whole}): {'; '.join(why)}; the portfolio is scored on the bars every "
             "asset is scored on"
         )
+    return tuple(out)
+
+
+def _unforecast(data: DemoData) -> tuple[str, ...]:
+    """A sentence per asset whose scored bars with a candle the models forecast less than 90% of: hours
+    without a usable candle (missing, or masked) leave the bars after them without features."""
+    out = []
+    for c, symbol in enumerate(data.symbols):
+        span = scored_span(data, c)
+        held = np.isfinite(np.asarray(data.prepared.close[c, span], dtype=np.float64))
+        forecast = int((held & np.asarray(data.prepared.mask[c, span], dtype=bool)).sum())
+        if held.any() and forecast < 0.9 * held.sum():
+            out.append(
+                f"{base_symbol(symbol)}: {1 - held.mean():.0%} of its scored hours have no usable candle (missing, "
+                f"or masked: zero-volume placeholders, suspicious candles), and {FEATURES_NEED}: the models "
+                f"forecast {forecast / held.sum():.0%} of its {int(held.sum())} scored bars with a candle, and its "
+                "figures are computed on those (an export that leaves out the hours without trades, as Kraken's "
+                "OHLCVT files do, loses most of its bars this way)"
+            )
     return tuple(out)
 
 
