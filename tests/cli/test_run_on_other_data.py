@@ -122,7 +122,8 @@ def test_hours_without_a_candle_are_said_or_refused(
 ) -> None:
     """An export that leaves out hours (Kraken's OHLCVT writes none without trades): a bar whose previous bars
     are missing has no features, so a tenth of the hours missing leaves a large share of the bars unforecast,
-    said in a warning with the shares (computed here from the file), and two fifths missing is refused."""
+    said in a warning with the shares (computed here from the file), and two fifths missing is refused; the
+    same candles in Kraken's own format are read as hours without trades and scored."""
     import json
 
     run, later = run_dir
@@ -142,9 +143,25 @@ def test_hours_without_a_candle_are_said_or_refused(
     said = [w for w in metrics["warnings"] if "have no usable candle" in w]
     assert len(said) == 1 and said[0].startswith(f"BTC: {1 - held / hours:.0%} of its scored hours"), said
     assert f"of its {held} scored bars with a candle" in said[0] and "Kraken" in said[0]
-    later[rng.random(len(later)) >= 0.4].to_csv(path)
+    sparse = later[rng.random(len(later)) >= 0.4]
+    sparse.to_csv(path)
     refused(["evaluate", "--run", str(run), "--data", str(path)], capsys, str(path), "no bar with finite features",
             "of its hours there have no usable candle")  # fmt: skip
+    # the same candles as Kraken's OHLCVT file: a missing hour is one without trades, written flat: scored
+    kraken = tmp_path / "XBTUSD_60.csv"
+    seconds = (sparse.index - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+    sparse.assign(t=seconds, trades=7)[["t", *OHLCV, "trades"]].to_csv(kraken, header=False, index=False)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert (
+            main(["evaluate", "--run", str(run), "--data", str(kraken), "--out", str(out), "--no-progress"])
+            == 0
+        )
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert not [w for w in metrics["warnings"] if "have no usable candle" in w]
+    first, last = (pd.Timestamp(t, tz="UTC") for t in metrics["data"]["scored"]["BTC"])
+    assert metrics["assets"]["BTC"]["volatility"]["model"]["n"] >= 0.95 * (
+        (last - first) / pd.Timedelta(hours=1)
+    )
 
 
 def test_constant_prices_are_refused(

@@ -552,3 +552,42 @@ def test_variant_is_refused_clearly(tmp_path: Path, name: str) -> None:
 def _write(path: Path, text: str) -> Path:
     path.write_bytes(text.encode())
     return path
+
+
+def test_kraken_writes_its_intervals_without_trades(tmp_path: Path) -> None:
+    """Kraken's OHLCVT files have no candle for an interval without trades: a hole shorter than a day becomes
+    flat candles at the previous close, zero volume and trades, flagged ``no_trades`` and kept by the panel
+    (a zero-volume flat candle the file itself holds is still a masked placeholder); a day-long hole stays a
+    gap; another format's holes stay missing."""
+    from ml_attention_mechanisms.data import align
+    from ml_attention_mechanisms.data.loader import NO_TRADE_FILL
+
+    ref = known()
+    rows = cells(ref, S)
+    rows[20] = {**rows[20], **{k: rows[19]["close"] for k in ("open", "high", "low", "close")}, "volume": "0"}
+    hole = [r for k, r in enumerate(rows) if k not in (5, 6, 7)]
+    path = tmp_path / "XBTUSD_60.csv"
+    path.write_text(table("", "ts,open,high,low,close,volume,trades", hole))
+    df = load_ohlcv(path)
+    rep = df.attrs["quality_report"]
+    assert len(df) == N and rep.no_trade_bars == 3 and rep.missing_bars == 3 and rep.rows_kept == N - 3
+    filled = df.iloc[5:8]
+    assert filled["no_trades"].all() and not df["no_trades"].drop(filled.index).any()
+    for col in ("open", "high", "low", "close"):
+        np.testing.assert_array_equal(filled[col].to_numpy(), [ref["close"].iloc[4]] * 3, err_msg=col)
+    assert (filled[["volume", "trades"]] == 0).all().all()
+    kept = df.drop(filled.index).drop(df.index[20])
+    np.testing.assert_array_equal(
+        kept["close"].to_numpy(), ref["close"].drop(ref.index[[5, 6, 7, 20]]).to_numpy()
+    )
+    mask = align([df]).mask[:, 0]
+    assert mask[5:8].all() and not mask[20] and mask.sum() == N - 1
+    assert "no-trade bars     3 written" in rep.format_text()
+
+    day = [r for k, r in enumerate(rows) if not 2 <= k < 2 + NO_TRADE_FILL]  # a day-long hole stays a gap
+    path.write_text(table("", "ts,open,high,low,close,volume,trades", day))
+    df = load_ohlcv(path)
+    assert len(df) == N - NO_TRADE_FILL and df.attrs["quality_report"].no_trade_bars == 0
+    other = tmp_path / "x.csv"
+    other.write_text(plain(hole))
+    assert len(load_ohlcv(other)) == N - 3 and "no_trades" not in load_ohlcv(other)

@@ -13,7 +13,14 @@ from ._columns import QUOTES, asset_name, base_currency, known_asset_id, normali
 from ._formats import RawTable, read_table
 from ._numbers import parse_numbers
 from ._timestamps import resolve_timestamps
-from .validation import DataValidationError, QualityReport, flag_candles, infer_step, validate_ohlcv
+from .validation import (
+    DataValidationError,
+    QualityReport,
+    flag_candles,
+    index_seconds,
+    infer_step,
+    validate_ohlcv,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -104,6 +111,43 @@ def _off_grid_warning(report: QualityReport, seconds: np.ndarray, lines: np.ndar
         f"UTC {report.timeframe} boundaries); first: {'row' if fmt == 'parquet' else 'line'} {lines[r]}, "
         f"{when}; a panel (align) refuses mixed offsets"
     )
+
+
+NO_TRADE_FILL = (
+    24  # bars: a longer absence from a Kraken OHLCVT file stays a gap (an outage, a halted market)
+)
+
+
+def _fill_no_trade_bars(frame: pd.DataFrame, report: QualityReport) -> pd.DataFrame:
+    """A Kraken OHLCVT frame with its intervals without trades written: Kraken writes no candle for an
+    interval without a trade, so each run of fewer than :data:`NO_TRADE_FILL` missing bars between two candles
+    becomes flat candles at the previous close with zero volume and zero trades, flagged ``no_trades`` (the
+    panel keeps them: a market that did not trade, not an exchange's downtime placeholder). Counted in the
+    report's ``no_trade_bars``."""
+    with needs_extra("data"):
+        import pandas as pd
+
+    seconds = index_seconds(frame.index)
+    step = int(infer_step(seconds) or 0)
+    frame["no_trades"] = False
+    if step <= 0 or seconds.size < 2:
+        return frame
+    run = np.diff(seconds) // step - 1  # missing bars after each candle
+    fill = np.flatnonzero((run > 0) & (run < NO_TRADE_FILL) & (np.diff(seconds) % step == 0))
+    if not fill.size:
+        return frame
+    times = np.concatenate([seconds[i] + step * np.arange(1, run[i] + 1) for i in fill])
+    closes = np.repeat(frame["close"].to_numpy()[fill], run[fill])
+    added = pd.DataFrame(
+        {"open": closes, "high": closes, "low": closes, "close": closes, "volume": 0.0,
+         "quote_volume": 0.0 if frame["quote_volume"].notna().any() else np.nan, "trades": 0.0,
+         "suspicious": False, "possibly_open": False, "no_trades": True},
+        index=pd.DatetimeIndex(pd.to_datetime(times, unit="s", utc=True), name="timestamp"),
+    )  # fmt: skip
+    report.no_trade_bars = int(times.size)
+    out = pd.concat([frame, added[frame.columns]]).sort_index()
+    out.attrs = frame.attrs
+    return out
 
 
 def _one_symbol(table: RawTable, path: str) -> None:
@@ -249,6 +293,8 @@ def load_ohlcv(path: str | Path, *, errors: str = "raise", symbol: str | None = 
     validate_ohlcv(frame, report)
     if report.off_grid:
         _off_grid_warning(report, seconds[order], table.lines[keep][order], table.format)
+    if table.format == "kraken-ohlcvt":
+        frame = _fill_no_trade_bars(frame, report)
     frame.attrs.update(
         symbol=report.symbol, timeframe=report.timeframe, source=str(path), quality_report=report
     )

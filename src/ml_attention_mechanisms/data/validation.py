@@ -112,6 +112,8 @@ class QualityReport:
         longest_gap_start: the first missing bar of the longest run (ISO), or ``None``.
         zero_volume_bars: zero-volume flat candles (exchange downtime placeholders); kept in the frame,
             treated as missing by the panel layer.
+        no_trade_bars: intervals without trades written as flat zero-volume candles flagged ``no_trades``
+            (Kraken's OHLCVT files leave them out; the panel layer keeps them); not in ``rows_kept``.
         suspicious: suspicious candles (see ``SUSPICIOUS_MOVE``), as ISO timestamps; kept, flagged in the
             frame's ``suspicious`` column, masked by the panel layer.
         possibly_open: the newest candle's timestamp (ISO) when it looks unfinished, else ``None``; flagged
@@ -147,6 +149,7 @@ class QualityReport:
     longest_gap: int = 0
     longest_gap_start: str | None = None
     zero_volume_bars: int = 0
+    no_trade_bars: int = 0
     suspicious: list[str] = field(default_factory=list)
     possibly_open: str | None = None
     off_grid: int = 0
@@ -176,6 +179,14 @@ class QualityReport:
             f"  missing bars      {self.missing_bars} in {self.gaps} gaps, longest {self.longest_gap}"
             + (f" from {self.longest_gap_start}" if self.longest_gap_start else ""),
             f"  zero-volume bars  {self.zero_volume_bars}",
+            *(
+                [
+                    f"  no-trade bars     {self.no_trade_bars} written (the file has no candle for an interval "
+                    "without trades)"
+                ]
+                if self.no_trade_bars
+                else []
+            ),
             f"  suspicious        {len(self.suspicious)}"
             + (f" ({', '.join(self.suspicious[:3])})" if self.suspicious else ""),
             f"  newest candle     {'possibly unfinished: ' + self.possibly_open if self.possibly_open else 'complete'}",
