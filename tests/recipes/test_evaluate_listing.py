@@ -58,7 +58,7 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "LTC": [f"{START} 00:00", _time(pd.Timestamp(ENDS) - pd.Timedelta(hours=HORIZON))],
     }
     run = root / "run"
-    out: dict[str, Any] = {"spans": spans}
+    out: dict[str, Any] = {"spans": spans, "run": run, "frames": frames, "root": root}
     out["all"] = evaluate_run(
         run, list(files.values()), start=START, out=root / "all", progress=False
     ).metrics
@@ -119,3 +119,23 @@ def test_the_portfolio_is_scored_on_the_bars_every_asset_is_scored_on(evaluated:
     assert strategies["portfolio"]["model"]["n_bars"] == _hours(common)
     for name, block in strategies["portfolio"]["baselines"].items():
         assert block["n_bars"] == _hours(common), name
+
+
+def test_spans_without_common_bars_are_refused_with_a_portfolio_model(
+    evaluated: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """BTC's bars ending before ETH is scored: no bar to score the run's portfolio on: one line naming both
+    spans, exit 2."""
+    root, frames = evaluated["root"], evaluated["frames"]
+    btc, eth = root / "early" / "BTCUSDT_1h.csv", root / "early" / "ETHUSDT_1h.csv"
+    btc.parent.mkdir()
+    frames["BTC"][frames["BTC"].index <= "2021-01-15 23:00"].to_csv(btc)
+    frames["ETH"].to_csv(eth)
+    argv = ["evaluate", "--run", str(evaluated["run"]), "--data", str(btc), str(eth), "--start", START]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "fewer than 48 common bars" in err, err
+    assert f"BTC {START} 00:00 .. 2021-01-14 23:00" in err and f"ETH {evaluated['spans']['ETH'][0]}" in err, (
+        err
+    )

@@ -77,12 +77,11 @@ def score_assets(
         warnings.filterwarnings("ignore", message="All-NaN slice", category=RuntimeWarning)
         for asset, full in forecasts.items():
             # from the asset's first bar: the baselines fit its own history, never the zeros before its listing
-            first = first_bar(data, asset_column(data, asset))
             col = asset_column(data, asset)
+            first = first_bar(data, col)
             r, f = data.returns[first:, col], {k: v[first:] for k, v in full.items()}
-            scored = scored_span(
-                data, col
-            )  # narrower than the period for an asset listed late or ending early
+            # narrower than the period for an asset listed late or whose bars end early
+            scored = scored_span(data, col)
             mean_end = data.val_start if data.mean_end is None else data.mean_end
             if scored.start > data.test_start:  # the training mean then averages its history before it
                 mean_end = scored.start - 1
