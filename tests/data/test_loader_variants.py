@@ -554,11 +554,18 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def test_kraken_writes_its_intervals_without_trades(tmp_path: Path) -> None:
-    """Kraken's OHLCVT files have no candle for an interval without trades: a hole shorter than a day becomes
-    flat candles at the previous close, zero volume and trades, flagged ``no_trades`` and kept by the panel
-    (a zero-volume flat candle the file itself holds is still a masked placeholder); a day-long hole stays a
-    gap; another format's holes stay missing."""
+@pytest.mark.parametrize(
+    ("file_name", "header", "keys"),
+    [
+        ("XBTUSD_60.csv", "", "ts,open,high,low,close,volume,trades"),  # Kraken's OHLCVT
+        ("BTC-USD.csv", "time,low,high,open,close,volume", "ts,low,high,open,close,volume"),  # Coinbase's API
+    ],
+)
+def test_no_trade_intervals_are_written(tmp_path: Path, file_name: str, header: str, keys: str) -> None:
+    """Kraken's OHLCVT files and Coinbase's candle API have no candle for an interval without trades: a hole
+    shorter than a day becomes flat candles at the previous close, zero volume and trades, flagged
+    ``no_trades`` and kept by the panel (a zero-volume flat candle the file itself holds is still a masked
+    placeholder); a day-long hole stays a gap; another format's holes stay missing."""
     from ml_attention_mechanisms.data import align
     from ml_attention_mechanisms.data.loader import NO_TRADE_FILL
 
@@ -566,8 +573,8 @@ def test_kraken_writes_its_intervals_without_trades(tmp_path: Path) -> None:
     rows = cells(ref, S)
     rows[20] = {**rows[20], **{k: rows[19]["close"] for k in ("open", "high", "low", "close")}, "volume": "0"}
     hole = [r for k, r in enumerate(rows) if k not in (5, 6, 7)]
-    path = tmp_path / "XBTUSD_60.csv"
-    path.write_text(table("", "ts,open,high,low,close,volume,trades", hole))
+    path = tmp_path / file_name
+    path.write_text(table(header, keys, hole))
     df = load_ohlcv(path)
     rep = df.attrs["quality_report"]
     assert len(df) == N and rep.no_trade_bars == 3 and rep.missing_bars == 3 and rep.rows_kept == N - 3
@@ -585,7 +592,7 @@ def test_kraken_writes_its_intervals_without_trades(tmp_path: Path) -> None:
     assert "no-trade bars     3 written" in rep.format_text()
 
     day = [r for k, r in enumerate(rows) if not 2 <= k < 2 + NO_TRADE_FILL]  # a day-long hole stays a gap
-    path.write_text(table("", "ts,open,high,low,close,volume,trades", day))
+    path.write_text(table(header, keys, day))
     df = load_ohlcv(path)
     assert len(df) == N - NO_TRADE_FILL and df.attrs["quality_report"].no_trade_bars == 0
     other = tmp_path / "x.csv"

@@ -30,7 +30,12 @@ from .._import_guard import needs_extra
 from ._columns import headerless_columns, looks_like_data, map_columns, norm, normalise_symbol
 from .validation import DataValidationError
 
-__all__ = ["RawTable", "read_table"]
+__all__ = ["COINBASE_CANDLES", "NO_TRADE_HOLES", "RawTable", "read_table"]
+
+COINBASE_CANDLES = ("time", "low", "high", "open", "close", "volume")  # Coinbase's candle API column order
+# formats whose source writes no candle for an interval without trades (Kraken's OHLCVT files; Coinbase's
+# candle API: "no data is published for intervals where there are no ticks"): a short hole is such an interval
+NO_TRADE_HOLES = ("kraken-ohlcvt", "coinbase-candles")
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_MAGIC = b"PAR1"
@@ -188,6 +193,8 @@ def read_table(path: str | Path, *, errors: str = "raise", symbol: str | None = 
             header = header[:-1]
         body, body_lines = rows[banner + 1 :], lines[banner + 1 :]
         fmt = "cryptodatadownload" if any(norm(h) in ("unix", "unix timestamp") for h in header) else "csv"
+        if [norm(h) for h in header] in (list(COINBASE_CANDLES), ["timestamp", *COINBASE_CANDLES[1:]]):
+            fmt = "coinbase-candles"  # the order of Coinbase's candle API: it publishes none without trades
     else:
         header, fmt = headerless_columns(first, str(path), lines[banner])
         body, body_lines = rows[banner:], lines[banner:]

@@ -10,7 +10,7 @@ import numpy as np
 
 from .._import_guard import needs_extra
 from ._columns import QUOTES, asset_name, base_currency, known_asset_id, normalise_symbol
-from ._formats import RawTable, read_table
+from ._formats import NO_TRADE_HOLES, RawTable, read_table
 from ._numbers import parse_numbers
 from ._timestamps import resolve_timestamps
 from .validation import (
@@ -119,11 +119,11 @@ NO_TRADE_FILL = (
 
 
 def _fill_no_trade_bars(frame: pd.DataFrame, report: QualityReport) -> pd.DataFrame:
-    """A Kraken OHLCVT frame with its intervals without trades written: Kraken writes no candle for an
-    interval without a trade, so each run of fewer than :data:`NO_TRADE_FILL` missing bars between two candles
-    becomes flat candles at the previous close with zero volume and zero trades, flagged ``no_trades`` (the
-    panel keeps them: a market that did not trade, not an exchange's downtime placeholder). Counted in the
-    report's ``no_trade_bars``."""
+    """A frame of Kraken's OHLCVT files or Coinbase's candle API with its intervals without trades written:
+    neither writes a candle for an interval without a trade, so each run of fewer than :data:`NO_TRADE_FILL`
+    missing bars between two candles becomes flat candles at the previous close with zero volume and zero
+    trades, flagged ``no_trades`` (the panel keeps them: a market that did not trade, not an exchange's
+    downtime placeholder). Counted in the report's ``no_trade_bars``."""
     with needs_extra("data"):
         import pandas as pd
 
@@ -293,7 +293,7 @@ def load_ohlcv(path: str | Path, *, errors: str = "raise", symbol: str | None = 
     validate_ohlcv(frame, report)
     if report.off_grid:
         _off_grid_warning(report, seconds[order], table.lines[keep][order], table.format)
-    if table.format == "kraken-ohlcvt":
+    if table.format in NO_TRADE_HOLES:
         frame = _fill_no_trade_bars(frame, report)
     frame.attrs.update(
         symbol=report.symbol, timeframe=report.timeframe, source=str(path), quality_report=report

@@ -179,8 +179,8 @@ def _unforecast(data: DemoData) -> tuple[str, ...]:
                 f"{base_symbol(symbol)}: {1 - held.mean():.0%} of its scored hours have no usable candle (missing, "
                 f"or masked: zero-volume placeholders, suspicious candles), and {FEATURES_NEED}: the models "
                 f"forecast {forecast / held.sum():.0%} of its {int(held.sum())} scored bars with a candle, and its "
-                "figures are computed on those (an export that leaves out the hours without trades, as Kraken's "
-                "OHLCVT files do, loses most of its bars this way)"
+                "figures are computed on those (an export that leaves out the hours without trades loses most of its "
+                "bars this way; Kraken's OHLCVT and Coinbase's candle files are read with those hours written)"
             )
     return tuple(out)
 
