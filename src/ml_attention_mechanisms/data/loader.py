@@ -113,9 +113,9 @@ def _off_grid_warning(report: QualityReport, seconds: np.ndarray, lines: np.ndar
     )
 
 
-NO_TRADE_FILL = (
-    24  # bars: a longer absence from a Kraken OHLCVT file stays a gap (an outage, a halted market)
-)
+# bars: a longer hole in a file of a format that omits intervals without trades stays a gap (an outage, a
+# halted market)
+NO_TRADE_FILL = 24
 
 
 def _fill_no_trade_bars(frame: pd.DataFrame, report: QualityReport) -> pd.DataFrame:
@@ -181,7 +181,9 @@ def load_ohlcv(path: str | Path, *, errors: str = "raise", symbol: str | None = 
         A frame indexed by a tz-aware UTC ``DatetimeIndex`` named ``timestamp`` (bar open time, ascending,
         unique) with float columns ``open, high, low, close, volume`` (base-asset volume), ``quote_volume``
         and ``trades`` where the file has them (NaN where a row lacks them), and bool flags
-        ``suspicious`` and ``possibly_open`` (the panel layer masks them). ``df.attrs`` holds ``symbol``,
+        ``suspicious`` and ``possibly_open`` (the panel layer masks them); for Kraken's OHLCVT and
+        Coinbase's candle files, which omit the intervals without trades, those intervals written as flat
+        zero-volume candles flagged ``no_trades`` (kept by the panel layer; holes of a day or more stay). ``df.attrs`` holds ``symbol``,
         ``timeframe``, ``source`` and ``quality_report`` (a :class:`QualityReport`).
 
     Raises:

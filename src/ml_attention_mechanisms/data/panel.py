@@ -245,7 +245,7 @@ def _frame_arrays(
             )
     o, h, lo, c, v = (fields[n] for n in ("open", "high", "low", "close", "volume"))
     placeholder = (v == 0) & (o == h) & (h == lo) & (lo == c)
-    if "no_trades" in frame:  # a market that did not trade (Kraken OHLCVT), not a downtime placeholder
+    if "no_trades" in frame:  # a market that did not trade (Kraken, Coinbase), not a downtime placeholder
         placeholder &= ~frame["no_trades"].to_numpy(dtype=bool)
     usable = np.isfinite(o) & np.isfinite(c) & ~placeholder
     if "possibly_open" in frame:

@@ -113,7 +113,8 @@ class QualityReport:
         zero_volume_bars: zero-volume flat candles (exchange downtime placeholders); kept in the frame,
             treated as missing by the panel layer.
         no_trade_bars: intervals without trades written as flat zero-volume candles flagged ``no_trades``
-            (Kraken's OHLCVT files leave them out; the panel layer keeps them); not in ``rows_kept``.
+            (Kraken's OHLCVT and Coinbase's candle files leave them out; the panel layer keeps them); not in
+            ``rows_kept``.
         suspicious: suspicious candles (see ``SUSPICIOUS_MOVE``), as ISO timestamps; kept, flagged in the
             frame's ``suspicious`` column, masked by the panel layer.
         possibly_open: the newest candle's timestamp (ISO) when it looks unfinished, else ``None``; flagged
