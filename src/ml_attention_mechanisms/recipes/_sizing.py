@@ -15,7 +15,9 @@ by the same forecasts (:data:`NULL_STRATEGIES`): long on every bar for the signa
 (``signal_long``), equal weights over the listed assets for the portfolio (``portfolio_equal_weight``).
 Each gets its own pair on the validation split, and the strategy holds it instead of the model's
 decisions when its best validation net Sharpe is higher (:attr:`Sizing.holds`), as the price model's
-residual weight chosen on validation can leave the variance anchor alone.
+residual weight chosen on validation can leave the variance anchor alone. How far validation tells the two
+apart, a paired block-bootstrap interval of the difference, is stored beside the choice
+(:attr:`Sizing.margins`).
 
 Every strategy starts flat at the first bar of its span and decides at the close of each bar with the
 forecasts made then; the engine fills at the next bar.
