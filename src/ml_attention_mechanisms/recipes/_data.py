@@ -30,6 +30,7 @@ __all__ = [
     "bar_time",
     "base_symbol",
     "first_bar",
+    "last_bar",
     "listed_mask",
     "load_demo_data",
     "log_returns",
@@ -142,6 +143,13 @@ def first_bar(data: DemoData, column: int) -> int:
     return int(np.argmax(present)) if present.any() else int(present.size)
 
 
+def last_bar(data: DemoData, column: int) -> int:
+    """The grid position of the asset's last bar (-1 without any): where a delisted or earlier-exported
+    asset's data end."""
+    present = np.isfinite(np.asarray(data.prepared.close[column], dtype=np.float64))
+    return int(present.size - 1 - np.argmax(present[::-1])) if present.any() else -1
+
+
 def bar_time(seconds: int) -> str:
     """A bar's Unix time as ``YYYY-MM-DD HH:MM`` (UTC), as messages and ``metrics.json`` write it."""
     return str(np.datetime_as_string(np.datetime64(int(seconds), "s"), unit="m")).replace("T", " ")
@@ -154,15 +162,11 @@ def scored_span(data: DemoData, column: int) -> slice:
     bar for an asset whose bars end a day or more before the grid's (delisted, or exported earlier: the last
     24-bar target it completes; a shorter absence at the end is tolerated as a gap shorter than a day is).
     Empty (``start >= stop``) when it has too few bars for either."""
-    present = np.isfinite(np.asarray(data.prepared.close[column], dtype=np.float64))
-    if not present.any():
+    first, last = first_bar(data, column), last_bar(data, column)
+    if last < 0:
         return slice(int(data.test_end), int(data.test_end))
-    first, last = int(np.argmax(present)), int(present.size - 1 - np.argmax(present[::-1]))
-    stop = (
-        int(data.test_end)
-        if present.size - 1 - last < HORIZON
-        else min(int(data.test_end), last - HORIZON + 1)
-    )
+    end = int(data.timestamps.size) - 1  # the grid's last bar
+    stop = int(data.test_end) if end - last < HORIZON else min(int(data.test_end), last - HORIZON + 1)
     return slice(max(int(data.test_start), first + MIN_HISTORY), stop)
 
 

@@ -21,6 +21,8 @@ from ._data import (
     DemoData,
     bar_time,
     base_symbol,
+    first_bar,
+    last_bar,
     prepare_run_data,
     scored_span,
 )
@@ -243,8 +245,7 @@ def check_no_long_gaps(data: DemoData, *, portfolio: bool = False) -> None:
     for a, symbol in enumerate(data.symbols):
         where, span = data.sources.get(symbol, symbol), spans[a]
         if span.stop - span.start < 2 * HORIZON:
-            held = np.flatnonzero(present[a])
-            first, last = (bar_time(int(ts[held[i]])) for i in (0, -1))
+            first, last = (bar_time(int(ts[i])) for i in (first_bar(data, a), last_bar(data, a)))
             raise ValueError(
                 f"--data {where}: {symbol} has too few bars to score ({first} .. {last} on the grid of "
                 f"{bar_time(int(ts[0]))} .. {bar_time(int(ts[-1]))}): its baselines need {MIN_HISTORY} bars of "

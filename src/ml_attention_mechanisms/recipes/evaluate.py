@@ -18,7 +18,7 @@ from .._import_guard import needs_extra
 from ..evaluation.backtest import BacktestConfig
 from ..evaluation.metrics_io import read_json_object
 from ..utils._paths import same_file
-from ._data import MIN_HISTORY, DemoData, bar_time, base_symbol, scored_span
+from ._data import MIN_HISTORY, DemoData, bar_time, base_symbol, first_bar, last_bar, scored_span
 from ._files import FEATURES_NEED, check_no_long_gaps
 from ._outputs import RunOutputs, RunResults, build_report, run_metrics, write_run
 from ._progress import Timings, say
@@ -149,15 +149,14 @@ def _own_spans(data: DemoData) -> tuple[str, ...]:
         span = scored_span(data, c)
         if span.start <= data.test_start and span.stop >= data.test_end:
             continue
-        present = np.flatnonzero(np.isfinite(np.asarray(data.prepared.close[c], dtype=np.float64)))
         why = []
         if span.start > data.test_start:
             why.append(
-                f"its first bar ({bar_time(int(ts[present[0]]))}) leaves fewer than {MIN_HISTORY} bars of its own "
+                f"its first bar ({bar_time(int(ts[first_bar(data, c)]))}) leaves fewer than {MIN_HISTORY} bars of its own "
                 "history before the period starts, which the baselines need"
             )
         if span.stop < data.test_end:
-            why.append(f"its last bar ({bar_time(int(ts[present[-1]]))}) comes before the data end")
+            why.append(f"its last bar ({bar_time(int(ts[last_bar(data, c)]))}) comes before the data end")
         out.append(
             f"{base_symbol(symbol)}: scored {bar_time(int(ts[span.start]))} .. {bar_time(int(ts[span.stop - 1]))}, "
             f"not over the whole period ({whole}): {'; '.join(why)}; the portfolio is scored on the bars every "
