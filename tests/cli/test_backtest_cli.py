@@ -63,6 +63,11 @@ def test_signals_files_refused_with_the_row_named(tmp_path: Path, capsys: pytest
     empty.write_text("", encoding="utf-8")
     refused(["backtest", "--signals", str(empty)], capsys, str(empty), "cannot read it as CSV")
     refused(["backtest", "--signals", str(good), "--start", "2021-01-02"], capsys, "--start: only with --run")
+    refused(
+        ["backtest", "--signals", str(good), "--missing-hours", "absent"],
+        capsys,
+        "--missing-hours: only with --run",
+    )
 
 
 def test_signals_files_handled(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

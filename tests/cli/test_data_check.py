@@ -96,3 +96,31 @@ def test_data_check_iso_file_and_offset_grid(
     assert rc == 0 and err == ""
     assert "damaged or missing unix" not in out and out.count("time from         column 'timestamp'") == 2
     assert out.count("grid offset") == 1 and "grid offset       30min" in out and "off-grid" not in out
+
+
+def test_missing_hours_says_how_a_files_holes_are_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file with hours left out, without zero-volume candles: by default its short holes are written as
+    hours without trades and the report says so; ``--missing-hours absent`` leaves them out."""
+    lines = GOOD.splitlines()
+    row = lines[2].split(",")  # 2021-06-09 23:00
+    older = [
+        ",".join([str(int(row[0]) - 3_600_000 * k), f"2021-06-09 {23 - k:02d}:00:00", *row[2:]])
+        for k in (3, 4)
+    ]  # 2021-06-09 20:00 and 19:00: 21:00 and 22:00 missing
+    path = _write(tmp_path, "BTCUSDT_1h.csv", "\n".join([*lines, *older]) + "\n")
+    assert main(["data-check", "--json", str(path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (
+        report["missing_hours"] == "no-trades"
+        and report["no_trade_bars"] == 2
+        and report["missing_bars"] == 2
+    )
+    assert main(["data-check", str(path)]) == 0
+    assert "no-trade bars     2 written: holes shorter than a day read as intervals without trades" in (
+        capsys.readouterr().out
+    )
+    assert main(["data-check", "--json", "--missing-hours", "absent", str(path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["missing_hours"] == "absent" and report["no_trade_bars"] == 0 and report["rows_kept"] == 4

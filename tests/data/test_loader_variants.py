@@ -349,7 +349,7 @@ def test_daily_date_only_rows(tmp_path: Path) -> None:
 
 def test_irregular_timestamps_are_reported(tmp_path: Path) -> None:
     ref = known().iloc[[0, 1, 4, 6, 11, 12, 20, 29]]
-    df = load_ohlcv(_write(tmp_path / "x.csv", plain(cells(ref, S))))
+    df = load_ohlcv(_write(tmp_path / "x.csv", plain(cells(ref, S))), missing_hours="absent")
     rep = df.attrs["quality_report"]
     assert len(df) == 8 and df.attrs["timeframe"] == "1h"
     assert rep.missing_bars == 29 - 7 and rep.gaps == 5 and rep.longest_gap == 8
@@ -595,6 +595,63 @@ def test_no_trade_intervals_are_written(tmp_path: Path, file_name: str, header: 
     path.write_text(table(header, keys, day))
     df = load_ohlcv(path)
     assert len(df) == N - NO_TRADE_FILL and df.attrs["quality_report"].no_trade_bars == 0
-    other = tmp_path / "x.csv"
+    path.write_text(table(header, keys, hole))
+    df = load_ohlcv(path, missing_hours="absent")
+    assert len(df) == N - 3 and not df["no_trades"].any()  # the holes left out, on request
+    other = tmp_path / "x.csv"  # another format holding a zero-volume candle: its holes are downtime
     other.write_text(plain(hole))
-    assert len(load_ohlcv(other)) == N - 3 and "no_trades" not in load_ohlcv(other)
+    assert len(load_ohlcv(other)) == N - 3 and not load_ohlcv(other)["no_trades"].any()
+
+
+def test_frequent_short_holes_in_a_file_without_zero_volume_candles_are_hours_without_trades(
+    tmp_path: Path,
+) -> None:
+    """``missing_hours="auto"``: a file of another format with no zero-volume candle whose holes shorter than
+    a day cover at least ``NO_TRADE_SHARE`` of its hours comes from an exchange that leaves out the intervals
+    without trades (they are written); rarer holes are outages (left out, as with ``"absent"``), and
+    ``"no-trades"`` writes them anyway. A row dropped as invalid is no interval without trades."""
+    from ml_attention_mechanisms.data.loader import NO_TRADE_SHARE
+
+    ref = known()
+    rows = cells(ref, S)
+    path = tmp_path / "x.csv"
+    path.write_text(plain([r for k, r in enumerate(rows) if k not in (5, 6, 7)]))
+    assert 3 / N >= NO_TRADE_SHARE
+    df = load_ohlcv(path)
+    rep = df.attrs["quality_report"]
+    assert len(df) == N and rep.no_trade_bars == 3 and rep.missing_hours == "no-trades"
+    assert df["no_trades"].to_numpy().nonzero()[0].tolist() == [5, 6, 7]
+    assert (df.iloc[5:8][["open", "high", "low", "close"]] == ref["close"].iloc[4]).all().all()
+    absent = load_ohlcv(path, missing_hours="absent")
+    assert len(absent) == N - 3 and absent.attrs["quality_report"].missing_hours == "absent"
+
+    n = 400  # one missing hour in 400 (0.25%): an outage, left out; "no-trades" writes it anyway
+    i = np.arange(n, dtype=np.float64)
+    index = pd.date_range("2021-01-01", periods=n, freq="1h", tz="UTC", name="timestamp")
+    calm = pd.DataFrame(
+        {"open": 37_000 + i, "high": 37_001.5 + i, "low": 36_999.5 + i, "close": 37_001 + i,
+         "volume": 10 + i, "trades": 100 + i, "quote_volume": 1.0},
+        index=index,
+    ).drop(index[40])  # fmt: skip
+    assert 1 / n < NO_TRADE_SHARE
+    path.write_text(plain(cells(calm, S)))
+    assert (
+        len(load_ohlcv(path)) == n - 1 and load_ohlcv(path).attrs["quality_report"].missing_hours == "absent"
+    )
+    assert load_ohlcv(path, missing_hours="no-trades")["no_trades"].to_numpy().nonzero()[0].tolist() == [40]
+
+    dropped = [dict(r) for r in rows]
+    dropped[12]["high"] = "abc"
+    path.write_text(plain([r for k, r in enumerate(dropped) if k not in (5, 6, 7)]))
+    df = load_ohlcv(path, errors="drop")
+    assert len(df) == N - 1 and df.index[12] - df.index[11] == pd.Timedelta("2h")
+    assert df.attrs["quality_report"].no_trade_bars == 3
+
+
+def test_missing_hours_must_be_a_known_choice(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text(plain(cells(known(), S)))
+    with pytest.raises(
+        ValueError, match="missing_hours='fill'; expected one of 'auto', 'no-trades', 'absent'"
+    ):
+        load_ohlcv(path, missing_hours="fill")

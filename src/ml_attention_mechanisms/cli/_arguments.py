@@ -3,7 +3,8 @@
 - Global flags (every command, before or after the command name): ``--debug`` (the traceback of an error)
   and ``--no-progress`` (no progress bars or stage lines).
 - A run and the data to use it on (``evaluate``, ``predict``, ``backtest``): ``--run``, ``--data``,
-  ``--start``, ``--end``.
+  ``--start``, ``--end``, ``--missing-hours``.
+- How a file's holes shorter than a day are read (those and ``data-check``): ``--missing-hours``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["add_global_flags", "add_run_arguments", "positive_int"]
+__all__ = ["add_global_flags", "add_missing_hours", "add_run_arguments", "positive_int"]
 
 
 def add_global_flags(parser: argparse.ArgumentParser, *, with_defaults: bool) -> None:
@@ -36,8 +37,8 @@ def add_run_arguments(
     required: bool = True,
     run_group: argparse._MutuallyExclusiveGroup | None = None,
 ) -> None:
-    """``--run DIR``, ``--data FILE...``, ``--start``, ``--end``: a finished ``mlattn demo`` run and the
-    OHLCV files to use its models on.
+    """``--run DIR``, ``--data FILE...``, ``--start``, ``--end``, ``--missing-hours``: a finished ``mlattn
+    demo`` run and the OHLCV files to use its models on.
 
     Args:
         parser: the command's parser.
@@ -62,6 +63,23 @@ def add_run_arguments(
     )
     parser.add_argument("--start", default=None, help=f"{start_help} (ISO UTC{with_run})")
     parser.add_argument("--end", default=None, help=f"last bar used (ISO UTC{with_run})")
+    add_missing_hours(parser, default="auto" if required else None)
+
+
+def add_missing_hours(parser: argparse.ArgumentParser, *, default: str | None = "auto") -> None:
+    """``--missing-hours {auto,no-trades,absent}``: ``load_ohlcv``'s ``missing_hours`` (``default=None``
+    where the option is optional, so that a command can tell it was given: ``None`` means ``"auto"``)."""
+    from ..data.loader import MISSING_HOURS
+
+    parser.add_argument(
+        "--missing-hours",
+        choices=MISSING_HOURS,
+        default=default,
+        help="a hole of less than a day in a file: no-trades = hours without trades (flat candles at the "
+        "previous close, zero volume), absent = left out; auto (default): no-trades for Kraken OHLCVT and "
+        "Coinbase candle files and for files without zero-volume candles whose short holes cover 1%% of "
+        "their hours or more, absent otherwise",
+    )
 
 
 def positive_int(text: str) -> int:

@@ -57,10 +57,12 @@ class Backtest(Subcommand):
             if not args.data:
                 raise CLIError("--run needs --data FILE... (the bars to backtest on)")
             summary = backtest_run(
-                args.run, args.data, cfg, start=args.start, end=args.end, configs_tried=args.configs_tried
-            )
+                args.run, args.data, cfg, start=args.start, end=args.end, configs_tried=args.configs_tried,
+                missing_hours=args.missing_hours or "auto",
+            )  # fmt: skip
         else:
-            ignored = [f"--{k}" for k in ("data", "start", "end") if getattr(args, k) is not None]
+            given = [k for k in ("data", "start", "end", "missing_hours") if getattr(args, k) is not None]
+            ignored = [f"--{k.replace('_', '-')}" for k in given]
             if ignored:
                 raise CLIError(f"{', '.join(ignored)}: only with --run (a --signals file has its own bars)")
             summary = backtest_signals(args.signals, cfg, configs_tried=args.configs_tried)

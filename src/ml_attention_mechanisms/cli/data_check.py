@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 
+from ._arguments import add_missing_hours
 from ._base import EXIT_FOUND_PROBLEM, EXIT_OK, EXIT_USAGE, Subcommand
 
 
@@ -27,6 +28,7 @@ class DataCheck(Subcommand):
         parser.add_argument(
             "--json", action="store_true", help="print the reports as JSON, one object a line"
         )
+        add_missing_hours(parser)
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
@@ -36,7 +38,9 @@ class DataCheck(Subcommand):
         status = EXIT_OK
         for path in args.files:
             try:
-                frame = load_ohlcv(path, errors="drop" if args.drop else "raise")
+                frame = load_ohlcv(
+                    path, errors="drop" if args.drop else "raise", missing_hours=args.missing_hours
+                )
             except DataValidationError as exc:
                 sys.stderr.write(f"mlattn data-check: invalid: {str(exc).splitlines()[0]}\n")
                 status = max(status, EXIT_FOUND_PROBLEM)

@@ -23,8 +23,9 @@ class Evaluate(Subcommand):
         from ..recipes import evaluate_run
 
         result = evaluate_run(
-            args.run, args.data, start=args.start, end=args.end, out=args.out, progress=not args.no_progress
-        )
+            args.run, args.data, start=args.start, end=args.end, out=args.out, progress=not args.no_progress,
+            missing_hours=args.missing_hours,
+        )  # fmt: skip
         print(result.table)
         for warning in result.metrics.get("warnings", []):
             print(f"warning: {warning}")

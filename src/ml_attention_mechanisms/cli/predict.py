@@ -24,6 +24,8 @@ class Predict(Subcommand):
     def run(cls, args: argparse.Namespace) -> int:
         from ..recipes import predict_run
 
-        path = predict_run(args.run, args.data, args.out, start=args.start, end=args.end)
+        path = predict_run(
+            args.run, args.data, args.out, start=args.start, end=args.end, missing_hours=args.missing_hours
+        )
         print(f"wrote {path}")
         return EXIT_OK

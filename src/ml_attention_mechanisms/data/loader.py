@@ -113,17 +113,45 @@ def _off_grid_warning(report: QualityReport, seconds: np.ndarray, lines: np.ndar
     )
 
 
-# bars: a longer hole in a file of a format that omits intervals without trades stays a gap (an outage, a
-# halted market)
+# bars: a longer hole in a file whose short holes are read as intervals without trades stays a gap (an
+# outage, a halted market)
 NO_TRADE_FILL = 24
+# how ``load_ohlcv`` reads a hole shorter than NO_TRADE_FILL bars
+MISSING_HOURS = ("auto", "no-trades", "absent")
+# "auto": short holes this common (a share of the hours from the first candle to the last), in a file holding
+# no zero-volume candle, are a market's intervals without trades; rarer ones are outages
+NO_TRADE_SHARE = 0.01
 
 
-def _fill_no_trade_bars(frame: pd.DataFrame, report: QualityReport) -> pd.DataFrame:
-    """A frame of Kraken's OHLCVT files or Coinbase's candle API with its intervals without trades written:
-    neither writes a candle for an interval without a trade, so each run of fewer than :data:`NO_TRADE_FILL`
-    missing bars between two candles becomes flat candles at the previous close with zero volume and zero
-    trades, flagged ``no_trades`` (the panel keeps them: a market that did not trade, not an exchange's
-    downtime placeholder). Counted in the report's ``no_trade_bars``."""
+def _holes_are_no_trades(missing_hours: str, fmt: str, frame: pd.DataFrame) -> bool:
+    """``missing_hours`` resolved for one file.
+
+    ``"auto"`` reads the short holes as intervals without trades in Kraken's and Coinbase's formats (their
+    sources write no candle for such an interval), and in a file holding no zero-volume candle whose short
+    holes cover at least :data:`NO_TRADE_SHARE` of its hours: an exchange that writes a candle for an
+    interval without trades writes it with zero volume, and outages are rare. Elsewhere the holes stay
+    absent (an exchange's downtime, or rows a user removed, as its zero-volume placeholders are masked)."""
+    if missing_hours != "auto":
+        return missing_hours == "no-trades"
+    if fmt in NO_TRADE_HOLES:
+        return True
+    seconds = index_seconds(frame.index)
+    step = int(infer_step(seconds) or 0)
+    if step <= 0 or bool((frame["volume"].to_numpy() == 0).any()):
+        return False
+    run = np.diff(seconds) // step - 1
+    short = int(run[(run > 0) & (run < NO_TRADE_FILL)].sum())
+    return short >= NO_TRADE_SHARE * (int(run.clip(min=0).sum()) + seconds.size)
+
+
+def _fill_no_trade_bars(frame: pd.DataFrame, report: QualityReport, dropped: np.ndarray) -> pd.DataFrame:
+    """A frame with its intervals without trades written (Kraken's OHLCVT files, Coinbase's candle API and
+    other sources write no candle for an interval without a trade): each run of fewer than
+    :data:`NO_TRADE_FILL` missing bars between two candles becomes flat candles at the previous close with
+    zero volume and zero trades, flagged ``no_trades`` (the panel keeps them: a market that did not trade, not
+    an exchange's downtime placeholder). Counted in the report's ``no_trade_bars``. Each written candle
+    holds only its previous close: nothing after it. The times of ``dropped`` rows (Unix seconds: invalid
+    rows dropped under ``errors="drop"``) stay missing: a row the file has is no interval without trades."""
     with needs_extra("data"):
         import pandas as pd
 
@@ -138,6 +166,8 @@ def _fill_no_trade_bars(frame: pd.DataFrame, report: QualityReport) -> pd.DataFr
         return frame
     times = np.concatenate([seconds[i] + step * np.arange(1, run[i] + 1) for i in fill])
     closes = np.repeat(frame["close"].to_numpy()[fill], run[fill])
+    written = ~np.isin(times, dropped)
+    times, closes = times[written], closes[written]
     added = pd.DataFrame(
         {"open": closes, "high": closes, "low": closes, "close": closes, "volume": 0.0,
          "quote_volume": 0.0 if frame["quote_volume"].notna().any() else np.nan, "trades": 0.0,
@@ -168,7 +198,9 @@ def _one_symbol(table: RawTable, path: str) -> None:
         )
 
 
-def load_ohlcv(path: str | Path, *, errors: str = "raise", symbol: str | None = None) -> pd.DataFrame:
+def load_ohlcv(
+    path: str | Path, *, errors: str = "raise", symbol: str | None = None, missing_hours: str = "auto"
+) -> pd.DataFrame:
     """Read an OHLCV file (CryptoDataDownload, Binance klines, generic CSV or Parquet; gzip too).
 
     Args:
@@ -176,15 +208,20 @@ def load_ohlcv(path: str | Path, *, errors: str = "raise", symbol: str | None = 
         errors: ``"raise"`` (default) raises :class:`DataValidationError` on the first invalid row;
             ``"drop"`` drops invalid rows and lists them in the report's ``dropped``.
         symbol: the symbol, when the file has no symbol column and its name does not say. Default: None.
+        missing_hours: how a hole of fewer than :data:`NO_TRADE_FILL` bars between two candles is read:
+            ``"no-trades"`` writes it as intervals without trades (flat zero-volume candles at the previous
+            close, flagged ``no_trades``); ``"absent"`` leaves it out (the panel layer sees missing bars);
+            ``"auto"`` (default) reads it as intervals without trades in Kraken's OHLCVT and Coinbase's
+            candle files, and in a file holding no zero-volume candle whose short holes cover at least 1%
+            of its hours (:data:`NO_TRADE_SHARE`); as absent elsewhere. Longer holes always stay.
 
     Returns:
         A frame indexed by a tz-aware UTC ``DatetimeIndex`` named ``timestamp`` (bar open time, ascending,
         unique) with float columns ``open, high, low, close, volume`` (base-asset volume), ``quote_volume``
         and ``trades`` where the file has them (NaN where a row lacks them), and bool flags
-        ``suspicious`` and ``possibly_open`` (the panel layer masks them); for Kraken's OHLCVT and
-        Coinbase's candle files, which omit the intervals without trades, those intervals written as flat
-        zero-volume candles flagged ``no_trades`` (kept by the panel layer; holes of a day or more stay). ``df.attrs`` holds ``symbol``,
-        ``timeframe``, ``source`` and ``quality_report`` (a :class:`QualityReport`).
+        ``suspicious`` and ``possibly_open`` (the panel layer masks them), and ``no_trades`` (the
+        intervals without trades written, see ``missing_hours``; kept by the panel layer). ``df.attrs`` holds
+        ``symbol``, ``timeframe``, ``source`` and ``quality_report`` (a :class:`QualityReport`).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -193,7 +230,8 @@ def load_ohlcv(path: str | Path, *, errors: str = "raise", symbol: str | None = 
             column, or (with ``errors="raise"``) has an unparseable number or timestamp, a non-positive
             price, ``high < low``, or an open/close outside ``[low, high]``; the message names the file, the
             line, the column and what was expected.
-        ValueError: ``errors`` is not ``"raise"`` or ``"drop"``.
+        ValueError: ``errors`` is not ``"raise"`` or ``"drop"``, or ``missing_hours`` not one of
+            :data:`MISSING_HOURS`.
 
     Examples:
         >>> import pathlib, tempfile
@@ -213,6 +251,10 @@ def load_ohlcv(path: str | Path, *, errors: str = "raise", symbol: str | None = 
 
     if errors not in ("raise", "drop"):
         raise ValueError(f"load_ohlcv: errors={errors!r}; expected 'raise' or 'drop'")
+    if missing_hours not in MISSING_HOURS:
+        raise ValueError(
+            f"load_ohlcv: missing_hours={missing_hours!r}; expected one of {', '.join(map(repr, MISSING_HOURS))}"
+        )
     path = Path(path)
     table = read_table(
         path, errors=errors, symbol=normalise_symbol(symbol) if symbol else _symbol_from_name(path)
@@ -295,8 +337,12 @@ def load_ohlcv(path: str | Path, *, errors: str = "raise", symbol: str | None = 
     validate_ohlcv(frame, report)
     if report.off_grid:
         _off_grid_warning(report, seconds[order], table.lines[keep][order], table.format)
-    if table.format in NO_TRADE_HOLES:
-        frame = _fill_no_trade_bars(frame, report)
+    if _holes_are_no_trades(missing_hours, table.format, frame):
+        report.missing_hours = "no-trades"
+        timed = [r for r in np.flatnonzero(~keep) if r not in stamps.invalid]  # dropped, with a valid time
+        frame = _fill_no_trade_bars(frame, report, stamps.seconds[timed])
+    else:
+        frame["no_trades"] = False
     frame.attrs.update(
         symbol=report.symbol, timeframe=report.timeframe, source=str(path), quality_report=report
     )

@@ -112,9 +112,11 @@ class QualityReport:
         longest_gap_start: the first missing bar of the longest run (ISO), or ``None``.
         zero_volume_bars: zero-volume flat candles (exchange downtime placeholders); kept in the frame,
             treated as missing by the panel layer.
+        missing_hours: how the holes shorter than a day were read (``load_ohlcv``'s ``missing_hours``
+            resolved): ``"no-trades"`` (written as intervals without trades) or ``"absent"``.
         no_trade_bars: intervals without trades written as flat zero-volume candles flagged ``no_trades``
-            (Kraken's OHLCVT and Coinbase's candle files leave them out; the panel layer keeps them); not in
-            ``rows_kept``.
+            (Kraken's OHLCVT files, Coinbase's candle files and other sources leave them out; the panel layer
+            keeps them); among the file's ``missing_bars``, not in ``rows_kept``.
         suspicious: suspicious candles (see ``SUSPICIOUS_MOVE``), as ISO timestamps; kept, flagged in the
             frame's ``suspicious`` column, masked by the panel layer.
         possibly_open: the newest candle's timestamp (ISO) when it looks unfinished, else ``None``; flagged
@@ -150,6 +152,7 @@ class QualityReport:
     longest_gap: int = 0
     longest_gap_start: str | None = None
     zero_volume_bars: int = 0
+    missing_hours: str = "absent"
     no_trade_bars: int = 0
     suspicious: list[str] = field(default_factory=list)
     possibly_open: str | None = None
@@ -182,8 +185,9 @@ class QualityReport:
             f"  zero-volume bars  {self.zero_volume_bars}",
             *(
                 [
-                    f"  no-trade bars     {self.no_trade_bars} written (the file has no candle for an interval "
-                    "without trades)"
+                    f"  no-trade bars     {self.no_trade_bars} written: holes shorter than a day read as "
+                    "intervals without trades (flat candles at the previous close, zero volume; "
+                    "--missing-hours absent leaves them out)"
                 ]
                 if self.no_trade_bars
                 else []

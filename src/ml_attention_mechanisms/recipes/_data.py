@@ -67,6 +67,8 @@ class DemoData:
         returns: float64 ``[T, A]`` hourly log returns, 0 where a bar is missing (finite everywhere).
         val_start, test_start, test_end: grid positions (``test_end`` exclusive).
         sources: symbol -> the file it was loaded from (``evaluate``/``predict``; empty for the demo).
+        no_trade_bars: symbol -> the intervals without trades written into its file's holes
+            (``load_ohlcv``'s ``missing_hours``; ``evaluate``/``predict``; empty for the demo).
         panel: the raw panel the data were prepared from (walk-forward and leave-one-asset-out folds
             re-prepare it with their own statistics).
         mean_end: where the training-mean return baseline stops averaging (exclusive): the run's
@@ -81,6 +83,7 @@ class DemoData:
     test_start: int
     test_end: int
     sources: dict[str, str] = field(default_factory=dict)
+    no_trade_bars: dict[str, int] = field(default_factory=dict)
     panel: MarketPanel | None = None
     mean_end: int | None = None
 

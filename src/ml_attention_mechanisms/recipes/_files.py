@@ -43,11 +43,14 @@ def load_files_panel(
     start: str | None = None,
     end: str | None = None,
     bar_seconds: int = 3600,
+    missing_hours: str = "auto",
 ) -> DemoData:
     """Other data (any export ``load_ohlcv`` reads) prepared with a run's fitted statistics.
 
     ``bar_seconds`` is the bar interval the run was trained on (its checkpoints' recorded ``bar_seconds``;
     3600 for a run that records none, as the demo's runs are hourly): files of another interval are refused.
+    ``missing_hours`` is how each file's holes shorter than a day are read (``load_ohlcv``'s: ``"auto"``,
+    ``"no-trades"`` or ``"absent"``); the intervals without trades written go to ``data.no_trade_bars``.
 
     The whole loaded period is history for the features and the rolling baselines; the evaluated period
     is ``[start, end]`` (default: everything after the first quarter of the bars, at least
@@ -73,7 +76,7 @@ def load_files_panel(
     hi = _to_seconds(end) if end is not None else None
     if lo is not None and hi is not None and lo > hi:
         raise ValueError(f"--start {start} is after --end {end}")
-    frames = _load_hourly([Path(f) for f in files], load_ohlcv, bar_seconds)
+    frames = _load_hourly([Path(f) for f in files], load_ohlcv, bar_seconds, missing_hours)
     panel = align(frames)
     if hi is not None:
         panel = panel.between(None, hi)
@@ -92,6 +95,7 @@ def load_files_panel(
     val_pos = np.arange(max(first - 1, 0), first, dtype=np.int64)
     data = prepare_run_data(panel, Split(empty, val_pos, positions, HORIZON, 0), scaler=scaler)
     data.sources = {str(f.attrs["symbol"]): str(f.attrs.get("source", "")) for f in frames}
+    data.no_trade_bars = {str(f.attrs["symbol"]): f.attrs["quality_report"].no_trade_bars for f in frames}
     _check_forecastable(data, first)
     return data
 
@@ -123,7 +127,10 @@ def _check_forecastable(data: DemoData, first: int) -> None:
             held = float(np.isfinite(np.asarray(data.prepared.close[a, first:], dtype=np.float64)).mean())
             why = "constant prices or no bars there"
             if 0.0 < held < 0.95:  # a bar's features need the bars 1, 4 and 24 bars before it
-                why = f"{1 - held:.0%} of its hours there have no usable candle, and {FEATURES_NEED}"
+                why = (
+                    f"{1 - held:.0%} of its hours there have no usable candle, and {FEATURES_NEED}; if its "
+                    "exchange writes no candle for an hour without trades, --missing-hours no-trades writes them"
+                )
             raise ValueError(
                 f"--data {data.sources.get(symbol, symbol)}: {symbol} has no bar with finite features from "
                 f"{bar_time(int(data.timestamps[first]))} on ({why}: the models see nothing to forecast); give "
@@ -131,7 +138,9 @@ def _check_forecastable(data: DemoData, first: int) -> None:
             )
 
 
-def _load_hourly(paths: Sequence[Path], load_ohlcv: Any, bar_seconds: int = 3600) -> list[Any]:
+def _load_hourly(
+    paths: Sequence[Path], load_ohlcv: Any, bar_seconds: int = 3600, missing_hours: str = "auto"
+) -> list[Any]:
     """Each file loaded, named by its symbol (unique) and in the run's bars (``bar_seconds``, hourly for the
     demo's runs): a run's models, baselines and horizons are all in its bars, so another bar interval is
     refused, never resampled or mixed silently."""
@@ -141,7 +150,7 @@ def _load_hourly(paths: Sequence[Path], load_ohlcv: Any, bar_seconds: int = 3600
     frames: list[Any] = []
     seen: dict[str, Path] = {}
     for path in paths:
-        frame = load_ohlcv(path)
+        frame = load_ohlcv(path, missing_hours=missing_hours)
         symbol = frame.attrs.get("symbol")
         if not symbol:
             raise ValueError(

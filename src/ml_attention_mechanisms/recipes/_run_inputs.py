@@ -47,9 +47,11 @@ def load_run_inputs(
     start: str | None,
     end: str | None,
     predict: bool = False,
+    missing_hours: str = "auto",
 ) -> RunInputs:
     """Load a run and prepare ``data_files`` with its statistics (see :func:`._files.load_files_panel`:
-    ``predict=True`` needs only the forecasts' history, not the baselines').
+    ``predict=True`` needs only the forecasts' history, not the baselines'; ``missing_hours`` is how the
+    files' holes shorter than a day are read).
 
     Raises:
         FileNotFoundError: a missing run directory or data file.
@@ -64,7 +66,7 @@ def load_run_inputs(
     payload = next(iter(models.values()))[1]
     data = load_files_panel(
         data_files, scaler=payload["scaler"], window=window, predict=predict, start=start, end=end,
-        bar_seconds=checkpoint_bar_seconds(payload),
+        bar_seconds=checkpoint_bar_seconds(payload), missing_hours=missing_hours,
     )  # fmt: skip
     return RunInputs(models, calibration, config, data, window)
 

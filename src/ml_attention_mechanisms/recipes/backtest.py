@@ -87,16 +87,18 @@ def backtest_run(
     start: str | None = None,
     end: str | None = None,
     configs_tried: int = 1,
+    missing_hours: str = "auto",
 ) -> BacktestSummary:
     """Backtest a run's signals, positions and portfolio weights (:func:`.predict.prediction_table`) on
     other data. Hours an asset has no bar (gaps, before its listing) are skipped, said in a note: a position
-    held over a gap earns its price change at the next bar.
+    held over a gap earns its price change at the next bar. ``missing_hours`` is how the files' holes shorter
+    than a day are read (``load_ohlcv``'s: ``"auto"``, ``"no-trades"`` or ``"absent"``).
 
     Raises:
         FileNotFoundError: a missing run directory or data file.
         ValueError: :func:`.predict.prediction_table`'s and :func:`backtest_table`'s errors.
     """
-    frame = prediction_table(run, data_files, start=start, end=end)
+    frame = prediction_table(run, data_files, start=start, end=end, missing_hours=missing_hours)
     absent = frame["close"].isna()  # grid hours an asset has no bar in (gaps, before its listing)
     notes: tuple[str, ...] = ()
     if absent.any():

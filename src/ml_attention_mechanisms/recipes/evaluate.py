@@ -40,10 +40,12 @@ def evaluate_run(
     end: str | None = None,
     out: str | Path | None = None,
     progress: bool = True,
+    missing_hours: str = "auto",
 ) -> RunOutputs:
     """A run's trained models on other data, scored with the same metrics and baselines; ``metrics.json``
     and ``report.html`` go to ``out`` (default: ``<run>/evaluate``). The run's stored calibration is applied
-    unchanged.
+    unchanged. ``missing_hours`` is how the files' holes shorter than a day are read (``load_ohlcv``'s:
+    ``"auto"``, ``"no-trades"`` or ``"absent"``); a warning names the hours written as without trades.
 
     Raises:
         FileNotFoundError: a missing run directory or data file.
@@ -65,12 +67,13 @@ def evaluate_run(
             f"--out {root}: is the --run directory: its metrics.json and report.html are the run's own results "
             "(and metrics.json an input): choose another --out"
         )
-    inputs = load_run_inputs(run, data_files, start=start, end=end)
+    inputs = load_run_inputs(run, data_files, start=start, end=end, missing_hours=missing_hours)
     data = inputs.data
     check_no_long_gaps(data, portfolio="portfolio" in inputs.models)
     periods = _run_periods(run)
     warnings = (
-        _in_sample(periods, data) + _own_spans(data) + _unforecast(data) + _no_sizing(inputs.calibration)
+        _in_sample(periods, data) + _own_spans(data) + _no_trades(data) + _unforecast(data)
+        + _no_sizing(inputs.calibration)
         + _short_period(data)
     )  # fmt: skip
     data.mean_end = _run_validation_start(periods, data)
@@ -165,6 +168,17 @@ def _own_spans(data: DemoData) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _no_trades(data: DemoData) -> tuple[str, ...]:
+    """A sentence per asset whose file's holes shorter than a day were written as hours without trades."""
+    return tuple(
+        f"{base_symbol(symbol)}: {n} hours without a candle in {data.sources.get(symbol, symbol)} read as hours "
+        "without trades (flat candles at the previous close, zero volume: an exchange that writes no candle "
+        "for an hour without trades); --missing-hours absent leaves them out"
+        for symbol, n in data.no_trade_bars.items()
+        if n
+    )
+
+
 def _unforecast(data: DemoData) -> tuple[str, ...]:
     """A sentence per asset whose scored bars with a candle the models forecast less than 90% of: hours
     without a usable candle (missing, or masked) leave the bars after them without features."""
@@ -179,7 +193,8 @@ def _unforecast(data: DemoData) -> tuple[str, ...]:
                 f"or masked: zero-volume placeholders, suspicious candles), and {FEATURES_NEED}: the models "
                 f"forecast {forecast / held.sum():.0%} of its {int(held.sum())} scored bars with a candle, and its "
                 "figures are computed on those (an export that leaves out the hours without trades loses most of its "
-                "bars this way; Kraken's OHLCVT and Coinbase's candle files are read with those hours written)"
+                "bars this way: if its exchange writes no candle for such an hour, --missing-hours no-trades "
+                "writes them)"
             )
     return tuple(out)
 

@@ -43,10 +43,12 @@ def prediction_table(
     start: str | None = None,
     end: str | None = None,
     progress: bool = False,
+    missing_hours: str = "auto",
 ) -> Any:
     """Forecasts, signals, positions, risk figures and portfolio weights of a run's models for every bar
     and asset of the data, as one long ``pandas.DataFrame`` (``timestamp``, ``symbol``, ``close``, one
-    column per figure), calibrated as the module docstring says.
+    column per figure), calibrated as the module docstring says. ``missing_hours`` is how the files' holes
+    shorter than a day are read (``load_ohlcv``'s: ``"auto"``, ``"no-trades"`` or ``"absent"``).
 
     Raises:
         FileNotFoundError: a missing run directory or data file.
@@ -55,7 +57,7 @@ def prediction_table(
     with needs_extra("data"):
         import pandas as pd
 
-    inputs = load_run_inputs(run, data_files, start=start, end=end, predict=True)
+    inputs = load_run_inputs(run, data_files, start=start, end=end, predict=True, missing_hours=missing_hours)
     data, window = inputs.data, inputs.window
     backtest = BacktestConfig()
     assets = [base_symbol(s) for s in data.symbols]
@@ -141,6 +143,7 @@ def predict_run(
     start: str | None = None,
     end: str | None = None,
     progress: bool = False,
+    missing_hours: str = "auto",
 ) -> Path:
     """:func:`prediction_table` written as CSV or Parquet (by the suffix of ``out``).
 
@@ -152,7 +155,9 @@ def predict_run(
     if target.suffix.lower() not in (".csv", ".parquet"):
         raise ValueError(f"--out {target}: expected a .csv or .parquet file")
     refuse_output_over_input("--out", target, input_files(run, data_files))
-    table = prediction_table(run, data_files, start=start, end=end, progress=progress)
+    table = prediction_table(
+        run, data_files, start=start, end=end, progress=progress, missing_hours=missing_hours
+    )
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.suffix.lower() == ".csv":
         table.to_csv(target, index=False)
