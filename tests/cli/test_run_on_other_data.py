@@ -153,9 +153,9 @@ def test_hours_without_a_candle_are_said_or_refused(
     written = int((sparse.index[-1] - sparse.index[0]) / pd.Timedelta(hours=1)) + 1 - len(sparse)
     said = [w for w in metrics["warnings"] if "read as hours without trades" in w]
     assert said == [
-        f"BTC: {written} hours without a candle in {path} read as hours without trades (flat candles at the "
-        "previous close, zero volume: an exchange that writes no candle for an hour without trades); "
-        "--missing-hours absent leaves them out"
+        f"BTC: {written} hours of {path} read as hours without trades (missing candles written flat at the "
+        "previous close, zero-volume candles kept rather than masked as downtime); --missing-hours absent "
+        "reads them as downtime"
     ]
     first, last = (pd.Timestamp(t, tz="UTC") for t in metrics["data"]["scored"]["BTC"])
     assert metrics["assets"]["BTC"]["volatility"]["model"]["n"] >= 0.95 * (

@@ -94,6 +94,22 @@ def test_real_zero_volume_counts(load_real: LoadReal) -> None:
         assert df.attrs["quality_report"].zero_volume_bars == len(zero)
 
 
+@pytest.mark.parametrize("name", ["Binance_BTCUSDT_1h.csv", "Binance_LTCUSDT_1h.csv", "Binance_ADAUSDT_1h.csv"])
+def test_real_placeholders_read_as_downtime(load_real: LoadReal, name: str) -> None:
+    """The real exports' zero-volume placeholders are downtime (``missing_hours`` ``"auto"`` resolves to
+    ``"absent"``: under ``NO_TRADE_SHARE`` of the hours, with room to spare), so the panel masks them and
+    nothing is written; so are those of the worst 60 days of a file."""
+    from ml_attention_mechanisms.data.loader import NO_TRADE_SHARE
+
+    df = load_real(name)
+    rep = df.attrs["quality_report"]
+    assert rep.missing_hours == "absent" and rep.zero_volume_kept == 0 and not df["no_trades"].any()
+    flat = ((df["volume"] == 0) & (df["open"] == df["close"]) & (df["high"] == df["low"])).to_numpy()
+    run = pd.Series(flat).groupby((~pd.Series(flat)).cumsum()).transform("sum")  # the run each row is in
+    short = pd.Series(flat & (run.to_numpy() < 24))  # a run of a day or more stays masked in any case
+    assert short.rolling(60 * 24).mean().max() < NO_TRADE_SHARE / 2
+
+
 def test_real_ltc_damaged_unix_and_orphan(load_real: LoadReal) -> None:
     df = load_real("Binance_LTCUSDT_1h.csv")
     rep = df.attrs["quality_report"]

@@ -564,8 +564,9 @@ def _write(path: Path, text: str) -> Path:
 def test_no_trade_intervals_are_written(tmp_path: Path, file_name: str, header: str, keys: str) -> None:
     """Kraken's OHLCVT files and Coinbase's candle API have no candle for an interval without trades: a hole
     shorter than a day becomes flat candles at the previous close, zero volume and trades, flagged
-    ``no_trades`` and kept by the panel (a zero-volume flat candle the file itself holds is still a masked
-    placeholder); a day-long hole stays a gap; another format's holes stay missing."""
+    ``no_trades`` and kept by the panel (so is a zero-volume flat candle the file holds: an hour without
+    trades too); a day-long hole stays a gap; ``missing_hours="absent"`` leaves the holes out and masks the
+    zero-volume candle as a downtime placeholder."""
     from ml_attention_mechanisms.data import align
     from ml_attention_mechanisms.data.loader import NO_TRADE_FILL
 
@@ -579,7 +580,7 @@ def test_no_trade_intervals_are_written(tmp_path: Path, file_name: str, header: 
     rep = df.attrs["quality_report"]
     assert len(df) == N and rep.no_trade_bars == 3 and rep.missing_bars == 3 and rep.rows_kept == N - 3
     filled = df.iloc[5:8]
-    assert filled["no_trades"].all() and not df["no_trades"].drop(filled.index).any()
+    assert df["no_trades"].to_numpy().nonzero()[0].tolist() == [5, 6, 7, 20]  # 20: a zero-volume candle
     for col in ("open", "high", "low", "close"):
         np.testing.assert_array_equal(filled[col].to_numpy(), [ref["close"].iloc[4]] * 3, err_msg=col)
     assert (filled[["volume", "trades"]] == 0).all().all()
@@ -587,9 +588,10 @@ def test_no_trade_intervals_are_written(tmp_path: Path, file_name: str, header: 
     np.testing.assert_array_equal(
         kept["close"].to_numpy(), ref["close"].drop(ref.index[[5, 6, 7, 20]]).to_numpy()
     )
-    mask = align([df]).mask[:, 0]
-    assert mask[5:8].all() and not mask[20] and mask.sum() == N - 1
+    mask = align({"BTC/USDT": df}).mask[:, 0]
+    assert mask.all() and df["no_trades"].iloc[20] and rep.zero_volume_kept == 1
     assert "no-trade bars     3 written" in rep.format_text()
+    assert "zero-volume bars  1 (1 read as hours without trades, kept" in rep.format_text()
 
     day = [r for k, r in enumerate(rows) if not 2 <= k < 2 + NO_TRADE_FILL]  # a day-long hole stays a gap
     path.write_text(table(header, keys, day))
@@ -598,19 +600,17 @@ def test_no_trade_intervals_are_written(tmp_path: Path, file_name: str, header: 
     path.write_text(table(header, keys, hole))
     df = load_ohlcv(path, missing_hours="absent")
     assert len(df) == N - 3 and not df["no_trades"].any()  # the holes left out, on request
-    other = tmp_path / "x.csv"  # another format holding a zero-volume candle: its holes are downtime
-    other.write_text(plain(hole))
-    assert len(load_ohlcv(other)) == N - 3 and not load_ohlcv(other)["no_trades"].any()
+    assert align({"BTC/USDT": df}).mask[:, 0].sum() == N - 4  # and the zero-volume candle masked
 
 
-def test_frequent_short_holes_in_a_file_without_zero_volume_candles_are_hours_without_trades(
-    tmp_path: Path,
-) -> None:
-    """``missing_hours="auto"``: a file of another format with no zero-volume candle whose holes shorter than
-    a day cover at least ``NO_TRADE_SHARE`` of its hours comes from an exchange that leaves out the intervals
-    without trades (they are written); rarer holes are outages (left out, as with ``"absent"``), and
-    ``"no-trades"`` writes them anyway. A row dropped as invalid is no interval without trades."""
-    from ml_attention_mechanisms.data.loader import NO_TRADE_SHARE
+def test_frequent_hours_without_trades_are_read_as_such(tmp_path: Path) -> None:
+    """``missing_hours="auto"`` in a file of another format: where holes and zero-volume flat candles (in runs
+    shorter than a day) cover at least ``NO_TRADE_SHARE`` of its hours, the market traded thinly: the holes
+    are written as hours without trades and the zero-volume candles kept by the panel; rarer ones are outages
+    (left out and masked, as with ``"absent"``), and ``"no-trades"`` reads them as hours without trades anyway.
+    A run of a day or more stays masked. A row dropped as invalid is no hour without trades."""
+    from ml_attention_mechanisms.data import align
+    from ml_attention_mechanisms.data.loader import NO_TRADE_FILL, NO_TRADE_SHARE
 
     ref = known()
     rows = cells(ref, S)
@@ -625,20 +625,37 @@ def test_frequent_short_holes_in_a_file_without_zero_volume_candles_are_hours_wi
     absent = load_ohlcv(path, missing_hours="absent")
     assert len(absent) == N - 3 and absent.attrs["quality_report"].missing_hours == "absent"
 
-    n = 400  # one missing hour in 400 (0.25%): an outage, left out; "no-trades" writes it anyway
+    n = 400  # a market written hour by hour, as Binance writes one: zero-volume candles for no trades
     i = np.arange(n, dtype=np.float64)
     index = pd.date_range("2021-01-01", periods=n, freq="1h", tz="UTC", name="timestamp")
     calm = pd.DataFrame(
         {"open": 37_000 + i, "high": 37_001.5 + i, "low": 36_999.5 + i, "close": 37_001 + i,
          "volume": 10 + i, "trades": 100 + i, "quote_volume": 1.0},
         index=index,
-    ).drop(index[40])  # fmt: skip
-    assert 1 / n < NO_TRADE_SHARE
-    path.write_text(plain(cells(calm, S)))
-    assert (
-        len(load_ohlcv(path)) == n - 1 and load_ohlcv(path).attrs["quality_report"].missing_hours == "absent"
-    )
-    assert load_ohlcv(path, missing_hours="no-trades")["no_trades"].to_numpy().nonzero()[0].tolist() == [40]
+    )  # fmt: skip
+
+    def zero_volume(frame: pd.DataFrame, at: list[int]) -> pd.DataFrame:
+        out = frame.copy()
+        for k in at:
+            out.iloc[k, :4] = out["close"].iloc[k - 1]
+            out.iloc[k, 4:6] = 0.0
+        return out
+
+    rare = zero_volume(calm, [40]).drop(index[90])  # two hours in 400 (0.5%): outages
+    assert 2 / n < NO_TRADE_SHARE
+    path.write_text(plain(cells(rare, S)))
+    df = load_ohlcv(path)
+    assert len(df) == n - 1 and df.attrs["quality_report"].missing_hours == "absent"
+    assert align({"BTC/USDT": df}).mask[:, 0].sum() == n - 2
+    df = load_ohlcv(path, missing_hours="no-trades")
+    assert df["no_trades"].to_numpy().nonzero()[0].tolist() == [40, 90] and align({"BTC/USDT": df}).mask.all()
+    thin = [100 + 3 * k for k in range(int(NO_TRADE_SHARE * n) + 1)] + list(range(200, 200 + NO_TRADE_FILL))
+    path.write_text(plain(cells(zero_volume(calm, thin), S)))
+    df = load_ohlcv(path)
+    rep = df.attrs["quality_report"]
+    assert rep.missing_hours == "no-trades" and rep.zero_volume_kept == len(thin) - NO_TRADE_FILL
+    mask = align({"BTC/USDT": df}).mask[:, 0]
+    assert not mask[200 : 200 + NO_TRADE_FILL].any() and mask.sum() == n - NO_TRADE_FILL  # a day-long run
 
     dropped = [dict(r) for r in rows]
     dropped[12]["high"] = "abc"

@@ -4,7 +4,7 @@
   and ``--no-progress`` (no progress bars or stage lines).
 - A run and the data to use it on (``evaluate``, ``predict``, ``backtest``): ``--run``, ``--data``,
   ``--start``, ``--end``, ``--missing-hours``.
-- How a file's holes shorter than a day are read (those and ``data-check``): ``--missing-hours``.
+- How a file's hours without trades are read (those and ``data-check``): ``--missing-hours``.
 """
 
 from __future__ import annotations
@@ -75,10 +75,11 @@ def add_missing_hours(parser: argparse.ArgumentParser, *, default: str | None = 
         "--missing-hours",
         choices=MISSING_HOURS,
         default=default,
-        help="a hole of less than a day in a file: no-trades = hours without trades (flat candles at the "
-        "previous close, zero volume), absent = left out; auto (default): no-trades for Kraken OHLCVT and "
-        "Coinbase candle files and for files without zero-volume candles whose short holes cover 1%% of "
-        "their hours or more, absent otherwise",
+        help="hours without trades in a file (holes and zero-volume flat candles, in runs under a day): "
+        "no-trades = a market that did not trade (holes written flat at the previous close, all kept), "
+        "absent = downtime (holes left out, zero-volume candles masked); auto (default): no-trades for "
+        "Kraken OHLCVT and Coinbase candle files and where such hours are 3%% of the file's or more, absent "
+        "otherwise",
     )
 
 

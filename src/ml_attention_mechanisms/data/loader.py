@@ -113,35 +113,50 @@ def _off_grid_warning(report: QualityReport, seconds: np.ndarray, lines: np.ndar
     )
 
 
-# bars: a longer hole in a file whose short holes are read as intervals without trades stays a gap (an
-# outage, a halted market)
+# bars: a longer hole, or a longer run of zero-volume flat candles, stays a gap or masked even where hours
+# without trades are read as such (an outage, a halted market)
 NO_TRADE_FILL = 24
-# how ``load_ohlcv`` reads a hole shorter than NO_TRADE_FILL bars
+# how ``load_ohlcv`` reads an hour without trades: a hole or a zero-volume flat candle (in runs shorter than
+# NO_TRADE_FILL bars)
 MISSING_HOURS = ("auto", "no-trades", "absent")
-# "auto": short holes this common (a share of the hours from the first candle to the last), in a file holding
-# no zero-volume candle, are a market's intervals without trades; rarer ones are outages
-NO_TRADE_SHARE = 0.01
+# "auto": such hours this common (a share of the hours from the first candle to the last) are a thinly traded
+# market's hours without trades; rarer ones are outages. The bundled Binance files' outages cover at most
+# 1.25% of the hours of any 60 days (2018), 0.03% to 0.32% of a whole file.
+NO_TRADE_SHARE = 0.03
 
 
-def _holes_are_no_trades(missing_hours: str, fmt: str, frame: pd.DataFrame) -> bool:
-    """``missing_hours`` resolved for one file.
+def _zero_volume_runs(frame: pd.DataFrame) -> np.ndarray:
+    """bool ``[rows]``: the zero-volume flat candles in runs shorter than :data:`NO_TRADE_FILL` rows."""
+    o, h, lo, c, v = (frame[k].to_numpy() for k in ("open", "high", "low", "close", "volume"))
+    flat = (v == 0) & (o == h) & (h == lo) & (lo == c)
+    edges = np.diff(np.r_[0, flat.astype(np.int8), 0])
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    out = np.zeros(flat.size, dtype=bool)
+    for i, j in zip(starts, stops):
+        out[i:j] = j - i < NO_TRADE_FILL
+    return out
 
-    ``"auto"`` reads the short holes as intervals without trades in Kraken's and Coinbase's formats (their
-    sources write no candle for such an interval), and in a file holding no zero-volume candle whose short
-    holes cover at least :data:`NO_TRADE_SHARE` of its hours: an exchange that writes a candle for an
-    interval without trades writes it with zero volume, and outages are rare. Elsewhere the holes stay
-    absent (an exchange's downtime, or rows a user removed, as its zero-volume placeholders are masked)."""
+
+def _hours_without_trades(missing_hours: str, fmt: str, frame: pd.DataFrame) -> bool:
+    """``missing_hours`` resolved for one file: are its holes and zero-volume flat candles (in runs shorter
+    than a day) hours without trades?
+
+    ``"auto"``: yes in Kraken's and Coinbase's formats (their sources write no candle for an hour without
+    trades), and in a file where such hours cover at least :data:`NO_TRADE_SHARE` of its hours (a thinly
+    traded market: an exchange writes its hours without trades as zero-volume candles, or leaves them out);
+    otherwise they are an exchange's downtime (left out, or placeholders the panel masks) or rows a user
+    removed."""
     if missing_hours != "auto":
         return missing_hours == "no-trades"
     if fmt in NO_TRADE_HOLES:
         return True
     seconds = index_seconds(frame.index)
     step = int(infer_step(seconds) or 0)
-    if step <= 0 or bool((frame["volume"].to_numpy() == 0).any()):
+    if step <= 0:
         return False
     run = np.diff(seconds) // step - 1
-    short = int(run[(run > 0) & (run < NO_TRADE_FILL)].sum())
-    return short >= NO_TRADE_SHARE * (int(run.clip(min=0).sum()) + seconds.size)
+    hours = int(run[(run > 0) & (run < NO_TRADE_FILL)].sum()) + int(_zero_volume_runs(frame).sum())
+    return hours >= NO_TRADE_SHARE * (int(run.clip(min=0).sum()) + seconds.size)
 
 
 def _fill_no_trade_bars(frame: pd.DataFrame, report: QualityReport, dropped: np.ndarray) -> pd.DataFrame:
@@ -208,19 +223,21 @@ def load_ohlcv(
         errors: ``"raise"`` (default) raises :class:`DataValidationError` on the first invalid row;
             ``"drop"`` drops invalid rows and lists them in the report's ``dropped``.
         symbol: the symbol, when the file has no symbol column and its name does not say. Default: None.
-        missing_hours: how a hole of fewer than :data:`NO_TRADE_FILL` bars between two candles is read:
-            ``"no-trades"`` writes it as intervals without trades (flat zero-volume candles at the previous
-            close, flagged ``no_trades``); ``"absent"`` leaves it out (the panel layer sees missing bars);
-            ``"auto"`` (default) reads it as intervals without trades in Kraken's OHLCVT and Coinbase's
-            candle files, and in a file holding no zero-volume candle whose short holes cover at least 1%
-            of its hours (:data:`NO_TRADE_SHARE`); as absent elsewhere. Longer holes always stay.
+        missing_hours: how an hour without trades is read: a hole of fewer than :data:`NO_TRADE_FILL`
+            bars between two candles, or a zero-volume flat candle (in a run shorter than that).
+            ``"no-trades"``: a market that did not trade: holes written as flat zero-volume candles at the
+            previous close, those and the zero-volume candles flagged ``no_trades`` (the panel keeps
+            them). ``"absent"``: an exchange's downtime: holes left out, zero-volume candles masked by the
+            panel as placeholders. ``"auto"`` (default): ``"no-trades"`` in Kraken's OHLCVT and Coinbase's
+            candle files and in a file where such hours cover at least :data:`NO_TRADE_SHARE` (3%) of its
+            hours (a thinly traded market); ``"absent"`` elsewhere. Longer holes and runs always stay.
 
     Returns:
         A frame indexed by a tz-aware UTC ``DatetimeIndex`` named ``timestamp`` (bar open time, ascending,
         unique) with float columns ``open, high, low, close, volume`` (base-asset volume), ``quote_volume``
         and ``trades`` where the file has them (NaN where a row lacks them), and bool flags
-        ``suspicious`` and ``possibly_open`` (the panel layer masks them), and ``no_trades`` (the
-        intervals without trades written, see ``missing_hours``; kept by the panel layer). ``df.attrs`` holds
+        ``suspicious`` and ``possibly_open`` (the panel layer masks them), and ``no_trades`` (hours
+        without trades, written or kept, see ``missing_hours``; kept by the panel layer). ``df.attrs`` holds
         ``symbol``, ``timeframe``, ``source`` and ``quality_report`` (a :class:`QualityReport`).
 
     Raises:
@@ -337,10 +354,13 @@ def load_ohlcv(
     validate_ohlcv(frame, report)
     if report.off_grid:
         _off_grid_warning(report, seconds[order], table.lines[keep][order], table.format)
-    if _holes_are_no_trades(missing_hours, table.format, frame):
+    if _hours_without_trades(missing_hours, table.format, frame):
         report.missing_hours = "no-trades"
+        kept = frame.index[_zero_volume_runs(frame)]  # read as hours without trades, not placeholders
+        report.zero_volume_kept = int(kept.size)
         timed = [r for r in np.flatnonzero(~keep) if r not in stamps.invalid]  # dropped, with a valid time
         frame = _fill_no_trade_bars(frame, report, stamps.seconds[timed])
+        frame.loc[kept, "no_trades"] = True
     else:
         frame["no_trades"] = False
     frame.attrs.update(

@@ -110,10 +110,14 @@ class QualityReport:
         gaps: runs of missing bars.
         longest_gap: the longest run of missing bars, in bars.
         longest_gap_start: the first missing bar of the longest run (ISO), or ``None``.
-        zero_volume_bars: zero-volume flat candles (exchange downtime placeholders); kept in the frame,
-            treated as missing by the panel layer.
-        missing_hours: how the holes shorter than a day were read (``load_ohlcv``'s ``missing_hours``
-            resolved): ``"no-trades"`` (written as intervals without trades) or ``"absent"``.
+        zero_volume_bars: zero-volume flat candles: exchange downtime placeholders (kept in the frame,
+            treated as missing by the panel layer), or hours without trades (``zero_volume_kept``).
+        missing_hours: how the hours without trades (holes, zero-volume flat candles, in runs shorter than a
+            day) were read (``load_ohlcv``'s ``missing_hours`` resolved): ``"no-trades"`` (holes written as
+            flat candles, zero-volume candles kept by the panel) or ``"absent"`` (holes left out,
+            zero-volume candles masked as downtime placeholders).
+        zero_volume_kept: zero-volume flat candles read as hours without trades (flagged ``no_trades``,
+            kept by the panel layer).
         no_trade_bars: intervals without trades written as flat zero-volume candles flagged ``no_trades``
             (Kraken's OHLCVT files, Coinbase's candle files and other sources leave them out; the panel layer
             keeps them); among the file's ``missing_bars``, not in ``rows_kept``.
@@ -153,6 +157,7 @@ class QualityReport:
     longest_gap_start: str | None = None
     zero_volume_bars: int = 0
     missing_hours: str = "absent"
+    zero_volume_kept: int = 0
     no_trade_bars: int = 0
     suspicious: list[str] = field(default_factory=list)
     possibly_open: str | None = None
@@ -182,7 +187,13 @@ class QualityReport:
             *self._time_lines(),
             f"  missing bars      {self.missing_bars} in {self.gaps} gaps, longest {self.longest_gap}"
             + (f" from {self.longest_gap_start}" if self.longest_gap_start else ""),
-            f"  zero-volume bars  {self.zero_volume_bars}",
+            f"  zero-volume bars  {self.zero_volume_bars}"
+            + (
+                f" ({self.zero_volume_kept} read as hours without trades, kept; --missing-hours absent masks "
+                "them)"
+                if self.zero_volume_kept
+                else ""
+            ),
             *(
                 [
                     f"  no-trade bars     {self.no_trade_bars} written: holes shorter than a day read as "

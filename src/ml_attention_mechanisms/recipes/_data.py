@@ -67,8 +67,9 @@ class DemoData:
         returns: float64 ``[T, A]`` hourly log returns, 0 where a bar is missing (finite everywhere).
         val_start, test_start, test_end: grid positions (``test_end`` exclusive).
         sources: symbol -> the file it was loaded from (``evaluate``/``predict``; empty for the demo).
-        no_trade_bars: symbol -> the intervals without trades written into its file's holes
-            (``load_ohlcv``'s ``missing_hours``; ``evaluate``/``predict``; empty for the demo).
+        no_trade_bars: symbol -> the hours of its file read as hours without trades: holes written and
+            zero-volume candles kept (``load_ohlcv``'s ``missing_hours``; ``evaluate``/``predict``; empty
+            for the demo).
         panel: the raw panel the data were prepared from (walk-forward and leave-one-asset-out folds
             re-prepare it with their own statistics).
         mean_end: where the training-mean return baseline stops averaging (exclusive): the run's

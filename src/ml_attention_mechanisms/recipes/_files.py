@@ -50,7 +50,7 @@ def load_files_panel(
     ``bar_seconds`` is the bar interval the run was trained on (its checkpoints' recorded ``bar_seconds``;
     3600 for a run that records none, as the demo's runs are hourly): files of another interval are refused.
     ``missing_hours`` is how each file's holes shorter than a day are read (``load_ohlcv``'s: ``"auto"``,
-    ``"no-trades"`` or ``"absent"``); the intervals without trades written go to ``data.no_trade_bars``.
+    ``"no-trades"`` or ``"absent"``); the hours read as without trades go to ``data.no_trade_bars``.
 
     The whole loaded period is history for the features and the rolling baselines; the evaluated period
     is ``[start, end]`` (default: everything after the first quarter of the bars, at least
@@ -95,7 +95,8 @@ def load_files_panel(
     val_pos = np.arange(max(first - 1, 0), first, dtype=np.int64)
     data = prepare_run_data(panel, Split(empty, val_pos, positions, HORIZON, 0), scaler=scaler)
     data.sources = {str(f.attrs["symbol"]): str(f.attrs.get("source", "")) for f in frames}
-    data.no_trade_bars = {str(f.attrs["symbol"]): f.attrs["quality_report"].no_trade_bars for f in frames}
+    reports = {str(f.attrs["symbol"]): f.attrs["quality_report"] for f in frames}
+    data.no_trade_bars = {s: r.no_trade_bars + r.zero_volume_kept for s, r in reports.items()}
     _check_forecastable(data, first)
     return data
 

@@ -169,11 +169,11 @@ def _own_spans(data: DemoData) -> tuple[str, ...]:
 
 
 def _no_trades(data: DemoData) -> tuple[str, ...]:
-    """A sentence per asset whose file's holes shorter than a day were written as hours without trades."""
+    """A sentence per asset with hours of its file read as hours without trades (``missing_hours``)."""
     return tuple(
-        f"{base_symbol(symbol)}: {n} hours without a candle in {data.sources.get(symbol, symbol)} read as hours "
-        "without trades (flat candles at the previous close, zero volume: an exchange that writes no candle "
-        "for an hour without trades); --missing-hours absent leaves them out"
+        f"{base_symbol(symbol)}: {n} hours of {data.sources.get(symbol, symbol)} read as hours without trades "
+        "(missing candles written flat at the previous close, zero-volume candles kept rather than masked as "
+        "downtime); --missing-hours absent reads them as downtime"
         for symbol, n in data.no_trade_bars.items()
         if n
     )
