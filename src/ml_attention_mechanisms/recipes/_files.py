@@ -129,8 +129,8 @@ def _check_forecastable(data: DemoData, first: int) -> None:
             why = "constant prices or no bars there"
             if 0.0 < held < 0.95:  # a bar's features need the bars 1, 4 and 24 bars before it
                 why = (
-                    f"{1 - held:.0%} of its hours there have no usable candle, and {FEATURES_NEED}; if its "
-                    "exchange writes no candle for an hour without trades, --missing-hours no-trades writes them"
+                    f"{1 - held:.0%} of its hours there have no usable candle, and {FEATURES_NEED}; if those "
+                    "are hours without trades rather than downtime, --missing-hours no-trades reads them so"
                 )
             raise ValueError(
                 f"--data {data.sources.get(symbol, symbol)}: {symbol} has no bar with finite features from "

@@ -192,9 +192,8 @@ def _unforecast(data: DemoData) -> tuple[str, ...]:
                 f"{base_symbol(symbol)}: {1 - held.mean():.0%} of its scored hours have no usable candle (missing, "
                 f"or masked: zero-volume placeholders, suspicious candles), and {FEATURES_NEED}: the models "
                 f"forecast {forecast / held.sum():.0%} of its {int(held.sum())} scored bars with a candle, and its "
-                "figures are computed on those (an export that leaves out the hours without trades loses most of its "
-                "bars this way: if its exchange writes no candle for such an hour, --missing-hours no-trades "
-                "writes them)"
+                "figures are computed on those (a thinly traded coin loses most of its bars this way: if those hours "
+                "are hours without trades rather than downtime, --missing-hours no-trades reads them so)"
             )
     return tuple(out)
 
