@@ -94,7 +94,9 @@ def test_real_zero_volume_counts(load_real: LoadReal) -> None:
         assert df.attrs["quality_report"].zero_volume_bars == len(zero)
 
 
-@pytest.mark.parametrize("name", ["Binance_BTCUSDT_1h.csv", "Binance_LTCUSDT_1h.csv", "Binance_ADAUSDT_1h.csv"])
+@pytest.mark.parametrize(
+    "name", ["Binance_BTCUSDT_1h.csv", "Binance_LTCUSDT_1h.csv", "Binance_ADAUSDT_1h.csv"]
+)
 def test_real_placeholders_read_as_downtime(load_real: LoadReal, name: str) -> None:
     """The real exports' zero-volume placeholders are downtime (``missing_hours`` ``"auto"`` resolves to
     ``"absent"``: under ``NO_TRADE_SHARE`` of the hours, with room to spare), so the panel masks them and

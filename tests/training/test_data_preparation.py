@@ -39,3 +39,32 @@ def test_tuning_builds_no_test_split() -> None:
     options = DataOptions(window=16, stride=48, symbols=("ETH/USDT",))
     data = prepare_data("binance-1h", options, data_kind="multi_asset", horizon=2, include_test=False)
     assert data.test is None and data.train[0]["asset_features"].shape == (16, 1, 17)
+
+
+def test_data_files_hours_without_trades_follow_the_options(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``DataOptions.missing_hours`` reaches the loader: a file with a tenth of its hours left out trains on
+    them as hours without trades by default (all bars usable), and on missing bars with ``"absent"``."""
+    import numpy as np
+    import pytest
+
+    from ml_attention_mechanisms.training._data import _load_panel
+
+    n = 600
+    rng = np.random.default_rng(0)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    frame = pd.DataFrame(
+        {"timestamp": pd.date_range("2021-01-01", periods=n, freq="1h", tz="UTC"), "open": close,
+         "high": close * 1.01, "low": close * 0.99, "close": close, "volume": 1 + rng.random(n)}
+    )  # fmt: skip
+    keep = rng.random(n) >= 0.1
+    keep[[0, -1]] = True
+    path = tmp_path / "SOLUSDT_1h.csv"
+    frame[keep].to_csv(path, index=False)
+    panel, _, _ = _load_panel([path], DataOptions())
+    assert panel.num_bars == n and panel.mask.all()
+    panel, _, _ = _load_panel([path], DataOptions(missing_hours="absent"))
+    assert panel.num_bars == n and int(panel.mask.sum()) == int(keep.sum())
+    with pytest.raises(
+        ValueError, match="DataOptions.missing_hours='fill': must be one of auto, no-trades, absent"
+    ):
+        DataOptions(missing_hours="fill")

@@ -197,6 +197,8 @@ class DataOptions:
             Default: None.
         val_end: last timestamp of the validation split; ``None`` = the data's default split. Default: None.
         embargo: bars dropped between splits; ``None`` = the longest target horizon. Default: None.
+        missing_hours: how data files' hours without trades are read (``load_ohlcv``'s ``missing_hours``:
+            ``"auto"``, ``"no-trades"`` or ``"absent"``; not used by the bundled dataset). Default: "auto".
 
     Raises:
         ValueError: a field breaks its rule.
@@ -209,9 +211,19 @@ class DataOptions:
     train_end: str | None = None
     val_end: str | None = None
     embargo: int | None = None
+    missing_hours: str = "auto"
 
     def __post_init__(self) -> None:
+        from ..data.loader import MISSING_HOURS
+
         n = "DataOptions"
+        check_field(
+            self.missing_hours in MISSING_HOURS,
+            n,
+            "missing_hours",
+            self.missing_hours,
+            f"must be one of {', '.join(MISSING_HOURS)}",
+        )
         check_field(
             _is_int(self.window) and self.window >= 2, n, "window", self.window, "must be an int >= 2"
         )
