@@ -672,3 +672,28 @@ def test_missing_hours_must_be_a_known_choice(tmp_path: Path) -> None:
         ValueError, match="missing_hours='fill'; expected one of 'auto', 'no-trades', 'absent'"
     ):
         load_ohlcv(path, missing_hours="fill")
+
+
+def test_rows_without_a_candle_are_holes(tmp_path: Path) -> None:
+    """A row with a time and no open, high, low, close or volume (``NaN``, empty: Bitstamp's minute data
+    writes one for each minute without trades) is no candle: counted in ``empty_rows``, a hole read as
+    ``missing_hours`` says, never an invalid row; a row missing only some of them is still invalid."""
+    rows = cells(known(), S)
+    for k in (5, 6, 7):
+        rows[k] = {**rows[k], **{c: "NaN" for c in (*OHLCV, "quote_volume", "trades")}}
+    rows[9] = {**rows[9], **{c: "" for c in OHLCV}}
+    path = tmp_path / "x.csv"
+    path.write_text(plain(rows))
+    df = load_ohlcv(path)
+    rep = df.attrs["quality_report"]
+    assert rep.empty_rows == 4 and rep.rows_kept == N - 4 and rep.dropped == []
+    assert len(df) == N and df["no_trades"].to_numpy().nonzero()[0].tolist() == [5, 6, 7, 9]
+    assert "rows read / kept  30 / 26 (4 empty rows: no candle)" in rep.format_text()
+    assert len(load_ohlcv(path, missing_hours="absent")) == N - 4
+    rows[9]["volume"] = "3.5"  # a volume without prices: not an empty row
+    path.write_text(plain(rows))
+    with pytest.raises(DataValidationError, match="line 11, column 'open': missing value"):
+        load_ohlcv(path)
+    path.write_text(plain([{**r, **{c: "" for c in OHLCV}} for r in rows]))
+    with pytest.raises(DataValidationError, match="every row is empty"):
+        load_ohlcv(path)

@@ -23,7 +23,7 @@ from .._import_guard import needs_extra
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["parse_numbers"]
+__all__ = ["empty_rows", "parse_numbers"]
 
 MISSING = {"", "nan", "null", "none", "na", "n/a", "-"}
 _DOT_DECIMAL = r"^[+-]?(\d*\.\d+(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+)$"  # 1.5, .5, 1e-5 (not 1.500 alone)
@@ -31,6 +31,19 @@ _DOT_THOUSANDS_ONLY = r"^[+-]?\d{1,3}(\.\d{3})+$"  # 1.500 or 1.234.567: either 
 _US_GROUPED = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")  # 37,584.76 or 37,584
 _EU_GROUPED = re.compile(r"^[+-]?\d{1,3}(\.\d{3})+(,\d+)?$")  # 37.584,76 or 37.584
 _COMMA_DECIMAL = re.compile(r"^[+-]?\d+,\d+([eE][+-]?\d+)?$")  # 37584,76
+
+
+def empty_rows(columns: dict[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray:
+    """bool ``[rows]``: rows whose every one of ``names`` is a missing value (empty, ``NaN``, ``NULL``, ...)."""
+    with needs_extra("data"):
+        import pandas as pd
+
+    out = np.ones(len(columns[names[0]]), dtype=bool)
+    for col in names:
+        out &= (
+            pd.Series(columns[col], dtype=object).astype(str).str.strip().str.lower().isin(MISSING).to_numpy()
+        )
+    return out
 
 
 def _decimal_mark(texts: dict[str, pd.Series]) -> tuple[str | None, str]:

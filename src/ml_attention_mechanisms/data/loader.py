@@ -11,7 +11,7 @@ import numpy as np
 from .._import_guard import needs_extra
 from ._columns import QUOTES, asset_name, base_currency, known_asset_id, normalise_symbol
 from ._formats import NO_TRADE_HOLES, RawTable, read_table
-from ._numbers import parse_numbers
+from ._numbers import empty_rows, parse_numbers
 from ._timestamps import resolve_timestamps
 from .validation import (
     DataValidationError,
@@ -311,7 +311,19 @@ def load_ohlcv(
     invalid = dict(stamps.invalid)
     values = parse_numbers(table.columns, (*_REQUIRED, *_OPTIONAL), _OPTIONAL, invalid)
     _row_rules(values, invalid)
-    keep = np.ones(len(table), dtype=bool)
+    # a row with a time and nothing else is no candle: a hole (Bitstamp's minute data writes one for each
+    # minute without trades), read as missing_hours says
+    empty = empty_rows(table.columns, _REQUIRED)
+    empty[list(stamps.invalid)] = False
+    for r in np.flatnonzero(empty).tolist():
+        invalid.pop(r, None)
+    report.empty_rows = int(empty.sum())
+    keep = ~empty
+    if not keep.any():
+        raise DataValidationError(
+            "every row is empty (a time without open, high, low, close or volume); nothing left to load",
+            path=str(path),
+        )
     if invalid:
         rows = sorted(invalid, key=lambda r: table.lines[r])
         line_word = "row" if table.format == "parquet" else "line"
@@ -358,7 +370,7 @@ def load_ohlcv(
         report.missing_hours = "no-trades"
         kept = frame.index[_zero_volume_runs(frame)]  # read as hours without trades, not placeholders
         report.zero_volume_kept = int(kept.size)
-        timed = [r for r in np.flatnonzero(~keep) if r not in stamps.invalid]  # dropped, with a valid time
+        timed = [r for r in np.flatnonzero(~keep & ~empty) if r not in stamps.invalid]  # dropped, with a time
         frame = _fill_no_trade_bars(frame, report, stamps.seconds[timed])
         frame.loc[kept, "no_trades"] = True
     else:

@@ -89,6 +89,8 @@ class QualityReport:
         timeframe: the bar interval (``"1h"``, ``"1d"``, ...), inferred from the timestamps.
         rows_read: data rows in the file (header and banner lines excluded).
         rows_kept: rows in the returned frame.
+        empty_rows: rows with a time but no open, high, low, close or volume (no candle: holes, read as
+            ``load_ohlcv``'s ``missing_hours`` says); not in ``rows_kept``.
         banner_lines: lines above the header that are not data (CryptoDataDownload's banner).
         reordered: the rows were not in ascending time order (e.g. newest first) and were sorted.
         time_column: the file's column the times were read from (a unix column where the file has one,
@@ -139,6 +141,7 @@ class QualityReport:
     timeframe: str | None = None
     rows_read: int = 0
     rows_kept: int = 0
+    empty_rows: int = 0
     banner_lines: int = 0
     reordered: bool = False
     time_column: str | None = None
@@ -180,7 +183,8 @@ class QualityReport:
             f"{self.path}: {self.format}, {self.symbol or 'unknown symbol'}, {self.timeframe or '?'} bars",
             f"  span              {self.first} .. {self.last}",
             f"  rows read / kept  {self.rows_read} / {self.rows_kept}"
-            + (f" ({self.banner_lines} banner line)" if self.banner_lines else ""),
+            + (f" ({self.banner_lines} banner line)" if self.banner_lines else "")
+            + (f" ({self.empty_rows} empty rows: no candle)" if self.empty_rows else ""),
             f"  order             {'reversed or unsorted, sorted ascending' if self.reordered else 'ascending'}",
             f"  duplicates        {self.duplicates} removed, {self.conflicts} conflicting"
             + (f" (first: {', '.join(self.conflict_times[:3])})" if self.conflict_times else ""),
