@@ -117,6 +117,54 @@ def test_an_asset_with_too_few_bars_to_score_is_refused(
     )
 
 
+def test_shorter_bars_are_aggregated_into_the_runs(
+    run_dir: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    """A file of 15-minute bars whose hours are BTC's hourly candles (open, then the high, the low, the close;
+    a quarter of the volume each) is aggregated into hourly bars and scored exactly as the hourly file is;
+    a warning says so."""
+    import json
+
+    run, later = run_dir
+    hourly = tmp_path / "BTCUSDT_1h.csv"
+    later.to_csv(hourly)
+    o, h, lo, c, v = (later[k].to_numpy() for k in OHLCV)
+    path = np.stack([o, h, lo, c, c], axis=1)  # each quarter goes from one point to the next
+    quarter = pd.DataFrame(
+        {"open": path[:, :4].ravel(), "close": path[:, 1:].ravel(),
+         "high": np.stack([h, h, c, c], axis=1).ravel(), "low": np.stack([o, lo, lo, c], axis=1).ravel(),
+         "volume": np.repeat(v / 4, 4)},
+        index=(later.index.values[:, None] + np.arange(4) * np.timedelta64(15, "m")).ravel(),
+    )[list(OHLCV)]  # fmt: skip
+    quarter.index = pd.DatetimeIndex(quarter.index, tz="UTC", name="timestamp")
+    fine = tmp_path / "BTCUSDT_15m.csv"
+    quarter.to_csv(fine)
+    out = {}
+    for name, file in (("1h", hourly), ("15min", fine)):
+        argv = [
+            "evaluate",
+            "--run",
+            str(run),
+            "--data",
+            str(file),
+            "--out",
+            str(tmp_path / name),
+            "--no-progress",
+        ]
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(argv) == 0
+        out[name] = json.loads((tmp_path / name / "metrics.json").read_text(encoding="utf-8"))
+    assert (
+        out["15min"]["assets"] == out["1h"]["assets"]
+        and out["15min"]["data"]["scored"] == out["1h"]["data"]["scored"]
+    )
+    said = [w for w in out["15min"]["warnings"] if "aggregated" in w]
+    assert said == [
+        f"BTC: the 15min bars of {fine} aggregated into the run's 1h bars (open of the first, high, low, "
+        "close of the last, volumes summed; a bar the file covers only in part at either end left out)"
+    ]
+
+
 def test_hours_without_a_candle_are_said_or_refused(
     run_dir: tuple[Path, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -22,7 +22,14 @@ import numpy as np
 
 from .._import_guard import needs_extra
 from .loader import normalise_symbol
-from .validation import DataValidationError, QualityReport, index_seconds, infer_step, timeframe_name
+from .validation import (
+    DataValidationError,
+    QualityReport,
+    flag_candles,
+    index_seconds,
+    infer_step,
+    timeframe_name,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -388,7 +395,9 @@ def resample_ohlcv(frame: pd.DataFrame, timeframe: str) -> pd.DataFrame:
     give daily bars from 00:30 to 00:30): open = the first bar's open, high = max, low = min, close = the
     last bar's close,
     volume / quote_volume / trades = sums. Zero-volume placeholders and a possibly unfinished candle are
-    left out (as in a panel). A coarse bar the data cover only in part at either end is left out too.
+    left out (as in a panel); candles flagged ``no_trades`` are kept, and a coarse bar made of them alone
+    (zero volume, flat) is flagged ``no_trades`` too. A coarse bar the data cover only in part at either end
+    is left out. The flags ``suspicious`` and ``possibly_open`` are those of the coarse candles.
 
     Raises:
         ValueError: ``timeframe`` is not a multiple of the frame's.
@@ -410,6 +419,9 @@ def resample_ohlcv(frame: pd.DataFrame, timeframe: str) -> pd.DataFrame:
     keep = coarse.mask[:, 0]
     index = pd.DatetimeIndex(pd.to_datetime(coarse.timestamps[keep], unit="s", utc=True), name="timestamp")
     out = pd.DataFrame({n: coarse.field(n)[keep, 0] for n in FIELDS}, index=index)
+    out["suspicious"], out["possibly_open"] = flag_candles(out)
+    flat = (out["open"] == out["high"]) & (out["high"] == out["low"]) & (out["low"] == out["close"])
+    out["no_trades"] = flat & (out["volume"] == 0)  # kept sub-bars only: hours without trades
     out.attrs.update(
         {k: v for k, v in frame.attrs.items() if k != "quality_report"}, timeframe=coarse.timeframe
     )

@@ -70,6 +70,8 @@ class DemoData:
         no_trade_bars: symbol -> the hours of its file read as hours without trades: holes written and
             zero-volume candles kept (``load_ohlcv``'s ``missing_hours``; ``evaluate``/``predict``; empty
             for the demo).
+        resampled: symbol -> the bar interval of its file, where shorter bars were aggregated into the
+            run's (``evaluate``/``predict``; empty for the demo).
         panel: the raw panel the data were prepared from (walk-forward and leave-one-asset-out folds
             re-prepare it with their own statistics).
         mean_end: where the training-mean return baseline stops averaging (exclusive): the run's
@@ -85,6 +87,7 @@ class DemoData:
     test_end: int
     sources: dict[str, str] = field(default_factory=dict)
     no_trade_bars: dict[str, int] = field(default_factory=dict)
+    resampled: dict[str, str] = field(default_factory=dict)
     panel: MarketPanel | None = None
     mean_end: int | None = None
 

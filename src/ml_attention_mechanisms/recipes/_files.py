@@ -64,7 +64,7 @@ def load_files_panel(
     Raises:
         FileNotFoundError: a missing file (named).
         ValueError: start after end, fewer bars than the window plus the horizon, a file without a symbol,
-            two files of one symbol, bars other than the run's interval, or an asset with no usable bar to forecast
+            two files of one symbol, bars longer than the run's or not dividing them, or an asset with no usable bar to forecast
             (each message names the file).
     """
     from ..data import Split, align, load_ohlcv
@@ -96,6 +96,11 @@ def load_files_panel(
     data = prepare_run_data(panel, Split(empty, val_pos, positions, HORIZON, 0), scaler=scaler)
     data.sources = {str(f.attrs["symbol"]): str(f.attrs.get("source", "")) for f in frames}
     reports = {str(f.attrs["symbol"]): f.attrs["quality_report"] for f in frames}
+    data.resampled = {
+        str(f.attrs["symbol"]): str(f.attrs["quality_report"].timeframe)
+        for f in frames
+        if f.attrs["quality_report"].timeframe != f.attrs["timeframe"]
+    }
     data.no_trade_bars = {s: r.no_trade_bars + r.zero_volume_kept for s, r in reports.items()}
     _check_forecastable(data, first)
     return data
@@ -143,8 +148,10 @@ def _load_hourly(
     paths: Sequence[Path], load_ohlcv: Any, bar_seconds: int = 3600, missing_hours: str = "auto"
 ) -> list[Any]:
     """Each file loaded, named by its symbol (unique) and in the run's bars (``bar_seconds``, hourly for the
-    demo's runs): a run's models, baselines and horizons are all in its bars, so another bar interval is
-    refused, never resampled or mixed silently."""
+    demo's runs): a run's models, baselines and horizons are all in its bars, so a file of shorter bars that
+    divide them is aggregated into them (:func:`~ml_attention_mechanisms.data.resample_ohlcv`; its quality
+    report keeps the file's interval, and ``evaluate`` says so), and any other bar interval is refused."""
+    from ..data import parse_timeframe, resample_ohlcv
     from ..data.validation import timeframe_name
 
     expected = timeframe_name(int(bar_seconds))
@@ -172,11 +179,16 @@ def _load_hourly(
             )
         seen[symbol] = path
         timeframe = frame.attrs.get("timeframe")
+        if timeframe and timeframe != expected and int(bar_seconds) % parse_timeframe(timeframe) == 0:
+            report = frame.attrs["quality_report"]
+            frame = resample_ohlcv(frame, expected)
+            frame.attrs["quality_report"] = report
+            timeframe = expected
         if timeframe != expected:
             raise ValueError(
                 f"--data {path}: the run was trained on {expected} bars; {path} has {timeframe or 'irregular'} "
                 f"bars; the run's models, baselines and {HORIZON}-bar horizons are in {expected} bars: give "
-                f"{'hourly (1h)' if expected == '1h' else expected} bars"
+                f"{'hourly (1h)' if expected == '1h' else expected} bars, or shorter bars that divide them"
             )
         frames.append(frame)
     return frames

@@ -50,7 +50,7 @@ def evaluate_run(
     Raises:
         FileNotFoundError: a missing run directory or data file.
         ValueError: a run without checkpoints, fewer bars than the window, start after end, a file that is
-            not hourly or names no symbol (or one already given), an asset without bars for 24 h or
+            in bars longer than the run's or not dividing them, or names no symbol (or one already given), an asset without bars for 24 h or
             more inside the scored period, or one with too few bars to be scored, or assets scored on no common
             bars while the run has a portfolio model (see :func:`._files.check_no_long_gaps`).
 
@@ -72,7 +72,7 @@ def evaluate_run(
     check_no_long_gaps(data, portfolio="portfolio" in inputs.models)
     periods = _run_periods(run)
     warnings = (
-        _in_sample(periods, data) + _own_spans(data) + _no_trades(data) + _unforecast(data)
+        _in_sample(periods, data) + _own_spans(data) + _resampled(data) + _no_trades(data) + _unforecast(data)
         + _no_sizing(inputs.calibration)
         + _short_period(data)
     )  # fmt: skip
@@ -166,6 +166,16 @@ def _own_spans(data: DemoData) -> tuple[str, ...]:
             "asset is scored on"
         )
     return tuple(out)
+
+
+def _resampled(data: DemoData) -> tuple[str, ...]:
+    """A sentence per asset whose file's shorter bars were aggregated into the run's."""
+    return tuple(
+        f"{base_symbol(symbol)}: the {step} bars of {data.sources.get(symbol, symbol)} aggregated into the run's "
+        f"{data.prepared.timeframe} bars (open of the first, high, low, close of the last, volumes "
+        "summed; a bar the file covers only in part at either end left out)"
+        for symbol, step in data.resampled.items()
+    )
 
 
 def _no_trades(data: DemoData) -> tuple[str, ...]:
