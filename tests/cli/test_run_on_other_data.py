@@ -199,9 +199,9 @@ def test_hours_without_a_candle_are_said_or_refused(
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert not [w for w in metrics["warnings"] if "have no usable candle" in w]
     written = int((sparse.index[-1] - sparse.index[0]) / pd.Timedelta(hours=1)) + 1 - len(sparse)
-    said = [w for w in metrics["warnings"] if "read as hours without trades" in w]
+    said = [w for w in metrics["warnings"] if "read as bars without trades" in w]
     assert said == [
-        f"BTC: {written} hours of {path} read as hours without trades (missing candles written flat at the "
+        f"BTC: {written} 1h bars of {path} read as bars without trades (missing candles written flat at the "
         "previous close, zero-volume candles kept rather than masked as downtime); --missing-hours absent "
         "reads them as downtime"
     ]

@@ -179,11 +179,12 @@ def _resampled(data: DemoData) -> tuple[str, ...]:
 
 
 def _no_trades(data: DemoData) -> tuple[str, ...]:
-    """A sentence per asset with hours of its file read as hours without trades (``missing_hours``)."""
+    """A sentence per asset with bars of its file read as bars without trades (``missing_hours``)."""
     return tuple(
-        f"{base_symbol(symbol)}: {n} hours of {data.sources.get(symbol, symbol)} read as hours without trades "
-        "(missing candles written flat at the previous close, zero-volume candles kept rather than masked as "
-        "downtime); --missing-hours absent reads them as downtime"
+        f"{base_symbol(symbol)}: {n} {data.resampled.get(symbol, data.prepared.timeframe)} bars of "
+        f"{data.sources.get(symbol, symbol)} read as bars without trades (missing candles written flat at the "
+        "previous close, zero-volume candles kept rather than masked as downtime); --missing-hours absent "
+        "reads them as downtime"
         for symbol, n in data.no_trade_bars.items()
         if n
     )
