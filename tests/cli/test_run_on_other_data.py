@@ -158,6 +158,15 @@ def test_shorter_bars_are_aggregated_into_the_runs(
         out["15min"]["assets"] == out["1h"]["assets"]
         and out["15min"]["data"]["scored"] == out["1h"]["data"]["scored"]
     )
+    # HAR-RV's first fit: the bars before the scored period less its monthly warm-up and a 24-bar target
+    history = (
+        pd.Timestamp(out["1h"]["data"]["scored"]["BTC"][0], tz="UTC") - later.index[0]
+    ) // pd.Timedelta("1h")
+    said = [w for w in out["1h"]["warnings"] if "HAR-RV is fitted on first" in w]
+    assert len(said) == 1 and said[0].startswith(
+        f"BTC: {history} bars of its history come before its scored period"
+    )
+    assert f"its first fits rest on {history - 719 - 24 + 1} rows" in said[0]
     said = [w for w in out["15min"]["warnings"] if "aggregated" in w]
     assert said == [
         f"BTC: the 15min bars of {fine} aggregated into the run's 1h bars (open of the first, high, low, "

@@ -96,11 +96,11 @@ def test_each_asset_is_scored_over_its_own_span_and_told(evaluated: dict[str, An
     both, spans = evaluated["all"], evaluated["spans"]
     assert both["data"]["scored"] == spans
     for asset in ("ETH", "LTC"):
-        said = [w for w in both["warnings"] if w.startswith(f"{asset}:")]
+        said = [w for w in both["warnings"] if w.startswith(f"{asset}:") and "not over the whole period" in w]
         assert len(said) == 1 and f"{spans[asset][0]} .. {spans[asset][1]}" in said[0], said
-    assert "first bar (2020-12-20 00:00)" in next(w for w in both["warnings"] if w.startswith("ETH:"))
-    assert f"last bar ({ENDS})" in next(w for w in both["warnings"] if w.startswith("LTC:"))
-    assert not any(w.startswith("BTC:") for w in both["warnings"])
+    assert "first bar (2020-12-20 00:00)" in next(w for w in both["warnings"] if w.startswith("ETH: scored"))
+    assert f"last bar ({ENDS})" in next(w for w in both["warnings"] if w.startswith("LTC: scored"))
+    assert not any(w.startswith("BTC:") and "whole period" in w for w in both["warnings"])
 
 
 @pytest.mark.parametrize("asset", ["BTC", "ETH", "LTC"])

@@ -20,6 +20,7 @@ import numpy as np
 from ._checks import as_array, check_int
 from .backtest import BacktestConfig, VolTargetConfig, rebalance_mask, run_backtest, run_portfolio_backtest
 from .baselines import (
+    HAR_MIN_TRAIN,
     buy_and_hold_positions,
     equal_weight_weights,
     garch_forecast,
@@ -220,7 +221,11 @@ def evaluate_asset_forecasts(
         forecasts = {
             "model": as_array(variance_forecast, "variance_forecast"),
             "har_rv": har_rv_forecast(
-                r, horizon=horizon, min_train=min(2160, test_start), refit_every=refit_every, start=test_start
+                r,
+                horizon=horizon,
+                min_train=min(HAR_MIN_TRAIN, test_start),
+                refit_every=refit_every,
+                start=test_start,
             ),
             "garch": garch_fit.variance,
             "last_window": last_window_variance_forecast(r, window=24, horizon=horizon),
@@ -346,7 +351,7 @@ def evaluate_signal_strategy(
     }
     if vol_target is not None:
         candidates["buy_and_hold_vol_target"] = vol_target_buy_and_hold_positions(
-            r, vol_target, start=span.start, min_train=min(2160, span.start)
+            r, vol_target, start=span.start, min_train=min(HAR_MIN_TRAIN, span.start)
         )
     results = {k: run_backtest(p[span], r[span], config) for k, p in candidates.items()}
     return {

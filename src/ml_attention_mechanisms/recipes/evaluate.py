@@ -18,7 +18,7 @@ from .._import_guard import needs_extra
 from ..evaluation.backtest import BacktestConfig
 from ..evaluation.metrics_io import read_json_object
 from ..utils._paths import same_file
-from ._data import MIN_HISTORY, DemoData, bar_time, base_symbol, first_bar, last_bar, scored_span
+from ._data import HORIZON, MIN_HISTORY, DemoData, bar_time, base_symbol, first_bar, last_bar, scored_span
 from ._files import FEATURES_NEED, check_no_long_gaps
 from ._outputs import RunOutputs, RunResults, build_report, run_metrics, write_run
 from ._progress import Timings, say
@@ -72,7 +72,7 @@ def evaluate_run(
     check_no_long_gaps(data, portfolio="portfolio" in inputs.models)
     periods = _run_periods(run)
     warnings = (
-        _in_sample(periods, data) + _own_spans(data) + _resampled(data) + _no_trades(data) + _unforecast(data)
+        _in_sample(periods, data) + _own_spans(data) + _short_har(data) + _resampled(data) + _no_trades(data) + _unforecast(data)
         + _no_sizing(inputs.calibration)
         + _short_period(data)
     )  # fmt: skip
@@ -165,6 +165,26 @@ def _own_spans(data: DemoData) -> tuple[str, ...]:
             f"not over the whole period ({whole}): {'; '.join(why)}; the portfolio is scored on the bars every "
             "asset is scored on"
         )
+    return tuple(out)
+
+
+def _short_har(data: DemoData) -> tuple[str, ...]:
+    """A sentence per asset with fewer than :data:`HAR_MIN_TRAIN` bars of its own history before its scored
+    span: HAR-RV, refitted weekly on an expanding window, starts from a handful of rows there."""
+    from ..evaluation.baselines import HAR_MIN_TRAIN
+
+    out = []
+    for c, symbol in enumerate(data.symbols):
+        history = scored_span(data, c).start - first_bar(data, c)
+        if history < HAR_MIN_TRAIN:
+            out.append(
+                f"{base_symbol(symbol)}: {history} bars of its history come before its scored period, fewer than "
+                f"the {HAR_MIN_TRAIN} (90 days) HAR-RV is fitted on first: its first fits rest on "
+                f"{history - (30 * 24 - 1) - HORIZON + 1} rows and its forecasts swing until the weekly refits have "
+                "more, so its figures understate it (GARCH(1,1), fitted on the same bars, is the steadier "
+                f"baseline there); give {HAR_MIN_TRAIN} bars of history before the scored period for the HAR-RV "
+                "of the demo"
+            )
     return tuple(out)
 
 

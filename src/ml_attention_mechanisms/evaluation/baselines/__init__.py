@@ -24,6 +24,7 @@ from .trading import (
     vol_target_portfolio_weights,
 )
 from .volatility import (
+    HAR_MIN_TRAIN,
     GarchForecast,
     garch_forecast,
     har_rv_forecast,
@@ -32,6 +33,7 @@ from .volatility import (
 )
 
 __all__ = [
+    "HAR_MIN_TRAIN",
     "GarchForecast",
     "buy_and_hold_positions",
     "equal_weight_weights",

@@ -22,7 +22,7 @@ from .._checks import as_array, check_int, check_same_length
 from ..backtest.sizing import VolTargetConfig, vol_target_positions, vol_target_weights
 from ..targets import trailing_sum
 from .risk import listed_correlation
-from .volatility import listed_har_rv_forecast
+from .volatility import HAR_MIN_TRAIN, listed_har_rv_forecast
 
 __all__ = [
     "buy_and_hold_positions",
@@ -134,7 +134,7 @@ def vol_target_buy_and_hold_positions(
     config: VolTargetConfig,
     *,
     start: int = 0,
-    min_train: int = 2160,
+    min_train: int = HAR_MIN_TRAIN,
     refit_every: int = 168,
     variance: Any = None,
 ) -> np.ndarray:
@@ -178,7 +178,7 @@ def vol_target_portfolio_weights(
     allocation: str = "risk_parity",
     listed: Any = None,
     window: int = 720,
-    min_train: int = 2160,
+    min_train: int = HAR_MIN_TRAIN,
     refit_every: int = 168,
     variance: Any = None,
 ) -> np.ndarray:

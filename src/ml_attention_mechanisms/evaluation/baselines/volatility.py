@@ -26,6 +26,7 @@ from ..targets import realized_variance_target, trailing_sum
 from .returns import refit_points
 
 __all__ = [
+    "HAR_MIN_TRAIN",
     "GarchForecast",
     "garch_forecast",
     "har_rv_forecast",
@@ -34,6 +35,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+# HAR-RV's first training span, in bars (90 days of hourly bars): fitted on fewer, its 4 coefficients swing
+HAR_MIN_TRAIN = 2160
 
 
 def last_window_variance_forecast(returns: Any, *, window: int = 24, horizon: int = 24) -> np.ndarray:
@@ -52,7 +56,7 @@ def har_rv_forecast(
     *,
     horizon: int = 24,
     bars_per_day: int = 24,
-    min_train: int = 2160,
+    min_train: int = HAR_MIN_TRAIN,
     refit_every: int = 168,
     window: int | None = None,
     start: int | None = None,
@@ -108,7 +112,7 @@ def listed_har_rv_forecast(
     listed: Any = None,
     *,
     horizon: int = 24,
-    min_train: int = 2160,
+    min_train: int = HAR_MIN_TRAIN,
     refit_every: int = 168,
     start: int = 0,
 ) -> np.ndarray:
