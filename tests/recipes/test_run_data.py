@@ -65,3 +65,16 @@ def test_scored_span_narrows_for_a_late_listing_and_an_early_end_only() -> None:
     close[1] = np.nan
     span = scored_span(data, 1)
     assert span.start >= span.stop
+
+
+def test_the_default_scored_start_leaves_har_rv_its_history_where_the_file_allows() -> None:
+    """``evaluate`` without ``--start``: a quarter in, at least the baselines' 755 bars in, and HAR-RV's 2,160
+    (90 days) in where at least 30 days stay to score after them (and the last 24-bar target)."""
+    from ml_attention_mechanisms.evaluation.baselines import HAR_MIN_TRAIN
+    from ml_attention_mechanisms.recipes._data import HORIZON, MIN_HISTORY, MIN_SCORED_BARS
+    from ml_attention_mechanisms.recipes._files import _scored_first
+
+    assert (HAR_MIN_TRAIN, MIN_HISTORY, MIN_SCORED_BARS) == (2160, 755, 720)
+    for n, first in ((1272, 755), (2500, 2500 - HORIZON - 720), (4000, 2160), (7697, 2160), (12000, 3000)):
+        assert _scored_first(3600 * np.arange(n, dtype=np.int64), None, None) == first, n
+    assert _scored_first(3600 * np.arange(4000, dtype=np.int64), 3600 * 800, "x") == 800  # --start wins

@@ -15,7 +15,10 @@ class Evaluate(Subcommand):
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        add_run_arguments(parser, start_help="first decision time scored")
+        add_run_arguments(
+            parser,
+            start_help="first decision time scored (default: 90 days in where 30 days stay to score, else a quarter in, at least 755 bars in)",
+        )
         parser.add_argument("--out", default=None, help="output directory (default RUN/evaluate)")
 
     @classmethod

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "HORIZON",
     "MIN_HISTORY",
+    "MIN_SCORED_BARS",
     "DemoData",
     "asset_column",
     "bar_time",
@@ -45,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 HORIZON = 24  # the bar's variance horizon, the signal labels' horizon and the daily rebalance period
 MIN_HISTORY = 30 * 24 + HORIZON + 11  # bars before the first scored one: HAR-RV's monthly term needs them
+MIN_SCORED_BARS = 30 * 24  # fewer scored bars than 30 days: too few to tell a model from its baselines
 
 
 def base_symbol(symbol: str) -> str:

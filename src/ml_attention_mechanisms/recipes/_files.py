@@ -18,6 +18,7 @@ from .._import_guard import needs_extra
 from ._data import (
     HORIZON,
     MIN_HISTORY,
+    MIN_SCORED_BARS,
     DemoData,
     bar_time,
     base_symbol,
@@ -53,8 +54,7 @@ def load_files_panel(
     ``"no-trades"`` or ``"absent"``); the hours read as without trades go to ``data.no_trade_bars``.
 
     The whole loaded period is history for the features and the rolling baselines; the evaluated period
-    is ``[start, end]`` (default: everything after the first quarter of the bars, at least
-    :data:`MIN_HISTORY` bars in), its decision times ending :data:`HORIZON` bars before the last bar (where
+    is ``[start, end]`` (default: see :func:`_scored_first`), its decision times ending :data:`HORIZON` bars before the last bar (where
     the last complete 24-bar target ends, as in the demo's test split), so the causal per-asset scaling and the baselines have a warm-up. Nothing is fitted here: the
     run's scaler is reused, and assets the run never saw get the unknown-asset id downstream.
     With ``predict=True`` (``predict``, ``backtest --run``: nothing is scored against the baselines) the
@@ -107,15 +107,19 @@ def load_files_panel(
 
 
 def _scored_first(ts: np.ndarray, lo: int | None, start: str | None) -> int:
-    """The first scored bar: ``--start`` (default: a quarter in, at least :data:`MIN_HISTORY` bars in) once
-    the baselines' history is there."""
+    """The first scored bar: ``--start`` once the baselines' history is there. Default: a quarter in, at
+    least :data:`MIN_HISTORY` bars in, and HAR-RV's :data:`HAR_MIN_TRAIN` bars in (90 days: the history it is
+    fitted on in the demo) where that leaves :data:`MIN_SCORED_BARS` to score."""
+    from ..evaluation.baselines import HAR_MIN_TRAIN
+
     n = int(ts.size)
     if n < MIN_HISTORY + 2 * HORIZON:
         raise ValueError(
             f"--data: {n} bars; the baselines need {MIN_HISTORY} bars of history before the scored period "
             f"(30 days of hourly bars for HAR-RV) plus at least {2 * HORIZON} scored bars; give more data"
         )
-    first = int(np.searchsorted(ts, lo)) if lo is not None else max(MIN_HISTORY, n // 4)
+    har = min(HAR_MIN_TRAIN, n - HORIZON - MIN_SCORED_BARS)
+    first = int(np.searchsorted(ts, lo)) if lo is not None else max(MIN_HISTORY, n // 4, har)
     if first < MIN_HISTORY:
         raise ValueError(
             f"--start {start}: only {first} bars of the data before it; the baselines need {MIN_HISTORY} "

@@ -18,16 +18,23 @@ from .._import_guard import needs_extra
 from ..evaluation.backtest import BacktestConfig
 from ..evaluation.metrics_io import read_json_object
 from ..utils._paths import same_file
-from ._data import HORIZON, MIN_HISTORY, DemoData, bar_time, base_symbol, first_bar, last_bar, scored_span
+from ._data import (
+    HORIZON,
+    MIN_HISTORY,
+    MIN_SCORED_BARS,
+    DemoData,
+    bar_time,
+    base_symbol,
+    first_bar,
+    last_bar,
+    scored_span,
+)
 from ._files import FEATURES_NEED, check_no_long_gaps
 from ._outputs import RunOutputs, RunResults, build_report, run_metrics, write_run
 from ._progress import Timings, say
 from ._run_inputs import load_run_inputs
 from ._scoring import score_forecasts, score_run_strategies, strategy_sizing
 from .config import DemoConfig
-
-# fewer scored bars than a month of hours and the tests and Sharpe ratios cannot tell the models apart
-MIN_SCORED_BARS = 30 * 24
 
 __all__ = ["evaluate_run"]
 
