@@ -20,6 +20,7 @@ from .validation import (
     index_seconds,
     infer_step,
     validate_ohlcv,
+    zero_volume_flat,
 )
 
 if TYPE_CHECKING:
@@ -127,8 +128,7 @@ NO_TRADE_SHARE = 0.03
 
 def _zero_volume_runs(frame: pd.DataFrame) -> np.ndarray:
     """bool ``[rows]``: the zero-volume flat candles in runs shorter than :data:`NO_TRADE_FILL` rows."""
-    o, h, lo, c, v = (frame[k].to_numpy() for k in ("open", "high", "low", "close", "volume"))
-    flat = (v == 0) & (o == h) & (h == lo) & (lo == c)
+    flat = zero_volume_flat(frame)
     edges = np.diff(np.r_[0, flat.astype(np.int8), 0])
     starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     out = np.zeros(flat.size, dtype=bool)

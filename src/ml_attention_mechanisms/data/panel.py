@@ -29,6 +29,7 @@ from .validation import (
     index_seconds,
     infer_step,
     timeframe_name,
+    zero_volume_flat,
 )
 
 if TYPE_CHECKING:
@@ -250,11 +251,10 @@ def _frame_arrays(
             raise DataValidationError(
                 "required column missing", path=str(frame.attrs.get("source", "<frame>")), column=req
             )
-    o, h, lo, c, v = (fields[n] for n in ("open", "high", "low", "close", "volume"))
-    placeholder = (v == 0) & (o == h) & (h == lo) & (lo == c)
-    if "no_trades" in frame:  # a market that did not trade (Kraken, Coinbase), not a downtime placeholder
+    placeholder = zero_volume_flat(fields)
+    if "no_trades" in frame:  # a market that did not trade (missing_hours), not a downtime placeholder
         placeholder &= ~frame["no_trades"].to_numpy(dtype=bool)
-    usable = np.isfinite(o) & np.isfinite(c) & ~placeholder
+    usable = np.isfinite(fields["open"]) & np.isfinite(fields["close"]) & ~placeholder
     if "possibly_open" in frame:
         usable &= ~frame["possibly_open"].to_numpy(dtype=bool)
     if mask_suspicious and "suspicious" in frame:
@@ -420,8 +420,7 @@ def resample_ohlcv(frame: pd.DataFrame, timeframe: str) -> pd.DataFrame:
     index = pd.DatetimeIndex(pd.to_datetime(coarse.timestamps[keep], unit="s", utc=True), name="timestamp")
     out = pd.DataFrame({n: coarse.field(n)[keep, 0] for n in FIELDS}, index=index)
     out["suspicious"], out["possibly_open"] = flag_candles(out)
-    flat = (out["open"] == out["high"]) & (out["high"] == out["low"]) & (out["low"] == out["close"])
-    out["no_trades"] = flat & (out["volume"] == 0)  # kept sub-bars only: hours without trades
+    out["no_trades"] = zero_volume_flat(out)  # made of kept sub-bars only: hours without trades
     out.attrs.update(
         {k: v for k, v in frame.attrs.items() if k != "quality_report"}, timeframe=coarse.timeframe
     )

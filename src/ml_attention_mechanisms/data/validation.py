@@ -27,6 +27,7 @@ __all__ = [
     "DataValidationError",
     "QualityReport",
     "validate_ohlcv",
+    "zero_volume_flat",
 ]
 
 logger = logging.getLogger(__name__)
@@ -269,6 +270,16 @@ def _iso(seconds: int | np.integer) -> str:
         import pandas as pd
 
     return pd.Timestamp(int(seconds), unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M")
+
+
+def zero_volume_flat(bars: Any) -> np.ndarray:
+    """bool ``[rows]``: the zero-volume flat candles (open = high = low = close, volume 0) of ``bars`` (a frame
+    or a mapping of ``open, high, low, close, volume`` arrays): an exchange's downtime placeholder, or an
+    interval without trades (see ``load_ohlcv``'s ``missing_hours``)."""
+    o, h, lo, c, v = (
+        np.asarray(bars[k], dtype=np.float64) for k in ("open", "high", "low", "close", "volume")
+    )
+    return (v == 0) & (o == h) & (h == lo) & (lo == c)
 
 
 def flag_candles(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -50,7 +50,7 @@ def load_files_panel(
 
     ``bar_seconds`` is the bar interval the run was trained on (its checkpoints' recorded ``bar_seconds``;
     3600 for a run that records none, as the demo's runs are hourly): files of another interval are refused.
-    ``missing_hours`` is how each file's holes shorter than a day are read (``load_ohlcv``'s: ``"auto"``,
+    ``missing_hours`` is how each file's hours without trades are read (``load_ohlcv``'s: ``"auto"``,
     ``"no-trades"`` or ``"absent"``); the hours read as without trades go to ``data.no_trade_bars``.
 
     The whole loaded period is history for the features and the rolling baselines; the evaluated period
@@ -95,13 +95,11 @@ def load_files_panel(
     val_pos = np.arange(max(first - 1, 0), first, dtype=np.int64)
     data = prepare_run_data(panel, Split(empty, val_pos, positions, HORIZON, 0), scaler=scaler)
     data.sources = {str(f.attrs["symbol"]): str(f.attrs.get("source", "")) for f in frames}
-    reports = {str(f.attrs["symbol"]): f.attrs["quality_report"] for f in frames}
-    data.resampled = {
-        str(f.attrs["symbol"]): str(f.attrs["quality_report"].timeframe)
-        for f in frames
-        if f.attrs["quality_report"].timeframe != f.attrs["timeframe"]
-    }
-    data.no_trade_bars = {s: r.no_trade_bars + r.zero_volume_kept for s, r in reports.items()}
+    for f in frames:  # the file's own report: its interval, and the hours it read as without trades
+        symbol, report = str(f.attrs["symbol"]), f.attrs["quality_report"]
+        data.no_trade_bars[symbol] = report.no_trade_bars + report.zero_volume_kept
+        if report.timeframe != f.attrs["timeframe"]:
+            data.resampled[symbol] = str(report.timeframe)
     _check_forecastable(data, first)
     return data
 

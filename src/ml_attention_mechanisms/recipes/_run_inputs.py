@@ -51,7 +51,7 @@ def load_run_inputs(
 ) -> RunInputs:
     """Load a run and prepare ``data_files`` with its statistics (see :func:`._files.load_files_panel`:
     ``predict=True`` needs only the forecasts' history, not the baselines'; ``missing_hours`` is how the
-    files' holes shorter than a day are read).
+    files' hours without trades are read).
 
     Raises:
         FileNotFoundError: a missing run directory or data file.

@@ -91,8 +91,8 @@ def backtest_run(
 ) -> BacktestSummary:
     """Backtest a run's signals, positions and portfolio weights (:func:`.predict.prediction_table`) on
     other data. Hours an asset has no bar (gaps, before its listing) are skipped, said in a note: a position
-    held over a gap earns its price change at the next bar. ``missing_hours`` is how the files' holes shorter
-    than a day are read (``load_ohlcv``'s: ``"auto"``, ``"no-trades"`` or ``"absent"``).
+    held over a gap earns its price change at the next bar. ``missing_hours`` is how the files' hours without
+    trades are read (``load_ohlcv``'s: ``"auto"``, ``"no-trades"`` or ``"absent"``).
 
     Raises:
         FileNotFoundError: a missing run directory or data file.

@@ -51,8 +51,8 @@ def evaluate_run(
 ) -> RunOutputs:
     """A run's trained models on other data, scored with the same metrics and baselines; ``metrics.json``
     and ``report.html`` go to ``out`` (default: ``<run>/evaluate``). The run's stored calibration is applied
-    unchanged. ``missing_hours`` is how the files' holes shorter than a day are read (``load_ohlcv``'s:
-    ``"auto"``, ``"no-trades"`` or ``"absent"``); a warning names the hours written as without trades.
+    unchanged. ``missing_hours`` is how the files' hours without trades are read (``load_ohlcv``'s:
+    ``"auto"``, ``"no-trades"`` or ``"absent"``); a warning names the hours read so.
 
     Raises:
         FileNotFoundError: a missing run directory or data file.
@@ -79,9 +79,8 @@ def evaluate_run(
     check_no_long_gaps(data, portfolio="portfolio" in inputs.models)
     periods = _run_periods(run)
     warnings = (
-        _in_sample(periods, data) + _own_spans(data) + _short_har(data) + _resampled(data) + _no_trades(data) + _unforecast(data)
-        + _no_sizing(inputs.calibration)
-        + _short_period(data)
+        _in_sample(periods, data) + _own_spans(data) + _short_har(data) + _resampled(data)
+        + _no_trades(data) + _unforecast(data) + _no_sizing(inputs.calibration) + _short_period(data)
     )  # fmt: skip
     data.mean_end = _run_validation_start(periods, data)
     root.mkdir(parents=True, exist_ok=True)

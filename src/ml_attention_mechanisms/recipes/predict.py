@@ -47,8 +47,8 @@ def prediction_table(
 ) -> Any:
     """Forecasts, signals, positions, risk figures and portfolio weights of a run's models for every bar
     and asset of the data, as one long ``pandas.DataFrame`` (``timestamp``, ``symbol``, ``close``, one
-    column per figure), calibrated as the module docstring says. ``missing_hours`` is how the files' holes
-    shorter than a day are read (``load_ohlcv``'s: ``"auto"``, ``"no-trades"`` or ``"absent"``).
+    column per figure), calibrated as the module docstring says. ``missing_hours`` is how the files' hours
+    without trades are read (``load_ohlcv``'s: ``"auto"``, ``"no-trades"`` or ``"absent"``).
 
     Raises:
         FileNotFoundError: a missing run directory or data file.
