@@ -223,3 +223,26 @@ def test_tune_names_the_data_too(tmp_path: Path, capsys: pytest.CaptureFixture[s
     ]
     refused(base, capsys, f"--data {anonymous}: no symbol")
     refused([*base, "--timeout", "-1"], capsys, "--timeout -1.0: expected seconds > 0")
+
+
+def test_missing_hours_sets_the_runs_data_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--missing-hours`` sets the run's ``data.missing_hours`` (written to its config.yaml) over the YAML
+    config's; refused with the bundled dataset and with ``--resume``."""
+    path = _csv(tmp_path / "BTCUSDT_1h.csv", bars=1200)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = [line for i, line in enumerate(lines) if i < 100 or i % 50 != 0]  # holes of one hour
+    path.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    config = _config(tmp_path)
+    runs = {}
+    for mode in (None, "no-trades"):
+        out = tmp_path / f"run-{mode}"
+        extra = [] if mode is None else ["--missing-hours", mode]
+        argv = ["train", "--model", MODEL, "--data", str(path), "--config", str(config), "--out", str(out)]
+        assert main([*argv, *extra]) == 0
+        runs[mode] = yaml.safe_load((out / "config.yaml").read_text())["data"]["missing_hours"]
+    capsys.readouterr()
+    assert runs == {None: "auto", "no-trades": "no-trades"}
+    _fails(capsys, ["train", "--model", MODEL, "--data", "binance-1h", "--missing-hours", "absent"],
+           "--missing-hours: reads data files; the bundled dataset binance-1h has its own bars")  # fmt: skip
+    _fails(capsys, ["train", "--resume", str(tmp_path / "run-None"), "--missing-hours", "absent"],
+           "--missing-hours: not with --resume")  # fmt: skip

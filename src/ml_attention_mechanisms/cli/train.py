@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
-from ._arguments import positive_int
+from ._arguments import add_missing_hours, positive_int
 from ._base import EXIT_OK, CLIError, Subcommand
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--model``, ``--data``, ``--config``, ``--max-epochs``, ``--seed``, ``--out`` (shared with ``tune``)."""
+    """``--model``, ``--data``, ``--missing-hours``, ``--config``, ``--max-epochs``, ``--seed``, ``--out`` (shared
+    with ``tune``)."""
     parser.add_argument("--model", help="registry name, e.g. price_predictor_small (mlattn list-models)")
     parser.add_argument(
         "--data",
@@ -18,6 +20,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="binance-1h|FILE",
         help="the bundled dataset 'binance-1h' or OHLCV files (CSV/Parquet, one asset per file)",
     )
+    add_missing_hours(parser, default=None)
     parser.add_argument("--config", type=Path, help="YAML run config (sections model, data, training)")
     parser.add_argument("--max-epochs", type=positive_int, help="epochs (overrides training.max_epochs)")
     parser.add_argument("--seed", type=int, help="random seed (overrides training.seed)")
@@ -34,6 +37,26 @@ def data_argument(values: list[str] | None) -> str | list[str]:
     if missing:
         raise CLIError(f"--data: file not found: {missing[0]}")
     return list(values)
+
+
+def run_config(args: argparse.Namespace, data: str | list[str] | None) -> Any:
+    """``--config`` (a path, or None for the defaults) with ``--missing-hours`` written into its data section
+    (``DataOptions.missing_hours``) when given.
+
+    Raises:
+        CLIError: ``--missing-hours`` with the bundled dataset, whose bars it does not read.
+    """
+    if args.missing_hours is None:
+        return args.config
+    if isinstance(data, str):
+        raise CLIError(f"--missing-hours: reads data files; the bundled dataset {data} has its own bars")
+    import dataclasses
+
+    from ..config import replace_config
+    from ..training.config import RunConfig, load_run_config
+
+    cfg = RunConfig() if args.config is None else load_run_config(args.config)
+    return dataclasses.replace(cfg, data=replace_config(cfg.data, missing_hours=args.missing_hours))
 
 
 class Train(Subcommand):
@@ -75,6 +98,8 @@ class Train(Subcommand):
             raise CLIError(f"--resume: run directory not found: {args.resume}")
         if args.resume is not None and (args.out is not None or args.overwrite):
             raise CLIError("--out/--overwrite: not with --resume (the run continues in its own directory)")
+        if args.resume is not None and args.missing_hours is not None:
+            raise CLIError("--missing-hours: not with --resume (the run reads its data as it did)")
         if args.config is not None and not args.config.is_file():
             raise CLIError(f"--config: file not found: {args.config}")
         data = data_argument(args.data) if (args.data or args.resume is None) else None
@@ -82,7 +107,7 @@ class Train(Subcommand):
             result = train(
                 args.model,
                 data,
-                config=args.config,
+                config=run_config(args, data),
                 max_epochs=args.max_epochs,
                 batch_size=args.batch_size,
                 devices=args.devices,

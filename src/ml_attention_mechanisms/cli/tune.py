@@ -6,7 +6,7 @@ import argparse
 
 from ._arguments import positive_int
 from ._base import EXIT_OK, CLIError, Subcommand
-from .train import add_data_arguments, data_argument, data_error
+from .train import add_data_arguments, data_argument, data_error, run_config
 
 
 class Tune(Subcommand):
@@ -42,7 +42,7 @@ class Tune(Subcommand):
             result = tune(
                 args.model,
                 data,
-                config=args.config,
+                config=run_config(args, data),
                 trials=args.trials,
                 out=args.out,
                 max_epochs=args.max_epochs,
