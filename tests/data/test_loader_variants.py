@@ -424,6 +424,8 @@ def test_symbol_names() -> None:
         ("BTC-USD.csv", "BTC/USD"),
         ("coinbase_ETH-BTC_3600.csv.gz", "ETH/BTC"),
         ("BTCUSDT-1h-2021-03.csv", "BTC/USDT"),
+        ("bitstampUSD_1-min_data_2012-01-01_to_2021-03-31.csv", "BTC/USD"),  # bitcoincharts: bitcoin markets
+        ("krakenEUR.csv", "BTC/EUR"),
         ("exchange_BTC_1h.csv", None),  # a base alone names no pair
         ("prices.csv", None),
     ],

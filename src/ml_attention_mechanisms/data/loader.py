@@ -37,13 +37,21 @@ _CONFLICT_PRICE = 0.005
 _CONFLICT_VOLUME = 0.01
 
 
+# bitcoincharts.com names its (bitcoin-only) markets ``<exchange><currency>``: ``bitstampUSD``, ``krakenEUR``
+_BITCOINCHARTS = frozenset({"BITSTAMP", "KRAKEN", "COINBASE", "BITFINEX", "GEMINI", "ITBIT", "BTCE", "CEXIO"})
+
+
 def _symbol_from_name(path: Path) -> str | None:
     """The pair a file's name gives, written together or with a hyphen as exchanges name them:
     ``Binance_BTCUSDT_1h.csv``, ``XBTUSD_60.csv`` (Kraken), ``BTC-USD.csv`` (Coinbase) -> ``BTC/USDT``,
-    ``XBT/USD``, ``BTC/USD``; ``None`` when it names none."""
+    ``XBT/USD``, ``BTC/USD``; bitcoincharts' market names (``bitstampUSD_1-min_data.csv``) -> ``BTC/USD``;
+    ``None`` when it names none."""
     stem = path.name.split(".")[0].upper()
     m = re.search(r"(?:^|[_\-\s])([A-Z0-9]{2,10}?-?(?:" + "|".join(QUOTES) + r"))(?:$|[_\-\s])", stem)
-    return normalise_symbol(m.group(1)) if m else None
+    if not m:
+        return None
+    base, quote = normalise_symbol(m.group(1)).split("/")
+    return f"{'BTC' if base in _BITCOINCHARTS else base}/{quote}"
 
 
 def _row_rules(v: dict[str, np.ndarray], invalid: dict[int, tuple[str, str]]) -> None:
