@@ -205,3 +205,40 @@ def test_live_rolling_calibrator_equals_the_runs_rolling_calibration_bar_for_bar
         np.testing.assert_allclose(out["es"], batch["es"][t], rtol=1e-12)
         stored_rows += bool(np.allclose(out["var"], var[t] * [1.1, 0.95]))
     assert 60 <= stored_rows < 100  # the stored calibration until 60 outcomes are known, then rolling
+
+
+def test_any_quantiles_get_the_models_rolling_calibration() -> None:
+    """``rolling_calibrated_quantiles`` (the empirical quantiles' calibration beside the model's intervals)
+    is the runs' rolling calibration without a stored one: each pair moved by the split-conformal quantile
+    of its last ``window`` resolved CQR scores (the ``ceil((n + 1)(1 - alpha))``-th smallest), computed here
+    by hand; unchanged until ``min_rows`` are resolved."""
+    import math
+
+    from ml_attention_mechanisms.recipes._calibration import rolling_calibrated_quantiles, rolling_calibration
+
+    rng = np.random.default_rng(3)
+    n, window, levels = 700, 150, [0.05, 0.25, 0.5, 0.75, 0.95]
+    sigma = np.exp(np.cumsum(rng.normal(0, 0.05, n))) * 0.01
+    r = sigma * rng.standard_t(4, n)
+    q = (0.8 * sigma)[:, None] * np.array([-1.6, -0.7, 0.0, 0.7, 1.6])
+    q[:40] = np.nan  # a forecaster's warm-up
+    out = rolling_calibrated_quantiles(q, r, levels, window=window, min_rows=50)
+    batch = rolling_calibration({"quantiles": q}, r, {"quantile_levels": levels}, window=window, min_rows=50)
+    np.testing.assert_array_equal(out, batch["quantiles"])
+    y = np.r_[r[1:], np.nan]
+    for t in (60, 200, 699):
+        for i, alpha in ((0, 0.1), (1, 0.5)):
+            lo, hi = q[:, i], q[:, 4 - i]
+            s = [
+                max(lo[u] - y[u], y[u] - hi[u])
+                for u in range(max(0, t - 1 - window + 1), t)
+                if np.isfinite(lo[u])
+            ]
+            if len(s) < 50:
+                shift = 0.0
+            else:
+                k = math.ceil((len(s) + 1) * (1 - alpha))
+                shift = sorted(s)[k - 1] if k <= len(s) else math.inf
+            assert out[t, i] == pytest.approx(lo[t] - shift, rel=1e-12)
+            assert out[t, 4 - i] == pytest.approx(hi[t] + shift, rel=1e-12)
+    assert np.isnan(out[:40]).all()

@@ -29,6 +29,23 @@ def test_shortfalls_and_table_name_every_failed_criterion() -> None:
     assert "the bar: 3 of 5 criteria pass" in table
     assert table.count("PASS") == 3 and table.count("FAIL") == 2
     assert "wildest third" not in table  # no thirds computed, no line
+    assert "calibration" not in table  # no calibrated empirical quantiles, no line
+
+
+def test_terminal_table_compares_the_interval_with_the_calibrated_empirical_quantiles() -> None:
+    metrics = _planted_metrics()
+    btc = metrics["assets"]["BTC"]  # type: ignore[index]
+    btc["interval90"]["empirical_quantile_calibrated"] = {"coverage": 0.884, "width": 0.0125}
+    eth = {"model": {"coverage": 0.902, "width": 0.0204}, "empirical_quantile_calibrated": {"coverage": 0.889,
+           "width": 0.02}}  # fmt: skip
+    ltc = {"model": {"coverage": None, "width": None}, "empirical_quantile_calibrated": {"coverage": 0.5,
+           "width": 0.01}}  # fmt: skip  # figures written as null (NaN in metrics.json) are left out
+    assets = {"BTC": btc, "ETH": {"interval90": eth}, "LTC": {"interval90": ltc}, "BNB": {}}
+    table = terminal_table({"assets": assets})
+    assert table.splitlines()[-1] == (
+        "90% interval beside the empirical quantiles with the model's rolling conformal calibration: they cover "
+        "88.4-88.9%, the model's 90.0-90.2%; the model's is from 2.0% wider to 20.0% narrower"
+    )
 
 
 def test_terminal_table_shows_the_intervals_coverage_in_the_wildest_third() -> None:

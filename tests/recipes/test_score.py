@@ -72,3 +72,30 @@ def test_the_variance_anchor_is_scored_beside_the_model_on_its_rows() -> None:
         vol = out["BTC"]["volatility"]
         assert vol["variance_anchor"]["n"] == vol["model"]["n"] == n - 1000 - 24 - 15
         assert (vol["variance_anchor"]["qlike"] == pytest.approx(vol["model"]["qlike"], rel=1e-12)) is same
+
+
+def test_the_empirical_quantiles_are_scored_with_the_models_calibration_beside_it() -> None:
+    """``empirical_quantile_calibrated``: the 720-bar empirical quantiles of the asset's returns from its
+    first bar, with the rolling calibration of the model's intervals, scored on the model's rows."""
+    from ml_attention_mechanisms.evaluation import quantile_scores, rolling_quantile_forecast
+    from ml_attention_mechanisms.recipes._calibration import rolling_calibrated_quantiles
+    from ml_attention_mechanisms.recipes._score import CALIBRATED_EMPIRICAL, score_assets
+
+    rng = np.random.default_rng(5)
+    n, levels = 2200, (0.05, 0.25, 0.5, 0.75, 0.95)
+    sigma = np.exp(np.cumsum(rng.normal(0, 0.03, n))) * 0.01
+    r = (sigma[:, None] * rng.standard_t(5, (n, 2))).astype(np.float64)
+    data = fake_data(r, 1500)
+    q = sigma[:, None] * np.array([-1.7, -0.7, 0.0, 0.7, 1.7])
+    out = score_assets(data, {"BTC": {"quantiles": q, "quantiles_raw": 0.9 * q}}, {}, quantile_levels=levels,
+                       var_levels=(), refit_every=500, n_sims=10)  # fmt: skip
+    table = out["BTC"]["interval90"]
+    assert table[CALIBRATED_EMPIRICAL]["n"] == table["model"]["n"] == table["empirical_quantile"]["n"] > 0
+    expected = rolling_calibrated_quantiles(rolling_quantile_forecast(r[:, 0], levels), r[:, 0], list(levels))
+    rows = slice(1500, n - 1)  # the test rows whose next bar is known
+    reference = quantile_scores(r[1501:, 0], expected[rows], list(levels))
+    assert table[CALIBRATED_EMPIRICAL]["coverage"] == pytest.approx(reference["coverage"], rel=1e-12)
+    assert table[CALIBRATED_EMPIRICAL]["width"] == pytest.approx(reference["width"], rel=1e-12)
+    assert table[CALIBRATED_EMPIRICAL]["width"] != pytest.approx(
+        table["empirical_quantile"]["width"], rel=1e-3
+    )

@@ -28,6 +28,7 @@ __all__ = [
     "apply_calibration",
     "fit_calibration",
     "next_return",
+    "rolling_calibrated_quantiles",
     "rolling_calibration",
     "var_scale",
     "variance_scale",
@@ -203,6 +204,25 @@ def rolling_calibration(
         var_levels = [float(v) for v in calibration.get("var_levels", (0.05, 0.01))]
         out["var"], out["es"] = _rolling_var_es(forecast, static, y, var_levels, known)
     return out
+
+
+def rolling_calibrated_quantiles(
+    quantiles: np.ndarray,
+    returns: np.ndarray,
+    levels: list[float],
+    *,
+    window: int = 720,
+    min_rows: int = 168,
+    observed: np.ndarray | None = None,
+) -> np.ndarray:
+    """Any forecaster's next-bar quantiles ``[T, Q]`` calibrated as :func:`rolling_calibration` calibrates the
+    models' (each symmetric pair widened by the split-conformal quantile of its last ``window`` resolved CQR
+    scores), unchanged where fewer than ``min_rows`` are resolved: e.g. the empirical quantiles, scored beside
+    the model's intervals at the same calibration."""
+    q = np.asarray(quantiles, dtype=np.float64)
+    at = np.flatnonzero(np.isfinite(q).all(axis=1))
+    known = _Known(at=at, window=window, min_rows=min_rows)
+    return _rolling_intervals(q, q, next_return(returns, observed), levels, known)
 
 
 @dataclass(frozen=True, slots=True)

@@ -240,6 +240,9 @@ def terminal_table(metrics: Mapping[str, Any]) -> str:
             "90% interval in the wildest third of hours (by the last 24 bars' realised variance): covers "
             + ", ".join(f"{k} {v}" for k, v in wild.items())
         )
+    like = _like_calibration(metrics.get("assets") or {})
+    if like:
+        lines.append(like)
     chosen = (metrics.get("sizing") or {}).get("chosen") or {}
     if chosen:
         lines.append(
@@ -249,6 +252,48 @@ def terminal_table(metrics: Mapping[str, Any]) -> str:
         )
     lines += holds_notes(metrics.get("sizing") or {})
     return "\n".join(lines)
+
+
+def _percent_range(values: list[float]) -> str:
+    lo, hi = 100 * min(values), 100 * max(values)
+    return f"{lo:.1f}%" if f"{lo:.1f}" == f"{hi:.1f}" else f"{lo:.1f}-{hi:.1f}%"
+
+
+def _like_calibration(assets: Mapping[str, Any]) -> str:
+    """One line: the 90% intervals beside the empirical quantiles calibrated as the model's (coverage of
+    each, and how much narrower the model's is); empty where no asset has both with finite figures."""
+    from ._score import CALIBRATED_EMPIRICAL
+
+    def figures(entry: Any) -> tuple[float, float] | None:
+        if not isinstance(entry, Mapping):
+            return None
+        cover, width = entry.get("coverage"), entry.get("width")
+        if not (isinstance(cover, int | float) and isinstance(width, int | float)):
+            return None  # null in metrics.json (NaN)
+        finite = math.isfinite(cover) and math.isfinite(width) and width > 0
+        return (float(cover), float(width)) if finite else None
+
+    pairs = []
+    for scores in assets.values():
+        table = (scores.get("interval90") or {}) if isinstance(scores, Mapping) else {}
+        model, empirical = figures(table.get("model")), figures(table.get(CALIBRATED_EMPIRICAL))
+        if model and empirical:
+            pairs.append((model, empirical))
+    if not pairs:
+        return ""
+    gains = [100 * (1.0 - m[1] / e[1]) for m, e in pairs]
+    lo, hi = f"{min(gains):.1f}", f"{max(gains):.1f}"
+    if min(gains) >= 0:
+        narrower = f"{lo}% narrower" if lo == hi else f"{lo}-{hi}% narrower"
+    elif max(gains) < 0:
+        narrower = f"{-max(gains):.1f}% wider" if lo == hi else f"{-max(gains):.1f}-{-min(gains):.1f}% wider"
+    else:
+        narrower = f"from {-min(gains):.1f}% wider to {hi}% narrower"
+    return (
+        "90% interval beside the empirical quantiles with the model's rolling conformal calibration: they cover "
+        f"{_percent_range([e[0] for _, e in pairs])}, the model's {_percent_range([m[0] for m, _ in pairs])}; "
+        f"the model's is {narrower}"
+    )
 
 
 def _wild_third_coverage(assets: Mapping[str, Any]) -> dict[str, str]:
@@ -264,6 +309,5 @@ def _wild_third_coverage(assets: Mapping[str, Any]) -> dict[str, str]:
         ]
         finite = [w for w in wild if w == w]
         if finite:
-            lo, hi = min(finite), max(finite)
-            out[name] = f"{100 * lo:.1f}%" if lo == hi else f"{100 * lo:.1f}-{100 * hi:.1f}%"
+            out[name] = _percent_range(finite)
     return out

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from ..evaluation.backtest import BacktestConfig
+from ..evaluation.baselines import rolling_quantile_forecast
+from ._calibration import rolling_calibrated_quantiles
 from ._data import HORIZON, DemoData, asset_column, first_bar, listed_mask, priced_bars, scored_span
 from ._learner import LEARNER
 from ._sizing import (
@@ -32,11 +34,12 @@ from ._sizing import (
     sized_signal,
 )
 
-__all__ = ["ANCHOR", "score_assets", "score_strategies", "strip_arrays"]
+__all__ = ["ANCHOR", "CALIBRATED_EMPIRICAL", "score_assets", "score_strategies", "strip_arrays"]
 
 logger = logging.getLogger(__name__)
 
 ANCHOR = "variance_anchor"  # the price model's variance anchor alone (its residual at 0), in every table
+CALIBRATED_EMPIRICAL = "empirical_quantile_calibrated"  # the empirical quantiles, calibrated as the model's
 
 
 def score_assets(
@@ -54,7 +57,9 @@ def score_assets(
     Every figure of a table (the model's, each baseline's, the learner's, the raw intervals') is computed on
     the same rows: the test rows where all of them and the target are finite (``n`` of each entry). Beside
     the model's 24-bar variance, its variance anchor alone (``variance_anchor``: ``24 x`` the asset's scale,
-    the model's forecast with its learned residual at 0) shows what the attention adds to it.
+    the model's forecast with its learned residual at 0) shows what the attention adds to it. Beside its 90%
+    interval, the empirical quantiles with the model's rolling conformal calibration
+    (``empirical_quantile_calibrated``) compare widths at a like calibration.
 
     Args:
         forecasts: asset -> calibrated price/risk outputs (see :mod:`._forecast_run`).
@@ -89,12 +94,7 @@ def score_assets(
             var_forecasts = None
             if "var" in f:
                 var_forecasts = {1.0 - lv: (f["var"][:, i], f["es"][:, i]) for i, lv in enumerate(var_levels)}
-            others: dict[str, dict[str, Any]] = {}
-            if "quantiles_raw" in f and "quantiles" in f:
-                others["model_raw"] = {
-                    "quantiles": f["quantiles_raw"],
-                    "quantile_levels": list(quantile_levels),
-                }
+            others = _interval_rows(f, r, quantile_levels, priced[first:, col])
             if "variance" in f:  # the model's own anchor alone: what the attention's residual adds to it
                 own = np.where(
                     data.prepared.mask[col, first:], HORIZON * data.prepared.scale[col, first:], np.nan
@@ -114,6 +114,22 @@ def score_assets(
                 periods=months[first:],
             )  # fmt: skip
     return out
+
+
+def _interval_rows(
+    f: Mapping[str, np.ndarray], r: np.ndarray, levels: Sequence[float], observed: np.ndarray
+) -> dict[str, dict[str, Any]]:
+    """The intervals scored beside the model's calibrated ones: its raw quantiles (``model_raw``) and the
+    empirical quantiles with its rolling calibration (``empirical_quantile_calibrated``); none without both."""
+    if "quantiles_raw" not in f or "quantiles" not in f:
+        return {}
+    empirical = rolling_calibrated_quantiles(
+        rolling_quantile_forecast(r, levels), r, list(levels), observed=observed
+    )
+    return {
+        "model_raw": {"quantiles": f["quantiles_raw"], "quantile_levels": list(levels)},
+        CALIBRATED_EMPIRICAL: {"quantiles": empirical, "quantile_levels": list(levels)},
+    }
 
 
 def score_strategies(
