@@ -26,7 +26,9 @@ bar interval):
   exact duplicate therefore returns the same outputs.
 - *later timestamp* -> the open bar is closed (committed to the caches) and a new bar opens. A *gap* (``k``
   missing grid bars in between) inserts ``k`` absent bars (NaN rows), as the data layer's panel has them;
-  only the last ``W`` (and the scaler's ``window``) can matter, so at most that many are inserted.
+  only the last ``W`` (and the scaler's ``window``) can matter, so at most that many are inserted. A gap is
+  downtime: send an hour a thin market did not trade as a candle at the previous close with zero volume
+  (its feature row computed like any other), as ``load_ohlcv(missing_hours="no-trades")`` writes it.
 - *earlier timestamp* (a *late* candle for a closed bar) -> its bar can no longer be revised (its keys are
   cached in every layer): ``late_policy="drop"`` (default) ignores it, logs a warning and returns the
   current outputs; ``"raise"`` raises ``ValueError``.
