@@ -103,3 +103,14 @@ def test_training_budgets_table_lists_every_budget_and_the_kept_one() -> None:
     signal = [{**b, "val_sharpe": s, "kept": not b["kept"]} for b, s in zip(two, (1.5, 0.4))]
     ((_, rows),) = report_tables({"training": {"signal_generator_small": {"budgets": signal}}}).items()
     assert [(r["val_sharpe"], r["kept"]) for r in rows] == [(1.5, True), (0.4, False)]
+
+
+def test_the_like_calibration_line_says_wider_when_the_model_is_wider_everywhere() -> None:
+    def entry(width: float) -> dict[str, object]:
+        return {"interval90": {"model": {"coverage": 0.9, "width": width},
+                               "empirical_quantile_calibrated": {"coverage": 0.88, "width": 1.0}}}  # fmt: skip
+
+    table = terminal_table({"assets": {"BTC": entry(1.1), "ETH": entry(1.05)}})
+    assert table.splitlines()[-1].endswith(
+        "they cover 88.0%, the model's 90.0%; the model's is 5.0-10.0% wider"
+    )

@@ -281,14 +281,13 @@ def _like_calibration(assets: Mapping[str, Any]) -> str:
             pairs.append((model, empirical))
     if not pairs:
         return ""
-    gains = [100 * (1.0 - m[1] / e[1]) for m, e in pairs]
-    lo, hi = f"{min(gains):.1f}", f"{max(gains):.1f}"
+    gains = [1.0 - m[1] / e[1] for m, e in pairs]  # how much narrower the model's interval is
     if min(gains) >= 0:
-        narrower = f"{lo}% narrower" if lo == hi else f"{lo}-{hi}% narrower"
+        narrower = f"{_percent_range(gains)} narrower"
     elif max(gains) < 0:
-        narrower = f"{-max(gains):.1f}% wider" if lo == hi else f"{-max(gains):.1f}-{-min(gains):.1f}% wider"
+        narrower = f"{_percent_range([-g for g in gains])} wider"
     else:
-        narrower = f"from {-min(gains):.1f}% wider to {hi}% narrower"
+        narrower = f"from {-100 * min(gains):.1f}% wider to {100 * max(gains):.1f}% narrower"
     return (
         "90% interval beside the empirical quantiles with the model's rolling conformal calibration: they cover "
         f"{_percent_range([e[0] for _, e in pairs])}, the model's {_percent_range([m[0] for m, _ in pairs])}; "
