@@ -22,6 +22,7 @@ from ..evaluation.backtest import BacktestConfig
 from ..evaluation.baselines import rolling_quantile_forecast
 from ._calibration import rolling_calibrated_quantiles
 from ._data import HORIZON, DemoData, asset_column, first_bar, listed_mask, priced_bars, scored_span
+from ._forecast_run import ROLLING_WINDOW
 from ._learner import LEARNER
 from ._sizing import (
     NULL_STRATEGIES,
@@ -124,7 +125,7 @@ def _interval_rows(
     if "quantiles_raw" not in f or "quantiles" not in f:
         return {}
     empirical = rolling_calibrated_quantiles(
-        rolling_quantile_forecast(r, levels), r, list(levels), observed=observed
+        rolling_quantile_forecast(r, levels), r, list(levels), window=ROLLING_WINDOW, observed=observed
     )
     return {
         "model_raw": {"quantiles": f["quantiles_raw"], "quantile_levels": list(levels)},
