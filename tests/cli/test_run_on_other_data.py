@@ -338,3 +338,24 @@ def test_evaluate_on_the_runs_own_period_says_in_sample(
         assert bool(warnings) == in_sample and ("warning: In-sample" in buf.getvalue()) == in_sample
         if in_sample:
             assert "2020-11-15 00:00" in warnings[0] and "2020-12-11 23:00" in warnings[0]
+
+
+def test_the_files_quality_warnings_are_evaluates(run_dir: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
+    """A file whose volume turns from BTC into USDT three weeks in: ``evaluate`` warns with the data check's
+    sentence, naming the asset and the file."""
+    import json
+
+    run, later = run_dir
+    switched = later.copy()
+    at = later.index[504]
+    switched.loc[at:, "volume"] = (switched["volume"] * switched["close"]).loc[at:]
+    path = tmp_path / "BTCUSDT_1h.csv"
+    switched.to_csv(path)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["evaluate", "--run", str(run), "--data", str(path), "--out", str(tmp_path / "e"),
+                     "--no-progress"]) == 0  # fmt: skip
+    warnings = json.loads((tmp_path / "e" / "metrics.json").read_text(encoding="utf-8"))["warnings"]
+    said = [w for w in warnings if "volume level" in w]
+    assert len(said) == 1 and said[0].startswith(
+        f"BTC: {path}: volume level: the week from {at:%Y-%m-%d %H:%M}"
+    )

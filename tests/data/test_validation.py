@@ -6,6 +6,7 @@ import gzip
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -167,3 +168,38 @@ def test_data_layer_imports_pandas_only_when_used(
 ) -> None:
     statements = "import ml_attention_mechanisms as m; m.load_ohlcv; m.prepare_panel; m.load_dataset"
     assert modules_loaded_by(statements, ("pandas",)) == []
+
+
+def _hourly(volume: np.ndarray, close: np.ndarray) -> pd.DataFrame:
+    idx = pd.date_range("2021-01-01", periods=volume.size, freq="1h", tz="UTC", name="timestamp")
+    return pd.DataFrame({"open": close, "high": close * 1.01, "low": close * 0.99, "close": close,
+                         "volume": volume}, index=idx)  # fmt: skip
+
+
+def test_a_change_of_volume_units_is_a_volume_break() -> None:
+    """Volume in the base currency, then in the quote currency from bar 1000 (x the price, about 370): one
+    break, at that bar, named with the price hint; back to base units: 1/370; none for a file's genuine
+    weeks of 10 times the usual volume, nor for zero volumes."""
+    rng = np.random.default_rng(4)
+    n = 2400
+    close = 370.0 * np.exp(np.cumsum(rng.normal(0, 0.005, n)))
+    base = np.exp(rng.normal(np.log(1500.0), 0.8, n))
+    switched = np.where(np.arange(n) < 1000, base, base * close)
+    rep = validate_ohlcv(_hourly(switched, close))
+    assert rep.volume_breaks == ["2021-02-11 16:00"]  # bar 1000
+    (warning,) = rep.warnings
+    assert "the week from 2021-02-11 16:00 trades" in warning and "from the base currency's units" in warning
+    back = validate_ohlcv(_hourly(np.where(np.arange(n) < 1000, base * close, base), close))
+    assert back.volume_breaks == ["2021-02-11 16:00"] and "trades 1/" in back.warnings[0]
+    surge = base * np.where((np.arange(n) >= 1000) & (np.arange(n) < 1168), 10.0, 1.0)
+    surge[::50] = 0.0  # zero-volume bars are left out of the medians
+    assert validate_ohlcv(_hourly(surge, close)).volume_breaks == []
+    assert validate_ohlcv(_hourly(switched[:300], close[:300])).volume_breaks == []  # under two weeks
+
+
+@pytest.mark.parametrize("name", ["Binance_BTCUSDT_1h.csv", "Binance_ETHUSDT_1h.csv", "Binance_LTCUSDT_1h.csv",
+                                  "Binance_BNBUSDT_1h.csv", "Binance_ADAUSDT_1h.csv", "Binance_BTCUSDT_d.csv"])  # fmt: skip
+def test_real_exports_have_no_volume_break(shared_dir: Path, name: str) -> None:
+    """Years of real trading, listings included (their adjacent weeks' medians differ at most 5.6-fold):
+    no break at the 100-fold level."""
+    assert load_ohlcv(shared_dir / name).attrs["quality_report"].volume_breaks == []

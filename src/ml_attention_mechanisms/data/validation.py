@@ -24,9 +24,11 @@ if TYPE_CHECKING:
 __all__ = [
     "OPEN_CANDLE_RATIO",
     "SUSPICIOUS_MOVE",
+    "VOLUME_BREAK",
     "DataValidationError",
     "QualityReport",
     "validate_ohlcv",
+    "volume_breaks",
     "zero_volume_flat",
 ]
 
@@ -41,6 +43,12 @@ SUSPICIOUS_MOVE = 1.5
 # hour falls below it more than ~0.05% of the time; the unfinished last hours are at 0.10-0.21.
 OPEN_CANDLE_RATIO = 0.25
 _OPEN_CANDLE_LOOKBACK = 24
+# The volume's level "breaks" where the median volume of the week after a bar is this many times that of the
+# week before it, or this many times smaller: a change of units (base to quote currency) or of source, not
+# trading. Over the bundled files and three other real exports (Bitstamp's BTC/USD, Binance's DOGE/USDT),
+# adjacent weeks' medians differ at most 5.6-fold; a copy of Bitstamp's ETH/USD whose volume turns from ETH
+# into USD jumps 424-fold.
+VOLUME_BREAK = 100.0
 
 
 class DataValidationError(ValueError):
@@ -133,6 +141,9 @@ class QualityReport:
         grid_offset_seconds: the grid's offset from the UTC epoch multiples of the timeframe, in seconds
             (0 for bars on the hour/day; 1800 for hourly bars opening at :30); where the rows disagree, the
             most common offset.
+        volume_breaks: where the volume's level jumps :data:`VOLUME_BREAK`-fold or more between the week
+            before a bar and the week after it (ISO times of the first bar after): a change of units or
+            source; each also a warning.
         warnings: anything else worth a look.
     """
 
@@ -167,6 +178,7 @@ class QualityReport:
     possibly_open: str | None = None
     off_grid: int = 0
     grid_offset_seconds: int = 0
+    volume_breaks: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -313,6 +325,61 @@ def flag_candles(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return suspicious, possibly_open
 
 
+def volume_breaks(volume: np.ndarray, window: int) -> list[tuple[int, float]]:
+    """Where the volume's level breaks: ``(row, factor)`` for each row where the median volume of the
+    ``window`` bars from it is :data:`VOLUME_BREAK` times that of the ``window`` bars before it or more, or
+    as many times smaller (``factor`` < 1); zero volumes are left out of the medians.
+
+    Args:
+        volume: ``[T]`` per bar.
+        window: bars of each median (a week of bars).
+    """
+    with needs_extra("data"):
+        import pandas as pd
+
+    rows = np.flatnonzero(np.asarray(volume, dtype=np.float64) > 0)
+    if rows.size < 2 * window:
+        return []
+    log_v = pd.Series(np.log(volume[rows]))
+    before = log_v.rolling(window).median().shift(1).to_numpy()
+    after = log_v[::-1].rolling(window).median()[::-1].to_numpy()
+    jump = np.nan_to_num(after - before)
+    big = np.abs(jump) >= np.log(VOLUME_BREAK)
+    out = []
+    x = log_v.to_numpy()
+    for run in np.split(np.flatnonzero(big), np.flatnonzero(np.diff(np.flatnonzero(big)) > 1) + 1):
+        if run.size:  # one break per run of rows past the threshold, around its largest jump
+            lo = max(int(run[np.argmax(np.abs(jump[run]))]) - window, 0)
+            i = lo + _least_squares_split(x[lo : lo + 2 * window])
+            out.append((int(rows[i]), float(np.exp(jump[i]))))
+    return out
+
+
+def _least_squares_split(x: np.ndarray) -> int:
+    """The ``k`` in ``1..len(x)-1`` whose two segments ``x[:k]``, ``x[k:]`` have the least summed squared
+    deviations from their means (one change point in the level)."""
+    n, k = x.size, np.arange(1, x.size)
+    head, head2 = np.cumsum(x)[:-1], np.cumsum(x * x)[:-1]
+    tail, tail2 = x.sum() - head, float(x @ x) - head2
+    return int(k[np.argmin(head2 - head**2 / k + tail2 - tail**2 / (n - k))])
+
+
+def _volume_break_text(at: str, factor: float, price: float) -> str:
+    """The warning of a volume break at ``at`` (``factor``: after / before; ``price``: the close there)."""
+    units = ""
+    if 1 / 3 <= max(factor, 1 / factor) / price <= 3:
+        units = (
+            " (about the close price: from the base currency's units to the quote's?)"
+            if factor > 1
+            else " (about the close price: from the quote currency's units to the base's?)"
+        )
+    change = f"{factor:.0f} times" if factor > 1 else f"1/{1 / factor:.0f} of"
+    return (
+        f"volume level: the week from {at} trades {change} the week before{units}; the volume features read "
+        "each bar against the last 30 days, so they carry the jump for 30 days"
+    )
+
+
 def validate_ohlcv(df: pd.DataFrame, report: QualityReport | None = None) -> QualityReport:
     """Fill the frame-level facts of a quality report for a loaded frame.
 
@@ -369,6 +436,9 @@ def validate_ohlcv(df: pd.DataFrame, report: QualityReport | None = None) -> Qua
     report.zero_volume_bars = int(np.count_nonzero((v == 0) & flat))
     if np.count_nonzero(v == 0) > report.zero_volume_bars:
         report.warnings.append(f"{int(np.count_nonzero((v == 0) & ~flat))} zero-volume bars are not flat")
+    for at, factor in volume_breaks(v, max(24, round(7 * 86400 / step)) if step else 168):
+        report.volume_breaks.append(_iso(seconds[at]))
+        report.warnings.append(_volume_break_text(_iso(seconds[at]), factor, float(c[at])))
     suspicious, possibly_open = flag_candles(df)
     report.suspicious = [_iso(s) for s in seconds[suspicious]]
     report.possibly_open = _iso(seconds[-1]) if possibly_open[-1] else None

@@ -74,6 +74,8 @@ class DemoData:
             for the demo).
         resampled: symbol -> the bar interval of its file, where shorter bars were aggregated into the
             run's (``evaluate``/``predict``; empty for the demo).
+        file_warnings: symbol -> its file's quality-report warnings (``evaluate``/``predict``; empty for
+            the demo).
         panel: the raw panel the data were prepared from (walk-forward and leave-one-asset-out folds
             re-prepare it with their own statistics).
         mean_end: where the training-mean return baseline stops averaging (exclusive): the run's
@@ -90,6 +92,7 @@ class DemoData:
     sources: dict[str, str] = field(default_factory=dict)
     no_trade_bars: dict[str, int] = field(default_factory=dict)
     resampled: dict[str, str] = field(default_factory=dict)
+    file_warnings: dict[str, list[str]] = field(default_factory=dict)
     panel: MarketPanel | None = None
     mean_end: int | None = None
 

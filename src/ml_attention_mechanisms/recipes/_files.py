@@ -98,6 +98,7 @@ def load_files_panel(
     for f in frames:  # the file's own report: its interval, and the hours it read as without trades
         symbol, report = str(f.attrs["symbol"]), f.attrs["quality_report"]
         data.no_trade_bars[symbol] = report.no_trade_bars + report.zero_volume_kept
+        data.file_warnings[symbol] = list(report.warnings)
         if report.timeframe != f.attrs["timeframe"]:
             data.resampled[symbol] = str(report.timeframe)
     _check_forecastable(data, first)

@@ -79,7 +79,7 @@ def evaluate_run(
     check_no_long_gaps(data, portfolio="portfolio" in inputs.models)
     periods = _run_periods(run)
     warnings = (
-        _in_sample(periods, data) + _own_spans(data) + _short_har(data) + _resampled(data)
+        _in_sample(periods, data) + _own_spans(data) + _short_har(data) + _resampled(data) + _file_warnings(data)
         + _no_trades(data) + _unforecast(data) + _no_sizing(inputs.calibration) + _short_period(data)
     )  # fmt: skip
     data.mean_end = _run_validation_start(periods, data)
@@ -201,6 +201,15 @@ def _resampled(data: DemoData) -> tuple[str, ...]:
         f"{data.prepared.timeframe} bars (open of the first, high, low, close of the last, volumes "
         "summed; a bar the file covers only in part at either end left out)"
         for symbol, step in data.resampled.items()
+    )
+
+
+def _file_warnings(data: DemoData) -> tuple[str, ...]:
+    """The warnings of each file's quality report (``mlattn data-check`` prints them too)."""
+    return tuple(
+        f"{base_symbol(symbol)}: {data.sources.get(symbol, symbol)}: {w}"
+        for symbol, found in data.file_warnings.items()
+        for w in found
     )
 
 
