@@ -337,10 +337,11 @@ def volume_breaks(volume: np.ndarray, window: int) -> list[tuple[int, float]]:
     with needs_extra("data"):
         import pandas as pd
 
-    rows = np.flatnonzero(np.asarray(volume, dtype=np.float64) > 0)
+    v = np.asarray(volume, dtype=np.float64)
+    rows = np.flatnonzero(v > 0)
     if rows.size < 2 * window:
         return []
-    log_v = pd.Series(np.log(volume[rows]))
+    log_v = pd.Series(np.log(v[rows]))
     before = log_v.rolling(window).median().shift(1).to_numpy()
     after = log_v[::-1].rolling(window).median()[::-1].to_numpy()
     jump = np.nan_to_num(after - before)
@@ -438,7 +439,7 @@ def validate_ohlcv(df: pd.DataFrame, report: QualityReport | None = None) -> Qua
         report.warnings.append(f"{int(np.count_nonzero((v == 0) & ~flat))} zero-volume bars are not flat")
     for at, factor in volume_breaks(v, max(24, round(7 * 86400 / step)) if step else 168):
         report.volume_breaks.append(_iso(seconds[at]))
-        report.warnings.append(_volume_break_text(_iso(seconds[at]), factor, float(c[at])))
+        report.warnings.append(_volume_break_text(report.volume_breaks[-1], factor, float(c[at])))
     suspicious, possibly_open = flag_candles(df)
     report.suspicious = [_iso(s) for s in seconds[suspicious]]
     report.possibly_open = _iso(seconds[-1]) if possibly_open[-1] else None
