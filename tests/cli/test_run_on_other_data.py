@@ -19,6 +19,7 @@ from _cli_helpers import refused
 
 from _market_files import OHLCV
 from ml_attention_mechanisms.cli.main import main
+from ml_attention_mechanisms.recipes import predict_run
 
 
 @pytest.fixture(scope="module")
@@ -340,9 +341,11 @@ def test_evaluate_on_the_runs_own_period_says_in_sample(
             assert "2020-11-15 00:00" in warnings[0] and "2020-12-11 23:00" in warnings[0]
 
 
-def test_the_files_quality_warnings_are_evaluates(run_dir: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
-    """A file whose volume turns from BTC into USDT three weeks in: ``evaluate`` warns with the data check's
-    sentence, naming the asset and the file."""
+def test_the_files_quality_warnings_are_evaluates_and_predicts(
+    run_dir: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    """A file whose volume turns from BTC into USDT three weeks in: ``evaluate`` and ``predict`` warn with the
+    data check's sentence, naming the asset and the file; ``predict_run`` issues it as a ``UserWarning``."""
     import json
 
     run, later = run_dir
@@ -359,3 +362,11 @@ def test_the_files_quality_warnings_are_evaluates(run_dir: tuple[Path, pd.DataFr
     assert len(said) == 1 and said[0].startswith(
         f"BTC: {path}: volume level: the week from {at:%Y-%m-%d %H:%M}"
     )
+    with contextlib.redirect_stdout(io.StringIO()) as buf:
+        assert (
+            main(["predict", "--run", str(run), "--data", str(path), "--out", str(tmp_path / "p.csv")]) == 0
+        )
+    printed = [line for line in buf.getvalue().splitlines() if "volume level" in line]
+    assert printed == [f"warning: {said[0]}"]
+    with pytest.warns(UserWarning, match="volume level: the week from"):
+        predict_run(run, [path], tmp_path / "q.csv")

@@ -25,7 +25,8 @@ class Predict(Subcommand):
         from ..recipes import predict_run
 
         path = predict_run(
-            args.run, args.data, args.out, start=args.start, end=args.end, missing_hours=args.missing_hours
-        )
+            args.run, args.data, args.out, start=args.start, end=args.end, missing_hours=args.missing_hours,
+            on_warning=lambda sentence: print(f"warning: {sentence}"),
+        )  # fmt: skip
         print(f"wrote {path}")
         return EXIT_OK

@@ -28,7 +28,7 @@ from ._data import (
     scored_span,
 )
 
-__all__ = ["FEATURES_NEED", "check_no_long_gaps", "load_files_panel", "predict_history"]
+__all__ = ["FEATURES_NEED", "check_no_long_gaps", "load_files_panel", "predict_history", "reading_warnings"]
 
 # why a bar next to hours without a candle has no features (the default feature set: returns over 1, 4 and
 # 24 bars, realised volatility over the last 6, 24 and 96)
@@ -317,3 +317,41 @@ def _to_seconds(value: str) -> int:
         ) from exc
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     return int(ts.value // 10**9)
+
+
+def reading_warnings(data: DemoData) -> tuple[str, ...]:
+    """How the files were read, a sentence each (``evaluate`` and ``predict`` print them): shorter bars
+    aggregated into the run's, each file's quality-report warnings (``mlattn data-check`` prints them too), and
+    bars read as bars without trades."""
+    return _resampled(data) + _file_warnings(data) + _no_trades(data)
+
+
+def _resampled(data: DemoData) -> tuple[str, ...]:
+    """A sentence per asset whose file's shorter bars were aggregated into the run's."""
+    return tuple(
+        f"{base_symbol(symbol)}: the {step} bars of {data.sources.get(symbol, symbol)} aggregated into the run's "
+        f"{data.prepared.timeframe} bars (open of the first, high, low, close of the last, volumes "
+        "summed; a bar the file covers only in part at either end left out)"
+        for symbol, step in data.resampled.items()
+    )
+
+
+def _file_warnings(data: DemoData) -> tuple[str, ...]:
+    """The warnings of each file's quality report (``mlattn data-check`` prints them too)."""
+    return tuple(
+        f"{base_symbol(symbol)}: {data.sources.get(symbol, symbol)}: {w}"
+        for symbol, found in data.file_warnings.items()
+        for w in found
+    )
+
+
+def _no_trades(data: DemoData) -> tuple[str, ...]:
+    """A sentence per asset with bars of its file read as bars without trades (``missing_hours``)."""
+    return tuple(
+        f"{base_symbol(symbol)}: {n} {data.resampled.get(symbol, data.prepared.timeframe)} bars of "
+        f"{data.sources.get(symbol, symbol)} read as bars without trades (missing candles written flat at the "
+        "previous close, zero-volume candles kept rather than masked as downtime); --missing-hours absent "
+        "reads them as downtime"
+        for symbol, n in data.no_trade_bars.items()
+        if n
+    )

@@ -29,7 +29,7 @@ from ._data import (
     last_bar,
     scored_span,
 )
-from ._files import FEATURES_NEED, check_no_long_gaps
+from ._files import FEATURES_NEED, check_no_long_gaps, reading_warnings
 from ._outputs import RunOutputs, RunResults, build_report, run_metrics, write_run
 from ._progress import Timings, say
 from ._run_inputs import load_run_inputs
@@ -79,8 +79,8 @@ def evaluate_run(
     check_no_long_gaps(data, portfolio="portfolio" in inputs.models)
     periods = _run_periods(run)
     warnings = (
-        _in_sample(periods, data) + _own_spans(data) + _short_har(data) + _resampled(data) + _file_warnings(data)
-        + _no_trades(data) + _unforecast(data) + _no_sizing(inputs.calibration) + _short_period(data)
+        _in_sample(periods, data) + _own_spans(data) + _short_har(data) + reading_warnings(data)
+        + _unforecast(data) + _no_sizing(inputs.calibration) + _short_period(data)
     )  # fmt: skip
     data.mean_end = _run_validation_start(periods, data)
     root.mkdir(parents=True, exist_ok=True)
@@ -192,37 +192,6 @@ def _short_har(data: DemoData) -> tuple[str, ...]:
                 "of the demo"
             )
     return tuple(out)
-
-
-def _resampled(data: DemoData) -> tuple[str, ...]:
-    """A sentence per asset whose file's shorter bars were aggregated into the run's."""
-    return tuple(
-        f"{base_symbol(symbol)}: the {step} bars of {data.sources.get(symbol, symbol)} aggregated into the run's "
-        f"{data.prepared.timeframe} bars (open of the first, high, low, close of the last, volumes "
-        "summed; a bar the file covers only in part at either end left out)"
-        for symbol, step in data.resampled.items()
-    )
-
-
-def _file_warnings(data: DemoData) -> tuple[str, ...]:
-    """The warnings of each file's quality report (``mlattn data-check`` prints them too)."""
-    return tuple(
-        f"{base_symbol(symbol)}: {data.sources.get(symbol, symbol)}: {w}"
-        for symbol, found in data.file_warnings.items()
-        for w in found
-    )
-
-
-def _no_trades(data: DemoData) -> tuple[str, ...]:
-    """A sentence per asset with bars of its file read as bars without trades (``missing_hours``)."""
-    return tuple(
-        f"{base_symbol(symbol)}: {n} {data.resampled.get(symbol, data.prepared.timeframe)} bars of "
-        f"{data.sources.get(symbol, symbol)} read as bars without trades (missing candles written flat at the "
-        "previous close, zero-volume candles kept rather than masked as downtime); --missing-hours absent "
-        "reads them as downtime"
-        for symbol, n in data.no_trade_bars.items()
-        if n
-    )
 
 
 def _unforecast(data: DemoData) -> tuple[str, ...]:

@@ -18,7 +18,8 @@ Shapes:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from .._import_guard import needs_extra
 from ..evaluation.backtest import BacktestConfig, signals_to_positions, vol_target_positions
 from ..utils._paths import refuse_output_over_input
 from ._data import base_symbol
+from ._files import reading_warnings
 from ._forecast import forecast_portfolio
 from ._forecast_run import WARM_UP, Forecasts, forecast_run
 from ._run_inputs import input_files, load_run_inputs
@@ -48,7 +50,9 @@ def prediction_table(
     """Forecasts, signals, positions, risk figures and portfolio weights of a run's models for every bar
     and asset of the data, as one long ``pandas.DataFrame`` (``timestamp``, ``symbol``, ``close``, one
     column per figure), calibrated as the module docstring says. ``missing_hours`` is how the files' hours
-    without trades are read (``load_ohlcv``'s: ``"auto"``, ``"no-trades"`` or ``"absent"``).
+    without trades are read (``load_ohlcv``'s: ``"auto"``, ``"no-trades"`` or ``"absent"``). How the files were
+    read (shorter bars aggregated, the data check's warnings, bars read as bars without trades) is in
+    ``table.attrs["warnings"]``, a sentence each.
 
     Raises:
         FileNotFoundError: a missing run directory or data file.
@@ -89,7 +93,9 @@ def prediction_table(
             cols["portfolio_weight"] = held[lo:hi, a]
             cols["portfolio_model_weight"] = weights[lo:hi, a]
         frames.append(pd.DataFrame(cols))
-    return pd.concat(frames, ignore_index=True)
+    table = pd.concat(frames, ignore_index=True)
+    table.attrs["warnings"] = list(reading_warnings(data))
+    return table
 
 
 def _asset_columns(
@@ -144,8 +150,12 @@ def predict_run(
     end: str | None = None,
     progress: bool = False,
     missing_hours: str = "auto",
+    on_warning: Callable[[str], object] | None = None,
 ) -> Path:
     """:func:`prediction_table` written as CSV or Parquet (by the suffix of ``out``).
+
+    ``on_warning`` is called with each of the table's warnings (``mlattn predict`` prints them); None issues
+    each as a :class:`UserWarning`.
 
     Raises:
         ValueError: an output suffix other than ``.csv``/``.parquet``, an output that is one of the inputs
@@ -158,6 +168,11 @@ def predict_run(
     table = prediction_table(
         run, data_files, start=start, end=end, progress=progress, missing_hours=missing_hours
     )
+    for sentence in table.attrs.get("warnings", []):
+        if on_warning is None:
+            warnings.warn(sentence, UserWarning, stacklevel=2)
+        else:
+            on_warning(sentence)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.suffix.lower() == ".csv":
         table.to_csv(target, index=False)
