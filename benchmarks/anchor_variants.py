@@ -36,7 +36,7 @@ import sys
 import numpy as np
 
 from ml_attention_mechanisms.data import default_split, load_dataset, load_ohlcv
-from ml_attention_mechanisms.data.anchor import VarianceAnchor, parkinson_variance
+from ml_attention_mechanisms.data.anchor import VarianceAnchor, _trailing, parkinson_variance
 from ml_attention_mechanisms.data.targets import forward_volatility
 
 HORIZON = 24
@@ -45,13 +45,9 @@ FLOOR, CLIP = math.log(0.2), math.log(1e3)  # the anchor's own clip of a window'
 
 
 def trailing_mean(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and count of the finite values of ``x [T, ...]`` over each row's last ``window`` rows."""
-    finite = np.isfinite(x)
-    csum = np.cumsum(np.where(finite, x, 0.0), axis=0)
-    ccount = np.cumsum(finite, axis=0)
-    total, count = csum.copy(), ccount.copy()
-    total[window:] -= csum[:-window]
-    count[window:] -= ccount[:-window]
+    """Mean and count of the finite values of ``x [T, ...]`` over each row's last ``window`` rows (the anchor's
+    own trailing sums)."""
+    total, count = _trailing(x, window)
     with np.errstate(divide="ignore", invalid="ignore"):
         return total / np.maximum(count, 1), count
 
