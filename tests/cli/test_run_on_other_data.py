@@ -344,8 +344,9 @@ def test_evaluate_on_the_runs_own_period_says_in_sample(
 def test_the_files_quality_warnings_are_evaluates_and_predicts(
     run_dir: tuple[Path, pd.DataFrame], tmp_path: Path
 ) -> None:
-    """A file whose volume turns from BTC into USDT three weeks in: ``evaluate`` and ``predict`` warn with the
-    data check's sentence, naming the asset and the file; ``predict_run`` issues it as a ``UserWarning``."""
+    """A file whose volume turns from BTC into USDT three weeks in: ``evaluate``, ``predict`` and ``backtest
+    --run`` say the data check's sentence, naming the asset and the file; ``predict_run`` issues it as a
+    ``UserWarning``."""
     import json
 
     run, later = run_dir
@@ -368,5 +369,8 @@ def test_the_files_quality_warnings_are_evaluates_and_predicts(
         )
     printed = [line for line in buf.getvalue().splitlines() if "volume level" in line]
     assert printed == [f"warning: {said[0]}"]
+    with contextlib.redirect_stdout(io.StringIO()) as buf:
+        assert main(["backtest", "--run", str(run), "--data", str(path)]) == 0
+    assert [line for line in buf.getvalue().splitlines() if "volume level" in line] == [f"note: {said[0]}"]
     with pytest.warns(UserWarning, match="volume level: the week from"):
         predict_run(run, [path], tmp_path / "q.csv")

@@ -91,7 +91,8 @@ def backtest_run(
 ) -> BacktestSummary:
     """Backtest a run's signals, positions and portfolio weights (:func:`.predict.prediction_table`) on
     other data. Hours an asset has no bar (gaps, before its listing) are skipped, said in a note: a position
-    held over a gap earns its price change at the next bar. ``missing_hours`` is how the files' hours without
+    held over a gap earns its price change at the next bar. How the files were read (the prediction table's
+    warnings) comes first in the notes. ``missing_hours`` is how the files' hours without
     trades are read (``load_ohlcv``'s: ``"auto"``, ``"no-trades"`` or ``"absent"``).
 
     Raises:
@@ -99,11 +100,11 @@ def backtest_run(
         ValueError: :func:`.predict.prediction_table`'s and :func:`backtest_table`'s errors.
     """
     frame = prediction_table(run, data_files, start=start, end=end, missing_hours=missing_hours)
+    notes = tuple(frame.attrs.get("warnings", ()))  # how the files were read
     absent = frame["close"].isna()  # grid hours an asset has no bar in (gaps, before its listing)
-    notes: tuple[str, ...] = ()
     if absent.any():
         frame = frame[~absent]
-        notes = (
+        notes += (
             f"{int(absent.sum())} hours without a bar skipped; a position held over a gap earns its price "
             "change at the next bar",
         )
