@@ -135,6 +135,32 @@ SUPPORTED: dict[str, Variant] = {
         (),
     ),
     "Date-unix": ("x.csv", lambda f: table("Date,Open,High,Low,Close,Volume", KEYS, cells(f, S)), None, ()),
+    # a time column whose header names its unit; newest first, with CRLF and an extra column (a Kraken SOL/USD
+    # export: "time[s],close,open,high,low,volume,change%")
+    "time[s]": (
+        "x.csv",
+        lambda f: table(
+            "time[s],close,open,high,low,volume,change%",
+            "ts,close,open,high,low,volume,=0.5",
+            cells(f, S),
+            eol="\r\n",
+            reverse=True,
+        ),
+        None,
+        (),
+    ),
+    "Timestamp (ms)": (
+        "x.csv",
+        lambda f: table("Timestamp (ms),Open,High,Low,Close,Volume", KEYS, cells(f, lambda t, s: f"{s}000")),
+        None,
+        (),
+    ),
+    "open_time_us": (
+        "x.csv",
+        lambda f: table("open_time_us,open,high,low,close,volume", KEYS, cells(f, lambda t, s: f"{s}000000")),
+        None,
+        (),
+    ),
     "datetime": (
         "x.csv",
         lambda f: table("datetime,open,high,low,close,volume", KEYS, cells(f, lambda t, s: t.isoformat())),

@@ -56,6 +56,11 @@ _ALIASES: dict[str, str] = {
     "count": "trades",
 }  # fmt: skip
 _VOLUME_RE = re.compile(r"^volume ([a-z0-9]+)$")
+# a time column whose header names its unit: "time[s]", "Timestamp (ms)", "open_time_us" (the unit is read from
+# the values' magnitude, as for any unix column)
+_TIME_UNIT_RE = re.compile(
+    r"^(unix|timestamp|time|open time|epoch) (s|sec|secs|seconds|ms|millis|milliseconds|us|ns)$"
+)
 
 
 def norm(name: str) -> str:
@@ -136,6 +141,8 @@ def map_columns(header: list[str], path: str, symbol: str | None) -> dict[str, i
     volumes: list[tuple[str, int]] = []
     for i, name in enumerate(header):
         key = norm(name)
+        if m := _TIME_UNIT_RE.match(key):
+            key = m.group(1)
         canon = _ALIASES.get(key) or _ALIASES.get(key.replace(" ", ""))
         if canon is None and (m := _VOLUME_RE.match(key)):
             volumes.append((m.group(1).upper(), i))
