@@ -452,7 +452,12 @@ def test_symbol_names() -> None:
         ("BTCUSDT-1h-2021-03.csv", "BTC/USDT"),
         ("bitstampUSD_1-min_data_2012-01-01_to_2021-03-31.csv", "BTC/USD"),  # bitcoincharts: bitcoin markets
         ("krakenEUR.csv", "BTC/EUR"),
+        ("BTC_USD_1h.csv", "BTC/USD"),  # a ccxt symbol with its "/" replaced
+        ("binance_ETH_BTC_1h.csv", "ETH/BTC"),  # the last pair of words: not BINANCE/ETH
+        ("SOL_USDT.parquet", "SOL/USDT"),
         ("exchange_BTC_1h.csv", None),  # a base alone names no pair
+        ("data_2024_USD.csv", None),  # a number is no coin
+        ("okx_BTC_1h.csv", None),  # an exchange is no coin
         ("prices.csv", None),
     ],
 )

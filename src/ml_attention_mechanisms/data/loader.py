@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,19 +40,31 @@ _CONFLICT_VOLUME = 0.01
 
 # bitcoincharts.com names its (bitcoin-only) markets ``<exchange><currency>``: ``bitstampUSD``, ``krakenEUR``
 _BITCOINCHARTS = frozenset({"BITSTAMP", "KRAKEN", "COINBASE", "BITFINEX", "GEMINI", "ITBIT", "BTCE", "CEXIO"})
+# words of a file name before a coin that are no coin: exchanges and what a file holds (``okx_BTC_1h.csv``)
+_NOT_COINS = _BITCOINCHARTS | frozenset(
+    {"BINANCE", "BINANCEUS", "BYBIT", "OKX", "OKEX", "KUCOIN", "HUOBI", "HTX", "GATE", "GATEIO", "MEXC", "BITGET",
+     "POLONIEX", "BITTREX", "DERIBIT", "BITMEX", "UPBIT", "BITHUMB", "EXCHANGE", "DATA", "PRICES", "PRICE", "OHLC",
+     "OHLCV", "CANDLES", "KLINES", "SPOT", "FUTURES", "PERP", "HISTORY", "HOURLY", "DAILY"}
+)  # fmt: skip
 
 
 def _symbol_from_name(path: Path) -> str | None:
     """The pair a file's name gives, written together or with a hyphen as exchanges name them:
     ``Binance_BTCUSDT_1h.csv``, ``XBTUSD_60.csv`` (Kraken), ``BTC-USD.csv`` (Coinbase) -> ``BTC/USDT``,
     ``XBT/USD``, ``BTC/USD``; bitcoincharts' market names (``bitstampUSD_1-min_data.csv``) -> ``BTC/USD``;
-    ``None`` when it names none."""
+    else the last base and quote written as two words (``BTC_USD_1h.csv``, ``binance_ETH_BTC_1h.csv``: a
+    ccxt symbol with its ``/`` replaced) -> ``BTC/USD``, ``ETH/BTC``; ``None`` when it names none."""
     stem = path.name.split(".")[0].upper()
     m = re.search(r"(?:^|[_\-\s])([A-Z0-9]{2,10}?-?(?:" + "|".join(QUOTES) + r"))(?:$|[_\-\s])", stem)
-    if not m:
-        return None
-    base, quote = normalise_symbol(m.group(1)).split("/")
-    return f"{'BTC' if base in _BITCOINCHARTS else base}/{quote}"
+    if m:
+        base, quote = normalise_symbol(m.group(1)).split("/")
+        return f"{'BTC' if base in _BITCOINCHARTS else base}/{quote}"
+    words = re.split(r"[_\s]+", stem)
+    pairs = [
+        (b, q) for b, q in itertools.pairwise(words)
+        if q in QUOTES and re.fullmatch(r"[A-Z0-9]{2,10}", b) and not b.isdigit() and b not in _NOT_COINS
+    ]  # fmt: skip
+    return f"{pairs[-1][0]}/{pairs[-1][1]}" if pairs else None
 
 
 def _row_rules(v: dict[str, np.ndarray], invalid: dict[int, tuple[str, str]]) -> None:
