@@ -455,6 +455,7 @@ def test_symbol_names() -> None:
         ("BTC_USD_1h.csv", "BTC/USD"),  # a ccxt symbol with its "/" replaced
         ("binance_ETH_BTC_1h.csv", "ETH/BTC"),  # the last pair of words: not BINANCE/ETH
         ("SOL_USDT.parquet", "SOL/USDT"),
+        ("ETH_USDT-1h.csv", "ETH/USDT"),  # freqtrade's name
         ("exchange_BTC_1h.csv", None),  # a base alone names no pair
         ("data_2024_USD.csv", None),  # a number is no coin
         ("okx_BTC_1h.csv", None),  # an exchange is no coin
