@@ -331,6 +331,26 @@ SUPPORTED: dict[str, Variant] = {
         (),
     ),
     "headerless-6": ("x.csv", lambda f: table("", KEYS, cells(f, S)), None, ()),
+    # yfinance: `yf.download("BTC-USD", interval="1h").to_csv(...)` writes three header rows (since 0.2.51)
+    "yfinance": (
+        "x.csv",
+        lambda f: (
+            "Price,Close,High,Low,Open,Volume\nTicker,BTC-USD,BTC-USD,BTC-USD,BTC-USD,BTC-USD\nDatetime,,,,,\n"
+            + table("", "ts,close,high,low,open,volume", cells(f, lambda t, s: t.isoformat(sep=" ")))
+        ),
+        "BTC/USD",
+        (),
+    ),
+    "yfinance-one-header": (
+        "x.csv",
+        lambda f: table(
+            "Datetime,Open,High,Low,Close,Adj Close,Volume",
+            "ts,open,high,low,close,close,volume",
+            cells(f, lambda t, s: t.isoformat(sep=" ")),
+        ),
+        None,
+        (),
+    ),
 }
 
 
@@ -559,6 +579,11 @@ def _refused() -> dict[str, tuple[str, str, str]]:
             plain(cells(ref, lambda t, s: t.strftime("%d %b %Y %H:%M"))),
             r"x\.csv, line 2, column 'timestamp': '13 Mar 2021 00:00' is not a recognised date \(expected e\.g\.",
         ),
+        "yfinance-two-tickers": (
+            "x.csv",
+            "Price,Close,Close\nTicker,BTC-USD,ETH-USD\nDatetime,,\n" + table("", "ts,close,close", rows),
+            r"x\.csv, line 2: a yfinance file of 2 tickers \(BTC-USD, ETH-USD\); expected one asset per file",
+        ),
     }
 
 
@@ -573,6 +598,7 @@ def _refused() -> dict[str, tuple[str, str, str]]:
         "headerless-9-fields",
         "two-symbols",
         "unknown-date",
+        "yfinance-two-tickers",
     ],
 )
 def test_variant_is_refused_clearly(tmp_path: Path, name: str) -> None:

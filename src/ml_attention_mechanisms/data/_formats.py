@@ -11,6 +11,8 @@ Recognised (detected from the content, never from the file name):
   (time, open, high, low, close, volume, trades) and plain time, open, high, low, close, volume.
 - Any CSV or Parquet file with recognisable column names (``timestamp``/``open_time``/``date``/``datetime``,
   ``open``, ``high``, ``low``, ``close``, ``volume``, ``quote_volume``, ``trades``, ...).
+- yfinance's CSV (``yf.download(...).to_csv(...)``): a ``Price,Close,High,Low,Open,Volume`` row, a
+  ``Ticker,BTC-USD,...`` row (the symbol) and a row naming the time column, then the rows.
 - Any of them gzip-compressed (detected by the magic bytes); a UTF-8 BOM, CRLF line endings, blank lines,
   spaces around fields and a trailing separator on every row are tolerated; the field separator (``,``
   ``;`` tab ``|``) is the one every line of the header and first rows holds equally often.
@@ -122,6 +124,26 @@ def _is_banner(text: str) -> bool:
     return any(k in low for k in ("cryptodatadownload", "http", "timestamps are"))
 
 
+def _yfinance_ticker(header: list[str], body: list[list[str]], path: str, line: int) -> str | None:
+    """The ticker of a file that yfinance wrote (``yf.download(...).to_csv(...)``: a ``Price,Close,High,...``
+    row, a ``Ticker,BTC-USD,...`` row, then a row naming the time column alone), or None for any other file.
+
+    Raises:
+        DataValidationError: a yfinance file of several tickers.
+    """
+    if norm(header[0]) != "price" or len(body) < 3 or norm(body[0][0]) != "ticker" or any(body[1][1:]):
+        return None
+    tickers = sorted({t for t in body[0][1:] if t})
+    if len(tickers) != 1:
+        raise DataValidationError(
+            f"a yfinance file of {len(tickers)} tickers ({', '.join(tickers)}); expected one asset per file "
+            "(download or save each ticker on its own)",
+            path=path,
+            line=line + 1,
+        )
+    return tickers[0]
+
+
 def read_table(path: str | Path, *, errors: str = "raise", symbol: str | None = None) -> RawTable:
     """Read ``path`` into a :class:`RawTable` (no interpretation of values yet).
 
@@ -193,6 +215,11 @@ def read_table(path: str | Path, *, errors: str = "raise", symbol: str | None = 
             header = header[:-1]
         body, body_lines = rows[banner + 1 :], lines[banner + 1 :]
         fmt = "cryptodatadownload" if any(norm(h) in ("unix", "unix timestamp") for h in header) else "csv"
+        ticker = _yfinance_ticker(header, body, str(path), lines[banner])
+        if ticker is not None:  # yfinance's three header rows: Price, Ticker, then the index's name
+            header = [body[1][0], *header[1:]]
+            body, body_lines = body[2:], body_lines[2:]
+            fmt = "yfinance"
         if [norm(h) for h in header] in (list(COINBASE_CANDLES), ["timestamp", *COINBASE_CANDLES[1:]]):
             fmt = "coinbase-candles"  # the order of Coinbase's candle API: it publishes none without trades
     else:
@@ -240,7 +267,11 @@ def read_table(path: str | Path, *, errors: str = "raise", symbol: str | None = 
         header=list(header),
         lines=np.asarray(keep_lines, dtype=np.int64),
         banner_lines=banner,
-        symbol=rows[banner + 1][sym_idx] if sym_idx is not None and has_header else None,
+        symbol=rows[banner + 1][sym_idx]
+        if sym_idx is not None and has_header
+        else ticker
+        if has_header
+        else None,
         dropped=dropped,
     )
     return table

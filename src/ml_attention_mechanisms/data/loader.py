@@ -382,6 +382,7 @@ def load_ohlcv(
     sym = (
         symbol
         or (table.columns["symbol"][0] if "symbol" in table.columns and len(table) else None)
+        or table.symbol  # yfinance's Ticker row
         or _symbol_from_name(path)
     )
     report.symbol = normalise_symbol(str(sym)) if sym else None
