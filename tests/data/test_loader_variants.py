@@ -341,6 +341,15 @@ SUPPORTED: dict[str, Variant] = {
         "BTC/USD",
         (),
     ),
+    # Polygon's aggregate bars written out as they come (vw: VWAP, not read)
+    "polygon": (
+        "x.csv",
+        lambda f: table(
+            "v,vw,o,c,h,l,t,n", "volume,close,open,close,high,low,ts,trades", cells(f, lambda t, s: f"{s}000")
+        ),
+        None,
+        ("trades",),
+    ),
     "yfinance-one-header": (
         "x.csv",
         lambda f: table(
@@ -475,6 +484,8 @@ def test_symbol_names() -> None:
         ("BTC_USD_1h.csv", "BTC/USD"),  # a ccxt symbol with its "/" replaced
         ("binance_ETH_BTC_1h.csv", "ETH/BTC"),  # the last pair of words: not BINANCE/ETH
         ("SOL_USDT.parquet", "SOL/USDT"),
+        ("BITSTAMP_BTCUSD, 60.csv", "BTC/USD"),  # TradingView's export
+        ("X_ETHUSD_polygon.csv", "ETH/USD"),  # Polygon's ticker X:ETHUSD
         ("ETH_USDT-1h.csv", "ETH/USDT"),  # freqtrade's name
         ("exchange_BTC_1h.csv", None),  # a base alone names no pair
         ("data_2024_USD.csv", None),  # a number is no coin

@@ -54,6 +54,8 @@ _ALIASES: dict[str, str] = {
     "volumeto": "quote_volume", "volume currency": "quote_volume", "volume quote": "quote_volume",
     "tradecount": "trades", "trade count": "trades", "trades": "trades", "number of trades": "trades",
     "count": "trades",
+    # Polygon's aggregate bars, as written out: t (unix ms), o, h, l, c, v, n (trades), vw (VWAP, not read)
+    "t": "time", "o": "open", "h": "high", "l": "low", "c": "close", "v": "volume", "n": "trades",
 }  # fmt: skip
 _VOLUME_RE = re.compile(r"^volume ([a-z0-9]+)$")
 # a time column whose header names its unit: "time[s]", "Timestamp (ms)", "open_time_us" (the unit is read from

@@ -50,17 +50,17 @@ _NOT_COINS = _BITCOINCHARTS | frozenset(
 
 def _symbol_from_name(path: Path) -> str | None:
     """The pair a file's name gives, written together or with a hyphen as exchanges name them:
-    ``Binance_BTCUSDT_1h.csv``, ``XBTUSD_60.csv`` (Kraken), ``BTC-USD.csv`` (Coinbase) -> ``BTC/USDT``,
-    ``XBT/USD``, ``BTC/USD``; bitcoincharts' market names (``bitstampUSD_1-min_data.csv``) -> ``BTC/USD``;
+    ``Binance_BTCUSDT_1h.csv``, ``XBTUSD_60.csv`` (Kraken), ``BTC-USD.csv`` (Coinbase), ``BITSTAMP_BTCUSD, 60.csv``
+    (TradingView) -> ``BTC/USDT``, ``XBT/USD``, ``BTC/USD``, ``BTC/USD``; bitcoincharts' market names (``bitstampUSD_1-min_data.csv``) -> ``BTC/USD``;
     else the last base and quote written as two words (``BTC_USD_1h.csv``, ``binance_ETH_BTC_1h.csv``: a
     ccxt symbol with its ``/`` replaced; freqtrade's ``BTC_USDT-1h.csv``) -> ``BTC/USD``, ``ETH/BTC``,
     ``BTC/USDT``; ``None`` when it names none."""
     stem = path.name.split(".")[0].upper()
-    m = re.search(r"(?:^|[_\-\s])([A-Z0-9]{2,10}?-?(?:" + "|".join(QUOTES) + r"))(?:$|[_\-\s])", stem)
+    m = re.search(r"(?:^|[_\-\s,])([A-Z0-9]{2,10}?-?(?:" + "|".join(QUOTES) + r"))(?:$|[_\-\s,])", stem)
     if m:
         base, quote = normalise_symbol(m.group(1)).split("/")
         return f"{'BTC' if base in _BITCOINCHARTS else base}/{quote}"
-    words = re.split(r"[_\-\s]+", stem)
+    words = re.split(r"[_\-\s,]+", stem)
     pairs = [
         (b, q) for b, q in itertools.pairwise(words)
         if q in QUOTES and re.fullmatch(r"[A-Z0-9]{2,10}", b) and not b.isdigit() and b not in _NOT_COINS
