@@ -441,6 +441,40 @@ def test_parquet_other_timezone_and_float32(tmp_path: Path) -> None:
     )
 
 
+def test_freqtrade_and_binance_api_files(tmp_path: Path) -> None:
+    """freqtrade's data files (``.feather``, its default, and ``.json``) and a dump of Binance's klines API
+    (a JSON array of 12-field arrays, prices as strings) give the known candles and the pair of their name."""
+    import json
+
+    ref = known()
+    secs = unix(ref)
+    freqtrade = ref[list(OHLCV)].reset_index(names="date")
+    freqtrade.to_feather(tmp_path / "BTC_USDT-1h.feather")
+    rows = [[int(t) * 1000, *(float(ref[c].iloc[k]) for c in OHLCV)] for k, t in enumerate(secs)]
+    (tmp_path / "BTC_USDT-1h.json").write_text(json.dumps(rows))
+    api = [[int(t) * 1000, *(str(ref[c].iloc[k]) for c in OHLCV), int(t) * 1000 + 3_599_999, "1.0", 7, "0.5", "0.5", "0"]
+           for k, t in enumerate(secs)]  # fmt: skip
+    (tmp_path / "ETHUSDT_klines.json").write_text(json.dumps(api))
+    for name, fmt, symbol in (
+        ("BTC_USDT-1h.feather", "feather", "BTC/USDT"),
+        ("BTC_USDT-1h.json", "headerless-ohlcv", "BTC/USDT"),
+        ("ETHUSDT_klines.json", "binance-klines", "ETH/USDT"),
+    ):
+        df = load_ohlcv(tmp_path / name)
+        pd.testing.assert_index_equal(df.index, ref.index.as_unit(df.index.unit), check_freq=False)
+        np.testing.assert_array_equal(df[list(OHLCV)].to_numpy(), ref[list(OHLCV)].to_numpy(), err_msg=name)
+        rep = df.attrs["quality_report"]
+        assert (rep.format, df.attrs["symbol"], rep.rows_kept, rep.warnings) == (fmt, symbol, N, []), name
+    (tmp_path / "x.json").write_text('{"data": []}')
+    with pytest.raises(
+        DataValidationError, match=r"x\.json: a JSON file that is not an array of candle arrays"
+    ):
+        load_ohlcv(tmp_path / "x.json")
+    (tmp_path / "y.json").write_text("[[1614556800000, 1, 2")
+    with pytest.raises(DataValidationError, match=r"y\.json, line 1: not valid JSON"):
+        load_ohlcv(tmp_path / "y.json")
+
+
 def test_concatenated_exports_and_sub_second_times(tmp_path: Path) -> None:
     rows = cells(known(), lambda t, s: f"{s}000")
     banner = "Timestamps are UTC timezone,https://www.CryptoDataDownload.com\n"

@@ -9,6 +9,8 @@ Recognised (detected from the content, never from the file name):
 - Headerless rows (see ``data._columns``): Binance's kline CSVs (open time in s, ms or us, open, high, low,
   close, volume, close time, quote volume, trades, taker buy base, taker buy quote, ignore), Kraken's OHLCVT
   (time, open, high, low, close, volume, trades) and plain time, open, high, low, close, volume.
+- A JSON array of candle arrays (Binance's klines API, freqtrade's ``.json`` files), read as the headerless rows
+  above; a Feather file (freqtrade's default ``.feather``) as a Parquet one.
 - Any CSV or Parquet file with recognisable column names (``timestamp``/``open_time``/``date``/``datetime``,
   ``open``, ``high``, ``low``, ``close``, ``volume``, ``quote_volume``, ``trades``, ...).
 - yfinance's CSV (``yf.download(...).to_csv(...)``): a ``Price,Close,High,Low,Open,Volume`` row, a
@@ -23,6 +25,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +44,7 @@ NO_TRADE_HOLES = ("kraken-ohlcvt", "coinbase-candles")
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_MAGIC = b"PAR1"
+_ARROW_MAGIC = b"ARROW1"
 
 
 @dataclass
@@ -81,15 +85,17 @@ def _looks_numeric(text: str) -> bool:
     return True
 
 
-def _parquet_table(path: Path, data: bytes, symbol_hint: str | None) -> RawTable:
+def _parquet_table(path: Path, data: bytes, symbol_hint: str | None, kind: str = "parquet") -> RawTable:
+    """A Parquet file, or a Feather (Arrow IPC) one with ``kind="feather"`` (freqtrade's default format)."""
     with needs_extra("data"):
         import pandas as pd
         import pyarrow  # noqa: F401 - read_parquet's engine: imported here, else its absence reads as a bad file
 
     try:
-        frame = pd.read_parquet(io.BytesIO(data))
+        frame = pd.read_feather(io.BytesIO(data)) if kind == "feather" else pd.read_parquet(io.BytesIO(data))
     except Exception as exc:  # pyarrow raises several types for damaged files
-        raise DataValidationError(f"unreadable Parquet file ({exc})", path=str(path)) from None
+        name = "Feather" if kind == "feather" else "Parquet"
+        raise DataValidationError(f"unreadable {name} file ({exc})", path=str(path)) from None
     if isinstance(frame.index, pd.DatetimeIndex):
         frame = frame.reset_index(names="timestamp" if frame.index.name is None else frame.index.name)
     header = [str(c) for c in frame.columns]
@@ -97,7 +103,7 @@ def _parquet_table(path: Path, data: bytes, symbol_hint: str | None) -> RawTable
     columns = {canon: frame.iloc[:, i].to_numpy(dtype=object) for canon, i in mapping.items()}
     return RawTable(
         path=str(path),
-        format="parquet",
+        format=kind,
         columns=columns,
         source_names={canon: header[i] for canon, i in mapping.items()},
         header=header,
@@ -122,6 +128,34 @@ def _delimiter(text: str) -> str:
 def _is_banner(text: str) -> bool:
     low = text.lower()
     return any(k in low for k in ("cryptodatadownload", "http", "timestamps are"))
+
+
+def _json_rows(text: str, path: str) -> str:
+    """A JSON array of candle arrays (Binance's klines API, freqtrade's ``.json`` files: ``[[1614556800000,
+    45134.1, ...], ...]``) as the equivalent headerless CSV text, one candle a line.
+
+    Raises:
+        DataValidationError: not JSON, or not an array of arrays of numbers (or numeric strings).
+    """
+    try:
+        candles = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataValidationError(
+            f"not valid JSON ({exc.msg}); expected an array of candles", path=path, line=exc.lineno
+        ) from None
+    ok = isinstance(candles, list) and all(
+        isinstance(c, list)
+        and c
+        and all(isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in c)
+        for c in candles
+    )
+    if not ok or not candles:
+        raise DataValidationError(
+            "a JSON file that is not an array of candle arrays; expected e.g. [[1614556800000, 45134.1, 45200.0, "
+            "45000.0, 45100.0, 12.5], ...] (open time, open, high, low, close, volume)",
+            path=path,
+        )
+    return "\n".join(",".join(str(v) for v in c) for c in candles) + "\n"
 
 
 def _yfinance_ticker(header: list[str], body: list[list[str]], path: str, line: int) -> str | None:
@@ -165,6 +199,8 @@ def read_table(path: str | Path, *, errors: str = "raise", symbol: str | None = 
     data = _read_bytes(path)
     if data[:4] == _PARQUET_MAGIC:
         return _parquet_table(path, data, symbol)
+    if data[:6] == _ARROW_MAGIC:
+        return _parquet_table(path, data, symbol, "feather")
     if not data.strip():
         raise DataValidationError("file is empty; expected a header and OHLCV rows", path=str(path))
     utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")  # a BOM: Excel's "Unicode text" export
@@ -178,6 +214,8 @@ def read_table(path: str | Path, *, errors: str = "raise", symbol: str | None = 
             path=str(path),
         ) from None
 
+    if text.lstrip()[:1] in ("[", "{"):
+        text = _json_rows(text, str(path))
     rows: list[list[str]] = []
     lines: list[int] = []
     reader = csv.reader(io.StringIO(text), delimiter=_delimiter(text))
