@@ -216,6 +216,42 @@ def test_binance_klines_without_header_ms_and_us(tmp_path: Path) -> None:
     assert (df_us.index == df.index).all()
 
 
+def test_a_zip_of_one_file_is_read_and_other_zips_are_refused(tmp_path: Path) -> None:
+    """Binance's kline downloads come as ``BTCUSDT-1h-2020-09.zip`` holding one CSV: read as that CSV. A ZIP of
+    several files, an Excel workbook (a ZIP too) and a damaged archive are refused naming the file."""
+    import zipfile
+
+    rows = [
+        f"{(1_600_000_000 + 3600 * i) * 1000},1.0,1.2,0.9,1.1,{10 + i},{(1_600_000_000 + 3600 * i) * 1000 + 3_599_999},"
+        f"{11 + i},{100 + i},5,5,0"
+        for i in range(5)
+    ]
+    text = "\n".join(rows) + "\n"
+    csv_path = _write(tmp_path / "BTCUSDT-1h-2020-09.csv", text)
+    with zipfile.ZipFile(tmp_path / "BTCUSDT-1h-2020-09.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("BTCUSDT-1h-2020-09.csv", text)
+    zipped = load_ohlcv(tmp_path / "BTCUSDT-1h-2020-09.zip")
+    pd.testing.assert_frame_equal(zipped, load_ohlcv(csv_path))
+    assert zipped.attrs["symbol"] == "BTC/USDT" and zipped.attrs["quality_report"].format == "binance-klines"
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as z:
+        z.writestr("a.csv", text)
+        z.writestr("b.csv", text)
+    with zipfile.ZipFile(tmp_path / "book.xlsx", "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    (tmp_path / "cut.zip").write_bytes((tmp_path / "BTCUSDT-1h-2020-09.zip").read_bytes()[:40])
+    for name, pattern in (
+        ("two.zip", r"two\.zip: a ZIP archive of 2 files \(a\.csv, b\.csv\); expected one file per archive"),
+        (
+            "book.xlsx",
+            r"book\.xlsx: an Excel workbook; expected CSV, Parquet, Feather or JSON \(save the sheet as CSV\)",
+        ),
+        ("cut.zip", r"cut\.zip: damaged ZIP archive .*; expected a complete \.zip"),
+    ):
+        with pytest.raises(DataValidationError, match=pattern):
+            load_ohlcv(tmp_path / name)
+
+
 def test_generic_csv_iso_dates_and_gzip(tmp_path: Path) -> None:
     text = "Date,Open,High,Low,Close,Volume\n" + "\n".join(
         f"2022-01-0{d}T00:00:00Z,{d},{d + 1},{d - 0.5},{d + 0.5},{d * 10}" for d in range(1, 6)

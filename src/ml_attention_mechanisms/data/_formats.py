@@ -15,7 +15,8 @@ Recognised (detected from the content, never from the file name):
   ``open``, ``high``, ``low``, ``close``, ``volume``, ``quote_volume``, ``trades``, ...).
 - yfinance's CSV (``yf.download(...).to_csv(...)``): a ``Price,Close,High,Low,Open,Volume`` row, a
   ``Ticker,BTC-USD,...`` row (the symbol) and a row naming the time column, then the rows.
-- Any of them gzip-compressed (detected by the magic bytes); a UTF-8 BOM, CRLF line endings, blank lines,
+- Any of them gzip-compressed or alone in a ZIP archive (Binance's kline downloads; detected by the magic
+  bytes; an Excel workbook is refused); a UTF-8 BOM, CRLF line endings, blank lines,
   spaces around fields and a trailing separator on every row are tolerated; the field separator (``,``
   ``;`` tab ``|``) is the one every line of the header and first rows holds equally often.
 """
@@ -26,6 +27,7 @@ import csv
 import gzip
 import io
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +45,7 @@ COINBASE_CANDLES = ("time", "low", "high", "open", "close", "volume")  # Coinbas
 NO_TRADE_HOLES = ("kraken-ohlcvt", "coinbase-candles")
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MAGIC = b"PK\x03\x04"
 _PARQUET_MAGIC = b"PAR1"
 _ARROW_MAGIC = b"ARROW1"
 
@@ -67,6 +70,8 @@ class RawTable:
 
 def _read_bytes(path: Path) -> bytes:
     data = path.read_bytes()
+    if data[:4] == _ZIP_MAGIC:
+        data = _zip_member(path, data)
     if data[:2] == _GZIP_MAGIC:
         try:
             data = gzip.decompress(data)
@@ -75,6 +80,33 @@ def _read_bytes(path: Path) -> bytes:
                 f"damaged gzip file ({exc}); expected a complete .gz", path=str(path)
             ) from None
     return data
+
+
+def _zip_member(path: Path, data: bytes) -> bytes:
+    """The one file of a ZIP archive (Binance's monthly and daily kline downloads, ``BTCUSDT-1h-2024-01.zip``).
+
+    Raises:
+        DataValidationError: a damaged archive, an Excel workbook, or an archive of more or fewer than one file.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = [i.filename for i in archive.infolist() if not i.is_dir()]
+            if "[Content_Types].xml" in names:
+                raise DataValidationError(
+                    "an Excel workbook; expected CSV, Parquet, Feather or JSON (save the sheet as CSV)",
+                    path=str(path),
+                )
+            if len(names) != 1:
+                raise DataValidationError(
+                    f"a ZIP archive of {len(names)} files ({', '.join(names[:5])}); expected one file per archive "
+                    "(unzip it and pass each file)",
+                    path=str(path),
+                )
+            return archive.read(names[0])
+    except (zipfile.BadZipFile, EOFError) as exc:
+        raise DataValidationError(
+            f"damaged ZIP archive ({exc}); expected a complete .zip", path=str(path)
+        ) from None
 
 
 def _looks_numeric(text: str) -> bool:
