@@ -307,3 +307,22 @@ def test_a_target_ending_on_a_bar_without_a_price_is_not_scored() -> None:
     assert out["interval90"]["model"]["coverage"] == pytest.approx(inside.mean())
     with pytest.raises(ValueError, match="observed: shape"):
         evaluate_asset_forecasts(r, observed=observed[:-1], **kwargs)  # type: ignore[arg-type]
+
+
+def test_the_empirical_quantiles_may_be_given_by_the_caller() -> None:
+    """A caller that has the empirical-quantile baseline passes it instead of its being computed twice: the
+    scores are the same; an array of the wrong shape is refused."""
+    r, _ = _garch_series(6)
+    levels = [0.05, 0.5, 0.95]
+    sigma = r[:TEST].std()
+    q = np.tile([-1.645 * sigma, 0.0, 1.645 * sigma], (N, 1))
+    base = rolling_quantile_forecast(r, levels)
+    given = evaluate_asset_forecasts(
+        r, test_start=TEST, quantile_forecast=q, quantile_levels=levels, empirical_quantiles=base
+    )
+    computed = evaluate_asset_forecasts(r, test_start=TEST, quantile_forecast=q, quantile_levels=levels)
+    assert given["interval90"] == computed["interval90"]
+    with pytest.raises(ValueError, match=r"empirical_quantiles: shape \(2600, 2\), expected \(2600, 3\)"):
+        evaluate_asset_forecasts(
+            r, test_start=TEST, quantile_forecast=q, quantile_levels=levels, empirical_quantiles=base[:, :2]
+        )

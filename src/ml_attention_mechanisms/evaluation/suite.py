@@ -124,6 +124,7 @@ def evaluate_asset_forecasts(
     quantile_forecast: Any = None,
     quantile_levels: Sequence[float] | None = None,
     quantile_horizon: int = 1,
+    empirical_quantiles: Any = None,
     calibration_start: int | None = None,
     var_forecasts: Mapping[float, tuple[Any, Any]] | None = None,
     drawdown_forecast: Any = None,
@@ -156,6 +157,9 @@ def evaluate_asset_forecasts(
             ``[calibration_start, test_start - quantile_horizon + 1)`` (targets ending before the test
             split) before scoring (``"model"``: calibrated, ``"model_raw"``: as given).
         quantile_horizon: bars of the quantiles' target. Default: 1.
+        empirical_quantiles: the empirical-quantile baseline where the caller has it already,
+            ``rolling_quantile_forecast(returns, quantile_levels, horizon=quantile_horizon)``, shape
+            ``(T, Q)``. Default: None (computed here).
         var_forecasts: ``{level: (var, es or None)}`` one-bar VaR/ES of the model, each shape ``(T,)``.
         drawdown_forecast: model's forecast of the next-``horizon``-bar maximum drawdown, shape ``(T,)``
             (scored against the rolling mean of past drawdowns under ``"drawdown"``).
@@ -259,7 +263,12 @@ def evaluate_asset_forecasts(
             q = q.copy()
             q[given] = calibrator.transform(q[given])
         sets["model"] = (q, levels)
-        sets["empirical_quantile"] = (rolling_quantile_forecast(r, levels, horizon=quantile_horizon), levels)
+        if empirical_quantiles is None:
+            empirical_quantiles = rolling_quantile_forecast(r, levels, horizon=quantile_horizon)
+        empirical = as_array(empirical_quantiles, "empirical_quantiles", ndim=2)
+        if empirical.shape != (n, len(levels)):
+            raise ValueError(f"empirical_quantiles: shape {empirical.shape}, expected {(n, len(levels))}")
+        sets["empirical_quantile"] = (empirical, levels)
         for k, o in extra.items():
             if "quantiles" in o:
                 given = [float(v) for v in o.get("quantile_levels", levels)]

@@ -95,7 +95,8 @@ def score_assets(
             var_forecasts = None
             if "var" in f:
                 var_forecasts = {1.0 - lv: (f["var"][:, i], f["es"][:, i]) for i, lv in enumerate(var_levels)}
-            others = _interval_rows(f, r, quantile_levels, priced[first:, col])
+            empirical = rolling_quantile_forecast(r, quantile_levels) if "quantiles" in f else None
+            others = _interval_rows(f, r, empirical, quantile_levels, priced[first:, col])
             if "variance" in f:  # the model's own anchor alone: what the attention's residual adds to it
                 own = np.where(
                     data.prepared.mask[col, first:], HORIZON * data.prepared.scale[col, first:], np.nan
@@ -109,7 +110,7 @@ def score_assets(
                 r, test_start=t0, test_end=t1, train_end=v0 if v0 > 0 else t0,
                 return_forecast=f.get("return"), variance_forecast=f.get("variance"),
                 quantile_forecast=f.get("quantiles"),
-                quantile_levels=list(quantile_levels) if "quantiles" in f else None,
+                quantile_levels=list(quantile_levels) if "quantiles" in f else None, empirical_quantiles=empirical,
                 var_forecasts=var_forecasts, drawdown_forecast=f.get("drawdown"), others=others,
                 horizon=HORIZON, refit_every=refit_every, n_sims=n_sims, observed=priced[first:, col],
                 periods=months[first:],
@@ -118,18 +119,23 @@ def score_assets(
 
 
 def _interval_rows(
-    f: Mapping[str, np.ndarray], r: np.ndarray, levels: Sequence[float], observed: np.ndarray
+    f: Mapping[str, np.ndarray],
+    r: np.ndarray,
+    empirical: np.ndarray | None,
+    levels: Sequence[float],
+    observed: np.ndarray,
 ) -> dict[str, dict[str, Any]]:
     """The intervals scored beside the model's calibrated ones: its raw quantiles (``model_raw``) and the
-    empirical quantiles with its rolling calibration (``empirical_quantile_calibrated``); none without both."""
-    if "quantiles_raw" not in f or "quantiles" not in f:
+    empirical quantiles ``empirical`` (``[T, Q]``, the suite's baseline) with its rolling calibration
+    (``empirical_quantile_calibrated``); none without both."""
+    if "quantiles_raw" not in f or "quantiles" not in f or empirical is None:
         return {}
-    empirical = rolling_calibrated_quantiles(
-        rolling_quantile_forecast(r, levels), r, list(levels), window=ROLLING_WINDOW, observed=observed
+    calibrated = rolling_calibrated_quantiles(
+        empirical, r, list(levels), window=ROLLING_WINDOW, observed=observed
     )
     return {
         "model_raw": {"quantiles": f["quantiles_raw"], "quantile_levels": list(levels)},
-        CALIBRATED_EMPIRICAL: {"quantiles": empirical, "quantile_levels": list(levels)},
+        CALIBRATED_EMPIRICAL: {"quantiles": calibrated, "quantile_levels": list(levels)},
     }
 
 
