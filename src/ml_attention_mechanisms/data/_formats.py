@@ -117,7 +117,7 @@ def _looks_numeric(text: str) -> bool:
     return True
 
 
-def _parquet_table(path: Path, data: bytes, symbol_hint: str | None, kind: str = "parquet") -> RawTable:
+def _columnar_table(path: Path, data: bytes, symbol_hint: str | None, kind: str = "parquet") -> RawTable:
     """A Parquet file, or a Feather (Arrow IPC) one with ``kind="feather"`` (freqtrade's default format)."""
     with needs_extra("data"):
         import pandas as pd
@@ -230,9 +230,9 @@ def read_table(path: str | Path, *, errors: str = "raise", symbol: str | None = 
         raise IsADirectoryError(f"{path}: is a directory; expected a CSV or Parquet file")
     data = _read_bytes(path)
     if data[:4] == _PARQUET_MAGIC:
-        return _parquet_table(path, data, symbol)
+        return _columnar_table(path, data, symbol)
     if data[:6] == _ARROW_MAGIC:
-        return _parquet_table(path, data, symbol, "feather")
+        return _columnar_table(path, data, symbol, "feather")
     if not data.strip():
         raise DataValidationError("file is empty; expected a header and OHLCV rows", path=str(path))
     utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")  # a BOM: Excel's "Unicode text" export

@@ -345,10 +345,10 @@ def volume_breaks(volume: np.ndarray, window: int) -> list[tuple[int, float]]:
     before = log_v.rolling(window).median().shift(1).to_numpy()
     after = log_v[::-1].rolling(window).median()[::-1].to_numpy()
     jump = np.nan_to_num(after - before)
-    big = np.abs(jump) >= np.log(VOLUME_BREAK)
+    big = np.flatnonzero(np.abs(jump) >= np.log(VOLUME_BREAK))
     out = []
     x = log_v.to_numpy()
-    for run in np.split(np.flatnonzero(big), np.flatnonzero(np.diff(np.flatnonzero(big)) > 1) + 1):
+    for run in np.split(big, np.flatnonzero(np.diff(big) > 1) + 1):
         if run.size:  # one break per run of rows past the threshold, around its largest jump
             lo = max(int(run[np.argmax(np.abs(jump[run]))]) - window, 0)
             i = lo + _least_squares_split(x[lo : lo + 2 * window])
