@@ -49,12 +49,15 @@ _NOT_COINS = _BITCOINCHARTS | frozenset(
 
 
 def _symbol_from_name(path: Path) -> str | None:
-    """The pair a file's name gives, written together or with a hyphen as exchanges name them:
-    ``Binance_BTCUSDT_1h.csv``, ``XBTUSD_60.csv`` (Kraken), ``BTC-USD.csv`` (Coinbase), ``BITSTAMP_BTCUSD, 60.csv``
-    (TradingView) -> ``BTC/USDT``, ``XBT/USD``, ``BTC/USD``, ``BTC/USD``; bitcoincharts' market names (``bitstampUSD_1-min_data.csv``) -> ``BTC/USD``;
-    else the last base and quote written as two words (``BTC_USD_1h.csv``, ``binance_ETH_BTC_1h.csv``: a
-    ccxt symbol with its ``/`` replaced; freqtrade's ``BTC_USDT-1h.csv``) -> ``BTC/USD``, ``ETH/BTC``,
-    ``BTC/USDT``; ``None`` when it names none."""
+    """The pair a file's name gives, ``None`` when it names none:
+
+    - written together or with a hyphen, as exchanges name it: ``Binance_BTCUSDT_1h.csv`` -> ``BTC/USDT``,
+      ``XBTUSD_60.csv`` (Kraken) -> ``XBT/USD``, ``BTC-USD.csv`` (Coinbase) and ``BITSTAMP_BTCUSD, 60.csv``
+      (TradingView) -> ``BTC/USD``; bitcoincharts' market names (``bitstampUSD_1-min_data.csv``) -> ``BTC/USD``;
+    - else the last base and quote written as two words: a ccxt symbol with its ``/`` replaced
+      (``BTC_USD_1h.csv`` -> ``BTC/USD``, ``binance_ETH_BTC_1h.csv`` -> ``ETH/BTC``) or freqtrade's name
+      (``BTC_USDT-1h.csv`` -> ``BTC/USDT``); an exchange or a number is no base.
+    """
     stem = path.name.split(".")[0].upper()
     m = re.search(r"(?:^|[_\-\s,])([A-Z0-9]{2,10}?-?(?:" + "|".join(QUOTES) + r"))(?:$|[_\-\s,])", stem)
     if m:
