@@ -124,3 +124,13 @@ def test_missing_hours_says_how_a_files_holes_are_read(
     assert main(["data-check", "--json", "--missing-hours", "absent", str(path)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["missing_hours"] == "absent" and report["no_trade_bars"] == 0 and report["rows_kept"] == 4
+
+
+def test_timezone_reads_times_without_a_zone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--timezone``: the report's span is the clock times converted to UTC and it names the zone."""
+    path = _write(tmp_path, "BTCUSDT_1h.csv", "date,open,high,low,close,volume\n"
+                  "2021-06-10 08:00:00,10,12,9,11,5\n2021-06-10 09:00:00,11,12,9,10,5\n")  # fmt: skip
+    assert main(["data-check", "--timezone", "Asia/Shanghai", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "span              2021-06-10 00:00 .. 2021-06-10 01:00" in out
+    assert "time zone         Asia/Shanghai (times without a zone; converted to UTC)" in out

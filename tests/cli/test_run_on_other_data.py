@@ -374,3 +374,42 @@ def test_the_files_quality_warnings_are_evaluates_and_predicts(
     assert [line for line in buf.getvalue().splitlines() if "volume level" in line] == [f"note: {said[0]}"]
     with pytest.warns(UserWarning, match="volume level: the week from"):
         predict_run(run, [path], tmp_path / "q.csv")
+
+
+def test_times_in_another_zone_score_as_the_utc_file(
+    run_dir: tuple[Path, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An export whose times are UTC+8 clock times written without a zone: with ``--timezone`` it is scored
+    exactly as the same bars written in UTC; ``backtest --signals`` refuses the option (its file has its
+    own times)."""
+    import json
+
+    run, later = run_dir
+    hourly, local = tmp_path / "BTCUSDT_1h.csv", tmp_path / "BTC-USDT_1h_local.csv"
+    later.to_csv(hourly)
+    shown = later.copy()
+    shown.index = later.index.tz_convert("Asia/Shanghai").tz_localize(None).rename("datetime")
+    shown.to_csv(local)
+    out = {}
+    for name, argv in (("utc", [str(hourly)]), ("local", [str(local), "--timezone", "Asia/Shanghai"])):
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(["evaluate", "--run", str(run), "--data", *argv, "--out", str(tmp_path / name),
+                         "--no-progress"]) == 0  # fmt: skip
+        out[name] = json.loads((tmp_path / name / "metrics.json").read_text(encoding="utf-8"))
+    assert out["local"]["assets"] == out["utc"]["assets"]
+    assert out["local"]["data"]["scored"] == out["utc"]["data"]["scored"]
+    signals = tmp_path / "signals.csv"
+    signals.write_text("timestamp,symbol,position,close\n2021-01-01T00:00:00Z,BTC,1,100\n")
+    refused(
+        ["backtest", "--signals", str(signals), "--timezone", "UTC+8"],
+        capsys,
+        "--timezone",
+        "only with --run",
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "--run", str(run), "--data", str(local), "--timezone", "Asia/Shang"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        "mlattn: error: argument --timezone: 'Asia/Shang': not a time zone (expected an IANA name such as "
+        "'Asia/Shanghai', or an offset from UTC such as 'UTC+8' or '+05:30', at most 14 hours)\n"
+    )

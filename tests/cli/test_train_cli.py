@@ -225,9 +225,12 @@ def test_tune_names_the_data_too(tmp_path: Path, capsys: pytest.CaptureFixture[s
     refused([*base, "--timeout", "-1"], capsys, "--timeout -1.0: expected seconds > 0")
 
 
-def test_missing_hours_sets_the_runs_data_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """``--missing-hours`` sets the run's ``data.missing_hours`` (written to its config.yaml) over the YAML
-    config's; refused with the bundled dataset and with ``--resume``."""
+def test_reading_options_set_the_runs_data_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--missing-hours`` and ``--timezone`` set the run's ``data.missing_hours`` and ``data.timezone``
+    (written to its config.yaml) over the YAML config's; refused with the bundled dataset and with
+    ``--resume``."""
     path = _csv(tmp_path / "BTCUSDT_1h.csv", bars=1200)
     lines = path.read_text(encoding="utf-8").splitlines()
     kept = [line for i, line in enumerate(lines) if i < 100 or i % 50 != 0]  # holes of one hour
@@ -236,13 +239,18 @@ def test_missing_hours_sets_the_runs_data_option(tmp_path: Path, capsys: pytest.
     runs = {}
     for mode in (None, "no-trades"):
         out = tmp_path / f"run-{mode}"
-        extra = [] if mode is None else ["--missing-hours", mode]
+        extra = [] if mode is None else ["--missing-hours", mode, "--timezone", "UTC+8"]
         argv = ["train", "--model", MODEL, "--data", str(path), "--config", str(config), "--out", str(out)]
         assert main([*argv, *extra]) == 0
-        runs[mode] = yaml.safe_load((out / "config.yaml").read_text())["data"]["missing_hours"]
+        data = yaml.safe_load((out / "config.yaml").read_text())["data"]
+        runs[mode] = (data["missing_hours"], data["timezone"])
     capsys.readouterr()
-    assert runs == {None: "auto", "no-trades": "no-trades"}
+    assert runs == {None: ("auto", None), "no-trades": ("no-trades", "UTC+8")}
     _fails(capsys, ["train", "--model", MODEL, "--data", "binance-1h", "--missing-hours", "absent"],
            "--missing-hours: reads data files; the bundled dataset binance-1h has its own bars")  # fmt: skip
+    _fails(capsys, ["train", "--model", MODEL, "--data", "binance-1h", "--timezone", "UTC+8"],
+           "--timezone: reads data files; the bundled dataset binance-1h has its own bars")  # fmt: skip
     _fails(capsys, ["train", "--resume", str(tmp_path / "run-None"), "--missing-hours", "absent"],
            "--missing-hours: not with --resume")  # fmt: skip
+    _fails(capsys, ["train", "--resume", str(tmp_path / "run-None"), "--timezone", "Asia/Tokyo"],
+           "--timezone: not with --resume")  # fmt: skip

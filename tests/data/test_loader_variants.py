@@ -503,6 +503,10 @@ def test_gzip_of_a_variant(tmp_path: Path) -> None:
 def test_symbol_names() -> None:
     assert normalise_symbol("XBTUSD") == "XBT/USD"  # not XB/TUSD
     assert normalise_symbol("BTCTUSD") == "BTC/TUSD" and normalise_symbol("ETHBTC") == "ETH/BTC"
+    assert normalise_symbol("BTCKRW") == "BTC/KRW" and normalise_symbol("btc_jpy") == "BTC/JPY"
+    # the quote first (Upbit's and Bittrex's market codes) is turned round; two fiat or stable coins are not
+    assert normalise_symbol("KRW-BTC") == "BTC/KRW" and normalise_symbol("USDT-ETH") == "ETH/USDT"
+    assert normalise_symbol("EUR/USDT") == "EUR/USDT" and normalise_symbol("ETH-BTC") == "ETH/BTC"
 
 
 @pytest.mark.parametrize(
@@ -521,6 +525,9 @@ def test_symbol_names() -> None:
         ("BITSTAMP_BTCUSD, 60.csv", "BTC/USD"),  # TradingView's export
         ("X_ETHUSD_polygon.csv", "ETH/USD"),  # Polygon's ticker X:ETHUSD
         ("ETH_USDT-1h.csv", "ETH/USDT"),  # freqtrade's name
+        ("upbit_KRW-BTC_60.csv", "BTC/KRW"),  # Upbit's market code, the quote first
+        ("bitflyer_BTC_JPY_1h.csv", "BTC/JPY"),
+        ("registry_entry.csv", None),  # no quote ends a word here
         ("exchange_BTC_1h.csv", None),  # a base alone names no pair
         ("data_2024_USD.csv", None),  # a number is no coin
         ("okx_BTC_1h.csv", None),  # an exchange is no coin

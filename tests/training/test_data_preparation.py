@@ -68,3 +68,28 @@ def test_data_files_hours_without_trades_follow_the_options(tmp_path) -> None:  
         ValueError, match="DataOptions.missing_hours='fill': must be one of auto, no-trades, absent"
     ):
         DataOptions(missing_hours="fill")
+
+
+def test_data_files_timezone_follows_the_options(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``DataOptions.timezone`` reaches the loader: clock times of UTC+9 written without a zone train on the
+    bars' UTC times; a zone that is not one is refused on construction, named."""
+    import numpy as np
+    import pytest
+
+    from ml_attention_mechanisms.training._data import _load_panel
+
+    n = 48
+    close = 100 * np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.01, n)))
+    utc = pd.date_range("2021-01-01", periods=n, freq="1h", tz="UTC")
+    frame = pd.DataFrame(
+        {"date": utc.tz_convert("Asia/Seoul").strftime("%Y-%m-%d %H:%M:%S"), "open": close,
+         "high": close * 1.01, "low": close * 0.99, "close": close, "volume": 1.0}
+    )  # fmt: skip
+    path = tmp_path / "BTCKRW_1h.csv"
+    frame.to_csv(path, index=False)
+    panel, _, _ = _load_panel([path], DataOptions(timezone="Asia/Seoul"))
+    assert panel.symbols == ("BTC/KRW",) and (panel.timestamps == utc.as_unit("s").asi8).all()
+    panel, _, _ = _load_panel([path], DataOptions())
+    assert (panel.timestamps == utc.as_unit("s").asi8 + 9 * 3600).all()
+    with pytest.raises(ValueError, match="DataOptions.timezone='Asia/Seul': must be an IANA zone name"):
+        DataOptions(timezone="Asia/Seul")

@@ -3,8 +3,9 @@
 - Global flags (every command, before or after the command name): ``--debug`` (the traceback of an error)
   and ``--no-progress`` (no progress bars or stage lines).
 - A run and the data to use it on (``evaluate``, ``predict``, ``backtest``): ``--run``, ``--data``,
-  ``--start``, ``--end``, ``--missing-hours``.
-- How a file's hours without trades are read (those and ``data-check``): ``--missing-hours``.
+  ``--start``, ``--end``, ``--missing-hours``, ``--timezone``.
+- How a file is read (those, ``data-check`` and ``train``): ``--missing-hours`` (hours without trades) and
+  ``--timezone`` (the zone of times written without one).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["add_global_flags", "add_missing_hours", "add_run_arguments", "positive_int"]
+__all__ = ["add_global_flags", "add_missing_hours", "add_run_arguments", "positive_int", "reading_options"]
 
 
 def add_global_flags(parser: argparse.ArgumentParser, *, with_defaults: bool) -> None:
@@ -37,8 +38,8 @@ def add_run_arguments(
     required: bool = True,
     run_group: argparse._MutuallyExclusiveGroup | None = None,
 ) -> None:
-    """``--run DIR``, ``--data FILE...``, ``--start``, ``--end``, ``--missing-hours``: a finished ``mlattn
-    demo`` run and the OHLCV files to use its models on.
+    """``--run DIR``, ``--data FILE...``, ``--start``, ``--end``, ``--missing-hours``, ``--timezone``: a
+    finished ``mlattn demo`` run and the OHLCV files to use its models on.
 
     Args:
         parser: the command's parser.
@@ -67,8 +68,9 @@ def add_run_arguments(
 
 
 def add_missing_hours(parser: argparse.ArgumentParser, *, default: str | None = "auto") -> None:
-    """``--missing-hours {auto,no-trades,absent}``: ``load_ohlcv``'s ``missing_hours`` (``default=None``
-    where the option is optional, so that a command can tell it was given: ``None`` means ``"auto"``)."""
+    """``--missing-hours {auto,no-trades,absent}`` and ``--timezone ZONE``: ``load_ohlcv``'s
+    ``missing_hours`` (``default=None`` where the option is optional, so that a command can tell it was
+    given: ``None`` means ``"auto"``) and ``timezone`` (``None``: UTC)."""
     from ..data.loader import MISSING_HOURS
 
     parser.add_argument(
@@ -81,6 +83,30 @@ def add_missing_hours(parser: argparse.ArgumentParser, *, default: str | None = 
         "Kraken OHLCVT and Coinbase candle files and where such hours are 3%% of the file's or more, absent "
         "otherwise",
     )
+    parser.add_argument(
+        "--timezone",
+        type=_timezone,
+        default=None,
+        metavar="ZONE",
+        help="the zone of the files' times written without one, e.g. Asia/Shanghai or UTC+8 (default UTC); "
+        "unix times and times with an offset are exact and keep their time",
+    )
+
+
+def reading_options(args: argparse.Namespace) -> dict[str, str]:
+    """The file-reading options given on the command line (``missing_hours``, ``timezone``), by keyword."""
+    return {k: getattr(args, k) for k in ("missing_hours", "timezone") if getattr(args, k, None) is not None}
+
+
+def _timezone(text: str) -> str:
+    """argparse type: a zone ``load_ohlcv`` takes (an IANA name or a UTC offset)."""
+    from ..data._timestamps import parse_timezone
+
+    try:
+        parse_timezone(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: " + str(exc).split(": ", 1)[1]) from None
+    return text
 
 
 def positive_int(text: str) -> int:

@@ -58,10 +58,14 @@ class Backtest(Subcommand):
                 raise CLIError("--run needs --data FILE... (the bars to backtest on)")
             summary = backtest_run(
                 args.run, args.data, cfg, start=args.start, end=args.end, configs_tried=args.configs_tried,
-                missing_hours=args.missing_hours or "auto",
+                missing_hours=args.missing_hours or "auto", timezone=args.timezone,
             )  # fmt: skip
         else:
-            given = [k for k in ("data", "start", "end", "missing_hours") if getattr(args, k) is not None]
+            given = [
+                k
+                for k in ("data", "start", "end", "missing_hours", "timezone")
+                if getattr(args, k) is not None
+            ]
             ignored = [f"--{k.replace('_', '-')}" for k in given]
             if ignored:
                 raise CLIError(f"{', '.join(ignored)}: only with --run (a --signals file has its own bars)")

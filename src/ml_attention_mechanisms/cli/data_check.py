@@ -39,7 +39,10 @@ class DataCheck(Subcommand):
         for path in args.files:
             try:
                 frame = load_ohlcv(
-                    path, errors="drop" if args.drop else "raise", missing_hours=args.missing_hours
+                    path,
+                    errors="drop" if args.drop else "raise",
+                    missing_hours=args.missing_hours,
+                    timezone=args.timezone,
                 )
             except DataValidationError as exc:
                 sys.stderr.write(f"mlattn data-check: invalid: {str(exc).splitlines()[0]}\n")

@@ -27,7 +27,7 @@ class Evaluate(Subcommand):
 
         result = evaluate_run(
             args.run, args.data, start=args.start, end=args.end, out=args.out, progress=not args.no_progress,
-            missing_hours=args.missing_hours,
+            missing_hours=args.missing_hours, timezone=args.timezone,
         )  # fmt: skip
         print(result.table)
         for warning in result.metrics.get("warnings", []):

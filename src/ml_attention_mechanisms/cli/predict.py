@@ -26,7 +26,7 @@ class Predict(Subcommand):
 
         path = predict_run(
             args.run, args.data, args.out, start=args.start, end=args.end, missing_hours=args.missing_hours,
-            on_warning=lambda sentence: print(f"warning: {sentence}"),
+            timezone=args.timezone, on_warning=lambda sentence: print(f"warning: {sentence}"),
         )  # fmt: skip
         print(f"wrote {path}")
         return EXIT_OK

@@ -6,13 +6,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ._arguments import add_missing_hours, positive_int
+from ._arguments import add_missing_hours, positive_int, reading_options
 from ._base import EXIT_OK, CLIError, Subcommand
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--model``, ``--data``, ``--missing-hours``, ``--config``, ``--max-epochs``, ``--seed``, ``--out`` (shared
-    with ``tune``)."""
+    """``--model``, ``--data``, ``--missing-hours``, ``--timezone``, ``--config``, ``--max-epochs``, ``--seed``,
+    ``--out`` (shared with ``tune``)."""
     parser.add_argument("--model", help="registry name, e.g. price_predictor_small (mlattn list-models)")
     parser.add_argument(
         "--data",
@@ -40,23 +40,25 @@ def data_argument(values: list[str] | None) -> str | list[str]:
 
 
 def run_config(args: argparse.Namespace, data: str | list[str] | None) -> Any:
-    """``--config`` (a path, or None for the defaults) with ``--missing-hours`` written into its data section
-    (``DataOptions.missing_hours``) when given.
+    """``--config`` (a path, or None for the defaults) with ``--missing-hours`` and ``--timezone`` written
+    into its data section (``DataOptions.missing_hours``, ``DataOptions.timezone``) when given.
 
     Raises:
-        CLIError: ``--missing-hours`` with the bundled dataset, whose bars it does not read.
+        CLIError: ``--missing-hours`` or ``--timezone`` with the bundled dataset, whose bars it does not read.
     """
-    if args.missing_hours is None:
+    given = reading_options(args)
+    if not given:
         return args.config
     if isinstance(data, str):
-        raise CLIError(f"--missing-hours: reads data files; the bundled dataset {data} has its own bars")
+        flags = ", ".join(f"--{k.replace('_', '-')}" for k in given)
+        raise CLIError(f"{flags}: reads data files; the bundled dataset {data} has its own bars")
     import dataclasses
 
     from ..config import replace_config
     from ..training.config import RunConfig, load_run_config
 
     cfg = RunConfig() if args.config is None else load_run_config(args.config)
-    return dataclasses.replace(cfg, data=replace_config(cfg.data, missing_hours=args.missing_hours))
+    return dataclasses.replace(cfg, data=replace_config(cfg.data, **given))
 
 
 class Train(Subcommand):
@@ -98,8 +100,9 @@ class Train(Subcommand):
             raise CLIError(f"--resume: run directory not found: {args.resume}")
         if args.resume is not None and (args.out is not None or args.overwrite):
             raise CLIError("--out/--overwrite: not with --resume (the run continues in its own directory)")
-        if args.resume is not None and args.missing_hours is not None:
-            raise CLIError("--missing-hours: not with --resume (the run reads its data as it did)")
+        if args.resume is not None and reading_options(args):
+            flags = ", ".join(f"--{k.replace('_', '-')}" for k in reading_options(args))
+            raise CLIError(f"{flags}: not with --resume (the run reads its data as it did)")
         if args.config is not None and not args.config.is_file():
             raise CLIError(f"--config: file not found: {args.config}")
         data = data_argument(args.data) if (args.data or args.resume is None) else None

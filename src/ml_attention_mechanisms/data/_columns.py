@@ -28,7 +28,10 @@ __all__ = [
     "normalise_symbol",
 ]
 
-QUOTES = ("USDT", "USDC", "BUSD", "TUSD", "FDUSD", "USD", "EUR", "GBP", "BTC", "ETH", "BNB")
+QUOTES = (
+    "USDT", "USDC", "BUSD", "TUSD", "FDUSD", "USD", "EUR", "GBP", "KRW", "JPY", "AUD", "CAD", "BRL", "BTC", "ETH",
+    "BNB",
+)  # fmt: skip
 # currencies that are a quote whenever a file does not say otherwise
 _FIAT = frozenset(
     {"USD", "USDT", "USDC", "BUSD", "TUSD", "FDUSD", "DAI", "EUR", "GBP", "JPY", "KRW", "AUD", "CAD", "CHF",
@@ -75,11 +78,13 @@ def normalise_symbol(text: str) -> str:
     """``"BTCUSDT"``, ``"btc-usdt"``, ``"BTC/USDT"`` -> ``"BTC/USDT"`` (unknown quotes are left as they are).
 
     A quote is split off only where it leaves a base of at least three characters (``"XBTUSD"`` is
-    XBT/USD, not XB/TUSD), unless no quote does.
+    XBT/USD, not XB/TUSD), unless no quote does. A pair written quote first, a fiat or stable coin before a
+    coin (Upbit's and Bittrex's market codes ``"KRW-BTC"``, ``"USDT-ETH"``), is turned round: ``"BTC/KRW"``.
     """
     s = text.strip().upper().replace("-", "/").replace("_", "/")
     if "/" in s:
-        return s
+        base, _, quote = s.partition("/")
+        return f"{quote}/{base}" if base in _FIAT and quote and quote not in _FIAT and "/" not in quote else s
     splits = [(s[: -len(q)], q) for q in QUOTES if s.endswith(q) and len(s) > len(q)]
     for base, quote in sorted(splits, key=lambda bq: len(bq[0]) < 3):
         return f"{base}/{quote}"

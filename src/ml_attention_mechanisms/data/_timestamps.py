@@ -10,10 +10,16 @@
   ``2017-08-17 04-AM``, ``10-06-21`` + ``00:00:00``, ``2017-08-17``) and ISO 8601, as UTC.
 - Where both are present the unix value wins; rows whose date column disagrees (a local clock, a 12-hour
   clock that lost its AM/PM) are counted, not used.
+- A date written without a zone is UTC unless a ``timezone`` is given (:func:`parse_timezone`: an IANA
+  name or a fixed offset): then it is that zone's wall-clock time, converted to UTC. A date with its own
+  offset (``+08:00``, ``Z``, ``UTC``) and a unix value are exact whatever ``timezone`` says. Across a
+  daylight-saving change, a local hour written twice is told apart by the rows' order; an hour that
+  cannot be placed (written once where it occurs twice, or one the clocks skipped) is an invalid row.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -25,7 +31,7 @@ from .._import_guard import needs_extra
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["TimestampResult", "resolve_timestamps"]
+__all__ = ["TimestampResult", "parse_timezone", "resolve_timestamps"]
 
 _SCI_RE = re.compile(r"^[+-]?(\d+)(?:\.(\d*))?[eE]([+-]?\d+)$")
 _FORMATS: dict[str, str] = {
@@ -56,6 +62,9 @@ _EARLIEST, _LATEST = (
     4_102_444_800,
 )  # 1990-01-01, 2100-01-01: anything else is a unit or parse error
 _UNIT_LIMITS = ((1e17, 1e9), (1e14, 1e6), (1e11, 1e3))  # value >= limit -> divide by
+# a date string that carries its own zone: an offset, Z or a named UTC after the clock time
+_ZONED = r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?|UTC|GMT|utc|gmt)$"
+_OFFSET = re.compile(r"(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?", re.IGNORECASE)
 
 
 @dataclass
@@ -67,6 +76,83 @@ class TimestampResult:
     warnings: list[str] = field(default_factory=list)
     unix_key: str | None = None  # the canonical column holding unix times, if any
     date_key: str | None = None  # the canonical column holding date strings, if any
+    zone_rows: int = 0  # rows whose time was read as the given timezone's wall-clock time
+
+
+def parse_timezone(text: str) -> dt.tzinfo:
+    """The zone named by a ``timezone`` argument.
+
+    Args:
+        text: an IANA name (``"Asia/Shanghai"``, ``"America/New_York"``), a fixed offset from UTC
+            (``"UTC+8"``, ``"+08:00"``, ``"-0530"``, ``"GMT-3"``) or ``"UTC"``.
+
+    Raises:
+        ValueError: ``text`` names no zone (the message quotes it and shows the accepted forms).
+    """
+    import zoneinfo
+
+    name = str(text).strip()
+    if name.upper() in ("UTC", "GMT", "Z"):
+        return dt.timezone.utc
+    m = _OFFSET.fullmatch(name)
+    if m is not None:
+        sign, hours, minutes = m.group(1), int(m.group(2)), int(m.group(3) or 0)
+        if minutes < 60 and (hours, minutes) <= (14, 0):
+            delta = dt.timedelta(hours=hours, minutes=minutes)
+            return dt.timezone(-delta if sign == "-" else delta)
+    else:
+        try:
+            return zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            pass
+    raise ValueError(
+        f"timezone={text!r}: not a time zone (expected an IANA name such as 'Asia/Shanghai', or an offset "
+        "from UTC such as 'UTC+8' or '+05:30', at most 14 hours)"
+    )
+
+
+def _zoned(strings: np.ndarray) -> np.ndarray:
+    """bool [rows]: the date strings that carry their own zone (``+08:00``, ``Z``, ``UTC`` after the time)."""
+    with needs_extra("data"):
+        import pandas as pd
+
+    return (
+        pd.Series(strings, dtype=object).astype(str).str.strip().str.contains(_ZONED, regex=True).to_numpy()
+    )
+
+
+def _localize(wall: np.ndarray, zone: dt.tzinfo) -> tuple[np.ndarray, np.ndarray]:
+    """UTC seconds of wall-clock times in ``zone``, and which of them could not be placed.
+
+    Args:
+        wall: float [rows], the wall-clock times as if they were UTC seconds (NaN: no time), in file order.
+        zone: the zone they were written in.
+
+    Returns:
+        ``(seconds, unplaced)``: float [rows] (NaN where ``wall`` is NaN or unplaced) and bool [rows]: a
+        time the clocks skipped, or one written once where it occurs twice (a daylight-saving change). A
+        time written twice is placed by the rows' order (earlier first, whichever way the file runs).
+    """
+    with needs_extra("data"):
+        import pandas as pd
+
+    out = np.full(wall.shape, np.nan)
+    rows = np.flatnonzero(np.isfinite(wall))
+    if not rows.size:
+        return out, np.zeros(wall.shape, dtype=bool)
+    descending = rows.size > 1 and np.median(np.diff(wall[rows])) < 0  # a newest-first file
+    # ascending time; a time written twice in the order it happened
+    order = rows[np.lexsort(((-rows if descending else rows), wall[rows]))]
+    times = pd.DatetimeIndex(pd.to_datetime(wall[order].astype(np.int64), unit="s"))
+    try:
+        local = times.tz_localize(zone, ambiguous="infer", nonexistent="NaT")
+    except ValueError:  # a repeated hour written once: it cannot be placed
+        local = times.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
+    placed = ~local.isna()
+    out[order[placed]] = _to_seconds(pd.Series(local[placed]))
+    unplaced = np.zeros(wall.shape, dtype=bool)
+    unplaced[order[~placed]] = True
+    return out, unplaced
 
 
 def _unit_divisor(values: np.ndarray) -> np.ndarray:
@@ -147,8 +233,40 @@ def _parse_with(series: pd.Series, patterns: pd.Series, day_first: bool) -> np.n
     return out
 
 
-def resolve_timestamps(columns: dict[str, np.ndarray]) -> TimestampResult:
-    """Row timestamps in Unix seconds from a raw table's ``unix``/``timestamp``/``date``/``time`` columns."""
+def _in_zone(seconds: np.ndarray, naive: np.ndarray, zone: dt.tzinfo) -> tuple[np.ndarray, np.ndarray]:
+    """``seconds`` with its ``naive`` rows (wall-clock times read as UTC) read as ``zone``'s instead, and
+    the rows that could not be placed (NaN in the result; see :func:`_localize`)."""
+    out = seconds.copy()
+    wall = np.where(naive, seconds, np.nan)
+    placed, unplaced = _localize(wall, zone)
+    out[naive] = placed[naive]
+    return out, unplaced
+
+
+def _unplaced(value: object, zone: dt.tzinfo) -> str:
+    """Why a wall-clock time has no single UTC time in ``zone``."""
+    return (
+        f"{str(value)!r} is not one time in {zone} (a daylight-saving change skips it, or repeats it where the "
+        "file writes it once); expected a time the zone's clocks showed once"
+    )
+
+
+def _datetime_seconds(raw: np.ndarray) -> tuple[np.ndarray, bool]:
+    """float UTC seconds [rows] of a column of datetime values (naive ones read as UTC), and whether they
+    were naive (written without a zone)."""
+    with needs_extra("data"):
+        import pandas as pd
+
+    series = pd.Series(raw)
+    naive = not isinstance(series.dtype, pd.DatetimeTZDtype) and all(
+        getattr(v, "tzinfo", None) is None for v in series.iloc[:1]
+    )
+    return _to_seconds(pd.to_datetime(series, utc=True)).astype(np.float64), naive
+
+
+def resolve_timestamps(columns: dict[str, np.ndarray], zone: dt.tzinfo | None = None) -> TimestampResult:
+    """Row timestamps in Unix seconds from a raw table's ``unix``/``timestamp``/``date``/``time`` columns;
+    dates written without a zone are ``zone``'s wall-clock times (``None``: UTC)."""
     with needs_extra("data"):
         import pandas as pd
 
@@ -178,12 +296,12 @@ def resolve_timestamps(columns: dict[str, np.ndarray]) -> TimestampResult:
     unix_seconds = np.full(n, np.nan)
     damaged_value = np.full(n, np.nan)
     damaged_res = np.full(n, np.nan)
+    naive_unix = np.zeros(n, dtype=bool)  # datetime values without a zone in the unix column (Parquet)
     if unix_key is not None:
         raw = columns[unix_key]
-        if (raw.size and isinstance(raw[0], (pd.Timestamp, np.datetime64))) or (
-            raw.size and hasattr(raw[0], "tzinfo")
-        ):
-            unix_seconds = _to_seconds(pd.to_datetime(pd.Series(raw), utc=True)).astype(np.float64)
+        if _datetime_like(raw):
+            unix_seconds, naive = _datetime_seconds(raw)
+            naive_unix[:] = naive
             need_date[:] = False
         else:
             text = pd.Series(raw, dtype=object).astype(str).str.strip()
@@ -235,7 +353,12 @@ def resolve_timestamps(columns: dict[str, np.ndarray]) -> TimestampResult:
                         unix_key,
                         f"{text.iloc[r]!r} is not a unix timestamp (expected a number)",
                     )
+    if zone is not None and naive_unix.any():
+        unix_seconds, unplaced = _in_zone(unix_seconds, naive_unix, zone)
+        for r in np.flatnonzero(unplaced):
+            result.invalid[int(r)] = (str(unix_key), _unplaced(columns[str(unix_key)][r], zone))
     date_seconds = np.full(n, np.nan)
+    naive_date = np.zeros(n, dtype=bool)  # dates written without a zone
     if date_key is not None:
         strings = columns[date_key].astype(str)
         if time_key is not None:
@@ -243,12 +366,16 @@ def resolve_timestamps(columns: dict[str, np.ndarray]) -> TimestampResult:
                 np.char.add(strings.astype(str), " "), columns[time_key].astype(str)
             ).astype(object)
         if strings.size and isinstance(columns[date_key][0], (pd.Timestamp, np.datetime64)):
-            date_seconds = _to_seconds(pd.to_datetime(pd.Series(columns[date_key]), utc=True)).astype(
-                np.float64
-            )
+            date_seconds, naive = _datetime_seconds(columns[date_key])
+            naive_date[:] = naive
         else:
             date_seconds, warns = _parse_dates(strings)
             result.warnings += warns
+            naive_date = ~_zoned(strings)
+        if zone is not None:
+            date_seconds, unplaced = _in_zone(date_seconds, naive_date, zone)
+            for r in np.flatnonzero(need_date & unplaced):
+                result.invalid.setdefault(int(r), (date_key, _unplaced(strings[r], zone)))
         for r in np.flatnonzero(need_date & np.isnan(date_seconds)):
             if int(r) not in result.invalid:
                 result.invalid[int(r)] = (
@@ -285,6 +412,8 @@ def resolve_timestamps(columns: dict[str, np.ndarray]) -> TimestampResult:
         result.invalid.setdefault(int(r), (col, why))
     ok &= ~implausible
     result.seconds[ok] = chosen[ok].astype(np.int64)
+    if zone is not None:
+        result.zone_rows = int(np.count_nonzero(ok & np.where(need_date, naive_date, naive_unix)))
     for r in np.flatnonzero(~ok):
         result.invalid.setdefault(int(r), (unix_key or date_key or "timestamp", "missing timestamp"))  # type: ignore[arg-type]
     return result

@@ -13,7 +13,7 @@ from .._import_guard import needs_extra
 from ._columns import QUOTES, asset_name, base_currency, known_asset_id, normalise_symbol
 from ._formats import NO_TRADE_HOLES, RawTable, read_table
 from ._numbers import empty_rows, parse_numbers
-from ._timestamps import resolve_timestamps
+from ._timestamps import parse_timezone, resolve_timestamps
 from .validation import (
     DataValidationError,
     QualityReport,
@@ -239,7 +239,12 @@ def _one_symbol(table: RawTable, path: str) -> None:
 
 
 def load_ohlcv(
-    path: str | Path, *, errors: str = "raise", symbol: str | None = None, missing_hours: str = "auto"
+    path: str | Path,
+    *,
+    errors: str = "raise",
+    symbol: str | None = None,
+    missing_hours: str = "auto",
+    timezone: str | None = None,
 ) -> pd.DataFrame:
     """Read an OHLCV file (CryptoDataDownload, Binance klines, generic CSV or Parquet; gzip too).
 
@@ -256,6 +261,9 @@ def load_ohlcv(
             panel as placeholders. ``"auto"`` (default): ``"no-trades"`` in Kraken's OHLCVT and Coinbase's
             candle files and in a file where such hours cover at least :data:`NO_TRADE_SHARE` (3%) of its
             hours (a thinly traded market); ``"absent"`` elsewhere. Longer holes and runs always stay.
+        timezone: the zone of times written without one (``"Asia/Shanghai"``, ``"UTC+8"``: see
+            :func:`~ml_attention_mechanisms.data._timestamps.parse_timezone`), converted to UTC. Unix values
+            and dates with their own offset are exact and keep their time. Default: None (UTC).
 
     Returns:
         A frame indexed by a tz-aware UTC ``DatetimeIndex`` named ``timestamp`` (bar open time, ascending,
@@ -272,8 +280,8 @@ def load_ohlcv(
             column, or (with ``errors="raise"``) has an unparseable number or timestamp, a non-positive
             price, ``high < low``, or an open/close outside ``[low, high]``; the message names the file, the
             line, the column and what was expected.
-        ValueError: ``errors`` is not ``"raise"`` or ``"drop"``, or ``missing_hours`` not one of
-            :data:`MISSING_HOURS`.
+        ValueError: ``errors`` is not ``"raise"`` or ``"drop"``, ``missing_hours`` not one of
+            :data:`MISSING_HOURS`, or ``timezone`` names no zone.
 
     Examples:
         >>> import pathlib, tempfile
@@ -297,6 +305,7 @@ def load_ohlcv(
         raise ValueError(
             f"load_ohlcv: missing_hours={missing_hours!r}; expected one of {', '.join(map(repr, MISSING_HOURS))}"
         )
+    zone = parse_timezone(timezone) if timezone is not None else None
     path = Path(path)
     table = read_table(
         path, errors=errors, symbol=normalise_symbol(symbol) if symbol else _symbol_from_name(path)
@@ -318,7 +327,7 @@ def load_ohlcv(
                 column=col,
             )
     try:
-        stamps = resolve_timestamps(table.columns)
+        stamps = resolve_timestamps(table.columns, zone)
     except KeyError:
         raise DataValidationError(
             "no timestamp column (expected unix, timestamp, open_time, date or datetime)",
@@ -333,6 +342,12 @@ def load_ohlcv(
         report.date_column = names.get(stamps.date_key, stamps.date_key)
     report.date_column_disagreements = stamps.disagreements
     report.warnings += stamps.warnings
+    if zone is not None:
+        report.timezone = str(zone) if stamps.zone_rows else None
+        if not stamps.zone_rows:
+            report.warnings.append(
+                f"timezone {timezone!r} not used: every time is a unix value or carries its own zone (exact)"
+            )
     invalid = dict(stamps.invalid)
     values = parse_numbers(table.columns, (*_REQUIRED, *_OPTIONAL), _OPTIONAL, invalid)
     _row_rules(values, invalid)

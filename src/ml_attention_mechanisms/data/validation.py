@@ -106,6 +106,8 @@ class QualityReport:
             else its date/time column), or ``None``.
         date_column: the file's date column that backs up its unix column (read where a unix value is
             damaged or missing, compared elsewhere), or ``None`` (no unix column, or no date column).
+        timezone: the zone the times written without one were read in (``load_ohlcv``'s ``timezone``,
+            where it applied to any row), or ``None`` (UTC).
         timestamps_from_date: rows whose time came from ``date_column`` because the unix value was
             damaged (spreadsheet scientific notation) or missing (0 for a file without a unix column).
         date_column_disagreements: rows whose date column disagrees with their intact unix value (a local
@@ -158,6 +160,7 @@ class QualityReport:
     reordered: bool = False
     time_column: str | None = None
     date_column: str | None = None
+    timezone: str | None = None
     timestamps_from_date: int = 0
     date_column_disagreements: int = 0
     duplicates: int = 0
@@ -243,11 +246,17 @@ class QualityReport:
 
     def _time_lines(self) -> list[str]:
         """Where the times came from: the date fallback is said only where a unix column exists."""
+        zone = (
+            [f"  time zone         {self.timezone} (times without a zone; converted to UTC)"]
+            if self.timezone
+            else []
+        )
         if self.date_column is None:
-            return [f"  time from         column {self.time_column!r}"] if self.time_column else []
+            return ([f"  time from         column {self.time_column!r}"] if self.time_column else []) + zone
         return [
             f"  time from date    {self.timestamps_from_date} rows (damaged or missing unix)",
             f"  date disagrees    {self.date_column_disagreements} rows (unix used)",
+            *zone,
         ]
 
 

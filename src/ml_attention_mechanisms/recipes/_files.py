@@ -45,6 +45,7 @@ def load_files_panel(
     end: str | None = None,
     bar_seconds: int = 3600,
     missing_hours: str = "auto",
+    timezone: str | None = None,
 ) -> DemoData:
     """Other data (any export ``load_ohlcv`` reads) prepared with a run's fitted statistics.
 
@@ -52,6 +53,7 @@ def load_files_panel(
     3600 for a run that records none, as the demo's runs are hourly): files of another interval are refused.
     ``missing_hours`` is how each file's hours without trades are read (``load_ohlcv``'s: ``"auto"``,
     ``"no-trades"`` or ``"absent"``); the hours read as without trades go to ``data.no_trade_bars``.
+    ``timezone`` is the zone of the files' times written without one (``load_ohlcv``'s; default UTC).
 
     The whole loaded period is history for the features and the rolling baselines; the evaluated period
     is ``[start, end]`` (default: see :func:`_scored_first`), its decision times ending :data:`HORIZON` bars before the last bar (where
@@ -76,7 +78,7 @@ def load_files_panel(
     hi = _to_seconds(end) if end is not None else None
     if lo is not None and hi is not None and lo > hi:
         raise ValueError(f"--start {start} is after --end {end}")
-    frames = _load_hourly([Path(f) for f in files], load_ohlcv, bar_seconds, missing_hours)
+    frames = _load_hourly([Path(f) for f in files], load_ohlcv, bar_seconds, missing_hours, timezone)
     panel = align(frames)
     if hi is not None:
         panel = panel.between(None, hi)
@@ -148,7 +150,11 @@ def _check_forecastable(data: DemoData, first: int) -> None:
 
 
 def _load_hourly(
-    paths: Sequence[Path], load_ohlcv: Any, bar_seconds: int = 3600, missing_hours: str = "auto"
+    paths: Sequence[Path],
+    load_ohlcv: Any,
+    bar_seconds: int = 3600,
+    missing_hours: str = "auto",
+    timezone: str | None = None,
 ) -> list[Any]:
     """Each file loaded, named by its symbol (unique) and in the run's bars (``bar_seconds``, hourly for the
     demo's runs): a run's models, baselines and horizons are all in its bars, so a file of shorter bars that
@@ -161,7 +167,7 @@ def _load_hourly(
     frames: list[Any] = []
     seen: dict[str, Path] = {}
     for path in paths:
-        frame = load_ohlcv(path, missing_hours=missing_hours)
+        frame = load_ohlcv(path, missing_hours=missing_hours, timezone=timezone)
         symbol = frame.attrs.get("symbol")
         if not symbol:
             raise ValueError(

@@ -48,10 +48,11 @@ def load_run_inputs(
     end: str | None,
     predict: bool = False,
     missing_hours: str = "auto",
+    timezone: str | None = None,
 ) -> RunInputs:
     """Load a run and prepare ``data_files`` with its statistics (see :func:`._files.load_files_panel`:
     ``predict=True`` needs only the forecasts' history, not the baselines'; ``missing_hours`` is how the
-    files' hours without trades are read).
+    files' hours without trades are read; ``timezone`` the zone of their times written without one).
 
     Raises:
         FileNotFoundError: a missing run directory or data file.
@@ -66,7 +67,7 @@ def load_run_inputs(
     payload = next(iter(models.values()))[1]
     data = load_files_panel(
         data_files, scaler=payload["scaler"], window=window, predict=predict, start=start, end=end,
-        bar_seconds=checkpoint_bar_seconds(payload), missing_hours=missing_hours,
+        bar_seconds=checkpoint_bar_seconds(payload), missing_hours=missing_hours, timezone=timezone,
     )  # fmt: skip
     return RunInputs(models, calibration, config, data, window)
 

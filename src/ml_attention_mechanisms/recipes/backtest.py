@@ -88,18 +88,21 @@ def backtest_run(
     end: str | None = None,
     configs_tried: int = 1,
     missing_hours: str = "auto",
+    timezone: str | None = None,
 ) -> BacktestSummary:
     """Backtest a run's signals, positions and portfolio weights (:func:`.predict.prediction_table`) on
     other data. Hours an asset has no bar (gaps, before its listing) are skipped, said in a note: a position
     held over a gap earns its price change at the next bar. How the files were read (the prediction table's
     warnings) comes first in the notes. ``missing_hours`` is how the files' hours without
-    trades are read (``load_ohlcv``'s: ``"auto"``, ``"no-trades"`` or ``"absent"``).
+    trades are read (``load_ohlcv``'s: ``"auto"``, ``"no-trades"`` or ``"absent"``). ``timezone`` is the zone of the files' times written without one (``load_ohlcv``'s; default UTC).
 
     Raises:
         FileNotFoundError: a missing run directory or data file.
         ValueError: :func:`.predict.prediction_table`'s and :func:`backtest_table`'s errors.
     """
-    frame = prediction_table(run, data_files, start=start, end=end, missing_hours=missing_hours)
+    frame = prediction_table(
+        run, data_files, start=start, end=end, missing_hours=missing_hours, timezone=timezone
+    )
     notes = tuple(frame.attrs.get("warnings", ()))  # how the files were read
     absent = frame["close"].isna()  # grid hours an asset has no bar in (gaps, before its listing)
     if absent.any():

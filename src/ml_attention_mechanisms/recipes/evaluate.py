@@ -48,11 +48,12 @@ def evaluate_run(
     out: str | Path | None = None,
     progress: bool = True,
     missing_hours: str = "auto",
+    timezone: str | None = None,
 ) -> RunOutputs:
     """A run's trained models on other data, scored with the same metrics and baselines; ``metrics.json``
     and ``report.html`` go to ``out`` (default: ``<run>/evaluate``). The run's stored calibration is applied
     unchanged. ``missing_hours`` is how the files' hours without trades are read (``load_ohlcv``'s:
-    ``"auto"``, ``"no-trades"`` or ``"absent"``); a warning names the hours read so.
+    ``"auto"``, ``"no-trades"`` or ``"absent"``); a warning names the hours read so. ``timezone`` is the zone of the files' times written without one (``load_ohlcv``'s; default UTC).
 
     Raises:
         FileNotFoundError: a missing run directory or data file.
@@ -74,7 +75,9 @@ def evaluate_run(
             f"--out {root}: is the --run directory: its metrics.json and report.html are the run's own results "
             "(and metrics.json an input): choose another --out"
         )
-    inputs = load_run_inputs(run, data_files, start=start, end=end, missing_hours=missing_hours)
+    inputs = load_run_inputs(
+        run, data_files, start=start, end=end, missing_hours=missing_hours, timezone=timezone
+    )
     data = inputs.data
     check_no_long_gaps(data, portfolio="portfolio" in inputs.models)
     periods = _run_periods(run)

@@ -46,12 +46,13 @@ def prediction_table(
     end: str | None = None,
     progress: bool = False,
     missing_hours: str = "auto",
+    timezone: str | None = None,
 ) -> Any:
     """Forecasts, signals, positions, risk figures and portfolio weights of a run's models for every bar
     and asset of the data, as one long ``pandas.DataFrame`` (``timestamp``, ``symbol``, ``close``, one
     column per figure), calibrated as the module docstring says. ``missing_hours`` is how the files' hours
-    without trades are read (``load_ohlcv``'s: ``"auto"``, ``"no-trades"`` or ``"absent"``). How the files were
-    read (shorter bars aggregated, the data check's warnings, bars read as bars without trades) is in
+    without trades are read (``load_ohlcv``'s: ``"auto"``, ``"no-trades"`` or ``"absent"``). ``timezone`` is the zone of the files' times written without one (``load_ohlcv``'s; default UTC). How the
+    files were read (shorter bars aggregated, the data check's warnings, bars read as bars without trades) is in
     ``table.attrs["warnings"]``, a sentence each.
 
     Raises:
@@ -61,7 +62,9 @@ def prediction_table(
     with needs_extra("data"):
         import pandas as pd
 
-    inputs = load_run_inputs(run, data_files, start=start, end=end, predict=True, missing_hours=missing_hours)
+    inputs = load_run_inputs(
+        run, data_files, start=start, end=end, predict=True, missing_hours=missing_hours, timezone=timezone
+    )
     data, window = inputs.data, inputs.window
     backtest = BacktestConfig()
     assets = [base_symbol(s) for s in data.symbols]
@@ -150,6 +153,7 @@ def predict_run(
     end: str | None = None,
     progress: bool = False,
     missing_hours: str = "auto",
+    timezone: str | None = None,
     on_warning: Callable[[str], object] | None = None,
 ) -> Path:
     """:func:`prediction_table` written as CSV or Parquet (by the suffix of ``out``).
@@ -166,7 +170,13 @@ def predict_run(
         raise ValueError(f"--out {target}: expected a .csv or .parquet file")
     refuse_output_over_input("--out", target, input_files(run, data_files))
     table = prediction_table(
-        run, data_files, start=start, end=end, progress=progress, missing_hours=missing_hours
+        run,
+        data_files,
+        start=start,
+        end=end,
+        progress=progress,
+        missing_hours=missing_hours,
+        timezone=timezone,
     )
     for sentence in table.attrs.get("warnings", []):
         if on_warning is None:

@@ -52,7 +52,7 @@ def _load_panel(
             raise FileNotFoundError(f"--data: file not found: {path}")
         if not path.is_file():
             raise IsADirectoryError(f"--data: not a file: {path}")
-    frames = [load_ohlcv(p, missing_hours=options.missing_hours) for p in paths]
+    frames = [load_ohlcv(p, missing_hours=options.missing_hours, timezone=options.timezone) for p in paths]
     _check_one_interval(paths, frames)
     panel = align(frames)
     if options.symbols is not None:

@@ -199,6 +199,8 @@ class DataOptions:
         embargo: bars dropped between splits; ``None`` = the longest target horizon. Default: None.
         missing_hours: how data files' hours without trades are read (``load_ohlcv``'s ``missing_hours``:
             ``"auto"``, ``"no-trades"`` or ``"absent"``; not used by the bundled dataset). Default: "auto".
+        timezone: the zone of data files' times written without one (``load_ohlcv``'s ``timezone``: an IANA
+            name or a UTC offset; not used by the bundled dataset). Default: None (UTC).
 
     Raises:
         ValueError: a field breaks its rule.
@@ -212,8 +214,10 @@ class DataOptions:
     val_end: str | None = None
     embargo: int | None = None
     missing_hours: str = "auto"
+    timezone: str | None = None
 
     def __post_init__(self) -> None:
+        from ..data._timestamps import parse_timezone
         from ..data.loader import MISSING_HOURS
 
         n = "DataOptions"
@@ -224,6 +228,13 @@ class DataOptions:
             self.missing_hours,
             f"must be one of {', '.join(MISSING_HOURS)}",
         )
+        if self.timezone is not None:
+            try:
+                parse_timezone(self.timezone)
+            except ValueError:
+                check_field(
+                    False, n, "timezone", self.timezone, "must be an IANA zone name or a UTC offset (UTC+8)"
+                )
         check_field(
             _is_int(self.window) and self.window >= 2, n, "window", self.window, "must be an int >= 2"
         )
