@@ -526,6 +526,7 @@ def test_symbol_names() -> None:
         ("X_ETHUSD_polygon.csv", "ETH/USD"),  # Polygon's ticker X:ETHUSD
         ("ETH_USDT-1h.csv", "ETH/USDT"),  # freqtrade's name
         ("upbit_KRW-BTC_60.csv", "BTC/KRW"),  # Upbit's market code, the quote first
+        ("KRW_ETH_minute60.csv", "ETH/KRW"),  # as pyupbit users save it
         ("bitflyer_BTC_JPY_1h.csv", "BTC/JPY"),
         ("registry_entry.csv", None),  # no quote ends a word here
         ("exchange_BTC_1h.csv", None),  # a base alone names no pair
@@ -809,3 +810,24 @@ def test_rows_without_a_candle_are_holes(tmp_path: Path) -> None:
     path.write_text(plain([{**r, **{c: "" for c in OHLCV}} for r in rows]))
     with pytest.raises(DataValidationError, match="every row is empty"):
         load_ohlcv(path)
+
+
+def test_an_unnamed_index_column_holds_the_times(tmp_path: Path) -> None:
+    """``df.to_csv`` of a frame whose DatetimeIndex has no name (pyupbit's candles) writes an empty first
+    header cell; read back and saved again it is ``Unnamed: 0``. Either is the time column where the file
+    has no other; a file with its own time column keeps it (the unnamed column is then a row number)."""
+    ref = known()
+    frame = ref[["open", "high", "low", "close", "volume"]].copy()
+    frame.index = frame.index.tz_localize(None).rename(None)
+    frame.to_csv(tmp_path / "BTCUSDT_1h.csv")
+    pd.read_csv(tmp_path / "BTCUSDT_1h.csv").to_csv(tmp_path / "ETHUSDT_1h.csv")  # ",Unnamed: 0,open,..."
+    assert (tmp_path / "BTCUSDT_1h.csv").read_text().startswith(",open,high")
+    for name in ("BTCUSDT_1h.csv", "ETHUSDT_1h.csv"):
+        df = load_ohlcv(tmp_path / name)
+        assert df.index.equals(ref.index) and (df["close"].to_numpy() == ref["close"].to_numpy()).all()
+    assert "time from         the first column, unnamed" in str(
+        load_ohlcv(tmp_path / "BTCUSDT_1h.csv").attrs["quality_report"]
+    )
+    numbered = frame.reset_index(names="timestamp")
+    numbered.to_csv(tmp_path / "LTCUSDT_1h.csv")  # ",timestamp,open,...": a row number first
+    assert load_ohlcv(tmp_path / "LTCUSDT_1h.csv").index.equals(ref.index)

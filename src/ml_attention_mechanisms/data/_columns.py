@@ -156,6 +156,11 @@ def map_columns(header: list[str], path: str, symbol: str | None) -> dict[str, i
             continue
         if canon is not None and canon not in mapping:
             mapping[canon] = i
+    leading = next((i for i, name in enumerate(header) if not _unnamed(name)), len(header))
+    if leading and not mapping.keys() & {"unix", "timestamp", "date", "time"}:
+        # pandas' index without a name (``df.to_csv`` of a DatetimeIndex: pyupbit's candles); read back and
+        # saved again, a row number comes before it: the last of the unnamed columns that lead the header
+        mapping["timestamp"] = leading - 1
     if not volumes:
         return mapping
     base_cur, quote_cur = _currencies(symbol)
@@ -178,6 +183,11 @@ def map_columns(header: list[str], path: str, symbol: str | None) -> dict[str, i
     if quotes and "quote_volume" not in mapping:
         mapping["quote_volume"] = quotes[0]
     return mapping
+
+
+def _unnamed(name: str) -> bool:
+    """A header cell pandas writes for an index without a name: empty, or ``Unnamed: 0`` read back."""
+    return re.fullmatch(r"(unnamed: \d+(\.\d+)?)?", norm(name)) is not None
 
 
 def _number(text: str) -> float | None:

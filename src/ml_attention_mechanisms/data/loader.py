@@ -56,7 +56,8 @@ def _symbol_from_name(path: Path) -> str | None:
       (TradingView) -> ``BTC/USD``; bitcoincharts' market names (``bitstampUSD_1-min_data.csv``) -> ``BTC/USD``;
     - else the last base and quote written as two words: a ccxt symbol with its ``/`` replaced
       (``BTC_USD_1h.csv`` -> ``BTC/USD``, ``binance_ETH_BTC_1h.csv`` -> ``ETH/BTC``) or freqtrade's name
-      (``BTC_USDT-1h.csv`` -> ``BTC/USDT``); an exchange or a number is no base.
+      (``BTC_USDT-1h.csv`` -> ``BTC/USDT``); an exchange or a number is no base, and a pair written quote
+      first (pyupbit's ``KRW_ETH_minute60.csv``) is turned round (``ETH/KRW``).
     """
     stem = path.name.split(".")[0].upper()
     m = re.search(r"(?:^|[_\-\s,])([A-Z0-9]{2,10}?-?(?:" + "|".join(QUOTES) + r"))(?:$|[_\-\s,])", stem)
@@ -68,7 +69,7 @@ def _symbol_from_name(path: Path) -> str | None:
         (b, q) for b, q in itertools.pairwise(words)
         if q in QUOTES and re.fullmatch(r"[A-Z0-9]{2,10}", b) and not b.isdigit() and b not in _NOT_COINS
     ]  # fmt: skip
-    return f"{pairs[-1][0]}/{pairs[-1][1]}" if pairs else None
+    return normalise_symbol(f"{pairs[-1][0]}/{pairs[-1][1]}") if pairs else None
 
 
 def _row_rules(v: dict[str, np.ndarray], invalid: dict[int, tuple[str, str]]) -> None:

@@ -252,7 +252,12 @@ class QualityReport:
             else []
         )
         if self.date_column is None:
-            return ([f"  time from         column {self.time_column!r}"] if self.time_column else []) + zone
+            if self.time_column is None:
+                return zone
+            column = (
+                f"column {self.time_column!r}" if self.time_column.strip() else "the first column, unnamed"
+            )
+            return [f"  time from         {column}", *zone]
         return [
             f"  time from date    {self.timestamps_from_date} rows (damaged or missing unix)",
             f"  date disagrees    {self.date_column_disagreements} rows (unix used)",
