@@ -12,6 +12,8 @@ made on. Variants:
   (the leverage effect of Patton and Sheppard 2015);
 - ``+ sqrt range``: the square root of the 1-, 6- and 24-bar range variance relative to its 30-day level
   (a term that reacts linearly, not logarithmically, to a burst);
+- ``+ rise above the level``: the day's log term again where it is positive, ``max(x_day, 0)`` (a burst
+  under way weighs more than a calm day as far below the level);
 - ``per-coin level``: the anchor times the mean of ``target / anchor`` over the coin's last 2160 resolved
   bars;
 - ``per-coin refit``: the coefficients refitted weekly on the coin's last 2160 resolved bars, by QLIKE with a
@@ -98,6 +100,8 @@ class Bars:
             extra = log_terms(down, (HORIZON, 7 * HORIZON), offset)
         elif variant == "+ sqrt range":
             extra = sqrt_terms(self.p, (1, 6, HORIZON))
+        elif variant == "+ rise above the level":  # the day's term again where positive: max(x_day, 0)
+            extra = [np.maximum(x[..., anchor.windows.index(HORIZON)], 0.0)]
         columns = [x] + [e[..., None] for e in extra]
         return np.concatenate(columns, axis=-1), offset
 
@@ -222,7 +226,9 @@ def main(argv: list[str]) -> int:
     print(f"24-bar QLIKE on the validation period {days[0]} .. {days[1]}")
     print(f"{'variant':<26} {' / '.join(names)}")
     pooled: dict[str, np.ndarray] = {}
-    for variant in ("the anchor as it is", "+ squared returns", "+ negative semivariance", "+ sqrt range"):
+    variants = ("the anchor as it is", "+ squared returns", "+ negative semivariance", "+ sqrt range",
+                "+ rise above the level")  # fmt: skip
+    for variant in variants:
         x, offset = bars.design(anchor, variant)
         coef = fit_qlike(x, offset, bars.y, rows)
         pooled[variant] = coef
