@@ -69,3 +69,24 @@ def test_predict_needs_only_its_own_history(tmp_path: Path, btc: pd.DataFrame) -
     short = write_bars(tmp_path / "ETHUSDT_1h.csv", btc.iloc[:need])
     with pytest.raises(ValueError, match=f"{need} bars; a forecast needs {need} bars of history"):
         load_files_panel([short], scaler=scaler, window=window, predict=True)
+
+
+def test_the_default_start_leaves_30_days_of_bars_with_a_candle(tmp_path: Path) -> None:
+    """A file shorter than HAR-RV's 90 days plus 30 scored days starts where 720 bars with features (a
+    candle, and the candles its features need) stay to score: hours missing near its end move the start
+    earlier, so the default never scores too few."""
+    from ml_attention_mechanisms.recipes._data import HORIZON, MIN_SCORED_BARS
+
+    n = 2100
+    frame = load_dataset("binance-1h", symbols=["LTC/USDT"], start="2020-01-01").to_frame("LTC/USDT").iloc[:n]
+    assert frame["close"].notna().all()
+    gone = np.r_[1500:1506, 1800:1804, 2000:2003]  # three gaps of 6, 4 and 3 hours in the last 720 bars
+    path = write_bars(tmp_path / "SOLUSDT_1h.csv", frame.drop(frame.index[gone]))
+    scaler = prepare_panel(
+        load_dataset("binance-1h", symbols=["BTC/USDT"], end="2019-12-31")
+    ).scaler.to_dict()
+    data = load_files_panel([path], scaler=scaler, window=16, missing_hours="absent")
+    first, grid = data.test_start, int(data.timestamps.size)
+    held = np.asarray(data.prepared.mask[0, first : grid - HORIZON])  # bars with features: those scored
+    assert int(held.sum()) == MIN_SCORED_BARS and held[0]  # the latest start that leaves 720 to score
+    assert grid - HORIZON - first >= MIN_SCORED_BARS + gone.size  # earlier than the grid alone would say

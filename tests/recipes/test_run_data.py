@@ -76,5 +76,11 @@ def test_the_default_scored_start_leaves_har_rv_its_history_where_the_file_allow
 
     assert (HAR_MIN_TRAIN, MIN_HISTORY, MIN_SCORED_BARS) == (2160, 755, 720)
     for n, first in ((1272, 755), (2500, 2500 - HORIZON - 720), (4000, 2160), (7697, 2160), (12000, 3000)):
-        assert _scored_first(3600 * np.arange(n, dtype=np.int64), None, None) == first, n
-    assert _scored_first(3600 * np.arange(4000, dtype=np.int64), 3600 * 800, "x") == 800  # --start wins
+        assert _scored_first(3600 * np.arange(n, dtype=np.int64), None, None, np.ones(n, bool)) == first, n
+    present = np.ones(2500, bool)
+    present[2000:2010] = False  # ten bars without a candle among the last 720: the start moves ten earlier
+    assert _scored_first(3600 * np.arange(2500, dtype=np.int64), None, None, present) == 2500 - HORIZON - 730
+    every = np.ones(4000, bool)
+    assert (
+        _scored_first(3600 * np.arange(4000, dtype=np.int64), 3600 * 800, "x", every) == 800
+    )  # --start wins

@@ -11,9 +11,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["add_global_flags", "add_missing_hours", "add_run_arguments", "positive_int", "reading_options"]
+__all__ = [
+    "add_global_flags", "add_missing_hours", "add_run_arguments", "flag_names", "positive_int", "reading_options",
+]  # fmt: skip
 
 
 def add_global_flags(parser: argparse.ArgumentParser, *, with_defaults: bool) -> None:
@@ -96,6 +99,11 @@ def add_missing_hours(parser: argparse.ArgumentParser, *, default: str | None = 
 def reading_options(args: argparse.Namespace) -> dict[str, str]:
     """The file-reading options given on the command line (``missing_hours``, ``timezone``), by keyword."""
     return {k: getattr(args, k) for k in ("missing_hours", "timezone") if getattr(args, k, None) is not None}
+
+
+def flag_names(keys: Iterable[str]) -> str:
+    """``["missing_hours", "timezone"]`` -> ``"--missing-hours, --timezone"`` (for one-line errors)."""
+    return ", ".join(f"--{k.replace('_', '-')}" for k in keys)
 
 
 def _timezone(text: str) -> str:

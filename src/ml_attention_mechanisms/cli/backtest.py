@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._arguments import add_run_arguments
+from ._arguments import add_run_arguments, flag_names
 from ._base import EXIT_OK, CLIError, Subcommand
 
 
@@ -66,9 +66,8 @@ class Backtest(Subcommand):
                 for k in ("data", "start", "end", "missing_hours", "timezone")
                 if getattr(args, k) is not None
             ]
-            ignored = [f"--{k.replace('_', '-')}" for k in given]
-            if ignored:
-                raise CLIError(f"{', '.join(ignored)}: only with --run (a --signals file has its own bars)")
+            if given:
+                raise CLIError(f"{flag_names(given)}: only with --run (a --signals file has its own bars)")
             summary = backtest_signals(args.signals, cfg, configs_tried=args.configs_tried)
         print(summary.table())
         if args.out:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ._arguments import add_missing_hours, positive_int, reading_options
+from ._arguments import add_missing_hours, flag_names, positive_int, reading_options
 from ._base import EXIT_OK, CLIError, Subcommand
 
 
@@ -50,8 +50,7 @@ def run_config(args: argparse.Namespace, data: str | list[str] | None) -> Any:
     if not given:
         return args.config
     if isinstance(data, str):
-        flags = ", ".join(f"--{k.replace('_', '-')}" for k in given)
-        raise CLIError(f"{flags}: reads data files; the bundled dataset {data} has its own bars")
+        raise CLIError(f"{flag_names(given)}: reads data files; the bundled dataset {data} has its own bars")
     import dataclasses
 
     from ..config import replace_config
@@ -101,8 +100,9 @@ class Train(Subcommand):
         if args.resume is not None and (args.out is not None or args.overwrite):
             raise CLIError("--out/--overwrite: not with --resume (the run continues in its own directory)")
         if args.resume is not None and reading_options(args):
-            flags = ", ".join(f"--{k.replace('_', '-')}" for k in reading_options(args))
-            raise CLIError(f"{flags}: not with --resume (the run reads its data as it did)")
+            raise CLIError(
+                f"{flag_names(reading_options(args))}: not with --resume (the run reads its data as it did)"
+            )
         if args.config is not None and not args.config.is_file():
             raise CLIError(f"--config: file not found: {args.config}")
         data = data_argument(args.data) if (args.data or args.resume is None) else None

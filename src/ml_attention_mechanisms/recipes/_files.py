@@ -69,7 +69,7 @@ def load_files_panel(
             two files of one symbol, bars longer than the run's or not dividing them, or an asset with no usable bar to forecast
             (each message names the file).
     """
-    from ..data import Split, align, load_ohlcv
+    from ..data import align, load_ohlcv
 
     for f in files:
         if not Path(f).is_file():
@@ -90,12 +90,15 @@ def load_files_panel(
     if predict:
         first = _predict_first(panel.timestamps, lo, start, predict_history(scaler, window))
     else:
-        first = _scored_first(panel.timestamps, lo, start)
-    empty = np.zeros(0, dtype=np.int64)
-    # scored decision times end where the 24-bar targets do, as the demo's test split (purged); predict: all
-    positions = np.arange(first, n if predict else n - HORIZON, dtype=np.int64)
-    val_pos = np.arange(max(first - 1, 0), first, dtype=np.int64)
-    data = prepare_run_data(panel, Split(empty, val_pos, positions, HORIZON, 0), scaler=scaler)
+        first = _scored_first(
+            panel.timestamps, lo, start, np.asarray(np.asarray(panel.mask).any(axis=1), dtype=bool)
+        )
+    data = _prepared(panel, first, n if predict else n - HORIZON, scaler)
+    if not predict and lo is None:  # the default start: 30 days of bars with features stay to score
+        featured = np.asarray(np.asarray(data.prepared.mask).any(axis=0), dtype=bool)
+        earlier = _scored_first(panel.timestamps, lo, start, featured)
+        if earlier != first:
+            first, data = earlier, _prepared(panel, earlier, n - HORIZON, scaler)
     data.sources = {str(f.attrs["symbol"]): str(f.attrs.get("source", "")) for f in frames}
     for f in frames:  # the file's own report: its interval, and the hours it read as without trades
         symbol, report = str(f.attrs["symbol"]), f.attrs["quality_report"]
@@ -107,10 +110,22 @@ def load_files_panel(
     return data
 
 
-def _scored_first(ts: np.ndarray, lo: int | None, start: str | None) -> int:
+def _prepared(panel: Any, first: int, stop: int, scaler: dict[str, Any]) -> DemoData:
+    """The panel prepared with the run's statistics, decision times ``first..stop-1`` (scored decision times
+    end where the 24-bar targets do, as the demo's test split, purged; ``predict``: every bar)."""
+    from ..data import Split
+
+    empty = np.zeros(0, dtype=np.int64)
+    positions = np.arange(first, stop, dtype=np.int64)
+    val_pos = np.arange(max(first - 1, 0), first, dtype=np.int64)
+    return prepare_run_data(panel, Split(empty, val_pos, positions, HORIZON, 0), scaler=scaler)
+
+
+def _scored_first(ts: np.ndarray, lo: int | None, start: str | None, present: np.ndarray) -> int:
     """The first scored bar: ``--start`` once the baselines' history is there. Default: a quarter in, at
     least :data:`MIN_HISTORY` bars in, and HAR-RV's :data:`HAR_MIN_TRAIN` bars in (90 days: the history it is
-    fitted on in the demo) where that leaves :data:`MIN_SCORED_BARS` to score."""
+    fitted on in the demo) where that leaves :data:`MIN_SCORED_BARS` bars to score among those ``present``
+    (bool ``[T]``: the grid's bars where an asset has a candle, or, prepared, features)."""
     from ..evaluation.baselines import HAR_MIN_TRAIN
 
     n = int(ts.size)
@@ -119,7 +134,9 @@ def _scored_first(ts: np.ndarray, lo: int | None, start: str | None) -> int:
             f"--data: {n} bars; the baselines need {MIN_HISTORY} bars of history before the scored period "
             f"(30 days of hourly bars for HAR-RV) plus at least {2 * HORIZON} scored bars; give more data"
         )
-    har = min(HAR_MIN_TRAIN, n - HORIZON - MIN_SCORED_BARS)
+    held = np.flatnonzero(present[: n - HORIZON])  # bars whose 24-bar target ends inside the data
+    room = int(held[-MIN_SCORED_BARS]) if held.size >= MIN_SCORED_BARS else n - HORIZON - MIN_SCORED_BARS
+    har = min(HAR_MIN_TRAIN, room)
     first = int(np.searchsorted(ts, lo)) if lo is not None else max(MIN_HISTORY, n // 4, har)
     if first < MIN_HISTORY:
         raise ValueError(
