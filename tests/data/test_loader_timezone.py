@@ -123,3 +123,18 @@ def test_a_zone_that_is_not_one_is_refused(tmp_path: Path, bad: str) -> None:
         ValueError, match=re.escape(f"timezone={bad!r}: not a time zone (expected an IANA name")
     ):
         load_ohlcv(path, timezone=bad)
+
+
+def test_offsets_that_change_with_daylight_saving_are_exact(tmp_path: Path) -> None:
+    """Times written with their offset in a zone with daylight saving (Binance klines saved in Israel's
+    clock: ``01:00:00+03:00`` then ``01:00:00+02:00`` at the autumn change): each is its own UTC hour, with
+    or without ``timezone``; no hour is doubled or lost."""
+    frame = random_walk_frame(72, start="2020-10-24 12:00")  # across 2020-10-25 02:00 local, back to 01:00
+    out = frame[COLUMNS].copy()
+    out.insert(0, "open_time", frame.index.tz_convert("Asia/Jerusalem").strftime("%Y-%m-%d %H:%M:%S%z"))
+    out["open_time"] = out["open_time"].str.replace(r"(\d\d)(\d\d)$", r"\1:\2", regex=True)
+    assert out["open_time"].str.startswith("2020-10-25 01:00:00").sum() == 2
+    out.to_csv(tmp_path / "LINKUSDT_1h.csv", index=False)
+    for zone in (None, "Asia/Jerusalem"):
+        df = load_ohlcv(tmp_path / "LINKUSDT_1h.csv", timezone=zone)
+        assert df.index.equals(frame.index) and df.attrs["quality_report"].missing_bars == 0
