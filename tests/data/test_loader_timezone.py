@@ -46,7 +46,12 @@ def test_local_times_read_back_to_the_utc_candles(tmp_path: Path, zone: str) -> 
     read_as_utc = load_ohlcv(tmp_path / "BTCUSDT_1h_local.csv")  # without timezone: the clock times as UTC
     shift = (read_as_utc.index[0] - utc.index[0]).total_seconds()
     assert shift == utc.index[0].astimezone(tz).utcoffset().total_seconds()
-    assert read_as_utc.attrs["quality_report"].timezone is None
+    as_utc = read_as_utc.attrs["quality_report"]
+    assert as_utc.timezone is None and as_utc.naive_times == 72  # the assumption is said, with --timezone
+    assert (
+        "time zone         UTC, assumed (72 times without a zone; --timezone reads another zone's clock)"
+        in str(as_utc)
+    )
 
 
 @pytest.mark.parametrize("newest_first", [False, True])
@@ -100,7 +105,7 @@ def test_exact_times_ignore_the_timezone(tmp_path: Path) -> None:
         df = load_ohlcv(tmp_path / name, timezone="Asia/Shanghai")
         assert df.index.equals(frame.index)
         report = df.attrs["quality_report"]
-        assert report.timezone is None
+        assert report.timezone is None and report.naive_times == 0 and "time zone" not in str(report)
         assert report.warnings == [
             "timezone 'Asia/Shanghai' not used: every time is a unix value or carries its own zone (exact)"
         ]

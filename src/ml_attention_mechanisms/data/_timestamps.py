@@ -76,7 +76,7 @@ class TimestampResult:
     warnings: list[str] = field(default_factory=list)
     unix_key: str | None = None  # the canonical column holding unix times, if any
     date_key: str | None = None  # the canonical column holding date strings, if any
-    zone_rows: int = 0  # rows whose time was read as the given timezone's wall-clock time
+    naive_rows: int = 0  # rows whose time was written without a zone (read in the given zone, else UTC)
 
 
 def parse_timezone(text: str) -> dt.tzinfo:
@@ -412,8 +412,7 @@ def resolve_timestamps(columns: dict[str, np.ndarray], zone: dt.tzinfo | None = 
         result.invalid.setdefault(int(r), (col, why))
     ok &= ~implausible
     result.seconds[ok] = chosen[ok].astype(np.int64)
-    if zone is not None:
-        result.zone_rows = int(np.count_nonzero(ok & np.where(need_date, naive_date, naive_unix)))
+    result.naive_rows = int(np.count_nonzero(ok & np.where(need_date, naive_date, naive_unix)))
     for r in np.flatnonzero(~ok):
         result.invalid.setdefault(int(r), (unix_key or date_key or "timestamp", "missing timestamp"))  # type: ignore[arg-type]
     return result

@@ -343,9 +343,10 @@ def load_ohlcv(
         report.date_column = names.get(stamps.date_key, stamps.date_key)
     report.date_column_disagreements = stamps.disagreements
     report.warnings += stamps.warnings
+    report.naive_times = stamps.naive_rows
     if zone is not None:
-        report.timezone = str(zone) if stamps.zone_rows else None
-        if not stamps.zone_rows:
+        report.timezone = str(zone) if stamps.naive_rows else None
+        if not stamps.naive_rows:
             report.warnings.append(
                 f"timezone {timezone!r} not used: every time is a unix value or carries its own zone (exact)"
             )

@@ -108,6 +108,8 @@ class QualityReport:
             damaged or missing, compared elsewhere), or ``None`` (no unix column, or no date column).
         timezone: the zone the times written without one were read in (``load_ohlcv``'s ``timezone``,
             where it applied to any row), or ``None`` (UTC).
+        naive_times: rows whose time was written without a zone (read in ``timezone``, else as UTC: a file
+            written in another zone's clock needs ``timezone``); 0 for unix times and times with an offset.
         timestamps_from_date: rows whose time came from ``date_column`` because the unix value was
             damaged (spreadsheet scientific notation) or missing (0 for a file without a unix column).
         date_column_disagreements: rows whose date column disagrees with their intact unix value (a local
@@ -161,6 +163,7 @@ class QualityReport:
     time_column: str | None = None
     date_column: str | None = None
     timezone: str | None = None
+    naive_times: int = 0
     timestamps_from_date: int = 0
     date_column_disagreements: int = 0
     duplicates: int = 0
@@ -249,8 +252,11 @@ class QualityReport:
         zone = (
             [f"  time zone         {self.timezone} (times without a zone; converted to UTC)"]
             if self.timezone
+            else [f"  time zone         UTC, assumed ({self.naive_times} times without a zone; --timezone reads "
+                  "another zone's clock)"]
+            if self.naive_times
             else []
-        )
+        )  # fmt: skip
         if self.date_column is None:
             if self.time_column is None:
                 return zone
