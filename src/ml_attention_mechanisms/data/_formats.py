@@ -272,6 +272,7 @@ def read_table(path: str | Path, *, errors: str = "raise", symbol: str | None = 
         banner += 1
     first = rows[banner]
     has_header = not _looks_numeric(first[0])
+    ticker = None  # yfinance's Ticker row: the symbol of a file without a symbol column
     if has_header:
         if looks_like_data(first):
             raise DataValidationError(
@@ -337,11 +338,7 @@ def read_table(path: str | Path, *, errors: str = "raise", symbol: str | None = 
         header=list(header),
         lines=np.asarray(keep_lines, dtype=np.int64),
         banner_lines=banner,
-        symbol=rows[banner + 1][sym_idx]
-        if sym_idx is not None and has_header
-        else ticker
-        if has_header
-        else None,
+        symbol=rows[banner + 1][sym_idx] if sym_idx is not None and has_header else ticker,
         dropped=dropped,
     )
     return table

@@ -93,8 +93,9 @@ def backtest_run(
     """Backtest a run's signals, positions and portfolio weights (:func:`.predict.prediction_table`) on
     other data. Hours an asset has no bar (gaps, before its listing) are skipped, said in a note: a position
     held over a gap earns its price change at the next bar. How the files were read (the prediction table's
-    warnings) comes first in the notes. ``missing_hours`` is how the files' hours without
-    trades are read (``load_ohlcv``'s: ``"auto"``, ``"no-trades"`` or ``"absent"``). ``timezone`` is the zone of the files' times written without one (``load_ohlcv``'s; default UTC).
+    warnings) comes first in the notes. ``missing_hours`` is how the files' hours without trades are read
+    (``load_ohlcv``'s: ``"auto"``, ``"no-trades"`` or ``"absent"``); ``timezone`` the zone of their times
+    written without one (``load_ohlcv``'s; default UTC).
 
     Raises:
         FileNotFoundError: a missing run directory or data file.

@@ -53,7 +53,8 @@ def evaluate_run(
     """A run's trained models on other data, scored with the same metrics and baselines; ``metrics.json``
     and ``report.html`` go to ``out`` (default: ``<run>/evaluate``). The run's stored calibration is applied
     unchanged. ``missing_hours`` is how the files' hours without trades are read (``load_ohlcv``'s:
-    ``"auto"``, ``"no-trades"`` or ``"absent"``); a warning names the hours read so. ``timezone`` is the zone of the files' times written without one (``load_ohlcv``'s; default UTC).
+    ``"auto"``, ``"no-trades"`` or ``"absent"``); a warning names the hours read so. ``timezone`` is the
+    zone of the files' times written without one (``load_ohlcv``'s; default UTC).
 
     Raises:
         FileNotFoundError: a missing run directory or data file.

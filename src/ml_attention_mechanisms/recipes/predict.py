@@ -51,8 +51,9 @@ def prediction_table(
     """Forecasts, signals, positions, risk figures and portfolio weights of a run's models for every bar
     and asset of the data, as one long ``pandas.DataFrame`` (``timestamp``, ``symbol``, ``close``, one
     column per figure), calibrated as the module docstring says. ``missing_hours`` is how the files' hours
-    without trades are read (``load_ohlcv``'s: ``"auto"``, ``"no-trades"`` or ``"absent"``). ``timezone`` is the zone of the files' times written without one (``load_ohlcv``'s; default UTC). How the
-    files were read (shorter bars aggregated, the data check's warnings, bars read as bars without trades) is in
+    without trades are read (``load_ohlcv``'s: ``"auto"``, ``"no-trades"`` or ``"absent"``); ``timezone``
+    the zone of their times written without one (``load_ohlcv``'s; default UTC). How the files were read
+    (shorter bars aggregated, the data check's warnings, bars read as bars without trades) is in
     ``table.attrs["warnings"]``, a sentence each.
 
     Raises:
