@@ -7,10 +7,11 @@ Shapes:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from ._data import (
     MIN_HISTORY,
     MIN_SCORED_BARS,
     DemoData,
+    _periods,
     bar_time,
     base_symbol,
     first_bar,
@@ -27,6 +29,9 @@ from ._data import (
     prepare_run_data,
     scored_span,
 )
+
+if TYPE_CHECKING:
+    from ..data import Split
 
 __all__ = ["FEATURES_NEED", "check_no_long_gaps", "load_files_panel", "predict_history", "reading_warnings"]
 
@@ -97,8 +102,13 @@ def load_files_panel(
     if not predict and lo is None:  # the default start: 30 days of bars with features stay to score
         featured = np.asarray(np.asarray(data.prepared.mask).any(axis=0), dtype=bool)
         earlier = _scored_first(panel.timestamps, lo, start, featured)
-        if earlier != first:
-            first, data = earlier, _prepared(panel, earlier, n - HORIZON, scaler)
+        if earlier != first:  # the features do not depend on the split: only the decision times move
+            first = earlier
+            split = _scored_split(first, n - HORIZON)
+            val_start, test_start, test_end = _periods(split, n)
+            data = dataclasses.replace(
+                data, split=split, val_start=val_start, test_start=test_start, test_end=test_end
+            )
     data.sources = {str(f.attrs["symbol"]): str(f.attrs.get("source", "")) for f in frames}
     for f in frames:  # the file's own report: its interval, and the hours it read as without trades
         symbol, report = str(f.attrs["symbol"]), f.attrs["quality_report"]
@@ -113,12 +123,17 @@ def load_files_panel(
 def _prepared(panel: Any, first: int, stop: int, scaler: dict[str, Any]) -> DemoData:
     """The panel prepared with the run's statistics, decision times ``first..stop-1`` (scored decision times
     end where the 24-bar targets do, as the demo's test split, purged; ``predict``: every bar)."""
+    return prepare_run_data(panel, _scored_split(first, stop), scaler=scaler)
+
+
+def _scored_split(first: int, stop: int) -> Split:
+    """No training rows, the bar before ``first`` as validation, decision times ``first..stop-1``."""
     from ..data import Split
 
     empty = np.zeros(0, dtype=np.int64)
     positions = np.arange(first, stop, dtype=np.int64)
     val_pos = np.arange(max(first - 1, 0), first, dtype=np.int64)
-    return prepare_run_data(panel, Split(empty, val_pos, positions, HORIZON, 0), scaler=scaler)
+    return Split(empty, val_pos, positions, HORIZON, 0)
 
 
 def _scored_first(ts: np.ndarray, lo: int | None, start: str | None, present: np.ndarray) -> int:
