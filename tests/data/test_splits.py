@@ -8,7 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_attention_mechanisms.data.splits import Split, default_split, split_by_time, walk_forward_splits
+from ml_attention_mechanisms.data.splits import (
+    Split,
+    default_split,
+    split_by_share,
+    split_by_time,
+    walk_forward_splits,
+)
 
 
 def _check(split: Split, horizon: int, embargo: int) -> None:
@@ -69,3 +75,15 @@ def test_errors() -> None:
         walk_forward_splits(100, n_folds=3, val_size=20, test_size=30)
     with pytest.raises(ValueError, match="n_folds=0"):
         walk_forward_splits(100, n_folds=0, val_size=20, test_size=30)
+
+
+def test_split_by_share() -> None:
+    ts = 1_600_000_000 + 3600 * np.arange(1000, dtype=np.int64)
+    split = split_by_share(ts, horizon=24)
+    same = split_by_time(ts, train_end=int(ts[699]), val_end=int(ts[849]), horizon=24)
+    for a, b in ((split.train, same.train), (split.val, same.val), (split.test, same.test)):
+        assert np.array_equal(a, b)
+    assert split.train_end == 699 and split.val[0] == 700 + 24 and split.test[0] == 850 + 24
+    for bad in ((0.0, 0.15), (0.7, 0.3), (1.2, 0.1)):
+        with pytest.raises(ValueError, match="split_by_share"):
+            split_by_share(ts, train_share=bad[0], val_share=bad[1])

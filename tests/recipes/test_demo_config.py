@@ -50,3 +50,18 @@ def test_training_budgets_replace_windows_and_epochs_only() -> None:
     assert [(c.train_windows, c.max_epochs) for c in runs] == [(6144, 4), (16384, 10), (2048, 2)]
     assert all(c.steps_per_epoch == cfg.steps_per_epoch and c.val_windows == cfg.val_windows for c in runs)
     assert all(c.budgets == () for c in runs[1:])
+
+
+def test_data_files_and_how_they_are_read() -> None:
+    from ml_attention_mechanisms.recipes.config import DEMO_ASSETS
+
+    assert DemoConfig().assets == DEMO_ASSETS and DemoConfig().data == ()  # the bundled dataset's assets
+    own = DemoConfig(data=("BTCUSDT_1h.csv",), timezone="Asia/Seoul")
+    assert own.assets == ()  # every asset of the files, resolved when they are read
+    assert own.to_dict()["data"] == ["BTCUSDT_1h.csv"]
+    with pytest.raises(ValueError, match=r"DemoConfig\.timezone='UTC\+8': applies to data files only"):
+        DemoConfig(timezone="UTC+8")
+    with pytest.raises(ValueError, match=r"DemoConfig\.timezone='Asia/Shang'"):
+        DemoConfig(data=("BTCUSDT_1h.csv",), timezone="Asia/Shang")
+    with pytest.raises(ValueError, match=r"DemoConfig\.missing_hours='never'"):
+        DemoConfig(missing_hours="never")

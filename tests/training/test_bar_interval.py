@@ -162,11 +162,10 @@ def test_old_checkpoint_without_bar_seconds_loads(tmp_path: Path) -> None:
 
 
 def test_evaluation_refuses_data_of_another_interval_than_the_runs(tmp_path: Path) -> None:
-    from ml_attention_mechanisms.data import load_ohlcv
-    from ml_attention_mechanisms.recipes._files import _load_hourly
+    from ml_attention_mechanisms.recipes._files import load_hourly_files
 
     daily = _write_bars(tmp_path / "BTCUSDT_d.csv", step=DAY)
     with pytest.raises(ValueError, match="the run was trained on 1h bars") as info:
-        _load_hourly([daily], load_ohlcv)  # a run recording no interval: hourly
+        load_hourly_files([daily])  # a run recording no interval: hourly
     assert f"{daily} has 1d bars" in str(info.value)
-    assert len(_load_hourly([daily], load_ohlcv, DAY)) == 1  # a run trained on daily bars takes them
+    assert len(load_hourly_files([daily], DAY)) == 1  # a run trained on daily bars takes them

@@ -21,7 +21,7 @@ import numpy as np
 
 from .._import_guard import needs_extra
 
-__all__ = ["Split", "default_split", "split_by_time", "walk_forward_splits"]
+__all__ = ["Split", "default_split", "split_by_share", "split_by_time", "walk_forward_splits"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,6 +126,32 @@ def default_split(timestamps: np.ndarray, *, horizon: int = 1, embargo: int | No
         horizon=horizon,
         embargo=embargo,
     )
+
+
+def split_by_share(
+    timestamps: np.ndarray,
+    *,
+    train_share: float = 0.70,
+    val_share: float = 0.15,
+    horizon: int = 1,
+    embargo: int | None = None,
+) -> Split:
+    """The first ``train_share`` of the bars train, the next ``val_share`` validate, the rest test
+    (:func:`split_by_time` at those bars' times): the split of data given without split dates.
+
+    Raises:
+        ValueError: shares outside ``(0, 1)`` or summing to 1 or more.
+    """
+    if not (0 < train_share < 1 and 0 < val_share < 1 and train_share + val_share < 1):
+        raise ValueError(
+            f"split_by_share: train_share={train_share}, val_share={val_share}: expected shares in (0, 1) "
+            "summing to less than 1"
+        )
+    ts = np.asarray(timestamps)
+    n = int(ts.size)
+    train_end = int(ts[max(int(n * train_share) - 1, 0)])
+    val_end = int(ts[min(max(int(n * (train_share + val_share)) - 1, 1), n - 1)])
+    return split_by_time(ts, train_end=train_end, val_end=val_end, horizon=horizon, embargo=embargo)
 
 
 def walk_forward_splits(

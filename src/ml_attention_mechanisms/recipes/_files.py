@@ -33,7 +33,10 @@ from ._data import (
 if TYPE_CHECKING:
     from ..data import Split
 
-__all__ = ["FEATURES_NEED", "check_no_long_gaps", "load_files_panel", "predict_history", "reading_warnings"]
+__all__ = [
+    "FEATURES_NEED", "check_no_long_gaps", "load_files_panel", "load_hourly_files", "note_files", "predict_history",
+    "reading_warnings",
+]  # fmt: skip
 
 # why a bar next to hours without a candle has no features (the default feature set: returns over 1, 4 and
 # 24 bars, realised volatility over the last 6, 24 and 96)
@@ -74,16 +77,13 @@ def load_files_panel(
             two files of one symbol, bars longer than the run's or not dividing them, or an asset with no usable bar to forecast
             (each message names the file).
     """
-    from ..data import align, load_ohlcv
+    from ..data import align
 
-    for f in files:
-        if not Path(f).is_file():
-            raise FileNotFoundError(f"--data: file not found: {f}")
     lo = _to_seconds(start) if start is not None else None
     hi = _to_seconds(end) if end is not None else None
     if lo is not None and hi is not None and lo > hi:
         raise ValueError(f"--start {start} is after --end {end}")
-    frames = _load_hourly([Path(f) for f in files], load_ohlcv, bar_seconds, missing_hours, timezone)
+    frames = load_hourly_files(files, bar_seconds, missing_hours=missing_hours, timezone=timezone)
     panel = align(frames)
     if hi is not None:
         panel = panel.between(None, hi)
@@ -109,15 +109,21 @@ def load_files_panel(
             data = dataclasses.replace(
                 data, split=split, val_start=val_start, test_start=test_start, test_end=test_end
             )
+    note_files(data, frames)
+    _check_forecastable(data, first)
+    return data
+
+
+def note_files(data: DemoData, frames: Sequence[Any]) -> None:
+    """Record on ``data`` where each asset came from and its file's own report: the interval it was read
+    in, its warnings, and the hours it read as without trades (:func:`reading_warnings` says them)."""
     data.sources = {str(f.attrs["symbol"]): str(f.attrs.get("source", "")) for f in frames}
-    for f in frames:  # the file's own report: its interval, and the hours it read as without trades
+    for f in frames:
         symbol, report = str(f.attrs["symbol"]), f.attrs["quality_report"]
         data.no_trade_bars[symbol] = report.no_trade_bars + report.zero_volume_kept
         data.file_warnings[symbol] = list(report.warnings)
         if report.timeframe != f.attrs["timeframe"]:
             data.resampled[symbol] = str(report.timeframe)
-    _check_forecastable(data, first)
-    return data
 
 
 def _prepared(panel: Any, first: int, stop: int, scaler: dict[str, Any]) -> DemoData:
@@ -181,20 +187,29 @@ def _check_forecastable(data: DemoData, first: int) -> None:
             )
 
 
-def _load_hourly(
-    paths: Sequence[Path],
-    load_ohlcv: Any,
+def load_hourly_files(
+    files: Sequence[str | os.PathLike[str]],
     bar_seconds: int = 3600,
+    *,
     missing_hours: str = "auto",
     timezone: str | None = None,
 ) -> list[Any]:
     """Each file loaded, named by its symbol (unique) and in the run's bars (``bar_seconds``, hourly for the
     demo's runs): a run's models, baselines and horizons are all in its bars, so a file of shorter bars that
     divide them is aggregated into them (:func:`~ml_attention_mechanisms.data.resample_ohlcv`; its quality
-    report keeps the file's interval, and ``evaluate`` says so), and any other bar interval is refused."""
-    from ..data import parse_timeframe, resample_ohlcv
+    report keeps the file's interval, and ``evaluate`` says so), and any other bar interval is refused.
+
+    Raises:
+        FileNotFoundError: a missing file (named).
+        ValueError: a file without a symbol, two files of one asset, or bars the run's do not divide (named).
+    """
+    from ..data import load_ohlcv, parse_timeframe, resample_ohlcv
     from ..data.validation import timeframe_name
 
+    paths = [Path(f) for f in files]
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"--data: file not found: {path}")
     expected = timeframe_name(int(bar_seconds))
     frames: list[Any] = []
     seen: dict[str, Path] = {}

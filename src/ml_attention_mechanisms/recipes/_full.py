@@ -43,7 +43,7 @@ from ._models import training_assets
 from ._score import score_assets, score_strategies
 from ._sizing import Sizing
 from ._train import TrainedModel, train_model
-from .config import BAR_ASSETS, DemoConfig
+from .config import DemoConfig
 
 __all__ = ["FullResults", "run_full"]
 
@@ -69,12 +69,6 @@ class FullResults:
     leave_one_asset_out: dict[str, Any] | None = None
 
 
-def _bar_assets(cfg: DemoConfig) -> tuple[str, ...]:
-    """The assets of the folds and ablations: BTC, ETH and LTC (those with history before every fold;
-    BNB and ADA start inside the first fold's test block)."""
-    return tuple(a for a in cfg.assets if a in BAR_ASSETS)
-
-
 def _fold_sizes(n: int, n_folds: int) -> tuple[int, int]:
     test = min(2160, n // (2 * n_folds + 2))  # up to 90 days per test block
     return min(1440, test), test
@@ -96,7 +90,7 @@ def walk_forward_price(data: DemoData, cfg: DemoConfig, root: Path, *, progress:
         trained = train_model(
             PRICE, fold, root / "walk_forward" / f"fold{k}", cfg, progress=progress, split=split
         )
-        rows += [fold_row(k, split, trained, fold, cfg, asset) for asset in _bar_assets(cfg)]
+        rows += [fold_row(k, split, trained, fold, cfg, asset) for asset in cfg.main_assets(data)]
     keys = ("qlike_model", "qlike_har_rv", "qlike_garch", "qlike_vs_best_baseline", "rmse_model", "rmse_zero")
     mean = {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
     return {"folds": rows, "mean": mean, "val_size": val_size, "test_size": test_size}
@@ -122,7 +116,7 @@ def _price_variant(data: DemoData, cfg: DemoConfig, root: Path, overrides: Mappi
     trained = train_model(PRICE, data, root / "ablations" / tag, cfg, progress=progress, overrides=overrides,
                           name=f"{PRICE}@{tag}")  # fmt: skip
     models = {"price": trained.run_model}
-    fc = forecast_run(models, data, _bar_assets(cfg), window=cfg.window, lo=data.val_start, hi=data.test_end,
+    fc = forecast_run(models, data, cfg.main_assets(data), window=cfg.window, lo=data.val_start, hi=data.test_end,
                       backtest_config=BacktestConfig(), calibration=None, calibrate_rows=validation_rows(data),
                       progress=False, val_stride=cfg.val_stride, first_scored=data.test_start,
                       calibrate_assets=training_assets(models))  # fmt: skip
@@ -180,7 +174,7 @@ def ablations(
     std = _price_variant(
         data, price_cfg, root, {"attention_kind": "standard"}, "standard_attention", progress=progress
     )
-    main = {a: main_scores[a] for a in _bar_assets(cfg) if a in main_scores}
+    main = {a: main_scores[a] for a in cfg.main_assets(data) if a in main_scores}
     rows = (
         _price_rows("market-time encoding, crypto attention (demo model)", main)
         + _price_rows("no market-time encoding", no_mt)

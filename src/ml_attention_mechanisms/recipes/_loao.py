@@ -18,7 +18,7 @@ from typing import Any
 from ._data import DemoData, base_symbol, prepare_run_data
 from ._fold_score import fold_row
 from ._train import train_model
-from .config import BAR_ASSETS, DemoConfig
+from .config import DemoConfig
 
 __all__ = ["leave_one_asset_out"]
 
@@ -44,7 +44,7 @@ def leave_one_asset_out(
     from ..evaluation.walk_forward import leave_one_asset_out_folds
 
     names = [base_symbol(s) for s in data.symbols]
-    held = [a for a in cfg.assets if a in BAR_ASSETS and a in names]
+    held = [a for a in cfg.main_assets(data) if a in names]
     fold_cfg = dataclasses.replace(cfg, max_epochs=cfg.loao_max_epochs)
     rows: list[dict[str, Any]] = []
     for fold in leave_one_asset_out_folds(names, held_out=held):

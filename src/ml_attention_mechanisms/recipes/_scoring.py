@@ -29,7 +29,7 @@ from ._models import RunModel, training_assets
 from ._progress import Timings, say
 from ._score import score_assets, score_strategies
 from ._sizing import NULL_STRATEGIES, Sizing, asset_variances, choose_sizing
-from .config import BAR_ASSETS, DemoConfig
+from .config import DemoConfig
 
 __all__ = ["WARM_UP", "ScoredForecasts", "score_forecasts", "score_run_strategies", "strategy_sizing"]
 
@@ -90,7 +90,7 @@ def score_forecasts(
             scored_from={a: scored_span(data, asset_column(data, a)).start for a in config.assets},
         )  # fmt: skip
     with clock.measure("correlation"):
-        bar_assets = tuple(a for a in BAR_ASSETS if a in config.assets)
+        bar_assets = config.main_assets(data)
         corr = correlation_step(
             models, data, config, forecasts.calibration, bar_assets, fit=fit, progress=progress
         )

@@ -12,11 +12,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import check_field
 from ..evaluation.backtest import VolTargetConfig
 from ._models import model_kind
+
+if TYPE_CHECKING:
+    from ._data import DemoData
 
 __all__ = ["BAR_ASSETS", "DEMO_ASSETS", "DEMO_MODELS", "DemoConfig"]
 
@@ -38,8 +41,17 @@ class DemoConfig:
         models: registry names trained, at most one of each kind (price, risk, signal, portfolio).
             Default: the four small presets.
         assets: assets the single-asset models are evaluated on (each judged by the bar, as seen or unseen
-            in training). Default: BTC, ETH, LTC, BNB, ADA.
-        dataset: bundled dataset. Default: ``"binance-1h"``.
+            in training). Default: every asset of the data: BTC, ETH, LTC, BNB, ADA for the bundled dataset,
+            each file's asset, in the order given, with ``data``.
+        dataset: bundled dataset (unused with ``data``). Default: ``"binance-1h"``.
+        data: OHLCV files (any export ``load_ohlcv`` reads, one asset each, hourly or shorter bars, which are
+            aggregated into hourly ones) the run trains and is scored on instead of the bundled dataset;
+            without ``train_end``/``val_end`` the first 70% of the bars train and the next 15% validate.
+            Default: () (the bundled dataset).
+        missing_hours: how the files' hours without trades are read (``load_ohlcv``'s: ``"auto"``,
+            ``"no-trades"`` or ``"absent"``; with ``data``). Default: ``"auto"``.
+        timezone: the zone of the files' times written without one (``load_ohlcv``'s; only with ``data``).
+            Default: None (UTC).
         start: first bar kept; ``None`` = from the first. Default: None.
         end: last bar kept; ``None`` = to the last. Default: None.
         train_end: last bar of the training split; ``None`` = the dataset's default split. Default: None.
@@ -81,8 +93,11 @@ class DemoConfig:
     """
 
     models: tuple[str, ...] = DEMO_MODELS
-    assets: tuple[str, ...] = DEMO_ASSETS
+    assets: tuple[str, ...] = ()
     dataset: str = "binance-1h"
+    data: tuple[str, ...] = ()
+    missing_hours: str = "auto"
+    timezone: str | None = None
     start: str | None = None
     end: str | None = None
     train_end: str | None = None
@@ -131,7 +146,33 @@ class DemoConfig:
                 f"must not repeat a kind of model ({kinds.get(kind)} is {kind})",
             )
             kinds[kind] = m
-        check_field(len(self.assets) > 0, n, "assets", self.assets, "must name at least one asset")
+        if not self.data and not self.assets:  # the bundled dataset's assets, in the order the bar reads them
+            object.__setattr__(self, "assets", DEMO_ASSETS)
+        object.__setattr__(self, "data", tuple(str(f) for f in self.data))
+        check_field(
+            all(isinstance(a, str) and a for a in self.assets),
+            n,
+            "assets",
+            self.assets,
+            "must be asset names",
+        )
+        from ..data.loader import MISSING_HOURS, parse_timezone
+
+        check_field(
+            self.missing_hours in MISSING_HOURS,
+            n,
+            "missing_hours",
+            self.missing_hours,
+            f"must be one of {MISSING_HOURS}",
+        )
+        if self.timezone is not None:
+            check_field(
+                bool(self.data), n, "timezone", self.timezone, "applies to data files only (set data)"
+            )
+            try:
+                parse_timezone(self.timezone)
+            except ValueError as exc:
+                check_field(False, n, "timezone", self.timezone, str(exc).split(": ", 1)[-1])
         for name in (
             "window", "max_epochs", "batch_size", "refit_every", "n_boot", "n_sims", "learner_iter", "val_stride", "threads",
             "loao_max_epochs",
@@ -184,6 +225,18 @@ class DemoConfig:
             VolTargetConfig(target_vol=float(t), band=float(b)) for t in self.target_vols for b in self.bands
         ]
 
+    def main_assets(self, data: DemoData) -> tuple[str, ...]:
+        """The assets the risk model's correlation head reads and ``full``'s folds and ablations score: BTC,
+        ETH and LTC of the bundled data (BNB and ADA list inside the first fold's test block); with ``data``
+        files, the first three of ``assets`` that have a bar in the data's first day (history before every
+        fold)."""
+        if not self.data:
+            return tuple(a for a in self.assets if a in BAR_ASSETS)
+        from ._data import HORIZON, asset_column, first_bar
+
+        listed = [a for a in self.assets if first_bar(data, asset_column(data, a)) < HORIZON]
+        return tuple(listed[:3])
+
     def training_budgets(self) -> list[DemoConfig]:
         """This config, then one per entry of ``budgets`` with its ``train_windows`` and ``max_epochs``."""
         return [self] + [
@@ -204,5 +257,6 @@ class DemoConfig:
             **dataclasses.asdict(self),
             "models": list(self.models),
             "assets": list(self.assets),
+            "data": list(self.data),
             "budgets": [list(b) for b in self.budgets],
         }

@@ -2,7 +2,8 @@
 
 :func:`run_demo` trains the small preset of each of the four models on the bundled 5-asset hourly data with
 the default split (train to 2020-06-30 23:00, validation 2020-07-01..2020-12-31, test
-2021-01-01..2021-06-10), chooses everything on validation only (early stopping on the validation loss, each
+2021-01-01..2021-06-10), or on the user's OHLCV files (``DemoConfig.data``: each file's asset, split by
+dates or 70/15/15% of the bars), chooses everything on validation only (early stopping on the validation loss, each
 model's training budget (:mod:`._select`), temperature scaling, split-conformal calibration of intervals, the
 24-bar variance and VaR/ES, continued causally on a rolling window of resolved forecasts: see
 :func:`._calibration.rolling_calibration`), scores the test split against every baseline with the
@@ -20,11 +21,14 @@ walk-forward, leave-one-asset-out and ablations), strategies, metrics, write.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from ..evaluation.backtest import BacktestConfig
-from ._data import load_demo_data
+from ._data import base_symbol, load_demo_data
+from ._files import check_no_long_gaps, reading_warnings
 from ._full import run_full
+from ._models import model_kind
 from ._outputs import RunOutputs, RunResults, build_report, run_metrics, save_run_state, write_run
 from ._progress import Timings, say
 from ._scoring import score_forecasts, score_run_strategies, strategy_sizing
@@ -74,11 +78,21 @@ def _run_demo(cfg: DemoConfig, root: Path, progress: bool) -> RunOutputs:
     timings = Timings()
     root.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    say("loading and preparing the bundled data", progress)
+    say(
+        "loading and preparing the data files" if cfg.data else "loading and preparing the bundled data",
+        progress,
+    )
     with timings.measure("data"):
         data = load_demo_data(
-            dataset=cfg.dataset, start=cfg.start, end=cfg.end, train_end=cfg.train_end, val_end=cfg.val_end
-        )
+            dataset=cfg.dataset, start=cfg.start, end=cfg.end, train_end=cfg.train_end, val_end=cfg.val_end,
+            files=cfg.data, missing_hours=cfg.missing_hours, timezone=cfg.timezone,
+        )  # fmt: skip
+    warnings: tuple[str, ...] = ()
+    if cfg.data:  # the files' assets, each judged as seen or unseen; their gaps and how they were read
+        if not cfg.assets:
+            cfg = dataclasses.replace(cfg, assets=tuple(base_symbol(s) for s in data.symbols))
+        check_no_long_gaps(data, portfolio=any(model_kind(m) == "portfolio" for m in cfg.models))
+        warnings = reading_warnings(data)
     candidates: dict[str, list[TrainedModel]] = {}
     for i, model_type in enumerate(cfg.models, 1):
         say(f"training {model_type} ({i}/{len(cfg.models)})", progress)
@@ -105,7 +119,7 @@ def _run_demo(cfg: DemoConfig, root: Path, progress: bool) -> RunOutputs:
         scored.forecasts, data, cfg, backtest, sizing, full.configs_tried if full is not None else {}
     )
     results = RunResults(TITLE, data, cfg, backtest, scored, strategies, tried, trained=trained, full=full,
-                         sizing=sizing[0])  # fmt: skip
+                         sizing=sizing[0], warnings=warnings)  # fmt: skip
     metrics = run_metrics(results)
     metrics["checkpoints"] = save_run_state(trained, scored.forecasts.calibration, cfg, root)
     say("writing metrics.json, report.html and the figures", progress)

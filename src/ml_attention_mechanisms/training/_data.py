@@ -20,9 +20,6 @@ __all__ = ["prepare_data"]
 
 logger = logging.getLogger(__name__)
 
-# Files given without explicit split dates: the first 70% of the bars train, the next 15% validate.
-_TRAIN_SHARE, _VAL_SHARE = 0.70, 0.15
-
 
 def _is_dataset_name(data: str) -> bool:
     from ..data import available_datasets
@@ -76,7 +73,7 @@ def _check_one_interval(paths: Sequence[Path], frames: Sequence[Any]) -> None:
 
 
 def _split(panel: Any, options: DataOptions, *, bundled: bool, horizon: int) -> Any:
-    from ..data.splits import default_split, split_by_time
+    from ..data.splits import default_split, split_by_share, split_by_time
 
     ts = panel.timestamps
     if options.train_end is not None or options.val_end is not None:
@@ -87,10 +84,7 @@ def _split(panel: Any, options: DataOptions, *, bundled: bool, horizon: int) -> 
         )
     if bundled:
         return default_split(ts, horizon=horizon, embargo=options.embargo)
-    n = int(ts.size)
-    train_end = int(ts[max(int(n * _TRAIN_SHARE) - 1, 0)])
-    val_end = int(ts[min(max(int(n * (_TRAIN_SHARE + _VAL_SHARE)) - 1, 1), n - 1)])
-    return split_by_time(ts, train_end=train_end, val_end=val_end, horizon=horizon, embargo=options.embargo)
+    return split_by_share(ts, horizon=horizon, embargo=options.embargo)  # files: 70% train, 15% validate
 
 
 def prepare_data(
