@@ -17,7 +17,8 @@ from ml_attention_mechanisms.recipes._correlation import (
     fit_correlation_head,
     forecast_correlation,
 )
-from ml_attention_mechanisms.recipes._data import DemoData, asset_column, load_demo_data
+from ml_attention_mechanisms.recipes._data import DemoData, asset_column
+from ml_attention_mechanisms.recipes._files import load_demo_data
 
 ASSETS = ("BTC", "ETH", "LTC")
 

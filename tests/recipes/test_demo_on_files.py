@@ -16,7 +16,8 @@ import pytest
 from ml_attention_mechanisms.cli.main import main
 from ml_attention_mechanisms.data import load_dataset, split_by_share
 from ml_attention_mechanisms.recipes import DemoConfig, run_demo
-from ml_attention_mechanisms.recipes._data import HORIZON, load_demo_data
+from ml_attention_mechanisms.recipes._data import HORIZON
+from ml_attention_mechanisms.recipes._files import load_demo_data
 
 
 @pytest.fixture(scope="module")

@@ -165,7 +165,9 @@ def test_evaluation_refuses_data_of_another_interval_than_the_runs(tmp_path: Pat
     from ml_attention_mechanisms.recipes._files import load_hourly_files
 
     daily = _write_bars(tmp_path / "BTCUSDT_d.csv", step=DAY)
-    with pytest.raises(ValueError, match="the run was trained on 1h bars") as info:
+    with pytest.raises(
+        ValueError, match="1d bars; the run's models, baselines and 24-bar horizons are in 1h"
+    ) as info:
         load_hourly_files([daily])  # a run recording no interval: hourly
-    assert f"{daily} has 1d bars" in str(info.value)
+    assert str(info.value).startswith(f"--data {daily}: 1d bars")
     assert len(load_hourly_files([daily], DAY)) == 1  # a run trained on daily bars takes them

@@ -1,5 +1,5 @@
-"""The data of a run: one prepared panel of the bundled dataset, its split, and the arrays the scorers read
-(other files, prepared with a run's statistics, come from :mod:`._files`).
+"""The data of a run: one prepared panel, its split, and the arrays the scorers read (the bundled dataset or
+a user's files are loaded by :mod:`._files`).
 
 Everything comes from the data layer's public functions (``load_dataset``, ``prepare_panel``,
 ``default_split``/``split_by_time``, the window Datasets); this module only decides which bars each step
@@ -12,8 +12,6 @@ Shapes:
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +33,6 @@ __all__ = [
     "first_bar",
     "last_bar",
     "listed_mask",
-    "load_demo_data",
     "log_returns",
     "prepare_run_data",
     "priced_bars",
@@ -195,61 +192,6 @@ def _periods(split: Split, n: int) -> tuple[int, int, int]:
     if split.val.size == 0 or split.test.size == 0:
         raise ValueError("the data leave an empty validation or test period; use more data or other dates")
     return int(split.val[0]), int(split.test[0]), min(int(split.test[-1]) + 1, n)
-
-
-def load_demo_data(
-    *,
-    dataset: str = "binance-1h",
-    start: str | None = None,
-    end: str | None = None,
-    train_end: str | None = None,
-    val_end: str | None = None,
-    files: Sequence[str | os.PathLike[str]] = (),
-    missing_hours: str = "auto",
-    timezone: str | None = None,
-) -> DemoData:
-    """The bundled dataset, or the OHLCV ``files``, prepared once for every model of the demo.
-
-    Args:
-        dataset: bundled dataset name (unused with ``files``). Default: ``"binance-1h"``.
-        start, end: keep bars in ``[start, end]`` (ISO UTC); ``None`` = all.
-        train_end, val_end: split dates; ``None`` = the dataset's default split, or for ``files`` the first
-            70% of the bars for training and the next 15% for validation.
-        files: OHLCV files, one asset each, in hourly bars or shorter ones that divide them (aggregated);
-            ``()`` = the bundled dataset.
-        missing_hours, timezone: how the files are read (``load_ohlcv``'s).
-
-    Raises:
-        ValueError: an empty period, only one of ``train_end``/``val_end``, or a file that is refused (named).
-        FileNotFoundError: a missing file (named).
-    """
-    from ..data import align, default_split, load_dataset, split_by_share, split_by_time
-
-    frames: list[Any] = []
-    if files:
-        from ._files import load_hourly_files
-
-        frames = load_hourly_files(files, missing_hours=missing_hours, timezone=timezone)
-        panel = align(frames)
-    else:
-        panel = load_dataset(dataset)
-    if start is not None or end is not None:
-        panel = panel.between(start, end)
-    ts = panel.timestamps
-    if (train_end is None) != (val_end is None):
-        raise ValueError("train_end and val_end: give both or neither")
-    if train_end is not None and val_end is not None:
-        split = split_by_time(ts, train_end=train_end, val_end=val_end, horizon=HORIZON)
-    elif files:
-        split = split_by_share(ts, horizon=HORIZON)
-    else:
-        split = default_split(ts, horizon=HORIZON)
-    data = prepare_run_data(panel, split)
-    if frames:
-        from ._files import note_files
-
-        note_files(data, frames)
-    return data
 
 
 def prepare_run_data(panel: MarketPanel, split: Split, scaler: dict[str, Any] | None = None) -> DemoData:

@@ -1,5 +1,7 @@
-"""Other data for a run's models (``mlattn evaluate``, ``predict``, ``backtest --run``): OHLCV files loaded,
-checked against the run's bar interval, and prepared with the run's fitted statistics.
+"""The data a run reads: the bundled dataset or a user's OHLCV files for ``mlattn demo``
+(:func:`load_demo_data`), and other files for a run's models (``mlattn evaluate``, ``predict``,
+``backtest --run``): loaded, checked against the run's bar interval, and prepared with the run's fitted
+statistics (:func:`load_files_panel`).
 
 Shapes:
     T: bars of the grid; A: assets.
@@ -34,13 +36,64 @@ if TYPE_CHECKING:
     from ..data import Split
 
 __all__ = [
-    "FEATURES_NEED", "check_no_long_gaps", "load_files_panel", "load_hourly_files", "note_files", "predict_history",
-    "reading_warnings",
+    "FEATURES_NEED", "check_no_long_gaps", "load_demo_data", "load_files_panel", "load_hourly_files", "note_files",
+    "predict_history", "reading_warnings",
 ]  # fmt: skip
 
 # why a bar next to hours without a candle has no features (the default feature set: returns over 1, 4 and
 # 24 bars, realised volatility over the last 6, 24 and 96)
 FEATURES_NEED = "a bar's features need the bars 1, 4 and 24 hours before it and most of the last 6"
+
+
+def load_demo_data(
+    *,
+    dataset: str = "binance-1h",
+    start: str | None = None,
+    end: str | None = None,
+    train_end: str | None = None,
+    val_end: str | None = None,
+    files: Sequence[str | os.PathLike[str]] = (),
+    missing_hours: str = "auto",
+    timezone: str | None = None,
+) -> DemoData:
+    """The bundled dataset, or the OHLCV ``files``, prepared once for every model of the demo.
+
+    Args:
+        dataset: bundled dataset name (unused with ``files``). Default: ``"binance-1h"``.
+        start, end: keep bars in ``[start, end]`` (ISO UTC); ``None`` = all.
+        train_end, val_end: split dates; ``None`` = the dataset's default split, or for ``files`` the first
+            70% of the bars for training and the next 15% for validation.
+        files: OHLCV files, one asset each, in hourly bars or shorter ones that divide them (aggregated);
+            ``()`` = the bundled dataset.
+        missing_hours, timezone: how the files are read (``load_ohlcv``'s).
+
+    Raises:
+        ValueError: an empty period, only one of ``train_end``/``val_end``, or a file that is refused (named).
+        FileNotFoundError: a missing file (named).
+    """
+    from ..data import align, default_split, load_dataset, split_by_share, split_by_time
+
+    frames: list[Any] = []
+    if files:
+        frames = load_hourly_files(files, missing_hours=missing_hours, timezone=timezone)
+        panel = align(frames)
+    else:
+        panel = load_dataset(dataset)
+    if start is not None or end is not None:
+        panel = panel.between(start, end)
+    ts = panel.timestamps
+    if (train_end is None) != (val_end is None):
+        raise ValueError("train_end and val_end: give both or neither")
+    if train_end is not None and val_end is not None:
+        split = split_by_time(ts, train_end=train_end, val_end=val_end, horizon=HORIZON)
+    elif files:
+        split = split_by_share(ts, horizon=HORIZON)
+    else:
+        split = default_split(ts, horizon=HORIZON)
+    data = prepare_run_data(panel, split)
+    if frames:
+        note_files(data, frames)
+    return data
 
 
 def load_files_panel(
@@ -242,9 +295,9 @@ def load_hourly_files(
             timeframe = expected
         if timeframe != expected:
             raise ValueError(
-                f"--data {path}: the run was trained on {expected} bars; {path} has {timeframe or 'irregular'} "
-                f"bars; the run's models, baselines and {HORIZON}-bar horizons are in {expected} bars: give "
-                f"{'hourly (1h)' if expected == '1h' else expected} bars, or shorter bars that divide them"
+                f"--data {path}: {timeframe or 'irregular'} bars; the run's models, baselines and {HORIZON}-bar "
+                f"horizons are in {expected} bars: give {'hourly (1h)' if expected == '1h' else expected} bars, "
+                "or shorter bars that divide them"
             )
         frames.append(frame)
     return frames

@@ -25,8 +25,8 @@ import dataclasses
 from pathlib import Path
 
 from ..evaluation.backtest import BacktestConfig
-from ._data import base_symbol, load_demo_data
-from ._files import check_no_long_gaps, reading_warnings
+from ._data import base_symbol
+from ._files import check_no_long_gaps, load_demo_data, reading_warnings
 from ._full import run_full
 from ._models import model_kind
 from ._outputs import RunOutputs, RunResults, build_report, run_metrics, save_run_state, write_run
