@@ -71,19 +71,35 @@ def test_cli_scores_every_asset_of_the_files_in_their_order(
     coin = tmp_path / "XYZUSDT_1h.csv"  # a coin no checkpoint knows, listed with BTC
     coin.write_text(files[3].read_text(encoding="utf-8"), encoding="utf-8")
     out = tmp_path / "run"
-    rc = main(["demo", "--quick", "--data", str(coin), str(files[0]), "--out", str(out), "--no-progress"])
+    start = "2020-08-15"  # the files' first half month left out
+    rc = main(
+        [
+            "demo",
+            "--quick",
+            "--data",
+            str(coin),
+            str(files[0]),
+            "--start",
+            start,
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert list(metrics["assets"]) == ["XYZ", "BTC"]
     assert set(metrics["data"]["seen"]) == {"XYZ", "BTC"}
     stored = json.loads((out / "demo_config.json").read_text(encoding="utf-8"))
-    assert stored["assets"] == ["XYZ", "BTC"] and stored["train_end"] is None
+    assert stored["assets"] == ["XYZ", "BTC"] and stored["train_end"] is None and stored["start"] == start
+    assert metrics["data"]["periods"]["train"][0] == f"{start} 00:00"
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["--timezone", "UTC+8"], "--timezone: with --data only"),
+        (["--start", "2020-09-01"], "--start: with --data only"),
         (["--missing-hours", "absent"], "--missing-hours: with --data only"),
         (
             ["--train-end", "2020-10-01", "--val-end", "2020-11-01"],

@@ -57,6 +57,18 @@ class Demo(Subcommand):
             "which are aggregated) instead of the bundled data; every asset is scored, as seen or unseen",
         )
         parser.add_argument(
+            "--start",
+            default=None,
+            metavar="TIME",
+            help="with --data: the first bar kept (ISO UTC; default: all)",
+        )
+        parser.add_argument(
+            "--end",
+            default=None,
+            metavar="TIME",
+            help="with --data: the last bar kept (ISO UTC; default: all)",
+        )
+        parser.add_argument(
             "--train-end",
             default=None,
             metavar="TIME",
@@ -98,19 +110,21 @@ class Demo(Subcommand):
 
 
 def _data_overrides(args: argparse.Namespace) -> dict[str, object]:
-    """``DemoConfig`` fields from ``--data``, ``--train-end``, ``--val-end``, ``--missing-hours`` and
-    ``--timezone`` (with ``--quick``, the files' own split instead of the bundled slice's dates).
+    """``DemoConfig`` fields from ``--data``, ``--start``, ``--end``, ``--train-end``, ``--val-end``,
+    ``--missing-hours`` and ``--timezone`` (with ``--quick``, the files' own span and split instead of the
+    bundled slice's dates).
 
     Raises:
         CLIError: a file-reading or split flag without ``--data``, one of ``--train-end``/``--val-end``
             alone, or a missing file.
     """
     split = {k: getattr(args, k) for k in ("train_end", "val_end") if getattr(args, k) is not None}
-    given = {**split, **reading_options(args)}
+    span = {k: getattr(args, k) for k in ("start", "end") if getattr(args, k) is not None}
+    given = {**span, **split, **reading_options(args)}
     if not args.data:
         if given:
             raise CLIError(
-                f"{flag_names(given)}: with --data only (the bundled data have their own split and bars)"
+                f"{flag_names(given)}: with --data only (the bundled demo reads its own bars, span and split)"
             )
         return {}
     if len(split) == 1:
