@@ -56,6 +56,7 @@ def test_data_files_and_how_they_are_read() -> None:
     from ml_attention_mechanisms.recipes.config import DEMO_ASSETS
 
     assert DemoConfig().assets == DEMO_ASSETS and DemoConfig().data == ()  # the bundled dataset's assets
+    assert DemoConfig(data="BTCUSDT_1h.csv").data == ("BTCUSDT_1h.csv",)  # one file, not its letters
     own = DemoConfig(data=("BTCUSDT_1h.csv",), timezone="Asia/Seoul")
     assert own.assets == ()  # every asset of the files, resolved when they are read
     assert own.to_dict()["data"] == ["BTCUSDT_1h.csv"]

@@ -122,3 +122,13 @@ def test_cli_refusals_are_one_line(
     rc = main(["demo", "--quick", *argv, "--out", str(tmp_path / "x"), "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and message in err, err
+
+
+def test_an_asset_no_file_holds_is_named_before_training(
+    exported: tuple[list[Path], DemoConfig], tmp_path: Path
+) -> None:
+    files, cfg = exported
+    own = dataclasses.replace(cfg, data=(str(files[0]),), assets=("ETH",))
+    with pytest.raises(ValueError, match="asset 'ETH': not in the data; available: BTC"):
+        run_demo(own, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "models").exists()  # refused before any training

@@ -10,6 +10,7 @@ minutes on 2 CPU cores: docs/evaluation.md gives the measured time of the latest
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -148,7 +149,8 @@ class DemoConfig:
             kinds[kind] = m
         if not self.data and not self.assets:  # the bundled dataset's assets, in the order the bar reads them
             object.__setattr__(self, "assets", DEMO_ASSETS)
-        object.__setattr__(self, "data", tuple(str(f) for f in self.data))
+        files = (self.data,) if isinstance(self.data, str | os.PathLike) else self.data
+        object.__setattr__(self, "data", tuple(os.fspath(f) for f in files))
         check_field(
             all(isinstance(a, str) and a for a in self.assets),
             n,

@@ -25,7 +25,7 @@ import dataclasses
 from pathlib import Path
 
 from ..evaluation.backtest import BacktestConfig
-from ._data import base_symbol
+from ._data import asset_column, base_symbol
 from ._files import check_no_long_gaps, load_demo_data, reading_warnings
 from ._full import run_full
 from ._models import model_kind
@@ -91,6 +91,10 @@ def _run_demo(cfg: DemoConfig, root: Path, progress: bool) -> RunOutputs:
     if cfg.data:  # the files' assets, each judged as seen or unseen; their gaps and how they were read
         if not cfg.assets:
             cfg = dataclasses.replace(cfg, assets=tuple(base_symbol(s) for s in data.symbols))
+        for asset in cfg.assets:
+            asset_column(
+                data, asset
+            )  # an asset no file holds: named, with the files' assets, before training
         check_no_long_gaps(data, portfolio=any(model_kind(m) == "portfolio" for m in cfg.models))
         warnings = reading_warnings(data)
     candidates: dict[str, list[TrainedModel]] = {}
