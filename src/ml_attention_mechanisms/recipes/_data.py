@@ -11,6 +11,7 @@ Shapes:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -98,6 +99,14 @@ class DemoData:
     @property
     def symbols(self) -> tuple[str, ...]:
         return tuple(self.prepared.symbols)
+
+    def with_split(self, split: Split) -> DemoData:
+        """The same prepared bars with ``split``'s periods. Only for bars prepared with a run's statistics
+        (``prepare_run_data(..., scaler=...)``), whose features do not depend on the split."""
+        val_start, test_start, test_end = _periods(split, int(self.prepared.timestamps.size))
+        return dataclasses.replace(
+            self, split=split, val_start=val_start, test_start=test_start, test_end=test_end
+        )
 
     @property
     def timestamps(self) -> np.ndarray:

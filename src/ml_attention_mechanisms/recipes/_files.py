@@ -9,7 +9,6 @@ Shapes:
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +22,6 @@ from ._data import (
     MIN_HISTORY,
     MIN_SCORED_BARS,
     DemoData,
-    _periods,
     bar_time,
     base_symbol,
     first_bar,
@@ -156,12 +154,7 @@ def load_files_panel(
         featured = np.asarray(np.asarray(data.prepared.mask).any(axis=0), dtype=bool)
         earlier = _scored_first(panel.timestamps, lo, start, featured)
         if earlier != first:  # the features do not depend on the split: only the decision times move
-            first = earlier
-            split = _scored_split(first, n - HORIZON)
-            val_start, test_start, test_end = _periods(split, n)
-            data = dataclasses.replace(
-                data, split=split, val_start=val_start, test_start=test_start, test_end=test_end
-            )
+            first, data = earlier, data.with_split(_scored_split(earlier, n - HORIZON))
     note_files(data, frames)
     _check_forecastable(data, first)
     return data
