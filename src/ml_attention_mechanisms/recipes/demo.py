@@ -97,6 +97,9 @@ def _run_demo(cfg: DemoConfig, root: Path, progress: bool) -> RunOutputs:
             )  # an asset no file holds: named, with the files' assets, before training
         check_no_long_gaps(data, portfolio=any(model_kind(m) == "portfolio" for m in cfg.models))
         warnings = reading_warnings(data)
+        periods = data.split.describe(data.timestamps)
+        names = {"train": "training", "val": "validation", "test": "test"}
+        say("; ".join(f"{names.get(k, k)} {v[0]} .. {v[1]}" for k, v in periods.items()), progress)
     candidates: dict[str, list[TrainedModel]] = {}
     for i, model_type in enumerate(cfg.models, 1):
         say(f"training {model_type} ({i}/{len(cfg.models)})", progress)
