@@ -99,7 +99,9 @@ def _run_demo(cfg: DemoConfig, root: Path, progress: bool) -> RunOutputs:
         warnings = reading_warnings(data)
         periods = data.split.describe(data.timestamps)
         names = {"train": "training", "val": "validation", "test": "test"}
-        say("; ".join(f"{names.get(k, k)} {v[0]} .. {v[1]}" for k, v in periods.items()), progress)
+        say(
+            "split: " + "; ".join(f"{names.get(k, k)} {v[0]} .. {v[1]}" for k, v in periods.items()), progress
+        )
     candidates: dict[str, list[TrainedModel]] = {}
     for i, model_type in enumerate(cfg.models, 1):
         say(f"training {model_type} ({i}/{len(cfg.models)})", progress)
