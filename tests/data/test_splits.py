@@ -87,3 +87,16 @@ def test_split_by_share() -> None:
     for bad in ((0.0, 0.15), (0.7, 0.3), (1.2, 0.1)):
         with pytest.raises(ValueError, match="split_by_share"):
             split_by_share(ts, train_share=bad[0], val_share=bad[1])
+
+
+def test_run_split_chooses_dates_default_or_shares() -> None:
+    from ml_attention_mechanisms.data.splits import run_split
+
+    ts = 1_600_000_000 + 3600 * np.arange(1000, dtype=np.int64)
+    dated = run_split(ts, train_end=int(ts[499]), val_end=int(ts[749]), bundled=False, horizon=24)
+    assert np.array_equal(
+        dated.train, split_by_time(ts, train_end=int(ts[499]), val_end=int(ts[749]), horizon=24).train
+    )
+    assert np.array_equal(run_split(ts, bundled=False, horizon=24).test, split_by_share(ts, horizon=24).test)
+    with pytest.raises(ValueError, match=r"data\.train_end and data\.val_end: set both or neither"):
+        run_split(ts, train_end=int(ts[499]), bundled=False, names=("data.train_end", "data.val_end"))

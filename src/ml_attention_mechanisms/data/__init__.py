@@ -22,7 +22,7 @@ from .features import (
 from .loader import load_ohlcv
 from .panel import MarketPanel, align, parse_timeframe, resample_ohlcv
 from .scaling import FeatureScaler, rolling_standardize
-from .splits import Split, default_split, split_by_share, split_by_time, walk_forward_splits
+from .splits import Split, default_split, run_split, split_by_share, split_by_time, walk_forward_splits
 from .targets import (
     SIGNAL_BUY,
     SIGNAL_HOLD,
@@ -69,6 +69,7 @@ __all__ = [
     "regime_labels",
     "resample_ohlcv",
     "rolling_standardize",
+    "run_split",
     "split_by_share",
     "split_by_time",
     "triple_barrier_labels",

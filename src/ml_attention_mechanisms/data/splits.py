@@ -21,7 +21,7 @@ import numpy as np
 
 from .._import_guard import needs_extra
 
-__all__ = ["Split", "default_split", "split_by_share", "split_by_time", "walk_forward_splits"]
+__all__ = ["Split", "default_split", "run_split", "split_by_share", "split_by_time", "walk_forward_splits"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,6 +152,33 @@ def split_by_share(
     train_end = int(ts[max(int(n * train_share) - 1, 0)])
     val_end = int(ts[min(max(int(n * (train_share + val_share)) - 1, 1), n - 1)])
     return split_by_time(ts, train_end=train_end, val_end=val_end, horizon=horizon, embargo=embargo)
+
+
+def run_split(
+    timestamps: np.ndarray,
+    *,
+    train_end: str | int | None = None,
+    val_end: str | int | None = None,
+    bundled: bool,
+    horizon: int = 1,
+    embargo: int | None = None,
+    names: tuple[str, str] = ("train_end", "val_end"),
+) -> Split:
+    """A run's split: at ``train_end`` and ``val_end`` when given (both or neither), else the bundled data's
+    :func:`default_split`, or :func:`split_by_share` (70% train, 15% validate) for other data.
+
+    Raises:
+        ValueError: only one of the two dates (``names``: how the caller calls them).
+    """
+    if (train_end is None) != (val_end is None):
+        raise ValueError(f"{names[0]} and {names[1]}: set both or neither")
+    if train_end is not None and val_end is not None:
+        return split_by_time(
+            timestamps, train_end=train_end, val_end=val_end, horizon=horizon, embargo=embargo
+        )
+    if bundled:
+        return default_split(timestamps, horizon=horizon, embargo=embargo)
+    return split_by_share(timestamps, horizon=horizon, embargo=embargo)
 
 
 def walk_forward_splits(

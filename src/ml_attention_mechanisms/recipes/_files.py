@@ -69,7 +69,7 @@ def load_demo_data(
         ValueError: an empty period, only one of ``train_end``/``val_end``, or a file that is refused (named).
         FileNotFoundError: a missing file (named).
     """
-    from ..data import align, default_split, load_dataset, split_by_share, split_by_time
+    from ..data import align, load_dataset, run_split
 
     frames: list[Any] = []
     if files:
@@ -79,15 +79,9 @@ def load_demo_data(
         panel = load_dataset(dataset)
     if start is not None or end is not None:
         panel = panel.between(start, end)
-    ts = panel.timestamps
-    if (train_end is None) != (val_end is None):
-        raise ValueError("train_end and val_end: give both or neither")
-    if train_end is not None and val_end is not None:
-        split = split_by_time(ts, train_end=train_end, val_end=val_end, horizon=HORIZON)
-    elif files:
-        split = split_by_share(ts, horizon=HORIZON)
-    else:
-        split = default_split(ts, horizon=HORIZON)
+    split = run_split(
+        panel.timestamps, train_end=train_end, val_end=val_end, bundled=not files, horizon=HORIZON
+    )
     data = prepare_run_data(panel, split)
     if frames:
         note_files(data, frames)

@@ -72,21 +72,6 @@ def _check_one_interval(paths: Sequence[Path], frames: Sequence[Any]) -> None:
         )
 
 
-def _split(panel: Any, options: DataOptions, *, bundled: bool, horizon: int) -> Any:
-    from ..data.splits import default_split, split_by_share, split_by_time
-
-    ts = panel.timestamps
-    if options.train_end is not None or options.val_end is not None:
-        if options.train_end is None or options.val_end is None:
-            raise ValueError("data.train_end and data.val_end: set both or neither")
-        return split_by_time(
-            ts, train_end=options.train_end, val_end=options.val_end, horizon=horizon, embargo=options.embargo
-        )
-    if bundled:
-        return default_split(ts, horizon=horizon, embargo=options.embargo)
-    return split_by_share(ts, horizon=horizon, embargo=options.embargo)  # files: 70% train, 15% validate
-
-
 def prepare_data(
     data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     options: DataOptions,
@@ -113,6 +98,7 @@ def prepare_data(
         FileNotFoundError: a data file does not exist (named).
         ValueError: the horizon is longer than the data, too few bars for the window, or an empty split.
     """
+    from ..data.splits import run_split
     from ..data.windows import MultiAssetWindows, SingleAssetWindows, prepare_panel
 
     if (
@@ -137,7 +123,11 @@ def prepare_data(
             f"--data {description}: too few bars ({bars}) for data.window={options.window} "
             f"plus the {longest}-bar horizon; use more data or a shorter window"
         )
-    split = _split(panel, options, bundled=isinstance(data, str) and _is_dataset_name(data), horizon=longest)
+    split = run_split(
+        panel.timestamps, train_end=options.train_end, val_end=options.val_end,
+        bundled=isinstance(data, str) and _is_dataset_name(data), horizon=longest, embargo=options.embargo,
+        names=("data.train_end", "data.val_end"),
+    )  # fmt: skip
     if split.train.size == 0 or int(split.train[-1]) < options.window - 1:
         raise ValueError(
             f"--data {description}: the training split is empty: its {split.train.size} bars hold no complete "
