@@ -143,7 +143,8 @@ def load_files_panel(
         first = _scored_first(
             panel.timestamps, lo, start, np.asarray(np.asarray(panel.mask).any(axis=1), dtype=bool)
         )
-    data = _prepared(panel, first, n if predict else n - HORIZON, scaler)
+    # scored decision times end where the 24-bar targets do, as the demo's test split (purged); predict: all
+    data = prepare_run_data(panel, _scored_split(first, n if predict else n - HORIZON), scaler=scaler)
     if not predict and lo is None:  # the default start: 30 days of bars with features stay to score
         featured = np.asarray(np.asarray(data.prepared.mask).any(axis=0), dtype=bool)
         earlier = _scored_first(panel.timestamps, lo, start, featured)
@@ -164,12 +165,6 @@ def note_files(data: DemoData, frames: Sequence[Any]) -> None:
         data.file_warnings[symbol] = list(report.warnings)
         if report.timeframe != f.attrs["timeframe"]:
             data.resampled[symbol] = str(report.timeframe)
-
-
-def _prepared(panel: Any, first: int, stop: int, scaler: dict[str, Any]) -> DemoData:
-    """The panel prepared with the run's statistics, decision times ``first..stop-1`` (scored decision times
-    end where the 24-bar targets do, as the demo's test split, purged; ``predict``: every bar)."""
-    return prepare_run_data(panel, _scored_split(first, stop), scaler=scaler)
 
 
 def _scored_split(first: int, stop: int) -> Split:
