@@ -194,6 +194,10 @@ def test_demo_bad_model_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], t
     rc = main(["demo", "--quick", "--models", "nope_small", "--out", str(tmp_path / "x"), "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "models" in err
+    rc = main(["demo", "--quick", "--ensemble", "0", "--out", str(tmp_path / "y"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "DemoConfig.ensemble=0" in err and "int >= 1" in err
+    assert not (tmp_path / "y").exists()
 
 
 def test_full_adds_walk_forward_folds_and_ablations(demo_run: tuple[Path, str, int]) -> None:

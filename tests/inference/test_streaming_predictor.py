@@ -222,3 +222,30 @@ def test_default_models_stream_in_cached_mode(name: str) -> None:
         if t in checks:
             assert out is not None and _diff(out, _batch(model, rows[: t + 1], times[: t + 1])) <= 1e-5, t
     assert live.cache_lengths == [window] * model.config.num_encoder_layers
+
+
+def test_an_ensemble_streams_by_recompute_and_equals_its_members_averaged() -> None:
+    """A run's ensemble of price models (``ModelEnsemble``) streams one candle at a time by recompute: at
+    every step, the members' own streams combined (quantiles averaged, variances averaged)."""
+    from ml_attention_mechanisms.models import ModelEnsemble
+
+    members = []
+    for seed in range(2):
+        torch.manual_seed(seed)
+        member = _model("price_predictor")
+        with torch.no_grad():
+            for p in member.parameters():  # as if trained apart (untrained residuals are all 0)
+                p.add_(0.05 * torch.randn_like(p))
+        members.append(member)
+    live = StreamingPredictor(ModelEnsemble(members).eval())
+    alone = [StreamingPredictor(m) for m in members]
+    assert live.mode == "recompute"
+    for i in range(2 * members[0].config.attention_window + 3):
+        row = torch.randn(members[0].config.input_features).numpy()
+        out = live.update(T0 + i * HOUR, row)
+        each = [s.update(T0 + i * HOUR, row) for s in alone]
+        assert out is not None and all(e is not None for e in each)
+        mean_q = (each[0]["quantiles"] + each[1]["quantiles"]) / 2  # type: ignore[index]
+        variance = (each[0]["volatility_forecast"] ** 2 + each[1]["volatility_forecast"] ** 2) / 2  # type: ignore[index]
+        assert float((out["quantiles"] - mean_q).abs().max()) <= 1e-5
+        assert float((out["volatility_forecast"] ** 2 - variance).abs().max()) <= 1e-7

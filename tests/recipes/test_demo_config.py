@@ -16,6 +16,10 @@ def test_demo_config_validation_names_the_field() -> None:
         with pytest.raises(ValueError, match=r"DemoConfig\.budgets.*\(train_windows, max_epochs\)"):
             DemoConfig(budgets=bad)  # type: ignore[arg-type]
     assert DemoConfig.quick().window < DemoConfig().window
+    for bad in (0, 1.5, "3"):
+        with pytest.raises(ValueError, match=r"DemoConfig\.ensemble.*int >= 1"):
+            DemoConfig(ensemble=bad)  # type: ignore[arg-type]
+    assert DemoConfig().ensemble == 1 and DemoConfig.from_stored({}, assets=("BTC",), window=8).ensemble == 1
 
 
 def test_models_are_registry_names_one_of_each_kind() -> None:

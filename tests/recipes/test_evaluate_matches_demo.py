@@ -1,7 +1,8 @@
 """``mlattn evaluate`` on a demo's own test period and data gives the demo's figures: the same forecasts
 (the rolling calibration warmed up on the bars before the first scored one, the signal model's calibrated
 temperature), the same baselines, the same strategies (sized by the run's stored choice) and the same bar.
-Would fail if the two paths drift apart. The same coin exported by another exchange under its own name
+Would fail if the two paths drift apart. So for a run whose price model is an ensemble (its members'
+checkpoints read back as one model by ``evaluate``). The same coin exported by another exchange under its own name
 (Kraken's ``XBTUSD``) is the coin the run trained on: its forecasts are the run's BTC forecasts."""
 
 from __future__ import annotations
@@ -18,17 +19,24 @@ from ml_attention_mechanisms.recipes import DemoConfig, evaluate_run, run_demo
 CONFIG = {"train_end": "2020-10-31 23:00", "val_end": "2020-12-05 23:00"}
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("same")
+@pytest.fixture(scope="module", params=[1, 2], ids=["one-price-model", "ensemble-of-2"])
+def ensemble(request: pytest.FixtureRequest) -> int:
+    return int(request.param)
 
 
 @pytest.fixture(scope="module")
-def demo_and_evaluate(root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def root(tmp_path_factory: pytest.TempPathFactory, ensemble: int) -> Path:
+    return tmp_path_factory.mktemp(f"same{ensemble}")
+
+
+@pytest.fixture(scope="module")
+def demo_and_evaluate(root: Path, ensemble: int) -> tuple[dict[str, Any], dict[str, Any]]:
     from ml_attention_mechanisms.data import load_dataset
 
-    cfg = DemoConfig.quick(**CONFIG)
+    cfg = DemoConfig.quick(**CONFIG, ensemble=ensemble)
     demo = run_demo(cfg, root / "run", progress=False).metrics
+    checkpoints = sorted(p.name for p in (root / "run" / "checkpoints").glob("price*.ckpt"))
+    assert len(checkpoints) == ensemble, checkpoints
     panel = load_dataset(cfg.dataset).between(cfg.start, cfg.end)
     files = []
     for symbol in panel.symbols:  # the demo's bars, as a user's exports of them
@@ -134,3 +142,37 @@ def test_a_short_scored_period_is_warned(
     # the summary's figures stand on the present bars whose outcomes have a price: at most n
     assert rows and 0 < min(rows) <= max(rows) <= n < 720
     assert "BTC" in ev.metrics["assets"]  # reported all the same
+
+
+def test_the_run_reads_back_its_price_models(
+    root: Path, ensemble: int, demo_and_evaluate: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    """One price checkpoint reads back as that model; an ensemble's member checkpoints as one ensemble, and a
+    member missing or twice is refused with the files named."""
+    import shutil
+
+    from ml_attention_mechanisms.models import ModelEnsemble
+    from ml_attention_mechanisms.recipes import load_run_models
+
+    demo, _ = demo_and_evaluate
+    price = load_run_models(root / "run")[0]["price"].model
+    seeds = [m["seed"] for m in demo["training"]["price_predictor_small"].get("ensemble", [{"seed": 0}])]
+    assert seeds == list(range(ensemble))
+    if ensemble == 1:
+        assert not isinstance(price, ModelEnsemble)
+        return
+    assert isinstance(price, ModelEnsemble) and len(price.members) == ensemble
+    assert f"is an ensemble of {ensemble} trainings" in (root / "run" / "report.html").read_text()
+    copy = root / "damaged"
+    shutil.copytree(root / "run", copy, ignore=shutil.ignore_patterns("models"))
+    (copy / "checkpoints" / "price_predictor_small.1.ckpt").unlink()
+    with pytest.raises(ValueError, match=r"1 price models \(price_predictor_small.ckpt\).*members 0..K-1"):
+        load_run_models(copy)
+    shutil.copy(
+        root / "run" / "checkpoints" / "price_predictor_small.1.ckpt", copy / "checkpoints" / "a.ckpt"
+    )
+    shutil.copy(
+        root / "run" / "checkpoints" / "price_predictor_small.1.ckpt", copy / "checkpoints" / "b.ckpt"
+    )
+    with pytest.raises(ValueError, match=r"3 price models \(a.ckpt, b.ckpt, price_predictor_small.ckpt\)"):
+        load_run_models(copy)

@@ -49,6 +49,14 @@ class Demo(Subcommand):
         )
         parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         parser.add_argument(
+            "--ensemble",
+            type=int,
+            default=1,
+            metavar="N",
+            help="train the price model on N seeds (--seed, --seed + 1, ...) and average their forecasts "
+            "(default 1: one model)",
+        )
+        parser.add_argument(
             "--data",
             nargs="+",
             default=None,
@@ -89,7 +97,7 @@ class Demo(Subcommand):
 
         from ..recipes import DemoConfig, run_demo
 
-        overrides: dict[str, object] = {"seed": args.seed}
+        overrides: dict[str, object] = {"seed": args.seed, "ensemble": args.ensemble}
         if args.models:
             overrides["models"] = tuple(args.models)
         if args.full:

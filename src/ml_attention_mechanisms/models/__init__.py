@@ -6,6 +6,7 @@
 from ._factory import create_crypto_model, model_from_config
 from ._registry import ModelEntry, get_model_entry, is_model, list_models, register_model
 from .config import CryptoPredictionModelConfig
+from .ensemble import ModelEnsemble
 from .portfolio_optimizer import CryptoPortfolioOptimizerModel
 from .price_predictor import CryptoPricePredictionModel
 from .risk_assessor import CryptoRiskAssessorModel
@@ -18,6 +19,7 @@ __all__ = [
     "CryptoPricePredictionModel",
     "CryptoRiskAssessorModel",
     "CryptoSignalGeneratorModel",
+    "ModelEnsemble",
     "ModelEntry",
     "create_crypto_model",
     "get_model_entry",

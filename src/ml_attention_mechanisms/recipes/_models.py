@@ -16,7 +16,17 @@ from ..evaluation.metrics_io import read_json_object
 from ._calibration_file import check_calibration
 from ._data import base_symbol
 
-__all__ = ["RunModel", "data_kind", "load_run_models", "model_kind", "training_assets"]
+__all__ = [
+    "RunModel",
+    "data_kind",
+    "ensemble_member_payload",
+    "load_run_models",
+    "model_kind",
+    "training_assets",
+]
+
+ENSEMBLE_KEY = "ensemble"  # a member checkpoint's {"member": i, "members": K}
+_SHARED_KEYS = ("model_type", "feature_names", "scaler", "symbols")  # equal in every member of an ensemble
 
 
 class RunModel(NamedTuple):
@@ -61,8 +71,11 @@ def load_run_models(run: str | Path) -> tuple[dict[str, RunModel], dict[str, Any
         FileNotFoundError: the directory does not exist.
         ValueError: no ``checkpoints/*.ckpt`` in it, no ``calibration.json``/``demo_config.json`` (not a
             finished ``mlattn demo`` run: a ``mlattn train`` run is named as such), two checkpoints of one
-            kind of model, a checkpoint refused by ``load_checkpoint`` (damaged, NaN weights, ...), or a
+            kind of model that are not one ensemble's members, a checkpoint refused by ``load_checkpoint`` (damaged, NaN weights, ...), or a
             ``calibration.json``/``demo_config.json`` that is not valid JSON or breaks its rules (each named).
+            Several checkpoints of one kind are the members of an ensemble (:func:`ensemble_member_payload`),
+            loaded as one :class:`~ml_attention_mechanisms.models.ModelEnsemble`; they must be members ``0..K-1``
+            of one ensemble of one model type, read with the same features, scaler and symbols.
     """
     from ..training import load_checkpoint
 
@@ -81,21 +94,49 @@ def load_run_models(run: str | Path) -> tuple[dict[str, RunModel], dict[str, Any
     for needed in (cal_file, cfg_file):
         if not needed.is_file():
             raise ValueError(f"--run {root}: no {needed.name} (an unfinished or damaged `mlattn demo` run)")
-    models: dict[str, RunModel] = {}
-    files: dict[str, str] = {}
+    loaded: dict[str, list[tuple[Path, RunModel]]] = {}
     for path in ckpts:
         model, payload = load_checkpoint(path)
-        kind = model_kind(str(payload["model_type"]))
-        if kind in models:
-            raise ValueError(
-                f"--run {root}: two {kind} models ({files[kind]}, {path.name}); "
-                "expected one checkpoint per kind of model"
-            )
-        files[kind] = path.name
-        models[kind] = RunModel(model, payload)
+        loaded.setdefault(model_kind(str(payload["model_type"])), []).append((path, RunModel(model, payload)))
+    models = {kind: _one_model(root, kind, found) for kind, found in loaded.items()}
     calibration = check_calibration(read_json_object(cal_file), str(cal_file))
     config = read_json_object(cfg_file)
     window = config.get("window")
     if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 1):
         raise ValueError(f"{cfg_file}: window={window!r}: expected an int >= 1")
     return models, calibration, config
+
+
+def ensemble_member_payload(payload: dict[str, Any], member: int, members: int) -> dict[str, Any]:
+    """``payload`` marked as member ``member`` of an ensemble of ``members`` checkpoints of one kind."""
+    return {**payload, ENSEMBLE_KEY: {"member": int(member), "members": int(members)}}
+
+
+def _one_model(root: Path, kind: str, found: list[tuple[Path, RunModel]]) -> RunModel:
+    """The run's model of ``kind``: its one checkpoint, or the ensemble its member checkpoints make."""
+    from ..models import ModelEnsemble
+
+    if len(found) == 1 and ENSEMBLE_KEY not in found[0][1].payload:
+        return found[0][1]
+    names = ", ".join(p.name for p, _ in found)
+    marks = [rm.payload.get(ENSEMBLE_KEY) for _, rm in found]
+    expected = [{"member": i, "members": len(found)} for i in range(len(found))]
+    if sorted(marks, key=lambda m: m.get("member", -1) if isinstance(m, dict) else -1) != expected:
+        raise ValueError(
+            f"--run {root}: {len(found)} {kind} models ({names}); expected one checkpoint per kind of model, "
+            f"or the members 0..K-1 of one ensemble (their ensemble marks: {marks})"
+        )
+    found = sorted(found, key=lambda f: f[1].payload[ENSEMBLE_KEY]["member"])
+    first = found[0][1].payload
+    for path, (_, payload) in found[1:]:
+        differ = [k for k in _SHARED_KEYS if payload.get(k) != first.get(k)]
+        if differ:
+            raise ValueError(
+                f"--run {root}: ensemble member {path.name} differs from {found[0][0].name} in {differ}; "
+                "expected members of one model type, read with the same features, scaler and symbols"
+            )
+    try:
+        ensemble = ModelEnsemble([rm.model for _, rm in found])
+    except ValueError as exc:
+        raise ValueError(f"--run {root}: checkpoints {names}: {exc}") from exc
+    return RunModel(ensemble.eval(), first)

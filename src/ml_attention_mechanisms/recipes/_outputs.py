@@ -118,6 +118,7 @@ def run_metrics(results: RunResults) -> dict[str, Any]:
                 "best_val_loss": t.best_val_loss,
                 "run_dir": str(t.run_dir),
                 **({"budgets": t.budgets} if t.budgets else {}),
+                **({"ensemble": _members_figures(t)} if t.members else {}),
             }
             for t in r.trained.values()
         },
@@ -141,23 +142,43 @@ def run_metrics(results: RunResults) -> dict[str, Any]:
     return metrics
 
 
+def _members_figures(t: TrainedModel) -> list[dict[str, Any]]:
+    """Each member of a model's ensemble: its seed, epochs, best validation loss and run directory."""
+    return [
+        {
+            "seed": m.config.seed,
+            "epochs": m.epochs,
+            "best_val_loss": m.best_val_loss,
+            "run_dir": str(m.run_dir),
+        }
+        for m in (t, *t.members)
+    ]
+
+
 def save_run_state(trained: Mapping[str, TrainedModel], calibration: Mapping[str, Any], config: DemoConfig,
                    root: Path) -> dict[str, str]:  # fmt: skip
     """What ``evaluate``/``predict`` read back: one model-only checkpoint per model (its calibrated
-    temperature included), ``calibration.json`` and ``demo_config.json``; returns model -> checkpoint path."""
+    temperature included; one per member of an ensemble, ``<model>.ckpt``, ``<model>.1.ckpt``, ...),
+    ``calibration.json`` and ``demo_config.json``; returns model (member) -> checkpoint path."""
     from ..training.checkpoint import atomic_save, build_payload
+    from ._models import ensemble_member_payload
 
     paths = {}
     (root / "checkpoints").mkdir(parents=True, exist_ok=True)
     for t in trained.values():
         p = t.payload
-        payload = build_payload(
-            t.model, model_type=t.model_type, feature_names=p["feature_names"], scaler=p["scaler"],
-            symbols=p["symbols"],
-        )  # fmt: skip
-        path = root / "checkpoints" / f"{t.model_type}.ckpt"
-        atomic_save(payload, path)
-        paths[t.model_type] = str(path)
+        members = (t, *t.members)
+        for k, m in enumerate(members):
+            payload = build_payload(
+                m.model, model_type=t.model_type, feature_names=p["feature_names"], scaler=p["scaler"],
+                symbols=p["symbols"],
+            )  # fmt: skip
+            if len(members) > 1:
+                payload = ensemble_member_payload(payload, k, len(members))
+            name = t.model_type if k == 0 else f"{t.model_type}.{k}"
+            path = root / "checkpoints" / f"{name}.ckpt"
+            atomic_save(payload, path)
+            paths[name] = str(path)
     write_metrics_json(calibration, root / "calibration.json")
     write_metrics_json(config.to_dict(), root / "demo_config.json")
     return paths

@@ -51,6 +51,7 @@ def report_notes(metrics: Mapping[str, Any]) -> list[str]:
     warnings, what is not covered (the summary table of the bar comes first, drawn by the report writer)."""
     return [
         VALIDATION_ONLY,
+        *ensemble_notes(metrics.get("training") or {}),
         *sizing_notes(metrics.get("sizing")),
         *(
             ["Where the models fall short: " + " ".join(metrics["shortfalls"])]
@@ -59,6 +60,19 @@ def report_notes(metrics: Mapping[str, Any]) -> list[str]:
         ),
         *metrics["warnings"],
         *metrics["not_covered"],
+    ]
+
+
+def ensemble_notes(training: Mapping[str, Any]) -> list[str]:
+    """One sentence per model trained as an ensemble: its members' seeds and best validation losses."""
+    return [
+        f"{name} is an ensemble of {len(members)} trainings whose forecasts are averaged (seeds "
+        + ", ".join(str(m["seed"]) for m in members)
+        + "; best validation losses "
+        + ", ".join(f"{m['best_val_loss']:.4f}" for m in members)
+        + ")."
+        for name, t in training.items()
+        if (members := t.get("ensemble"))
     ]
 
 

@@ -10,6 +10,7 @@ net Sharpe of their sized strategies (:mod:`._select`). Every choice is made on 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from ..training import PreparedData, RunConfig
     from .config import DemoConfig
 
-__all__ = ["MODEL_OVERRIDES", "TrainedModel", "keep_budget", "train_budgets", "train_model"]
+__all__ = ["MODEL_OVERRIDES", "TrainedModel", "keep_budget", "train_budgets", "train_members", "train_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class TrainedModel:
         budgets: with several training budgets, one entry per budget (``train_windows``, ``max_epochs``,
             ``epochs``, ``best_val_loss``, ``val_sharpe`` for a strategy model, ``run_dir``, ``kept``,
             ``kept_by``); empty for a single training.
+        members: the other members of this model's ensemble (:func:`train_members`); empty for one model.
     """
 
     name: str
@@ -72,6 +74,7 @@ class TrainedModel:
     best_val_loss: float | None
     config: DemoConfig
     budgets: list[dict[str, Any]] = field(default_factory=list)
+    members: list[TrainedModel] = field(default_factory=list)
 
     @property
     def kind(self) -> str:
@@ -80,8 +83,12 @@ class TrainedModel:
 
     @property
     def run_model(self) -> RunModel:
-        """``(model, payload)`` as the forecasting steps take it."""
-        return RunModel(self.model, self.payload)
+        """``(model, payload)`` as the forecasting steps take it: with ``members``, their ensemble."""
+        if not self.members:
+            return RunModel(self.model, self.payload)
+        from ..models import ModelEnsemble
+
+        return RunModel(ModelEnsemble([self.model, *(m.model for m in self.members)]).eval(), self.payload)
 
 
 def _history(run_dir: Path) -> dict[str, list[float]]:
@@ -180,6 +187,23 @@ def train_budgets(
         where = out if i == 0 else out.with_name(f"{out.name}@{cfg.train_windows}x{cfg.max_epochs}")
         runs.append(train_model(model_type, data, where, cfg, progress=progress))
     return runs
+
+
+def train_members(kept: TrainedModel, data: DemoData, members: int, *, progress: bool) -> TrainedModel:
+    """``kept`` with ``members - 1`` more trainings of its model type in its ``members``: its budget and
+    config on seeds ``seed + 1``, ``seed + 2``, ... (``<run_dir>#<k>``), for an ensemble of ``members``."""
+    kept.members = [
+        train_model(
+            kept.model_type,
+            data,
+            kept.run_dir.with_name(f"{kept.run_dir.name}#{k}"),
+            dataclasses.replace(kept.config, seed=kept.config.seed + k),
+            progress=progress,
+            name=f"{kept.name}#{k}",
+        )
+        for k in range(1, members)
+    ]
+    return kept
 
 
 def keep_budget(runs: Sequence[TrainedModel], sharpes: Sequence[float] | None = None) -> TrainedModel:

@@ -71,6 +71,9 @@ class DemoConfig:
         batch_size: windows per step. Default: 64.
         patience: epochs without a better validation loss before stopping. Default: 2.
         learning_rate: AdamW's peak learning rate. Default: 1e-3.
+        ensemble: price models in the run's ensemble: the kept price model, then one more training per extra
+            member with its budget on seeds ``seed + 1``, ``seed + 2``, ...; their forecasts are averaged
+            (:class:`~ml_attention_mechanisms.models.ModelEnsemble`) before the calibration. Default: 1.
         model_overrides: config overrides for every model (e.g. tinier models in ``quick``). Default: {}.
         refit_every: refit interval of the rolling baselines (ridge, HAR-RV, GARCH). Default: 168.
         n_boot: bootstrap draws of the Sharpe intervals. Default: 1000.
@@ -112,6 +115,7 @@ class DemoConfig:
     batch_size: int = 64
     patience: int = 2
     learning_rate: float = 1e-3  # few steps: a higher peak rate than training's default 3e-4
+    ensemble: int = 1
     model_overrides: dict[str, Any] = field(default_factory=dict)
     refit_every: int = 168  # weekly refits of the rolling baselines
     n_boot: int = 1000
@@ -177,7 +181,7 @@ class DemoConfig:
                 check_field(False, n, "timezone", self.timezone, str(exc).split(": ", 1)[-1])
         for name in (
             "window", "max_epochs", "batch_size", "refit_every", "n_boot", "n_sims", "learner_iter", "val_stride", "threads",
-            "loao_max_epochs",
+            "loao_max_epochs", "ensemble",
         ):  # fmt: skip
             v = getattr(self, name)
             check_field(isinstance(v, int) and v >= 1, n, name, v, "must be an int >= 1")

@@ -33,7 +33,7 @@ from ._outputs import RunOutputs, RunResults, build_report, run_metrics, save_ru
 from ._progress import Timings, say
 from ._scoring import score_forecasts, score_run_strategies, strategy_sizing
 from ._select import keep_budgets
-from ._train import TrainedModel, train_budgets
+from ._train import TrainedModel, train_budgets, train_members
 from .config import DemoConfig
 
 __all__ = ["run_demo"]
@@ -113,6 +113,10 @@ def _run_demo(cfg: DemoConfig, root: Path, progress: bool) -> RunOutputs:
         say("keeping a training budget per model (on validation)", progress)
     with timings.measure("budget_choice"):
         trained = keep_budgets(candidates, data, cfg, backtest)
+    if cfg.ensemble > 1 and "price" in trained:
+        say(f"training {cfg.ensemble - 1} more price model(s) for the ensemble", progress)
+        with timings.measure("train_ensemble"):
+            train_members(trained["price"], data, cfg.ensemble, progress=progress)
     models = {kind: t.run_model for kind, t in trained.items()}
     scored = score_forecasts(models, data, cfg, backtest, calibration=None, progress=progress)
     timings.add(scored.seconds)
