@@ -19,7 +19,9 @@ def test_demo_config_validation_names_the_field() -> None:
     for bad in (0, 1.5, "3"):
         with pytest.raises(ValueError, match=r"DemoConfig\.ensemble.*int >= 1"):
             DemoConfig(ensemble=bad)  # type: ignore[arg-type]
-    assert DemoConfig().ensemble == 1 and DemoConfig.from_stored({}, assets=("BTC",), window=8).ensemble == 1
+    # three price models by default; a run stored before ensembles had one
+    assert DemoConfig().ensemble == 3 and DemoConfig.quick().ensemble == 1
+    assert DemoConfig.from_stored({}, assets=("BTC",), window=8).ensemble == 1
 
 
 def test_models_are_registry_names_one_of_each_kind() -> None:

@@ -51,10 +51,10 @@ class Demo(Subcommand):
         parser.add_argument(
             "--ensemble",
             type=int,
-            default=1,
+            default=None,
             metavar="N",
             help="train the price model on N seeds (--seed, --seed + 1, ...) and average their forecasts "
-            "(default 1: one model)",
+            "(default 3; 1 with --quick; 1: one price model)",
         )
         parser.add_argument(
             "--data",
@@ -97,7 +97,9 @@ class Demo(Subcommand):
 
         from ..recipes import DemoConfig, run_demo
 
-        overrides: dict[str, object] = {"seed": args.seed, "ensemble": args.ensemble}
+        overrides: dict[str, object] = {"seed": args.seed}
+        if args.ensemble is not None:
+            overrides["ensemble"] = args.ensemble
         if args.models:
             overrides["models"] = tuple(args.models)
         if args.full:

@@ -12,7 +12,8 @@ variance (rolling refits inside the fold, no look-ahead).
 Walk-forward and leave-one-asset-out folds train with the demo's first budget (``DemoConfig.train_windows``,
 ``max_epochs``). Ablations (default split, test rows; each variant retrained with the budget and seed the
 demo's model was kept with, only the one switch flipped, then calibrated on validation and scored exactly as
-the demo's model):
+the demo's model; each variant is one price model, so an ensemble's reference row is its first member alone,
+the kept training):
 
 - market time: the price model (market-time encoding) against ``use_market_time=False``;
 - crypto vs standard attention: the price model (time-aware ALiBi + market time) against
@@ -39,7 +40,7 @@ from ._fold_score import fold_row
 from ._forecast import forecast_portfolio
 from ._forecast_run import forecast_run, rebalance_positions
 from ._loao import leave_one_asset_out
-from ._models import training_assets
+from ._models import RunModel, training_assets
 from ._score import score_assets, score_strategies
 from ._sizing import Sizing
 from ._train import TrainedModel, train_model
@@ -115,7 +116,12 @@ def _price_variant(data: DemoData, cfg: DemoConfig, root: Path, overrides: Mappi
     test-split scores per asset."""
     trained = train_model(PRICE, data, root / "ablations" / tag, cfg, progress=progress, overrides=overrides,
                           name=f"{PRICE}@{tag}")  # fmt: skip
-    models = {"price": trained.run_model}
+    return _price_scores(trained.run_model, data, cfg)
+
+
+def _price_scores(model: RunModel, data: DemoData, cfg: DemoConfig) -> dict[str, Any]:
+    """A price model's calibrated test-split scores per main asset (calibrated on validation)."""
+    models = {"price": model}
     fc = forecast_run(models, data, cfg.main_assets(data), window=cfg.window, lo=data.val_start, hi=data.test_end,
                       backtest_config=BacktestConfig(), calibration=None, calibrate_rows=validation_rows(data),
                       progress=False, val_stride=cfg.val_stride, first_scored=data.test_start,
@@ -174,9 +180,15 @@ def ablations(
     std = _price_variant(
         data, price_cfg, root, {"attention_kind": "standard"}, "standard_attention", progress=progress
     )
-    main = {a: main_scores[a] for a in cfg.main_assets(data) if a in main_scores}
+    demo_price = trained.get("price")
+    if demo_price is not None and demo_price.members:  # the variants are one model each: so is the reference
+        main = _price_scores(RunModel(demo_price.model, demo_price.payload), data, cfg)
+        label = "market-time encoding, crypto attention (demo model: the first member of its ensemble)"
+    else:
+        main = {a: main_scores[a] for a in cfg.main_assets(data) if a in main_scores}
+        label = "market-time encoding, crypto attention (demo model)"
     rows = (
-        _price_rows("market-time encoding, crypto attention (demo model)", main)
+        _price_rows(label, main)
         + _price_rows("no market-time encoding", no_mt)
         + _price_rows("standard attention (index ALiBi, no market time)", std)
     )
