@@ -3,8 +3,10 @@
 Budget (default :class:`DemoConfig`): a fixed-seed subsample of ``train_windows`` training windows per
 model, at most ``max_epochs x steps_per_epoch`` optimiser steps, early stopping on ``val_windows``
 validation windows; then once more per entry of ``budgets`` (more windows and epochs), keeping the lower
-validation loss, or the higher validation net Sharpe for the strategy models (the whole ``mlattn demo`` takes
-minutes on 2 CPU cores: docs/evaluation.md gives the measured time of the latest run).
+validation loss, or the higher validation net Sharpe for the strategy models; the price model then trains
+``ensemble - 1`` more times on other seeds, with the kept budget, and the run forecasts with their average
+(the whole ``mlattn demo`` takes minutes on 2 CPU cores: docs/evaluation.md gives the measured time of the
+latest run).
 """
 
 from __future__ import annotations
