@@ -142,15 +142,10 @@ def test_max_abs_diff_is_exact_on_integer_outputs() -> None:
 
 def test_an_ensemble_of_price_models_exports_to_onnx(tmp_path: Path) -> None:
     """A run's ensemble (``ModelEnsemble``) is one graph: ONNX Runtime matches its eager forecasts."""
+    from _ensemble_members import trained_apart
     from ml_attention_mechanisms.models import ModelEnsemble
 
-    members = []
-    for seed in range(2):
-        torch.manual_seed(seed)
-        member = _tiny("price_predictor_small")
-        with torch.no_grad():
-            for p in member.parameters():  # as if trained apart (untrained residuals are all 0)
-                p.add_(0.05 * torch.randn_like(p))
-        members.append(member)
+    tiny = get_model_entry("price_predictor_small").model_cls.test_kwargs()
+    members = trained_apart("price_predictor_small", 2, **tiny)
     result = export_onnx(ModelEnsemble(members).eval(), tmp_path / "ensemble.onnx")
     assert result.path.is_file() and result.max_abs_diff is not None and result.max_abs_diff < 1e-4

@@ -227,16 +227,11 @@ def test_default_models_stream_in_cached_mode(name: str) -> None:
 def test_an_ensemble_streams_by_recompute_and_equals_its_members_averaged() -> None:
     """A run's ensemble of price models (``ModelEnsemble``) streams one candle at a time by recompute: at
     every step, the members' own streams combined (quantiles averaged, variances averaged)."""
+    from _ensemble_members import trained_apart
     from ml_attention_mechanisms.models import ModelEnsemble
 
-    members = []
-    for seed in range(2):
-        torch.manual_seed(seed)
-        member = _model("price_predictor")
-        with torch.no_grad():
-            for p in member.parameters():  # as if trained apart (untrained residuals are all 0)
-                p.add_(0.05 * torch.randn_like(p))
-        members.append(member)
+    kwargs = {**get_model_entry("price_predictor").model_cls.test_kwargs(), "num_encoder_layers": 2}
+    members = trained_apart("price_predictor", 2, **kwargs)
     live = StreamingPredictor(ModelEnsemble(members).eval())
     alone = [StreamingPredictor(m) for m in members]
     assert live.mode == "recompute"

@@ -8,8 +8,9 @@ import dataclasses
 import pytest
 import torch
 
+from _ensemble_members import trained_apart
 from ml_attention_mechanisms.inference._inputs import takes_scale
-from ml_attention_mechanisms.models import ModelEnsemble, create_crypto_model
+from ml_attention_mechanisms.models import ModelEnsemble
 
 SMALL = {
     "d_model": 16,
@@ -22,17 +23,7 @@ SMALL = {
 
 
 def _members(name: str, n: int = 3, **overrides: object) -> list[torch.nn.Module]:
-    """``n`` models of one config, each as if trained apart: every weight moved by its own noise (untrained,
-    the variance heads' residuals are 0 and all members would forecast the anchor alike)."""
-    out = []
-    for i in range(n):
-        torch.manual_seed(i)
-        model = create_crypto_model(name, **{**SMALL, **overrides}).eval()
-        with torch.no_grad():
-            for p in model.parameters():
-                p.add_(0.05 * torch.randn_like(p))
-        out.append(model)
-    return out
+    return trained_apart(name, n, **{**SMALL, **overrides})
 
 
 def _inputs(batch: int = 4, bars: int = 12) -> dict[str, torch.Tensor]:
