@@ -24,9 +24,14 @@ from ._sizing import asset_variances, choose_sizing
 from ._train import TrainedModel, keep_budget
 from .config import DemoConfig
 
-__all__ = ["STRATEGY_KINDS", "keep_budgets", "validation_sharpes"]
+__all__ = ["STRATEGY_KINDS", "keep_budgets", "keep_by_loss", "validation_sharpes"]
 
 STRATEGY_KINDS = ("signal", "portfolio")
+
+
+def keep_by_loss(candidates: Mapping[str, Sequence[TrainedModel]]) -> dict[str, TrainedModel]:
+    """kind -> the training kept of the price and risk models' candidates: the lowest validation loss."""
+    return {kind: keep_budget(runs) for kind, runs in candidates.items() if kind not in STRATEGY_KINDS}
 
 
 def keep_budgets(
@@ -34,11 +39,14 @@ def keep_budgets(
     data: DemoData,
     config: DemoConfig,
     backtest: BacktestConfig,
+    kept: Mapping[str, TrainedModel] | None = None,
 ) -> dict[str, TrainedModel]:
     """kind -> the training kept of its candidates (one per budget, :func:`._train.train_budgets`), in the
-    order of ``candidates``: the lowest validation loss for the price and risk models, then the highest
-    :func:`validation_sharpes` for the strategy models (sized by the kept price model)."""
-    kept = {kind: keep_budget(runs) for kind, runs in candidates.items() if kind not in STRATEGY_KINDS}
+    order of ``candidates``: the lowest validation loss for the price and risk models (or ``kept``'s, from
+    :func:`keep_by_loss`, with the price model's ensemble trained since), then the highest
+    :func:`validation_sharpes` for the strategy models (sized by the kept price model, as the run sizes
+    them)."""
+    kept = dict(kept) if kept is not None else keep_by_loss(candidates)
     several = {k: v for k, v in candidates.items() if k in STRATEGY_KINDS and len(v) > 1}
     price = kept["price"].run_model if "price" in kept else None
     sharpes = validation_sharpes(several, price, data, config, backtest)
@@ -57,7 +65,7 @@ def validation_sharpes(
 
     Args:
         candidates: ``"signal"``/``"portfolio"`` -> the model trained with each budget (others are ignored).
-        price: the run's kept price model (its calibrated 24-bar variance sizes the strategies), or None
+        price: the run's kept price model or ensemble (its calibrated 24-bar variance sizes the strategies), or None
             (HAR-RV sizes them, as in the run).
         data: the run's data; only the validation split is forecast.
         config: the run's config (assets, window, sizing grid).

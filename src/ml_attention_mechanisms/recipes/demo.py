@@ -32,7 +32,7 @@ from ._models import model_kind
 from ._outputs import RunOutputs, RunResults, build_report, run_metrics, save_run_state, write_run
 from ._progress import Timings, say
 from ._scoring import score_forecasts, score_run_strategies, strategy_sizing
-from ._select import keep_budgets
+from ._select import keep_budgets, keep_by_loss
 from ._train import TrainedModel, train_budgets, train_members
 from .config import DemoConfig
 
@@ -109,14 +109,15 @@ def _run_demo(cfg: DemoConfig, root: Path, progress: bool) -> RunOutputs:
             runs = train_budgets(model_type, data, root / "models" / model_type, cfg, progress=progress)
         candidates[runs[0].kind] = runs
     backtest = BacktestConfig()
+    kept = keep_by_loss(candidates)
+    if cfg.ensemble > 1 and "price" in kept:  # before the strategy models' choice: the ensemble sizes them
+        say(f"training {cfg.ensemble - 1} more price model(s) for the ensemble", progress)
+        with timings.measure("train_ensemble"):
+            train_members(kept["price"], data, cfg.ensemble, progress=progress)
     if cfg.budgets:
         say("keeping a training budget per model (on validation)", progress)
     with timings.measure("budget_choice"):
-        trained = keep_budgets(candidates, data, cfg, backtest)
-    if cfg.ensemble > 1 and "price" in trained:
-        say(f"training {cfg.ensemble - 1} more price model(s) for the ensemble", progress)
-        with timings.measure("train_ensemble"):
-            train_members(trained["price"], data, cfg.ensemble, progress=progress)
+        trained = keep_budgets(candidates, data, cfg, backtest, kept)
     models = {kind: t.run_model for kind, t in trained.items()}
     scored = score_forecasts(models, data, cfg, backtest, calibration=None, progress=progress)
     timings.add(scored.seconds)
