@@ -70,12 +70,14 @@ def load_run_models(run: str | Path) -> tuple[dict[str, RunModel], dict[str, Any
     Raises:
         FileNotFoundError: the directory does not exist.
         ValueError: no ``checkpoints/*.ckpt`` in it, no ``calibration.json``/``demo_config.json`` (not a
-            finished ``mlattn demo`` run: a ``mlattn train`` run is named as such), two checkpoints of one
-            kind of model that are not one ensemble's members, a checkpoint refused by ``load_checkpoint`` (damaged, NaN weights, ...), or a
-            ``calibration.json``/``demo_config.json`` that is not valid JSON or breaks its rules (each named).
-            Several checkpoints of one kind are the members of an ensemble (:func:`ensemble_member_payload`),
-            loaded as one :class:`~ml_attention_mechanisms.models.ModelEnsemble`; they must be members ``0..K-1``
-            of one ensemble of one model type, read with the same features, scaler and symbols.
+            finished ``mlattn demo`` run: a ``mlattn train`` run is named as such), several checkpoints of
+            one kind of model that are not the members of one ensemble, a checkpoint refused by
+            ``load_checkpoint`` (damaged, NaN weights, ...), or a ``calibration.json``/``demo_config.json``
+            that is not valid JSON or breaks its rules (each named).
+
+    Several checkpoints of one kind are the members of an ensemble (marked by
+    :func:`ensemble_member_payload`) and load as one :class:`~ml_attention_mechanisms.models.ModelEnsemble`:
+    members ``0..K-1`` of one model type, read with the same features, scaler and symbols.
     """
     from ..training import load_checkpoint
 

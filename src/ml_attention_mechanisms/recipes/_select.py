@@ -65,8 +65,8 @@ def validation_sharpes(
 
     Args:
         candidates: ``"signal"``/``"portfolio"`` -> the model trained with each budget (others are ignored).
-        price: the run's kept price model or ensemble (its calibrated 24-bar variance sizes the strategies), or None
-            (HAR-RV sizes them, as in the run).
+        price: the run's kept price model or its ensemble (its calibrated 24-bar variance sizes the
+            strategies), or None (HAR-RV sizes them, as in the run).
         data: the run's data; only the validation split is forecast.
         config: the run's config (assets, window, sizing grid).
         backtest: costs and rebalance schedule.

@@ -190,8 +190,8 @@ def train_budgets(
 
 
 def train_members(kept: TrainedModel, data: DemoData, members: int, *, progress: bool) -> TrainedModel:
-    """``kept`` with ``members - 1`` more trainings of its model type in its ``members``: its budget and
-    config on seeds ``seed + 1``, ``seed + 2``, ... (``<run_dir>#<k>``), for an ensemble of ``members``."""
+    """``kept``, its ``members`` set to ``members - 1`` more trainings of its model type with its budget and
+    config on seeds ``seed + 1``, ``seed + 2``, ... (in ``<run_dir>#<k>``): an ensemble of ``members``."""
     kept.members = [
         train_model(
             kept.model_type,
