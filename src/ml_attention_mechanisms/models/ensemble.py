@@ -90,8 +90,9 @@ class ModelEnsemble(nn.Module):
         """Every member's forward on the same inputs, combined (see the module docstring).
 
         Args:
-            *args, **kwargs: the members' forward arguments.
+            *args: the members' positional forward arguments (``price_data``, ``timestamps``, ...).
             scale: the asset's causal scale, passed to every member.
+            **kwargs: the members' keyword forward arguments (``mask``, ``need_attention_weights``, ...).
 
         Returns:
             The members' output keys with the combined values (shapes as each member's).
