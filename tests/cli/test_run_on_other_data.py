@@ -258,7 +258,11 @@ def test_run_directory_must_be_a_finished_demo_run(
     copy = tmp_path / "copy"
     shutil.copytree(run, copy, ignore=shutil.ignore_patterns("*.png", "*.html"))
     shutil.copy(copy / "checkpoints" / "price_predictor_small.ckpt", copy / "checkpoints" / "zz.ckpt")
-    refused(["evaluate", "--run", str(copy), "--data", str(data)], capsys, "2 price models", "zz.ckpt")
+    refused(
+        ["evaluate", "--run", str(copy), "--data", str(data)],
+        capsys,
+        "price model checkpoints price_predictor_small.ckpt, zz.ckpt",
+    )
     (copy / "checkpoints" / "zz.ckpt").unlink()
     (copy / "calibration.json").unlink()
     refused(["evaluate", "--run", str(copy), "--data", str(data)], capsys, "no calibration.json")

@@ -125,8 +125,8 @@ def _one_model(root: Path, kind: str, found: list[tuple[Path, RunModel]]) -> Run
     expected = [{"member": i, "members": len(found)} for i in range(len(found))]
     if sorted(marks, key=lambda m: m.get("member", -1) if isinstance(m, dict) else -1) != expected:
         raise ValueError(
-            f"--run {root}: {len(found)} {kind} models ({names}); expected one checkpoint per kind of model, "
-            f"or the members 0..K-1 of one ensemble (their ensemble marks: {marks})"
+            f"--run {root}: {kind} model checkpoints {names} are neither one checkpoint of that kind nor the "
+            f"members 0..K-1 of one ensemble (their ensemble marks: {marks})"
         )
     found = sorted(found, key=lambda f: f[1].payload[ENSEMBLE_KEY]["member"])
     first = found[0][1].payload
