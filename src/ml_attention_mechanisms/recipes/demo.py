@@ -91,10 +91,8 @@ def _run_demo(cfg: DemoConfig, root: Path, progress: bool) -> RunOutputs:
     if cfg.data:  # the files' assets, each judged as seen or unseen; their gaps and how they were read
         if not cfg.assets:
             cfg = dataclasses.replace(cfg, assets=tuple(base_symbol(s) for s in data.symbols))
-        for asset in cfg.assets:
-            asset_column(
-                data, asset
-            )  # an asset no file holds: named, with the files' assets, before training
+        for asset in cfg.assets:  # an asset no file holds: named, with the files' assets, before training
+            asset_column(data, asset)
         check_no_long_gaps(data, portfolio=any(model_kind(m) == "portfolio" for m in cfg.models))
         warnings = reading_warnings(data)
         periods = data.split.describe(data.timestamps)
