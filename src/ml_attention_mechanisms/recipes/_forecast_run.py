@@ -121,11 +121,21 @@ def calibrate_signal_temperature(
 
 
 def _positions(lo: int, hi: int, first_scored: int, stride: int) -> np.ndarray:
-    """Decision times in ``[lo, hi)``: every bar from ``first_scored`` on; before it (the calibration's
-    rows) every ``stride``-th, counted back from ``first_scored``, so that a later run that forecasts
-    fewer bars before the same ``first_scored`` (``evaluate``'s warm-up) forecasts the same ones."""
+    """Decision times in ``[lo, hi)``: every bar from ``first_scored - WARM_UP`` on (the scored bars and
+    the rolling calibration's warm-up before them, so that a scored bar's calibration reads every resolved
+    forecast of its window, whichever of ``demo``, ``evaluate`` and ``predict`` makes it); before that (the
+    rest of the validation split) the bars of :func:`_stride_grid`."""
+    dense = max(lo, first_scored - WARM_UP)
     before = np.arange(first_scored - stride, lo - 1, -stride, dtype=np.int64)[::-1]
-    return np.r_[before[before >= lo], np.arange(max(first_scored, lo), hi, dtype=np.int64)]
+    return np.r_[before[(before >= lo) & (before < dense)], np.arange(dense, hi, dtype=np.int64)]
+
+
+def _stride_grid(size: int, first_scored: int, stride: int) -> np.ndarray:
+    """Bool ``[size]``: the bars before ``first_scored`` on its ``stride`` grid (every ``stride``-th, counted
+    back from it): the rows a strided kind's calibration is fitted on, evenly spread over the validation
+    split (the denser warm-up of :func:`_positions` is not weighted more)."""
+    rows = np.arange(size)
+    return (rows < first_scored) & ((first_scored - rows) % stride == 0)
 
 
 STRIDED = ("risk",)  # the kinds forecast at ``val_stride`` before the scored rows; price and signal size
@@ -276,6 +286,19 @@ def _raw_forecasts(
     return per_asset, signal, temperature, made
 
 
+STRIDED_OUTPUTS = ("var", "es", "drawdown")  # the outputs of the kinds of STRIDED (the risk model)
+
+
+def _on_grid(outputs: Mapping[str, np.ndarray], grid: np.ndarray) -> dict[str, np.ndarray]:
+    """``outputs`` with the strided kinds' forecasts off the validation ``grid`` set to NaN (for the fit)."""
+    out = dict(outputs)
+    for key in STRIDED_OUTPUTS:
+        if key in out:
+            out[key] = out[key].copy()
+            out[key][~grid] = np.nan
+    return out
+
+
 def _fit(
     per_asset: Mapping[str, Mapping[str, np.ndarray]], data: DemoData, rows: np.ndarray | None,
     levels: tuple[float, ...], var_levels: tuple[float, ...], temperature: float | None, priced_all: np.ndarray,
@@ -324,8 +347,10 @@ def forecast_run(
         calibration: stored calibration to apply (``evaluate``/``predict``); ``None`` = fit it on
             ``calibrate_rows`` (the validation rows) first, with the signal model's temperature.
         calibrate_rows: bool ``[T]``, the validation rows (with ``calibration=None``).
-        val_stride: forecast the risk model only every ``val_stride``-th bar before ``first_scored`` (the
-            price and signal models size the strategies, whose sizing reads every validation bar).
+        val_stride: forecast the risk model only every ``val_stride``-th bar before ``first_scored`` but for
+            the :data:`WARM_UP` bars just before it, which the rolling calibration of the first scored bars
+            reads (the price and signal models size the strategies, whose sizing reads every validation
+            bar); its calibration is fitted on the strided bars only.
         first_scored: the first scored bar. Default: ``lo``.
         calibrate_assets: the assets whose validation forecasts the fitted calibration pools (the run's
             training assets: a coin the models never saw is calibrated as ``evaluate`` would, by its own
@@ -350,9 +375,11 @@ def forecast_run(
     priced, col = priced_bars(data), {a: asset_column(data, a) for a in per_asset}
     if calibration is None:
         fit_on = [a for a in assets if calibrate_assets is None or a in calibrate_assets] or list(assets)
+        grid = _stride_grid(data.timestamps.size, start, val_stride)
         calibration = _fit(
-            {a: per_asset[a] for a in fit_on}, data, calibrate_rows, levels, var_levels, temperature, priced
-        )
+            {a: _on_grid(per_asset[a], grid) for a in fit_on}, data, calibrate_rows, levels, var_levels,
+            temperature, priced,
+        )  # fmt: skip
     applied = {**calibration, "mode": "rolling", "rolling_window": ROLLING_WINDOW}
     calibrated = {
         a: rolling_calibration(

@@ -83,7 +83,8 @@ class DemoConfig:
         n_sims: simulations of the Acerbi-Szekely ES test. Default: 1000.
         learner_iter: the non-attention learner's boosting iterations. Default: 100.
         learner_rows: the non-attention learner's training rows. Default: 10000.
-        val_stride: forecast every ``val_stride``-th validation bar for the calibrations. Default: 3.
+        val_stride: the risk model's calibration is fitted on every ``val_stride``-th validation bar (it
+            forecasts every bar of the last 744, which the test's rolling calibration reads). Default: 3.
         target_vols: the annualised target volatilities the strategies' sizing is chosen from on the
             validation split. Default: (0.3, 0.5, 0.7, 0.9).
         bands: the no-trade bands (relative to the position held) chosen from with ``target_vols``.
@@ -125,9 +126,7 @@ class DemoConfig:
     n_sims: int = 1000
     learner_iter: int = 100
     learner_rows: int | None = 10000
-    val_stride: int = (
-        3  # calibration reads every 3rd validation bar (1,400+ rows per asset): a third of the cost
-    )
+    val_stride: int = 3  # the VaR calibration is fitted on every 3rd validation bar (1,400+ rows per asset)
     target_vols: tuple[float, ...] = (0.3, 0.5, 0.7, 0.9)  # BTC ran at 0.5-1.0 a year in 2020-21, alts higher
     bands: tuple[float, ...] = (0.0, 0.1, 0.2, 0.4)  # 0: trade every change of size; 0.4: rarely resize
     threads: int = 1  # torch threads: on 2 busy CPU cores, 2 threads made a step 7x slower (measured)
