@@ -375,11 +375,9 @@ def forecast_run(
     priced, col = priced_bars(data), {a: asset_column(data, a) for a in per_asset}
     if calibration is None:
         fit_on = [a for a in assets if calibrate_assets is None or a in calibrate_assets] or list(assets)
-        grid = _stride_grid(data.timestamps.size, start, val_stride)
-        calibration = _fit(
-            {a: _on_grid(per_asset[a], grid) for a in fit_on}, data, calibrate_rows, levels, var_levels,
-            temperature, priced,
-        )  # fmt: skip
+        grid = _stride_grid(data.timestamps.size, start, val_stride)  # the fit reads the strided bars only
+        calibration = _fit({a: _on_grid(per_asset[a], grid) for a in fit_on}, data, calibrate_rows, levels,
+                           var_levels, temperature, priced)  # fmt: skip
     applied = {**calibration, "mode": "rolling", "rolling_window": ROLLING_WINDOW}
     calibrated = {
         a: rolling_calibration(
