@@ -115,8 +115,11 @@ def var_criterion(
     kupiec_p: float, christoffersen_p: float, *, name: str = "var", significance: float = 0.05
 ) -> dict[str, Any]:
     """Pass if both p-values are ``>= significance`` (neither test rejects); ``margin``: the lower p-value
-    minus ``significance``."""
-    rule = f"Kupiec and Christoffersen p-values >= {significance}"
+    minus ``significance``. The rule says how often an exactly right VaR fails each test by chance."""
+    rule = (
+        f"Kupiec and Christoffersen p-values >= {significance} (an exactly right VaR fails each test by chance "
+        f"with probability about {significance})"
+    )
     if not _finite(kupiec_p, christoffersen_p):
         return _result(name, False, None, significance, rule + " (missing figure)")
     ok = kupiec_p >= significance and christoffersen_p >= significance
