@@ -114,3 +114,36 @@ def test_the_like_calibration_line_says_wider_when_the_model_is_wider_everywhere
     assert table.splitlines()[-1].endswith(
         "they cover 88.0%, the model's 90.0%; the model's is 5.0-10.0% wider"
     )
+
+
+def test_a_variance_miss_says_whether_the_data_tell_it_apart() -> None:
+    """A failed variance criterion's sentence carries the Diebold-Mariano p against the baseline it missed
+    (the metrics' own test row), read three ways; a passed one and an asset without the row carry none."""
+    metrics = _planted_metrics()
+    btc = metrics["assets"]["BTC"]  # type: ignore[index]
+    btc["volatility"]["model"]["qlike"] = 1.0  # above GARCH's 0.9: fails
+    eth = {**btc, "volatility": {**btc["volatility"], "model": {"qlike": 0.88}}}  # 2% below GARCH: fails too
+    ltc = {**btc, "volatility": {**btc["volatility"], "model": {"qlike": 0.5}}}  # passes
+    metrics["assets"] = {"BTC": btc, "ETH": eth, "LTC": ltc, "BNB": dict(btc)}
+
+    def rows(p: float, better: bool) -> list[dict[str, object]]:
+        other = {"target": "variance", "baseline": "har_rv", "p_value": 0.001, "model_better": True}
+        return [other, {"target": "variance", "baseline": "garch", "p_value": p, "model_better": better}]
+
+    btc["dm"] = rows(0.35, False)
+    eth["dm"] = rows(0.01, True)
+    ltc["dm"] = rows(0.01, True)
+    bar = evaluate_bar(metrics, assets=("BTC", "ETH", "LTC", "BNB"), strategy_kinds=())  # type: ignore[arg-type]
+    lines = [line for line in shortfalls(bar, metrics["assets"]) if "24h variance" in line]  # type: ignore[arg-type]
+    assert [line.split(":")[0] for line in lines] == ["BTC (seen)", "ETH (seen)", "BNB (seen)"]
+    assert lines[0].endswith(
+        "; Diebold-Mariano p 0.35 against garch: the difference is not significant at the 5% level."
+    )
+    assert lines[1].endswith("; Diebold-Mariano p 0.01 against garch: the model's QLIKE is significantly lower, "
+                             "by less than the bar asks.")  # fmt: skip
+    assert "Diebold-Mariano" not in lines[2]  # BNB: no test row
+    btc["dm"] = rows(0.001, False)
+    worse = shortfalls(evaluate_bar(metrics, assets=("BTC",), strategy_kinds=()), metrics["assets"])  # type: ignore[arg-type]
+    assert any(line.endswith("against garch: the model's QLIKE is significantly higher.") for line in worse)
+    assert shortfalls(bar) == [line.split("; Diebold")[0] + "." if "; Diebold" in line else line
+                               for line in shortfalls(bar, metrics["assets"])]  # fmt: skip

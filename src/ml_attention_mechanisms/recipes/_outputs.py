@@ -133,7 +133,7 @@ def run_metrics(results: RunResults) -> dict[str, Any]:
     )
     if scored.correlation:
         metrics["correlation"] = scored.correlation
-    metrics["shortfalls"] = shortfalls(metrics["bar"])
+    metrics["shortfalls"] = shortfalls(metrics["bar"], metrics["assets"])
     metrics["warnings"] = list(r.warnings)
     if r.full is not None:
         metrics["walk_forward"] = r.full.walk_forward

@@ -195,17 +195,45 @@ def _marked(rows: list[dict[str, Any]], seen: Mapping[str, bool]) -> list[dict[s
     return out
 
 
-def shortfalls(bar: Mapping[str, Any]) -> list[str]:
+def shortfalls(bar: Mapping[str, Any], assets: Mapping[str, Any] | None = None) -> list[str]:
     """One plain sentence per failed criterion of the bar: the asset (seen or unseen), the figure, what it
-    is compared with, the margin and what the criterion needs."""
+    is compared with, the margin and what the criterion needs; for a variance miss, with the metrics'
+    ``assets``, the Diebold-Mariano p of the model against the baseline it missed (whether the period's
+    data tell the two apart)."""
     from ..evaluation.report import summary_rows
 
+    dm = {
+        (str(c.get("asset", "")), c.get("criterion")): _variance_dm(c, assets or {})
+        for c in bar.get("criteria", [])
+    }
     return [
         f"{r['asset']}{' (' + r['seen'] + ')' if r['seen'] else ''}: {r['criterion']} fails: {r['figure']} vs "
-        f"{r['vs']} (margin {r['margin']}; needs {r['needs']})."
+        f"{r['vs']} (margin {r['margin']}; needs {r['needs']}){dm.get((r['asset'], r['key']), '')}."
         for r in summary_rows(bar)
         if r["passed"] is False
     ]
+
+
+def _variance_dm(criterion: Mapping[str, Any], assets: Mapping[str, Any]) -> str:
+    """``"; Diebold-Mariano p 0.35 against garch: ..."`` for a failed variance criterion whose asset has the
+    test's row in ``assets``; ``""`` otherwise."""
+    if criterion.get("criterion") != "volatility" or criterion.get("passed") is not False:
+        return ""
+    rows = (assets.get(str(criterion.get("asset", ""))) or {}).get("dm") or []
+    baseline = criterion.get("baseline")
+    row: Mapping[str, Any] = next(
+        (d for d in rows if d.get("target") == "variance" and d.get("baseline") == baseline), {}
+    )
+    p = row.get("p_value")
+    if not isinstance(p, int | float) or not math.isfinite(p):
+        return ""
+    if p >= 0.05:
+        verdict = "the difference is not significant at the 5% level"
+    elif row.get("model_better"):
+        verdict = "the model's QLIKE is significantly lower, by less than the bar asks"
+    else:
+        verdict = "the model's QLIKE is significantly higher"
+    return f"; Diebold-Mariano p {p:.2f} against {baseline}: {verdict}"
 
 
 def write_run_report(

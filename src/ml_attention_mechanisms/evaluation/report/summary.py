@@ -71,7 +71,8 @@ def _seen(v: Any) -> str:
 def summary_rows(bar: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per criterion of the bar, then per reported verdict (per-asset signal strategies: their
     verdict in parentheses, as it counts only through the ``strategy_signal`` criterion or not at all for an
-    unseen asset), ordered by asset; columns :data:`SUMMARY_COLUMNS` plus ``passed`` (bool or None).
+    unseen asset), ordered by asset; columns :data:`SUMMARY_COLUMNS` plus ``passed`` (bool or None) and
+    ``key`` (the criterion's name in the bar, e.g. ``"volatility"``).
 
     Args:
         bar: the result of :func:`.criteria.evaluate_bar`.
@@ -86,7 +87,7 @@ def summary_rows(bar: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "criterion": _NAMES.get(c.get("criterion", ""), c.get("criterion", "")), "figure": figure,
                 "vs": against, "margin": margin, "needs": needs,
                 "result": verdict if counted else f"({verdict.lower()})", "rows": _rows(c.get("rows")),
-                "passed": c.get("passed") if counted else None,
+                "passed": c.get("passed") if counted else None, "key": c.get("criterion", ""),
             })  # fmt: skip
     order = list(dict.fromkeys([r["asset"] for r in rows if r["asset"] != "all"] + ["all"]))
     return sorted(rows, key=lambda r: order.index(r["asset"]))
