@@ -147,3 +147,10 @@ def test_a_variance_miss_says_whether_the_data_tell_it_apart() -> None:
     assert any(line.endswith("against garch: the model's QLIKE is significantly higher.") for line in worse)
     assert shortfalls(bar) == [line.split("; Diebold")[0] + "." if "; Diebold" in line else line
                                for line in shortfalls(bar, metrics["assets"])]  # fmt: skip
+    btc["dm"] = rows(0.35, False)
+    metrics["bar"] = bar
+    assert terminal_table(metrics).splitlines()[len(terminal_table({"bar": bar}).splitlines())] == (
+        "24h variance misses, Diebold-Mariano: BTC p 0.35 against garch (the difference is not significant at "
+        "the 5% level); ETH p 0.01 against garch (the model's QLIKE is significantly lower, by less than the bar "
+        "asks)"
+    )  # the line under the table, one entry per miss with a test row (BNB has none)

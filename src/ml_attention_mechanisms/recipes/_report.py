@@ -217,23 +217,40 @@ def shortfalls(bar: Mapping[str, Any], assets: Mapping[str, Any] | None = None) 
 def _variance_dm(criterion: Mapping[str, Any], assets: Mapping[str, Any]) -> str:
     """``"; Diebold-Mariano p 0.35 against garch: ..."`` for a failed variance criterion whose asset has the
     test's row in ``assets``; ``""`` otherwise."""
+    test = _variance_test(criterion, assets)
+    return "" if test is None else f"; Diebold-Mariano p {test[0]:.2f} against {test[1]}: {test[2]}"
+
+
+def _variance_test(criterion: Mapping[str, Any], assets: Mapping[str, Any]) -> tuple[float, str, str] | None:
+    """``(p, baseline, verdict)`` of the Diebold-Mariano row of a failed variance criterion against the
+    baseline it missed, or None (passed, another criterion, or no finite test row)."""
     if criterion.get("criterion") != "volatility" or criterion.get("passed") is not False:
-        return ""
+        return None
     rows = (assets.get(str(criterion.get("asset", ""))) or {}).get("dm") or []
-    baseline = criterion.get("baseline")
+    baseline = str(criterion.get("baseline"))
     row: Mapping[str, Any] = next(
         (d for d in rows if d.get("target") == "variance" and d.get("baseline") == baseline), {}
     )
     p = row.get("p_value")
     if not isinstance(p, int | float) or not math.isfinite(p):
-        return ""
+        return None
     if p >= 0.05:
         verdict = "the difference is not significant at the 5% level"
     elif row.get("model_better"):
         verdict = "the model's QLIKE is significantly lower, by less than the bar asks"
     else:
         verdict = "the model's QLIKE is significantly higher"
-    return f"; Diebold-Mariano p {p:.2f} against {baseline}: {verdict}"
+    return float(p), baseline, verdict
+
+
+def _variance_misses(metrics: Mapping[str, Any]) -> str:
+    """The terminal's line on the variance misses' Diebold-Mariano tests; ``""`` without a miss."""
+    assets = metrics.get("assets") or {}
+    tests = [
+        (c.get("asset"), _variance_test(c, assets)) for c in (metrics.get("bar") or {}).get("criteria", [])
+    ]
+    found = [f"{a} p {t[0]:.2f} against {t[1]} ({t[2]})" for a, t in tests if t is not None]
+    return "24h variance misses, Diebold-Mariano: " + "; ".join(found) if found else ""
 
 
 def write_run_report(
@@ -276,6 +293,9 @@ def terminal_table(metrics: Mapping[str, Any]) -> str:
     lines = [
         summary_text(summary_rows(bar), n_passed=bar.get("n_passed", 0), n_criteria=bar.get("n_criteria", 0))
     ]
+    misses = _variance_misses(metrics)
+    if misses:
+        lines.append(misses)
     wild = _wild_third_coverage(metrics.get("assets") or {})
     if wild:
         lines.append(
