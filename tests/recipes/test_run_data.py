@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ml_attention_mechanisms.recipes._data import log_returns, subsample
 
@@ -84,3 +85,19 @@ def test_the_default_scored_start_leaves_har_rv_its_history_where_the_file_allow
     assert (
         _scored_first(3600 * np.arange(4000, dtype=np.int64), 3600 * 800, "x", every) == 800
     )  # --start wins
+
+
+def test_a_start_too_late_to_score_names_the_data_end_and_the_last_start() -> None:
+    """``--start`` within the last 24 bars (or past them): refused with the data's last bar and the latest
+    start that leaves a 24-bar target, not just "too late"."""
+    from ml_attention_mechanisms.recipes._data import HORIZON
+    from ml_attention_mechanisms.recipes._files import _scored_first
+
+    n, hour = 4000, 3600
+    ts = hour * np.arange(n, dtype=np.int64)
+    with pytest.raises(ValueError) as err:
+        _scored_first(ts, int(ts[n - HORIZON + 3]), "late", np.ones(n, bool))
+    assert str(err.value) == (
+        f"--start late: fewer than {HORIZON} bars of the data after it (the data end at 1970-06-16 15:00; a "
+        f"scored bar needs the {HORIZON} after it); start before 1970-06-15 16:00"
+    )

@@ -200,7 +200,11 @@ def _scored_first(ts: np.ndarray, lo: int | None, start: str | None, present: np
             "(30 days of hourly bars for HAR-RV); start later or give earlier data"
         )
     if first >= n - HORIZON:
-        raise ValueError(f"--start {start}: fewer than {HORIZON} bars of the data after it")
+        raise ValueError(
+            f"--start {start}: fewer than {HORIZON} bars of the data after it (the data end at "
+            f"{bar_time(int(ts[-1]))}; a scored bar needs the {HORIZON} after it); start before "
+            f"{bar_time(int(ts[n - HORIZON]))}"
+        )
     return first
 
 
