@@ -22,6 +22,15 @@ def test_demo_config_validation_names_the_field() -> None:
     # three price models by default; a run stored before ensembles had one
     assert DemoConfig().ensemble == 3 and DemoConfig.quick().ensemble == 1
     assert DemoConfig.from_stored({}, assets=("BTC",), window=8).ensemble == 1
+    for field, bad in (
+        ("start", "2022-13-01"),
+        ("train_end", "2022-02-30"),
+        ("val_end", ""),
+        ("end", "soon"),
+    ):
+        with pytest.raises(ValueError, match=rf"DemoConfig\.{field}=.*must be an ISO 8601 date/time"):
+            DemoConfig.quick(**{field: bad})
+    assert DemoConfig.quick(end="2020-12-24T23:00+00:00").end == "2020-12-24T23:00+00:00"  # an offset reads
 
 
 def test_models_are_registry_names_one_of_each_kind() -> None:

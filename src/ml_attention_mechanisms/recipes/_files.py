@@ -124,8 +124,8 @@ def load_files_panel(
     """
     from ..data import align
 
-    lo = _to_seconds(start) if start is not None else None
-    hi = _to_seconds(end) if end is not None else None
+    lo = _to_seconds(start, "--start") if start is not None else None
+    hi = _to_seconds(end, "--end") if end is not None else None
     if lo is not None and hi is not None and lo > hi:
         raise ValueError(f"--start {start} is after --end {end}")
     frames = load_hourly_files(files, bar_seconds, missing_hours=missing_hours, timezone=timezone)
@@ -397,7 +397,8 @@ def check_no_long_gaps(data: DemoData, *, portfolio: bool = False) -> None:
         )
 
 
-def _to_seconds(value: str) -> int:
+def _to_seconds(value: str, name: str) -> int:
+    """``value`` (the option ``name``'s ISO 8601 date/time, UTC unless it carries an offset) in unix seconds."""
     with needs_extra("data"):
         import pandas as pd
 
@@ -405,7 +406,7 @@ def _to_seconds(value: str) -> int:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
         raise ValueError(
-            f"{value!r}: not a date/time (expected ISO 8601, e.g. 2021-06-01 or 2021-06-01T12:00)"
+            f"{name} {value!r}: not a date/time (expected ISO 8601, e.g. 2021-06-01 or 2021-06-01T12:00)"
         ) from exc
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     return int(ts.value // 10**9)

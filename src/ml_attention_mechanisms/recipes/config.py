@@ -201,6 +201,10 @@ class DemoConfig:
             numbers = all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
             ok = len(v) > 0 and numbers and all(x > 0 if rule == "> 0" else x >= 0 for x in v)
             check_field(ok, n, name, v, f"must be a non-empty tuple of numbers {rule}")
+        for name in ("start", "end", "train_end", "val_end"):
+            v = getattr(self, name)
+            check_field(v is None or _is_time(v), n, name, v, "must be an ISO 8601 date/time, e.g. 2021-06-01 or "
+                        "2021-06-01T12:00 (UTC unless it carries an offset)")  # fmt: skip
 
     @classmethod
     def quick(cls, **overrides: Any) -> DemoConfig:
@@ -269,3 +273,19 @@ class DemoConfig:
             "data": list(self.data),
             "budgets": [list(b) for b in self.budgets],
         }
+
+
+def _is_time(value: Any) -> bool:
+    """Whether ``value`` reads as a date/time the way the data layer reads it (pandas; without pandas, which
+    the demo needs anyway, any string passes here)."""
+    if isinstance(value, str) and not value.strip():
+        return False
+    try:
+        import pandas as pd
+    except ImportError:
+        return True
+    try:
+        pd.Timestamp(value)
+    except (ValueError, TypeError):
+        return False
+    return True
