@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .._import_guard import needs_extra
 from ..config import check_field
 from ..evaluation.backtest import VolTargetConfig
 from ._models import model_kind
@@ -276,14 +277,12 @@ class DemoConfig:
 
 
 def _is_time(value: Any) -> bool:
-    """Whether ``value`` reads as a date/time the way the data layer reads it (pandas; without pandas, which
-    the demo needs anyway, any string passes here)."""
+    """Whether ``value`` reads as a date/time the way the data layer reads it (``pandas.Timestamp``)."""
     if isinstance(value, str) and not value.strip():
         return False
-    try:
+    with needs_extra("data"):
         import pandas as pd
-    except ImportError:
-        return True
+
     try:
         pd.Timestamp(value)
     except (ValueError, TypeError):
