@@ -177,10 +177,11 @@ def test_bad_inputs_are_one_line_exit_2(run_and_files: tuple[Path, list[Path]], 
                       "--end", "2021-02-01", "--out", str(tmp_path / "p.csv")], capsys, "after --end")  # fmt: skip
     _one_line_exit_2(["predict", "--run", str(run), "--data", str(files[0]), "--out", str(tmp_path / "p.txt")],
                      capsys, ".csv or .parquet")  # fmt: skip
-    for command, flag in (("evaluate", "--start"), ("predict", "--end")):
+    for command, flag, bad in (("evaluate", "--start", "2021-13-01"), ("predict", "--end", "2021-13-01"),
+                               ("evaluate", "--start", "")):  # fmt: skip
         out = ["--out", str(tmp_path / "p.csv")] if command == "predict" else []
-        _one_line_exit_2([command, "--run", str(run), "--data", str(files[0]), flag, "2021-13-01", *out], capsys,
-                         f"{flag} '2021-13-01': not a date/time")  # fmt: skip
+        _one_line_exit_2([command, "--run", str(run), "--data", str(files[0]), flag, bad, *out], capsys,
+                         f"{flag} {bad!r}: not a date/time")  # fmt: skip
     late = ["evaluate", "--run", str(run), "--data", str(files[0]), "--start", "2021-02-10 12:00"]
     _one_line_exit_2(late, capsys, "(the data end at 2021-02-10 23:00; a scored bar needs the 24 after it)")
     _one_line_exit_2(["backtest", "--run", str(run)], capsys, "--data")

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FEATURES_NEED", "check_no_long_gaps", "load_demo_data", "load_files_panel", "load_hourly_files", "note_files",
-    "predict_history", "reading_warnings",
+    "parse_time", "predict_history", "reading_warnings",
 ]  # fmt: skip
 
 # why a bar next to hours without a candle has no features (the default feature set: returns over 1, 4 and
@@ -124,8 +124,8 @@ def load_files_panel(
     """
     from ..data import align
 
-    lo = _to_seconds(start, "--start") if start is not None else None
-    hi = _to_seconds(end, "--end") if end is not None else None
+    lo = parse_time(start, "--start") if start is not None else None
+    hi = parse_time(end, "--end") if end is not None else None
     if lo is not None and hi is not None and lo > hi:
         raise ValueError(f"--start {start} is after --end {end}")
     frames = load_hourly_files(files, bar_seconds, missing_hours=missing_hours, timezone=timezone)
@@ -397,17 +397,23 @@ def check_no_long_gaps(data: DemoData, *, portfolio: bool = False) -> None:
         )
 
 
-def _to_seconds(value: str, name: str) -> int:
-    """``value`` (the option ``name``'s ISO 8601 date/time, UTC unless it carries an offset) in unix seconds."""
+def parse_time(value: str, name: str) -> int:
+    """``value`` (the option ``name``'s ISO 8601 date/time, UTC unless it carries an offset) in unix seconds.
+
+    Raises:
+        ValueError: not a date/time (an empty string included), naming ``name`` and ``value``.
+    """
     with needs_extra("data"):
         import pandas as pd
 
     try:
         ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError):
+        ts = pd.NaT
+    if ts is pd.NaT:  # pandas reads "" as NaT (not a time)
         raise ValueError(
             f"{name} {value!r}: not a date/time (expected ISO 8601, e.g. 2021-06-01 or 2021-06-01T12:00)"
-        ) from exc
+        )
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     return int(ts.value // 10**9)
 

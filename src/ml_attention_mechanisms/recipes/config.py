@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .._import_guard import needs_extra
 from ..config import check_field
 from ..evaluation.backtest import VolTargetConfig
 from ._models import model_kind
@@ -202,10 +201,16 @@ class DemoConfig:
             numbers = all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
             ok = len(v) > 0 and numbers and all(x > 0 if rule == "> 0" else x >= 0 for x in v)
             check_field(ok, n, name, v, f"must be a non-empty tuple of numbers {rule}")
+        from ._files import parse_time
+
         for name in ("start", "end", "train_end", "val_end"):
             v = getattr(self, name)
-            check_field(v is None or _is_time(v), n, name, v, "must be an ISO 8601 date/time, e.g. 2021-06-01 or "
-                        "2021-06-01T12:00 (UTC unless it carries an offset)")  # fmt: skip
+            try:
+                if v is not None:
+                    parse_time(v, name)
+            except ValueError:
+                check_field(False, n, name, v, "must be an ISO 8601 date/time, e.g. 2021-06-01 or 2021-06-01T12:00 "
+                            "(UTC unless it carries an offset)")  # fmt: skip
 
     @classmethod
     def quick(cls, **overrides: Any) -> DemoConfig:
@@ -274,17 +279,3 @@ class DemoConfig:
             "data": list(self.data),
             "budgets": [list(b) for b in self.budgets],
         }
-
-
-def _is_time(value: Any) -> bool:
-    """Whether ``value`` reads as a date/time the way the data layer reads it (``pandas.Timestamp``)."""
-    if isinstance(value, str) and not value.strip():
-        return False
-    with needs_extra("data"):
-        import pandas as pd
-
-    try:
-        pd.Timestamp(value)
-    except (ValueError, TypeError):
-        return False
-    return True
